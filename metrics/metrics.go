@@ -1,0 +1,95 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/meshcanary/canary"
+)
+
+// ErrNoData is returned (wrapped) by a Provider whose back end had no value
+// for the query: an empty result, NaN or an infinity. It is distinct from a
+// value of zero.
+var ErrNoData = errors.New("metrics: no data")
+
+// Query is one question to a back end: the value of Text over the window
+// (End-Window, End].
+type Query struct {
+	// Text is the query in the back end's own language (PromQL, NRQL, a
+	// Datadog query…), normally rendered by a Template.
+	Text string
+	// Window is the length of the window; it must be positive.
+	Window time.Duration
+	// End is the instant the window ends at; it must not be zero.
+	End time.Time
+}
+
+// Validate reports the first bad field of q.
+func (q Query) Validate() error {
+	switch {
+	case q.Text == "":
+		return canary.Invalid("Query.Text", q.Text, "must not be empty")
+	case q.Window <= 0:
+		return canary.Invalid("Query.Window", q.Window, "must be positive")
+	case q.End.IsZero():
+		return canary.Invalid("Query.End", q.End, "must be set")
+	}
+	return nil
+}
+
+// Start is the instant the window begins at (exclusive).
+func (q Query) Start() time.Time { return q.End.Add(-q.Window) }
+
+// Result is a Provider's answer.
+type Result struct {
+	// Value is the answer; never NaN or ±Inf.
+	Value float64
+	// Samples are the points behind Value, oldest first, where the back end
+	// has them (a range query's points, per-request latencies…); nil
+	// otherwise. They contain no NaN or ±Inf.
+	Samples []float64
+	// Count is how many events (usually requests) Value rests on, where the
+	// back end knows; 0 when it does not.
+	Count int64
+}
+
+// Check returns an error wrapping ErrNoData when r.Value is NaN or ±Inf,
+// and drops NaN and ±Inf samples. Adapters call it on what they decoded.
+func (r Result) Check() (Result, error) {
+	if math.IsNaN(r.Value) || math.IsInf(r.Value, 0) {
+		return Result{}, fmt.Errorf("%w: value is %v", ErrNoData, r.Value)
+	}
+	if r.Count < 0 {
+		return Result{}, canary.Invalid("Result.Count", r.Count, "must not be negative")
+	}
+	clean := r.Samples[:0:0]
+	for _, s := range r.Samples {
+		if !math.IsNaN(s) && !math.IsInf(s, 0) {
+			clean = append(clean, s)
+		}
+	}
+	if len(clean) == 0 {
+		clean = nil
+	}
+	r.Samples = clean
+	return r, nil
+}
+
+// Provider answers queries. Implementations are safe for concurrent use and
+// honour ctx's cancellation and deadline.
+type Provider interface {
+	// Query returns the value of q. It returns an error wrapping ErrNoData
+	// when the back end has no value, and a *canary.FieldError (before any
+	// request is sent) when q is invalid. Other errors keep the back end's
+	// native error reachable with errors.As.
+	Query(ctx context.Context, q Query) (Result, error)
+}
+
+// ProviderFunc adapts a function to the Provider interface.
+type ProviderFunc func(ctx context.Context, q Query) (Result, error)
+
+// Query calls f(ctx, q).
+func (f ProviderFunc) Query(ctx context.Context, q Query) (Result, error) { return f(ctx, q) }

@@ -1,0 +1,15 @@
+// Package fake holds real in-memory implementations of the module's
+// interfaces — traffic.Router, metrics.Provider, rollback.Scaler,
+// rollback.Readiness and rollback.Gate — for unit-testing rollout policies
+// without a mesh, a metrics back end or a cluster.
+//
+// They are not mocks: the Router keeps a split and passes the same
+// conformance suite (traffic/traffictest) as the mesh adapters, and the
+// Provider answers scripted series and passes metrics/metricstest. Like
+// client-go's fakes, each records every call (Actions) and accepts injected
+// errors (Fail), so a test can check what a rollout did and how it copes
+// when a back end breaks.
+//
+// All fakes are safe for concurrent use. Their zero values are not usable;
+// build them with NewRouter, NewProvider, NewScaler and NewGate.
+package fake
