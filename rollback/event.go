@@ -1,0 +1,201 @@
+package rollback
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	_ "time/tzdata" // Europe/London must resolve on machines without a zoneinfo database
+
+	"github.com/meshcanary/canary/analysis"
+	"github.com/meshcanary/canary/traffic"
+)
+
+// EventKind says what an Event records.
+type EventKind string
+
+const (
+	// Transition: the phase changed.
+	Transition EventKind = "transition"
+	// Verdict: an analysis ran; Verdict and Observations are set.
+	Verdict EventKind = "verdict"
+	// Action: the rollout wrote to the router or the scaler.
+	Action EventKind = "action"
+	// Manual: an operator's command.
+	Manual EventKind = "manual"
+	// Failure: something the rollout tried failed; Error is set.
+	Failure EventKind = "error"
+)
+
+// Event is one entry of the audit trail. Times are UTC on the wire.
+type Event struct {
+	// Seq numbers the rollout's events from 1 without gaps, so a reader
+	// can tell that none is missing.
+	Seq     uint64    `json:"seq"`
+	Time    time.Time `json:"time"`
+	Rollout string    `json:"rollout"`
+	Kind    EventKind `json:"kind"`
+	// From and To are the phases before and after.
+	From Phase `json:"from"`
+	To   Phase `json:"to"`
+	// WeightFrom and WeightTo are the canary's weights before and after.
+	WeightFrom int `json:"weightFrom"`
+	WeightTo   int `json:"weightTo"`
+	// Action names what was done: "set-split", "verify", "scale-canary",
+	// "restore-stable", "record-replicas", "release", "readiness", "gate".
+	Action string         `json:"action,omitempty"`
+	Split  *traffic.Split `json:"split,omitempty"`
+	// Verdict and Observations are set on Verdict events.
+	Verdict      *analysis.Verdict      `json:"verdict,omitempty"`
+	Observations []analysis.Observation `json:"observations,omitempty"`
+	// Failures is the failed-analysis count after this event, by the
+	// policy's counting.
+	Failures int    `json:"failures,omitempty"`
+	Actor    string `json:"actor,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	Error    string `json:"error,omitempty"`
+}
+
+// Sink receives events. Record is called in order of Seq; an event whose
+// Record returns an error is offered again, with all later ones, at the
+// rollout's next call.
+type Sink interface {
+	Record(ctx context.Context, e Event) error
+}
+
+// SinkFunc adapts a function to the Sink interface.
+type SinkFunc func(ctx context.Context, e Event) error
+
+// Record calls f(ctx, e).
+func (f SinkFunc) Record(ctx context.Context, e Event) error { return f(ctx, e) }
+
+// JSONLines is a Sink that appends each event to W as one line of JSON,
+// times in UTC: an append-only audit trail. When W has a Sync method (an
+// *os.File does) it is called after every line so that an acknowledged
+// event survives a crash. It is safe for concurrent use.
+type JSONLines struct {
+	mu sync.Mutex
+	W  io.Writer
+}
+
+// NewJSONLines returns a JSONLines sink writing to w.
+func NewJSONLines(w io.Writer) *JSONLines { return &JSONLines{W: w} }
+
+// Record writes e as one JSON line.
+func (j *JSONLines) Record(_ context.Context, e Event) error {
+	e.Time = e.Time.UTC()
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if _, err := j.W.Write(b); err != nil {
+		return err
+	}
+	if s, ok := j.W.(interface{ Sync() error }); ok {
+		return s.Sync()
+	}
+	return nil
+}
+
+// London is the Europe/London location (GMT in winter, BST in summer), in
+// which the module shows times to people.
+var London = mustLondon()
+
+func mustLondon() *time.Location {
+	l, err := time.LoadLocation("Europe/London")
+	if err != nil { // unreachable: time/tzdata is embedded
+		return time.UTC
+	}
+	return l
+}
+
+// FormatTime writes t as people in the UK read it, in Europe/London:
+// "24/11/2026 14:03:05 GMT" (or BST in summer).
+func FormatTime(t time.Time) string { return t.In(London).Format("02/01/2006 15:04:05 MST") }
+
+// FormatNumber writes v in UK format with up to prec decimals, trailing
+// zeros dropped: 1234567.891 → "1,234,567.891".
+func FormatNumber(v float64, prec int) string {
+	s := strconv.FormatFloat(v, 'f', prec, 64)
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	intPart, frac, _ := strings.Cut(s, ".")
+	var b strings.Builder
+	if neg {
+		b.WriteByte('-')
+	}
+	for i, c := range intPart {
+		if i > 0 && (len(intPart)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if frac != "" {
+		b.WriteByte('.')
+		b.WriteString(frac)
+	}
+	return b.String()
+}
+
+// FormatPercent writes a fraction as a UK-format percentage: 0.0523 →
+// "5.23 %".
+func FormatPercent(fraction float64) string { return FormatNumber(fraction*100, 2) + " %" }
+
+// String renders e for people: time in Europe/London, weights, verdict
+// details, actor and reason on one line.
+func (e Event) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s  %-17s", FormatTime(e.Time), e.To)
+	switch e.Kind {
+	case Transition:
+		fmt.Fprintf(&b, " %s → %s", e.From, e.To)
+		if e.WeightFrom != e.WeightTo {
+			fmt.Fprintf(&b, ", canary %d %% → %d %%", e.WeightFrom, e.WeightTo)
+		}
+	case Verdict:
+		if e.Verdict != nil {
+			fmt.Fprintf(&b, " analysis at canary %d %%: %s", e.WeightTo, e.Verdict.Outcome)
+			for _, d := range e.Verdict.Details {
+				fmt.Fprintf(&b, "; %s", d.Metric)
+				if d.Value != nil {
+					fmt.Fprintf(&b, " %s", FormatNumber(*d.Value, 4))
+				}
+				if d.Bound != "" {
+					fmt.Fprintf(&b, " (%s)", d.Bound)
+				}
+				if d.Outcome != analysis.Pass {
+					fmt.Fprintf(&b, " %s", d.Reason)
+				}
+			}
+			if e.Failures > 0 {
+				fmt.Fprintf(&b, "; failures %d", e.Failures)
+			}
+		}
+	case Action:
+		fmt.Fprintf(&b, " %s", e.Action)
+		if e.Split != nil {
+			fmt.Fprintf(&b, " %v", *e.Split)
+		}
+	case Manual:
+		fmt.Fprintf(&b, " %s", e.Action)
+	case Failure:
+		fmt.Fprintf(&b, " %s failed: %s", e.Action, e.Error)
+	}
+	if e.Actor != "" {
+		fmt.Fprintf(&b, " by %s", e.Actor)
+	}
+	if e.Reason != "" && e.Kind != Verdict {
+		fmt.Fprintf(&b, " — %s", e.Reason)
+	}
+	return b.String()
+}
