@@ -1,0 +1,63 @@
+package promtest
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLatencyQuantile(t *testing.T) {
+	w := DefaultWorkloads()
+	for _, c := range []struct {
+		l    Latency
+		phi  float64
+		want float64
+	}{
+		{w[0].Latency, 0.5, 50}, {w[0].Latency, 0.95, 95}, {w[0].Latency, 0.99, 99},
+		{w[1].Latency, 0.5, 100}, {w[1].Latency, 0.95, 375}, {w[1].Latency, 0.99, 475},
+	} {
+		if got := c.l.Quantile(c.phi); math.Abs(got-c.want) > 1e-9 {
+			t.Errorf("Quantile(%v) = %v, want %v", c.phi, got, c.want)
+		}
+		if got := c.l.At(c.want); math.Abs(got-c.phi) > 1e-9 {
+			t.Errorf("At(%v) = %v, want %v", c.want, got, c.phi)
+		}
+	}
+}
+
+func TestExporterCounters(t *testing.T) {
+	start := time.Date(2026, 3, 29, 1, 0, 0, 0, time.UTC)
+	e := NewExporter(DefaultWorkloads(), func() time.Time { return start })
+	var b bytes.Buffer
+	e.Write(&b, start.Add(10*time.Second))
+	out := b.String()
+	for _, want := range []string{
+		// v1: 10 000 requests, 100 errors, 200 rejects.
+		`istio_requests_total{reporter="destination",destination_workload_namespace="shop",destination_workload="cart",destination_version="v1",response_code="200"} 9700`,
+		`istio_requests_total{reporter="destination",destination_workload_namespace="shop",destination_workload="cart",destination_version="v1",response_code="503"} 100`,
+		`istio_request_duration_milliseconds_bucket{reporter="destination",destination_workload_namespace="shop",destination_workload="cart",destination_version="v1",le="50"} 5000`,
+		`istio_request_duration_milliseconds_count{reporter="destination",destination_workload_namespace="shop",destination_workload="cart",destination_version="v1"} 10000`,
+		`envoy_cluster_upstream_rq{kubernetes_namespace="shop",app="cart",version="v2",envoy_cluster_name="cds_ingress",envoy_response_code="503"} 400`,
+		`envoy_cluster_upstream_rq_time_bucket{kubernetes_namespace="shop",app="cart",version="v2",envoy_cluster_name="cds_ingress",le="250"} 3600`,
+	} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("exporter output lacks %s", want)
+		}
+	}
+}
+
+func TestStartScrapes(t *testing.T) {
+	s := Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	end := s.WaitForData(ctx, t, 2*time.Second)
+	if end.After(time.Now()) {
+		t.Errorf("WaitForData returned %v, still in the future", end)
+	}
+	if n := s.Exporter.Scrapes(); n < 3 {
+		t.Errorf("exporter scraped %d times, want at least 3", n)
+	}
+}

@@ -1,0 +1,29 @@
+// Package prometheus is a metrics.Provider that asks a Prometheus server
+// (or anything that answers Prometheus's HTTP query API: Thanos, Mimir,
+// VictoriaMetrics…) through client_golang's api/prometheus/v1 client.
+//
+// # Queries
+//
+// Query.Text is PromQL, normally rendered from one of the built-in
+// templates (Istio and Envoy/App Mesh; see IstioQueries and EnvoyQueries),
+// whose {{window}} is the rate window. Query.End is the evaluation instant.
+// With Config.Step zero the provider sends one instant query at End; with
+// Config.Step set it sends one range query over (End-Window, End] whose
+// points become Result.Samples and whose point at End is Result.Value.
+//
+// The answer must be one number: a scalar, or a vector or matrix with one
+// series. Several series are an error (ErrSeveralSeries) naming their
+// labels — the provider never keeps one of them at random; aggregate in the
+// query (sum, max…) instead. An empty result, NaN and ±Inf are
+// metrics.ErrNoData. Errors from the server keep client_golang's *v1.Error
+// reachable with errors.As.
+//
+// Result.Count is 0 unless the provider is wrapped with WithCount, which
+// runs a second query (for example Queries.RequestCount) at the same instant.
+//
+// # Credentials
+//
+// Bearer token, basic-auth password and custom header values never appear
+// in an error's text, in a *v1.Error's fields, or in Config's String and
+// LogValue: they are replaced by "[REDACTED]".
+package prometheus

@@ -1,0 +1,436 @@
+package prometheus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/api"
+	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
+
+	"github.com/meshcanary/canary"
+	"github.com/meshcanary/canary/metrics"
+)
+
+// DefaultTimeout is the per-query timeout used when Config.Timeout is zero.
+const DefaultTimeout = 30 * time.Second
+
+// DefaultResolution is the smallest window accepted when
+// Config.Resolution is zero: Prometheus's timestamps have millisecond
+// precision, but a rate over less than a second (or less than the scrape
+// interval) has no samples to work on.
+const DefaultResolution = time.Second
+
+// maxPoints is Prometheus's limit on the points of one range query series.
+const maxPoints = 11000
+
+// ErrSeveralSeries is returned (wrapped) when a query that should give one
+// number answers several series. The error's text lists their labels.
+// Aggregate in the query (sum, max, …) to get one series.
+var ErrSeveralSeries = errors.New("prometheus: several series where one was expected")
+
+// ErrRangeVector is returned (wrapped) when an instant query answers a
+// range vector (a selector like x[5m] not wrapped in a function).
+var ErrRangeVector = errors.New("prometheus: instant query answered a range vector")
+
+// BasicAuth is a user name and password sent with every request.
+type BasicAuth struct {
+	Username string
+	Password string // a secret: never shown in errors or logs
+}
+
+// TLS configures the client side of TLS. The zero value verifies the
+// server against the system's roots and sends no client certificate.
+type TLS struct {
+	// CAFile is a PEM file of certificates to trust instead of the
+	// system's roots; empty uses the system's roots.
+	CAFile string
+	// CertFile and KeyFile are a PEM client certificate and its key, for
+	// mutual TLS; both or neither.
+	CertFile string
+	KeyFile  string
+	// ServerName overrides the name the server's certificate is checked
+	// against; empty uses the host of Config.Address.
+	ServerName string
+	// InsecureSkipVerify turns off verification of the server's
+	// certificate. For tests only.
+	InsecureSkipVerify bool
+}
+
+// Config configures a Provider. Only Address is required.
+type Config struct {
+	// Address is the server's base URL, e.g. "http://prometheus:9090" or
+	// "https://mimir.example/prometheus". It must be http or https and must
+	// not carry credentials (use BasicAuth).
+	Address string
+	// BearerToken, when not empty, is sent as "Authorization: Bearer …".
+	// It excludes BasicAuth.
+	BearerToken string
+	// BasicAuth, when not nil, is sent with every request.
+	BasicAuth *BasicAuth
+	// Headers are added to every request (for example X-Scope-OrgID for
+	// Mimir). Their values are treated as secrets. Authorization may be set
+	// here only when BearerToken and BasicAuth are not.
+	Headers map[string]string
+	// TLS configures https connections.
+	TLS TLS
+	// Timeout bounds each call to Query (both requests when WithCount is
+	// used) and is passed to the server as its evaluation timeout. Zero
+	// means DefaultTimeout; it must not be negative.
+	Timeout time.Duration
+	// Step, when positive, makes Query send a range query with this step
+	// over the window and return its points as Result.Samples. Zero sends
+	// an instant query and leaves Samples nil. It must be at least
+	// Resolution.
+	Step time.Duration
+	// Resolution is the smallest Query.Window accepted: set it to the
+	// scrape interval. Zero means DefaultResolution (1s).
+	Resolution time.Duration
+	// Transport, when not nil, carries the requests instead of a transport
+	// built from TLS (which must then be zero). Authentication and Headers
+	// are still added.
+	Transport http.RoundTripper
+}
+
+// String describes c with its secrets replaced by "[REDACTED]".
+func (c Config) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "prometheus.Config{Address: %q", c.Address)
+	if c.BearerToken != "" {
+		b.WriteString(", BearerToken: [REDACTED]")
+	}
+	if c.BasicAuth != nil {
+		fmt.Fprintf(&b, ", BasicAuth: %q:[REDACTED]", c.BasicAuth.Username)
+	}
+	if len(c.Headers) > 0 {
+		b.WriteString(", Headers: {")
+		first := true
+		for _, k := range sortedKeys(c.Headers) {
+			if !first {
+				b.WriteString(", ")
+			}
+			first = false
+			fmt.Fprintf(&b, "%s: [REDACTED]", k)
+		}
+		b.WriteString("}")
+	}
+	if c.TLS != (TLS{}) {
+		fmt.Fprintf(&b, ", TLS: %+v", c.TLS)
+	}
+	fmt.Fprintf(&b, ", Timeout: %v, Step: %v, Resolution: %v}", c.Timeout, c.Step, c.Resolution)
+	return b.String()
+}
+
+// GoString is String, so that %#v does not print secrets either.
+func (c Config) GoString() string { return c.String() }
+
+// querier is the one method the provider needs from a Prometheus client,
+// so that client_golang's signatures stay inside this file. A zero r.Step
+// asks for an instant query at r.End.
+type querier interface {
+	query(ctx context.Context, text string, r v1.Range, timeout time.Duration) (model.Value, error)
+}
+
+type clientQuerier struct{ api v1.API }
+
+func (c clientQuerier) query(ctx context.Context, text string, r v1.Range, timeout time.Duration) (model.Value, error) {
+	opts := []v1.Option{v1.WithTimeout(timeout)}
+	if r.Step == 0 {
+		v, _, _, err := c.api.Query(ctx, text, r.End, opts...)
+		return v, err
+	}
+	v, _, _, err := c.api.QueryRange(ctx, text, r, opts...)
+	return v, err
+}
+
+// Provider is a metrics.Provider backed by a Prometheus server. Build it
+// with New; it is safe for concurrent use.
+type Provider struct {
+	q          querier
+	timeout    time.Duration
+	step       time.Duration
+	resolution time.Duration
+	redact     *strings.Replacer // nil when there are no secrets
+}
+
+// New checks cfg and returns a Provider. It sends no request. Every error
+// is a *canary.FieldError naming the Config field.
+func New(cfg Config) (*Provider, error) {
+	if err := validateAddress(cfg.Address); err != nil {
+		return nil, err
+	}
+	switch {
+	case cfg.Timeout < 0:
+		return nil, canary.Invalid("Config.Timeout", cfg.Timeout, "must not be negative")
+	case cfg.Resolution < 0:
+		return nil, canary.Invalid("Config.Resolution", cfg.Resolution, "must not be negative")
+	case cfg.Step < 0:
+		return nil, canary.Invalid("Config.Step", cfg.Step, "must not be negative")
+	}
+	p := &Provider{timeout: cfg.Timeout, step: cfg.Step, resolution: cfg.Resolution}
+	if p.timeout == 0 {
+		p.timeout = DefaultTimeout
+	}
+	if p.resolution == 0 {
+		p.resolution = DefaultResolution
+	}
+	if p.step != 0 && p.step < p.resolution {
+		return nil, canary.Invalid("Config.Step", cfg.Step, "must be at least the resolution (%v)", p.resolution)
+	}
+	rt, secrets, err := transport(cfg)
+	if err != nil {
+		return nil, err
+	}
+	p.redact = redactor(secrets)
+	c, err := api.NewClient(api.Config{Address: cfg.Address, RoundTripper: rt})
+	if err != nil {
+		return nil, canary.Invalid("Config.Address", cfg.Address, "%v", err)
+	}
+	p.q = clientQuerier{api: v1.NewAPI(c)}
+	return p, nil
+}
+
+func validateAddress(addr string) error {
+	if addr == "" {
+		return canary.Invalid("Config.Address", addr, "must be set, e.g. http://prometheus:9090")
+	}
+	u, err := url.Parse(addr)
+	if err != nil {
+		// url.Parse's error quotes the input, which may hold credentials.
+		return canary.Invalid("Config.Address", nil, "is not a URL")
+	}
+	if u.User != nil {
+		return canary.Invalid("Config.Address", nil, "must not carry credentials; use Config.BasicAuth")
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return canary.Invalid("Config.Address", addr, "must be an http or https URL")
+	}
+	if u.Host == "" {
+		return canary.Invalid("Config.Address", addr, "has no host")
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return canary.Invalid("Config.Address", addr, "must not have a query or fragment")
+	}
+	return nil
+}
+
+// Query evaluates q.Text at q.End (see the package documentation for
+// instant and range queries). q.Window must be at least the configured
+// resolution; a bad q is refused with a *canary.FieldError before any
+// request is sent.
+func (p *Provider) Query(ctx context.Context, q metrics.Query) (metrics.Result, error) {
+	if err := p.validate(q); err != nil {
+		return metrics.Result{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	return p.eval(ctx, q)
+}
+
+func (p *Provider) validate(q metrics.Query) error {
+	if err := q.Validate(); err != nil {
+		return err
+	}
+	if q.Window < p.resolution {
+		return canary.Invalid("Query.Window", q.Window, "must be at least the resolution (%v)", p.resolution)
+	}
+	if p.step > 0 && q.Window/p.step > maxPoints {
+		return canary.Invalid("Query.Window", q.Window, "has more than %d points of step %v", maxPoints, p.step)
+	}
+	return nil
+}
+
+// eval sends the query; ctx already carries the timeout.
+func (p *Provider) eval(ctx context.Context, q metrics.Query) (metrics.Result, error) {
+	r := v1.Range{End: q.End}
+	if p.step > 0 {
+		// Points at End, End-Step, … down to just after Start, so that the
+		// last point is exactly End and none is at or before Start.
+		n := (q.Window - 1) / p.step
+		r.Start = q.End.Add(-n * p.step)
+		r.Step = p.step
+	}
+	v, err := p.q.query(ctx, q.Text, r, p.timeout)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+			err = fmt.Errorf("%w: %w", ctxErr, err)
+		}
+		return metrics.Result{}, p.wrap(q, err)
+	}
+	res, err := decode(v, r)
+	if err != nil {
+		return metrics.Result{}, p.wrap(q, err)
+	}
+	res, err = res.Check()
+	if err != nil {
+		return metrics.Result{}, p.wrap(q, err)
+	}
+	return res, nil
+}
+
+// wrap adds the query to err and removes any secret from the text of err
+// and of the *v1.Error in its chain (the server may echo a header back).
+func (p *Provider) wrap(q metrics.Query, err error) error {
+	err = fmt.Errorf("prometheus: %q at %s: %w", q.Text, q.End.UTC().Format(time.RFC3339), err)
+	if p.redact == nil {
+		return err
+	}
+	var ve *v1.Error
+	if errors.As(err, &ve) {
+		ve.Msg = p.redact.Replace(ve.Msg)
+		ve.Detail = p.redact.Replace(ve.Detail)
+	}
+	if msg := err.Error(); p.redact.Replace(msg) != msg {
+		return &redactedError{msg: p.redact.Replace(msg), err: err}
+	}
+	return err
+}
+
+// redactedError shows a redacted text and keeps the chain for errors.Is
+// and errors.As.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// decode turns a query's answer into one value (and the points of a range
+// query). r is the range asked for (Step zero for an instant query).
+func decode(v model.Value, r v1.Range) (metrics.Result, error) {
+	switch v := v.(type) {
+	case *model.Scalar:
+		if v == nil {
+			return metrics.Result{}, fmt.Errorf("%w: empty answer", metrics.ErrNoData)
+		}
+		return metrics.Result{Value: float64(v.Value)}, nil
+	case model.Vector:
+		switch len(v) {
+		case 0:
+			return metrics.Result{}, fmt.Errorf("%w: empty vector", metrics.ErrNoData)
+		case 1:
+			if v[0].Histogram != nil {
+				return metrics.Result{}, fmt.Errorf("prometheus: %s is a native histogram; apply histogram_quantile or similar", v[0].Metric)
+			}
+			return metrics.Result{Value: float64(v[0].Value)}, nil
+		}
+		labels := make([]model.Metric, len(v))
+		for i, s := range v {
+			labels[i] = s.Metric
+		}
+		return metrics.Result{}, several(labels)
+	case model.Matrix:
+		switch len(v) {
+		case 0:
+			return metrics.Result{}, fmt.Errorf("%w: empty matrix", metrics.ErrNoData)
+		case 1:
+		default:
+			labels := make([]model.Metric, len(v))
+			for i, s := range v {
+				labels[i] = s.Metric
+			}
+			return metrics.Result{}, several(labels)
+		}
+		if r.Step == 0 {
+			return metrics.Result{}, fmt.Errorf("%w: wrap %s's selector in a function such as rate()", ErrRangeVector, v[0].Metric)
+		}
+		pts := v[0].Values
+		if len(pts) == 0 {
+			return metrics.Result{}, fmt.Errorf("%w: no points", metrics.ErrNoData)
+		}
+		samples := make([]float64, 0, len(pts))
+		for _, pt := range pts {
+			samples = append(samples, float64(pt.Value))
+		}
+		last := pts[len(pts)-1]
+		if !last.Timestamp.Time().Equal(r.End.Truncate(time.Millisecond)) {
+			return metrics.Result{}, fmt.Errorf("%w: no point at the end of the window (last at %s)",
+				metrics.ErrNoData, last.Timestamp.Time().UTC().Format(time.RFC3339Nano))
+		}
+		return metrics.Result{Value: float64(last.Value), Samples: samples}, nil
+	case *model.String:
+		return metrics.Result{}, fmt.Errorf("prometheus: query answered a string, not a number")
+	case nil:
+		return metrics.Result{}, fmt.Errorf("%w: no answer", metrics.ErrNoData)
+	}
+	return metrics.Result{}, fmt.Errorf("prometheus: unexpected answer of type %s", v.Type())
+}
+
+// maxListed is how many series' labels an ErrSeveralSeries error lists.
+const maxListed = 5
+
+func several(labels []model.Metric) error {
+	var b strings.Builder
+	for i, m := range labels {
+		if i == maxListed {
+			fmt.Fprintf(&b, ", and %d more", len(labels)-maxListed)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(m.String())
+	}
+	return fmt.Errorf("%w: %d series: %s; aggregate in the query (sum, max, …) to get one", ErrSeveralSeries, len(labels), b.String())
+}
+
+// WithCount returns a Provider that answers as p does and fills
+// Result.Count with the value of count (for example Queries.RequestCount),
+// rendered with vars and the query's window and evaluated as an instant
+// query at the query's End, rounded to the nearest whole number. A count
+// with no data leaves Count 0 (unknown); a failing count query fails the
+// Query. Both requests share p's timeout.
+func (p *Provider) WithCount(count metrics.Template, vars metrics.Vars) (metrics.Provider, error) {
+	if count.Dialect() != metrics.PromQL {
+		return nil, canary.Invalid("count", count.Name(), "must be a PromQL template")
+	}
+	probe := vars
+	probe.Window = time.Minute
+	if _, err := count.Render(probe); err != nil {
+		return nil, err
+	}
+	return metrics.ProviderFunc(func(ctx context.Context, q metrics.Query) (metrics.Result, error) {
+		if err := p.validate(q); err != nil {
+			return metrics.Result{}, err
+		}
+		v := vars
+		v.Window = q.Window
+		text, err := count.Render(v)
+		if err != nil {
+			return metrics.Result{}, err
+		}
+		ctx, cancel := context.WithTimeout(ctx, p.timeout)
+		defer cancel()
+		res, err := p.eval(ctx, q)
+		if err != nil {
+			return metrics.Result{}, err
+		}
+		cq := metrics.Query{Text: text, Window: q.Window, End: q.End}
+		raw, err := p.q.query(ctx, text, v1.Range{End: q.End}, p.timeout)
+		if err != nil {
+			return metrics.Result{}, p.wrap(cq, err)
+		}
+		n, err := decode(raw, v1.Range{End: q.End})
+		if errors.Is(err, metrics.ErrNoData) {
+			return res, nil
+		}
+		if err != nil {
+			return metrics.Result{}, p.wrap(cq, err)
+		}
+		if math.IsNaN(n.Value) || math.IsInf(n.Value, 0) {
+			return res, nil
+		}
+		if n.Value < 0 || n.Value > math.MaxInt64/2 {
+			return metrics.Result{}, p.wrap(cq, fmt.Errorf("prometheus: count %v is not a count", n.Value))
+		}
+		res.Count = int64(math.Round(n.Value))
+		return res, nil
+	}), nil
+}
