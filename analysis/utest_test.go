@@ -146,3 +146,77 @@ func TestUTestRefusesBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestUTestExactTiesMatchesExactRankTests holds MethodExactTies to the exact
+// conditional p-values of R's exactRankTests::wilcox.exact
+// (scripts/r/wilcox_exact_ties.R → testdata/wilcox_exact_ties.json).
+func TestUTestExactTiesMatchesExactRankTests(t *testing.T) {
+	b, err := os.ReadFile("testdata/wilcox_exact_ties.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []refCase
+	if err := json.Unmarshal(b, &cases); err != nil {
+		t.Fatal(err)
+	}
+	if len(cases) < 10 {
+		t.Fatalf("only %d cases", len(cases))
+	}
+	for _, c := range cases {
+		t.Run(c.Name, func(t *testing.T) {
+			o := UTestOptions{Method: MethodExactTies}
+			switch c.Alternative {
+			case "greater":
+				o.Alternative = Greater
+			case "less":
+				o.Alternative = Less
+			}
+			r, err := UTest(floats(c.X), floats(c.Y), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !r.Exact {
+				t.Error("not exact")
+			}
+			if !close9(r.W, float64(c.Statistic)) || !close9(r.PValue, float64(c.PValue)) {
+				t.Errorf("W, p = %.17g, %.17g; R says %.17g, %.17g", r.W, r.PValue, float64(c.Statistic), float64(c.PValue))
+			}
+		})
+	}
+}
+
+// TestExactTiesByEnumeration checks the shift algorithm against a brute-force
+// enumeration of every way to split the pooled sample.
+func TestExactTiesByEnumeration(t *testing.T) {
+	x := []float64{1, 3, 3, 5, 7}
+	y := []float64{2, 3, 5, 5, 8, 8}
+	pooled := append(append([]float64{}, x...), y...)
+	obs, _ := UTest(x, y, UTestOptions{Method: MethodExactTies, Alternative: Greater})
+	n := len(pooled)
+	var hits, total int
+	for mask := 0; mask < 1<<n; mask++ {
+		var xs, ys []float64
+		for i := 0; i < n; i++ {
+			if mask&(1<<i) != 0 {
+				xs = append(xs, pooled[i])
+			} else {
+				ys = append(ys, pooled[i])
+			}
+		}
+		if len(xs) != len(x) {
+			continue
+		}
+		r, err := UTest(xs, ys, UTestOptions{Method: MethodNormal})
+		if err != nil {
+			t.Fatal(err)
+		}
+		total++
+		if r.W >= obs.W-1e-9 {
+			hits++
+		}
+	}
+	want := float64(hits) / float64(total)
+	if math.Abs(obs.PValue-want) > 1e-12 {
+		t.Errorf("p = %v, enumeration gives %v (%d of %d)", obs.PValue, want, hits, total)
+	}
+}
