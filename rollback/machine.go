@@ -188,7 +188,7 @@ func (r *round) tick(in Inputs) {
 			if r.s.NotReadySince.IsZero() {
 				r.s.NotReadySince = r.now
 			}
-			if r.now.Sub(r.s.NotReadySince) > m.plan.deadline {
+			if r.now.Sub(r.s.NotReadySince) >= m.plan.deadline {
 				r.fail(fmt.Sprintf("canary not ready for longer than the progress deadline %v: %s", m.plan.deadline, in.ReadyReason))
 				return
 			}
@@ -201,17 +201,17 @@ func (r *round) tick(in Inputs) {
 			r.move(r.s.GateTarget, a.Actor, "approved by gate")
 		}
 	case Validating:
-		if !r.now.Before(r.s.PhaseSince.Add(m.plan.zero.Duration)) {
+		if !r.now.Before(r.s.PhaseSince.Add(m.plan.zero.Duration)) && r.s.NotReadySince.IsZero() {
 			r.advance("zero-traffic validation complete")
 		}
 	case Progressing:
 		st := m.plan.steps[r.s.Step]
 		holdEnd := r.s.StepSince.Add(st.Hold)
-		passed := m.timeOnly || r.s.StepPasses >= m.policy.PassesPerStep
+		passed := (m.timeOnly || r.s.StepPasses >= m.policy.PassesPerStep) && r.s.NotReadySince.IsZero()
 		switch {
 		case passed && !r.now.Before(holdEnd):
 			r.advance(fmt.Sprintf("step %d of %d held %v", r.s.Step+1, len(m.plan.steps), st.Hold))
-		case r.now.After(holdEnd.Add(m.plan.deadline)):
+		case !r.now.Before(holdEnd.Add(m.plan.deadline)):
 			r.fail(fmt.Sprintf("progress deadline missed: no passing analysis at %d %% within %v of the hold",
 				r.s.Weight, m.plan.deadline))
 		}
@@ -460,10 +460,12 @@ func (m *Machine) Next(s State, now time.Time, err error) time.Time {
 		hold := s.StepSince.Add(m.plan.steps[s.Step].Hold)
 		if hold.After(now) {
 			next = earliest(next, hold)
+		} else {
+			next = earliest(next, hold.Add(m.plan.deadline))
 		}
 	}
 	if !s.NotReadySince.IsZero() {
-		next = earliest(next, s.NotReadySince.Add(m.plan.deadline+time.Nanosecond))
+		next = earliest(next, s.NotReadySince.Add(m.plan.deadline))
 	}
 	if !next.After(now) {
 		next = now

@@ -1,0 +1,60 @@
+package rollback_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/meshcanary/canary/providers/fake"
+	"github.com/meshcanary/canary/rollback"
+)
+
+// BenchmarkStep measures a steady-state Step over the fakes: the rollout
+// holds a step between analyses, so nothing is due and nothing is written.
+func BenchmarkStep(b *testing.B) {
+	h := newHarness(rollback.Plan{Steps: rollback.Weights(10, 50), Interval: time.Minute, Hold: 1000 * time.Hour,
+		ProgressDeadline: 1000 * time.Hour}, rollback.Policy{}, fake.Constant(0.001, 500))
+	r := h.build(b)
+	now := t0
+	r.Step(ctx, now)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		now = now.Add(time.Nanosecond)
+		if _, err := r.Step(ctx, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkStepWithAnalysis measures a Step at which an analysis is due:
+// two queries to the fake provider (canary and stable), the threshold
+// analyzer, the verdict event.
+func BenchmarkStepWithAnalysis(b *testing.B) {
+	h := newHarness(rollback.Plan{Steps: rollback.Weights(10, 50), Interval: time.Minute, Hold: 1000 * time.Hour,
+		ProgressDeadline: 1000 * time.Hour}, rollback.Policy{}, fake.Constant(0.001, 500))
+	h.cfg.Sink = nil
+	r := h.build(b)
+	now := t0
+	r.Step(ctx, now)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		now = now.Add(time.Minute)
+		if _, err := r.Step(ctx, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecide measures the pure decision core alone for a tick with a
+// passing verdict.
+func BenchmarkDecide(b *testing.B) {
+	m, _ := rollback.NewMachine("svc", rollback.Plan{Steps: rollback.Weights(10, 50), Interval: time.Minute, Hold: 1000 * time.Hour}, rollback.Policy{}, false)
+	s := m.Initial()
+	s, _, _ = m.Decide(s, rollback.Inputs{}, t0)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		m.Decide(s, rollback.Inputs{}, t0.Add(time.Second))
+	}
+}
