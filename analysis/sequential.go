@@ -1,0 +1,166 @@
+package analysis
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/meshcanary/canary"
+)
+
+// Sequential is an early-detection test for a rate (errors per request)
+// that may be evaluated at every analysis interval. It reads the
+// cumulative measurements (CanaryTotal and StableTotal: Value the rate,
+// Count the requests) and runs a mixture sequential probability ratio test
+// (mSPRT, the always-valid p-value of Johari, Pekelis and Walsh) on the
+// excess
+//
+//	θ = p_canary − (1 + Tolerance)·p_stable − Margin
+//
+// with a normal mixture of scale Tau over θ. At each look it computes
+//
+//	Λ = √(V / (V + τ²)) · exp(τ² θ̂² / (2 V (V + τ²)))
+//
+// where θ̂ is the observed excess and V its variance under the null (the
+// pooled rate's binomial variance). The canary fails when θ̂ > 0 and
+// Λ ≥ 1/Alpha. Under the null (canary no worse than allowed) Λ is, to the
+// normal approximation, a non-negative martingale, so by Ville's inequality
+// the chance that it ever reaches 1/Alpha — at any number of looks, taken
+// whenever — is at most Alpha. That bounds the false-rollback rate of the
+// whole rollout, where a fixed threshold checked at every interval grows
+// its false alarms with every look.
+//
+// Sequential never fails a canary on fewer than MinCount canary requests
+// (inconclusive instead); with enough requests and no significant excess
+// it passes, meaning "no evidence of harm so far".
+//
+// The zero Sequential has no metric and is refused.
+type Sequential struct {
+	Metric string `json:"metric"`
+	// Alpha is the bound on the false-failure probability over all looks,
+	// in (0, 1); zero means 0.01.
+	Alpha float64 `json:"alpha,omitempty"`
+	// Tolerance and Margin make the null hypothesis "the canary's rate is
+	// at most (1 + Tolerance) × stable's + Margin"; both zero means "no
+	// higher than stable's".
+	Tolerance float64 `json:"tolerance,omitempty"`
+	Margin    float64 `json:"margin,omitempty"`
+	// Tau is the mixture's scale: the size of excess the test is most
+	// sensitive to, in rate units. Zero means the stable version's
+	// cumulative rate (floored at 0.001): most power against a canary
+	// at about twice the stable rate.
+	Tau float64 `json:"tau,omitempty"`
+	// MinCount is the fewest cumulative canary requests before the test
+	// may decide either way; zero means 100.
+	MinCount int64 `json:"minCount,omitempty"`
+}
+
+// Validate reports the first bad field of s.
+func (s Sequential) Validate() error {
+	switch {
+	case s.Metric == "":
+		return canary.Invalid("Sequential.Metric", s.Metric, "must not be empty")
+	case s.Alpha != 0 && !(s.Alpha > 0 && s.Alpha < 1):
+		return canary.Invalid("Sequential.Alpha", s.Alpha, "must be between 0 and 1 (exclusive)")
+	case !finite(s.Tolerance) || s.Tolerance < 0:
+		return canary.Invalid("Sequential.Tolerance", s.Tolerance, "must be a finite number ≥ 0")
+	case !finite(s.Margin) || s.Margin < 0 || s.Margin >= 1:
+		return canary.Invalid("Sequential.Margin", s.Margin, "must be in [0, 1)")
+	case !finite(s.Tau) || s.Tau < 0:
+		return canary.Invalid("Sequential.Tau", s.Tau, "must be a finite number ≥ 0")
+	case s.MinCount < 0:
+		return canary.Invalid("Sequential.MinCount", s.MinCount, "must not be negative")
+	}
+	return nil
+}
+
+// MSPRT returns the mixture likelihood ratio Λ and the observed excess θ̂
+// for cumulative canary and stable rates pc and ps over nc and ns requests
+// (see Sequential for the formula). It refuses rates outside [0, 1],
+// non-positive counts, and tau ≤ 0.
+func MSPRT(pc float64, nc int64, ps float64, ns int64, tolerance, margin, tau float64) (lambda, excess float64, err error) {
+	switch {
+	case !(pc >= 0 && pc <= 1):
+		return 0, 0, canary.Invalid("pc", pc, "must be a rate in [0, 1]")
+	case !(ps >= 0 && ps <= 1):
+		return 0, 0, canary.Invalid("ps", ps, "must be a rate in [0, 1]")
+	case nc <= 0:
+		return 0, 0, canary.Invalid("nc", nc, "must be positive")
+	case ns <= 0:
+		return 0, 0, canary.Invalid("ns", ns, "must be positive")
+	case !(tau > 0) || math.IsInf(tau, 0):
+		return 0, 0, canary.Invalid("tau", tau, "must be a positive number")
+	case !(tolerance >= 0) || math.IsInf(tolerance, 0):
+		return 0, 0, canary.Invalid("tolerance", tolerance, "must be a finite number ≥ 0")
+	case !(margin >= 0 && margin < 1):
+		return 0, 0, canary.Invalid("margin", margin, "must be in [0, 1)")
+	}
+	k := 1 + tolerance
+	excess = pc - k*ps - margin
+	fc, fs := float64(nc), float64(ns)
+	p := (pc*fc + ps*fs) / (fc + fs)
+	// Under the null the pooled rate stands for both; keep V away from 0
+	// so that zero errors on both sides means "no evidence", not 0/0.
+	p = math.Max(p, 0.5/(fc+fs))
+	v := p * (1 - p) * (1/fc + k*k/fs)
+	t2 := tau * tau
+	lambda = math.Sqrt(v/(v+t2)) * math.Exp(t2*excess*excess/(2*v*(v+t2)))
+	return lambda, excess, nil
+}
+
+// Analyze runs the test on in's cumulative measurements of s.Metric.
+func (s Sequential) Analyze(ctx context.Context, in Input) (Verdict, error) {
+	if err := s.Validate(); err != nil {
+		return Verdict{}, err
+	}
+	alpha := s.Alpha
+	if alpha == 0 {
+		alpha = 0.01
+	}
+	minCount := s.MinCount
+	if minCount == 0 {
+		minCount = 100
+	}
+	d := Detail{Metric: s.Metric, Bound: fmt.Sprintf("Λ < %s (α = %s over all looks) for canary ≤ %s × stable + %s",
+		fmtg(1/alpha), fmtg(alpha), fmtg(1+s.Tolerance), fmtg(s.Margin))}
+	o, _ := in.Observation(s.Metric)
+	c, st := o.CanaryTotal, o.StableTotal
+	v := Verdict{}
+	done := func() (Verdict, error) {
+		v.Details = []Detail{d}
+		summarize(&v, "sequential tests")
+		v.Reason = d.Reason
+		return v, nil
+	}
+	if why := usable(c, minCount); why != "" {
+		d.Class, d.Reason = "nodata", "canary total: "+why
+		return done()
+	}
+	if why := usable(st, 1); why != "" {
+		d.Class, d.Reason = "nodata", "stable total: "+why
+		return done()
+	}
+	d.Value, d.Stable, d.Count = ptr(c.Value), ptr(st.Value), c.Count
+	tau := s.Tau
+	if tau == 0 {
+		tau = math.Max(st.Value, 0.001)
+	}
+	lambda, excess, err := MSPRT(c.Value, c.Count, st.Value, st.Count, s.Tolerance, s.Margin, tau)
+	if err != nil {
+		// Rates outside [0, 1]: the metric is not a rate; refuse to judge.
+		d.Class, d.Reason = "nodata", "not a rate: "+err.Error()
+		return done()
+	}
+	p := math.Min(1, 1/lambda)
+	d.Statistic, d.PValue = ptr(lambda), ptr(p)
+	if excess > 0 && lambda >= 1/alpha {
+		d.Outcome, d.Class = Fail, "high"
+		d.Reason = fmt.Sprintf("canary rate %s over %d requests exceeds stable %s × %s + %s: Λ = %s ≥ %s (always-valid p = %.3g)",
+			fmtg(c.Value), c.Count, fmtg(st.Value), fmtg(1+s.Tolerance), fmtg(s.Margin), fmtg(lambda), fmtg(1/alpha), p)
+		return done()
+	}
+	d.Outcome, d.Class = Pass, "pass"
+	d.Reason = fmt.Sprintf("no significant excess so far: canary %s over %d requests, stable %s, Λ = %s < %s",
+		fmtg(c.Value), c.Count, fmtg(st.Value), fmtg(lambda), fmtg(1/alpha))
+	return done()
+}
