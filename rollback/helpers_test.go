@@ -44,11 +44,11 @@ func newHarness(plan rollback.Plan, policy rollback.Policy, canary fake.Series) 
 	h.provider.Script(h.canaryQuery(), canary)
 	h.provider.Script(h.stableQuery(), fake.Constant(0.005, 1000))
 	h.cfg = rollback.Config{
-		Name:   "checkout",
-		Plan:   plan,
-		Policy: policy,
-		Target: rollback.Target{Namespace: "shop", Stable: rollback.Workload{Version: "v1"}, Canary: rollback.Workload{Version: "v2"}},
-		Metrics: []rollback.Metric{{Name: "error-rate", Provider: h.provider, Query: errTmpl}},
+		Name:     "checkout",
+		Plan:     plan,
+		Policy:   policy,
+		Target:   rollback.Target{Namespace: "shop", Stable: rollback.Workload{Version: "v1"}, Canary: rollback.Workload{Version: "v2"}},
+		Metrics:  []rollback.Metric{{Name: "error-rate", Provider: h.provider, Query: errTmpl}},
 		Analyzer: analysis.Threshold{Limits: []analysis.Limit{analysis.AtMost("error-rate", 0.02)}},
 		Router:   h.router,
 		Scaler:   h.scaler,

@@ -207,8 +207,8 @@ func TestFailureCounting(t *testing.T) {
 		policy rollback.Policy
 		want   rollback.Phase
 	}{
-		{rollback.Policy{}, rollback.RolledBack},                                           // cumulative, limit 2
-		{rollback.Policy{Counting: rollback.Consecutive}, rollback.Succeeded},              // never 2 in a row
+		{rollback.Policy{}, rollback.RolledBack},                              // cumulative, limit 2
+		{rollback.Policy{Counting: rollback.Consecutive}, rollback.Succeeded}, // never 2 in a row
 		{rollback.Policy{Counting: rollback.Consecutive, FailureLimit: 1}, rollback.RolledBack},
 		{rollback.Policy{FailureLimit: 100}, rollback.Succeeded},
 		{rollback.Policy{OnFailure: rollback.PauseOnFailure}, rollback.Paused},
@@ -499,8 +499,8 @@ func TestRestoreRefusesBadSnapshots(t *testing.T) {
 	r.Step(ctx, t0)
 	good := string(mustSnapshot(t, r))
 	for name, snap := range map[string]string{
-		"unknown phase": strings.Replace(good, `"phase":"progressing"`, `"phase":"exploding"`, 1),
-		"unknown field": strings.Replace(good, `{"format":1`, `{"format":1,"colour":"blue"`, 1),
+		"unknown phase":    strings.Replace(good, `"phase":"progressing"`, `"phase":"exploding"`, 1),
+		"unknown field":    strings.Replace(good, `{"format":1`, `{"format":1,"colour":"blue"`, 1),
 		"step out of plan": strings.Replace(good, `"step":0`, `"step":9`, 1),
 		"weight over 100":  strings.Replace(good, `"weight":10`, `"weight":101`, 1),
 		"other format":     strings.Replace(good, `"format":1`, `"format":2`, 1),
