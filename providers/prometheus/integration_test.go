@@ -112,7 +112,7 @@ func TestServer(t *testing.T) {
 				Empty:   at(`sum(rate(istio_requests_total{destination_workload="no-such-workload"}[10s]))`),
 				NaN:     at(`0/0`),
 				Failing: at(`sum(rate(istio_requests_total[10s])`), Target: new(*v1.Error),
-				Slow:    at("vector(1) " + slowMarker),
+				Slow: at("vector(1) " + slowMarker),
 			}
 		})
 	})
