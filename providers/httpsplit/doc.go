@@ -1,0 +1,114 @@
+// Package httpsplit is an in-process mesh: a weighted reverse proxy in front
+// of two plain HTTP back ends (stable and canary) that is at once an
+// http.Handler, a traffic.Router and a metrics.Provider measuring its own
+// responses. It is the embedded default of the quickstart, and lets a team
+// without a service mesh run canary rollouts.
+//
+//	p, err := httpsplit.New(httpsplit.Config{Stable: v1URL, Canary: v2URL})
+//	…
+//	go http.ListenAndServe("127.0.0.1:8080", p)        // the traffic
+//	err = p.SetSplit(ctx, traffic.Weighted(10))          // the Router
+//	res, err := p.Query(ctx, metrics.Query{              // the Provider
+//		Text: "error_rate canary", Window: time.Minute, End: time.Now()})
+//
+// # Routing
+//
+// Each request is routed on its own; a split change is an atomic pointer
+// swap, so requests in flight keep the split they started with and the next
+// one sees the new split. The order of the rules:
+//
+//  1. Test route: a request with a value of header TestRoute.Name equal to
+//     TestRoute.Value goes to the canary, whatever the weights.
+//  2. Weights: the other requests are numbered 0, 1, 2… from the moment the
+//     split was set (writing the split already in force does not restart
+//     the count), and request n goes to the canary when
+//     ⌊(n mod 100 + 1)·c/100⌋ > ⌊(n mod 100)·c/100⌋ for canary weight c.
+//     This is deterministic and smooth, not random: exactly c of any 100
+//     consecutive requests reach the canary, spread evenly (at 10 %,
+//     exactly one in every ten; at 20 %, requests 4, 9, 14…).
+//  3. Mirror: requests routed to the stable version are numbered the same
+//     way and Mirror percent of them are copied to the canary, in the
+//     background, after the stable response has been written. The copy
+//     carries the header X-Httpsplit-Mirror: 1 and its response is
+//     discarded. A request body is captured as the stable back end reads
+//     it, up to Config.MirrorMaxBody; a larger body, or one the stable back
+//     end did not read to its end, is not mirrored. At most
+//     Config.MirrorConcurrency copies are in flight; further copies are
+//     dropped, never queued, so the mirror cannot slow the primary traffic.
+//     Requests already routed to the canary are not copied to it again.
+//     Stats counts copies sent, dropped and failed.
+//
+// A back end that cannot be reached answers 502 Bad Gateway, measured as a
+// 5xx of that version.
+//
+// # Router
+//
+// SetSplit, Split and Release follow traffic.Router. They never fail but for
+// an invalid split (a *canary.FieldError), a done context, or a closed
+// proxy: Close makes them return ErrClosed, which wraps traffic.ErrNotFound,
+// since the route the proxy managed is gone. There is no remote back end,
+// so no native back-end error exists to surface.
+//
+// # Metrics
+//
+// The proxy stamps each request with Config.Now (time.Now by default) when
+// it arrives and when its response has been written, and records, per
+// version, the end time, the latency and whether the response was a server
+// error (a 5xx, or a response aborted half way; a request whose client went
+// away before any response is counted but not as an error, as Envoy reports
+// such requests with code 0).
+//
+// A Query's Text is "<metric> <version>", or the PromQL-like
+// `<metric>{version="<version>"}` so that a metrics.Template can render it
+// (for example "error_rate canary" or `latency_p99{version="stable"}`).
+// Versions: stable, canary (requests the canary served to clients: weighted
+// and test-route traffic) and mirror (the canary's responses to mirrored
+// copies). Metrics:
+//
+//	requests       requests that ended in the window
+//	request_rate   requests per second over the window
+//	error_rate     fraction (0–1) of them that were server errors
+//	success_rate   1 − error_rate
+//	latency_mean   mean latency, ms (exact)
+//	latency_p50, latency_p90, latency_p95, latency_p99, latency_p999
+//	               latency percentile (nearest rank), ms, from a histogram
+//
+// Result.Count is the number of requests in the window. Result.Samples are
+// per-second request counts (requests, request_rate; every second of the
+// window), per-second error or success rates (seconds with requests), or
+// the per-request latencies in ms still held (latency metrics; at most
+// Config.LatencySamples, the most recent), oldest first. A window in which
+// no request of the version ended answers metrics.ErrNoData, for every
+// metric: never 0/0, and never NaN.
+//
+// Resolution is one second. A request that ended at t belongs to the second
+// ending at ⌈t⌉ (the smallest whole Unix second ≥ t), and a query reads the
+// seconds ending in (⌈End⌉ − ⌈Window⌉, ⌈End⌉], Window rounded up to whole
+// seconds. A window whose ends are whole seconds is therefore exact, and a
+// query ending now includes the requests of the current second. A window
+// longer than Config.Retention, or one reaching back past the history still
+// held, is refused with a *canary.FieldError rather than answered from
+// partial data.
+//
+// Latency percentiles come from a log-linear histogram of whole
+// microseconds (one bin per µs below 16 µs, then 16 bins per power of two
+// up to about 18 minutes). A reported percentile is the midpoint of its bin,
+// within 1/32 (3.125 %) of the latency at that rank, after truncation to
+// whole microseconds.
+//
+// # Memory
+//
+// Memory is bounded and allocated as traffic arrives. Per version (three):
+// a ring of Retention+60 one-second buckets, each 40 bytes plus, once the
+// second has seen a request, a 1.75 KiB histogram (448 uint32 bins); and a
+// ring of Config.LatencySamples 16-byte latency samples. With the defaults
+// (10 min, 4096 samples) that is at most 3 × (660 × 1832 B + 64 KiB), about
+// 3.7 MB; with Retention of an hour, about 21 MB.
+//
+// # Test back end
+//
+// Backend is a small handler standing for one version in examples and
+// tests: it answers with its version, waits a fixed latency and fails a
+// deterministic fraction of requests (for example exactly every 20th at an
+// ErrorRate of 0.05).
+package httpsplit

@@ -1,0 +1,367 @@
+package httpsplit
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/meshcanary/canary/metrics"
+	"github.com/meshcanary/canary/traffic"
+)
+
+// ErrClosed is returned by the Router methods of a closed Proxy. It wraps
+// traffic.ErrNotFound: once closed, the route the proxy managed is gone.
+var ErrClosed = fmt.Errorf("httpsplit: proxy closed: %w", traffic.ErrNotFound)
+
+// Proxy is the in-process mesh: an http.Handler that sends each request to
+// the stable or the canary back end, a traffic.Router that sets the split,
+// and a metrics.Provider that answers from what the proxy measured. Build
+// one with New; the zero Proxy is not usable. A Proxy is safe for
+// concurrent use.
+type Proxy struct {
+	cfg     Config
+	now     func() time.Time
+	errLog  *log.Logger
+	ownedTr *http.Transport // the transport New built, closed by Close
+
+	proxies [2]*httputil.ReverseProxy // [stable, canary]
+	mirror  *httputil.ReverseProxy    // to the canary, for mirrored copies
+	route   atomic.Pointer[route]
+	writeMu sync.Mutex // serialises SetSplit and Release
+
+	closed    atomic.Bool
+	closeMu   sync.RWMutex // held for reading while a mirror is launched
+	closeOnce sync.Once
+	ctx       context.Context // cancelled by Close; parent of mirrors
+	cancel    context.CancelFunc
+	mirrors   sync.WaitGroup
+	sem       chan struct{}
+
+	mirrored, mirrorDropped, mirrorFailed atomic.Uint64
+
+	series [numVersions]*series
+}
+
+// route is one split in force with its own request counters, so that a new
+// split starts its deterministic sequence from the beginning.
+type route struct {
+	split  traffic.Split
+	next   atomic.Uint64 // requests routed by weight under this split
+	mirror atomic.Uint64 // stable-bound requests considered for a mirror
+}
+
+var (
+	_ http.Handler     = (*Proxy)(nil)
+	_ traffic.Router   = (*Proxy)(nil)
+	_ metrics.Provider = (*Proxy)(nil)
+)
+
+// New validates c and returns a Proxy that sends every request to the
+// stable version (traffic.AllStable). Bad input is a *canary.FieldError
+// naming the field.
+func New(c Config) (*Proxy, error) {
+	c, err := c.normalize()
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{cfg: c, now: c.Now, errLog: c.ErrorLog, sem: make(chan struct{}, c.MirrorConcurrency)}
+	if c.Transport == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConns = 256
+		t.MaxIdleConnsPerHost = 64
+		p.ownedTr, c.Transport = t, t
+		p.cfg.Transport = t
+	}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	pool := &bufferPool{}
+	for i, target := range []*url.URL{c.Stable, c.Canary} {
+		target := *target
+		p.proxies[i] = &httputil.ReverseProxy{
+			Rewrite: func(pr *httputil.ProxyRequest) {
+				// Keep the client's X-Forwarded-For chain and append to it.
+				pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
+				pr.SetXForwarded()
+				pr.SetURL(&target)
+			},
+			Transport:    c.Transport,
+			BufferPool:   pool,
+			ErrorHandler: p.proxyError,
+		}
+	}
+	canaryURL := *c.Canary
+	p.mirror = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
+			pr.SetXForwarded()
+			pr.SetURL(&canaryURL)
+			pr.Out.Header.Set(MirrorHeader, "1")
+		},
+		Transport:  c.Transport,
+		BufferPool: pool,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if d, ok := w.(*discardWriter); ok {
+				d.noResponse = true
+			}
+			if p.errLog != nil {
+				p.errLog.Printf("httpsplit: mirror %s %s: %v", r.Method, r.URL.Redacted(), err)
+			}
+		},
+	}
+	retention := int64((c.Retention + time.Second - 1) / time.Second)
+	for v := range p.series {
+		p.series[v] = newSeries(retention, c.LatencySamples)
+	}
+	split := traffic.AllStable()
+	p.route.Store(&route{split: split})
+	return p, nil
+}
+
+// ServeHTTP routes r. A request whose header matches the split's TestRoute
+// goes to the canary; otherwise the weights decide, deterministically (see
+// the package doc). Requests sent to the stable version may also be
+// mirrored to the canary. After Close, ServeHTTP answers 503.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p.closed.Load() {
+		http.Error(w, "httpsplit: proxy closed", http.StatusServiceUnavailable)
+		return
+	}
+	start := p.now()
+	rt := p.route.Load()
+	v := stable
+	if tr := rt.split.TestRoute; tr != nil && headerMatches(r.Header, tr) {
+		v = canaryVersion
+	} else if c := rt.split.Canary; c > 0 && pick(rt.next.Add(1)-1, c) {
+		v = canaryVersion
+	}
+
+	var m *mirrorCopy
+	if v == stable && rt.split.Mirror > 0 && pick(rt.mirror.Add(1)-1, rt.split.Mirror) {
+		m = p.prepareMirror(r)
+		if m != nil && m.body != nil {
+			shallow := *r
+			shallow.Body = m.body
+			r = &shallow
+		}
+	}
+
+	sw := &statusWriter{ResponseWriter: w}
+	completed := false
+	defer func() {
+		// Runs also when the reverse proxy aborts the response with a
+		// panic (http.ErrAbortHandler): that request counts as a 5xx.
+		end := p.now()
+		p.series[v].add(end, end.Sub(start), sw.failed(completed))
+		if completed && m != nil {
+			p.launchMirror(r, m)
+		}
+	}()
+	p.proxies[v].ServeHTTP(sw, r)
+	completed = true
+}
+
+// pick reports whether the n-th request (from 0) under a share of pct
+// percent is one of the share. It spreads the share evenly, like
+// Bresenham's line: exactly pct of any 100 consecutive requests are picked,
+// and for a pct that divides 100, exactly one in every 100/pct.
+func pick(n uint64, pct int) bool {
+	i, p := n%100, uint64(pct)
+	return (i+1)*p/100 > i*p/100
+}
+
+func headerMatches(h http.Header, tr *traffic.HeaderRoute) bool {
+	for _, v := range h.Values(tr.Name) {
+		if v == tr.Value {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	if sw, ok := w.(*statusWriter); ok && r.Context().Err() != nil {
+		sw.clientGone = true
+	}
+	if p.errLog != nil {
+		p.errLog.Printf("httpsplit: %s %s: %v", r.Method, r.URL.Redacted(), err)
+	}
+	w.WriteHeader(http.StatusBadGateway)
+}
+
+// statusWriter remembers the final status code written through it.
+type statusWriter struct {
+	http.ResponseWriter
+	status     int
+	clientGone bool
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 && code >= 200 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the server's writer (Flush).
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// failed reports whether the response counts as a server error: a 5xx, or
+// a response the proxy aborted half way. A request the client abandoned
+// before any response is not the back end's failure and does not count
+// (as Envoy reports such requests with code 0 rather than 5xx).
+func (s *statusWriter) failed(completed bool) bool {
+	if s.clientGone {
+		return false
+	}
+	return !completed || s.status >= 500
+}
+
+// SetSplit makes s the split in force for the next request. It validates s
+// first and changes nothing when s is invalid. Writing the split already
+// in force keeps it, with its place in the routing sequence; a different
+// split starts its sequence afresh.
+func (p *Proxy) SetSplit(ctx context.Context, s traffic.Split) error {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	p.writeMu.Lock()
+	defer p.writeMu.Unlock()
+	if p.closed.Load() {
+		return ErrClosed
+	}
+	if p.route.Load().split.Equal(s) {
+		return nil
+	}
+	p.route.Store(&route{split: copySplit(s)})
+	return nil
+}
+
+// Split returns the split in force.
+func (p *Proxy) Split(ctx context.Context) (traffic.Split, error) {
+	if err := ctx.Err(); err != nil {
+		return traffic.Split{}, err
+	}
+	if p.closed.Load() {
+		return traffic.Split{}, ErrClosed
+	}
+	return copySplit(p.route.Load().split), nil
+}
+
+// Release drops the test route and the mirror and keeps the weights.
+func (p *Proxy) Release(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	p.writeMu.Lock()
+	defer p.writeMu.Unlock()
+	if p.closed.Load() {
+		return ErrClosed
+	}
+	s := p.route.Load().split
+	if s.TestRoute == nil && s.Mirror == 0 {
+		return nil
+	}
+	s.TestRoute, s.Mirror = nil, 0
+	p.route.Store(&route{split: s})
+	return nil
+}
+
+func copySplit(s traffic.Split) traffic.Split {
+	if s.TestRoute != nil {
+		tr := *s.TestRoute
+		s.TestRoute = &tr
+	}
+	return s
+}
+
+// Close stops the proxy: ServeHTTP answers 503 from then on, the Router
+// methods return ErrClosed (which matches traffic.ErrNotFound), mirrors in
+// flight are cancelled and waited for, and the idle connections of the
+// transport New built are closed. Queries keep answering from what was
+// measured. Closing twice is harmless. Close does not wait for primary
+// requests in flight; shut the http.Server that serves the proxy first.
+func (p *Proxy) Close() error {
+	p.closeOnce.Do(func() {
+		p.writeMu.Lock()
+		p.closeMu.Lock()
+		p.closed.Store(true)
+		p.closeMu.Unlock()
+		p.writeMu.Unlock()
+		p.cancel()
+		p.mirrors.Wait()
+		if p.ownedTr != nil {
+			p.ownedTr.CloseIdleConnections()
+		}
+	})
+	return nil
+}
+
+// Stats are counters of the mirror since New.
+type Stats struct {
+	// Mirrored counts copies sent to the canary (whatever it answered).
+	Mirrored uint64
+	// MirrorDropped counts copies not sent: MirrorConcurrency copies were
+	// already in flight, the body was larger than MirrorMaxBody or was not
+	// read to its end by the stable back end, or the proxy was closing.
+	MirrorDropped uint64
+	// MirrorFailed counts sent copies that got no response (connection
+	// refused, timeout, cancelled by Close). Responses, 5xx included, are
+	// measured under the version "mirror" instead.
+	MirrorFailed uint64
+}
+
+// Stats returns the mirror counters.
+func (p *Proxy) Stats() Stats {
+	return Stats{Mirrored: p.mirrored.Load(), MirrorDropped: p.mirrorDropped.Load(), MirrorFailed: p.mirrorFailed.Load()}
+}
+
+// bufferPool lends the reverse proxy its 32 KiB copy buffers.
+type bufferPool struct{ pool sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if p, ok := b.pool.Get().(*[]byte); ok {
+		return *p
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *bufferPool) Put(buf []byte) { b.pool.Put(&buf) }
+
+// discardWriter is the ResponseWriter of a mirrored request: it keeps the
+// status and throws the body away.
+type discardWriter struct {
+	header     http.Header
+	status     int
+	noResponse bool
+}
+
+func (d *discardWriter) Header() http.Header { return d.header }
+func (d *discardWriter) WriteHeader(code int) {
+	if d.status == 0 && code >= 200 {
+		d.status = code
+	}
+}
+func (d *discardWriter) Write(b []byte) (int, error) {
+	if d.status == 0 {
+		d.status = http.StatusOK
+	}
+	return len(b), nil
+}
+
+var _ io.Writer = (*discardWriter)(nil)
