@@ -35,7 +35,10 @@ kas="$cache/bin/kube-apiserver-$kver"
 if [ ! -x "$kas" ]; then
   log "building kube-apiserver $kver (about 11 minutes the first time; cached in $cache)"
   start=$(date +%s)
-  (cd "$root/internal/tools/kube-apiserver" && go build -o "$kas.tmp" k8s.io/kubernetes/cmd/kube-apiserver)
+  minor=$(echo "$kver" | cut -d. -f2)
+  ldflags="-X k8s.io/component-base/version.gitVersion=$kver -X k8s.io/component-base/version.gitMajor=1"
+  ldflags="$ldflags -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
+  (cd "$root/internal/tools/kube-apiserver" && go build -ldflags "$ldflags" -o "$kas.tmp" k8s.io/kubernetes/cmd/kube-apiserver)
   mv "$kas.tmp" "$kas"
   log "built kube-apiserver in $(( $(date +%s) - start ))s"
 fi
