@@ -53,6 +53,17 @@ type Sequential struct {
 	// MinCount is the fewest cumulative canary requests before the test
 	// may decide either way; zero means 100.
 	MinCount int64 `json:"minCount,omitempty"`
+	// ConfirmAlpha is the level of the confirmation asked of the short
+	// window before a significant cumulative excess fails the canary: a
+	// one-sided two-proportion z-test of the same excess over the short
+	// window (Canary against Stable) must be significant at this level.
+	// It guards against drift: when the error rate of both versions moves
+	// while the canary's weight rises, cumulative totals over-weight the
+	// later windows for the canary and can make a good canary look worse;
+	// the short window compares both versions over the same minutes. A
+	// further condition can only lower the false-failure rate. Zero means
+	// 0.05; 1 turns the confirmation off.
+	ConfirmAlpha float64 `json:"confirmAlpha,omitempty"`
 }
 
 // Validate reports the first bad field of s.
@@ -70,6 +81,8 @@ func (s Sequential) Validate() error {
 		return canary.Invalid("Sequential.Tau", s.Tau, "must be a finite number ≥ 0")
 	case s.MinCount < 0:
 		return canary.Invalid("Sequential.MinCount", s.MinCount, "must not be negative")
+	case s.ConfirmAlpha != 0 && !(s.ConfirmAlpha > 0 && s.ConfirmAlpha <= 1):
+		return canary.Invalid("Sequential.ConfirmAlpha", s.ConfirmAlpha, "must be in (0, 1]")
 	}
 	return nil
 }
@@ -154,6 +167,12 @@ func (s Sequential) Analyze(ctx context.Context, in Input) (Verdict, error) {
 	p := math.Min(1, 1/lambda)
 	d.Statistic, d.PValue = ptr(lambda), ptr(p)
 	if excess > 0 && lambda >= 1/alpha {
+		if ok, why := s.confirm(o); !ok {
+			d.Class = "nodata"
+			d.Reason = fmt.Sprintf("cumulative excess significant (Λ = %s ≥ %s) but the short window does not confirm it: %s",
+				fmtg(lambda), fmtg(1/alpha), why)
+			return done()
+		}
 		d.Outcome, d.Class = Fail, "high"
 		d.Reason = fmt.Sprintf("canary rate %s over %d requests exceeds stable %s × %s + %s: Λ = %s ≥ %s (always-valid p = %.3g)",
 			fmtg(c.Value), c.Count, fmtg(st.Value), fmtg(1+s.Tolerance), fmtg(s.Margin), fmtg(lambda), fmtg(1/alpha), p)
@@ -163,4 +182,34 @@ func (s Sequential) Analyze(ctx context.Context, in Input) (Verdict, error) {
 	d.Reason = fmt.Sprintf("no significant excess so far: canary %s over %d requests, stable %s, Λ = %s < %s",
 		fmtg(c.Value), c.Count, fmtg(st.Value), fmtg(lambda), fmtg(1/alpha))
 	return done()
+}
+
+// confirm reports whether the short window shows the same excess at level
+// ConfirmAlpha, and why not when it does not.
+func (s Sequential) confirm(o Observation) (bool, string) {
+	ca := s.ConfirmAlpha
+	if ca == 0 {
+		ca = 0.05
+	}
+	if ca >= 1 {
+		return true, ""
+	}
+	c, st := o.Canary, o.Stable
+	if why := usable(c, 1); why != "" {
+		return false, "canary: " + why
+	}
+	if why := usable(st, 1); why != "" {
+		return false, "stable: " + why
+	}
+	if c.Value < 0 || c.Value > 1 || st.Value < 0 || st.Value > 1 {
+		return false, "short-window values are not rates"
+	}
+	k := 1 + s.Tolerance
+	fc, fs := float64(c.Count), float64(st.Count)
+	p := math.Max((c.Value*fc+st.Value*fs)/(fc+fs), 0.5/(fc+fs))
+	z := (c.Value - k*st.Value - s.Margin) / math.Sqrt(p*(1-p)*(1/fc+k*k/fs))
+	if z >= qnorm(1-ca) {
+		return true, ""
+	}
+	return false, fmt.Sprintf("short-window z = %.3g below %.3g", z, qnorm(1-ca))
 }
