@@ -36,13 +36,12 @@ type Proxy struct {
 	route   atomic.Pointer[route]
 	writeMu sync.Mutex // serialises SetSplit and Release
 
-	closed    atomic.Bool
-	closeMu   sync.RWMutex // held for reading while a mirror is launched
-	closeOnce sync.Once
-	ctx       context.Context // cancelled by Close; parent of mirrors
-	cancel    context.CancelFunc
-	mirrors   sync.WaitGroup
-	sem       chan struct{}
+	closed  atomic.Bool
+	closeMu sync.RWMutex    // held for reading while a mirror is launched
+	ctx     context.Context // cancelled by Close; parent of mirrors
+	cancel  context.CancelFunc
+	mirrors sync.WaitGroup
+	sem     chan struct{}
 
 	mirrored, mirrorDropped, mirrorFailed atomic.Uint64
 
@@ -290,26 +289,57 @@ func copySplit(s traffic.Split) traffic.Split {
 	return s
 }
 
-// Close stops the proxy: ServeHTTP answers 503 from then on, the Router
-// methods return ErrClosed (which matches traffic.ErrNotFound), mirrors in
-// flight are cancelled and waited for, and the idle connections of the
-// transport New built are closed. Queries keep answering from what was
-// measured. Closing twice is harmless. Close does not wait for primary
-// requests in flight; shut the http.Server that serves the proxy first.
+// Close stops the proxy at once: ServeHTTP answers 503 from then on, the
+// Router methods return ErrClosed (which matches traffic.ErrNotFound),
+// mirrored copies in flight are cancelled and waited for, and the idle
+// connections of the transport New built are closed. Queries keep
+// answering from what was measured. Closing twice is harmless. Close does
+// not wait for primary requests in flight; shut down the http.Server that
+// serves the proxy first.
 func (p *Proxy) Close() error {
-	p.closeOnce.Do(func() {
-		p.writeMu.Lock()
-		p.closeMu.Lock()
-		p.closed.Store(true)
-		p.closeMu.Unlock()
-		p.writeMu.Unlock()
-		p.cancel()
-		p.mirrors.Wait()
-		if p.ownedTr != nil {
-			p.ownedTr.CloseIdleConnections()
-		}
-	})
+	p.stop()
+	p.cancel()
+	p.mirrors.Wait()
+	p.closeIdle()
 	return nil
+}
+
+// Shutdown stops the proxy as Close does, but lets mirrored copies in
+// flight finish until ctx is done; then it cancels them, waits for them and
+// returns ctx's error.
+func (p *Proxy) Shutdown(ctx context.Context) error {
+	p.stop()
+	done := make(chan struct{})
+	go func() {
+		p.mirrors.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		p.cancel()
+		<-done
+	}
+	p.cancel()
+	p.closeIdle()
+	return err
+}
+
+// stop refuses new splits, requests and mirrors.
+func (p *Proxy) stop() {
+	p.writeMu.Lock()
+	p.closeMu.Lock()
+	p.closed.Store(true)
+	p.closeMu.Unlock()
+	p.writeMu.Unlock()
+}
+
+func (p *Proxy) closeIdle() {
+	if p.ownedTr != nil {
+		p.ownedTr.CloseIdleConnections()
+	}
 }
 
 // Stats are counters of the mirror since New.
@@ -321,7 +351,7 @@ type Stats struct {
 	// read to its end by the stable back end, or the proxy was closing.
 	MirrorDropped uint64
 	// MirrorFailed counts sent copies that got no response (connection
-	// refused, timeout, cancelled by Close). Responses, 5xx included, are
+	// refused, MirrorTimeout, cancelled by Close or Shutdown). Responses, 5xx included, are
 	// measured under the version "mirror" instead.
 	MirrorFailed uint64
 }
