@@ -139,8 +139,8 @@ func build(prefix, requests, buckets, sel, code string) (Queries, error) {
 	fivexx := fmt.Sprintf(`sum(rate(%s{%s,%s=~"5.."}[{{window}}]))`, requests, sel, code)
 	notFivexx := fmt.Sprintf(`sum(rate(%s{%s,%s!~"5.."}[{{window}}]))`, requests, sel, code)
 	latency := func(phi float64) (metrics.Template, error) {
-		p := strconv.FormatFloat(phi, 'g', -1, 64)
-		return parse("latency_p"+strings.TrimPrefix(p, "0."),
+		p := strconv.FormatFloat(phi, 'f', -1, 64)
+		return parse("latency_p"+percentile(p),
 			fmt.Sprintf(`histogram_quantile(%s, sum by (le) (rate(%s{%s}[{{window}}])))`, p, buckets, sel))
 	}
 	q := Queries{latency: latency}
@@ -167,6 +167,19 @@ func build(prefix, requests, buckets, sel, code string) (Queries, error) {
 		}
 	}
 	return q, nil
+}
+
+// percentile writes a quantile ("0.9", "0.999") as a percentile ("90",
+// "99.9") for a template's name.
+func percentile(phi string) string {
+	d := strings.TrimPrefix(phi, "0.")
+	switch {
+	case len(d) == 1:
+		return d + "0"
+	case len(d) > 2:
+		return d[:2] + "." + d[2:]
+	}
+	return d
 }
 
 func def(s *string, v string) {
