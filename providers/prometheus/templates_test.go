@@ -55,7 +55,7 @@ func TestTemplatesRender(t *testing.T) {
 		}
 	}
 	want := map[string]string{
-		"istio_error_rate": `(sum(rate(istio_requests_total{reporter="destination",destination_workload_namespace="shop",destination_workload="cart",destination_version="v2",response_code=~"5.."}[120s])) or vector(0)) / sum(rate(istio_requests_total{reporter="destination",destination_workload_namespace="shop",destination_workload="cart",destination_version="v2"}[120s]))`,
+		"istio_error_rate":  `(sum(rate(istio_requests_total{reporter="destination",destination_workload_namespace="shop",destination_workload="cart",destination_version="v2",response_code=~"5.."}[120s])) or vector(0)) / sum(rate(istio_requests_total{reporter="destination",destination_workload_namespace="shop",destination_workload="cart",destination_version="v2"}[120s]))`,
 		"envoy_latency_p99": `histogram_quantile(0.99, sum by (le) (rate(envoy_cluster_upstream_rq_time_bucket{kubernetes_namespace="shop",app="cart",version="v2"}[120s])))`,
 	}
 	for name, w := range want {
@@ -126,10 +126,16 @@ func TestCustomLabels(t *testing.T) {
 		err   error
 		field string
 	}{
-		{func() error { _, err := prometheus.IstioQueries(prometheus.IstioLabels{Version: `v"} or {`}); return err }(), "IstioLabels.Version"},
+		{func() error {
+			_, err := prometheus.IstioQueries(prometheus.IstioLabels{Version: `v"} or {`})
+			return err
+		}(), "IstioLabels.Version"},
 		{func() error { _, err := prometheus.IstioQueries(prometheus.IstioLabels{ReporterIs: `a"b`}); return err }(), "IstioLabels.ReporterIs"},
 		{func() error { _, err := prometheus.EnvoyQueries(prometheus.EnvoyLabels{Requests: "1abc"}); return err }(), "EnvoyLabels.Requests"},
-		{func() error { _, err := prometheus.EnvoyQueries(prometheus.EnvoyLabels{Workload: "pod name"}); return err }(), "EnvoyLabels.Workload"},
+		{func() error {
+			_, err := prometheus.EnvoyQueries(prometheus.EnvoyLabels{Workload: "pod name"})
+			return err
+		}(), "EnvoyLabels.Workload"},
 		{func() error { _, err := (prometheus.Queries{}).Latency(0.9); return err }(), "Queries"},
 		{func() error { _, err := qs.Latency(1); return err }(), "phi"},
 		{func() error { _, err := qs.Latency(0); return err }(), "phi"},
