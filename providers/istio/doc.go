@@ -1,0 +1,50 @@
+// Package istio is a traffic.Router over the HTTP routes of Istio
+// VirtualServices (networking.istio.io/v1), through istio.io/client-go's
+// typed clientset.
+//
+// The router manages one named route of one VirtualService (Config.Route;
+// spec.http[].name). It writes the weights of the stable and canary
+// destinations, a mirror to the canary with a percentage (mirror and
+// mirrorPercentage), and a test route: a copy of the managed route, placed
+// first, that matches only requests carrying a header (match.headers with
+// an exact value) and sends them to the canary, so a canary at zero weight
+// can receive test requests. Release removes the test route and the
+// mirror. Every other route and field, including fields this client's
+// types do not know, is left as it was: writes are RFC 6902 JSON Patches
+// of the managed paths only.
+//
+// Two layouts are supported. In subset mode Stable and Canary share a host
+// and differ by DestinationRule subset (v1 and v2, keyed by a version pod
+// label); the router checks that the subsets exist before its first write,
+// or creates them with Config.CreateSubsets. In host mode they are two
+// hosts (two Kubernetes Services) and no DestinationRule is involved.
+//
+// # Costs and consistency
+//
+// A weight change is one GET and one PATCH; the PATCH is pinned to the
+// resourceVersion read, so an edit by another client in between makes the
+// server answer 409 Conflict and the router reads again and re-applies
+// its change on top of theirs, at most Config.Retries times (then the error
+// wraps traffic.ErrConflict). A split already in force costs the GET only.
+// A rollback, SetSplit(ctx, traffic.AllStable()), is one PATCH pinned to the
+// version the router saw last, with no GET unless that version is stale.
+// The object the server returns from the write is parsed and compared with
+// the split written (traffic.ErrVerify).
+//
+// # Errors
+//
+// A bad Config or Split is a *canary.FieldError and nothing is sent. A
+// VirtualService the router cannot manage (several unnamed routes and no
+// Config.Route, a third destination in the route, weights that do not sum
+// to 100…) is an *ObjectError naming the object and field, and nothing is
+// written. A missing VirtualService or route wraps traffic.ErrNotFound; a
+// missing subset wraps ErrSubsetMissing. The API server's
+// *k8s.io/apimachinery/pkg/api/errors.StatusError stays reachable with
+// errors.As, so the server's own message is never lost.
+//
+// # GitOps
+//
+// When Argo CD or Flux owns the VirtualService, Desired (read, no write)
+// and Render (no I/O at all) return the object as SetSplit would write it,
+// to be committed to the repository instead.
+package istio
