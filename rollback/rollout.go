@@ -269,7 +269,7 @@ func (r *Rollout) act(ctx context.Context, now time.Time) error {
 					return r.failure(now, "restore-stable", err)
 				}
 				r.emit(now, Event{Kind: Action, Action: "restore-stable",
-					Reason: fmt.Sprintf("stable restored to %d replicas", r.s.StableReplicas)})
+					Reason: fmt.Sprintf("stable restored to %d %s", r.s.StableReplicas, plural(r.s.StableReplicas, "replica", "replicas"))})
 			}
 			r.s.StableRestored = true
 		}
@@ -404,4 +404,11 @@ func (r *Rollout) Promote(ctx context.Context, now time.Time, actor, reason stri
 // version restored. Aborting a rollback is harmless.
 func (r *Rollout) Abort(ctx context.Context, now time.Time, actor, reason string) (Status, error) {
 	return r.command(ctx, now, Command{Op: OpAbort, Actor: actor, Reason: reason})
+}
+
+func plural(n int32, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

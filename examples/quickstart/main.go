@@ -1,0 +1,357 @@
+// Command quickstart shows a canary rollout end to end on one machine, with
+// no mesh and no metrics back end: it starts a stable (v1) and a canary
+// (v2) HTTP server on loopback, puts the in-process mesh (httpsplit) in
+// front of them, sends bounded load through it, and runs two rollouts:
+//
+//  1. a healthy canary, promoted step by step;
+//  2. a canary that fails 5 % of its requests, rolled back automatically.
+//
+// It prints a timeline (times in Europe/London, numbers in UK format) and
+// exits 0 when the first rollout succeeded and the second rolled back.
+//
+//	go run ./examples/quickstart
+//	go run ./examples/quickstart -interval 5s -rps 400 -audit /tmp/audit.jsonl
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/meshcanary/canary/analysis"
+	"github.com/meshcanary/canary/metrics"
+	"github.com/meshcanary/canary/providers/httpsplit"
+	"github.com/meshcanary/canary/rollback"
+)
+
+type options struct {
+	interval  time.Duration
+	steps     []int
+	holdLooks int
+	rps       int
+	errorRate float64
+	maxError  float64
+	minReq    int64
+	maxP99    time.Duration
+	timeout   time.Duration
+	audit     string
+}
+
+func parse(args []string, stderr io.Writer) (options, error) {
+	fs := flag.NewFlagSet("quickstart", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o := options{}
+	steps := fs.String("steps", "10,25,50", "canary weights in percent, comma-separated, rising")
+	fs.DurationVar(&o.interval, "interval", 2*time.Second, "analysis interval (and metric window)")
+	fs.IntVar(&o.holdLooks, "hold", 2, "analysis intervals each step holds")
+	fs.IntVar(&o.rps, "rps", 200, "requests per second of load (bounded by -timeout)")
+	fs.Float64Var(&o.errorRate, "bad-error-rate", 0.05, "fraction of requests the bad canary fails")
+	fs.Float64Var(&o.maxError, "max-error-rate", 0.02, "largest error rate a canary may show")
+	fs.Int64Var(&o.minReq, "min-requests", 20, "fewest canary requests an analysis needs")
+	fs.DurationVar(&o.maxP99, "max-p99", 250*time.Millisecond, "largest p99 latency a canary may show")
+	fs.DurationVar(&o.timeout, "timeout", 55*time.Second, "give up after this long")
+	fs.StringVar(&o.audit, "audit", "", "also append the audit trail (JSON lines, UTC) to this file")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	for _, s := range strings.Split(*steps, ",") {
+		w, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			return o, fmt.Errorf("-steps: %q is not a whole number", s)
+		}
+		o.steps = append(o.steps, w)
+	}
+	switch {
+	case o.interval < time.Second:
+		return o, fmt.Errorf("-interval %v: must be at least 1s (the mesh measures whole seconds)", o.interval)
+	case o.interval%time.Second != 0:
+		return o, fmt.Errorf("-interval %v: must be a whole number of seconds", o.interval)
+	case o.holdLooks < 1:
+		return o, fmt.Errorf("-hold %d: must be at least 1", o.holdLooks)
+	case o.rps < 10 || o.rps > 5000:
+		return o, fmt.Errorf("-rps %d: must be between 10 and 5,000", o.rps)
+	case o.errorRate < 0 || o.errorRate > 1:
+		return o, fmt.Errorf("-bad-error-rate %v: must be between 0 and 1", o.errorRate)
+	case o.timeout <= 0:
+		return o, fmt.Errorf("-timeout %v: must be positive", o.timeout)
+	}
+	return o, nil
+}
+
+func main() {
+	o, err := parse(os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "quickstart:", err)
+		os.Exit(2)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+	defer cancel()
+	if err := run(ctx, o, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "quickstart:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options, out io.Writer) error {
+	var auditFile *os.File
+	if o.audit != "" {
+		f, err := os.OpenFile(o.audit, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		auditFile = f
+	}
+	fmt.Fprintf(out, "meshcanary quickstart — times in Europe/London, analysis every %v, steps %v %%\n", o.interval, o.steps)
+	good, err := rollout(ctx, o, out, auditFile, "checkout-v2-good", 0)
+	if err != nil {
+		return err
+	}
+	bad, err := rollout(ctx, o, out, auditFile, "checkout-v2-bad", o.errorRate)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nsummary: healthy canary %s, faulty canary %s\n", good, bad)
+	if good != rollback.Succeeded || bad != rollback.RolledBack {
+		return fmt.Errorf("expected the healthy canary to succeed and the faulty one to roll back")
+	}
+	return nil
+}
+
+// serve starts h on a loopback port and returns its URL and a stop func.
+func serve(h http.Handler) (*url.URL, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	u := &url.URL{Scheme: "http", Host: ln.Addr().String()}
+	return u, func() { srv.Close() }, nil
+}
+
+// rollout runs one canary rollout through a fresh mesh and returns its
+// final phase.
+func rollout(ctx context.Context, o options, out io.Writer, audit *os.File, name string, canaryErrors float64) (rollback.Phase, error) {
+	v1, err := httpsplit.NewBackend(httpsplit.BackendConfig{Version: "v1", Latency: 2 * time.Millisecond})
+	if err != nil {
+		return 0, err
+	}
+	v2, err := httpsplit.NewBackend(httpsplit.BackendConfig{Version: "v2", Latency: 3 * time.Millisecond, ErrorRate: canaryErrors})
+	if err != nil {
+		return 0, err
+	}
+	stableURL, stopStable, err := serve(v1)
+	if err != nil {
+		return 0, err
+	}
+	defer stopStable()
+	canaryURL, stopCanary, err := serve(v2)
+	if err != nil {
+		return 0, err
+	}
+	defer stopCanary()
+	scaler := &processScaler{replicas: map[rollback.Version]int32{rollback.Stable: 1, rollback.Canary: 1},
+		stop: map[rollback.Version]func(){rollback.Canary: stopCanary}}
+	mesh, err := httpsplit.New(httpsplit.Config{Stable: stableURL, Canary: canaryURL})
+	if err != nil {
+		return 0, err
+	}
+	defer mesh.Close()
+	meshURL, stopMesh, err := serve(mesh)
+	if err != nil {
+		return 0, err
+	}
+	defer stopMesh()
+
+	errRate := metrics.MustParse(metrics.PromQL, "error-rate", `error_rate{version="{{version}}"}`)
+	p99 := metrics.MustParse(metrics.PromQL, "latency-p99", `latency_p99{version="{{version}}"}`)
+	sinks := []rollback.Sink{rollback.SinkFunc(func(_ context.Context, e rollback.Event) error {
+		fmt.Fprintln(out, "  "+describe(e, o))
+		return nil
+	})}
+	if audit != nil {
+		sinks = append(sinks, rollback.NewJSONLines(audit))
+	}
+	cfg := rollback.Config{
+		Name:   name,
+		Plan:   rollback.Plan{Steps: rollback.Weights(o.steps...), Interval: o.interval, Hold: time.Duration(o.holdLooks) * o.interval, ProgressDeadline: 4 * o.interval},
+		Policy: rollback.Policy{FailureLimit: 2},
+		Target: rollback.Target{Service: "checkout", Stable: rollback.Workload{Version: "stable"}, Canary: rollback.Workload{Version: "canary"}},
+		Metrics: []rollback.Metric{
+			{Name: "error-rate", Provider: mesh, Query: errRate},
+			{Name: "latency-p99", Provider: mesh, Query: p99, SkipStable: true},
+		},
+		Analyzer: analysis.Threshold{MinCount: o.minReq, Limits: []analysis.Limit{
+			analysis.AtMost("error-rate", o.maxError),
+			analysis.AtMost("latency-p99", float64(o.maxP99.Milliseconds())),
+		}},
+		Router: mesh,
+		Scaler: scaler,
+		Sink:   fanOut(sinks),
+	}
+	r, err := rollback.New(cfg)
+	if err != nil {
+		return 0, err
+	}
+	fmt.Fprintf(out, "\n%s: stable v1 at %s, canary v2 at %s (fails %s of requests), mesh at %s\n",
+		name, stableURL.Host, canaryURL.Host, rollback.FormatPercent(canaryErrors), meshURL.Host)
+
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	var sent, failed atomic.Int64
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); load(loadCtx, meshURL.String(), o.rps, &sent, &failed) }()
+	defer func() { stopLoad(); wg.Wait() }()
+
+	for {
+		st, err := r.Step(ctx, time.Now())
+		if err != nil {
+			fmt.Fprintln(out, "  step error (retried at the next step):", err)
+		}
+		if st.Phase.Final() {
+			stopLoad()
+			wg.Wait()
+			fmt.Fprintf(out, "%s: %s — %s requests sent through the mesh, %s answered 5xx; v1 served %s, v2 served %s\n",
+				name, st.Phase, rollback.FormatNumber(float64(sent.Load()), 0), rollback.FormatNumber(float64(failed.Load()), 0),
+				rollback.FormatNumber(float64(v1.Served()), 0), rollback.FormatNumber(float64(v2.Served()), 0))
+			return st.Phase, nil
+		}
+		wait := time.Until(st.Next)
+		select {
+		case <-ctx.Done():
+			return st.Phase, fmt.Errorf("%s: gave up in phase %s: %w", name, st.Phase, ctx.Err())
+		case <-time.After(wait):
+		}
+	}
+}
+
+func fanOut(sinks []rollback.Sink) rollback.Sink {
+	return rollback.SinkFunc(func(ctx context.Context, e rollback.Event) error {
+		var errs []error
+		for _, s := range sinks {
+			errs = append(errs, s.Record(ctx, e))
+		}
+		return errors.Join(errs...)
+	})
+}
+
+// describe renders an event for the timeline.
+func describe(e rollback.Event, o options) string {
+	at := e.Time.In(rollback.London).Format("15:04:05 MST")
+	switch e.Kind {
+	case rollback.Verdict:
+		var parts []string
+		for _, d := range e.Verdict.Details {
+			switch {
+			case d.Value == nil:
+				parts = append(parts, fmt.Sprintf("%s: %s", d.Metric, d.Reason))
+			case d.Metric == "error-rate":
+				parts = append(parts, fmt.Sprintf("errors %s of %s requests (max %s)", rollback.FormatPercent(*d.Value),
+					rollback.FormatNumber(float64(d.Count), 0), rollback.FormatPercent(o.maxError)))
+			default:
+				parts = append(parts, fmt.Sprintf("p99 %s ms (max %s ms)", rollback.FormatNumber(*d.Value, 1),
+					rollback.FormatNumber(float64(o.maxP99.Milliseconds()), 0)))
+			}
+		}
+		return fmt.Sprintf("%s  analysis at %d %%: %-12s %s; failed checks %d", at, e.WeightTo, strings.ToUpper(e.Verdict.Outcome.String()),
+			strings.Join(parts, ", "), e.Failures)
+	case rollback.Transition:
+		s := fmt.Sprintf("%s  %s → %s", at, e.From, e.To)
+		if e.WeightFrom != e.WeightTo {
+			s += fmt.Sprintf(", canary %d %% → %d %%", e.WeightFrom, e.WeightTo)
+		}
+		return s + " — " + e.Reason
+	case rollback.Action:
+		if e.Split != nil {
+			return fmt.Sprintf("%s  router: %v (written, read back)", at, *e.Split)
+		}
+		if e.Action == "release" {
+			return fmt.Sprintf("%s  router: rollout's own routes released", at)
+		}
+		return fmt.Sprintf("%s  %s: %s", at, e.Action, e.Reason)
+	}
+	return fmt.Sprintf("%s  %s", at, e)
+}
+
+// load sends about rps requests a second to target until ctx ends. It is
+// bounded: one ticker, at most 64 requests in flight.
+func load(ctx context.Context, target string, rps int, sent, failed *atomic.Int64) {
+	client := &http.Client{Timeout: 5 * time.Second}
+	tick := time.NewTicker(time.Second / time.Duration(rps))
+	defer tick.Stop()
+	slots := make(chan struct{}, 64)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		select {
+		case slots <- struct{}{}:
+		default:
+			continue // the mesh is slow: drop rather than queue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, target+"/checkout", nil)
+			resp, err := client.Do(req)
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			sent.Add(1)
+			if resp.StatusCode >= 500 {
+				failed.Add(1)
+			}
+		}()
+	}
+}
+
+// processScaler is a rollback.Scaler over this program's own servers:
+// scaling a version to zero shuts its server down, so a rolled-back canary
+// really stops serving. It cannot start a stopped server again.
+type processScaler struct {
+	mu       sync.Mutex
+	replicas map[rollback.Version]int32
+	stop     map[rollback.Version]func()
+}
+
+func (p *processScaler) Replicas(_ context.Context, v rollback.Version) (int32, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.replicas[v], nil
+}
+
+func (p *processScaler) Scale(_ context.Context, v rollback.Version, n int32) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case n == p.replicas[v]:
+		return nil
+	case n == 0 && p.stop[v] != nil:
+		p.stop[v]()
+		p.replicas[v] = 0
+		return nil
+	}
+	return fmt.Errorf("quickstart: cannot scale %s from %d to %d replicas", v, p.replicas[v], n)
+}

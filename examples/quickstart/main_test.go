@@ -1,0 +1,47 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestQuickstart runs both rollouts with the defaults (about 20 s of real
+// traffic on loopback).
+func TestQuickstart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs 20 s of real traffic; run without -short (bash scripts/test.sh)")
+	}
+	o, err := parse(nil, new(bytes.Buffer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	if err := run(ctx, o, &out); err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{"promoting → succeeded", "rolling-back → rolled-back", "scale-canary: canary scaled to 0 replicas",
+		"summary: healthy canary succeeded, faulty canary rolled-back"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if !strings.Contains(out.String(), " GMT ") && !strings.Contains(out.String(), " BST ") {
+		t.Errorf("times are not shown in Europe/London:\n%s", out.String())
+	}
+}
+
+func TestFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"-steps", "10,x"}, {"-interval", "500ms"}, {"-interval", "1500ms"}, {"-rps", "0"},
+		{"-bad-error-rate", "2"}, {"-hold", "0"}, {"-timeout", "-1s"}, {"-nope"},
+	} {
+		if _, err := parse(args, new(bytes.Buffer)); err == nil {
+			t.Errorf("parse(%q) accepted bad flags", args)
+		}
+	}
+}
