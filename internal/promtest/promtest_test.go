@@ -61,3 +61,15 @@ func TestStartScrapes(t *testing.T) {
 		t.Errorf("exporter scraped %d times, want at least 3", n)
 	}
 }
+
+func TestBinary(t *testing.T) {
+	t.Setenv(EnvBinary, "/nonexistent/prometheus")
+	if _, err := Binary(); err == nil || !strings.Contains(err.Error(), EnvBinary) {
+		t.Errorf("Binary with a missing $%s = %v, want an error naming it", EnvBinary, err)
+	}
+	t.Setenv(EnvBinary, "")
+	t.Setenv("PATH", t.TempDir())
+	if _, err := Binary(); err == nil || !strings.Contains(err.Error(), "scripts/testenv.sh") {
+		t.Errorf("Binary with nothing on PATH = %v, want an error saying how to install it", err)
+	}
+}

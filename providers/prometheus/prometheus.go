@@ -223,7 +223,9 @@ func validateAddress(addr string) error {
 // Query evaluates q.Text at q.End (see the package documentation for
 // instant and range queries). q.Window must be at least the configured
 // resolution; a bad q is refused with a *canary.FieldError before any
-// request is sent.
+// request is sent. The rate window inside q.Text is the one the template's
+// {{window}} was rendered with; render it with q.Window so that both agree
+// (q.Window itself only bounds the range of Samples).
 func (p *Provider) Query(ctx context.Context, q metrics.Query) (metrics.Result, error) {
 	if err := p.validate(q); err != nil {
 		return metrics.Result{}, err
