@@ -53,9 +53,9 @@ type PresetMetrics struct {
 // stable's with 25 % tolerance and a 10 ms margin. Inconclusive analyses
 // hold the step.
 func DefaultPreset(m PresetMetrics) Preset {
-	parts := []Analyzer{Sequential{Metric: m.ErrorRate, Alpha: 0.01, MinCount: 200}}
+	parts := []Analyzer{Sequential{Metric: m.ErrorRate, Alpha: 0.01, MinCount: 200, ConfirmAlpha: 0.001}}
 	if m.Latency != "" {
-		parts = append(parts, Compare{MinCount: 200, Metrics: []Relative{{Metric: m.Latency, Tolerance: 0.25, Margin: 0.010, Cumulative: true}}})
+		parts = append(parts, Compare{MinCount: 500, Metrics: []Relative{{Metric: m.Latency, Tolerance: 0.25, Margin: 0.010, Cumulative: true}}})
 	}
 	return Preset{
 		Name:         "default",

@@ -62,7 +62,7 @@ type Sequential struct {
 	// later windows for the canary and can make a good canary look worse;
 	// the short window compares both versions over the same minutes. A
 	// further condition can only lower the false-failure rate. Zero means
-	// 0.05; 1 turns the confirmation off.
+	// 0.01; 1 turns the confirmation off.
 	ConfirmAlpha float64 `json:"confirmAlpha,omitempty"`
 }
 
@@ -189,7 +189,7 @@ func (s Sequential) Analyze(ctx context.Context, in Input) (Verdict, error) {
 func (s Sequential) confirm(o Observation) (bool, string) {
 	ca := s.ConfirmAlpha
 	if ca == 0 {
-		ca = 0.05
+		ca = 0.01
 	}
 	if ca >= 1 {
 		return true, ""
