@@ -46,7 +46,9 @@ func AllStable() Split { return Split{Stable: 100} }
 
 // Weighted returns the split with canary percent on the canary and the rest
 // on stable.
-func Weighted(canaryPercent int) Split { return Split{Stable: 100 - canaryPercent, Canary: canaryPercent} }
+func Weighted(canaryPercent int) Split {
+	return Split{Stable: 100 - canaryPercent, Canary: canaryPercent}
+}
 
 // HTTP header names are tokens (RFC 9110 §5.6.2).
 var headerName = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
