@@ -1,0 +1,119 @@
+package analysis_test
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/meshcanary/canary/analysis"
+)
+
+func ExampleUTest() {
+	// R: wilcox.test(canary, stable, conf.int = TRUE, conf.level = 0.98)
+	// gives W = 70, p-value = 0.0003291, CI 20 52, estimate 39.5.
+	canary := []float64{212, 230, 251, 244, 260, 238, 249, 255}
+	stable := []float64{201, 199, 214, 208, 196, 210, 205, 203, 215}
+	r, err := analysis.UTest(canary, stable, analysis.UTestOptions{ConfLevel: 0.98})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Printf("W = %g, p = %.5f, exact = %v\n", r.W, r.PValue, r.Exact)
+	fmt.Printf("shift %.1f, 98%% CI [%.0f, %.0f]\n", r.Estimate, r.Low, r.High)
+	// Output:
+	// W = 70, p = 0.00033, exact = true
+	// shift 39.5, 98% CI [20, 52]
+}
+
+func ExampleDualWindow() {
+	rule := analysis.DualWindow{Metric: "error-rate", Bound: 0.02}
+	in := analysis.Input{Observations: []analysis.Observation{{
+		Metric:   "error-rate",
+		Canary:   analysis.Observed(0.025, 800),  // the last 2 minutes
+		Baseline: analysis.Observed(0.031, 9000), // the 30 minutes before
+	}}}
+	v, _ := rule.Analyze(context.Background(), in)
+	fmt.Println(v.Outcome, "-", v.Reason)
+	// Output: pass - 0.025 is beyond the bound 0.02 but no worse than the baseline 0.031
+}
+
+func ExampleCompare() {
+	rule := analysis.Compare{Metrics: []analysis.Relative{{Metric: "error-rate", Tolerance: 0.1, Margin: 0.005}}}
+	in := analysis.Input{Observations: []analysis.Observation{{
+		Metric: "error-rate",
+		Canary: analysis.Observed(0.04, 1000),
+		Stable: analysis.Observed(0.01, 9000),
+	}}}
+	v, _ := rule.Analyze(context.Background(), in)
+	fmt.Println(v.Outcome, "-", v.Details[0].Reason)
+	// Output: fail - canary 0.04 is above stable 0.01 × 1.1 + 0.005 = 0.016
+}
+
+func ExampleSequential() {
+	test := analysis.Sequential{Metric: "error-rate", Alpha: 0.01}
+	in := analysis.Input{Observations: []analysis.Observation{{
+		Metric:      "error-rate",
+		Canary:      analysis.Observed(0.025, 600),
+		Stable:      analysis.Observed(0.005, 5400),
+		CanaryTotal: analysis.Observed(0.025, 600),
+		StableTotal: analysis.Observed(0.005, 5400),
+	}}}
+	v, _ := test.Analyze(context.Background(), in)
+	fmt.Printf("%v, always-valid p = %.2g\n", v.Outcome, *v.Details[0].PValue)
+	// Output: fail, always-valid p = 6e-05
+}
+
+func ExampleMannWhitney() {
+	judge := analysis.MannWhitney{Metrics: []analysis.Judged{
+		{Metric: "latency", AllowedIncrease: 1.1, CriticalIncrease: 2},
+		{Metric: "cpu", Direction: analysis.Either},
+	}}
+	in := analysis.Input{Observations: []analysis.Observation{
+		{Metric: "latency",
+			Canary: analysis.Measurement{Observed: true, Samples: []float64{0.31, 0.29, 0.35, 0.33, 0.30, 0.34, 0.32}},
+			Stable: analysis.Measurement{Observed: true, Samples: []float64{0.21, 0.20, 0.22, 0.19, 0.23, 0.21, 0.20}}},
+		{Metric: "cpu",
+			Canary: analysis.Measurement{Observed: true, Samples: []float64{0.5, 0.52, 0.49, 0.51, 0.5}},
+			Stable: analysis.Measurement{Observed: true, Samples: []float64{0.5, 0.51, 0.5, 0.49, 0.52}}},
+	}}
+	v, _ := judge.Analyze(context.Background(), in)
+	fmt.Println(v.Outcome, *v.Score)
+	for _, d := range v.Details {
+		fmt.Println(d.Metric, d.Class)
+	}
+	// Output:
+	// fail 50
+	// latency high
+	// cpu pass
+}
+
+func ExampleAll() {
+	a := analysis.All(
+		analysis.Threshold{Limits: []analysis.Limit{analysis.AtMost("error-rate", 0.02)}},
+		analysis.Compare{Metrics: []analysis.Relative{{Metric: "latency-p99", Tolerance: 0.2}}},
+	)
+	in := analysis.Input{Observations: []analysis.Observation{
+		{Metric: "error-rate", Canary: analysis.Observed(0.004, 900)},
+		{Metric: "latency-p99", Canary: analysis.Observed(0.2, 900), Stable: analysis.Observed(0.21, 8000)},
+	}}
+	v, _ := a.Analyze(context.Background(), in)
+	fmt.Println(v.Outcome, len(v.Details))
+	// Output: pass 2
+}
+
+func ExampleWeighted() {
+	pass := analysis.AnalyzerFunc(func(context.Context, analysis.Input) (analysis.Verdict, error) {
+		return analysis.Verdict{Outcome: analysis.Pass}, nil
+	})
+	unknown := analysis.AnalyzerFunc(func(context.Context, analysis.Input) (analysis.Verdict, error) {
+		return analysis.Verdict{}, nil
+	})
+	w := analysis.Weighted{Parts: []analysis.Part{{Analyzer: pass, Weight: 0.6}, {Analyzer: unknown, Weight: 0.4}}}
+	v, _ := w.Analyze(context.Background(), analysis.Input{})
+	fmt.Println(v.Outcome) // 60 if the unknown part failed, 100 if it passed: not yet a pass
+	// Output: inconclusive
+}
+
+func ExampleDefaultPreset() {
+	p := analysis.DefaultPreset(analysis.PresetMetrics{ErrorRate: "error-rate", Latency: "latency-p99"})
+	fmt.Println(p.Name, p.FailureLimit, p.Consecutive, p.NoData)
+	// Output: default 1 false hold
+}

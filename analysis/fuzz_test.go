@@ -1,0 +1,92 @@
+package analysis
+
+import (
+	"context"
+	"encoding/binary"
+	"math"
+	"testing"
+)
+
+func floatsFrom(b []byte, max int) []float64 {
+	var out []float64
+	for len(b) >= 8 && len(out) < max {
+		out = append(out, math.Float64frombits(binary.LittleEndian.Uint64(b)))
+		b = b[8:]
+	}
+	return out
+}
+
+func bytesOf(v ...float64) []byte {
+	b := make([]byte, 0, 8*len(v))
+	for _, f := range v {
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(f))
+	}
+	return b
+}
+
+// FuzzUTest: any input gives either a *canary.FieldError or a result whose
+// p-value is in [0, 1] and whose interval is ordered; never a panic.
+func FuzzUTest(f *testing.F) {
+	f.Add(bytesOf(1, 2, 3), bytesOf(4, 5), uint8(0), uint8(0), 0.95)
+	f.Add(bytesOf(1, 1, 1), bytesOf(1, 1), uint8(1), uint8(1), 0.98)
+	f.Add(bytesOf(math.NaN()), bytesOf(1), uint8(2), uint8(2), 0.5)
+	f.Add([]byte{}, bytesOf(1), uint8(0), uint8(0), 1.5)
+	f.Add(bytesOf(0, 0, 1, 0, 2), bytesOf(0, 0, 0, 1, 0, 0), uint8(0), uint8(1), 0.9)
+	f.Fuzz(func(t *testing.T, xb, yb []byte, alt, method uint8, conf float64) {
+		x, y := floatsFrom(xb, 60), floatsFrom(yb, 60)
+		r, err := UTest(x, y, UTestOptions{Alternative: Alternative(alt % 4), Method: Method(method % 4), ConfLevel: conf})
+		if err != nil {
+			return
+		}
+		if !(r.PValue >= 0 && r.PValue <= 1) {
+			t.Fatalf("p-value %v for %v vs %v", r.PValue, x, y)
+		}
+		if r.Low > r.High || math.IsNaN(r.Low) || math.IsNaN(r.High) || math.IsNaN(r.Estimate) {
+			t.Fatalf("interval [%v, %v], estimate %v", r.Low, r.High, r.Estimate)
+		}
+	})
+}
+
+// FuzzSequential: any rates and counts give an error or a verdict, never a
+// panic, and never a Fail on fewer requests than MinCount.
+func FuzzSequential(f *testing.F) {
+	f.Add(0.025, int64(600), 0.005, int64(5400), 0.0, 0.0)
+	f.Add(math.NaN(), int64(-1), 2.0, int64(0), -1.0, math.Inf(1))
+	f.Add(0.0, int64(100), 0.0, int64(100), 0.5, 0.001)
+	f.Fuzz(func(t *testing.T, pc float64, nc int64, ps float64, ns int64, tol, tau float64) {
+		s := Sequential{Metric: "e", Tolerance: tol, Tau: tau, ConfirmAlpha: 1}
+		in := Input{Observations: []Observation{{Metric: "e", CanaryTotal: Observed(pc, nc), StableTotal: Observed(ps, ns)}}}
+		v, err := s.Analyze(context.Background(), in)
+		if err != nil {
+			return
+		}
+		if v.Outcome == Fail && nc < 100 {
+			t.Fatalf("failed on %d requests", nc)
+		}
+		if _, _, err := MSPRT(pc, nc, ps, ns, tol, 0, tau); err == nil && v.Outcome == Inconclusive && nc >= 100 && ns > 0 {
+			t.Fatalf("valid input judged inconclusive: %v", v)
+		}
+	})
+}
+
+// FuzzMannWhitney: samples with NaN, infinities or nothing never pass by
+// accident and never panic.
+func FuzzMannWhitney(f *testing.F) {
+	f.Add(bytesOf(1, 2, 3, 4), bytesOf(1, 2, 3, 4), true)
+	f.Add(bytesOf(math.NaN(), math.NaN()), bytesOf(1, 2, 3), false)
+	f.Add([]byte{}, []byte{}, true)
+	f.Fuzz(func(t *testing.T, cb, sb []byte, outliers bool) {
+		c, s := floatsFrom(cb, 60), floatsFrom(sb, 60)
+		m := MannWhitney{Metrics: []Judged{{Metric: "m", Direction: Either, RemoveOutliers: outliers}}}
+		in := Input{Observations: []Observation{{Metric: "m",
+			Canary: Measurement{Observed: true, Samples: c}, Stable: Measurement{Observed: true, Samples: s}}}}
+		v, err := m.Analyze(context.Background(), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j := Judged{Metric: "m", RemoveOutliers: outliers}
+		if (len(j.clean(c)) < 3 || len(j.clean(s)) < 3) && v.Outcome != Inconclusive {
+			t.Fatalf("verdict %v on too few samples", v.Outcome)
+		}
+	})
+}
