@@ -41,7 +41,7 @@ func TestProviderConformance(t *testing.T) {
 		}
 		for i := 0; i < 40; i++ {
 			clk.Set(t0.Add(time.Duration(i+1) * time.Second)) // in (t0, t0+1m]
-			r.do(t, http.MethodGet, "/", nil, nil)
+			r.serve(t, http.MethodGet, "/", nil)
 		}
 		q := func(text string, end time.Time) metrics.Query {
 			return metrics.Query{Text: text, Window: time.Minute, End: end}

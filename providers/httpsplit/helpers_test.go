@@ -147,3 +147,18 @@ func refusedURL(t testing.TB) *url.URL {
 	l.Close()
 	return &url.URL{Scheme: "http", Host: addr}
 }
+
+// serve calls the proxy's ServeHTTP directly (the back ends are still real
+// loopback servers). Unlike a request through the front server, the proxy
+// has recorded the request when serve returns, so a test may move the
+// clock right after.
+func (r *rig) serve(t testing.TB, method, path string, header http.Header) (int, string) {
+	t.Helper()
+	req := httptest.NewRequest(method, path, nil)
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	w := httptest.NewRecorder()
+	r.p.ServeHTTP(w, req)
+	return w.Code, strings.TrimSpace(w.Body.String())
+}

@@ -38,7 +38,7 @@ func TestSplitAccuracy(t *testing.T) {
 		}
 		var seq []bool
 		for i := 0; i < 250; i++ {
-			switch b := r.get(t); b {
+			switch _, b := r.serve(t, http.MethodGet, "/", nil); b {
 			case "v1", "v2":
 				seq = append(seq, b == "v2")
 			default:
