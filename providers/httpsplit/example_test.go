@@ -1,0 +1,70 @@
+package httpsplit_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/meshcanary/canary/metrics"
+	"github.com/meshcanary/canary/providers/httpsplit"
+	"github.com/meshcanary/canary/traffic"
+)
+
+// A stable v1 and a canary v2 that fails every other request, behind the
+// proxy at 20 % canary: requests 4 and 9 of every ten reach the canary, and
+// the proxy's own measurements show the canary's error rate.
+func Example() {
+	v1, _ := httpsplit.NewBackend(httpsplit.BackendConfig{Version: "v1"})
+	v2, _ := httpsplit.NewBackend(httpsplit.BackendConfig{Version: "v2", ErrorRate: 0.5})
+	stable, canary := httptest.NewServer(v1), httptest.NewServer(v2)
+	defer stable.Close()
+	defer canary.Close()
+	stableURL, _ := url.Parse(stable.URL)
+	canaryURL, _ := url.Parse(canary.URL)
+
+	p, err := httpsplit.New(httpsplit.Config{Stable: stableURL, Canary: canaryURL})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer p.Close()
+	front := httptest.NewServer(p)
+
+	ctx := context.Background()
+	if err := p.SetSplit(ctx, traffic.Weighted(20)); err != nil {
+		fmt.Println(err)
+		return
+	}
+	var served []string
+	for i := 0; i < 10; i++ {
+		resp, err := http.Get(front.URL)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		served = append(served, fmt.Sprintf("%s:%d", strings.TrimSpace(string(body)), resp.StatusCode))
+	}
+	front.Close() // waits for the proxy to finish (and measure) every request
+	fmt.Println(strings.Join(served, " "))
+
+	for _, text := range []string{"requests canary", "error_rate canary", `error_rate{version="stable"}`} {
+		res, err := p.Query(ctx, metrics.Query{Text: text, Window: time.Minute, End: time.Now()})
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Printf("%s = %g (on %d requests)\n", text, res.Value, res.Count)
+	}
+	// Output:
+	// v1:200 v1:200 v1:200 v1:200 v2:200 v1:200 v1:200 v1:200 v1:200 v2:500
+	// requests canary = 2 (on 2 requests)
+	// error_rate canary = 0.5 (on 2 requests)
+	// error_rate{version="stable"} = 0 (on 8 requests)
+}
