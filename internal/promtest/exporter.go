@@ -126,8 +126,13 @@ func (e *Exporter) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	e.Write(w, e.now())
 }
 
-// Write writes the metrics as they stand at now.
-func (e *Exporter) Write(out io.Writer, now time.Time) {
+// Write writes the metrics as they stand at now. Every sample carries now
+// as its explicit timestamp, so Prometheus stores each value at the instant
+// it was computed for, however late the scrape ran on a loaded machine,
+// and rates over the stored samples are exact up to whole requests.
+func (e *Exporter) Write(w io.Writer, now time.Time) {
+	out := &stamped{w: w, ts: " " + strconv.FormatInt(now.UnixMilli(), 10)}
+	now = time.UnixMilli(now.UnixMilli())
 	secs := now.Sub(e.start).Seconds()
 	if secs < 0 {
 		secs = 0
@@ -201,6 +206,26 @@ func histogram(out io.Writer, name, labels string, bounds []float64, l Latency, 
 	fmt.Fprintf(out, "%s_bucket{%s,le=\"+Inf\"} %s\n", name, labels, num(total))
 	fmt.Fprintf(out, "%s_sum{%s} %s\n", name, labels, num(sum))
 	fmt.Fprintf(out, "%s_count{%s} %s\n", name, labels, num(total))
+}
+
+// stamped appends the timestamp to each sample line (not to comments).
+type stamped struct {
+	w  io.Writer
+	ts string
+}
+
+func (s *stamped) Write(p []byte) (int, error) {
+	if len(p) > 0 && p[0] != '#' && p[len(p)-1] == '\n' {
+		q := make([]byte, 0, len(p)+len(s.ts))
+		q = append(q, p[:len(p)-1]...)
+		q = append(q, s.ts...)
+		q = append(q, '\n')
+		if _, err := s.w.Write(q); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	return s.w.Write(p)
 }
 
 func num(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }

@@ -234,7 +234,19 @@ func (s *Server) WaitForData(ctx context.Context, t testing.TB, window time.Dura
 		t.Fatalf("promtest: %v", ctx.Err())
 	case <-time.After(wait):
 	}
-	return end
+	// On a loaded machine a scrape can run late: wait (30s at most) until
+	// one that started after End is stored.
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		ts, err := s.instant(ctx, `timestamp(up{job="`+Job+`"})`)
+		if err == nil && ts.After(end) {
+			return end
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			t.Fatalf("promtest: no scrape after %v stored (last %v, error %v)", end, ts, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // instant evaluates q now and returns the value of its single sample read

@@ -43,7 +43,7 @@ func TestExporterCounters(t *testing.T) {
 		`envoy_cluster_upstream_rq{kubernetes_namespace="shop",app="cart",version="v2",envoy_cluster_name="cds_ingress",envoy_response_code="503"} 400`,
 		`envoy_cluster_upstream_rq_time_bucket{kubernetes_namespace="shop",app="cart",version="v2",envoy_cluster_name="cds_ingress",le="250"} 3600`,
 	} {
-		if !strings.Contains(out, want+"\n") {
+		if !strings.Contains(out, want+" 1774746010000\n") {
 			t.Errorf("exporter output lacks %s", want)
 		}
 	}
