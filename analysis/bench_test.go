@@ -1,0 +1,79 @@
+package analysis_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/meshcanary/canary/analysis"
+)
+
+// BenchmarkUTest10k runs the rank-sum test with its 98 % interval and
+// Hodges–Lehmann estimate over two samples of 10,000 (target ≤ 5 ms).
+func BenchmarkUTest10k(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	x, y := make([]float64, 10000), make([]float64, 10000)
+	for i := range x {
+		x[i] = r.NormFloat64() + 0.02
+		y[i] = r.NormFloat64()
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := analysis.UTest(x, y, analysis.UTestOptions{ConfLevel: 0.98}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkVerdict10Metrics is a full verdict of the default kind of
+// composition over 10 scalar metrics (target ≤ 1 ms).
+func BenchmarkVerdict10Metrics(b *testing.B) {
+	var parts []analysis.Analyzer
+	var in analysis.Input
+	for i := 0; i < 10; i++ {
+		name := fmt.Sprintf("m%d", i)
+		switch i % 3 {
+		case 0:
+			parts = append(parts, analysis.Sequential{Metric: name})
+		case 1:
+			parts = append(parts, analysis.Compare{Metrics: []analysis.Relative{{Metric: name, Tolerance: 0.2, Cumulative: true}}})
+		default:
+			parts = append(parts, analysis.DualWindow{Metric: name, Bound: 0.02})
+		}
+		m := analysis.Observed(0.01, 1000)
+		in.Observations = append(in.Observations, analysis.Observation{Metric: name, Canary: m, Stable: m, Baseline: m, CanaryTotal: m, StableTotal: analysis.Observed(0.01, 9000)})
+	}
+	a := analysis.All(parts...)
+	b.ReportAllocs()
+	for b.Loop() {
+		v, err := a.Analyze(context.Background(), in)
+		if err != nil || v.Outcome != analysis.Pass {
+			b.Fatal(v, err)
+		}
+	}
+}
+
+// BenchmarkMannWhitneyJudge judges 10 metrics of 30 samples each (exact
+// distribution, ties included).
+func BenchmarkMannWhitneyJudge(b *testing.B) {
+	r := rand.New(rand.NewPCG(3, 4))
+	var m analysis.MannWhitney
+	var in analysis.Input
+	for i := 0; i < 10; i++ {
+		name := fmt.Sprintf("m%d", i)
+		m.Metrics = append(m.Metrics, analysis.Judged{Metric: name, Direction: analysis.Either})
+		c, s := make([]float64, 30), make([]float64, 30)
+		for k := range c {
+			c[k], s[k] = float64(int(100+10*r.NormFloat64())), float64(int(100+10*r.NormFloat64()))
+		}
+		in.Observations = append(in.Observations, analysis.Observation{Metric: name,
+			Canary: analysis.Measurement{Observed: true, Samples: c}, Stable: analysis.Measurement{Observed: true, Samples: s}})
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.Analyze(context.Background(), in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
