@@ -99,11 +99,14 @@
 // # Memory
 //
 // Memory is bounded and allocated as traffic arrives. Per version (three):
-// a ring of Retention+60 one-second buckets, each 40 bytes plus, once the
-// second has seen a request, a 1.75 KiB histogram (448 uint32 bins); and a
-// ring of Config.LatencySamples 16-byte latency samples. With the defaults
-// (10 min, 4096 samples) that is at most 3 × (660 × 1832 B + 64 KiB), about
-// 3.7 MB; with Retention of an hour, about 21 MB.
+// a ring of Retention+60 one-second buckets of 40 bytes each, plus, once a
+// second has seen a request, its 1792-byte histogram (448 uint32 bins),
+// reused when the ring comes round; and a ring of Config.LatencySamples
+// 16-byte latency samples. With the defaults (10 min, 4096 samples) that
+// is at most 3 × (660 × 1832 B + 64 KiB) ≈ 3.8 MB; with a Retention of an
+// hour, about 20 MB. A query holds its version's lock while it reads (tens
+// of µs for a rate, a fraction of a millisecond for a percentile over the
+// full default window; see docs/benchmarks/httpsplit.md).
 //
 // # Test back end
 //

@@ -95,6 +95,11 @@ func TestMetricsOverWindows(t *testing.T) {
 			t.Errorf("%s over %v to t0+%v: %v", c.text, c.window, c.end, err)
 			continue
 		}
+		for _, v := range append(res.Samples, res.Value) {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				t.Errorf("%s: non-finite value or sample in %+v", c.text, res)
+			}
+		}
 		if math.Abs(res.Value-c.want) > c.tol || res.Count != c.count {
 			t.Errorf("%s over %v to t0+%v = %v on %d requests, want %v ± %v on %d", c.text, c.window, c.end, res.Value, res.Count, c.want, c.tol, c.count)
 		}
