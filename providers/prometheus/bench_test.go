@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,6 +89,42 @@ func BenchmarkRawGetDecode(b *testing.B) {
 		resp.Body.Close()
 		if err != nil || len(body.Data.Result) != 1 {
 			b.Fatal(err)
+		}
+	}
+}
+
+// cannedTransport answers every request with benchBody without a network,
+// so BenchmarkQueryInProcess measures the adapter and client_golang alone.
+type cannedTransport struct{}
+
+func (cannedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		_, _ = io.Copy(io.Discard, r.Body)
+		r.Body.Close()
+	}
+	return &http.Response{
+		StatusCode: http.StatusOK, Status: "200 OK", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header:  http.Header{"Content-Type": {"application/json"}},
+		Body:    io.NopCloser(strings.NewReader(benchBody)),
+		Request: r,
+	}, nil
+}
+
+// BenchmarkQueryInProcess is BenchmarkQuery with the network taken out:
+// the adapter's own cost per query (building the request, decoding,
+// checks), which is what it adds over any HTTP round trip.
+func BenchmarkQueryInProcess(b *testing.B) {
+	p, err := prometheus.New(prometheus.Config{Address: "http://prometheus.invalid", BearerToken: "bench-token", Transport: cannedTransport{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	q := metrics.Query{Text: benchQuery, Window: 2 * time.Minute, End: time.Unix(1774747800, 0)}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		r, err := p.Query(ctx, q)
+		if err != nil || r.Value != 0.0125 {
+			b.Fatal(r, err)
 		}
 	}
 }
