@@ -150,7 +150,7 @@ func (p Plan) resolve() (*resolved, error) {
 		}
 		s := traffic.Split{Stable: 100, Mirror: z.Mirror, TestRoute: z.TestRoute}
 		if err := s.Validate(); err != nil {
-			return nil, fmt.Errorf("Plan.ZeroTraffic: %w", err)
+			return nil, fmt.Errorf("rollback: Plan.ZeroTraffic: %w", err)
 		}
 		zc := *z
 		r.zero = &zc
@@ -349,7 +349,7 @@ func (c Config) validate() (*resolved, Policy, error) {
 		seen[m.Name] = true
 		for _, v := range []Workload{c.Target.Canary, c.Target.Stable} {
 			if _, err := m.Query.Render(varsFor(c.Target, v, windowOf(m, plan))); err != nil {
-				return nil, Policy{}, fmt.Errorf("%s.Query: %w", f, err)
+				return nil, Policy{}, fmt.Errorf("rollback: %s.Query: %w", f, err)
 			}
 		}
 	}

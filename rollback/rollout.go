@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/analysis"
 	"github.com/meshcanary/canary/metrics"
 	"github.com/meshcanary/canary/traffic"
@@ -81,7 +82,7 @@ func New(cfg Config) (*Rollout, error) {
 		if mt.Baseline > 0 {
 			rm.baseline, err = mt.Query.Render(varsFor(cfg.Target, cfg.Target.Stable, mt.Baseline))
 			if err != nil {
-				return nil, fmt.Errorf("Config.Metrics %q baseline: %w", mt.Name, err)
+				return nil, fmt.Errorf("rollback: Config.Metrics %q baseline: %w", mt.Name, err)
 			}
 		}
 		r.queries = append(r.queries, rm)
@@ -102,13 +103,11 @@ func Restore(cfg Config, snap []byte) (*Rollout, error) {
 		return nil, err
 	}
 	if s.Name != cfg.Name {
-		return nil, fmt.Errorf("Snapshot.name %q does not match Config.Name %q: %w", s.Name, cfg.Name, errSnapshotName)
+		return nil, canary.Invalid("Snapshot.name", s.Name, "belongs to another rollout; Config.Name is %q", cfg.Name)
 	}
 	r.s = s
 	return r, nil
 }
-
-var errSnapshotName = errors.New("snapshot of another rollout")
 
 // Snapshot returns the whole state as JSON.
 func (r *Rollout) Snapshot() ([]byte, error) {

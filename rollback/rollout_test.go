@@ -515,7 +515,7 @@ func TestRestoreRefusesBadSnapshots(t *testing.T) {
 		}
 	}
 	h.cfg.Name = "payments"
-	if _, err := rollback.Restore(h.cfg, []byte(good)); err == nil {
+	if _, err := rollback.Restore(h.cfg, []byte(good)); !errors.Is(err, canary.ErrInvalid) {
 		t.Error("restoring another rollout's snapshot succeeded")
 	}
 }

@@ -142,7 +142,7 @@ func (m *Machine) decodeState(b []byte) (State, error) {
 	}
 	if s.Applied != nil {
 		if err := s.Applied.Validate(); err != nil {
-			return State{}, fmt.Errorf("Snapshot.applied: %w", err)
+			return State{}, fmt.Errorf("rollback: Snapshot.applied: %w", err)
 		}
 	}
 	return s, nil
