@@ -218,7 +218,10 @@ func (p *Proxy) Query(ctx context.Context, q metrics.Query) (metrics.Result, err
 		return metrics.Result{}, err
 	}
 	s := p.series[v]
-	winSec := int64((q.Window + time.Second - 1) / time.Second)
+	winSec := int64(q.Window / time.Second) // rounded up, without overflow
+	if q.Window%time.Second != 0 {
+		winSec++
+	}
 	if winSec > s.horizon {
 		return metrics.Result{}, canary.Invalid("Query.Window", q.Window, "must not exceed the retention (%v)", p.cfg.Retention)
 	}

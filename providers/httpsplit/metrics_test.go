@@ -189,6 +189,9 @@ func TestQueryRetention(t *testing.T) {
 	if err := q(61*time.Second, 61*time.Second); !errors.As(err, &fe) || fe.Field != "Query.Window" {
 		t.Errorf("a window longer than the retention: %v, want a FieldError for Query.Window", err)
 	}
+	if err := q(math.MaxInt64, time.Minute); !errors.As(err, &fe) || fe.Field != "Query.Window" {
+		t.Errorf("the longest Duration as a window: %v, want a FieldError for Query.Window", err)
+	}
 	if err := q(time.Minute, time.Minute); err != nil {
 		t.Errorf("a window of the whole retention: %v", err)
 	}

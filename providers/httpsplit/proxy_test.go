@@ -91,6 +91,27 @@ func TestSameSplitKeepsSequence(t *testing.T) {
 	}
 }
 
+// The proxy keeps its own copy of the split: neither the caller's
+// HeaderRoute nor the one Split returns can change the route in force.
+func TestSplitIsCopied(t *testing.T) {
+	v1, v2 := versions(t)
+	r := newRig(t, httpsplit.Config{}, v1, v2)
+	route := &traffic.HeaderRoute{Name: "x-canary", Value: "yes"}
+	want := traffic.Split{Stable: 100, TestRoute: &traffic.HeaderRoute{Name: "x-canary", Value: "yes"}}
+	if err := r.p.SetSplit(ctx(t), traffic.Split{Stable: 100, TestRoute: route}); err != nil {
+		t.Fatal(err)
+	}
+	route.Value = "changed"
+	got, err := r.p.Split(ctx(t))
+	if err != nil || !got.Equal(want) {
+		t.Fatalf("Split = %v, %v; want %v", got, err, want)
+	}
+	got.TestRoute.Value = "changed again"
+	if _, b := r.serve(t, http.MethodGet, "/", http.Header{"X-Canary": {"yes"}}); b != "v2" {
+		t.Errorf("the route in force changed with the caller's copy: served by %s", b)
+	}
+}
+
 func TestTestRoute(t *testing.T) {
 	v1, v2 := versions(t)
 	r := newRig(t, httpsplit.Config{}, v1, v2)
