@@ -127,7 +127,7 @@ func UTest(x, y []float64, o UTestOptions) (UTestResult, error) {
 	ys := slices.Clone(y)
 	slices.Sort(xs)
 	slices.Sort(ys)
-	t := rankSum{xs: xs, ys: ys, nx: float64(len(xs)), ny: float64(len(ys))}
+	t := rankSum{xs: xs, ys: ys, nx: float64(len(xs)), ny: float64(len(ys)), yTies: -1}
 	xm := xs
 	if o.Mu != 0 {
 		xm = make([]float64, len(xs))
@@ -213,6 +213,10 @@ func continuity(z float64, alt Alternative) float64 {
 type rankSum struct {
 	xs, ys []float64
 	nx, ny float64
+	// yTies is Σ(t³ − t) over y's own tie groups (computed once; < 0 until
+	// then) and yHasTies whether y has any.
+	yTies    float64
+	yHasTies bool
 }
 
 // ranks merges xm (sorted; x shifted) with t.ys and returns the sum of xm's
@@ -220,36 +224,53 @@ type rankSum struct {
 // computes exactly what R's sum(rank(c(x - d, y))[seq_along(x)]) and
 // sum(table(r)^3 - table(r)) compute, in O(nx + ny).
 func (t *rankSum) ranks(xm []float64) (sumR, tieTerm float64, ties bool) {
-	ys := t.ys
-	i, j, pos := 0, 0, 0
-	for i < len(xm) || j < len(ys) {
-		var v float64
-		if j >= len(ys) || (i < len(xm) && xm[i] <= ys[j]) {
-			v = xm[i]
-		} else {
-			v = ys[j]
+	if t.yTies < 0 {
+		t.yTies, t.yHasTies = 0, false
+		for j := 0; j < len(t.ys); {
+			k := j + 1
+			for k < len(t.ys) && t.ys[k] == t.ys[j] {
+				k++
+			}
+			if n := float64(k - j); n > 1 {
+				t.yTies += n*n*n - n
+				t.yHasTies = true
+			}
+			j = k
 		}
-		cx, cy := 0, 0
-		for i < len(xm) && xm[i] == v {
-			i++
-			cx++
-		}
-		for j < len(ys) && ys[j] == v {
-			j++
-			cy++
-		}
-		n := cx + cy
-		if cx > 0 {
-			// mid-rank of ranks pos+1 … pos+n
-			sumR += float64(cx) * (float64(pos) + float64(n+1)/2)
-		}
-		if n > 1 {
-			ties = true
-			fn := float64(n)
-			tieTerm += fn*fn*fn - fn
-		}
-		pos += n
 	}
+	// The mid-ranks of x sum to nx(nx+1)/2 (their ranks among themselves)
+	// plus, for each x, the y below it and half the y equal to it.
+	ys := t.ys
+	nx := len(xm)
+	var below, equalHalf int64
+	tieTerm, ties = t.yTies, t.yHasTies
+	j := 0
+	for i := 0; i < nx; {
+		v := xm[i]
+		k := i + 1
+		for k < nx && xm[k] == v {
+			k++
+		}
+		cx := int64(k - i)
+		for j < len(ys) && ys[j] < v {
+			j++
+		}
+		e := j
+		for e < len(ys) && ys[e] == v {
+			e++
+		}
+		cy := int64(e - j)
+		below += cx * int64(j)
+		equalHalf += cx * cy
+		if n := cx + cy; n > 1 {
+			ties = true
+			fn, fy := float64(n), float64(cy)
+			tieTerm += (fn*fn*fn - fn) - (fy*fy*fy - fy)
+		}
+		i = k
+	}
+	fnx := float64(nx)
+	sumR = fnx*(fnx+1)/2 + float64(below) + float64(equalHalf)/2
 	return sumR, tieTerm, ties
 }
 
@@ -606,15 +627,20 @@ func exactTiesP(xm, ys []float64, alt Alternative) float64 {
 		cnt[k] = make([]float64, maxS+1)
 	}
 	cnt[0][0] = 1
+	reach := 0 // the largest sum any subset of the items seen reaches
 	for idx, sc := range scores {
-		for k := min(idx+1, m); k >= 1; k-- {
+		// a k-subset is only useful if m − k items remain after this one
+		lowK := max(1, m-(N-idx-1))
+		hi := min(reach, maxS-sc)
+		for k := min(idx+1, m); k >= lowK; k-- {
 			src, dst := cnt[k-1], cnt[k]
-			for s := maxS - sc; s >= 0; s-- {
+			for s := hi; s >= 0; s-- {
 				if v := src[s]; v != 0 {
 					dst[s+sc] += v
 				}
 			}
 		}
+		reach = min(reach+sc, maxS)
 	}
 	dist := cnt[m]
 	total, mean := 0.0, 0.0
