@@ -16,7 +16,7 @@ import (
 // from 0 at the first knot to 1 at the last). Inside each piece latencies
 // are uniform, which is also what Prometheus's histogram_quantile assumes
 // inside a bucket: with knots on bucket bounds its answer is the
-// distribution's true quantile.
+// distribution's true quantile. It needs at least two knots.
 type Latency struct {
 	Knots []float64
 	CDF   []float64

@@ -150,7 +150,8 @@ func (c clientQuerier) query(ctx context.Context, text string, r v1.Range, timeo
 }
 
 // Provider is a metrics.Provider backed by a Prometheus server. Build it
-// with New; it is safe for concurrent use.
+// with New; it is safe for concurrent use. The zero Provider (and a nil
+// *Provider) refuses every query with a *canary.FieldError.
 type Provider struct {
 	q          querier
 	timeout    time.Duration
@@ -236,6 +237,9 @@ func (p *Provider) Query(ctx context.Context, q metrics.Query) (metrics.Result, 
 }
 
 func (p *Provider) validate(q metrics.Query) error {
+	if p == nil || p.q == nil {
+		return canary.Invalid("Provider", nil, "is the zero Provider; build it with New")
+	}
 	if err := q.Validate(); err != nil {
 		return err
 	}
@@ -390,6 +394,9 @@ func several(labels []model.Metric) error {
 // with no data leaves Count 0 (unknown); a failing count query fails the
 // Query. Both requests share p's timeout.
 func (p *Provider) WithCount(count metrics.Template, vars metrics.Vars) (metrics.Provider, error) {
+	if p == nil || p.q == nil {
+		return nil, canary.Invalid("Provider", nil, "is the zero Provider; build it with New")
+	}
 	if count.Dialect() != metrics.PromQL {
 		return nil, canary.Invalid("count", count.Name(), "must be a PromQL template")
 	}

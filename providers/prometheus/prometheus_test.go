@@ -466,3 +466,17 @@ func TestNoNaNEscapes(t *testing.T) {
 		}
 	}
 }
+
+func TestZeroProvider(t *testing.T) {
+	for _, p := range []*prometheus.Provider{nil, {}} {
+		_, err := p.Query(context.Background(), q("x"))
+		var fe *canary.FieldError
+		if !errors.As(err, &fe) || fe.Field != "Provider" {
+			t.Errorf("zero Provider Query = %v, want a FieldError on Provider", err)
+		}
+		istio, _ := prometheus.IstioQueries(prometheus.IstioLabels{})
+		if _, err := p.WithCount(istio.RequestCount, metrics.Vars{}); !errors.Is(err, canary.ErrInvalid) {
+			t.Errorf("zero Provider WithCount = %v, want ErrInvalid", err)
+		}
+	}
+}
