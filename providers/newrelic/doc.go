@@ -1,0 +1,38 @@
+// Package newrelic is a metrics.Provider for New Relic: it runs NRQL through
+// NerdGraph with the official client, github.com/newrelic/newrelic-client-go/v2
+// (package pkg/nrdb), as
+//
+//	actor { account(id: $accountId) { nrql(query: $query) { results … } } }
+//
+// The adapter owns the time range: it appends "SINCE <start> UNTIL <end>"
+// (epoch milliseconds) from Query.End and Query.Window to the query text,
+// and refuses a text that sets its own (SINCE, UNTIL, COMPARE WITH,
+// TIMESERIES) with a *canary.FieldError before any request is sent.
+//
+// One result row gives the value; several are an error wrapping
+// ErrMultipleRows (QueryFacets reads a FACET query as a map instead); none,
+// or a null value, is metrics.ErrNoData. A row's value is its only numeric
+// field, or its field named "value" (write AS 'value') when it has several;
+// a field named "count" beside "value" becomes Result.Count.
+//
+// Regions: RegionUS (the default) and RegionEU; Config.BaseURL replaces the
+// NerdGraph URL for tests and proxies. The user key is sent as the Api-Key
+// header and appears in no error or log line.
+//
+// Two behaviours of the client are worked around. Its QueryWithContext does
+// not pass the context to the HTTP request (the retryablehttp request's
+// WithContext result is dropped), so the adapter binds the context in the
+// transport and returns as soon as the context ends. And its retries sleep
+// without watching the context, so the adapter handles 429 answers,
+// TOO_MANY_REQUESTS errors, 5xx answers and server-side timeouts itself:
+// rate limits are retried after the wait that Retry-After or
+// X-RateLimit-Reset asks for, up to Config.MaxRetries times and never for
+// longer than Config.MaxWait or past the context's deadline; the others fail
+// at once. A query abandoned this way may leave the client's goroutine
+// running for a few seconds, but it sends nothing more.
+//
+// Queries are usually rendered from a metrics.Template in the NRQL dialect,
+// where every label variable stands inside a single-quoted string and
+// values are restricted to letters, digits, '-', '_' and '.'; Render checks
+// the dialect and renders it.
+package newrelic

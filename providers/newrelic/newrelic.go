@@ -1,0 +1,458 @@
+package newrelic
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/newrelic/newrelic-client-go/v2/pkg/config"
+	"github.com/newrelic/newrelic-client-go/v2/pkg/nrdb"
+	"github.com/newrelic/newrelic-client-go/v2/pkg/region"
+
+	"github.com/meshcanary/canary"
+	"github.com/meshcanary/canary/metrics"
+)
+
+// Regions.
+const (
+	RegionUS = "US" // the default; NerdGraph at https://api.newrelic.com/graphql
+	RegionEU = "EU" // NerdGraph at https://api.eu.newrelic.com/graphql
+)
+
+var nerdGraphURL = map[string]string{
+	RegionUS: "https://api.newrelic.com/graphql",
+	RegionEU: "https://api.eu.newrelic.com/graphql",
+}
+
+// Defaults used for zero Config fields.
+const (
+	// DefaultResolution is the shortest window accepted: NRQL's SINCE and
+	// UNTIL take milliseconds, but New Relic aggregates at one second at
+	// best.
+	DefaultResolution = time.Second
+	DefaultMaxRetries = 3
+	DefaultMaxWait    = 30 * time.Second
+)
+
+// Sentinel errors, matched with errors.Is.
+var (
+	// ErrUnauthorized: NerdGraph refused the key (401, 403 or BAD_API_KEY).
+	ErrUnauthorized = errors.New("newrelic: unauthorized")
+	// ErrRateLimited: NerdGraph answered 429 or TOO_MANY_REQUESTS and the
+	// adapter gave up waiting.
+	ErrRateLimited = errors.New("newrelic: rate limited")
+	// ErrMultipleRows: the query answered several rows where one value was
+	// expected (a FACET or TIMESERIES query through Query).
+	ErrMultipleRows = errors.New("newrelic: several result rows where one was expected")
+)
+
+// Config configures a Provider. APIKey and AccountID are required; every
+// other zero field means the documented default.
+type Config struct {
+	// APIKey is a New Relic user key (NRAK-…), sent as the Api-Key header;
+	// it appears in no error or log line.
+	APIKey string
+	// AccountID is the account the NRQL runs in; it must be positive.
+	AccountID int
+	// Region is RegionUS or RegionEU (any case); "" is RegionUS.
+	Region string
+	// BaseURL, when set, replaces the region's NerdGraph URL (the full
+	// endpoint, e.g. "http://127.0.0.1:8080/graphql"), for tests and proxies.
+	BaseURL string
+	// Resolution is the shortest window accepted; 0 is DefaultResolution.
+	Resolution time.Duration
+	// Timeout bounds each HTTP request; 0 leaves only the context's
+	// deadline (and the client's own 30 s default).
+	Timeout time.Duration
+	// MaxRetries is how often a rate-limited answer is retried; 0 is
+	// DefaultMaxRetries and a negative value never retries.
+	MaxRetries int
+	// MaxWait is the longest wait for a rate limit that the adapter
+	// accepts; a longer one fails at once. 0 is DefaultMaxWait.
+	MaxWait time.Duration
+	// Transport sends the requests; nil is http.DefaultTransport.
+	Transport http.RoundTripper
+	// Logger receives the client's log lines (at Debug and below) and a
+	// line per rate-limit wait, with the key redacted; nil discards them.
+	Logger *slog.Logger
+}
+
+// Provider is a metrics.Provider running NRQL through NerdGraph. It is safe
+// for concurrent use. Build it with New; the zero Provider is not usable.
+type Provider struct {
+	key        string
+	accountID  int
+	region     region.Region
+	resolution time.Duration
+	timeout    time.Duration
+	maxRetries int
+	maxWait    time.Duration
+	base       http.RoundTripper
+	log        *slog.Logger
+}
+
+// New checks cfg and returns a Provider. It sends no request. Every refused
+// field is reported as a *canary.FieldError.
+func New(cfg Config) (*Provider, error) {
+	if cfg.APIKey == "" {
+		return nil, canary.Invalid("Config.APIKey", nil, "must be set to a New Relic user key")
+	}
+	if strings.ContainsAny(cfg.APIKey, " \t\r\n") {
+		return nil, canary.Invalid("Config.APIKey", nil, "must not contain white space")
+	}
+	if cfg.AccountID <= 0 {
+		return nil, canary.Invalid("Config.AccountID", cfg.AccountID, "must be a positive New Relic account ID")
+	}
+	p := &Provider{
+		key:        cfg.APIKey,
+		accountID:  cfg.AccountID,
+		resolution: cfg.Resolution,
+		timeout:    cfg.Timeout,
+		maxRetries: cfg.MaxRetries,
+		maxWait:    cfg.MaxWait,
+		base:       cfg.Transport,
+		log:        cfg.Logger,
+	}
+	name := strings.ToUpper(cfg.Region)
+	if name == "" {
+		name = RegionUS
+	}
+	endpoint, ok := nerdGraphURL[name]
+	if !ok {
+		return nil, canary.Invalid("Config.Region", cfg.Region, "must be %q or %q", RegionUS, RegionEU)
+	}
+	if cfg.BaseURL != "" {
+		u, err := url.Parse(cfg.BaseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			shown := "(unparsable)"
+			if u != nil {
+				shown = u.Redacted()
+			}
+			return nil, canary.Invalid("Config.BaseURL", shown, "must be an http or https URL with a host and no user, query or fragment")
+		}
+		endpoint = cfg.BaseURL
+	}
+	reg, err := region.Get(region.Name(name))
+	if err != nil {
+		return nil, canary.Invalid("Config.Region", cfg.Region, "unknown to the client: %v", err)
+	}
+	reg.SetNerdGraphBaseURL(endpoint) // also overrides NEW_RELIC_NERDGRAPH_BASE_URL
+	p.region = *reg
+	switch {
+	case p.resolution == 0:
+		p.resolution = DefaultResolution
+	case p.resolution < time.Millisecond || p.resolution%time.Millisecond != 0:
+		return nil, canary.Invalid("Config.Resolution", cfg.Resolution, "must be a positive whole number of milliseconds")
+	}
+	if p.timeout < 0 {
+		return nil, canary.Invalid("Config.Timeout", cfg.Timeout, "must not be negative")
+	}
+	switch {
+	case p.maxRetries == 0:
+		p.maxRetries = DefaultMaxRetries
+	case p.maxRetries < 0:
+		p.maxRetries = 0
+	}
+	switch {
+	case p.maxWait == 0:
+		p.maxWait = DefaultMaxWait
+	case p.maxWait < 0:
+		return nil, canary.Invalid("Config.MaxWait", cfg.MaxWait, "must not be negative")
+	}
+	if p.base == nil {
+		p.base = http.DefaultTransport
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	return p, nil
+}
+
+// Render renders t, which must be in the metrics.NRQL dialect, with v.
+func Render(t metrics.Template, v metrics.Vars) (string, error) {
+	if t.Dialect() != metrics.NRQL {
+		return "", canary.Invalid("Template.Dialect", t.Dialect().String(), "must be metrics.NRQL for the New Relic provider")
+	}
+	return t.Render(v)
+}
+
+// NRQL returns the query the provider would send for q: q.Text with the
+// window appended as SINCE and UNTIL in epoch milliseconds. It returns a
+// *canary.FieldError for a query Query would refuse.
+func (p *Provider) NRQL(q metrics.Query) (string, error) {
+	if err := q.Validate(); err != nil {
+		return "", err
+	}
+	if q.Window < p.resolution {
+		return "", canary.Invalid("Query.Window", q.Window, "must be at least the resolution, %v", p.resolution)
+	}
+	if q.Window%time.Millisecond != 0 {
+		return "", canary.Invalid("Query.Window", q.Window, "must be a whole number of milliseconds")
+	}
+	to := q.End.UnixMilli()
+	from := to - q.Window.Milliseconds()
+	if from < 0 {
+		return "", canary.Invalid("Query.End", q.End, "must be at least one window after the Unix epoch")
+	}
+	if kw := timeClause(q.Text); kw != "" {
+		return "", canary.Invalid("Query.Text", q.Text, "must not contain %s: the provider sets the time range from Query.End and Query.Window", kw)
+	}
+	if strings.ContainsAny(q.Text, "\x00") {
+		return "", canary.Invalid("Query.Text", q.Text, "must not contain a NUL byte")
+	}
+	return fmt.Sprintf("%s SINCE %d UNTIL %d", strings.TrimSpace(q.Text), from, to), nil
+}
+
+// timeClause returns the first clause outside quotes that sets the time
+// range or the shape of the answer (SINCE, UNTIL, COMPARE WITH, TIMESERIES),
+// or "".
+func timeClause(text string) string {
+	var quote rune
+	escaped := false
+	word := strings.Builder{}
+	var words []string
+	flush := func() {
+		if word.Len() > 0 {
+			words = append(words, strings.ToUpper(word.String()))
+			word.Reset()
+		}
+	}
+	for _, c := range text {
+		switch {
+		case escaped:
+			escaped = false
+		case quote != 0 && c == '\\':
+			escaped = true
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '`' || c == '"':
+			flush()
+			quote = c
+		case c == '_' || c == '.' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+			word.WriteRune(c)
+		default:
+			flush()
+		}
+	}
+	flush()
+	for i, w := range words {
+		switch w {
+		case "SINCE", "UNTIL", "TIMESERIES":
+			return w
+		case "COMPARE":
+			if i+1 < len(words) && words[i+1] == "WITH" {
+				return "COMPARE WITH"
+			}
+		}
+	}
+	return ""
+}
+
+// Query runs q.Text over exactly (q.End-q.Window, q.End] and returns the
+// value of its one result row.
+func (p *Provider) Query(ctx context.Context, q metrics.Query) (metrics.Result, error) {
+	nrql, err := p.NRQL(q)
+	if err != nil {
+		return metrics.Result{}, err
+	}
+	res, err := p.run(ctx, nrql)
+	if err != nil {
+		return metrics.Result{}, err
+	}
+	switch n := len(res.Results); {
+	case n == 0:
+		return metrics.Result{}, fmt.Errorf("newrelic: %q: no result rows: %w", q.Text, metrics.ErrNoData)
+	case n > 1:
+		return metrics.Result{}, fmt.Errorf("newrelic: %q: %d rows: %w", q.Text, n, ErrMultipleRows)
+	}
+	r, err := rowResult(res.Results[0])
+	if err != nil {
+		return metrics.Result{}, fmt.Errorf("newrelic: %q: %w", q.Text, err)
+	}
+	return r.Check()
+}
+
+// QueryFacets runs a FACET query over exactly (q.End-q.Window, q.End] and
+// returns one Result per facet, keyed by the facet's value (several facet
+// attributes are joined with ", "). A facet whose value is null is left
+// out; when none is left the error wraps metrics.ErrNoData.
+func (p *Provider) QueryFacets(ctx context.Context, q metrics.Query) (map[string]metrics.Result, error) {
+	nrql, err := p.NRQL(q)
+	if err != nil {
+		return nil, err
+	}
+	res, err := p.run(ctx, nrql)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]metrics.Result, len(res.Results))
+	for i, row := range res.Results {
+		key, err := facetKey(row["facet"])
+		if err != nil {
+			return nil, fmt.Errorf("newrelic: %q: row %d: %w", q.Text, i, err)
+		}
+		if _, dup := out[key]; dup {
+			return nil, fmt.Errorf("newrelic: %q: facet %q appears twice", q.Text, key)
+		}
+		r, err := rowResult(row)
+		if errors.Is(err, metrics.ErrNoData) {
+			continue
+		}
+		if err == nil {
+			r, err = r.Check()
+		}
+		if errors.Is(err, metrics.ErrNoData) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("newrelic: %q: facet %q: %w", q.Text, key, err)
+		}
+		out[key] = r
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("newrelic: %q: no facet has a value: %w", q.Text, metrics.ErrNoData)
+	}
+	return out, nil
+}
+
+func facetKey(v any) (string, error) {
+	switch f := v.(type) {
+	case string:
+		return f, nil
+	case float64, bool:
+		return fmt.Sprint(f), nil
+	case []any:
+		parts := make([]string, len(f))
+		for i, x := range f {
+			if x == nil {
+				parts[i] = "(null)"
+			} else {
+				parts[i] = fmt.Sprint(x)
+			}
+		}
+		return strings.Join(parts, ", "), nil
+	case nil:
+		return "", errors.New("no facet field: QueryFacets needs a FACET query")
+	}
+	return "", fmt.Errorf("facet of unexpected type %T", v)
+}
+
+// metadata fields of a result row that are never the value.
+var metadata = map[string]bool{
+	"facet": true, "beginTimeSeconds": true, "endTimeSeconds": true,
+	"timestamp": true, "comparison": true,
+}
+
+// rowResult reads the value of one result row.
+func rowResult(row nrdb.NRDBResult) (metrics.Result, error) {
+	name := "value"
+	v, ok := row[name]
+	if !ok {
+		var names []string
+		for k, x := range row {
+			if metadata[k] {
+				continue
+			}
+			switch x.(type) {
+			case float64, nil, map[string]any:
+				names = append(names, k)
+			}
+		}
+		sort.Strings(names)
+		switch len(names) {
+		case 0:
+			return metrics.Result{}, errors.New("the result row has no numeric field")
+		case 1:
+			name = names[0]
+			v = row[name]
+		default:
+			return metrics.Result{}, fmt.Errorf("the result row has several fields (%s); name the one to read AS 'value'", strings.Join(names, ", "))
+		}
+	}
+	f, err := number(name, v)
+	if err != nil {
+		return metrics.Result{}, err
+	}
+	r := metrics.Result{Value: f}
+	if name == "value" {
+		if c, ok := row["count"].(float64); ok && c >= 0 && c == float64(int64(c)) {
+			r.Count = int64(c)
+		}
+	}
+	return r, nil
+}
+
+// number reads a field: a number, null (no data), or an object with one
+// number such as percentile(duration, 95)'s {"95": 0.31}.
+func number(name string, v any) (float64, error) {
+	switch x := v.(type) {
+	case float64:
+		return x, nil
+	case nil:
+		return 0, fmt.Errorf("%s is null: %w", name, metrics.ErrNoData)
+	case map[string]any:
+		if len(x) != 1 {
+			return 0, fmt.Errorf("%s has %d values; ask for one (e.g. one percentile)", name, len(x))
+		}
+		for k, inner := range x {
+			return number(name+"."+k, inner)
+		}
+	}
+	return 0, fmt.Errorf("%s is a %T, not a number", name, v)
+}
+
+// run sends nrql through the client, bound to ctx.
+func (p *Provider) run(ctx context.Context, nrql string) (*nrdb.NRDBResultContainer, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("newrelic: %w", err)
+	}
+	tr := &transport{ctx: ctx, p: p, done: make(chan struct{})}
+	cfg := config.New()
+	cfg.PersonalAPIKey = p.key
+	reg := p.region
+	if err := cfg.SetRegion(&reg); err != nil {
+		return nil, fmt.Errorf("newrelic: %w", err)
+	}
+	cfg.HTTPTransport = tr
+	cfg.Logger = &logger{p: p, ctx: ctx}
+	cfg.LogLevel = "trace"
+	if p.timeout > 0 {
+		t := p.timeout
+		cfg.Timeout = &t
+	}
+	client := nrdb.New(cfg)
+	type outcome struct {
+		res *nrdb.NRDBResultContainer
+		err error
+	}
+	ch := make(chan outcome, 1)
+	go func() {
+		res, err := client.QueryWithContext(ctx, p.accountID, nrdb.NRQL(nrql))
+		ch <- outcome{res, err}
+	}()
+	select {
+	case o := <-ch:
+		if f := tr.failure(); f != nil {
+			return nil, f
+		}
+		if o.err != nil {
+			return nil, p.clientError(o.err)
+		}
+		if o.res == nil {
+			return nil, fmt.Errorf("newrelic: no answer: %w", metrics.ErrNoData)
+		}
+		return o.res, nil
+	case <-tr.done:
+		return nil, tr.failure()
+	case <-ctx.Done():
+		return nil, fmt.Errorf("newrelic: query: %w", ctx.Err())
+	}
+}

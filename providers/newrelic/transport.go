@@ -1,0 +1,267 @@
+package newrelic
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	nrerrors "github.com/newrelic/newrelic-client-go/v2/pkg/errors"
+)
+
+// Error is an error answer from NerdGraph. It wraps ErrUnauthorized or
+// ErrRateLimited where they apply and, when the client produced one, the
+// client's native error (for example *errors.UnexpectedStatusCode from
+// newrelic-client-go/v2/pkg/errors), so errors.Is and errors.As reach them.
+// Any key the server echoed is redacted from the text; a native error whose
+// text held the key is replaced by a redacted copy.
+type Error struct {
+	StatusCode int           // the HTTP status when known; 200 for GraphQL errors in a 200 answer; 0 if unknown
+	Messages   []string      // the GraphQL error messages or the client's message, redacted
+	RetryAfter time.Duration // for a rate limit: how long the server asked to wait
+	kind       error
+	native     error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("newrelic: NerdGraph")
+	if e.StatusCode != 0 {
+		fmt.Fprintf(&b, " %d %s", e.StatusCode, http.StatusText(e.StatusCode))
+	}
+	if len(e.Messages) > 0 {
+		b.WriteString(": " + strings.Join(e.Messages, "; "))
+	}
+	switch e.kind {
+	case ErrUnauthorized:
+		b.WriteString(" (check Config.APIKey is a valid user key for the account and Config.Region)")
+	case ErrRateLimited:
+		fmt.Fprintf(&b, " (rate limited; the server asked to wait %v)", e.RetryAfter)
+	}
+	return b.String()
+}
+
+// Unwrap returns the sentinel (if any) and the native client error (if any).
+func (e *Error) Unwrap() []error {
+	var errs []error
+	if e.kind != nil {
+		errs = append(errs, e.kind)
+	}
+	if e.native != nil {
+		errs = append(errs, e.native)
+	}
+	return errs
+}
+
+const redacted = "[REDACTED]"
+
+func (p *Provider) redact(s string) string { return strings.ReplaceAll(s, p.key, redacted) }
+
+// redactedError stands for a native error whose text held the key.
+type redactedError struct{ msg string }
+
+func (e *redactedError) Error() string { return e.msg }
+
+// clientError wraps an error returned by the client.
+func (p *Provider) clientError(err error) error {
+	e := &Error{Messages: []string{p.redact(err.Error())}, native: err}
+	if e.Messages[0] != err.Error() {
+		e.native = &redactedError{e.Messages[0]}
+	}
+	var unauthorized *nrerrors.UnauthorizedError
+	var status *nrerrors.UnexpectedStatusCode
+	switch {
+	case errors.As(err, &unauthorized):
+		e.StatusCode, e.kind = http.StatusUnauthorized, ErrUnauthorized
+	case errors.As(err, &status):
+		// The client keeps the status unexported; its text starts with it.
+		var code int
+		if _, serr := fmt.Sscanf(status.Error(), "%d response returned", &code); serr == nil {
+			e.StatusCode = code
+		}
+	}
+	return e
+}
+
+// graphQLErrors is the error part of a GraphQL answer.
+type graphQLErrors struct {
+	Errors []struct {
+		Message    string `json:"message"`
+		Extensions struct {
+			ErrorClass string `json:"errorClass"`
+			ErrorCode  string `json:"error_code"`
+			Code       string `json:"code"`
+		} `json:"extensions"`
+	} `json:"errors"`
+}
+
+// transport binds one query's requests to its context (the client drops
+// it) and handles the answers the client would retry with context-blind
+// sleeps. Once it fails, every later round trip fails at once without a
+// request, and done is closed so that the query returns.
+type transport struct {
+	ctx  context.Context
+	p    *Provider
+	mu   sync.Mutex
+	err  error
+	done chan struct{}
+}
+
+func (t *transport) failure() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.err
+}
+
+func (t *transport) fail(err error) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.err == nil {
+		t.err = err
+		close(t.done)
+	}
+	return t.err
+}
+
+const maxBody = 32 << 20
+
+func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if err := t.failure(); err != nil {
+		return nil, err
+	}
+	var body []byte
+	if req.Body != nil {
+		var err error
+		body, err = io.ReadAll(req.Body)
+		req.Body.Close()
+		if err != nil {
+			return nil, t.fail(fmt.Errorf("newrelic: reading the request: %w", err))
+		}
+	}
+	p := t.p
+	for attempt := 0; ; attempt++ {
+		out := req.Clone(t.ctx)
+		out.Body = io.NopCloser(bytes.NewReader(body))
+		out.ContentLength = int64(len(body))
+		resp, err := p.base.RoundTrip(out)
+		if err != nil {
+			if cerr := t.ctx.Err(); cerr != nil {
+				return nil, t.fail(fmt.Errorf("newrelic: query: %w", cerr))
+			}
+			return nil, t.fail(fmt.Errorf("newrelic: query: %w", &redactedError{p.redact(err.Error())}))
+		}
+		data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+		resp.Body.Close()
+		if err != nil {
+			if cerr := t.ctx.Err(); cerr != nil {
+				return nil, t.fail(fmt.Errorf("newrelic: query: %w", cerr))
+			}
+			return nil, t.fail(fmt.Errorf("newrelic: reading the answer: %w", &redactedError{p.redact(err.Error())}))
+		}
+		var ge graphQLErrors
+		_ = json.Unmarshal(data, &ge)
+		var messages []string
+		limited, unavailable, unauthorized := resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode >= 500, resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden
+		for _, e := range ge.Errors {
+			if e.Message != "" {
+				messages = append(messages, p.redact(e.Message))
+			}
+			switch e.Extensions.ErrorClass {
+			case "TOO_MANY_REQUESTS":
+				limited = true
+			case "TIMEOUT", "INTERNAL_SERVER_ERROR", "SERVER_ERROR":
+				unavailable = true
+			}
+			if e.Extensions.ErrorCode == "BAD_API_KEY" {
+				unauthorized = true
+			}
+		}
+		if len(messages) == 0 && resp.StatusCode >= 300 && len(data) > 0 {
+			messages = []string{p.redact(strings.TrimSpace(string(data[:min(len(data), 512)])))}
+		}
+		switch {
+		case unauthorized:
+			return nil, t.fail(&Error{StatusCode: resp.StatusCode, Messages: messages, kind: ErrUnauthorized})
+		case limited:
+			wait := retryWait(resp.Header, attempt, time.Now())
+			if attempt >= p.maxRetries || wait > p.maxWait {
+				return nil, t.fail(&Error{StatusCode: resp.StatusCode, Messages: messages, RetryAfter: wait, kind: ErrRateLimited})
+			}
+			if d, ok := t.ctx.Deadline(); ok && time.Now().Add(wait).After(d) {
+				return nil, t.fail(&Error{StatusCode: resp.StatusCode, Messages: messages, RetryAfter: wait, kind: ErrRateLimited})
+			}
+			p.log.LogAttrs(t.ctx, slog.LevelWarn, "newrelic: rate limited; waiting before retrying",
+				slog.String("wait", wait.String()), slog.Int("attempt", attempt+1))
+			tm := time.NewTimer(wait)
+			select {
+			case <-t.ctx.Done():
+				tm.Stop()
+				return nil, t.fail(fmt.Errorf("newrelic: waiting for the rate limit: %w", t.ctx.Err()))
+			case <-tm.C:
+			}
+			continue
+		case unavailable:
+			return nil, t.fail(&Error{StatusCode: resp.StatusCode, Messages: messages})
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(data))
+		resp.ContentLength = int64(len(data))
+		return resp, nil
+	}
+}
+
+// retryWait reads how long a rate-limited answer asks to wait: Retry-After
+// (seconds or an HTTP date), else X-RateLimit-Reset (seconds), else an
+// exponential backoff from one second.
+func retryWait(h http.Header, attempt int, now time.Time) time.Duration {
+	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
+		if s, err := strconv.ParseInt(v, 10, 32); err == nil && s >= 0 {
+			return time.Duration(s) * time.Second
+		}
+		if t, err := http.ParseTime(v); err == nil {
+			return max(t.Sub(now), 0)
+		}
+	}
+	if s, err := strconv.ParseInt(strings.TrimSpace(h.Get("X-RateLimit-Reset")), 10, 32); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	return time.Second << min(attempt, 6)
+}
+
+// logger passes the client's log lines to the provider's slog.Logger with
+// the key redacted. Trace lines (which carry request and answer bodies) go
+// at slog.LevelDebug-4.
+type logger struct {
+	p   *Provider
+	ctx context.Context
+}
+
+func (l *logger) emit(level slog.Level, msg string, kv []any) {
+	if !l.p.log.Enabled(l.ctx, level) {
+		return
+	}
+	attrs := make([]slog.Attr, 0, len(kv)/2+1)
+	for i := 0; i < len(kv); i += 2 {
+		key := l.p.redact(fmt.Sprint(kv[i]))
+		if i+1 >= len(kv) {
+			attrs = append(attrs, slog.String("extra", key))
+			break
+		}
+		attrs = append(attrs, slog.String(key, l.p.redact(fmt.Sprint(kv[i+1]))))
+	}
+	l.p.log.LogAttrs(l.ctx, level, "newrelic client: "+l.p.redact(msg), attrs...)
+}
+
+func (l *logger) Error(msg string, kv ...any) { l.emit(slog.LevelError, msg, kv) }
+func (l *logger) Warn(msg string, kv ...any)  { l.emit(slog.LevelWarn, msg, kv) }
+func (l *logger) Info(msg string, kv ...any)  { l.emit(slog.LevelInfo, msg, kv) }
+func (l *logger) Debug(msg string, kv ...any) { l.emit(slog.LevelDebug, msg, kv) }
+func (l *logger) Trace(msg string, kv ...any) { l.emit(slog.LevelDebug-4, msg, kv) }
+func (l *logger) SetLevel(string)             {}
