@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/url"
@@ -129,6 +130,18 @@ func (c Config) String() string {
 
 // GoString is String, so that %#v does not print secrets either.
 func (c Config) GoString() string { return c.String() }
+
+// LogValue is String, so that log/slog does not print secrets either.
+func (c Config) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
+// String shows the user name and hides the password.
+func (b BasicAuth) String() string { return fmt.Sprintf("%q:[REDACTED]", b.Username) }
+
+// GoString is String.
+func (b BasicAuth) GoString() string { return b.String() }
+
+// LogValue is String.
+func (b BasicAuth) LogValue() slog.Value { return slog.StringValue(b.String()) }
 
 // querier is the one method the provider needs from a Prometheus client,
 // so that client_golang's signatures stay inside this file. A zero r.Step

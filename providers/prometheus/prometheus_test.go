@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -444,7 +445,14 @@ func TestConfigStringHidesSecrets(t *testing.T) {
 		BasicAuth: &prometheus.BasicAuth{Username: "u", Password: "pw-abcdef"},
 		Headers:   map[string]string{"X-Api-Key": "key-abcdef"},
 	}
-	for _, s := range []string{fmt.Sprint(cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%#v", cfg), fmt.Sprintf("%v", &cfg)} {
+	var logged strings.Builder
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("config", "cfg", cfg, "auth", cfg.BasicAuth)
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("config", "cfg", cfg, "auth", *cfg.BasicAuth)
+	if !strings.Contains(logged.String(), "[REDACTED]") {
+		t.Errorf("slog output shows no redaction: %s", logged.String())
+	}
+	for _, s := range []string{fmt.Sprint(cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%#v", cfg), fmt.Sprintf("%v", &cfg),
+		fmt.Sprint(cfg.BasicAuth), fmt.Sprintf("%+v %#v", *cfg.BasicAuth, cfg.BasicAuth), logged.String()} {
 		for _, secret := range []string{"tok-abcdef", "pw-abcdef", "key-abcdef"} {
 			if strings.Contains(s, secret) {
 				t.Errorf("%q shows %s", s, secret)
