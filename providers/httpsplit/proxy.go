@@ -71,6 +71,10 @@ func New(c Config) (*Proxy, error) {
 		return nil, err
 	}
 	p := &Proxy{cfg: c, now: c.Now, errLog: c.ErrorLog, sem: make(chan struct{}, c.MirrorConcurrency)}
+	rpLog := c.ErrorLog // the reverse proxy's own messages (a body copy that failed)
+	if rpLog == nil {
+		rpLog = log.New(io.Discard, "", 0)
+	}
 	if c.Transport == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConns = 256
@@ -92,6 +96,7 @@ func New(c Config) (*Proxy, error) {
 			Transport:    c.Transport,
 			BufferPool:   pool,
 			ErrorHandler: p.proxyError,
+			ErrorLog:     rpLog,
 		}
 	}
 	canaryURL := *c.Canary
@@ -104,6 +109,7 @@ func New(c Config) (*Proxy, error) {
 		},
 		Transport:  c.Transport,
 		BufferPool: pool,
+		ErrorLog:   rpLog,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if d, ok := w.(*discardWriter); ok {
 				d.noResponse = true
@@ -154,7 +160,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	completed := false
 	defer func() {
 		// Runs also when the reverse proxy aborts the response with a
-		// panic (http.ErrAbortHandler): that request counts as a 5xx.
+		// panic (http.ErrAbortHandler): that request counts as a 5xx,
+		// unless the client had gone away.
+		if !completed && r.Context().Err() != nil {
+			sw.clientGone = true
+		}
 		end := p.now()
 		p.series[v].add(end, end.Sub(start), sw.failed(completed))
 		if completed && m != nil {
