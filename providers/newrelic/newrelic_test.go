@@ -302,12 +302,28 @@ func TestRateLimitAndServerErrors(t *testing.T) {
 
 func TestCancelStopsRequests(t *testing.T) {
 	s := newServer(t)
-	s.handle("SELECT count(*) FROM Slow", slowAnswer)
+	aborted := make(chan struct{})
+	s.handle("SELECT count(*) FROM Slow", func(t *testing.T, w http.ResponseWriter, r *http.Request, n int) {
+		select {
+		case <-r.Context().Done():
+			if n == 1 {
+				close(aborted)
+			}
+		case <-time.After(5 * time.Second):
+		}
+	})
 	p := newProvider(t, s, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	if _, err := p.Query(ctx, q("SELECT count(*) FROM Slow")); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Query = %v, want DeadlineExceeded", err)
+	}
+	// The client drops the context; the adapter must still abort the
+	// request in flight.
+	select {
+	case <-aborted:
+	case <-time.After(2 * time.Second):
+		t.Error("the request in flight was not aborted at the deadline")
 	}
 	// The client's retry loop goes on for a while in its goroutine; it must
 	// not reach the server again.
