@@ -244,9 +244,22 @@ func (p *Provider) Query(ctx context.Context, q metrics.Query) (metrics.Result, 
 	if err := p.validate(q); err != nil {
 		return metrics.Result{}, err
 	}
+	timeout := p.serverTimeout(ctx)
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
-	return p.eval(ctx, q)
+	return p.eval(ctx, q, timeout)
+}
+
+// serverTimeout is the evaluation timeout to ask the server for: the
+// configured timeout, or less when the caller's deadline is nearer, so the
+// server gives up no later than the caller does.
+func (p *Provider) serverTimeout(ctx context.Context) time.Duration {
+	if dl, ok := ctx.Deadline(); ok {
+		if left := time.Until(dl); left < p.timeout {
+			return max(left.Truncate(time.Millisecond), time.Millisecond)
+		}
+	}
+	return p.timeout
 }
 
 func (p *Provider) validate(q metrics.Query) error {
@@ -265,8 +278,9 @@ func (p *Provider) validate(q metrics.Query) error {
 	return nil
 }
 
-// eval sends the query; ctx already carries the timeout.
-func (p *Provider) eval(ctx context.Context, q metrics.Query) (metrics.Result, error) {
+// eval sends the query; ctx already carries the timeout, and timeout is
+// what the server is asked to keep to.
+func (p *Provider) eval(ctx context.Context, q metrics.Query, timeout time.Duration) (metrics.Result, error) {
 	r := v1.Range{End: q.End}
 	if p.step > 0 {
 		// Points at End, End-Step, … down to just after Start, so that the
@@ -275,7 +289,7 @@ func (p *Provider) eval(ctx context.Context, q metrics.Query) (metrics.Result, e
 		r.Start = q.End.Add(-n * p.step)
 		r.Step = p.step
 	}
-	v, err := p.q.query(ctx, q.Text, r, p.timeout)
+	v, err := p.q.query(ctx, q.Text, r, timeout)
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
 			err = fmt.Errorf("%w: %w", ctxErr, err)
@@ -428,14 +442,15 @@ func (p *Provider) WithCount(count metrics.Template, vars metrics.Vars) (metrics
 		if err != nil {
 			return metrics.Result{}, err
 		}
+		timeout := p.serverTimeout(ctx)
 		ctx, cancel := context.WithTimeout(ctx, p.timeout)
 		defer cancel()
-		res, err := p.eval(ctx, q)
+		res, err := p.eval(ctx, q, timeout)
 		if err != nil {
 			return metrics.Result{}, err
 		}
 		cq := metrics.Query{Text: text, Window: q.Window, End: q.End}
-		raw, err := p.q.query(ctx, text, v1.Range{End: q.End}, p.timeout)
+		raw, err := p.q.query(ctx, text, v1.Range{End: q.End}, p.serverTimeout(ctx))
 		if err != nil {
 			return metrics.Result{}, p.wrap(cq, err)
 		}

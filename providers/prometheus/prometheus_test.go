@@ -188,6 +188,16 @@ func TestInstantRequest(t *testing.T) {
 	if r.URL.Path != "/prefix/api/v1/query" || r.Form.Get("query") != "vector(1)" || r.Form.Get("time") != ts() || r.Form.Get("timeout") != "5s" {
 		t.Errorf("request = %s %v", r.URL.Path, r.Form)
 	}
+	// A nearer deadline of the caller's is passed on to the server.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := p.Query(ctx, q("vector(1)")); err != nil {
+		t.Fatal(err)
+	}
+	d, err := time.ParseDuration(a.requests()[1].Form.Get("timeout"))
+	if err != nil || d > 2*time.Second || d < time.Second {
+		t.Errorf("timeout asked of the server = %v (%v), want about 2s", d, err)
+	}
 }
 
 func TestBadQueriesSendNothing(t *testing.T) {
