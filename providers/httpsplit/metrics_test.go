@@ -157,6 +157,26 @@ func equal(a, b []float64) bool {
 	return true
 }
 
+// Queries rendered by a metrics.Template in the PromQL dialect, with the
+// version as a validated variable, are understood.
+func TestTemplateRenderedQuery(t *testing.T) {
+	r, _ := metricsRig(t, httpsplit.Config{})
+	tmpl, err := metrics.Parse(metrics.PromQL, "errors", `error_rate{version="{{version}}"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for v, want := range map[string]float64{"canary": 0.1, "stable": 0} {
+		text, err := tmpl.Render(metrics.Vars{Version: v})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := r.p.Query(ctx(t), metrics.Query{Text: text, Window: 10 * time.Second, End: t0.Add(10 * time.Second)})
+		if err != nil || math.Abs(res.Value-want) > 1e-12 {
+			t.Errorf("%s = %+v, %v; want %v", text, res, err, want)
+		}
+	}
+}
+
 func TestQueryRefusesBadText(t *testing.T) {
 	r, _ := metricsRig(t, httpsplit.Config{Retention: time.Minute})
 	for _, text := range []string{
