@@ -38,8 +38,16 @@
 //     Requests already routed to the canary are not copied to it again.
 //     Stats counts copies sent, dropped and failed.
 //
-// A back end that cannot be reached answers 502 Bad Gateway, measured as a
-// 5xx of that version.
+// Requests are forwarded by httputil.ReverseProxy: the path is joined to
+// the back end's URL, the Host header becomes the back end's host, and the
+// client's address and host are passed in X-Forwarded-For (appended to),
+// X-Forwarded-Host and X-Forwarded-Proto. A back end that cannot be reached
+// answers 502 Bad Gateway, measured as a 5xx of that version.
+//
+// Close stops the proxy at once (ServeHTTP then answers 503 and copies in
+// flight are cancelled); Shutdown lets copies in flight finish until its
+// context ends. Neither waits for primary requests: shut down the
+// http.Server in front first.
 //
 // # Router
 //

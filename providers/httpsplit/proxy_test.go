@@ -559,3 +559,33 @@ func TestBackend(t *testing.T) {
 		t.Errorf("SetErrorRate(2) = %v", err)
 	}
 }
+
+func TestForwardedHeaders(t *testing.T) {
+	seen := make(chan http.Header, 1)
+	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Clone()
+		h.Set("X-Path", r.URL.RequestURI())
+		seen <- h
+		io.WriteString(w, "v1\n")
+	})
+	c := httpsplit.Config{Stable: mustURL(t, server(t, echo).String()+"/base"), Canary: server(t, backend(t, httpsplit.BackendConfig{Version: "v2"}))}
+	p, err := httpsplit.New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	req := httptest.NewRequest(http.MethodGet, "http://shop.example/cart?id=7", nil)
+	req.Header.Set("X-Forwarded-For", "203.0.113.9")
+	req.RemoteAddr = "192.0.2.1:4321"
+	p.ServeHTTP(httptest.NewRecorder(), req)
+	h := <-seen
+	if got := h.Get("X-Forwarded-For"); got != "203.0.113.9, 192.0.2.1" {
+		t.Errorf("X-Forwarded-For = %q, want the client's chain with the proxy's peer appended", got)
+	}
+	if got := h.Get("X-Forwarded-Host"); got != "shop.example" {
+		t.Errorf("X-Forwarded-Host = %q", got)
+	}
+	if got := h.Get("X-Path"); got != "/base/cart?id=7" {
+		t.Errorf("back end saw %q, want the path joined to the base URL", got)
+	}
+}
