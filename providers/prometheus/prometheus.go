@@ -254,12 +254,17 @@ func (p *Provider) Query(ctx context.Context, q metrics.Query) (metrics.Result, 
 // configured timeout, or less when the caller's deadline is nearer, so the
 // server gives up no later than the caller does.
 func (p *Provider) serverTimeout(ctx context.Context) time.Duration {
+	t := p.timeout
 	if dl, ok := ctx.Deadline(); ok {
-		if left := time.Until(dl); left < p.timeout {
-			return max(left.Truncate(time.Millisecond), time.Millisecond)
-		}
+		t = min(t, time.Until(dl))
 	}
-	return p.timeout
+	// client_golang sends Duration.String(), and Prometheus's duration
+	// syntax has no fractions ("29.994s" is refused with a 400): whole
+	// seconds from a second up, whole milliseconds below.
+	if t >= time.Second {
+		return t.Truncate(time.Second)
+	}
+	return max(t.Truncate(time.Millisecond), time.Millisecond)
 }
 
 func (p *Provider) validate(q metrics.Query) error {

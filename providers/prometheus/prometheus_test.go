@@ -15,6 +15,7 @@ import (
 	"time"
 
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
 
 	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/metrics"
@@ -194,9 +195,32 @@ func TestInstantRequest(t *testing.T) {
 	if _, err := p.Query(ctx, q("vector(1)")); err != nil {
 		t.Fatal(err)
 	}
-	d, err := time.ParseDuration(a.requests()[1].Form.Get("timeout"))
-	if err != nil || d > 2*time.Second || d < time.Second {
-		t.Errorf("timeout asked of the server = %v (%v), want about 2s", d, err)
+	// Prometheus's duration syntax (model.ParseDuration) has no fractions.
+	if got := a.requests()[1].Form.Get("timeout"); got != "1s" {
+		t.Errorf("timeout asked of the server = %q, want 1s (2s less what has passed, in whole seconds)", got)
+	}
+	for _, c := range []struct {
+		cfg  time.Duration
+		want string
+	}{{1500 * time.Millisecond, "1s"}, {90 * time.Second, "1m30s"}, {1234567 * time.Microsecond, "1s"}, {2 * time.Hour, "2h0m0s"}} {
+		p := newProvider(t, prometheus.Config{Address: s.URL, Timeout: c.cfg})
+		if _, err := p.Query(context.Background(), q("vector(1)")); err != nil {
+			t.Fatal(err)
+		}
+		reqs := a.requests()
+		got := reqs[len(reqs)-1].Form.Get("timeout")
+		if _, err := model.ParseDuration(got); err != nil || got != c.want {
+			t.Errorf("Timeout %v sent as %q (%v), want %q", c.cfg, got, err, c.want)
+		}
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := p.Query(ctx, q("vector(1)")); err != nil {
+		t.Fatal(err)
+	}
+	reqs := a.requests()
+	if got := reqs[len(reqs)-1].Form.Get("timeout"); !strings.HasSuffix(got, "ms") || strings.Contains(got, ".") {
+		t.Errorf("a 300ms deadline sent as timeout %q, want whole milliseconds", got)
 	}
 }
 
