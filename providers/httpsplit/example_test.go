@@ -68,3 +68,28 @@ func Example() {
 	// error_rate canary = 0.5 (on 2 requests)
 	// error_rate{version="stable"} = 0 (on 8 requests)
 }
+
+// A test back end failing a quarter of its requests fails exactly every
+// fourth one.
+func ExampleNewBackend() {
+	b, err := httpsplit.NewBackend(httpsplit.BackendConfig{Version: "v2", ErrorRate: 0.25})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	var codes []string
+	for i := 0; i < 8; i++ {
+		w := httptest.NewRecorder()
+		b.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/", nil))
+		codes = append(codes, fmt.Sprint(w.Code))
+	}
+	fmt.Println(strings.Join(codes, " "))
+	fmt.Println(b.Served(), "served,", b.Failed(), "failed")
+
+	_, err = httpsplit.NewBackend(httpsplit.BackendConfig{ErrorRate: 5})
+	fmt.Println(err)
+	// Output:
+	// 200 200 200 500 200 200 200 500
+	// 8 served, 2 failed
+	// invalid BackendConfig.ErrorRate (5): must be between 0 and 1
+}
