@@ -11,8 +11,9 @@
 // Config.Step set it sends one range query over (End-Window, End] whose
 // points become Result.Samples and whose point at End is Result.Value.
 //
-// The answer must be one number: a scalar, or a vector or matrix with one
-// series. Several series are an error (ErrSeveralSeries) naming their
+// The answer must be one number: a scalar, or one series (a vector for an
+// instant query, a matrix for a range query; a range vector answered to an
+// instant query is ErrRangeVector). Several series are an error (ErrSeveralSeries) naming their
 // labels — the provider never keeps one of them at random; aggregate in the
 // query (sum, max…) instead. An empty result, NaN and ±Inf are
 // metrics.ErrNoData. Errors from the server keep client_golang's *v1.Error
@@ -23,7 +24,17 @@
 //
 // # Credentials
 //
-// Bearer token, basic-auth password and custom header values never appear
-// in an error's text, in a *v1.Error's fields, or in Config's String and
-// LogValue: they are replaced by "[REDACTED]".
+// The bearer token, the basic-auth password (and its base64 form) and the
+// values of Config.Headers (those of 6 characters or more; shorter ones
+// would only hide ordinary words) never appear in an error's text, in a
+// *v1.Error's Msg and Detail (where a server may echo a request header
+// back), or in what fmt and log/slog print for Config and BasicAuth: they
+// are replaced by "[REDACTED]". An Address carrying user:password@ is
+// refused without being shown.
+//
+// # Tests
+//
+// The package's integration test runs the metrics/metricstest conformance
+// suite and the built-in templates against a real Prometheus started by
+// internal/promtest (skipped under -short; run bash scripts/test.sh).
 package prometheus
