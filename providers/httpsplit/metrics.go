@@ -2,6 +2,7 @@ package httpsplit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/bits"
@@ -240,7 +241,7 @@ func (p *Proxy) Query(ctx context.Context, q metrics.Query) (metrics.Result, err
 	return r, nil
 }
 
-var errTooOld = fmt.Errorf("window too old")
+var errTooOld = errors.New("httpsplit: window older than the history held")
 
 // query aggregates the buckets in (start, end] (Unix seconds).
 func (s *series) query(m metric, start, end, winSec int64) (metrics.Result, error) {
@@ -250,10 +251,10 @@ func (s *series) query(m metric, start, end, winSec int64) (metrics.Result, erro
 		requests, errs uint64
 		sumUS          int64
 		hist           [numBins]uint32
-		samples        = make([]float64, 0, end-start)
+		samples        []float64 // latency samples come from the ring instead
 	)
-	if m.percentile > 0 || m.name == "latency_mean" {
-		samples = nil // latency samples come from the ring
+	if m.percentile == 0 && m.name != "latency_mean" {
+		samples = make([]float64, 0, end-start)
 	}
 	for k := start + 1; k <= end; k++ {
 		b := s.slot(k)
