@@ -6,6 +6,7 @@ import (
 	"sort"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 func TestPick(t *testing.T) {
@@ -112,5 +113,22 @@ func TestMemoryIsBounded(t *testing.T) {
 	s.add(start, time.Millisecond, false)
 	if s.stale != 1 {
 		t.Errorf("stale = %d, want 1", s.stale)
+	}
+}
+
+// The sizes the package doc's memory bound is computed from.
+func TestMemoryFigures(t *testing.T) {
+	if got := unsafe.Sizeof(bucket{}); got != 40 {
+		t.Errorf("bucket is %d bytes; the package doc says 40", got)
+	}
+	if got := unsafe.Sizeof([numBins]uint32{}); got != 1792 {
+		t.Errorf("a histogram is %d bytes; the package doc says 1792", got)
+	}
+	if got := unsafe.Sizeof(latencySample{}); got != 16 {
+		t.Errorf("a latency sample is %d bytes; the package doc says 16", got)
+	}
+	perVersion := (int(DefaultRetention/time.Second)+ringSlack)*(40+1792) + DefaultLatencySamples*16
+	if total := 3 * perVersion; total < 3_700_000 || total > 3_900_000 {
+		t.Errorf("default bound %d bytes; the package doc says ≈ 3.8 MB", total)
 	}
 }
