@@ -551,3 +551,25 @@ func TestDesiredAndRenderDoNotWrite(t *testing.T) {
 		t.Errorf("Render of a bad split = %v", err)
 	}
 }
+
+func TestRollbackNotHeldUpBySubsetCheck(t *testing.T) {
+	// The canary's subset is gone: weight changes are refused, a rollback
+	// to stable still goes through.
+	vs := virtualService(ns, "reviews", "v1")
+	vs.Spec.Http[1].Route[0].Weight = 80
+	vs.Spec.Http[1].Route = append(vs.Spec.Http[1].Route, &networkingv1alpha3.HTTPRouteDestination{Destination: &networkingv1alpha3.Destination{Host: "reviews", Subset: "v2"}, Weight: 20})
+	r, cs := newFake(t, subsetConfig(ns), vs, destinationRule(ns, "v1"))
+	ctx := context.Background()
+	if err := r.SetSplit(ctx, traffic.Weighted(30)); !errors.Is(err, istio.ErrSubsetMissing) {
+		t.Fatalf("SetSplit(30) = %v, want ErrSubsetMissing", err)
+	}
+	if err := r.SetSplit(ctx, traffic.AllStable()); err != nil {
+		t.Fatalf("rollback: %v", err)
+	}
+	if s, _ := r.Split(ctx); !s.Equal(traffic.AllStable()) {
+		t.Errorf("after rollback %v", s)
+	}
+	if verbs(cs)["patch"] != 1 {
+		t.Errorf("requests %v", verbs(cs))
+	}
+}

@@ -97,7 +97,7 @@ func (r *Router) Split(ctx context.Context) (traffic.Split, error) {
 
 // SetSplit puts s in force. It validates s first (a *canary.FieldError,
 // and nothing is written), checks the DestinationRule subsets once per
-// Router (see EnsureSubsets), then reads the VirtualService and, unless s
+// Router (see EnsureSubsets; skipped for traffic.AllStable()), then reads the VirtualService and, unless s
 // is already in force, writes one JSON Patch that changes only the
 // managed route's weights and mirror and the test route, pinned to the
 // resourceVersion it read. A conflict is retried after a fresh read, at
@@ -114,12 +114,12 @@ func (r *Router) SetSplit(ctx context.Context, s traffic.Split) error {
 	if err := ctx.Err(); err != nil {
 		return r.wrap("set split of", err)
 	}
-	if err := r.ensureSubsetsOnce(ctx); err != nil {
-		return err
-	}
 	var fast *networkingv1.VirtualService
 	if s.Equal(traffic.AllStable()) {
+		// A rollback is never held up by a subset check.
 		fast = r.cached()
+	} else if err := r.ensureSubsetsOnce(ctx); err != nil {
+		return err
 	}
 	return r.update(ctx, "set split of", fast, func(traffic.Split) traffic.Split { return s }, true)
 }
