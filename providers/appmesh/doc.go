@@ -1,0 +1,31 @@
+// Package appmesh is a traffic.Router over an AWS App Mesh VirtualRouter
+// (appmesh.k8s.aws/v1beta2, the App Mesh controller for Kubernetes),
+// through client-go's dynamic client, so that it needs no App Mesh Go
+// module.
+//
+// AWS ended support for App Mesh on 30 September 2026. This adapter is kept
+// for rollouts still running on it, isolated from the rest of the module;
+// new work should use providers/gatewayapi, whose HTTPRoute router drives
+// Amazon VPC Lattice, the AWS way out of App Mesh.
+//
+// The router manages one route of the VirtualRouter, found by name
+// (spec.routes[].name), of any kind: httpRoute, http2Route, grpcRoute or
+// tcpRoute. It sets the weights of the two weightedTargets whose
+// virtualNodeRef names the stable and the canary VirtualNode, and touches
+// nothing else. A split's test route becomes an extra route, named
+// Config.TestRoute, placed first with priority 0 (App Mesh's highest),
+// whose match is the managed route's plus an exact header match (gRPC
+// metadata for grpcRoute) and whose only target is the canary; tcp routes
+// cannot match headers, so a test route on one is refused. App Mesh has no
+// request mirroring: a split with a mirror is refused with a
+// *canary.FieldError on Split.Mirror.
+//
+// Writes are read-modify-writes guarded by the resourceVersion read, retried
+// from a fresh read on conflict (Config.Retries), and checked against the
+// object the server stores (traffic.ErrVerify). A weight change costs one
+// GET and one PUT, a rollback to all-stable one PUT. Desired returns the
+// object as it would be written, without writing. Errors follow
+// providers/gatewayapi: *canary.FieldError naming the object and field for
+// what the VirtualRouter cannot carry, traffic.ErrNotFound and
+// traffic.ErrConflict wrapping the server's *apierrors.StatusError.
+package appmesh
