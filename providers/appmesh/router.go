@@ -97,7 +97,9 @@ func New(client dynamic.Interface, cfg Config) (*Router, error) {
 	return &Router{client: client, cfg: cfg}, nil
 }
 
-func (r *Router) object() string { return "VirtualRouter " + r.cfg.Namespace + "/" + r.cfg.VirtualRouter }
+func (r *Router) object() string {
+	return "VirtualRouter " + r.cfg.Namespace + "/" + r.cfg.VirtualRouter
+}
 
 func (r *Router) resource() dynamic.ResourceInterface {
 	return r.client.Resource(VirtualRouters).Namespace(r.cfg.Namespace)
