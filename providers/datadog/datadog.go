@@ -257,6 +257,9 @@ func (p *Provider) context(ctx context.Context) context.Context {
 // Query returns the value of q over exactly (q.End-q.Window, q.End]. See the
 // package documentation for where the value comes from.
 func (p *Provider) Query(ctx context.Context, q metrics.Query) (metrics.Result, error) {
+	if p == nil || p.api == nil {
+		return metrics.Result{}, canary.Invalid("Provider", nil, "is the zero Provider; build it with New")
+	}
 	from, to, err := p.window(q)
 	if err != nil {
 		return metrics.Result{}, err

@@ -366,6 +366,9 @@ func TestBadInputSendsNothing(t *testing.T) {
 		_, err := datadog.New(cfg)
 		errs = append(errs, err)
 	}
+	var zero datadog.Provider
+	_, err = zero.Query(ctx, q("x"))
+	errs = append(errs, err)
 	for i, err := range errs {
 		var fe *canary.FieldError
 		if !errors.As(err, &fe) || !errors.Is(err, canary.ErrInvalid) || fe.Field == "" {

@@ -186,6 +186,9 @@ func Render(t metrics.Template, v metrics.Vars) (string, error) {
 // window appended as SINCE and UNTIL in epoch milliseconds. It returns a
 // *canary.FieldError for a query Query would refuse.
 func (p *Provider) NRQL(q metrics.Query) (string, error) {
+	if p == nil || p.key == "" {
+		return "", canary.Invalid("Provider", nil, "is the zero Provider; build it with New")
+	}
 	if err := q.Validate(); err != nil {
 		return "", err
 	}

@@ -432,6 +432,9 @@ func TestBadInputSendsNothing(t *testing.T) {
 		_, err := newrelic.New(cfg)
 		errs = append(errs, err)
 	}
+	var zero newrelic.Provider
+	_, err = zero.Query(ctx, q("x"))
+	errs = append(errs, err)
 	for i, err := range errs {
 		var fe *canary.FieldError
 		if !errors.As(err, &fe) || !errors.Is(err, canary.ErrInvalid) || fe.Field == "" {
