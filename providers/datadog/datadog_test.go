@@ -141,6 +141,16 @@ func TestNullsAndGroups(t *testing.T) {
 	if _, err := p.Query(ctx, q("groups")); !errors.Is(err, datadog.ErrMultipleSeries) {
 		t.Errorf("two groups = %v, want ErrMultipleSeries", err)
 	}
+	s.handle("two series", func(t *testing.T, w http.ResponseWriter, _ *http.Request, _ string, req request, _ int) {
+		a := req.Data.Attributes
+		ts := buckets(a.From, a.To, *a.Interval)
+		one := make([]*float64, len(ts))
+		writeJSON(w, http.StatusOK, timeseriesBody(ts, one, one))
+	})
+	latest := newProvider(t, s, func(c *datadog.Config) { c.Value = datadog.LatestPoint })
+	if _, err := latest.Query(ctx, q("two series")); !errors.Is(err, datadog.ErrMultipleSeries) {
+		t.Errorf("two timeseries = %v, want ErrMultipleSeries", err)
+	}
 	_, err := p.Query(ctx, q("inline"))
 	var e *datadog.Error
 	if !errors.As(err, &e) || !strings.Contains(err.Error(), "metric not found") || errors.Is(err, metrics.ErrNoData) {
