@@ -7,7 +7,10 @@
 // The adapter owns the time range: it appends "SINCE <start> UNTIL <end>"
 // (epoch milliseconds) from Query.End and Query.Window to the query text,
 // and refuses a text that sets its own (SINCE, UNTIL, COMPARE WITH,
-// TIMESERIES) with a *canary.FieldError before any request is sent.
+// TIMESERIES) or holds a comment (--, //, /*, which could swallow the
+// appended range and leave New Relic's default hour) with a
+// *canary.FieldError before any request is sent. Words inside quotes do not
+// count.
 //
 // One result row gives the value; several are an error wrapping
 // ErrMultipleRows (QueryFacets reads a FACET query as a map instead); none,

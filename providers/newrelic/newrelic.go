@@ -214,6 +214,7 @@ func (p *Provider) NRQL(q metrics.Query) (string, error) {
 
 // timeClause returns the first clause outside quotes that sets the time
 // range or the shape of the answer (SINCE, UNTIL, COMPARE WITH, TIMESERIES),
+// "a comment" for a comment (which could swallow the appended time range),
 // or "".
 func timeClause(text string) string {
 	var quote rune
@@ -226,7 +227,12 @@ func timeClause(text string) string {
 			word.Reset()
 		}
 	}
+	var prev rune
 	for _, c := range text {
+		if quote == 0 && (prev == '-' && c == '-' || prev == '/' && (c == '/' || c == '*')) {
+			return "a comment"
+		}
+		prev = c
 		switch {
 		case escaped:
 			escaped = false

@@ -151,7 +151,7 @@ func TestQueryFacets(t *testing.T) {
 
 func TestTimeRange(t *testing.T) {
 	s := newServer(t)
-	quoted := "SELECT count(*) FROM Transaction WHERE name = 'since until' AND `timeseries` IS NOT NULL"
+	quoted := "SELECT count(*) FROM Transaction WHERE name = 'since until -- /*' AND `timeseries` IS NOT NULL AND duration > -1"
 	s.handle(quoted, rowsAnswer(map[string]any{"count": 7.0}))
 	p := newProvider(t, s, nil)
 	nrql, err := p.NRQL(q(quoted))
@@ -404,6 +404,9 @@ func TestBadInputSendsNothing(t *testing.T) {
 		q("SELECT count(*) FROM Transaction until now"),
 		q("SELECT count(*) FROM Transaction COMPARE WITH 1 day ago"),
 		q("SELECT count(*) FROM Transaction TIMESERIES 1 minute"),
+		q("SELECT count(*) FROM Transaction -- the appended SINCE would be a comment"),
+		q("SELECT count(*) FROM Transaction // also a comment"),
+		q("SELECT count(*) FROM Transaction /* unclosed"),
 		{Text: "SELECT count(*) FROM Transaction", Window: 0, End: testEnd},
 		{Text: "SELECT count(*) FROM Transaction", Window: 500 * time.Millisecond, End: testEnd},
 		{Text: "SELECT count(*) FROM Transaction", Window: time.Minute + time.Microsecond, End: testEnd},
