@@ -51,8 +51,10 @@
 // # Guarantees
 //
 //   - The router is written only when the split the state calls for
-//     differs from the split last confirmed, and every write is read back
-//     and compared (traffic.ErrVerify on a mismatch).
+//     differs from the split last confirmed, and every write is verified
+//     against what the mesh reports after it (traffic.Router's contract;
+//     traffic.ErrVerify on a mismatch, and the write is retried). A weight
+//     change is one router write, and so is the rollback.
 //   - After a rollback decision the state never calls for canary traffic:
 //     SetWeight and Promote are refused with ErrNotAllowed, and every later
 //     Step retries the rollback until the router and the scaler confirm it.

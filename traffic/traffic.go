@@ -110,6 +110,12 @@ type Router interface {
 	// nothing when s is invalid. Writing the split already in force is
 	// harmless. Implementations retry conflicts a bounded number of times
 	// and return an error wrapping ErrConflict when they give up.
+	//
+	// SetSplit verifies its write: it returns nil only when the split in
+	// force after the write, as the back end reports it (the object the
+	// write returned, or a read), equals s, and an error wrapping ErrVerify
+	// otherwise. Callers therefore need no read after a write; a rollback
+	// costs one write.
 	SetSplit(ctx context.Context, s Split) error
 	// Split reads back the split in force. It returns an error wrapping
 	// ErrNotFound when the managed route does not exist.
@@ -121,7 +127,8 @@ type Router interface {
 }
 
 // Verify reads the split back from r and returns an error wrapping ErrVerify
-// when it differs from want.
+// when it differs from want: a check that the split is still in force, for
+// callers that want to detect drift (someone else editing the route).
 func Verify(ctx context.Context, r Router, want Split) error {
 	got, err := r.Split(ctx)
 	if err != nil {
