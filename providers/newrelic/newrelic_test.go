@@ -192,6 +192,25 @@ func TestRegions(t *testing.T) {
 	}
 }
 
+func TestRegionIgnoresEnvironmentURL(t *testing.T) {
+	// The client would take NerdGraph's URL from this variable; the
+	// provider's Region and BaseURL decide instead.
+	t.Setenv("NEW_RELIC_NERDGRAPH_BASE_URL", "http://127.0.0.1:1/graphql")
+	s := newServer(t)
+	s.handle("SELECT count(*) FROM Transaction", rowsAnswer(map[string]any{"count": 3.0}))
+	rt := &redirect{to: s.srv.URL}
+	p, err := newrelic.New(newrelic.Config{APIKey: testKey, AccountID: testAccount, Region: newrelic.RegionEU, Transport: rt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Query(context.Background(), q("SELECT count(*) FROM Transaction")); err != nil {
+		t.Fatal(err)
+	}
+	if got := rt.urls(); len(got) != 1 || got[0] != "https://api.eu.newrelic.com/graphql" {
+		t.Errorf("requests went to %v, want the EU endpoint", got)
+	}
+}
+
 // redirect records where the client meant to send a request and sends it
 // to the local server instead.
 type redirect struct {
