@@ -126,6 +126,8 @@ type Provider struct {
 	secrets    []string
 }
 
+var _ metrics.Provider = (*Provider)(nil)
+
 // New checks cfg and returns a Provider. It sends no request. Every refused
 // field is reported as a *canary.FieldError.
 func New(cfg Config) (*Provider, error) {

@@ -97,6 +97,8 @@ type Provider struct {
 	log        *slog.Logger
 }
 
+var _ metrics.Provider = (*Provider)(nil)
+
 // New checks cfg and returns a Provider. It sends no request. Every refused
 // field is reported as a *canary.FieldError.
 func New(cfg Config) (*Provider, error) {
