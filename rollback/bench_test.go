@@ -20,8 +20,8 @@ func BenchmarkStep(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		now = now.Add(time.Nanosecond)
-		if _, err := r.Step(ctx, now); err != nil {
-			b.Fatal(err)
+		if st, err := r.Step(ctx, now); err != nil || st.Phase != rollback.Progressing {
+			b.Fatal(st.Phase, err)
 		}
 	}
 }
@@ -30,8 +30,9 @@ func BenchmarkStep(b *testing.B) {
 // two queries to the fake provider (canary and stable), the threshold
 // analyzer, the verdict event.
 func BenchmarkStepWithAnalysis(b *testing.B) {
-	h := newHarness(rollback.Plan{Steps: rollback.Weights(10, 50), Interval: time.Minute, Hold: 1000 * time.Hour,
-		ProgressDeadline: 1000 * time.Hour}, rollback.Policy{}, fake.Constant(0.001, 500))
+	// A hold of about 200 years: b.N one-minute analyses never finish it.
+	h := newHarness(rollback.Plan{Steps: rollback.Weights(10, 50), Interval: time.Minute, Hold: 1_750_000 * time.Hour,
+		ProgressDeadline: time.Hour}, rollback.Policy{}, fake.Constant(0.001, 500))
 	h.cfg.Sink = nil
 	r := h.build(b)
 	now := t0
@@ -39,9 +40,16 @@ func BenchmarkStepWithAnalysis(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
+		if i%1024 == 0 {
+			h.provider.ClearActions() // the fake's call log would otherwise dominate
+		}
 		now = now.Add(time.Minute)
-		if _, err := r.Step(ctx, now); err != nil {
+		st, err := r.Step(ctx, now)
+		if err != nil {
 			b.Fatal(err)
+		}
+		if st.Phase != rollback.Progressing || st.Verdict == nil || r.State().Looks != i+1 {
+			b.Fatalf("iteration %d: %v after %d analyses; the benchmark must analyse at every step", i, st.Phase, r.State().Looks)
 		}
 	}
 }
