@@ -20,7 +20,7 @@ const (
 )
 
 // Preset is an analyzer together with the rollout policy it was tuned
-// with: copy FailureLimit, Consecutive (rollback.Consecutive when true,
+// with: rollback.PresetPolicy turns it into a rollback.Policy (FailureLimit, Consecutive (rollback.Consecutive when true,
 // rollback.Cumulative otherwise), NoData and NoDataAfter into the
 // rollback.Policy. The decision-quality figures of every preset are in
 // docs/benchmarks/analysis.md.

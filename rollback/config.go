@@ -366,3 +366,22 @@ func windowOf(m Metric, p *resolved) time.Duration {
 func varsFor(t Target, w Workload, window time.Duration) metrics.Vars {
 	return metrics.Vars{Namespace: t.Namespace, Service: t.Service, Workload: w.Workload, Version: w.Version, Window: window}
 }
+
+// PresetPolicy returns the Policy an analysis.Preset was tuned with, so a
+// rollout uses a preset as its decision-quality figures were measured:
+//
+//	p := analysis.DefaultPreset(analysis.PresetMetrics{ErrorRate: "error-rate"})
+//	cfg.Analyzer, cfg.Policy = p.Analyzer, rollback.PresetPolicy(p)
+func PresetPolicy(p analysis.Preset) Policy {
+	pol := Policy{FailureLimit: p.FailureLimit}
+	if p.Consecutive {
+		pol.Counting = Consecutive
+	}
+	switch p.NoData {
+	case analysis.FailOnNoData:
+		pol.NoData = FailNoData
+	case analysis.FailAfterNoData:
+		pol.NoData, pol.NoDataAfter = FailAfter, p.NoDataAfter
+	}
+	return pol
+}

@@ -89,3 +89,20 @@ func TestDecideTransitions(t *testing.T) {
 		})
 	}
 }
+
+func TestPresetPolicy(t *testing.T) {
+	m := analysis.PresetMetrics{ErrorRate: "error-rate", Latency: "latency-p99"}
+	for _, p := range analysis.Presets(m) {
+		pol := rollback.PresetPolicy(p)
+		if pol.FailureLimit != p.FailureLimit || (pol.Counting == rollback.Consecutive) != p.Consecutive {
+			t.Errorf("%s: policy %+v does not carry the preset's limit and counting", p.Name, pol)
+		}
+		if _, err := rollback.NewMachine("x", rollback.Plan{Steps: rollback.Weights(10), Interval: time.Minute}, pol, false); err != nil {
+			t.Errorf("%s: the preset's policy is refused: %v", p.Name, err)
+		}
+	}
+	pol := rollback.PresetPolicy(analysis.Preset{FailureLimit: 3, NoData: analysis.FailAfterNoData, NoDataAfter: 4})
+	if pol.NoData != rollback.FailAfter || pol.NoDataAfter != 4 {
+		t.Errorf("FailAfterNoData not carried: %+v", pol)
+	}
+}
