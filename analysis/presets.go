@@ -20,10 +20,9 @@ const (
 )
 
 // Preset is an analyzer together with the rollout policy it was tuned
-// with: rollback.PresetPolicy turns it into a rollback.Policy (FailureLimit, Consecutive (rollback.Consecutive when true,
-// rollback.Cumulative otherwise), NoData and NoDataAfter into the
-// rollback.Policy. The decision-quality figures of every preset are in
-// docs/benchmarks/analysis.md.
+// with (failure limit, counting, no-data handling); rollback.PresetPolicy
+// turns it into a rollback.Policy. The decision-quality figures of every
+// preset are in BENCHMARKS.md.
 type Preset struct {
 	Name        string
 	Description string
