@@ -1,5 +1,7 @@
 package istio
 
+//lint:file-ignore SA1019 the deprecated mirrorPercent field is read, and replaced by mirrorPercentage, because manifests written for older Istio still carry it.
+
 import (
 	"errors"
 	"fmt"
