@@ -41,7 +41,8 @@ func BenchmarkStepWithAnalysis(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if i%1024 == 0 {
-			h.provider.ClearActions() // the fake's call log would otherwise dominate
+			h.provider.ClearActions() // the fakes' call logs would otherwise dominate
+			h.router.ClearActions()
 		}
 		now = now.Add(time.Minute)
 		st, err := r.Step(ctx, now)

@@ -45,6 +45,9 @@
 //	paused             Promote                                       promoting
 //	promoting          full split written, read back and released    succeeded (final)
 //	any but succeeded  Abort                                         rolling-back
+//	validating,
+//	progressing,
+//	awaiting-approval  the router reports the route gone             rolling-back
 //	rolling-back       all-stable split written and read back,       rolled-back (final)
 //	                   canary scaled to 0, stable restored, released
 //
@@ -55,6 +58,11 @@
 //     against what the mesh reports after it (traffic.Router's contract;
 //     traffic.ErrVerify on a mismatch, and the write is retried). A weight
 //     change is one router write, and so is the rollback.
+//   - Before every analysis the split in force is read: a route someone
+//     deleted rolls an active rollout back at once (and the canary is
+//     scaled to zero even though the route cannot be written, since the
+//     mesh's default routing would otherwise reach it); a split changed
+//     outside the rollout is set again and not judged.
 //   - After a rollback decision the state never calls for canary traffic:
 //     SetWeight and Promote are refused with ErrNotAllowed, and every later
 //     Step retries the rollback until the router and the scaler confirm it.

@@ -49,6 +49,11 @@ type Inputs struct {
 	Approval *Approval
 	// Command is a manual operation.
 	Command *Command
+	// RouteMissing is the router's error when it reported its route gone
+	// (traffic.ErrNotFound). A validating, progressing or waiting rollout
+	// rolls back at once: with no route, the mesh's own default routing
+	// decides who gets the canary.
+	RouteMissing error
 }
 
 // Machine is the pure decision core of a rollout: from a State, the Inputs
@@ -172,6 +177,10 @@ func (r *round) tick(in Inputs) {
 		return
 	case Validating, Progressing, AwaitingApproval:
 	default:
+		return
+	}
+	if in.RouteMissing != nil {
+		r.rollBack("rollout", "the route is gone: "+in.RouteMissing.Error())
 		return
 	}
 	if in.Verdict != nil {

@@ -162,7 +162,7 @@ func (r *Rollout) Step(ctx context.Context, now time.Time) (Status, error) {
 	}
 	var in Inputs
 	var errs []error
-	if r.m.AnalysisDue(r.s, now) && r.s.Applied != nil && r.s.Applied.Equal(r.m.Desired(r.s)) {
+	if r.m.AnalysisDue(r.s, now) && r.s.Applied != nil && r.s.Applied.Equal(r.m.Desired(r.s)) && r.inForce(ctx, now, &in, &errs) {
 		obs := r.observe(ctx, now)
 		v, err := r.cfg.Analyzer.Analyze(ctx, analysis.Input{Time: now, CanaryWeight: r.s.Applied.Canary,
 			Looks: r.s.Looks, Observations: obs})
@@ -204,9 +204,44 @@ func (r *Rollout) Step(ctx context.Context, now time.Time) (Status, error) {
 	return r.finish(ctx, now, errs)
 }
 
+// inForce reads the split in force before an analysis, so that the canary
+// is judged on the split the rollout set: a route someone deleted makes
+// in.RouteMissing, and a split someone changed is written again (and the
+// analysis skipped) rather than judged. It reports whether to analyse.
+func (r *Rollout) inForce(ctx context.Context, now time.Time, in *Inputs, errs *[]error) bool {
+	got, err := r.cfg.Router.Split(ctx)
+	switch {
+	case errors.Is(err, traffic.ErrNotFound):
+		in.RouteMissing = err
+		*errs = append(*errs, r.failure(now, "verify", err))
+		return false
+	case err != nil:
+		*errs = append(*errs, r.failure(now, "verify", err))
+		return false
+	case !got.Equal(*r.s.Applied):
+		*errs = append(*errs, r.failure(now, "verify", fmt.Errorf("%w: %v was set, %v is in force (changed outside the rollout); setting it again",
+			traffic.ErrVerify, *r.s.Applied, got)))
+		r.s.Applied = cloneSplit(got)
+		return false
+	}
+	return true
+}
+
 // finish acts, settles and delivers events; r.mu is held.
 func (r *Rollout) finish(ctx context.Context, now time.Time, errs []error) (Status, error) {
-	if err := r.act(ctx, now); err != nil {
+	err := r.act(ctx, now)
+	if errors.Is(err, traffic.ErrNotFound) {
+		// The route is gone: an active rollout rolls back at once rather
+		// than waiting for its progress deadline.
+		s, ev, _ := r.m.Decide(r.s, Inputs{RouteMissing: err}, now)
+		if s.Phase == RollingBack && r.s.Phase != RollingBack {
+			r.s = s
+			r.s.Pending = append(r.s.Pending, ev...)
+			errs = append(errs, err)
+			err = r.act(ctx, now)
+		}
+	}
+	if err != nil {
 		errs = append(errs, err)
 	}
 	s, ev := r.m.Settle(r.s, now)
@@ -235,6 +270,7 @@ func (r *Rollout) failure(now time.Time, action string, err error) error {
 // act brings the router and the scaler to what the state calls for.
 func (r *Rollout) act(ctx context.Context, now time.Time) error {
 	desired := r.m.Desired(r.s)
+	var routeErr error
 	if r.s.Applied == nil || !r.s.Applied.Equal(desired) {
 		// SetSplit verifies what it wrote (traffic.Router's contract), so a
 		// nil error means the split is confirmed in force: one write, no
@@ -243,43 +279,69 @@ func (r *Rollout) act(ctx context.Context, now time.Time) error {
 			if errors.Is(err, traffic.ErrVerify) {
 				r.s.Applied = nil // unknown: write again at the next step
 			}
-			return r.failure(now, "set-split", err)
+			routeErr = r.failure(now, "set-split", err)
+			// A rollback whose route is gone still scales the canary down:
+			// with no route the mesh spreads requests over every endpoint,
+			// and only removing the canary's keeps them off it.
+			if r.s.Phase != RollingBack || !errors.Is(err, traffic.ErrNotFound) {
+				return routeErr
+			}
+		} else {
+			r.s.Applied = cloneSplit(desired)
+			r.emit(now, Event{Kind: Action, Action: "set-split", Split: cloneSplit(desired)})
 		}
-		r.s.Applied = cloneSplit(desired)
-		r.emit(now, Event{Kind: Action, Action: "set-split", Split: cloneSplit(desired)})
 	}
 	switch r.s.Phase {
 	case RollingBack:
-		sc := r.cfg.Scaler
-		if !r.s.CanaryScaledDown {
-			if sc != nil {
-				if err := sc.Scale(ctx, Canary, 0); err != nil {
-					return r.failure(now, "scale-canary", err)
-				}
-				r.emit(now, Event{Kind: Action, Action: "scale-canary", Reason: "canary scaled to 0 replicas"})
-			}
-			r.s.CanaryScaledDown = true
+		if err := r.scaleBack(ctx, now); err != nil {
+			return errors.Join(routeErr, err)
 		}
-		if !r.s.StableRestored {
-			if sc != nil && r.s.StableRecorded {
-				if err := sc.Scale(ctx, Stable, r.s.StableReplicas); err != nil {
-					return r.failure(now, "restore-stable", err)
-				}
-				r.emit(now, Event{Kind: Action, Action: "restore-stable",
-					Reason: fmt.Sprintf("stable restored to %d %s", r.s.StableReplicas, plural(r.s.StableReplicas, "replica", "replicas"))})
-			}
-			r.s.StableRestored = true
+		if routeErr != nil {
+			return routeErr
 		}
-		fallthrough
+		return r.release(ctx, now)
 	case Promoting:
-		if !r.s.Released {
-			if err := r.cfg.Router.Release(ctx); err != nil {
-				return r.failure(now, "release", err)
-			}
-			r.s.Released = true
-			r.emit(now, Event{Kind: Action, Action: "release"})
-		}
+		return r.release(ctx, now)
 	}
+	return nil
+}
+
+// scaleBack scales the canary to zero and restores the stable version's
+// replicas, each once.
+func (r *Rollout) scaleBack(ctx context.Context, now time.Time) error {
+	sc := r.cfg.Scaler
+	if !r.s.CanaryScaledDown {
+		if sc != nil {
+			if err := sc.Scale(ctx, Canary, 0); err != nil {
+				return r.failure(now, "scale-canary", err)
+			}
+			r.emit(now, Event{Kind: Action, Action: "scale-canary", Reason: "canary scaled to 0 replicas"})
+		}
+		r.s.CanaryScaledDown = true
+	}
+	if !r.s.StableRestored {
+		if sc != nil && r.s.StableRecorded {
+			if err := sc.Scale(ctx, Stable, r.s.StableReplicas); err != nil {
+				return r.failure(now, "restore-stable", err)
+			}
+			r.emit(now, Event{Kind: Action, Action: "restore-stable",
+				Reason: fmt.Sprintf("stable restored to %d %s", r.s.StableReplicas, plural(r.s.StableReplicas, "replica", "replicas"))})
+		}
+		r.s.StableRestored = true
+	}
+	return nil
+}
+
+// release drops the router's test route and mirror, once.
+func (r *Rollout) release(ctx context.Context, now time.Time) error {
+	if r.s.Released {
+		return nil
+	}
+	if err := r.cfg.Router.Release(ctx); err != nil {
+		return r.failure(now, "release", err)
+	}
+	r.s.Released = true
+	r.emit(now, Event{Kind: Action, Action: "release"})
 	return nil
 }
 

@@ -166,7 +166,7 @@ func TestVerifyMismatchIsRetried(t *testing.T) {
 		t.Errorf("%d writes, want 2 (the failed one and its retry)", n)
 	}
 	if n := h.router.Count("get"); n != 0 {
-		t.Errorf("%d reads; SetSplit verifies its own write, so the rollout needs none", n)
+		t.Errorf("%d reads; SetSplit verifies its own write, so the rollout needs none before the first analysis", n)
 	}
 }
 
@@ -634,4 +634,50 @@ func eventKeys(ev []rollback.Event) []string {
 		out[i] = string(b)
 	}
 	return out
+}
+
+func TestDeletedRouteRollsBack(t *testing.T) {
+	h := newHarness(stepsPlan(10, 50), rollback.Policy{}, fake.Constant(0.001, 500))
+	r := h.build(t)
+	r.Step(ctx, t0)
+	r.Step(ctx, t0.Add(time.Minute))
+	r.Step(ctx, t0.Add(2*time.Minute)) // 10 % → 50 %
+	h.router.Delete()
+	st, err := r.Step(ctx, t0.Add(3*time.Minute)) // an analysis is due: the route is read first
+	if !errors.Is(err, traffic.ErrNotFound) {
+		t.Fatalf("Step after the route was deleted = %v, want ErrNotFound", err)
+	}
+	if st.Phase != rollback.RollingBack || st.CanaryWeight != 0 || !strings.Contains(st.Reason, "route is gone") {
+		t.Fatalf("after the route was deleted: %+v, want rolling back", st)
+	}
+	// The route cannot be written, but the canary is scaled down anyway.
+	if h.scaler.Current(rollback.Canary) != 0 {
+		t.Errorf("canary not scaled down while its route is missing")
+	}
+	if st, _ = r.Step(ctx, t0.Add(5*time.Minute)); st.Phase != rollback.RollingBack {
+		t.Errorf("a rollback that could not write its route reports %v", st.Phase)
+	}
+	if n := h.scaler.Count("scale"); n != 2 {
+		t.Errorf("%d scale calls, want 2 (canary down, stable restored), each once", n)
+	}
+}
+
+func TestSplitChangedOutsideIsSetAgainNotJudged(t *testing.T) {
+	h := newHarness(stepsPlan(10, 50), rollback.Policy{}, fake.Constant(0.001, 500))
+	r := h.build(t)
+	r.Step(ctx, t0)
+	// Someone edits the route by hand to 60 % canary.
+	if err := h.router.SetSplit(ctx, traffic.Weighted(60)); err != nil {
+		t.Fatal(err)
+	}
+	st, err := r.Step(ctx, t0.Add(time.Minute))
+	if !errors.Is(err, traffic.ErrVerify) {
+		t.Fatalf("Step over a changed split = %v, want ErrVerify", err)
+	}
+	if got := h.router.Current(); !got.Equal(traffic.Weighted(10)) {
+		t.Errorf("the rollout did not set its split again: %v", got)
+	}
+	if st.Verdict != nil {
+		t.Errorf("the canary was judged on a split the rollout did not set: %+v", st.Verdict)
+	}
 }
