@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshcanary/canary/internal/ratelimit"
+
 	"github.com/DataDog/datadog-api-client-go/v2/api/datadog"
 	"github.com/DataDog/datadog-api-client-go/v2/api/datadogV2"
 )
@@ -101,7 +103,7 @@ func (p *Provider) call(ctx context.Context, op string, do func(context.Context)
 		if resp.StatusCode != http.StatusTooManyRequests {
 			return e
 		}
-		wait := retryWait(resp.Header, attempt, time.Now())
+		wait := ratelimit.Wait(resp.Header, attempt, time.Now(), "X-RateLimit-Reset", "Retry-After")
 		e.RetryAfter = wait
 		if attempt >= p.maxRetries || wait > p.maxWait {
 			return e
@@ -144,22 +146,4 @@ func (p *Provider) apiError(op string, resp *http.Response, native datadog.Gener
 		e.kind = ErrRateLimited
 	}
 	return e
-}
-
-// retryWait reads how long a 429 answer asks to wait: X-RateLimit-Reset
-// (seconds until the period resets, Datadog's header), else Retry-After
-// (seconds or an HTTP date), else an exponential backoff from one second.
-func retryWait(h http.Header, attempt int, now time.Time) time.Duration {
-	if s, err := strconv.ParseInt(strings.TrimSpace(h.Get("X-RateLimit-Reset")), 10, 32); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
-	}
-	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
-		if s, err := strconv.ParseInt(v, 10, 32); err == nil && s >= 0 {
-			return time.Duration(s) * time.Second
-		}
-		if t, err := http.ParseTime(v); err == nil {
-			return max(t.Sub(now), 0)
-		}
-	}
-	return time.Second << min(attempt, 6)
 }

@@ -9,10 +9,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/meshcanary/canary/internal/ratelimit"
 
 	nrerrors "github.com/newrelic/newrelic-client-go/v2/pkg/errors"
 )
@@ -191,7 +192,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		case unauthorized:
 			return nil, t.fail(&Error{StatusCode: resp.StatusCode, Messages: messages, kind: ErrUnauthorized})
 		case limited:
-			wait := retryWait(resp.Header, attempt, time.Now())
+			wait := ratelimit.Wait(resp.Header, attempt, time.Now(), "Retry-After", "X-RateLimit-Reset")
 			if attempt >= p.maxRetries || wait > p.maxWait {
 				return nil, t.fail(&Error{StatusCode: resp.StatusCode, Messages: messages, RetryAfter: wait, kind: ErrRateLimited})
 			}
@@ -215,24 +216,6 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp.ContentLength = int64(len(data))
 		return resp, nil
 	}
-}
-
-// retryWait reads how long a rate-limited answer asks to wait: Retry-After
-// (seconds or an HTTP date), else X-RateLimit-Reset (seconds), else an
-// exponential backoff from one second.
-func retryWait(h http.Header, attempt int, now time.Time) time.Duration {
-	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
-		if s, err := strconv.ParseInt(v, 10, 32); err == nil && s >= 0 {
-			return time.Duration(s) * time.Second
-		}
-		if t, err := http.ParseTime(v); err == nil {
-			return max(t.Sub(now), 0)
-		}
-	}
-	if s, err := strconv.ParseInt(strings.TrimSpace(h.Get("X-RateLimit-Reset")), 10, 32); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
-	}
-	return time.Second << min(attempt, 6)
 }
 
 // logger passes the client's log lines to the provider's slog.Logger with

@@ -1,0 +1,40 @@
+package ratelimit
+
+import (
+	"net/http"
+	"testing"
+	"time"
+)
+
+func TestWait(t *testing.T) {
+	now := time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)
+	datadog := []string{"X-RateLimit-Reset", "Retry-After"}
+	newrelic := []string{"Retry-After", "X-RateLimit-Reset"}
+	for _, tc := range []struct {
+		name    string
+		order   []string
+		headers map[string]string
+		attempt int
+		want    time.Duration
+	}{
+		{"reset wins for Datadog", datadog, map[string]string{"X-RateLimit-Reset": "7", "Retry-After": "30"}, 0, 7 * time.Second},
+		{"retry-after wins for New Relic", newrelic, map[string]string{"X-RateLimit-Reset": "7", "Retry-After": "30"}, 0, 30 * time.Second},
+		{"reset zero", datadog, map[string]string{"X-RateLimit-Reset": "0"}, 3, 0},
+		{"retry-after seconds", datadog, map[string]string{"Retry-After": "12"}, 0, 12 * time.Second},
+		{"retry-after date", newrelic, map[string]string{"Retry-After": now.Add(90 * time.Second).Format(http.TimeFormat)}, 0, 90 * time.Second},
+		{"retry-after past date", datadog, map[string]string{"Retry-After": now.Add(-time.Hour).Format(http.TimeFormat)}, 0, 0},
+		{"a date is not read from X-RateLimit-Reset", datadog, map[string]string{"X-RateLimit-Reset": now.Add(time.Minute).Format(http.TimeFormat)}, 1, 2 * time.Second},
+		{"garbage falls back", datadog, map[string]string{"X-RateLimit-Reset": "soon", "Retry-After": "later"}, 2, 4 * time.Second},
+		{"negative falls back", newrelic, map[string]string{"X-RateLimit-Reset": "-5"}, 0, time.Second},
+		{"no headers, capped backoff", datadog, nil, 40, 64 * time.Second},
+		{"negative attempt", datadog, nil, -3, time.Second},
+	} {
+		h := http.Header{}
+		for k, v := range tc.headers {
+			h.Set(k, v)
+		}
+		if got := Wait(h, tc.attempt, now, tc.order...); got != tc.want {
+			t.Errorf("%s: Wait = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
