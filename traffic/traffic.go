@@ -56,10 +56,10 @@ var headerName = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 // Validate reports the first bad field of s as a *canary.FieldError.
 func (s Split) Validate() error {
 	switch {
-	case s.Stable < 0 || s.Stable > 100:
-		return canary.Invalid("Split.Stable", s.Stable, "must be between 0 and 100")
 	case s.Canary < 0 || s.Canary > 100:
 		return canary.Invalid("Split.Canary", s.Canary, "must be between 0 and 100")
+	case s.Stable < 0 || s.Stable > 100:
+		return canary.Invalid("Split.Stable", s.Stable, "must be between 0 and 100")
 	case s.Stable+s.Canary != 100:
 		return canary.Invalid("Split.Canary", s.Canary, "stable %d + canary %d must sum to 100", s.Stable, s.Canary)
 	case s.Mirror < 0 || s.Mirror > 100:
