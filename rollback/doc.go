@@ -88,7 +88,9 @@
 //
 // # Audit
 //
-// JSONLines writes events as one JSON object a line, times in UTC. Event's
+// JSONLines writes events as one JSON object a line, times in UTC;
+// NewChainedJSONLines makes the trail tamper-evident with a SHA-256 chain
+// through its lines, which VerifyChain checks. Event's
 // String method renders an event for people, with times in Europe/London
 // (GMT or BST) and numbers in UK format (FormatTime, FormatNumber).
 package rollback

@@ -1,8 +1,12 @@
 package rollback
 
 import (
+	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -11,6 +15,7 @@ import (
 	"time"
 	_ "time/tzdata" // Europe/London must resolve on machines without a zoneinfo database
 
+	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/analysis"
 	"github.com/meshcanary/canary/traffic"
 )
@@ -77,13 +82,53 @@ func (f SinkFunc) Record(ctx context.Context, e Event) error { return f(ctx, e) 
 // times in UTC: an append-only audit trail. When W has a Sync method (an
 // *os.File does) it is called after every line so that an acknowledged
 // event survives a crash. It is safe for concurrent use.
+//
+// A chained JSONLines (NewChainedJSONLines) makes the trail tamper-evident:
+// every line ends with a "chain" field, the SHA-256 of the previous line's
+// chain and this line's event, so that editing, removing, inserting or
+// reordering a line breaks the chain from there on. VerifyChain checks a
+// trail.
 type JSONLines struct {
-	mu sync.Mutex
-	W  io.Writer
+	mu      sync.Mutex
+	W       io.Writer
+	chained bool
+	last    string
 }
 
 // NewJSONLines returns a JSONLines sink writing to w.
 func NewJSONLines(w io.Writer) *JSONLines { return &JSONLines{W: w} }
+
+// NewChainedJSONLines returns a chained JSONLines sink writing to w. last
+// is the chain of the last line already in the trail, as VerifyChain
+// returns it, or "" for a new trail.
+func NewChainedJSONLines(w io.Writer, last string) (*JSONLines, error) {
+	if last != "" && !isChain(last) {
+		return nil, canary.Invalid("last", last, "must be a chain value as VerifyChain returns it (64 hex digits), or empty")
+	}
+	return &JSONLines{W: w, chained: true, last: last}, nil
+}
+
+// ErrChainBroken is returned (wrapped) by VerifyChain for a trail that was
+// altered.
+var ErrChainBroken = errors.New("rollback: audit chain broken")
+
+const chainSuffix = `,"chain":"` // then 64 hex digits and "}"
+
+func chainOf(prev string, event []byte) string {
+	h := sha256.New()
+	h.Write([]byte(prev))
+	h.Write([]byte{'\n'})
+	h.Write(event)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func isChain(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
+}
 
 // Record writes e as one JSON line.
 func (j *JSONLines) Record(_ context.Context, e Event) error {
@@ -92,16 +137,59 @@ func (j *JSONLines) Record(_ context.Context, e Event) error {
 	if err != nil {
 		return err
 	}
-	b = append(b, '\n')
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	chain := ""
+	if j.chained {
+		chain = chainOf(j.last, b)
+		b = append(b[:len(b)-1], chainSuffix...)
+		b = append(b, chain...)
+		b = append(b, '"', '}')
+	}
+	b = append(b, '\n')
 	if _, err := j.W.Write(b); err != nil {
 		return err
 	}
 	if s, ok := j.W.(interface{ Sync() error }); ok {
-		return s.Sync()
+		if err := s.Sync(); err != nil {
+			return err
+		}
+	}
+	if j.chained {
+		j.last = chain
 	}
 	return nil
+}
+
+// VerifyChain reads a chained trail written by NewChainedJSONLines and
+// checks every line's chain. It returns the number of lines and the last
+// chain (to resume the trail with NewChainedJSONLines), or an error
+// wrapping ErrChainBroken that names the first line that does not check.
+func VerifyChain(r io.Reader) (lines int, last string, err error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		lines++
+		line := sc.Bytes()
+		n := len(chainSuffix) + 64 + 2
+		if len(line) < n+2 || string(line[len(line)-n:len(line)-66]) != chainSuffix || line[len(line)-1] != '}' || line[len(line)-2] != '"' {
+			return lines - 1, last, fmt.Errorf("%w: line %d has no chain field", ErrChainBroken, lines)
+		}
+		got := string(line[len(line)-66 : len(line)-2])
+		event := append(append([]byte(nil), line[:len(line)-n]...), '}')
+		if want := chainOf(last, event); got != want {
+			return lines - 1, last, fmt.Errorf("%w at line %d: the line, or one before it, was altered, removed or reordered", ErrChainBroken, lines)
+		}
+		var e Event
+		if err := json.Unmarshal(event, &e); err != nil {
+			return lines - 1, last, fmt.Errorf("%w: line %d is not an event: %v", ErrChainBroken, lines, err)
+		}
+		last = got
+	}
+	if err := sc.Err(); err != nil {
+		return lines, last, err
+	}
+	return lines, last, nil
 }
 
 // London is the Europe/London location (GMT in winter, BST in summer), in

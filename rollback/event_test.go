@@ -3,11 +3,14 @@ package rollback_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/analysis"
+	"github.com/meshcanary/canary/providers/fake"
 	"github.com/meshcanary/canary/rollback"
 )
 
@@ -77,5 +80,49 @@ func TestJSONLinesIsUTCAndOneLinePerEvent(t *testing.T) {
 	}
 	if s := e.String(); !strings.Contains(s, "01/07/2026 14:00:00 BST") || !strings.Contains(s, "error-rate 0.05 (<= 0.02)") {
 		t.Errorf("String() = %q", s)
+	}
+}
+
+func TestChainedTrailDetectsTampering(t *testing.T) {
+	var buf bytes.Buffer
+	sink, err := rollback.NewChainedJSONLines(&buf, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(stepsPlan(10, 50), rollback.Policy{}, fake.Constant(0.05, 500))
+	h.cfg.Sink = sink
+	run(t, h.build(t), t0, t0.Add(time.Hour))
+	trail := buf.String()
+	n, last, err := rollback.VerifyChain(strings.NewReader(trail))
+	if err != nil || n < 5 {
+		t.Fatalf("VerifyChain of an untouched trail = %d lines, %v", n, err)
+	}
+	// Resuming the trail after a restart keeps the chain.
+	sink2, err := rollback.NewChainedJSONLines(&buf, last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sink2.Record(ctx, rollback.Event{Seq: 99, Time: t0, Rollout: "checkout", Kind: rollback.Manual, Actor: "auditor"}); err != nil {
+		t.Fatal(err)
+	}
+	if n2, _, err := rollback.VerifyChain(strings.NewReader(buf.String())); err != nil || n2 != n+1 {
+		t.Fatalf("resumed trail: %d lines, %v", n2, err)
+	}
+	lines := strings.SplitAfter(strings.TrimSuffix(trail, "\n"), "\n")
+	for name, tampered := range map[string]string{
+		"edited":    strings.Replace(trail, `"failures":2`, `"failures":1`, 1),
+		"removed":   strings.Join(append(append([]string{}, lines[:2]...), lines[3:]...), ""),
+		"reordered": strings.Join(append([]string{lines[1], lines[0]}, lines[2:]...), ""),
+		"unchained": strings.Replace(trail, `,"chain":"`, `,"chain_":"`, 1),
+	} {
+		if tampered == trail {
+			t.Fatalf("%s: the tampering did not apply", name)
+		}
+		if _, _, err := rollback.VerifyChain(strings.NewReader(tampered)); !errors.Is(err, rollback.ErrChainBroken) {
+			t.Errorf("%s trail: VerifyChain = %v, want ErrChainBroken", name, err)
+		}
+	}
+	if _, err := rollback.NewChainedJSONLines(&buf, "not-a-chain"); !errors.Is(err, canary.ErrInvalid) {
+		t.Errorf("bad last chain accepted: %v", err)
 	}
 }

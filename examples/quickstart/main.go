@@ -61,7 +61,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.Int64Var(&o.minReq, "min-requests", 20, "fewest canary requests an analysis needs")
 	fs.DurationVar(&o.maxP99, "max-p99", 250*time.Millisecond, "largest p99 latency a canary may show")
 	fs.DurationVar(&o.timeout, "timeout", 55*time.Second, "give up after this long")
-	fs.StringVar(&o.audit, "audit", "", "also append the audit trail (JSON lines, UTC) to this file")
+	fs.StringVar(&o.audit, "audit", "", "also append the tamper-evident audit trail (hash-chained JSON lines, UTC) to this file")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -107,21 +107,21 @@ func main() {
 }
 
 func run(ctx context.Context, o options, out io.Writer) error {
-	var auditFile *os.File
+	var audit rollback.Sink
 	if o.audit != "" {
-		f, err := os.OpenFile(o.audit, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		sink, closeAudit, err := openAudit(o.audit, out)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		auditFile = f
+		defer closeAudit()
+		audit = sink
 	}
 	fmt.Fprintf(out, "meshcanary quickstart — times in Europe/London, analysis every %v, steps %v %%\n", o.interval, o.steps)
-	good, err := rollout(ctx, o, out, auditFile, "checkout-v2-good", 0)
+	good, err := rollout(ctx, o, out, audit, "checkout-v2-good", 0)
 	if err != nil {
 		return err
 	}
-	bad, err := rollout(ctx, o, out, auditFile, "checkout-v2-bad", o.errorRate)
+	bad, err := rollout(ctx, o, out, audit, "checkout-v2-bad", o.errorRate)
 	if err != nil {
 		return err
 	}
@@ -130,6 +130,27 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return fmt.Errorf("expected the healthy canary to succeed and the faulty one to roll back")
 	}
 	return nil
+}
+
+// openAudit opens (or creates) a tamper-evident audit trail at path: it
+// verifies the chain of what the file already holds and appends to it.
+func openAudit(path string, out io.Writer) (rollback.Sink, func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, nil, err
+	}
+	n, last, err := rollback.VerifyChain(f)
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("audit trail %s: %w", path, err)
+	}
+	sink, err := rollback.NewChainedJSONLines(f, last)
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	fmt.Fprintf(out, "audit trail %s: %d earlier events verified, appending\n", path, n)
+	return sink, func() { f.Close() }, nil
 }
 
 // serve starts h on a loopback port and returns its URL and a stop func.
@@ -146,7 +167,7 @@ func serve(h http.Handler) (*url.URL, func(), error) {
 
 // rollout runs one canary rollout through a fresh mesh and returns its
 // final phase.
-func rollout(ctx context.Context, o options, out io.Writer, audit *os.File, name string, canaryErrors float64) (rollback.Phase, error) {
+func rollout(ctx context.Context, o options, out io.Writer, audit rollback.Sink, name string, canaryErrors float64) (rollback.Phase, error) {
 	v1, err := httpsplit.NewBackend(httpsplit.BackendConfig{Version: "v1", Latency: 2 * time.Millisecond})
 	if err != nil {
 		return 0, err
@@ -185,7 +206,7 @@ func rollout(ctx context.Context, o options, out io.Writer, audit *os.File, name
 		return nil
 	})}
 	if audit != nil {
-		sinks = append(sinks, rollback.NewJSONLines(audit))
+		sinks = append(sinks, audit)
 	}
 	cfg := rollback.Config{
 		Name:   name,

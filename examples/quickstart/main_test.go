@@ -3,9 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meshcanary/canary/rollback"
 )
 
 // TestQuickstart runs both rollouts with the defaults (about 20 s of real
@@ -14,7 +18,8 @@ func TestQuickstart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs 20 s of real traffic; run without -short (bash scripts/test.sh)")
 	}
-	o, err := parse(nil, new(bytes.Buffer))
+	audit := filepath.Join(t.TempDir(), "audit.jsonl")
+	o, err := parse([]string{"-audit", audit}, new(bytes.Buffer))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,6 +34,14 @@ func TestQuickstart(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
+	}
+	f, err := os.Open(audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if n, _, err := rollback.VerifyChain(f); err != nil || n < 10 {
+		t.Errorf("audit trail: %d events, %v", n, err)
 	}
 	if !strings.Contains(out.String(), " GMT ") && !strings.Contains(out.String(), " BST ") {
 		t.Errorf("times are not shown in Europe/London:\n%s", out.String())
