@@ -3,9 +3,7 @@ package appmesh
 import (
 	"context"
 	"fmt"
-	"sync"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -14,6 +12,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/meshcanary/canary"
+	"github.com/meshcanary/canary/internal/kuberoute"
 	"github.com/meshcanary/canary/traffic"
 )
 
@@ -56,8 +55,9 @@ type Router struct {
 	client dynamic.Interface
 	cfg    Config
 
-	mu   sync.Mutex
-	last *unstructured.Unstructured // as last read or written, for the one-write rollback
+	// rw reads and writes the VirtualRouter and keeps it as last read or
+	// written, for the one-write rollback.
+	rw kuberoute.Object[unstructured.Unstructured]
 }
 
 var _ traffic.Router = (*Router)(nil)
@@ -94,7 +94,20 @@ func New(client dynamic.Interface, cfg Config) (*Router, error) {
 	case cfg.Route == cfg.TestRoute:
 		return nil, canary.Invalid("Config.TestRoute", cfg.TestRoute, "must differ from Config.Route")
 	}
-	return &Router{client: client, cfg: cfg}, nil
+	r := &Router{client: client, cfg: cfg}
+	r.rw = kuberoute.Object[unstructured.Unstructured]{
+		Name: r.object(),
+		Get: func(ctx context.Context) (*unstructured.Unstructured, error) {
+			return r.resource().Get(ctx, r.cfg.VirtualRouter, metav1.GetOptions{})
+		},
+		Update: func(ctx context.Context, obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+			return r.resource().Update(ctx, obj, metav1.UpdateOptions{})
+		},
+		SplitOf:  r.splitOf,
+		DeepCopy: (*unstructured.Unstructured).DeepCopy,
+		Retries:  r.cfg.Retries,
+	}
+	return r, nil
 }
 
 func (r *Router) object() string {
@@ -105,44 +118,10 @@ func (r *Router) resource() dynamic.ResourceInterface {
 	return r.client.Resource(VirtualRouters).Namespace(r.cfg.Namespace)
 }
 
-func (r *Router) wrap(op string, err error) error {
-	switch {
-	case apierrors.IsNotFound(err):
-		return fmt.Errorf("%s %s: %w: %w", op, r.object(), traffic.ErrNotFound, err)
-	case apierrors.IsConflict(err):
-		return fmt.Errorf("%s %s: %w: %w", op, r.object(), traffic.ErrConflict, err)
-	}
-	return fmt.Errorf("%s %s: %w", op, r.object(), err)
-}
-
-func (r *Router) get(ctx context.Context) (*unstructured.Unstructured, error) {
-	obj, err := r.resource().Get(ctx, r.cfg.VirtualRouter, metav1.GetOptions{})
-	if err != nil {
-		return nil, r.wrap("get", err)
-	}
-	r.remember(obj)
-	return obj, nil
-}
-
-func (r *Router) remember(obj *unstructured.Unstructured) {
-	r.mu.Lock()
-	r.last = obj.DeepCopy()
-	r.mu.Unlock()
-}
-
-func (r *Router) cached() *unstructured.Unstructured {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.last == nil {
-		return nil
-	}
-	return r.last.DeepCopy()
-}
-
 // Split reads the VirtualRouter and returns the split in force. Weights
 // that are not whole percentages of their sum are rounded.
 func (r *Router) Split(ctx context.Context) (traffic.Split, error) {
-	obj, err := r.get(ctx)
+	obj, err := r.rw.Read(ctx)
 	if err != nil {
 		return traffic.Split{}, err
 	}
@@ -155,7 +134,7 @@ func (r *Router) Desired(ctx context.Context, s traffic.Split) (*unstructured.Un
 	if err := checkSplit(s); err != nil {
 		return nil, err
 	}
-	obj, err := r.get(ctx)
+	obj, err := r.rw.Read(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -190,9 +169,9 @@ func (r *Router) SetSplit(ctx context.Context, s traffic.Split) error {
 	}
 	var start *unstructured.Unstructured
 	if s.Canary == 0 && s.TestRoute == nil {
-		start = r.cached()
+		start = r.rw.Cached()
 	}
-	return r.update(ctx, start, func(obj *unstructured.Unstructured) (bool, error) {
+	return r.rw.Modify(ctx, start, func(obj *unstructured.Unstructured) (bool, error) {
 		return true, r.apply(obj, s)
 	}, &s)
 }
@@ -203,7 +182,7 @@ func (r *Router) Release(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return r.update(ctx, nil, func(obj *unstructured.Unstructured) (bool, error) {
+	return r.rw.Modify(ctx, nil, func(obj *unstructured.Unstructured) (bool, error) {
 		routes, err := r.routes(obj)
 		if err != nil {
 			return false, err
@@ -217,48 +196,6 @@ func (r *Router) Release(ctx context.Context) error {
 		}
 		return true, unstructured.SetNestedSlice(obj.Object, kept, "spec", "routes")
 	}, nil)
-}
-
-func (r *Router) update(ctx context.Context, start *unstructured.Unstructured, modify func(*unstructured.Unstructured) (bool, error), want *traffic.Split) error {
-	var lastErr error
-	attempts := max(r.cfg.Retries, 0) + 1
-	for attempt := 0; attempt < attempts; attempt++ {
-		obj := start
-		start = nil
-		if obj == nil {
-			var err error
-			if obj, err = r.get(ctx); err != nil {
-				return err
-			}
-		}
-		write, err := modify(obj)
-		if err != nil {
-			return err
-		}
-		if !write {
-			return nil
-		}
-		got, err := r.resource().Update(ctx, obj, metav1.UpdateOptions{})
-		if apierrors.IsConflict(err) {
-			lastErr = err
-			continue
-		}
-		if err != nil {
-			return r.wrap("update", err)
-		}
-		r.remember(got)
-		if want != nil {
-			read, err := r.splitOf(got)
-			if err != nil {
-				return fmt.Errorf("%s: %w: %w", r.object(), traffic.ErrVerify, err)
-			}
-			if !read.Equal(*want) {
-				return fmt.Errorf("%s: %w: wrote %v, the server stored %v", r.object(), traffic.ErrVerify, *want, read)
-			}
-		}
-		return nil
-	}
-	return fmt.Errorf("update %s: gave up after %d conflicts: %w: %w", r.object(), attempts, traffic.ErrConflict, lastErr)
 }
 
 func (r *Router) routes(obj *unstructured.Unstructured) ([]any, error) {

@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
-	"sync"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -14,6 +12,7 @@ import (
 	gwclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned/typed/apis/v1"
 
 	"github.com/meshcanary/canary"
+	"github.com/meshcanary/canary/internal/kuberoute"
 	"github.com/meshcanary/canary/traffic"
 )
 
@@ -54,8 +53,9 @@ type Router struct {
 	client versioned.Interface
 	cfg    Config
 
-	mu   sync.Mutex
-	last *gatewayv1.HTTPRoute // the route as last read or written, for the one-write rollback
+	// rw reads and writes the HTTPRoute and keeps it as last read or
+	// written, for the one-write rollback.
+	rw kuberoute.Object[gatewayv1.HTTPRoute]
 }
 
 var _ traffic.Router = (*Router)(nil)
@@ -102,7 +102,20 @@ func New(client versioned.Interface, cfg Config) (*Router, error) {
 	case cfg.RuleIndex != nil && *cfg.RuleIndex < 0:
 		return nil, canary.Invalid("Config.RuleIndex", *cfg.RuleIndex, "must not be negative")
 	}
-	return &Router{client: client, cfg: cfg}, nil
+	r := &Router{client: client, cfg: cfg}
+	r.rw = kuberoute.Object[gatewayv1.HTTPRoute]{
+		Name: r.object(),
+		Get: func(ctx context.Context) (*gatewayv1.HTTPRoute, error) {
+			return r.routes().Get(ctx, r.cfg.Route, metav1.GetOptions{})
+		},
+		Update: func(ctx context.Context, route *gatewayv1.HTTPRoute) (*gatewayv1.HTTPRoute, error) {
+			return r.routes().Update(ctx, route, metav1.UpdateOptions{})
+		},
+		SplitOf:  r.splitOf,
+		DeepCopy: (*gatewayv1.HTTPRoute).DeepCopy,
+		Retries:  r.cfg.Retries,
+	}
+	return r, nil
 }
 
 func (r *Router) object() string { return "HTTPRoute " + r.cfg.Namespace + "/" + r.cfg.Route }
@@ -111,46 +124,10 @@ func (r *Router) routes() gwclient.HTTPRouteInterface {
 	return r.client.GatewayV1().HTTPRoutes(r.cfg.Namespace)
 }
 
-// wrap adds the object's name and the traffic sentinel matching a server
-// error; the *apierrors.StatusError stays reachable with errors.As.
-func (r *Router) wrap(op string, err error) error {
-	switch {
-	case apierrors.IsNotFound(err):
-		return fmt.Errorf("%s %s: %w: %w", op, r.object(), traffic.ErrNotFound, err)
-	case apierrors.IsConflict(err):
-		return fmt.Errorf("%s %s: %w: %w", op, r.object(), traffic.ErrConflict, err)
-	}
-	return fmt.Errorf("%s %s: %w", op, r.object(), err)
-}
-
-func (r *Router) get(ctx context.Context) (*gatewayv1.HTTPRoute, error) {
-	route, err := r.routes().Get(ctx, r.cfg.Route, metav1.GetOptions{})
-	if err != nil {
-		return nil, r.wrap("get", err)
-	}
-	r.remember(route)
-	return route, nil
-}
-
-func (r *Router) remember(route *gatewayv1.HTTPRoute) {
-	r.mu.Lock()
-	r.last = route.DeepCopy()
-	r.mu.Unlock()
-}
-
-func (r *Router) cached() *gatewayv1.HTTPRoute {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.last == nil {
-		return nil
-	}
-	return r.last.DeepCopy()
-}
-
 // Split reads the route and returns the split in force. Weights that are
 // not whole percentages of their sum are rounded.
 func (r *Router) Split(ctx context.Context) (traffic.Split, error) {
-	route, err := r.get(ctx)
+	route, err := r.rw.Read(ctx)
 	if err != nil {
 		return traffic.Split{}, err
 	}
@@ -163,7 +140,7 @@ func (r *Router) Desired(ctx context.Context, s traffic.Split) (*gatewayv1.HTTPR
 	if err := r.checkSplit(s); err != nil {
 		return nil, err
 	}
-	route, err := r.get(ctx)
+	route, err := r.rw.Read(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -194,9 +171,9 @@ func (r *Router) SetSplit(ctx context.Context, s traffic.Split) error {
 	}
 	start := (*gatewayv1.HTTPRoute)(nil)
 	if s.Canary == 0 && s.Mirror == 0 && s.TestRoute == nil {
-		start = r.cached()
+		start = r.rw.Cached()
 	}
-	return r.update(ctx, start, func(route *gatewayv1.HTTPRoute) (bool, error) {
+	return r.rw.Modify(ctx, start, func(route *gatewayv1.HTTPRoute) (bool, error) {
 		return true, r.apply(route, s)
 	}, &s)
 }
@@ -207,7 +184,7 @@ func (r *Router) Release(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return r.update(ctx, nil, func(route *gatewayv1.HTTPRoute) (bool, error) {
+	return r.rw.Modify(ctx, nil, func(route *gatewayv1.HTTPRoute) (bool, error) {
 		before := route.Spec.DeepCopy()
 		if _, err := r.managed(route); err != nil {
 			return false, err
@@ -217,50 +194,6 @@ func (r *Router) Release(ctx context.Context) error {
 		r.removeMirror(&route.Spec.Rules[idx], route.Namespace)
 		return !reflect.DeepEqual(before, &route.Spec), nil
 	}, nil)
-}
-
-// update runs a read-modify-write. start, when not nil, is used instead of
-// the first read. modify reports whether a write is needed. want, when not
-// nil, is checked against the object the server returns.
-func (r *Router) update(ctx context.Context, start *gatewayv1.HTTPRoute, modify func(*gatewayv1.HTTPRoute) (bool, error), want *traffic.Split) error {
-	var lastErr error
-	for attempt := 0; attempt <= max(r.cfg.Retries, 0); attempt++ {
-		route := start
-		start = nil
-		if route == nil {
-			var err error
-			if route, err = r.get(ctx); err != nil {
-				return err
-			}
-		}
-		write, err := modify(route)
-		if err != nil {
-			return err
-		}
-		if !write {
-			return nil
-		}
-		got, err := r.routes().Update(ctx, route, metav1.UpdateOptions{})
-		if apierrors.IsConflict(err) {
-			lastErr = err
-			continue
-		}
-		if err != nil {
-			return r.wrap("update", err)
-		}
-		r.remember(got)
-		if want != nil {
-			read, err := r.splitOf(got)
-			if err != nil {
-				return fmt.Errorf("%s: %w: %w", r.object(), traffic.ErrVerify, err)
-			}
-			if !read.Equal(*want) {
-				return fmt.Errorf("%s: %w: wrote %v, the server stored %v", r.object(), traffic.ErrVerify, *want, read)
-			}
-		}
-		return nil
-	}
-	return fmt.Errorf("update %s: gave up after %d conflicts: %w: %w", r.object(), max(r.cfg.Retries, 0)+1, traffic.ErrConflict, lastErr)
 }
 
 func isService(ref gatewayv1.BackendObjectReference) bool {
