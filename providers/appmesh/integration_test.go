@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"reflect"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -454,36 +453,12 @@ func BenchmarkWeightChange(b *testing.B) {
 	f.create(ctx, b, sampleRouter(f.ns, "cart", "httpRoute"))
 	r := f.router(b, "cart", apiConfig)
 	res := f.client.Resource(appmesh.VirtualRouters).Namespace(f.ns)
-	var sets, gets []time.Duration
 	f.counter.Reset()
-	for i := 0; b.Loop(); i++ {
-		t0 := time.Now()
-		if err := r.SetSplit(ctx, traffic.Weighted(10+i%2*10)); err != nil {
-			b.Fatal(err)
-		}
-		t1 := time.Now()
-		if _, err := res.Get(ctx, "cart", metav1.GetOptions{}); err != nil {
-			b.Fatal(err)
-		}
-		t2 := time.Now()
-		sets, gets = append(sets, t1.Sub(t0)), append(gets, t2.Sub(t1))
-	}
-	b.StopTimer()
-	ms, mg := median(sets), median(gets)
-	b.ReportMetric(float64(ms.Microseconds()), "set-median-µs")
-	b.ReportMetric(float64(mg.Microseconds()), "get-median-µs")
-	b.ReportMetric(float64(ms)/float64(mg), "set/get")
-	n := len(sets)
+	n := traffictest.BenchmarkWeightChange(b, r, 10, 20, func(ctx context.Context) error {
+		_, err := res.Get(ctx, "cart", metav1.GetOptions{})
+		return err
+	})
 	if c := f.counter.Counts(); c["GET"] != 2*n || c["PUT"] != n {
 		b.Errorf("%d iterations sent %v, want %d GET and %d PUT", n, c, 2*n, n)
 	}
-}
-
-func median(d []time.Duration) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	s := append([]time.Duration(nil), d...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[len(s)/2]
 }

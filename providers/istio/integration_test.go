@@ -355,30 +355,9 @@ func BenchmarkRealWeightChange(b *testing.B) {
 		b.Fatal(err)
 	}
 	plain := istioClient(b, env.Config).NetworkingV1().VirtualServices(ns)
-	sets := make([]time.Duration, 0, b.N)
-	gets := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		t0 := time.Now()
-		if _, err := plain.Get(ctx, "reviews", metav1.GetOptions{}); err != nil {
-			b.Fatal(err)
-		}
-		t1 := time.Now()
-		if err := r.SetSplit(ctx, traffic.Weighted(2+i%2)); err != nil {
-			b.Fatal(err)
-		}
-		t2 := time.Now()
-		gets, sets = append(gets, t1.Sub(t0)), append(sets, t2.Sub(t1))
-	}
-	b.StopTimer()
-	g, s := median(gets), median(sets)
-	b.ReportMetric(float64(g.Microseconds()), "get-median-µs")
-	b.ReportMetric(float64(s.Microseconds()), "setsplit-median-µs")
-	b.ReportMetric(float64(s)/float64(g), "ratio")
-}
-
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)/2]
+	traffictest.BenchmarkWeightChange(b, r, 2, 3, func(ctx context.Context) error {
+		_, err := plain.Get(ctx, "reviews", metav1.GetOptions{})
+		return err
+	})
 }
