@@ -314,53 +314,60 @@ type Config struct {
 	Sink Sink
 }
 
-func (c Config) validate() (*resolved, Policy, error) {
-	if c.Router == nil {
-		return nil, Policy{}, canary.Invalid("Config.Router", nil, "must not be nil")
-	}
-	plan, err := c.Plan.resolve()
-	if err != nil {
-		return nil, Policy{}, err
-	}
-	pol, err := c.Policy.resolve()
-	if err != nil {
-		return nil, Policy{}, err
-	}
+// renderMetrics checks c.Metrics and renders each metric's queries once,
+// for the plan p (whose interval is the default window).
+func (c Config) renderMetrics(p *resolved) ([]renderedMetric, error) {
 	if len(c.Metrics) > 0 && c.Analyzer == nil {
-		return nil, Policy{}, canary.Invalid("Config.Analyzer", nil, "must be set when Metrics are given")
+		return nil, canary.Invalid("Config.Analyzer", nil, "must be set when Metrics are given")
 	}
 	seen := map[string]bool{}
+	out := make([]renderedMetric, 0, len(c.Metrics))
 	for i, m := range c.Metrics {
 		f := fmt.Sprintf("Config.Metrics[%d]", i)
 		switch {
 		case m.Name == "":
-			return nil, Policy{}, canary.Invalid(f+".Name", m.Name, "must not be empty")
+			return nil, canary.Invalid(f+".Name", m.Name, "must not be empty")
 		case seen[m.Name]:
-			return nil, Policy{}, canary.Invalid(f+".Name", m.Name, "is used twice")
+			return nil, canary.Invalid(f+".Name", m.Name, "is used twice")
 		case m.Provider == nil:
-			return nil, Policy{}, canary.Invalid(f+".Provider", nil, "must not be nil")
+			return nil, canary.Invalid(f+".Provider", nil, "must not be nil")
 		case m.Query.Dialect() == 0:
-			return nil, Policy{}, canary.Invalid(f+".Query", nil, "is the zero Template; build it with metrics.Parse")
+			return nil, canary.Invalid(f+".Query", nil, "is the zero Template; build it with metrics.Parse")
 		case m.Window < 0:
-			return nil, Policy{}, canary.Invalid(f+".Window", m.Window, "must not be negative")
+			return nil, canary.Invalid(f+".Window", m.Window, "must not be negative")
 		case m.Baseline < 0:
-			return nil, Policy{}, canary.Invalid(f+".Baseline", m.Baseline, "must not be negative")
+			return nil, canary.Invalid(f+".Baseline", m.Baseline, "must not be negative")
 		}
 		seen[m.Name] = true
-		for _, v := range []Workload{c.Target.Canary, c.Target.Stable} {
-			if _, err := m.Query.Render(varsFor(c.Target, v, windowOf(m, plan))); err != nil {
-				return nil, Policy{}, fmt.Errorf("rollback: %s.Query: %w", f, err)
+		w := m.Window
+		if w == 0 {
+			w = p.interval
+		}
+		rm := renderedMetric{name: m.Name, provider: m.Provider, window: w, baselineWindow: m.Baseline}
+		render := func(v Workload, window time.Duration) (string, error) {
+			q, err := m.Query.Render(varsFor(c.Target, v, window))
+			if err != nil {
+				return "", fmt.Errorf("rollback: %s.Query: %w", f, err)
+			}
+			return q, nil
+		}
+		var err error
+		if rm.canary, err = render(c.Target.Canary, w); err != nil {
+			return nil, err
+		}
+		if !m.SkipStable {
+			if rm.stable, err = render(c.Target.Stable, w); err != nil {
+				return nil, err
 			}
 		}
+		if m.Baseline > 0 {
+			if rm.baseline, err = render(c.Target.Stable, m.Baseline); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, rm)
 	}
-	return plan, pol, nil
-}
-
-func windowOf(m Metric, p *resolved) time.Duration {
-	if m.Window > 0 {
-		return m.Window
-	}
-	return p.interval
+	return out, nil
 }
 
 func varsFor(t Target, w Workload, window time.Duration) metrics.Vars {

@@ -63,31 +63,18 @@ type renderedMetric struct {
 // New validates cfg and returns a Rollout in phase Pending. Every bad field
 // is reported as a *canary.FieldError naming it.
 func New(cfg Config) (*Rollout, error) {
-	plan, _, err := cfg.validate()
-	if err != nil {
-		return nil, err
+	if cfg.Router == nil {
+		return nil, canary.Invalid("Config.Router", nil, "must not be nil")
 	}
 	m, err := NewMachine(cfg.Name, cfg.Plan, cfg.Policy, cfg.Analyzer == nil)
 	if err != nil {
 		return nil, err
 	}
-	r := &Rollout{m: m, cfg: cfg, s: m.Initial()}
-	for _, mt := range cfg.Metrics {
-		w := windowOf(mt, plan)
-		rm := renderedMetric{name: mt.Name, provider: mt.Provider, window: w, baselineWindow: mt.Baseline}
-		rm.canary, _ = mt.Query.Render(varsFor(cfg.Target, cfg.Target.Canary, w)) // checked by validate
-		if !mt.SkipStable {
-			rm.stable, _ = mt.Query.Render(varsFor(cfg.Target, cfg.Target.Stable, w))
-		}
-		if mt.Baseline > 0 {
-			rm.baseline, err = mt.Query.Render(varsFor(cfg.Target, cfg.Target.Stable, mt.Baseline))
-			if err != nil {
-				return nil, fmt.Errorf("rollback: Config.Metrics %q baseline: %w", mt.Name, err)
-			}
-		}
-		r.queries = append(r.queries, rm)
+	queries, err := cfg.renderMetrics(m.plan)
+	if err != nil {
+		return nil, err
 	}
-	return r, nil
+	return &Rollout{m: m, cfg: cfg, s: m.Initial(), queries: queries}, nil
 }
 
 // Restore returns a Rollout built from cfg that continues from snap, a
