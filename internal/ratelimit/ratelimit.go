@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/meshcanary/canary"
 )
 
 // Wait returns how long to wait before retry number attempt (from 0) after
@@ -28,4 +30,30 @@ func Wait(h http.Header, attempt int, now time.Time, headers ...string) time.Dur
 		}
 	}
 	return time.Second << min(max(attempt, 0), 6)
+}
+
+// Defaults of a provider's rate-limit budget.
+const (
+	DefaultMaxRetries = 3
+	DefaultMaxWait    = 30 * time.Second
+)
+
+// Budget fills in a provider's rate-limit budget from its Config fields:
+// maxRetries 0 is DefaultMaxRetries and a negative value never retries;
+// maxWait 0 is DefaultMaxWait and a negative value is refused with a
+// *canary.FieldError naming Config.MaxWait.
+func Budget(maxRetries int, maxWait time.Duration) (int, time.Duration, error) {
+	switch {
+	case maxRetries == 0:
+		maxRetries = DefaultMaxRetries
+	case maxRetries < 0:
+		maxRetries = 0
+	}
+	switch {
+	case maxWait == 0:
+		maxWait = DefaultMaxWait
+	case maxWait < 0:
+		return 0, 0, canary.Invalid("Config.MaxWait", maxWait, "must not be negative")
+	}
+	return maxRetries, maxWait, nil
 }

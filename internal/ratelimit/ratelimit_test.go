@@ -38,3 +38,23 @@ func TestWait(t *testing.T) {
 		}
 	}
 }
+
+func TestBudget(t *testing.T) {
+	for _, tc := range []struct {
+		retries  int
+		wait     time.Duration
+		wantR    int
+		wantWait time.Duration
+		bad      bool
+	}{
+		{0, 0, DefaultMaxRetries, DefaultMaxWait, false},
+		{-1, time.Second, 0, time.Second, false},
+		{5, time.Minute, 5, time.Minute, false},
+		{1, -time.Second, 0, 0, true},
+	} {
+		r, w, err := Budget(tc.retries, tc.wait)
+		if (err != nil) != tc.bad || r != tc.wantR || w != tc.wantWait {
+			t.Errorf("Budget(%d, %v) = %d, %v, %v", tc.retries, tc.wait, r, w, err)
+		}
+	}
+}

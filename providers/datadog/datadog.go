@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshcanary/canary/internal/ratelimit"
+
 	"github.com/DataDog/datadog-api-client-go/v2/api/datadog"
 	"github.com/DataDog/datadog-api-client-go/v2/api/datadogV2"
 
@@ -40,8 +42,8 @@ const (
 	// a shorter window cannot hold one complete point.
 	DefaultResolution = 15 * time.Second
 	DefaultAggregator = "avg"
-	DefaultMaxRetries = 3
-	DefaultMaxWait    = 30 * time.Second
+	DefaultMaxRetries = ratelimit.DefaultMaxRetries
+	DefaultMaxWait    = ratelimit.DefaultMaxWait
 )
 
 // Sentinel errors, matched with errors.Is.
@@ -198,17 +200,8 @@ func New(cfg Config) (*Provider, error) {
 	case p.resolution < time.Second || p.resolution%time.Second != 0:
 		return nil, canary.Invalid("Config.Resolution", cfg.Resolution, "must be a positive whole number of seconds")
 	}
-	switch {
-	case p.maxRetries == 0:
-		p.maxRetries = DefaultMaxRetries
-	case p.maxRetries < 0:
-		p.maxRetries = 0
-	}
-	switch {
-	case p.maxWait == 0:
-		p.maxWait = DefaultMaxWait
-	case p.maxWait < 0:
-		return nil, canary.Invalid("Config.MaxWait", cfg.MaxWait, "must not be negative")
+	if p.maxRetries, p.maxWait, err = ratelimit.Budget(p.maxRetries, p.maxWait); err != nil {
+		return nil, err
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)

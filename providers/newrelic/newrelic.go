@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshcanary/canary/internal/ratelimit"
+
 	"github.com/newrelic/newrelic-client-go/v2/pkg/config"
 	"github.com/newrelic/newrelic-client-go/v2/pkg/nrdb"
 	"github.com/newrelic/newrelic-client-go/v2/pkg/region"
@@ -36,8 +38,8 @@ const (
 	// UNTIL take milliseconds, but New Relic aggregates at one second at
 	// best.
 	DefaultResolution = time.Second
-	DefaultMaxRetries = 3
-	DefaultMaxWait    = 30 * time.Second
+	DefaultMaxRetries = ratelimit.DefaultMaxRetries
+	DefaultMaxWait    = ratelimit.DefaultMaxWait
 )
 
 // Sentinel errors, matched with errors.Is.
@@ -155,17 +157,8 @@ func New(cfg Config) (*Provider, error) {
 	if p.timeout < 0 {
 		return nil, canary.Invalid("Config.Timeout", cfg.Timeout, "must not be negative")
 	}
-	switch {
-	case p.maxRetries == 0:
-		p.maxRetries = DefaultMaxRetries
-	case p.maxRetries < 0:
-		p.maxRetries = 0
-	}
-	switch {
-	case p.maxWait == 0:
-		p.maxWait = DefaultMaxWait
-	case p.maxWait < 0:
-		return nil, canary.Invalid("Config.MaxWait", cfg.MaxWait, "must not be negative")
+	if p.maxRetries, p.maxWait, err = ratelimit.Budget(p.maxRetries, p.maxWait); err != nil {
+		return nil, err
 	}
 	if p.base == nil {
 		p.base = http.DefaultTransport
