@@ -96,6 +96,16 @@ type Input struct {
 	Looks int `json:"looks"`
 	// Observations holds one entry per metric.
 	Observations []Observation `json:"observations"`
+	// Step is the index of the plan step the window belongs to (0-based;
+	// -1 during a zero-traffic validation). Analyzers that keep evidence
+	// per step start afresh when it changes, so that evidence gathered at
+	// an earlier step cannot carry the canary past a regression at a later
+	// one.
+	Step int `json:"step"`
+	// Memory is what this analyzer returned as Verdict.Memory at the
+	// previous analysis of the rollout; nil at the first. The rollout keeps
+	// it in its state, so an analyzer stays a pure function of its Input.
+	Memory json.RawMessage `json:"memory,omitempty"`
 }
 
 // Observation returns the observation of metric, and false when there is
@@ -141,6 +151,32 @@ type Verdict struct {
 	Score   *float64 `json:"score,omitempty"`
 	Details []Detail `json:"details"`
 	Reason  string   `json:"reason"`
+	// Evidence says, for analyzers that weigh evidence in both
+	// directions, how far each metric stands from a Fail and from a Pass.
+	Evidence []Evidence `json:"evidence,omitempty"`
+	// Memory is the analyzer's summary of the evidence so far, handed back
+	// as Input.Memory at the next analysis. It is small and bounded
+	// whatever the traffic (sufficient statistics, not samples). It is not
+	// part of the verdict's JSON: the rollout persists it in its state.
+	Memory json.RawMessage `json:"-"`
+}
+
+// Evidence is how far one metric's evidence stands from each decision.
+type Evidence struct {
+	Metric string `json:"metric"`
+	// Fail and Pass are the progress towards each decision, from 0 (no
+	// evidence) to 1 (decided): log E / log(1/α) for the e-value E against
+	// "the canary is no worse than stable" (Fail) and log E / log(1/β) for
+	// the e-value against "the canary is worse beyond the tolerance"
+	// (Pass), clamped to [0, 1].
+	Fail float64 `json:"fail"`
+	Pass float64 `json:"pass"`
+	// Requests is the number of canary requests the evidence rests on.
+	Requests int64 `json:"requests"`
+	// More is a rough estimate of how many more canary requests a decision
+	// would need at the rates seen so far: 0 once decided, -1 when no
+	// estimate can be made yet.
+	More int64 `json:"more"`
 }
 
 func (v Verdict) String() string {
