@@ -35,7 +35,6 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -48,6 +47,7 @@ import (
 	"github.com/meshcanary/canary/rollback"
 	"github.com/meshcanary/canary/traffic"
 	"istio.io/client-go/pkg/clientset/versioned"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
@@ -60,6 +60,7 @@ func main() {
 // options are the parsed and validated flags.
 type options struct {
 	kubeconfig  string
+	kubeContext string
 	router      istio.Config
 	prometheus  string
 	stableWL    string
@@ -75,14 +76,18 @@ type options struct {
 	dryRun      bool
 }
 
-func defaultKubeconfig() string {
-	if k := os.Getenv("KUBECONFIG"); k != "" {
-		return strings.Split(k, string(os.PathListSeparator))[0]
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		return filepath.Join(home, ".kube", "config")
-	}
-	return ""
+// restConfig finds the cluster the way kubectl does, with client-go's
+// standard loading rules (clientcmd.NewDefaultClientConfigLoadingRules):
+// the -kubeconfig file if given; else every file listed in $KUBECONFIG,
+// merged (missing ones skipped); else ~/.kube/config; and when none of
+// these holds a configuration, the in-cluster service account (a pod's
+// KUBERNETES_SERVICE_HOST and token). kubeContext, if not empty, picks a
+// context other than the current one.
+func restConfig(kubeconfig, kubeContext string) (*rest.Config, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = kubeconfig
+	overrides := &clientcmd.ConfigOverrides{CurrentContext: kubeContext}
+	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
 }
 
 // errUsage marks an error in the flags (exit status 2).
@@ -100,7 +105,8 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.SetOutput(stderr)
 	o := &options{}
 	var host, stableHost, canaryHost, stableSubset, canarySubset, steps, testHeader string
-	fs.StringVar(&o.kubeconfig, "kubeconfig", defaultKubeconfig(), "kubeconfig `file`; the default is $KUBECONFIG, else ~/.kube/config")
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig `file`; the default is kubectl's: the files in $KUBECONFIG, else ~/.kube/config, else the in-cluster service account")
+	fs.StringVar(&o.kubeContext, "context", "", "kubeconfig `context` to use instead of the current one")
 	fs.StringVar(&o.router.Namespace, "namespace", "", "namespace of the VirtualService and the workloads (required)")
 	fs.StringVar(&o.router.VirtualService, "virtualservice", "", "VirtualService `name` (required)")
 	fs.StringVar(&o.router.Route, "route", "", "name of the managed HTTP route (spec.http[].name); empty if the VirtualService has one route")
@@ -242,9 +248,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 func rollout(ctx context.Context, o *options, stdout, stderr io.Writer) error {
-	rc, err := clientcmd.BuildConfigFromFlags("", o.kubeconfig)
+	rc, err := restConfig(o.kubeconfig, o.kubeContext)
 	if err != nil {
-		return fmt.Errorf("kubeconfig %s: %w", o.kubeconfig, err)
+		if o.kubeconfig != "" {
+			return fmt.Errorf("kubeconfig %s: %w", o.kubeconfig, err)
+		}
+		return fmt.Errorf("kubeconfig: %w", err)
 	}
 	client, err := versioned.NewForConfig(rc)
 	if err != nil {

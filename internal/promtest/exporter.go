@@ -126,12 +126,92 @@ func (e *Exporter) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	e.Write(w, e.now())
 }
 
-// Write writes the metrics as they stand at now. Every sample carries now
-// as its explicit timestamp, so Prometheus stores each value at the instant
-// it was computed for, however late the scrape ran on a loaded machine,
-// and rates over the stored samples are exact up to whole requests.
+// Write writes the metrics as they stand at now, in Prometheus's text
+// format. Every sample carries now as its explicit timestamp, so
+// Prometheus stores each value at the instant it was computed for, however
+// late the scrape ran on a loaded machine, and rates over the stored
+// samples are exact up to whole requests.
 func (e *Exporter) Write(w io.Writer, now time.Time) {
-	out := &stamped{w: w, ts: " " + strconv.FormatInt(now.UnixMilli(), 10)}
+	ts := " " + strconv.FormatInt(now.UnixMilli(), 10) + "\n"
+	family := ""
+	for _, s := range e.samples(now) {
+		if s.family != family {
+			family = s.family
+			name, typ := s.family, s.typ
+			if typ == "counter" && s.suffix == "_total" {
+				name += "_total" // the text format names a counter by its sample
+			}
+			if typ == "unknown" {
+				typ = "counter"
+			}
+			fmt.Fprintf(w, "# TYPE %s %s\n", name, typ)
+		}
+		fmt.Fprintf(w, "%s%s{%s} %s%s", s.family, s.suffix, s.labels, num(s.value), ts)
+	}
+}
+
+// WriteHistory writes, in the OpenMetrics text format that
+// `promtool tsdb create-blocks-from openmetrics` reads, the metrics at
+// every instant from..to (both included) a step apart. Loaded into
+// Prometheus's storage before it starts, this history is on an exact grid
+// whatever the machine's load: scrape timing plays no part in it.
+//
+// The Envoy counter envoy_cluster_upstream_rq has no _total suffix, which
+// OpenMetrics requires of counters; it is written with type unknown (the
+// stored series is the same).
+func (e *Exporter) WriteHistory(w io.Writer, from, to time.Time, step time.Duration) {
+	var times []time.Time
+	for t := from; !t.After(to); t = t.Add(step) {
+		times = append(times, t)
+	}
+	snaps := make([][]sample, len(times))
+	for i, t := range times {
+		snaps[i] = e.samples(t)
+	}
+	if len(snaps) == 0 {
+		fmt.Fprintln(w, "# EOF")
+		return
+	}
+	// OpenMetrics groups samples by family, then by metric (a histogram's
+	// buckets, sum and count at one instant form one point), each metric's
+	// points in time order.
+	n := len(snaps[0])
+	for i := 0; i < n; {
+		fam := snaps[0][i].family
+		j := i
+		for j < n && snaps[0][j].family == fam {
+			j++
+		}
+		fmt.Fprintf(w, "# TYPE %s %s\n", fam, snaps[0][i].typ)
+		for k := i; k < j; {
+			metric := snaps[0][k].metric
+			l := k
+			for l < j && snaps[0][l].metric == metric {
+				l++
+			}
+			for ti, t := range times {
+				ts := fmt.Sprintf(" %d.%03d\n", t.UnixMilli()/1000, t.UnixMilli()%1000)
+				for _, s := range snaps[ti][k:l] {
+					fmt.Fprintf(w, "%s%s{%s} %s%s", s.family, s.suffix, s.labels, num(s.value), ts)
+				}
+			}
+			k = l
+		}
+		i = j
+	}
+	fmt.Fprintln(w, "# EOF")
+}
+
+// sample is one line of the exposition: family+suffix{labels} value.
+// metric identifies the series a histogram's lines belong to (its labels
+// without le), or the series itself.
+type sample struct {
+	family, typ, suffix, labels, metric string
+	value                               float64
+}
+
+// samples lists the metrics as they stand at now, always in the same order.
+func (e *Exporter) samples(now time.Time) []sample {
 	now = time.UnixMilli(now.UnixMilli())
 	secs := now.Sub(e.start).Seconds()
 	if secs < 0 {
@@ -146,8 +226,11 @@ func (e *Exporter) Write(w io.Writer, now time.Time) {
 		total := math.Floor(w.RPS * secs)
 		cs[i] = counts{w: w, total: total, errs: math.Floor(total * w.Errors), rejct: math.Floor(total * w.Rejects)}
 	}
+	var out []sample
+	add := func(family, typ, suffix, labels, metric string, v float64) {
+		out = append(out, sample{family: family, typ: typ, suffix: suffix, labels: labels, metric: metric, value: v})
+	}
 
-	fmt.Fprintln(out, "# TYPE istio_requests_total counter")
 	for _, c := range cs {
 		for _, reporter := range []string{"destination", "source"} {
 			// The source reporter sees a different picture (say, retries
@@ -164,68 +247,47 @@ func (e *Exporter) Write(w io.Writer, now time.Time) {
 				if rc.code == "503" && reporter == "source" {
 					continue
 				}
-				fmt.Fprintf(out, "istio_requests_total{reporter=%q,destination_workload_namespace=%q,destination_workload=%q,destination_version=%q,response_code=%q} %s\n",
-					reporter, c.w.Namespace, c.w.Name, c.w.Version, rc.code, num(k*rc.n))
+				labels := fmt.Sprintf("reporter=%q,destination_workload_namespace=%q,destination_workload=%q,destination_version=%q,response_code=%q",
+					reporter, c.w.Namespace, c.w.Name, c.w.Version, rc.code)
+				add("istio_requests", "counter", "_total", labels, labels, k*rc.n)
 			}
 		}
 	}
-	fmt.Fprintln(out, "# TYPE istio_request_duration_milliseconds histogram")
 	for _, c := range cs {
 		labels := fmt.Sprintf("reporter=\"destination\",destination_workload_namespace=%q,destination_workload=%q,destination_version=%q",
 			c.w.Namespace, c.w.Name, c.w.Version)
-		histogram(out, "istio_request_duration_milliseconds", labels, IstioBuckets, c.w.Latency, c.total)
+		histogram(add, "istio_request_duration_milliseconds", labels, IstioBuckets, c.w.Latency, c.total)
 	}
-
-	fmt.Fprintln(out, "# TYPE envoy_cluster_upstream_rq counter")
 	for _, c := range cs {
 		for _, rc := range []struct {
 			code string
 			n    float64
 		}{{"200", c.total - c.errs - c.rejct}, {"404", c.rejct}, {"503", c.errs}} {
-			fmt.Fprintf(out, "envoy_cluster_upstream_rq{kubernetes_namespace=%q,app=%q,version=%q,envoy_cluster_name=\"cds_ingress\",envoy_response_code=%q} %s\n",
-				c.w.Namespace, c.w.Name, c.w.Version, rc.code, num(rc.n))
+			labels := fmt.Sprintf("kubernetes_namespace=%q,app=%q,version=%q,envoy_cluster_name=\"cds_ingress\",envoy_response_code=%q",
+				c.w.Namespace, c.w.Name, c.w.Version, rc.code)
+			add("envoy_cluster_upstream_rq", "unknown", "", labels, labels, rc.n)
 		}
 	}
-	fmt.Fprintln(out, "# TYPE envoy_cluster_upstream_rq_time histogram")
 	for _, c := range cs {
 		labels := fmt.Sprintf("kubernetes_namespace=%q,app=%q,version=%q,envoy_cluster_name=\"cds_ingress\"", c.w.Namespace, c.w.Name, c.w.Version)
-		histogram(out, "envoy_cluster_upstream_rq_time", labels, EnvoyBuckets, c.w.Latency, c.total)
+		histogram(add, "envoy_cluster_upstream_rq_time", labels, EnvoyBuckets, c.w.Latency, c.total)
 	}
+	return out
 }
 
-func histogram(out io.Writer, name, labels string, bounds []float64, l Latency, total float64) {
+func histogram(add func(family, typ, suffix, labels, metric string, v float64), name, labels string, bounds []float64, l Latency, total float64) {
 	sum := 0.0
 	prev, prevN := 0.0, 0.0
 	for _, le := range bounds {
 		n := math.Floor(total * l.At(le))
-		fmt.Fprintf(out, "%s_bucket{%s,le=%q} %s\n", name, labels, num(le), num(n))
+		add(name, "histogram", "_bucket", fmt.Sprintf("%s,le=%q", labels, num(le)), labels, n)
 		// Uniform inside the bucket: its mean is the bucket's midpoint.
 		sum += (n - prevN) * (prev + le) / 2
 		prev, prevN = le, n
 	}
-	fmt.Fprintf(out, "%s_bucket{%s,le=\"+Inf\"} %s\n", name, labels, num(total))
-	fmt.Fprintf(out, "%s_sum{%s} %s\n", name, labels, num(sum))
-	fmt.Fprintf(out, "%s_count{%s} %s\n", name, labels, num(total))
-}
-
-// stamped appends the timestamp to each sample line (not to comments).
-type stamped struct {
-	w  io.Writer
-	ts string
-}
-
-func (s *stamped) Write(p []byte) (int, error) {
-	if len(p) > 0 && p[0] != '#' && p[len(p)-1] == '\n' {
-		q := make([]byte, 0, len(p)+len(s.ts))
-		q = append(q, p[:len(p)-1]...)
-		q = append(q, s.ts...)
-		q = append(q, '\n')
-		if _, err := s.w.Write(q); err != nil {
-			return 0, err
-		}
-		return len(p), nil
-	}
-	return s.w.Write(p)
+	add(name, "histogram", "_bucket", labels+",le=\"+Inf\"", labels, total)
+	add(name, "histogram", "_sum", labels, labels, sum)
+	add(name, "histogram", "_count", labels, labels, total)
 }
 
 func num(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }

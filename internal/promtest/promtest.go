@@ -32,6 +32,10 @@ type Options struct {
 	ScrapeInterval time.Duration
 	// Workloads are the exporter's workloads; nil means DefaultWorkloads().
 	Workloads []Workload
+	// History is how much of the exporter's past is loaded into
+	// Prometheus's storage before it starts, one point per ScrapeInterval;
+	// zero means one minute. See Server.WaitForData.
+	History time.Duration
 }
 
 // Server is a running Prometheus that scrapes Exporter.
@@ -42,6 +46,12 @@ type Server struct {
 	Exporter *Exporter
 	// ScrapeInterval is the scrape interval in force.
 	ScrapeInterval time.Duration
+	// HistoryEnd is the last instant of the history loaded before the
+	// start (a whole second in the past); the history covers
+	// [HistoryEnd-History, HistoryEnd] at ScrapeInterval.
+	HistoryEnd time.Time
+	// History is the length of that history.
+	History time.Duration
 
 	logs *syncBuffer
 }
@@ -62,12 +72,43 @@ func Binary() (string, error) {
 	return p, nil
 }
 
+// EnvPromtool names the variable that points at the promtool binary.
+const EnvPromtool = "MESHCANARY_PROMTOOL"
+
+// Promtool returns the promtool binary, which loads the history:
+// $MESHCANARY_PROMTOOL, else promtool next to the prometheus binary, else
+// promtool on PATH (Debian's prometheus package ships both).
+func Promtool(prometheus string) (string, error) {
+	if p := os.Getenv(EnvPromtool); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("promtest: $%s=%s: %w", EnvPromtool, p, err)
+		}
+		return p, nil
+	}
+	if p := filepath.Join(filepath.Dir(prometheus), "promtool"); fileExists(p) {
+		return p, nil
+	}
+	p, err := exec.LookPath("promtool")
+	if err != nil {
+		return "", fmt.Errorf("promtest: no promtool next to %s nor on PATH: set $%s (it comes with Prometheus): %w", prometheus, EnvPromtool, err)
+	}
+	return p, nil
+}
+
+func fileExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && !fi.IsDir()
+}
+
 // Start starts Prometheus with the default options; see StartWith.
 func Start(t testing.TB) *Server { t.Helper(); return StartWith(t, Options{}) }
 
 // StartWith starts the exporter and a Prometheus scraping it, both on
 // 127.0.0.1, with storage in a temporary directory; both stop when the
-// test ends. Under -short it skips the test; in a full run a missing
+// test ends. Before Prometheus starts, the exporter's last o.History
+// (a minute by default) is written into that storage with promtool, one
+// point every ScrapeInterval on an exact grid, so that queries over it do
+// not depend on when scrapes happened to run (see WaitForData). Under -short it skips the test; in a full run a missing
 // binary or a server that does not come up fails it.
 func StartWith(t testing.TB, o Options) *Server {
 	t.Helper()
@@ -87,11 +128,31 @@ func StartWith(t testing.TB, o Options) *Server {
 	if o.Workloads == nil {
 		o.Workloads = DefaultWorkloads()
 	}
+	if o.History == 0 {
+		o.History = time.Minute
+	}
+	if o.History < 0 || o.History%o.ScrapeInterval != 0 {
+		t.Fatalf("promtest: History %v must be a positive multiple of ScrapeInterval %v", o.History, o.ScrapeInterval)
+	}
+	promtool, err := Promtool(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The exporter's counters start at zero History before the end of the
+	// history, and its live scrapes continue the same counters.
+	historyEnd := time.Now().Truncate(o.ScrapeInterval)
 	exp := NewExporter(o.Workloads, nil)
+	exp.start = historyEnd.Add(-o.History)
 	hs := httptest.NewServer(exp) // httptest listens on 127.0.0.1
 	t.Cleanup(hs.Close)
 
 	dir := t.TempDir()
+	history := filepath.Join(dir, "history.om")
+	var hist bytes.Buffer
+	exp.WriteHistory(&hist, exp.start, historyEnd, o.ScrapeInterval)
+	if err := os.WriteFile(history, hist.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cfg := filepath.Join(dir, "prometheus.yml")
 	secs := strconv.Itoa(int(o.ScrapeInterval / time.Second))
 	yml := "global:\n" +
@@ -110,10 +171,15 @@ func StartWith(t testing.TB, o Options) *Server {
 	// Prometheus's bind; try a few.
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		s, err := launch(t, bin, cfg, filepath.Join(dir, "data"+strconv.Itoa(attempt)))
+		data := filepath.Join(dir, "data"+strconv.Itoa(attempt))
+		if out, err := exec.Command(promtool, "tsdb", "create-blocks-from", "openmetrics", history, data).CombinedOutput(); err != nil {
+			t.Fatalf("promtest: %s tsdb create-blocks-from openmetrics: %v\n%s", promtool, err, out)
+		}
+		s, err := launch(t, bin, cfg, data)
 		if err == nil {
 			s.Exporter = exp
 			s.ScrapeInterval = o.ScrapeInterval
+			s.HistoryEnd, s.History = historyEnd, o.History
 			return s
 		}
 		lastErr = err
@@ -203,62 +269,55 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// WaitForData blocks until Prometheus holds at least window of the
-// exporter's samples, with a scrape interval to spare on each side, and
-// returns an instant End (a whole second, already scraped) such that
-// queries over (End-window, End] see only steady counters. It fails the
-// test if no scrape is stored within 30s.
+// WaitForData returns an instant End such that queries over
+// (End-window, End] see the exporter's steady counters at every
+// ScrapeInterval, exactly on the grid: End is HistoryEnd, and the data is
+// the history loaded before Prometheus started, so the answer does not
+// depend on scrape timing or on the machine's load. It checks that
+// Prometheus holds every point of the window and fails the test if not (or
+// if window, with a scrape interval to spare, is longer than History).
 func (s *Server) WaitForData(ctx context.Context, t testing.TB, window time.Duration) time.Time {
 	t.Helper()
+	if window+2*s.ScrapeInterval > s.History {
+		t.Fatalf("promtest: a %v window needs Options.History of at least %v (have %v)", window, window+2*s.ScrapeInterval, s.History)
+	}
+	end := s.HistoryEnd
+	// Prometheus 2 includes a range's left end, Prometheus 3 does not.
+	want := float64(window / s.ScrapeInterval)
+	w := s.Exporter.Workloads[0]
+	q := fmt.Sprintf(`count_over_time(istio_requests_total{reporter="destination",destination_workload_namespace=%q,destination_workload=%q,destination_version=%q,response_code="200"}[%ds] @ %d)`,
+		w.Namespace, w.Name, w.Version, int(window/time.Second), end.Unix())
+	got, err := s.instantValue(ctx, q)
+	if err != nil || (got != want && got != want+1) {
+		t.Fatalf("promtest: the loaded history holds %v points in the %v before %v, want %v or %v (error %v); query %s\nprometheus log:\n%s",
+			got, window, end, want, want+1, err, q, s.logs.String())
+	}
+	return end
+}
+
+// WaitForScrapes waits until the exporter has been scraped n times, 30s at
+// most, and fails the test if it has not.
+func (s *Server) WaitForScrapes(ctx context.Context, t testing.TB, n int) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
-	var first time.Time
-	for first.IsZero() {
-		ts, err := s.instant(ctx, `timestamp(up{job="`+Job+`"} == 1)`)
-		switch {
-		case err != nil && ctx.Err() != nil:
-			t.Fatalf("promtest: waiting for the first scrape: %v", err)
-		case err == nil && !ts.IsZero():
-			first = ts
-		case time.Now().After(deadline):
-			t.Fatalf("promtest: no scrape of the exporter stored after 30s (last error %v); prometheus log:\n%s", err, s.logs.String())
-		default:
-			time.Sleep(200 * time.Millisecond)
-		}
-	}
-	end := first.Add(window + 2*s.ScrapeInterval).Truncate(time.Second).Add(time.Second)
-	// Wait until a scrape after End is stored, so nothing before End is
-	// still in flight.
-	wait := time.Until(end.Add(s.ScrapeInterval + 500*time.Millisecond))
-	select {
-	case <-ctx.Done():
-		t.Fatalf("promtest: %v", ctx.Err())
-	case <-time.After(wait):
-	}
-	// On a loaded machine a scrape can run late: wait (30s at most) until
-	// one that started after End is stored.
-	deadline = time.Now().Add(30 * time.Second)
-	for {
-		ts, err := s.instant(ctx, `timestamp(up{job="`+Job+`"})`)
-		if err == nil && ts.After(end) {
-			return end
-		}
+	for s.Exporter.Scrapes() < n {
 		if ctx.Err() != nil || time.Now().After(deadline) {
-			t.Fatalf("promtest: no scrape after %v stored (last %v, error %v)", end, ts, err)
+			t.Fatalf("promtest: %d scrapes of the exporter after 30s, want %d; prometheus log:\n%s", s.Exporter.Scrapes(), n, s.logs.String())
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
-// instant evaluates q now and returns the value of its single sample read
-// as Unix seconds (zero time when the result is empty).
-func (s *Server) instant(ctx context.Context, q string) (time.Time, error) {
+// instantValue evaluates q now and returns the value of its single sample
+// (an error when the result is empty).
+func (s *Server) instantValue(ctx context.Context, q string) (float64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/api/v1/query?query="+url.QueryEscape(q), nil)
 	if err != nil {
-		return time.Time{}, err
+		return 0, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return time.Time{}, err
+		return 0, err
 	}
 	defer resp.Body.Close()
 	var body struct {
@@ -271,20 +330,16 @@ func (s *Server) instant(ctx context.Context, q string) (time.Time, error) {
 		} `json:"data"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return time.Time{}, err
+		return 0, err
 	}
 	if body.Status != "success" {
-		return time.Time{}, errors.New(body.Error)
+		return 0, errors.New(body.Error)
 	}
 	if len(body.Data.Result) == 0 {
-		return time.Time{}, nil
+		return 0, fmt.Errorf("%s: empty result", q)
 	}
 	str, _ := body.Data.Result[0].Value[1].(string)
-	f, err := strconv.ParseFloat(str, 64)
-	if err != nil {
-		return time.Time{}, err
-	}
-	return time.UnixMilli(int64(f * 1000)), nil
+	return strconv.ParseFloat(str, 64)
 }
 
 // Logs is what Prometheus has logged so far.

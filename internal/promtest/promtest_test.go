@@ -3,6 +3,7 @@ package promtest
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -49,16 +50,50 @@ func TestExporterCounters(t *testing.T) {
 	}
 }
 
-func TestStartScrapes(t *testing.T) {
+// The history is loaded before Prometheus starts, exactly on the grid
+// (WaitForData checks every point of the window), and Prometheus also
+// scrapes the exporter live.
+func TestStartLoadsHistoryAndScrapes(t *testing.T) {
 	s := Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	end := s.WaitForData(ctx, t, 2*time.Second)
-	if end.After(time.Now()) {
-		t.Errorf("WaitForData returned %v, still in the future", end)
+	end := s.WaitForData(ctx, t, 50*time.Second)
+	if end != s.HistoryEnd || end.After(time.Now()) {
+		t.Errorf("WaitForData returned %v, want HistoryEnd %v, in the past", end, s.HistoryEnd)
 	}
-	if n := s.Exporter.Scrapes(); n < 3 {
-		t.Errorf("exporter scraped %d times, want at least 3", n)
+	// The stored counter at End is the exporter's value for End exactly.
+	w := s.Exporter.Workloads[0]
+	got, err := s.instantValue(ctx, fmt.Sprintf(`istio_requests_total{reporter="destination",destination_version=%q,response_code="503"} @ %d`, w.Version, end.Unix()))
+	secs := s.History.Seconds()
+	if want := math.Floor(math.Floor(w.RPS*secs) * w.Errors); err != nil || got != want {
+		t.Errorf("errors counter at End = %v (%v), want %v", got, err, want)
+	}
+	s.WaitForScrapes(ctx, t, 3)
+}
+
+// The history is OpenMetrics as promtool reads it: families grouped, each
+// metric's points in time order, a histogram point's lines together, and
+// the Envoy counter (no _total suffix) typed unknown.
+func TestWriteHistory(t *testing.T) {
+	start := time.Date(2026, 3, 29, 1, 0, 0, 0, time.UTC)
+	e := NewExporter(DefaultWorkloads()[:1], func() time.Time { return start })
+	var b bytes.Buffer
+	e.WriteHistory(&b, start.Add(time.Second), start.Add(2*time.Second), time.Second)
+	out := b.String()
+	v1 := `reporter="destination",destination_workload_namespace="shop",destination_workload="cart",destination_version="v1"`
+	for _, want := range []string{
+		"# TYPE istio_requests counter\nistio_requests_total{" + v1 + `,response_code="200"} 970 1774746001.000` + "\n" +
+			"istio_requests_total{" + v1 + `,response_code="200"} 1940 1774746002.000` + "\n",
+		"istio_request_duration_milliseconds_sum{" + v1 + "} ",
+		"istio_request_duration_milliseconds_count{" + v1 + "} 1000 1774746001.000\nistio_request_duration_milliseconds_bucket{" + v1 + `,le="1"} 0 1774746002.000`,
+		"# TYPE envoy_cluster_upstream_rq unknown\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("history lacks %q", want)
+		}
+	}
+	if !strings.HasSuffix(out, "\n# EOF\n") {
+		t.Error("history does not end with # EOF")
 	}
 }
 

@@ -1,0 +1,160 @@
+// Command modproxy writes a file-based Go module proxy (the layout the go
+// command reads from GOPROXY=file:///dir, described at
+// https://go.dev/ref/mod#goproxy-protocol) holding the given modules of the
+// working tree at one version, so that a scratch module can `go get` them
+// exactly as a user would, before anything is tagged.
+//
+// Usage:
+//
+//	modproxy -out DIR [-version vX.Y.Z] MODDIR...
+//
+// Each MODDIR is a directory holding a go.mod. The zips are made with
+// golang.org/x/mod/zip.CreateFromDir, which applies the go command's own
+// rules (nested modules, vendor directories and VCS directories are left
+// out). Without -version, the version is the one every module requires of
+// the others; the modules must agree on it. The tool refuses a module with
+// replace directives (a published go.mod must not have them: they are
+// ignored for users, so a build that needs them is broken for users) and a
+// requirement on a module of the repository that is not among MODDIRs. It
+// prints the version on standard output.
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/mod/modfile"
+	"golang.org/x/mod/module"
+	modzip "golang.org/x/mod/zip"
+)
+
+// repoPath is the import path prefix of every module of the repository.
+const repoPath = "github.com/meshcanary/canary"
+
+type mod struct {
+	dir  string
+	path string
+	data []byte
+	file *modfile.File
+}
+
+func main() {
+	out := flag.String("out", "", "directory to write the proxy into (created; must be empty or absent)")
+	version := flag.String("version", "", "version to serve every module at (default: the one the modules require of each other)")
+	flag.Parse()
+	if err := run(*out, *version, flag.Args()); err != nil {
+		fmt.Fprintln(os.Stderr, "modproxy:", err)
+		os.Exit(1)
+	}
+}
+
+func run(out, version string, dirs []string) error {
+	if out == "" || len(dirs) == 0 {
+		return errors.New("usage: modproxy -out DIR [-version vX.Y.Z] MODDIR...")
+	}
+	var mods []mod
+	paths := map[string]bool{}
+	for _, dir := range dirs {
+		data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err != nil {
+			return err
+		}
+		f, err := modfile.Parse(filepath.Join(dir, "go.mod"), data, nil)
+		if err != nil {
+			return err
+		}
+		if f.Module == nil {
+			return fmt.Errorf("%s/go.mod: no module line", dir)
+		}
+		p := f.Module.Mod.Path
+		if p != repoPath && !strings.HasPrefix(p, repoPath+"/") {
+			return fmt.Errorf("%s/go.mod: module %s is not under %s", dir, p, repoPath)
+		}
+		if len(f.Replace) > 0 {
+			return fmt.Errorf("%s/go.mod: has replace directives; a published go.mod must not (use go.work)", dir)
+		}
+		if paths[p] {
+			return fmt.Errorf("module %s found twice", p)
+		}
+		paths[p] = true
+		mods = append(mods, mod{dir: dir, path: p, data: data, file: f})
+	}
+
+	// The version the modules require of each other.
+	required := map[string][]string{}
+	for _, m := range mods {
+		for _, r := range m.file.Require {
+			rp := r.Mod.Path
+			if rp != repoPath && !strings.HasPrefix(rp, repoPath+"/") {
+				continue
+			}
+			if !paths[rp] {
+				return fmt.Errorf("%s/go.mod requires %s, which is not one of the modules given", m.dir, rp)
+			}
+			required[r.Mod.Version] = append(required[r.Mod.Version], m.path+" → "+rp)
+		}
+	}
+	if version == "" {
+		if len(required) != 1 {
+			var lines []string
+			for v, who := range required {
+				lines = append(lines, fmt.Sprintf("%s: %s", v, strings.Join(who, ", ")))
+			}
+			sort.Strings(lines)
+			return fmt.Errorf("the modules must require each other at one version; found %d:\n  %s", len(required), strings.Join(lines, "\n  "))
+		}
+		for v := range required {
+			version = v
+		}
+	}
+	if !strings.HasPrefix(version, "v") || module.Check(repoPath, version) != nil {
+		return fmt.Errorf("bad version %q", version)
+	}
+
+	if entries, err := os.ReadDir(out); err == nil && len(entries) > 0 {
+		return fmt.Errorf("%s is not empty", out)
+	}
+	info, _ := json.Marshal(struct {
+		Version string
+		Time    time.Time
+	}{version, time.Now().UTC().Truncate(time.Second)})
+	for _, m := range mods {
+		esc, err := module.EscapePath(m.path)
+		if err != nil {
+			return err
+		}
+		vdir := filepath.Join(out, filepath.FromSlash(esc), "@v")
+		if err := os.MkdirAll(vdir, 0o755); err != nil {
+			return err
+		}
+		zf, err := os.Create(filepath.Join(vdir, version+".zip"))
+		if err != nil {
+			return err
+		}
+		err = modzip.CreateFromDir(zf, module.Version{Path: m.path, Version: version}, m.dir)
+		if cerr := zf.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", m.dir, err)
+		}
+		for name, data := range map[string][]byte{
+			version + ".mod":  m.data,
+			version + ".info": info,
+			"list":            []byte(version + "\n"),
+		} {
+			if err := os.WriteFile(filepath.Join(vdir, name), data, 0o644); err != nil {
+				return err
+			}
+		}
+	}
+	fmt.Println(version)
+	return nil
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs every fuzz target of every module for a bounded time each.
+#
+# It finds the targets itself (func FuzzXxx(f *testing.F) in the _test.go
+# files of each package) and runs each one alone:
+#   go test -run='^$' -fuzz='^FuzzXxx$' -fuzztime=$MESHCANARY_FUZZTIME ./pkg
+# (default 15s; go test can fuzz one target of one package at a time). The
+# seed corpus (f.Add and testdata/fuzz/FuzzXxx/*) also runs in the ordinary
+# `go test` of the package. When fuzzing finds a failure, go test writes the
+# input to testdata/fuzz/FuzzXxx/ in the package: fix the bug and commit
+# that file with the fix, so that every later `go test` runs it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fuzztime=${MESHCANARY_FUZZTIME:-15s}
+
+targets=$(find . -name '*_test.go' -not -path './.git/*' -not -path '*/testdata/*' -not -path './internal/tools/*' -print0 |
+  xargs -0 grep -H -o '^func Fuzz[A-Za-z0-9_]*(' 2>/dev/null |
+  sed 's|^\(.*\)/[^/]*_test\.go:func \(Fuzz[A-Za-z0-9_]*\)($|\1 \2|' | LC_ALL=C sort -u || true)
+n=$(printf '%s\n' "$targets" | grep -c . || true)
+echo "fuzz: $n targets, $fuzztime each"
+total=0
+failed=0
+while read -r dir name; do
+  [ -n "$dir" ] || continue
+  log=$(mktemp)
+  if go test -run='^$' -fuzz="^$name\$" -fuzztime="$fuzztime" "$dir" >"$log" 2>&1; then
+    execs=$(grep -o 'execs: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || echo 0)
+    total=$((total + execs))
+    echo "ok    $dir $name: $execs execs"
+  else
+    failed=$((failed + 1))
+    cat "$log"
+    echo "FAIL  $dir $name (a failing input found by fuzzing is written under $dir/testdata/fuzz/$name/: fix the bug and commit the input with the fix)"
+  fi
+  rm -f "$log"
+done <<<"$targets"
+echo "fuzz: $n targets, $failed failed, $total execs in all"
+[ $failed -eq 0 ]
