@@ -249,7 +249,8 @@ func TestSubsetMissing(t *testing.T) {
 	r, cs := newFake(t, subsetConfig(ns), virtualService(ns, "reviews", "v1"), destinationRule(ns, "v1"))
 	err := r.SetSplit(context.Background(), traffic.Weighted(10))
 	var oe *istio.ObjectError
-	if !errors.Is(err, istio.ErrSubsetMissing) || !errors.As(err, &oe) || oe.Kind != "DestinationRule" || oe.Field != "spec.subsets" || !strings.Contains(err.Error(), `"v2"`) {
+	if !errors.Is(err, istio.ErrSubsetMissing) || !errors.As(err, &oe) || oe.Kind != "DestinationRule" || oe.Field != "spec.subsets" || !strings.Contains(err.Error(), `"v2"`) ||
+		canary.Code(err) != canary.FailedPrecondition {
 		t.Fatalf("SetSplit = %v, want ErrSubsetMissing naming DestinationRule reviews spec.subsets and v2", err)
 	}
 	if verbs(cs)["patch"] != 0 {
