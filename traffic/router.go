@@ -36,9 +36,11 @@ type Driver interface {
 	// Router reads again and retries. Write returns the split in force
 	// after the write as the back end reports it (the object the write
 	// returned, or a read), which the Router compares with s, and the
-	// Version of the object written. The split s has been validated
-	// (Split.Validate and, if the driver has one, Check) before Write is
-	// called.
+	// Version of the object written. When the write went through but the
+	// split it stored cannot be read, Write returns that Version with the
+	// reading error, and the Router reports ErrVerify. The split s has
+	// been validated (Split.Validate and, if the driver has one, Check)
+	// before Write is called.
 	Write(ctx context.Context, v Version, s Split) (Split, Version, error)
 	// ErrorCode classifies an error returned by Read or Write, typically
 	// from the back end's native error (an HTTP status, a Kubernetes
@@ -278,6 +280,10 @@ func (r *Router) update(ctx context.Context, op string, fast Version, target fun
 		}
 		got, wv, err := r.d.Write(ctx, v, want)
 		switch {
+		case err != nil && wv != nil:
+			// Written, but what was stored cannot be read back.
+			r.remember(wv)
+			return &Error{Op: op, Object: r.name, Code: canary.Conflict, Err: fmt.Errorf("%w: %w", ErrVerify, err)}
 		case err == nil:
 			r.remember(wv)
 			if got != want {

@@ -26,6 +26,7 @@ type memDriver struct {
 	unreadable bool // the object's split cannot be read
 	conflicts  int  // the next writes find the object changed
 	store      func(traffic.Split) traffic.Split
+	garbled    bool // the write goes through, but what it stored cannot be read
 	readErr    error
 	checkErr   error
 	calls      []string
@@ -56,6 +57,9 @@ func (d *memDriver) Write(ctx context.Context, v traffic.Version, s traffic.Spli
 	}
 	d.split, d.unreadable = s, false
 	d.version++
+	if d.garbled {
+		return traffic.Split{}, d.version, errors.New("weights do not sum to 100")
+	}
 	return d.split, d.version, nil
 }
 
@@ -141,6 +145,18 @@ func TestRouterVerifiesWhatWasStored(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "canary 10%") || !strings.Contains(err.Error(), "canary 50%") {
 		t.Errorf("error %q should show both splits", err)
+	}
+}
+
+func TestRouterWrittenButUnreadableIsErrVerify(t *testing.T) {
+	d := &memDriver{split: traffic.AllStable(), garbled: true}
+	r := newRouter(d, new(pauses), 0)
+	err := r.SetSplit(context.Background(), traffic.Weighted(10))
+	if !errors.Is(err, traffic.ErrVerify) || !strings.Contains(err.Error(), "do not sum to 100") {
+		t.Fatalf("SetSplit = %v, want ErrVerify with the reading error", err)
+	}
+	if len(d.calls) != 2 {
+		t.Errorf("calls %v, want one read and one write (no retry)", d.calls)
 	}
 }
 

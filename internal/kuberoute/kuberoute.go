@@ -1,9 +1,12 @@
 package kuberoute
 
 import (
+	"context"
+
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/meshcanary/canary"
+	"github.com/meshcanary/canary/traffic"
 )
 
 // Code classifies an error from the Kubernetes API server (or client-go)
@@ -44,4 +47,36 @@ func Wrap(err error) error {
 		return err
 	}
 	return canary.WithCode(Code(err), err)
+}
+
+// PatchError interprets the error of a JSON Patch pinned to resourceVersion
+// rv. A patch computed from a stale version can fail to apply (an index
+// that moved) with 422 Invalid before the server's version check: current
+// reads the object's resourceVersion again, and a new one makes the error
+// a conflict (canary.Conflict, so the traffic.Router retries from a fresh
+// read), the same one leaves the server's refusal of the value as it is.
+func PatchError(ctx context.Context, err error, rv string, current func(context.Context) (string, error)) error {
+	if !apierrors.IsInvalid(err) {
+		return err
+	}
+	now, gerr := current(ctx)
+	switch {
+	case gerr != nil:
+		return gerr
+	case now != rv:
+		return canary.WithCode(canary.Conflict, err)
+	}
+	return err
+}
+
+// Router returns traffic.NewRouter(d, d.Options()), or err: the body of
+// each Kubernetes adapter's New.
+func Router[D interface {
+	traffic.Driver
+	Options() traffic.Options
+}](d D, err error) (*traffic.Router, error) {
+	if err != nil {
+		return nil, err
+	}
+	return traffic.NewRouter(d, d.Options()), nil
 }

@@ -51,3 +51,26 @@ func TestCode(t *testing.T) {
 		}
 	}
 }
+
+func TestPatchError(t *testing.T) {
+	gk := schema.GroupKind{Group: "networking.istio.io", Kind: "VirtualService"}
+	invalid := apierrors.NewInvalid(gk, "reviews", nil)
+	current := func(rv string, err error) func(context.Context) (string, error) {
+		return func(context.Context) (string, error) { return rv, err }
+	}
+	ctx := context.Background()
+	if err := kuberoute.PatchError(ctx, invalid, "7", current("8", nil)); canary.Code(err) != canary.Conflict || !apierrors.IsInvalid(err) {
+		t.Errorf("stale version: %v (code %v), want Conflict wrapping the 422", err, canary.Code(err))
+	}
+	if err := kuberoute.PatchError(ctx, invalid, "7", current("7", nil)); err != invalid {
+		t.Errorf("same version: %v, want the server's refusal as is", err)
+	}
+	gone := apierrors.NewNotFound(schema.GroupResource{Resource: "virtualservices"}, "reviews")
+	if err := kuberoute.PatchError(ctx, invalid, "7", current("", gone)); err != gone {
+		t.Errorf("re-read failed: %v, want its error", err)
+	}
+	conflict := apierrors.NewConflict(schema.GroupResource{Resource: "virtualservices"}, "reviews", errors.New("x"))
+	if err := kuberoute.PatchError(ctx, conflict, "7", nil); err != conflict {
+		t.Errorf("a conflict: %v, want it as is without a read", err)
+	}
+}

@@ -63,11 +63,7 @@ var (
 // New checks cfg and returns a *traffic.Router over the VirtualRouter. It
 // sends no request.
 func New(client dynamic.Interface, cfg Config) (*traffic.Router, error) {
-	d, err := NewDriver(client, cfg)
-	if err != nil {
-		return nil, err
-	}
-	return traffic.NewRouter(d, d.Options()), nil
+	return kuberoute.Router(NewDriver(client, cfg))
 }
 
 // NewDriver checks cfg and returns the Driver that New wraps. It sends no
@@ -159,10 +155,7 @@ func (r *Driver) Write(ctx context.Context, v traffic.Version, s traffic.Split) 
 		return traffic.Split{}, nil, err
 	}
 	got, err := r.splitOf(out)
-	if err != nil {
-		return traffic.Split{}, out, fmt.Errorf("%w: %w", traffic.ErrVerify, err)
-	}
-	return got, out, nil
+	return got, out, err
 }
 
 // ErrorCode classifies the API server's errors (a traffic.Driver method).

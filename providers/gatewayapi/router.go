@@ -7,7 +7,6 @@ import (
 	"reflect"
 	"strings"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -66,11 +65,7 @@ var _ traffic.Driver = (*Driver)(nil)
 // New checks cfg and returns a *traffic.Router over the HTTPRoute. It sends
 // no request.
 func New(client versioned.Interface, cfg Config) (*traffic.Router, error) {
-	d, err := NewDriver(client, cfg)
-	if err != nil {
-		return nil, err
-	}
-	return traffic.NewRouter(d, d.Options()), nil
+	return kuberoute.Router(NewDriver(client, cfg))
 }
 
 // NewDriver checks cfg and returns the Driver that New wraps. It sends no
@@ -164,26 +159,19 @@ func (r *Driver) Write(ctx context.Context, v traffic.Version, s traffic.Split) 
 		return traffic.Split{}, nil, fmt.Errorf("gatewayapi: encode patch: %w", err)
 	}
 	out, err := r.routes().Patch(ctx, r.cfg.Route, types.JSONPatchType, body, metav1.PatchOptions{FieldManager: canary.FieldManager})
-	if apierrors.IsInvalid(err) {
-		// A patch computed from a stale version can fail to apply (an
-		// index that moved) before the version check: a new version is
-		// a conflict, the same one a refusal of the value.
-		fresh, gerr := r.routes().Get(ctx, r.cfg.Route, metav1.GetOptions{})
-		if gerr != nil {
-			return traffic.Split{}, nil, gerr
-		}
-		if fresh.ResourceVersion != route.ResourceVersion {
-			return traffic.Split{}, nil, canary.WithCode(canary.Conflict, err)
-		}
-	}
 	if err != nil {
-		return traffic.Split{}, nil, err
+		return traffic.Split{}, nil, kuberoute.PatchError(ctx, err, route.ResourceVersion, r.resourceVersion)
 	}
 	got, err := r.splitOf(out)
+	return got, out, err
+}
+
+func (r *Driver) resourceVersion(ctx context.Context) (string, error) {
+	route, err := r.routes().Get(ctx, r.cfg.Route, metav1.GetOptions{})
 	if err != nil {
-		return traffic.Split{}, out, fmt.Errorf("%w: %w", traffic.ErrVerify, err)
+		return "", err
 	}
-	return got, out, nil
+	return route.ResourceVersion, nil
 }
 
 // ErrorCode classifies the API server's errors (a traffic.Driver method).

@@ -11,7 +11,6 @@ import (
 	"github.com/meshcanary/canary/traffic"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	"istio.io/client-go/pkg/clientset/versioned"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -39,11 +38,7 @@ var (
 // bad field) and sends no request. Conflicting writes are retried
 // Config.Retries times, with traffic.DefaultBackoff between attempts.
 func New(client versioned.Interface, cfg Config) (*traffic.Router, error) {
-	d, err := NewDriver(client, cfg)
-	if err != nil {
-		return nil, err
-	}
-	return traffic.NewRouter(d, d.Options()), nil
+	return kuberoute.Router(NewDriver(client, cfg))
 }
 
 // NewDriver returns the Driver that New wraps, for GitOps (Desired,
@@ -111,27 +106,17 @@ func (r *Driver) Write(ctx context.Context, v traffic.Version, s traffic.Split) 
 		return traffic.Split{}, nil, err
 	}
 	out, err := r.patch(ctx, vs, ops)
-	if apierrors.IsInvalid(err) {
-		// A patch computed from a stale version can fail to apply (an
-		// index that moved) before the server's version check. Read
-		// again: a new version means a conflict, the same one means the
-		// server refused the value.
-		fresh, gerr := r.get(ctx)
-		if gerr != nil {
-			return traffic.Split{}, nil, gerr
-		}
-		if fresh.ResourceVersion != vs.ResourceVersion {
-			return traffic.Split{}, nil, canary.WithCode(canary.Conflict, err)
-		}
-	}
 	if err != nil {
-		return traffic.Split{}, nil, err
+		return traffic.Split{}, nil, kuberoute.PatchError(ctx, err, vs.ResourceVersion, func(ctx context.Context) (string, error) {
+			fresh, err := r.get(ctx)
+			if err != nil {
+				return "", err
+			}
+			return fresh.ResourceVersion, nil
+		})
 	}
-	got, _, perr := r.parse(out)
-	if perr != nil {
-		return traffic.Split{}, out, fmt.Errorf("%w: %w", traffic.ErrVerify, perr)
-	}
-	return got, out, nil
+	got, _, err := r.parse(out)
+	return got, out, err
 }
 
 // ErrorCode classifies the API server's errors (a traffic.Driver method).
