@@ -1,6 +1,7 @@
 package rollback
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -148,7 +149,7 @@ func (p Plan) resolve() (*resolved, error) {
 		case z.Mirror < 0 || z.Mirror > 100:
 			return nil, canary.Invalid("Plan.ZeroTraffic.Mirror", z.Mirror, "must be between 0 and 100")
 		}
-		s := traffic.Split{Stable: 100, Mirror: z.Mirror, TestRoute: z.TestRoute}
+		s := traffic.Split{Stable: 100, Mirror: z.Mirror, TestRoute: z.testRoute()}
 		if err := s.Validate(); err != nil {
 			return nil, fmt.Errorf("rollback: Plan.ZeroTraffic: %w", err)
 		}
@@ -298,8 +299,13 @@ type Config struct {
 	// Analyzer judges the observations. Required when Metrics is not
 	// empty; a rollout with neither advances on time alone.
 	Analyzer analysis.Analyzer
-	// Router applies splits. Required.
-	Router traffic.Router
+	// Router applies splits. Required. Normally a *traffic.Router (a mesh
+	// adapter, or httpsplit's proxy), or a providers/fake Router in tests.
+	Router interface {
+		SetSplit(ctx context.Context, s traffic.Split) error
+		Split(ctx context.Context) (traffic.Split, error)
+		Release(ctx context.Context) error
+	}
 	// Scaler, when set, scales the canary to zero and restores the stable
 	// version on a rollback.
 	Scaler Scaler

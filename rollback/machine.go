@@ -114,7 +114,7 @@ func (m *Machine) Desired(s State) traffic.Split {
 
 func (m *Machine) validationSplit() traffic.Split {
 	z := m.plan.zero
-	return traffic.Split{Stable: 100, Mirror: z.Mirror, TestRoute: z.TestRoute}
+	return traffic.Split{Stable: 100, Mirror: z.Mirror, TestRoute: z.testRoute()}
 }
 
 // AnalysisDue reports whether an analysis should run at now.

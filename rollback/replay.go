@@ -106,6 +106,6 @@ func (m *memRouter) Split(context.Context) (traffic.Split, error) {
 func (m *memRouter) Release(context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.split.Mirror, m.split.TestRoute = 0, nil
+	m.split.Mirror, m.split.TestRoute = 0, traffic.HeaderRoute{}
 	return nil
 }

@@ -309,7 +309,7 @@ func TestZeroTrafficValidation(t *testing.T) {
 	h := newHarness(plan, rollback.Policy{}, fake.Constant(0.001, 20))
 	r := h.build(t)
 	st, _ := r.Step(ctx, t0)
-	want := traffic.Split{Stable: 100, TestRoute: route}
+	want := traffic.Split{Stable: 100, TestRoute: *route}
 	if st.Phase != rollback.Validating || !st.Split.Equal(want) {
 		t.Fatalf("first step %+v, want validating with the test route", st)
 	}

@@ -101,12 +101,14 @@ func (s Sum) measurement() analysis.Measurement {
 	return analysis.Observed(s.Sum/float64(s.Count), s.Count)
 }
 
-func cloneSplit(s traffic.Split) *traffic.Split {
-	if s.TestRoute != nil {
-		tr := *s.TestRoute
-		s.TestRoute = &tr
+func cloneSplit(s traffic.Split) *traffic.Split { return &s }
+
+// testRoute is the test route of the validation split (none for nil).
+func (z *ZeroTraffic) testRoute() traffic.HeaderRoute {
+	if z.TestRoute == nil {
+		return traffic.HeaderRoute{}
 	}
-	return &s
+	return *z.TestRoute
 }
 
 // decodeState reads a snapshot strictly: unknown fields, unknown phases and

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"strconv"
 	"sync"
 
@@ -11,11 +10,13 @@ import (
 
 // Sentinel errors every Store wraps, for errors.Is.
 var (
-	// ErrNotFound: no record is stored under the key.
-	ErrNotFound = errors.New("store: not found")
+	// ErrNotFound: no record is stored under the key. Its code is
+	// canary.NotFound.
+	ErrNotFound = canary.NewError(canary.NotFound, "store: not found")
 	// ErrConflict: the record's version is not the one the caller named;
-	// someone else wrote (or deleted) it since it was read.
-	ErrConflict = errors.New("store: version conflict")
+	// someone else wrote (or deleted) it since it was read. Its code is
+	// canary.Conflict.
+	ErrConflict = canary.NewError(canary.Conflict, "store: version conflict")
 )
 
 // Store keeps records by key with compare-and-swap on a version.

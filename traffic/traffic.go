@@ -1,28 +1,33 @@
 package traffic
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"regexp"
+	"unicode/utf8"
 
 	"github.com/meshcanary/canary"
 )
 
-// Sentinel errors an adapter wraps so that callers can use errors.Is. An
-// adapter also keeps its native error reachable with errors.As.
+// Sentinel errors the Router's errors match with errors.Is. The driver's
+// native error stays reachable with errors.As, and canary.Code classifies
+// each of them.
 var (
-	// ErrConflict: the route object changed under the adapter and its
-	// bounded retries did not get a write through.
-	ErrConflict = errors.New("traffic: conflicting update")
-	// ErrNotFound: the object the router manages does not exist (any more).
-	ErrNotFound = errors.New("traffic: route not found")
-	// ErrVerify: the split read back after a write differs from the one written.
-	ErrVerify = errors.New("traffic: split read back differs from the split written")
+	// ErrConflict: the route object changed under the router and its
+	// bounded retries did not get a write through. Its code is
+	// canary.Conflict.
+	ErrConflict = canary.NewError(canary.Conflict, "traffic: conflicting update")
+	// ErrNotFound: the object the router manages does not exist (any
+	// more). Its code is canary.NotFound.
+	ErrNotFound = canary.NewError(canary.NotFound, "traffic: route not found")
+	// ErrVerify: the split the back end stored after a write differs
+	// from the one written (a mutating webhook, another controller). Its
+	// code is canary.Conflict: reading again and retrying may succeed.
+	ErrVerify = canary.NewError(canary.Conflict, "traffic: split read back differs from the split written")
 )
 
 // Split is the desired or observed division of traffic between the stable
-// and the canary version.
+// and the canary version. It is a comparable value: == tells whether two
+// splits are the same, and a copy shares nothing with the original.
 type Split struct {
 	// Stable and Canary are whole percentages, each 0–100, summing to 100.
 	Stable int `json:"stable"`
@@ -31,11 +36,13 @@ type Split struct {
 	// addition to the weighted split. Zero mirrors nothing.
 	Mirror int `json:"mirror,omitempty"`
 	// TestRoute, when set, sends requests matching it to the canary before
-	// the weighted split applies. Nil means no such route.
-	TestRoute *HeaderRoute `json:"testRoute,omitempty"`
+	// the weighted split applies. The zero HeaderRoute means no such
+	// route (and is left out of the JSON).
+	TestRoute HeaderRoute `json:"testRoute,omitzero"`
 }
 
-// HeaderRoute matches requests whose header Name equals Value exactly.
+// HeaderRoute matches requests whose header Name equals Value exactly. Its
+// zero value means "no test route".
 type HeaderRoute struct {
 	Name  string `json:"name"`
 	Value string `json:"value"`
@@ -65,12 +72,17 @@ func (s Split) Validate() error {
 	case s.Mirror < 0 || s.Mirror > 100:
 		return canary.Invalid("Split.Mirror", s.Mirror, "must be between 0 and 100")
 	}
-	if r := s.TestRoute; r != nil {
+	if r := s.TestRoute; r != (HeaderRoute{}) {
 		if !headerName.MatchString(r.Name) {
 			return canary.Invalid("Split.TestRoute.Name", r.Name, "must be an HTTP header name (a token)")
 		}
 		if r.Value == "" || len(r.Value) > 256 {
 			return canary.Invalid("Split.TestRoute.Value", r.Value, "must be 1 to 256 characters")
+		}
+		if !utf8.ValidString(r.Value) {
+			// Not valid UTF-8: it would not survive JSON (a snapshot, an
+			// event, a Kubernetes object) unchanged.
+			return canary.Invalid("Split.TestRoute.Value", fmt.Sprintf("%q", r.Value), "must be valid UTF-8")
 		}
 		for _, c := range r.Value {
 			if c < 0x20 || c == 0x7f {
@@ -81,61 +93,19 @@ func (s Split) Validate() error {
 	return nil
 }
 
-// Equal reports whether s and o describe the same split.
-func (s Split) Equal(o Split) bool {
-	if s.Stable != o.Stable || s.Canary != o.Canary || s.Mirror != o.Mirror {
-		return false
-	}
-	if (s.TestRoute == nil) != (o.TestRoute == nil) {
-		return false
-	}
-	return s.TestRoute == nil || *s.TestRoute == *o.TestRoute
-}
+// Equal reports whether s and o describe the same split: s == o.
+func (s Split) Equal(o Split) bool { return s == o }
+
+// HasTestRoute reports whether s has a test route (a non-zero TestRoute).
+func (s Split) HasTestRoute() bool { return s.TestRoute != (HeaderRoute{}) }
 
 func (s Split) String() string {
 	str := fmt.Sprintf("stable %d%% / canary %d%%", s.Stable, s.Canary)
 	if s.Mirror > 0 {
 		str += fmt.Sprintf(", mirror %d%%", s.Mirror)
 	}
-	if s.TestRoute != nil {
+	if s.HasTestRoute() {
 		str += fmt.Sprintf(", test route %s=%s", s.TestRoute.Name, s.TestRoute.Value)
 	}
 	return str
-}
-
-// Router applies splits to a mesh. Implementations are safe for concurrent
-// use.
-type Router interface {
-	// SetSplit makes s the split in force. It validates s first and writes
-	// nothing when s is invalid. Writing the split already in force is
-	// harmless. Implementations retry conflicts a bounded number of times
-	// and return an error wrapping ErrConflict when they give up.
-	//
-	// SetSplit verifies its write: it returns nil only when the split in
-	// force after the write, as the back end reports it (the object the
-	// write returned, or a read), equals s, and an error wrapping ErrVerify
-	// otherwise. Callers therefore need no read after a write; a rollback
-	// costs one write.
-	SetSplit(ctx context.Context, s Split) error
-	// Split reads back the split in force. It returns an error wrapping
-	// ErrNotFound when the managed route does not exist.
-	Split(ctx context.Context) (Split, error)
-	// Release removes what the router added for the rollout (test route,
-	// mirror) and leaves the weights as they are. Releasing twice, or
-	// releasing a router that never wrote, is harmless.
-	Release(ctx context.Context) error
-}
-
-// Verify reads the split back from r and returns an error wrapping ErrVerify
-// when it differs from want: a check that the split is still in force, for
-// callers that want to detect drift (someone else editing the route).
-func Verify(ctx context.Context, r Router, want Split) error {
-	got, err := r.Split(ctx)
-	if err != nil {
-		return err
-	}
-	if !got.Equal(want) {
-		return fmt.Errorf("%w: wrote %v, read %v", ErrVerify, want, got)
-	}
-	return nil
 }

@@ -199,11 +199,11 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	}
 	if testHeader != "" {
 		name, value, ok := strings.Cut(testHeader, "=")
-		hr := &traffic.HeaderRoute{Name: name, Value: value}
+		hr := traffic.HeaderRoute{Name: name, Value: value}
 		if err := (traffic.Split{Stable: 100, TestRoute: hr}).Validate(); !ok || err != nil || name != strings.ToLower(name) {
 			return nil, usagef("-test-header %q: want name=value with a lower-case HTTP header name and a value of 1-256 printable characters", testHeader)
 		}
-		o.testRoute = hr
+		o.testRoute = &hr
 	}
 	if o.mirror < 0 || o.mirror > 100 {
 		return nil, usagef("-mirror %d: want a percentage between 0 and 100", o.mirror)
@@ -259,16 +259,20 @@ func rollout(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	router, err := istio.New(client, o.router)
+	driver, err := istio.NewDriver(client, o.router)
 	if err != nil {
 		return err
 	}
+	router := traffic.NewRouter(driver, driver.Options())
 	first := traffic.Weighted(o.steps[0])
 	if o.validate > 0 {
-		first = traffic.Split{Stable: 100, TestRoute: o.testRoute, Mirror: o.mirror}
+		first = traffic.Split{Stable: 100, Mirror: o.mirror}
+		if o.testRoute != nil {
+			first.TestRoute = *o.testRoute
+		}
 	}
 	if o.dryRun {
-		vs, err := router.Desired(ctx, first)
+		vs, err := driver.Desired(ctx, first)
 		if err != nil {
 			return err
 		}

@@ -2,124 +2,81 @@ package kuberoute
 
 import (
 	"context"
-	"fmt"
-	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
+	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/traffic"
 )
 
-// Object reads, remembers and writes one Kubernetes object of type T
-// (gatewayv1.HTTPRoute, unstructured.Unstructured…) through the functions
-// it is given. Every field must be set before the first call; they must not
-// change afterwards. An Object is safe for concurrent use and must not be
-// copied after first use.
-type Object[T any] struct {
-	// Name names the object in error messages, as "Kind namespace/name".
-	Name string
-	// Get reads the object from the server.
-	Get func(context.Context) (*T, error)
-	// Update writes the object (a PUT guarded by its resourceVersion) and
-	// returns what the server stored.
-	Update func(context.Context, *T) (*T, error)
-	// SplitOf reads the split an object carries, to verify a write.
-	SplitOf func(*T) (traffic.Split, error)
-	// DeepCopy copies an object, for the cached copy.
-	DeepCopy func(*T) *T
-	// Retries bounds the retries after a write conflict; negative means
-	// none. It is used as is: callers apply their own default.
-	Retries int
-
-	mu   sync.Mutex
-	last *T // as last read or written, for a write without a read
-}
-
-// wrap adds the object's name and the traffic sentinel matching a server
-// error; the *apierrors.StatusError stays reachable with errors.As.
-func (o *Object[T]) wrap(op string, err error) error {
+// Code classifies an error from the Kubernetes API server (or client-go)
+// for canary.Code: an error that already has a code (a *canary.FieldError,
+// a sentinel made with canary.NewError, a context error) keeps it;
+// otherwise the *apierrors.StatusError's reason decides. Anything else is
+// canary.Unknown.
+func Code(err error) canary.ErrorCode {
+	if c := canary.Code(err); c != canary.Unknown {
+		return c
+	}
 	switch {
-	case apierrors.IsNotFound(err):
-		return fmt.Errorf("%s %s: %w: %w", op, o.Name, traffic.ErrNotFound, err)
-	case apierrors.IsConflict(err):
-		return fmt.Errorf("%s %s: %w: %w", op, o.Name, traffic.ErrConflict, err)
+	case apierrors.IsNotFound(err), apierrors.IsGone(err):
+		return canary.NotFound
+	case apierrors.IsConflict(err), apierrors.IsAlreadyExists(err), apierrors.IsResourceExpired(err):
+		return canary.Conflict
+	case apierrors.IsUnauthorized(err), apierrors.IsForbidden(err):
+		return canary.Unauthorized
+	case apierrors.IsTooManyRequests(err):
+		return canary.RateLimited
+	case apierrors.IsServiceUnavailable(err), apierrors.IsInternalError(err), apierrors.IsUnexpectedServerError(err):
+		return canary.Unavailable
+	case apierrors.IsTimeout(err), apierrors.IsServerTimeout(err):
+		return canary.DeadlineExceeded
+	case apierrors.IsInvalid(err), apierrors.IsBadRequest(err), apierrors.IsRequestEntityTooLargeError(err):
+		return canary.InvalidArgument
+	case apierrors.IsMethodNotSupported(err), apierrors.IsNotAcceptable(err), apierrors.IsUnsupportedMediaType(err):
+		return canary.FailedPrecondition
 	}
-	return fmt.Errorf("%s %s: %w", op, o.Name, err)
+	return canary.Unknown
 }
 
-// Read gets the object from the server (one GET) and remembers it. The
-// caller owns the object returned and may change it.
-func (o *Object[T]) Read(ctx context.Context) (*T, error) {
-	obj, err := o.Get(ctx)
+// Wrap gives a Kubernetes error its code (Code) once, keeping its text and
+// the *apierrors.StatusError reachable with errors.As. It returns nil for
+// nil, and err itself when err already has a code.
+func Wrap(err error) error {
+	if err == nil || canary.Code(err) != canary.Unknown {
+		return err
+	}
+	return canary.WithCode(Code(err), err)
+}
+
+// PatchError interprets the error of a JSON Patch pinned to resourceVersion
+// rv. A patch computed from a stale version can fail to apply (an index
+// that moved) with 422 Invalid before the server's version check: current
+// reads the object's resourceVersion again, and a new one makes the error
+// a conflict (canary.Conflict, so the traffic.Router retries from a fresh
+// read), the same one leaves the server's refusal of the value as it is.
+func PatchError(ctx context.Context, err error, rv string, current func(context.Context) (string, error)) error {
+	if !apierrors.IsInvalid(err) {
+		return err
+	}
+	now, gerr := current(ctx)
+	switch {
+	case gerr != nil:
+		return gerr
+	case now != rv:
+		return canary.WithCode(canary.Conflict, err)
+	}
+	return err
+}
+
+// Router returns traffic.NewRouter(d, d.Options()), or err: the body of
+// each Kubernetes adapter's New.
+func Router[D interface {
+	traffic.Driver
+	Options() traffic.Options
+}](d D, err error) (*traffic.Router, error) {
 	if err != nil {
-		return nil, o.wrap("get", err)
+		return nil, err
 	}
-	o.remember(obj)
-	return obj, nil
-}
-
-func (o *Object[T]) remember(obj *T) {
-	o.mu.Lock()
-	o.last = o.DeepCopy(obj)
-	o.mu.Unlock()
-}
-
-// Cached returns a copy of the object as last read or written, or nil when
-// nothing was read or written yet. The caller owns the copy.
-func (o *Object[T]) Cached() *T {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.last == nil {
-		return nil
-	}
-	return o.DeepCopy(o.last)
-}
-
-// Modify runs a read-modify-write of at most Retries+1 attempts. start,
-// when not nil, is used instead of the first read; every later attempt
-// reads afresh. modify changes the object in place and reports whether a
-// write is needed; its error is returned as is. A conflict on the write
-// starts the next attempt; when none is left the error wraps
-// traffic.ErrConflict and the last 409. want, when not nil, is checked
-// against the object the server returns (traffic.ErrVerify).
-func (o *Object[T]) Modify(ctx context.Context, start *T, modify func(*T) (bool, error), want *traffic.Split) error {
-	var lastErr error
-	attempts := max(o.Retries, 0) + 1
-	for attempt := 0; attempt < attempts; attempt++ {
-		obj := start
-		start = nil
-		if obj == nil {
-			var err error
-			if obj, err = o.Read(ctx); err != nil {
-				return err
-			}
-		}
-		write, err := modify(obj)
-		if err != nil {
-			return err
-		}
-		if !write {
-			return nil
-		}
-		got, err := o.Update(ctx, obj)
-		if apierrors.IsConflict(err) {
-			lastErr = err
-			continue
-		}
-		if err != nil {
-			return o.wrap("update", err)
-		}
-		o.remember(got)
-		if want != nil {
-			read, err := o.SplitOf(got)
-			if err != nil {
-				return fmt.Errorf("%s: %w: %w", o.Name, traffic.ErrVerify, err)
-			}
-			if !read.Equal(*want) {
-				return fmt.Errorf("%s: %w: wrote %v, the server stored %v", o.Name, traffic.ErrVerify, *want, read)
-			}
-		}
-		return nil
-	}
-	return fmt.Errorf("update %s: gave up after %d conflicts: %w: %w", o.Name, attempts, traffic.ErrConflict, lastErr)
+	return traffic.NewRouter(d, d.Options()), nil
 }

@@ -1,7 +1,8 @@
-// Package appmesh is a traffic.Router over an AWS App Mesh VirtualRouter
+// Package appmesh is a traffic driver over an AWS App Mesh VirtualRouter
 // (appmesh.k8s.aws/v1beta2, the App Mesh controller for Kubernetes),
 // through client-go's dynamic client, so that it needs no App Mesh Go
-// module.
+// module. New returns the portable *traffic.Router over it; NewDriver
+// returns the Driver, for Desired.
 //
 // AWS ended support for App Mesh on 30 September 2026. This adapter is kept
 // for rollouts still running on it, isolated from the rest of the module;
@@ -20,10 +21,12 @@
 // request mirroring: a split with a mirror is refused with a
 // *canary.FieldError on Split.Mirror.
 //
-// Writes are read-modify-writes guarded by the resourceVersion read, retried
-// from a fresh read on conflict (Config.Retries), and checked against the
-// object the server stores (traffic.ErrVerify). A weight change costs one
-// GET and one PUT, a rollback to all-stable one PUT. Desired returns the
+// Writes are PUTs of the object as read, unstructured (so fields this
+// module does not know are kept), guarded by the resourceVersion read, made
+// with the field manager canary.FieldManager, retried after a pause from a
+// fresh read on conflict (Config.Retries), and checked against the object
+// the server stores (traffic.ErrVerify). A weight change costs one GET and
+// one PUT, a rollback to all-stable one PUT. Driver.Desired returns the
 // object as it would be written, without writing. Errors follow
 // providers/gatewayapi: *canary.FieldError naming the object and field for
 // what the VirtualRouter cannot carry, traffic.ErrNotFound and

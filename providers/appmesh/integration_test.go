@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -113,7 +114,7 @@ func (f *fixture) get(ctx context.Context, t testing.TB, name string) *unstructu
 	return got
 }
 
-func (f *fixture) router(t testing.TB, name string, cfg appmesh.Config) *appmesh.Router {
+func (f *fixture) router(t testing.TB, name string, cfg appmesh.Config) *traffic.Router {
 	t.Helper()
 	cfg.Namespace, cfg.VirtualRouter = f.ns, name
 	r, err := appmesh.New(f.client, cfg)
@@ -137,9 +138,9 @@ func TestConformance(t *testing.T) {
 		counter *kubetest.Counter
 	}
 	var mu sync.Mutex
-	routers := map[traffic.Router]entry{}
+	routers := map[*traffic.Router]entry{}
 	traffictest.Run(t, traffictest.Harness{
-		New: func(ctx context.Context, t *testing.T) traffic.Router {
+		New: func(ctx context.Context, t *testing.T) *traffic.Router {
 			name := fmt.Sprintf("cart-%d", n.Add(1))
 			f.create(ctx, t, sampleRouter(f.ns, name, "httpRoute"))
 			cfg, counter := f.env.CountingConfig()
@@ -158,7 +159,7 @@ func TestConformance(t *testing.T) {
 			mu.Unlock()
 			return r
 		},
-		Delete: func(ctx context.Context, t *testing.T, r traffic.Router) {
+		Delete: func(ctx context.Context, t *testing.T, r *traffic.Router) {
 			mu.Lock()
 			e := routers[r]
 			mu.Unlock()
@@ -167,7 +168,7 @@ func TestConformance(t *testing.T) {
 			}
 		},
 		// The router's client authenticates as a user RBAC grants nothing.
-		Break: func(ctx context.Context, t *testing.T, r traffic.Router) any {
+		Break: func(ctx context.Context, t *testing.T, r *traffic.Router) any {
 			mu.Lock()
 			e := routers[r]
 			mu.Unlock()
@@ -216,7 +217,7 @@ func TestRouteKinds(t *testing.T) {
 			if s, err := r.Split(ctx); err != nil || !s.Equal(traffic.Weighted(35)) {
 				t.Errorf("Split = %v, %v", s, err)
 			}
-			test := traffic.Split{Stable: 65, Canary: 35, TestRoute: &traffic.HeaderRoute{Name: "x-canary", Value: "1"}}
+			test := traffic.Split{Stable: 65, Canary: 35, TestRoute: traffic.HeaderRoute{Name: "x-canary", Value: "1"}}
 			err := r.SetSplit(ctx, test)
 			if kind == "tcpRoute" {
 				var fe *canary.FieldError
@@ -381,7 +382,7 @@ func TestServerRejection(t *testing.T) {
 	f.create(ctx, t, sampleRouter(f.ns, "cart", "httpRoute"))
 	r := f.router(t, "cart", apiConfig)
 	long := "x-" + strings.Repeat("c", 60)
-	err := r.SetSplit(ctx, traffic.Split{Stable: 100, TestRoute: &traffic.HeaderRoute{Name: long, Value: "1"}})
+	err := r.SetSplit(ctx, traffic.Split{Stable: 100, TestRoute: traffic.HeaderRoute{Name: long, Value: "1"}})
 	var se *apierrors.StatusError
 	if !errors.As(err, &se) || !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "headers[0].name") {
 		t.Fatalf("SetSplit = %v, want the server's 422 about the header name", err)
@@ -460,5 +461,27 @@ func BenchmarkWeightChange(b *testing.B) {
 	})
 	if c := f.counter.Counts(); c["GET"] != 2*n || c["PUT"] != n {
 		b.Errorf("%d iterations sent %v, want %d GET and %d PUT", n, c, 2*n, n)
+	}
+}
+
+// Every write names the module's field manager.
+func TestWritesCarryTheFieldManager(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.create(ctx, t, sampleRouter(f.ns, "cart", "httpRoute"))
+	r := f.router(t, "cart", apiConfig)
+	if err := r.SetSplit(ctx, traffic.Weighted(10)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.vr().Get(ctx, "cart", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var managers []string
+	for _, e := range got.GetManagedFields() {
+		managers = append(managers, e.Manager)
+	}
+	if !slices.Contains(managers, canary.FieldManager) {
+		t.Errorf("VirtualRouter managed by %v, want %q among them", managers, canary.FieldManager)
 	}
 }

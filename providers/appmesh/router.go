@@ -23,10 +23,6 @@ var VirtualRouters = schema.GroupVersionResource{Group: "appmesh.k8s.aws", Versi
 // Config.TestRoute is empty.
 const DefaultTestRoute = "meshcanary-test"
 
-// DefaultRetries is how many times a write is retried after a conflict when
-// Config.Retries is zero.
-const DefaultRetries = 5
-
 // Route kinds of an App Mesh route, as spec.routes[] spells them.
 var routeKinds = []string{"httpRoute", "http2Route", "grpcRoute", "tcpRoute"}
 
@@ -44,34 +40,40 @@ type Config struct {
 	// TestRoute names the route added for a split's test route. Empty
 	// means DefaultTestRoute.
 	TestRoute string
-	// Retries bounds the retries after a write conflict. Zero means
-	// DefaultRetries; negative means no retry.
+	// Retries bounds the retries after a write conflict, each after a
+	// pause and a fresh read. Zero means traffic.DefaultRetries; negative
+	// means no retry.
 	Retries int
 }
 
-// Router is a traffic.Router over one App Mesh VirtualRouter. Create it with
-// New; the zero value is not usable. It is safe for concurrent use.
-type Router struct {
+// Driver is the traffic.Driver over one App Mesh VirtualRouter. Use it
+// through the *traffic.Router that New returns (or traffic.NewRouter(d,
+// d.Options())); its own method Desired is for GitOps. It is safe for
+// concurrent use.
+type Driver struct {
 	client dynamic.Interface
 	cfg    Config
-
-	// rw reads and writes the VirtualRouter and keeps it as last read or
-	// written, for the one-write rollback.
-	rw kuberoute.Object[unstructured.Unstructured]
 }
 
-var _ traffic.Router = (*Router)(nil)
+var (
+	_ traffic.Driver  = (*Driver)(nil)
+	_ traffic.Checker = (*Driver)(nil)
+)
 
-// New checks cfg and returns a Router. It sends no request.
-func New(client dynamic.Interface, cfg Config) (*Router, error) {
+// New checks cfg and returns a *traffic.Router over the VirtualRouter. It
+// sends no request.
+func New(client dynamic.Interface, cfg Config) (*traffic.Router, error) {
+	return kuberoute.Router(NewDriver(client, cfg))
+}
+
+// NewDriver checks cfg and returns the Driver that New wraps. It sends no
+// request.
+func NewDriver(client dynamic.Interface, cfg Config) (*Driver, error) {
 	if client == nil {
 		return nil, canary.Invalid("Client", nil, "must not be nil")
 	}
 	if cfg.TestRoute == "" {
 		cfg.TestRoute = DefaultTestRoute
-	}
-	if cfg.Retries == 0 {
-		cfg.Retries = DefaultRetries
 	}
 	for _, c := range []struct {
 		field, value string
@@ -94,49 +96,83 @@ func New(client dynamic.Interface, cfg Config) (*Router, error) {
 	case cfg.Route == cfg.TestRoute:
 		return nil, canary.Invalid("Config.TestRoute", cfg.TestRoute, "must differ from Config.Route")
 	}
-	r := &Router{client: client, cfg: cfg}
-	r.rw = kuberoute.Object[unstructured.Unstructured]{
-		Name: r.object(),
-		Get: func(ctx context.Context) (*unstructured.Unstructured, error) {
-			return r.resource().Get(ctx, r.cfg.VirtualRouter, metav1.GetOptions{})
-		},
-		Update: func(ctx context.Context, obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
-			return r.resource().Update(ctx, obj, metav1.UpdateOptions{})
-		},
-		SplitOf:  r.splitOf,
-		DeepCopy: (*unstructured.Unstructured).DeepCopy,
-		Retries:  r.cfg.Retries,
-	}
-	return r, nil
+	return &Driver{client: client, cfg: cfg}, nil
 }
 
-func (r *Router) object() string {
+// Options returns the traffic.Options New uses: the object's name for
+// errors and Config.Retries.
+func (r *Driver) Options() traffic.Options {
+	return traffic.Options{Name: r.object(), Retries: r.cfg.Retries}
+}
+
+func (r *Driver) object() string {
 	return "VirtualRouter " + r.cfg.Namespace + "/" + r.cfg.VirtualRouter
 }
 
-func (r *Router) resource() dynamic.ResourceInterface {
+func (r *Driver) resource() dynamic.ResourceInterface {
 	return r.client.Resource(VirtualRouters).Namespace(r.cfg.Namespace)
 }
 
-// Split reads the VirtualRouter and returns the split in force. Weights
-// that are not whole percentages of their sum are rounded.
-func (r *Router) Split(ctx context.Context) (traffic.Split, error) {
-	obj, err := r.rw.Read(ctx)
+// Read gets the VirtualRouter and the split in force (a traffic.Driver
+// method). Weights that are not whole percentages of their sum are
+// rounded.
+func (r *Driver) Read(ctx context.Context) (traffic.Split, traffic.Version, error) {
+	obj, err := r.resource().Get(ctx, r.cfg.VirtualRouter, metav1.GetOptions{})
 	if err != nil {
-		return traffic.Split{}, err
+		return traffic.Split{}, nil, err
 	}
-	return r.splitOf(obj)
+	s, err := r.splitOf(obj)
+	if err != nil {
+		return traffic.Split{}, nil, err
+	}
+	return s, obj, nil
 }
 
-// Desired reads the VirtualRouter and returns it as SetSplit would write
+// Check refuses a mirror, which App Mesh cannot express (a
+// traffic.Checker method).
+func (r *Driver) Check(s traffic.Split) error {
+	if s.Mirror != 0 {
+		return canary.Invalid("Split.Mirror", s.Mirror, "App Mesh cannot mirror requests; use 0 (or the Gateway API router)")
+	}
+	return nil
+}
+
+// Write puts s in force on the VirtualRouter v (a traffic.Driver method):
+// one PUT of the object as read, unstructured (so fields this module does
+// not know are kept), with the managed route's two weights and the test
+// route changed, guarded by v's resourceVersion.
+func (r *Driver) Write(ctx context.Context, v traffic.Version, s traffic.Split) (traffic.Split, traffic.Version, error) {
+	in, ok := v.(*unstructured.Unstructured)
+	if !ok || in == nil {
+		return traffic.Split{}, nil, fmt.Errorf("appmesh: Write with a version of type %T", v)
+	}
+	obj := in.DeepCopy()
+	if err := r.apply(obj, s); err != nil {
+		return traffic.Split{}, nil, err
+	}
+	out, err := r.resource().Update(ctx, obj, metav1.UpdateOptions{FieldManager: canary.FieldManager})
+	if err != nil {
+		return traffic.Split{}, nil, err
+	}
+	got, err := r.splitOf(out)
+	return got, out, err
+}
+
+// ErrorCode classifies the API server's errors (a traffic.Driver method).
+func (r *Driver) ErrorCode(err error) canary.ErrorCode { return kuberoute.Code(err) }
+
+// Desired reads the VirtualRouter and returns it as a write of s would make
 // it, without writing, for GitOps pipelines.
-func (r *Router) Desired(ctx context.Context, s traffic.Split) (*unstructured.Unstructured, error) {
-	if err := checkSplit(s); err != nil {
+func (r *Driver) Desired(ctx context.Context, s traffic.Split) (*unstructured.Unstructured, error) {
+	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	obj, err := r.rw.Read(ctx)
-	if err != nil {
+	if err := r.Check(s); err != nil {
 		return nil, err
+	}
+	obj, err := r.resource().Get(ctx, r.cfg.VirtualRouter, metav1.GetOptions{})
+	if err != nil {
+		return nil, kuberoute.Wrap(err)
 	}
 	if err := r.apply(obj, s); err != nil {
 		return nil, err
@@ -144,61 +180,7 @@ func (r *Router) Desired(ctx context.Context, s traffic.Split) (*unstructured.Un
 	return obj, nil
 }
 
-func checkSplit(s traffic.Split) error {
-	if err := s.Validate(); err != nil {
-		return err
-	}
-	if s.Mirror != 0 {
-		return canary.Invalid("Split.Mirror", s.Mirror, "App Mesh cannot mirror requests; use 0 (or the Gateway API router)")
-	}
-	return nil
-}
-
-// SetSplit writes s into the managed route: one GET and one PUT when nothing
-// else writes the VirtualRouter at the same time. A rollback (all stable, no
-// test route) is written from the object as this Router last saw it in a
-// single PUT guarded by its resourceVersion; only if it changed since is it
-// read again. Conflicts are retried from a fresh read up to Config.Retries
-// times, and the object the server returns is checked against s.
-func (r *Router) SetSplit(ctx context.Context, s traffic.Split) error {
-	if err := checkSplit(s); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	var start *unstructured.Unstructured
-	if s.Canary == 0 && s.TestRoute == nil {
-		start = r.rw.Cached()
-	}
-	return r.rw.Modify(ctx, start, func(obj *unstructured.Unstructured) (bool, error) {
-		return true, r.apply(obj, s)
-	}, &s)
-}
-
-// Release removes the test route and keeps the weights. It writes nothing
-// when there is no test route.
-func (r *Router) Release(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return r.rw.Modify(ctx, nil, func(obj *unstructured.Unstructured) (bool, error) {
-		routes, err := r.routes(obj)
-		if err != nil {
-			return false, err
-		}
-		if _, _, err := r.managed(routes); err != nil {
-			return false, err
-		}
-		kept := r.withoutTestRoute(routes)
-		if len(kept) == len(routes) {
-			return false, nil
-		}
-		return true, unstructured.SetNestedSlice(obj.Object, kept, "spec", "routes")
-	}, nil)
-}
-
-func (r *Router) routes(obj *unstructured.Unstructured) ([]any, error) {
+func (r *Driver) routes(obj *unstructured.Unstructured) ([]any, error) {
 	routes, found, err := unstructured.NestedSlice(obj.Object, "spec", "routes")
 	if err != nil {
 		return nil, canary.Invalid(r.object()+" spec.routes", nil, "%v", err)
@@ -211,7 +193,7 @@ func (r *Router) routes(obj *unstructured.Unstructured) ([]any, error) {
 
 // managed returns the index of the managed route and its kind
 // ("httpRoute"…).
-func (r *Router) managed(routes []any) (int, string, error) {
+func (r *Driver) managed(routes []any) (int, string, error) {
 	for i, rt := range routes {
 		m, _ := rt.(map[string]any)
 		if m["name"] != r.cfg.Route {
@@ -231,7 +213,7 @@ func (r *Router) managed(routes []any) (int, string, error) {
 	return 0, "", canary.Invalid(r.object()+" spec.routes", r.cfg.Route, "no route with this name")
 }
 
-func (r *Router) testRoute(routes []any) int {
+func (r *Driver) testRoute(routes []any) int {
 	for i, rt := range routes {
 		if m, _ := rt.(map[string]any); m["name"] == r.cfg.TestRoute {
 			return i
@@ -240,7 +222,7 @@ func (r *Router) testRoute(routes []any) int {
 	return -1
 }
 
-func (r *Router) withoutTestRoute(routes []any) []any {
+func (r *Driver) withoutTestRoute(routes []any) []any {
 	kept := make([]any, 0, len(routes))
 	for _, rt := range routes {
 		if m, _ := rt.(map[string]any); m["name"] == r.cfg.TestRoute {
@@ -267,7 +249,7 @@ func toInt(v any) (int64, bool) {
 
 // targets returns the managed route's weightedTargets and the indexes of
 // the stable and the canary target.
-func (r *Router) targets(route map[string]any, kind, field string) ([]any, int, int, error) {
+func (r *Driver) targets(route map[string]any, kind, field string) ([]any, int, int, error) {
 	field += "." + kind + ".action.weightedTargets"
 	ts, _, err := unstructured.NestedSlice(route, kind, "action", "weightedTargets")
 	if err != nil {
@@ -301,7 +283,7 @@ func (r *Router) targets(route map[string]any, kind, field string) ([]any, int, 
 	return ts, stable, canaryTarget, nil
 }
 
-func (r *Router) splitOf(obj *unstructured.Unstructured) (traffic.Split, error) {
+func (r *Driver) splitOf(obj *unstructured.Unstructured) (traffic.Split, error) {
 	routes, err := r.routes(obj)
 	if err != nil {
 		return traffic.Split{}, err
@@ -336,7 +318,7 @@ func (r *Router) splitOf(obj *unstructured.Unstructured) (traffic.Split, error) 
 			h, _ := hs[len(hs)-1].(map[string]any)
 			name, _ := h["name"].(string)
 			value, _, _ := unstructured.NestedString(h, "match", "exact")
-			s.TestRoute = &traffic.HeaderRoute{Name: name, Value: value}
+			s.TestRoute = traffic.HeaderRoute{Name: name, Value: value}
 		}
 	}
 	return s, nil
@@ -344,7 +326,7 @@ func (r *Router) splitOf(obj *unstructured.Unstructured) (traffic.Split, error) 
 
 // apply changes obj in place so that it carries s: the two weights of the
 // managed route and the test route, nothing else.
-func (r *Router) apply(obj *unstructured.Unstructured, s traffic.Split) error {
+func (r *Driver) apply(obj *unstructured.Unstructured, s traffic.Split) error {
 	routes, err := r.routes(obj)
 	if err != nil {
 		return err
@@ -359,7 +341,7 @@ func (r *Router) apply(obj *unstructured.Unstructured, s traffic.Split) error {
 	if err != nil {
 		return err
 	}
-	if s.TestRoute != nil && kind == "tcpRoute" {
+	if s.HasTestRoute() && kind == "tcpRoute" {
 		return canary.Invalid("Split.TestRoute", s.TestRoute.Name, "%s.tcpRoute cannot match headers", field)
 	}
 	ts[si].(map[string]any)["weight"] = int64(s.Stable)
@@ -370,7 +352,7 @@ func (r *Router) apply(obj *unstructured.Unstructured, s traffic.Split) error {
 	canaryTarget := runtime.DeepCopyJSONValue(ts[ci]).(map[string]any)
 
 	routes = r.withoutTestRoute(routes)
-	if tr := s.TestRoute; tr != nil {
+	if tr := s.TestRoute; s.HasTestRoute() {
 		test, err := r.testRouteFor(route, kind, canaryTarget, tr)
 		if err != nil {
 			return err
@@ -383,7 +365,7 @@ func (r *Router) apply(obj *unstructured.Unstructured, s traffic.Split) error {
 // testRouteFor builds the test route: the managed route's match with an
 // exact header (gRPC: metadata) match added, all traffic to the canary, and
 // priority 0, App Mesh's highest, so it is tried before the managed route.
-func (r *Router) testRouteFor(route map[string]any, kind string, canaryTarget map[string]any, tr *traffic.HeaderRoute) (map[string]any, error) {
+func (r *Driver) testRouteFor(route map[string]any, kind string, canaryTarget map[string]any, tr traffic.HeaderRoute) (map[string]any, error) {
 	match, _, _ := unstructured.NestedMap(route, kind, "match")
 	if match == nil {
 		match = map[string]any{}

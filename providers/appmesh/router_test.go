@@ -15,7 +15,7 @@ import (
 	"github.com/meshcanary/canary/traffic"
 )
 
-func fakeRouter(t *testing.T) (*dynamicfake.FakeDynamicClient, *appmesh.Router) {
+func fakeRouter(t *testing.T) (*dynamicfake.FakeDynamicClient, *traffic.Router) {
 	client := dynamicfake.NewSimpleDynamicClient(runtime.NewScheme(), sampleRouter("shop", "cart", "httpRoute"))
 	r, err := appmesh.New(client, appmesh.Config{Namespace: "shop", VirtualRouter: "cart", Route: "api", Stable: "cart", Canary: "cart-canary"})
 	if err != nil {

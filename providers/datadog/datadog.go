@@ -2,7 +2,6 @@ package datadog
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -49,13 +48,16 @@ const (
 // Sentinel errors, matched with errors.Is.
 var (
 	// ErrUnauthorized: Datadog answered 401 or 403 (a wrong or revoked key,
-	// a key without the timeseries_query scope, or the wrong site).
-	ErrUnauthorized = errors.New("datadog: unauthorized")
+	// a key without the timeseries_query scope, or the wrong site). It is
+	// metrics.ErrUnauthorized (code canary.Unauthorized).
+	ErrUnauthorized = metrics.ErrUnauthorized
 	// ErrRateLimited: Datadog answered 429 and the adapter gave up waiting.
-	ErrRateLimited = errors.New("datadog: rate limited")
+	// It is metrics.ErrRateLimited (code canary.RateLimited).
+	ErrRateLimited = metrics.ErrRateLimited
 	// ErrMultipleSeries: the query answered several series (tag groups)
-	// where one value was expected.
-	ErrMultipleSeries = errors.New("datadog: several series where one was expected; aggregate the query")
+	// where one value was expected; aggregate the query. It is
+	// metrics.ErrSeveralSeries (code canary.InvalidArgument).
+	ErrMultipleSeries = metrics.ErrSeveralSeries
 )
 
 // ValueSource says where Result.Value comes from.

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/internal/ratelimit"
 
 	"github.com/DataDog/datadog-api-client-go/v2/api/datadog"
@@ -49,6 +50,17 @@ func (e *Error) Error() string {
 		fmt.Fprintf(&b, " (rate limited; the server asked to wait %v)", e.RetryAfter)
 	}
 	return b.String()
+}
+
+// ErrorCode returns the code of the answer's HTTP status (canary.HTTPCode):
+// canary.Unauthorized for 401 and 403, canary.RateLimited for 429,
+// canary.Unavailable for 5xx…; canary.Unknown for an error reported inside
+// a 200 answer.
+func (e *Error) ErrorCode() canary.ErrorCode {
+	if e.kind != nil {
+		return canary.Code(e.kind)
+	}
+	return canary.HTTPCode(e.StatusCode)
 }
 
 // Unwrap returns the sentinel (if any) and the native client error.

@@ -3,8 +3,9 @@
 // rollback.Readiness and rollback.Gate — for unit-testing rollout policies
 // without a mesh, a metrics back end or a cluster.
 //
-// They are not mocks: the Router keeps a split and passes the same
-// conformance suite (traffic/traffictest) as the mesh adapters, and the
+// They are not mocks: the Router works through a *traffic.Router over an in-memory
+// driver that passes the same conformance suite (traffic/traffictest) as
+// the mesh adapters' drivers, and the
 // Provider answers scripted series and passes metrics/metricstest. Like
 // client-go's fakes, each records every call (Actions) and accepts injected
 // errors (Fail), so a test can check what a rollout did and how it copes

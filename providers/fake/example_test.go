@@ -24,7 +24,7 @@ func ExampleRouter() {
 	}
 	fmt.Println("in force:", r.Current())
 	// Output:
-	// fake set: mesh unavailable
+	// set split of fake route: fake set: mesh unavailable
 	// <nil>
 	// invalid Split.Canary (120): must be between 0 and 100
 	// set stable 90% / canary 10% true

@@ -90,18 +90,7 @@ func (r *recorder) begin(ctx context.Context, verb string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	for _, v := range []string{verb, "*"} {
-		if err := r.always[v]; err != nil {
-			return err
-		}
-		if q := r.fail[v]; len(q) > 0 {
-			r.fail[v] = q[1:]
-			if q[0] != nil {
-				return q[0]
-			}
-		}
-	}
-	return nil
+	return r.take(verb)
 }
 
 // record appends an action; r.mu must be held.

@@ -9,22 +9,7 @@ import (
 	"github.com/meshcanary/canary/metrics"
 	"github.com/meshcanary/canary/metrics/metricstest"
 	"github.com/meshcanary/canary/providers/fake"
-	"github.com/meshcanary/canary/traffic"
-	"github.com/meshcanary/canary/traffic/traffictest"
 )
-
-func TestRouterConformance(t *testing.T) {
-	traffictest.Run(t, traffictest.Harness{
-		New: func(context.Context, *testing.T) traffic.Router { return fake.NewRouter() },
-		Delete: func(_ context.Context, _ *testing.T, r traffic.Router) {
-			r.(*fake.Router).Delete()
-		},
-		Break: func(_ context.Context, _ *testing.T, r traffic.Router) any {
-			r.(*fake.Router).FailAlways("*", &fake.Error{Verb: "set", Msg: "injected"})
-			return new(*fake.Error)
-		},
-	})
-}
 
 func TestProviderConformance(t *testing.T) {
 	end := time.Date(2026, 3, 29, 1, 30, 0, 0, time.UTC)

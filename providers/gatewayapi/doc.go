@@ -1,7 +1,8 @@
-// Package gatewayapi is a traffic.Router over a Gateway API HTTPRoute
+// Package gatewayapi is a traffic driver over a Gateway API HTTPRoute
 // (gateway.networking.k8s.io/v1), the object that Istio's ambient-mode
 // waypoints, Linkerd, Envoy Gateway and Amazon VPC Lattice read. It uses
-// the typed clientset of sigs.k8s.io/gateway-api.
+// the typed clientset of sigs.k8s.io/gateway-api. New returns the portable
+// *traffic.Router over it; NewDriver returns the Driver, for Desired.
 //
 // The router manages one rule of the route, found by its name
 // (spec.rules[].name), by its index, or as the route's only rule. In that
@@ -15,20 +16,26 @@
 // and the mirror filter. Every other rule and field is left as it was, so
 // Helm, Argo CD or Flux can own the rest of the route.
 //
-// Each change is a read-modify-write guarded by the resourceVersion read: a
-// conflict is retried from a fresh read a bounded number of times
-// (Config.Retries), and the object the server stores is checked against
-// the split written (traffic.ErrVerify). A weight change costs one GET and
-// one PUT; a rollback to all-stable costs one PUT, written from the route as
-// the router last saw it (a conflict falls back to a fresh read). Desired
-// returns the route as it would be written, without writing, for GitOps
-// pipelines.
+// Each change is one RFC 6902 JSON Patch of the managed paths only (the two
+// weights, the router's mirror filter, its test rule), pinned to the
+// resourceVersion read and made with the field manager canary.FieldManager,
+// so fields of Gateway API versions newer than this module's Go types
+// survive it. A conflict is retried from a fresh read after a pause, at
+// most Config.Retries times, and the split the server stored is checked
+// against the split written (traffic.ErrVerify). A weight change costs one
+// GET and one PATCH; a split already in force the GET only; a rollback to
+// all-stable one PATCH, on the route as the router last saw it (a conflict
+// falls back to a fresh read). Driver.Desired returns the route as it would
+// be written, without writing, for GitOps pipelines.
 //
 // Errors: a bad Config or a route that cannot carry the split (no such rule,
 // a missing backendRef, a third backend taking traffic, several unnamed
-// rules) is a *canary.FieldError naming the object and the field, returned
-// before anything is written; a missing route wraps traffic.ErrNotFound and
-// exhausted conflicts wrap traffic.ErrConflict. The server's
+// rules, a test header the managed rule already matches in any case, a
+// route that already has MaxRules rules and so no room for the test rule)
+// is a *canary.FieldError naming the object and the field, returned before
+// anything is written; a missing route matches traffic.ErrNotFound and
+// exhausted conflicts traffic.ErrConflict. The server's
 // *apierrors.StatusError stays reachable with errors.As, with its message
-// (for example a CRD validation failure) in the error text.
+// (for example a CRD validation failure) in the error text, and
+// canary.Code classifies it.
 package gatewayapi

@@ -10,10 +10,10 @@ import (
 	"github.com/meshcanary/canary/traffic"
 )
 
-func ExampleRouter_Desired() {
+func ExampleDriver_Desired() {
 	// A real program passes versioned.NewForConfig(restConfig).
 	client := fake.NewClientset(sampleRoute("shop", "cart"))
-	r, err := gatewayapi.New(client, gatewayapi.Config{
+	r, err := gatewayapi.NewDriver(client, gatewayapi.Config{
 		Namespace: "shop", Route: "cart", Rule: "api", Stable: "cart", Canary: "cart-canary",
 	})
 	if err != nil {

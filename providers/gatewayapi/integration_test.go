@@ -2,11 +2,13 @@ package gatewayapi_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +17,10 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
@@ -97,7 +103,7 @@ func (f *fixture) create(ctx context.Context, t testing.TB, route *gatewayv1.HTT
 	return got
 }
 
-func (f *fixture) router(t testing.TB, name string, cfg gatewayapi.Config) *gatewayapi.Router {
+func (f *fixture) router(t testing.TB, name string, cfg gatewayapi.Config) *traffic.Router {
 	t.Helper()
 	cfg.Namespace, cfg.Route = f.ns, name
 	r, err := gatewayapi.New(f.client, cfg)
@@ -130,9 +136,9 @@ func TestConformance(t *testing.T) {
 		counter *kubetest.Counter
 	}
 	var mu sync.Mutex
-	routers := map[traffic.Router]entry{}
+	routers := map[*traffic.Router]entry{}
 	traffictest.Run(t, traffictest.Harness{
-		New: func(ctx context.Context, t *testing.T) traffic.Router {
+		New: func(ctx context.Context, t *testing.T) *traffic.Router {
 			name := fmt.Sprintf("cart-%d", n.Add(1))
 			f.create(ctx, t, sampleRoute(f.ns, name))
 			// Each router gets its own counted client so Break affects only it.
@@ -152,7 +158,7 @@ func TestConformance(t *testing.T) {
 			mu.Unlock()
 			return r
 		},
-		Delete: func(ctx context.Context, t *testing.T, r traffic.Router) {
+		Delete: func(ctx context.Context, t *testing.T, r *traffic.Router) {
 			mu.Lock()
 			e := routers[r]
 			mu.Unlock()
@@ -162,7 +168,7 @@ func TestConformance(t *testing.T) {
 		},
 		// Break makes the router's client authenticate as a user RBAC
 		// grants nothing: the real server answers 403 Forbidden.
-		Break: func(ctx context.Context, t *testing.T, r traffic.Router) any {
+		Break: func(ctx context.Context, t *testing.T, r *traffic.Router) any {
 			mu.Lock()
 			e := routers[r]
 			mu.Unlock()
@@ -189,7 +195,7 @@ func TestOtherFieldsUntouched(t *testing.T) {
 	ctx := testCtx(t)
 	orig := f.create(ctx, t, sampleRoute(f.ns, "cart"))
 	r := f.router(t, "cart", apiConfig)
-	s := traffic.Split{Stable: 80, Canary: 20, Mirror: 10, TestRoute: &traffic.HeaderRoute{Name: "x-canary", Value: "1"}}
+	s := traffic.Split{Stable: 80, Canary: 20, Mirror: 10, TestRoute: traffic.HeaderRoute{Name: "x-canary", Value: "1"}}
 	if err := r.SetSplit(ctx, s); err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +223,7 @@ func TestOtherFieldsUntouched(t *testing.T) {
 	}
 }
 
-// A weight change costs one GET and one PUT; a rollback one PUT.
+// A weight change costs one GET and one PATCH; a rollback one PATCH.
 func TestRequestCounts(t *testing.T) {
 	f := newFixture(t)
 	ctx := testCtx(t)
@@ -227,15 +233,15 @@ func TestRequestCounts(t *testing.T) {
 	if err := r.SetSplit(ctx, traffic.Weighted(10)); err != nil {
 		t.Fatal(err)
 	}
-	if got := f.counter.Counts(); got["GET"] != 1 || got["PUT"] != 1 || f.counter.Total() != 2 {
-		t.Errorf("weight change sent %v, want exactly 1 GET and 1 PUT", got)
+	if got := f.counter.Counts(); got["GET"] != 1 || got["PATCH"] != 1 || f.counter.Total() != 2 {
+		t.Errorf("weight change sent %v, want exactly 1 GET and 1 PATCH", got)
 	}
 	f.counter.Reset()
 	if err := r.SetSplit(ctx, traffic.AllStable()); err != nil {
 		t.Fatal(err)
 	}
-	if got := f.counter.Counts(); got["PUT"] != 1 || f.counter.Total() != 1 {
-		t.Errorf("rollback sent %v, want exactly 1 PUT", got)
+	if got := f.counter.Counts(); got["PATCH"] != 1 || f.counter.Total() != 1 {
+		t.Errorf("rollback sent %v, want exactly 1 PATCH", got)
 	}
 	if s, err := r.Split(ctx); err != nil || !s.Equal(traffic.AllStable()) {
 		t.Errorf("after rollback: %v, %v", s, err)
@@ -278,7 +284,7 @@ func TestConflictIsRetriedAndTheirEditKept(t *testing.T) {
 	f.create(ctx, t, sampleRoute(f.ns, "cart"))
 	edits := 0
 	client := hookedClient(t, f.env, func(method string, n int) {
-		if method != http.MethodPut || n != 1 {
+		if method != http.MethodPatch || n != 1 {
 			return
 		}
 		route := f.get(ctx, t, "cart")
@@ -312,7 +318,7 @@ func TestEndlessConflictsGiveErrConflict(t *testing.T) {
 	ctx := testCtx(t)
 	f.create(ctx, t, sampleRoute(f.ns, "cart"))
 	client := hookedClient(t, f.env, func(method string, n int) {
-		if method != http.MethodPut {
+		if method != http.MethodPatch {
 			return
 		}
 		route := f.get(ctx, t, "cart")
@@ -353,29 +359,172 @@ func TestDeletedMidRollout(t *testing.T) {
 	}
 }
 
-// The server refuses what the router writes (the HTTPRoute CRD allows at
-// most 16 rules; the test rule would be the 17th): the error carries the
-// server's message and its StatusError.
-func TestServerRejection(t *testing.T) {
+// A route already at the CRD's 16 rules cannot take the test rule (the
+// server would refuse a 17th): the router refuses up front with a
+// FieldError and writes nothing, where it used to send the write and
+// relay the server's 422.
+func TestRuleLimitRefusedUpFront(t *testing.T) {
 	f := newFixture(t)
 	ctx := testCtx(t)
 	route := sampleRoute(f.ns, "cart")
-	for len(route.Spec.Rules) < 16 {
+	for len(route.Spec.Rules) < gatewayapi.MaxRules {
 		extra := route.Spec.Rules[1].DeepCopy()
 		extra.Name = ptr(gatewayv1.SectionName(fmt.Sprintf("static-%d", len(route.Spec.Rules))))
 		route.Spec.Rules = append(route.Spec.Rules, *extra)
 	}
-	f.create(ctx, t, route)
+	before := f.create(ctx, t, route)
 	r := f.router(t, "cart", apiConfig)
-	err := r.SetSplit(ctx, traffic.Split{Stable: 100, TestRoute: &traffic.HeaderRoute{Name: "x-canary", Value: "1"}})
-	var se *apierrors.StatusError
-	if !errors.As(err, &se) || !apierrors.IsInvalid(err) {
-		t.Fatalf("SetSplit = %v, want the server's 422", err)
+	f.counter.Reset()
+	err := r.SetSplit(ctx, traffic.Split{Stable: 100, TestRoute: traffic.HeaderRoute{Name: "x-canary", Value: "1"}})
+	var fe *canary.FieldError
+	if !errors.As(err, &fe) || !strings.HasSuffix(fe.Field, "spec.rules") {
+		t.Fatalf("SetSplit = %v, want a FieldError on spec.rules", err)
 	}
-	if !strings.Contains(err.Error(), "spec.rules") || !strings.Contains(err.Error(), "16") {
-		t.Errorf("error %q does not carry the server's message about spec.rules", err)
+	if got := f.counter.Counts(); got["PATCH"] != 0 || got["PUT"] != 0 {
+		t.Errorf("writes sent: %v", got)
 	}
-	t.Logf("server said: %v", err)
+	if after := f.get(ctx, t, "cart"); after.ResourceVersion != before.ResourceVersion {
+		t.Error("the route changed")
+	}
+}
+
+// A test header the managed rule already matches is refused up front, in
+// the same case (which the server refuses) and in another case (which the
+// server accepts, making the test header ignored).
+func TestDuplicateTestHeaderRefused(t *testing.T) {
+	f := newFixture(t)
+	ctx := testCtx(t)
+	route := sampleRoute(f.ns, "cart")
+	exact := gatewayv1.HeaderMatchExact
+	route.Spec.Rules[0].Matches[0].Headers = []gatewayv1.HTTPHeaderMatch{{Type: &exact, Name: "x-tenant", Value: "acme"}}
+	before := f.create(ctx, t, route)
+	r := f.router(t, "cart", apiConfig)
+	for _, name := range []string{"x-tenant", "X-TENANT"} {
+		f.counter.Reset()
+		err := r.SetSplit(ctx, traffic.Split{Stable: 100, TestRoute: traffic.HeaderRoute{Name: name, Value: "1"}})
+		var fe *canary.FieldError
+		if !errors.As(err, &fe) || !strings.HasSuffix(fe.Field, "spec.rules[0].matches[0].headers[0]") {
+			t.Errorf("test header %s: SetSplit = %v, want a FieldError on the managed rule's header", name, err)
+		}
+		if got := f.counter.Counts(); got["PATCH"] != 0 || got["PUT"] != 0 {
+			t.Errorf("test header %s: writes sent: %v", name, got)
+		}
+	}
+	if after := f.get(ctx, t, "cart"); after.ResourceVersion != before.ResourceVersion {
+		t.Error("the route changed")
+	}
+}
+
+// Every write names the module's field manager.
+func TestWritesCarryTheFieldManager(t *testing.T) {
+	f := newFixture(t)
+	ctx := testCtx(t)
+	f.create(ctx, t, sampleRoute(f.ns, "cart"))
+	r := f.router(t, "cart", apiConfig)
+	if err := r.SetSplit(ctx, traffic.Weighted(10)); err != nil {
+		t.Fatal(err)
+	}
+	var managers []string
+	for _, e := range f.get(ctx, t, "cart").ManagedFields {
+		managers = append(managers, e.Manager)
+	}
+	if !slices.Contains(managers, canary.FieldManager) {
+		t.Errorf("route managed by %v, want %q among them", managers, canary.FieldManager)
+	}
+}
+
+var (
+	httpRoutes = schema.GroupVersionResource{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "httproutes"}
+	crds       = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+)
+
+// newerCRD makes the installed HTTPRoute CRD keep a rule's
+// sessionPersistence with any fields, as a CRD of a Gateway API version
+// newer than this module's Go types would: a field the typed client cannot
+// hold. The change is additive; other tests do not see it.
+func newerCRD(ctx context.Context, t *testing.T, f *fixture) {
+	t.Helper()
+	dc := f.env.Dynamic(t)
+	crd, err := dc.Resource(crds).Get(ctx, "httproutes.gateway.networking.k8s.io", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
+	for i, v := range versions {
+		if v.(map[string]any)["name"] != "v1" {
+			continue
+		}
+		path := fmt.Sprintf("/spec/versions/%d/schema/openAPIV3Schema/properties/spec/properties/rules/items/properties/sessionPersistence", i)
+		patch, _ := json.Marshal([]map[string]any{{"op": "add", "path": path,
+			"value": map[string]any{"type": "object", "x-kubernetes-preserve-unknown-fields": true}}})
+		if _, err := dc.Resource(crds).Patch(ctx, crd.GetName(), types.JSONPatchType, patch, metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Fatal("the HTTPRoute CRD has no v1 version")
+}
+
+// A field of a newer Gateway API version on the managed rule (here a
+// sessionPersistence with a field the Go types lack) survives the router's
+// writes: they patch the managed paths only, where a typed PUT dropped it.
+func TestNewerFieldsSurviveWrites(t *testing.T) {
+	f := newFixture(t)
+	ctx := testCtx(t)
+	newerCRD(ctx, t, f)
+	dc := f.env.Dynamic(t)
+	session := map[string]any{"type": "Cookie", "sessionName": "cart", "futureField": "kept"}
+	var obj *unstructured.Unstructured
+	// The server applies the new schema once its informer has it.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		route := sampleRoute(f.ns, "cart")
+		u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(route)
+		if err != nil {
+			t.Fatal(err)
+		}
+		obj = &unstructured.Unstructured{Object: u}
+		obj.SetAPIVersion("gateway.networking.k8s.io/v1")
+		obj.SetKind("HTTPRoute")
+		rules, _, _ := unstructured.NestedSlice(obj.Object, "spec", "rules")
+		rules[0].(map[string]any)["sessionPersistence"] = session
+		_ = unstructured.SetNestedSlice(obj.Object, rules, "spec", "rules")
+		got, err := dc.Resource(httpRoutes).Namespace(f.ns).Create(ctx, obj, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept, _, _ := unstructured.NestedSlice(got.Object, "spec", "rules")
+		if reflect.DeepEqual(kept[0].(map[string]any)["sessionPersistence"], session) {
+			break
+		}
+		if err := dc.Resource(httpRoutes).Namespace(f.ns).Delete(ctx, "cart", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the server never kept sessionPersistence")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	r := f.router(t, "cart", apiConfig)
+	for _, s := range []traffic.Split{
+		{Stable: 80, Canary: 20, Mirror: 10, TestRoute: traffic.HeaderRoute{Name: "x-canary", Value: "1"}},
+		traffic.Weighted(50),
+		traffic.AllStable(),
+	} {
+		if err := r.SetSplit(ctx, s); err != nil {
+			t.Fatalf("SetSplit(%v): %v", s, err)
+		}
+	}
+	if err := r.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := dc.Resource(httpRoutes).Namespace(f.ns).Get(ctx, "cart", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, _, _ := unstructured.NestedSlice(got.Object, "spec", "rules")
+	if sp := rules[0].(map[string]any)["sessionPersistence"]; !reflect.DeepEqual(sp, session) {
+		t.Errorf("sessionPersistence after the writes = %v, want %v", sp, session)
+	}
 }
 
 func TestBadInputWritesNothing(t *testing.T) {
@@ -442,7 +591,7 @@ func TestBadInputWritesNothing(t *testing.T) {
 		{Namespace: f.ns, Route: "cart", Stable: "a", Canary: "B"},
 		{Namespace: f.ns, Route: "cart", Rule: "Api", Stable: "a", Canary: "b"},
 	} {
-		if _, err := gatewayapi.New(f.client, cfg); !errors.Is(err, canary.ErrInvalid) {
+		if _, err := gatewayapi.NewDriver(f.client, cfg); !errors.Is(err, canary.ErrInvalid) {
 			t.Errorf("New(%+v) = %v, want ErrInvalid", cfg, err)
 		}
 	}
@@ -456,8 +605,12 @@ func TestDesiredDoesNotWrite(t *testing.T) {
 	ctx := testCtx(t)
 	orig := f.create(ctx, t, sampleRoute(f.ns, "cart"))
 	r := f.router(t, "cart", apiConfig)
+	d, err := gatewayapi.NewDriver(f.client, gatewayapi.Config{Namespace: f.ns, Route: "cart", Rule: "api", Stable: "cart", Canary: "cart-canary"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	f.counter.Reset()
-	want, err := r.Desired(ctx, traffic.Weighted(40))
+	want, err := d.Desired(ctx, traffic.Weighted(40))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -495,7 +648,7 @@ func BenchmarkWeightChange(b *testing.B) {
 		_, err := routes.Get(ctx, "cart", metav1.GetOptions{})
 		return err
 	})
-	if c := f.counter.Counts(); c["GET"] != 2*n || c["PUT"] != n {
-		b.Errorf("%d iterations sent %v, want %d GET (1 router + 1 plain) and %d PUT", n, c, 2*n, n)
+	if c := f.counter.Counts(); c["GET"] != 2*n || c["PATCH"] != n {
+		b.Errorf("%d iterations sent %v, want %d GET (1 router + 1 plain) and %d PATCH", n, c, 2*n, n)
 	}
 }

@@ -2,10 +2,13 @@ package gatewayapi
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"reflect"
+	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
@@ -20,9 +23,10 @@ import (
 // test route when Config.TestRule is empty.
 const DefaultTestRule = "meshcanary-test"
 
-// DefaultRetries is how many times a write is retried after a conflict when
-// Config.Retries is zero.
-const DefaultRetries = 5
+// MaxRules is the most rules an HTTPRoute may have (the CRD's maxItems on
+// spec.rules). A route with MaxRules rules and no test rule cannot take a
+// split's test route.
+const MaxRules = 16
 
 // Config names the HTTPRoute, its managed rule and the two Services.
 type Config struct {
@@ -42,34 +46,36 @@ type Config struct {
 	// TestRule names the rule added for a split's test route. Empty means
 	// DefaultTestRule.
 	TestRule string
-	// Retries bounds the retries after a write conflict. Zero means
-	// DefaultRetries; negative means no retry.
+	// Retries bounds the retries after a write conflict, each after a
+	// pause and a fresh read. Zero means traffic.DefaultRetries; negative
+	// means no retry.
 	Retries int
 }
 
-// Router is a traffic.Router over one HTTPRoute. Create it with New; the
-// zero value is not usable. It is safe for concurrent use.
-type Router struct {
+// Driver is the traffic.Driver over one HTTPRoute. Use it through the
+// *traffic.Router that New returns (or traffic.NewRouter(d, d.Options()));
+// its own method Desired is for GitOps. It is safe for concurrent use.
+type Driver struct {
 	client versioned.Interface
 	cfg    Config
-
-	// rw reads and writes the HTTPRoute and keeps it as last read or
-	// written, for the one-write rollback.
-	rw kuberoute.Object[gatewayv1.HTTPRoute]
 }
 
-var _ traffic.Router = (*Router)(nil)
+var _ traffic.Driver = (*Driver)(nil)
 
-// New checks cfg and returns a Router. It sends no request.
-func New(client versioned.Interface, cfg Config) (*Router, error) {
+// New checks cfg and returns a *traffic.Router over the HTTPRoute. It sends
+// no request.
+func New(client versioned.Interface, cfg Config) (*traffic.Router, error) {
+	return kuberoute.Router(NewDriver(client, cfg))
+}
+
+// NewDriver checks cfg and returns the Driver that New wraps. It sends no
+// request.
+func NewDriver(client versioned.Interface, cfg Config) (*Driver, error) {
 	if client == nil {
 		return nil, canary.Invalid("Client", nil, "must not be nil")
 	}
 	if cfg.TestRule == "" {
 		cfg.TestRule = DefaultTestRule
-	}
-	if cfg.Retries == 0 {
-		cfg.Retries = DefaultRetries
 	}
 	checks := []struct {
 		field, value string
@@ -102,98 +108,91 @@ func New(client versioned.Interface, cfg Config) (*Router, error) {
 	case cfg.RuleIndex != nil && *cfg.RuleIndex < 0:
 		return nil, canary.Invalid("Config.RuleIndex", *cfg.RuleIndex, "must not be negative")
 	}
-	r := &Router{client: client, cfg: cfg}
-	r.rw = kuberoute.Object[gatewayv1.HTTPRoute]{
-		Name: r.object(),
-		Get: func(ctx context.Context) (*gatewayv1.HTTPRoute, error) {
-			return r.routes().Get(ctx, r.cfg.Route, metav1.GetOptions{})
-		},
-		Update: func(ctx context.Context, route *gatewayv1.HTTPRoute) (*gatewayv1.HTTPRoute, error) {
-			return r.routes().Update(ctx, route, metav1.UpdateOptions{})
-		},
-		SplitOf:  r.splitOf,
-		DeepCopy: (*gatewayv1.HTTPRoute).DeepCopy,
-		Retries:  r.cfg.Retries,
-	}
-	return r, nil
+	return &Driver{client: client, cfg: cfg}, nil
 }
 
-func (r *Router) object() string { return "HTTPRoute " + r.cfg.Namespace + "/" + r.cfg.Route }
+// Options returns the traffic.Options New uses: the route's name for
+// errors and Config.Retries.
+func (r *Driver) Options() traffic.Options {
+	return traffic.Options{Name: r.object(), Retries: r.cfg.Retries}
+}
 
-func (r *Router) routes() gwclient.HTTPRouteInterface {
+func (r *Driver) object() string { return "HTTPRoute " + r.cfg.Namespace + "/" + r.cfg.Route }
+
+func (r *Driver) routes() gwclient.HTTPRouteInterface {
 	return r.client.GatewayV1().HTTPRoutes(r.cfg.Namespace)
 }
 
-// Split reads the route and returns the split in force. Weights that are
-// not whole percentages of their sum are rounded.
-func (r *Router) Split(ctx context.Context) (traffic.Split, error) {
-	route, err := r.rw.Read(ctx)
+// Read gets the route and the split in force (a traffic.Driver method).
+// Weights that are not whole percentages of their sum are rounded.
+func (r *Driver) Read(ctx context.Context) (traffic.Split, traffic.Version, error) {
+	route, err := r.routes().Get(ctx, r.cfg.Route, metav1.GetOptions{})
 	if err != nil {
-		return traffic.Split{}, err
+		return traffic.Split{}, nil, err
 	}
-	return r.splitOf(route)
+	s, err := r.splitOf(route)
+	if err != nil {
+		return traffic.Split{}, nil, err
+	}
+	return s, route, nil
 }
 
-// Desired reads the route and returns it as SetSplit would write it, without
-// writing: for GitOps users whose Argo CD or Flux owns the HTTPRoute.
-func (r *Router) Desired(ctx context.Context, s traffic.Split) (*gatewayv1.HTTPRoute, error) {
-	if err := r.checkSplit(s); err != nil {
+// Write puts s in force on the route v (a traffic.Driver method): one JSON
+// Patch of the managed rule's two weights, the router's mirror filter and
+// its test rule, pinned to v's resourceVersion. Every other field —
+// including fields of Gateway API versions newer than this client's Go
+// types — stays as the server holds it. A split the route cannot carry (a
+// test header the managed rule already matches, a route already at
+// MaxRules) is a *canary.FieldError, and nothing is sent.
+func (r *Driver) Write(ctx context.Context, v traffic.Version, s traffic.Split) (traffic.Split, traffic.Version, error) {
+	route, ok := v.(*gatewayv1.HTTPRoute)
+	if !ok || route == nil {
+		return traffic.Split{}, nil, fmt.Errorf("gatewayapi: Write with a version of type %T", v)
+	}
+	ops, err := r.apply(route.DeepCopy(), s)
+	if err != nil {
+		return traffic.Split{}, nil, err
+	}
+	all := append([]patchOp{{"add", "/metadata/resourceVersion", route.ResourceVersion}}, ops...)
+	body, err := json.Marshal(all)
+	if err != nil {
+		return traffic.Split{}, nil, fmt.Errorf("gatewayapi: encode patch: %w", err)
+	}
+	out, err := r.routes().Patch(ctx, r.cfg.Route, types.JSONPatchType, body, metav1.PatchOptions{FieldManager: canary.FieldManager})
+	if err != nil {
+		return traffic.Split{}, nil, kuberoute.PatchError(ctx, err, route.ResourceVersion, r.resourceVersion)
+	}
+	got, err := r.splitOf(out)
+	return got, out, err
+}
+
+func (r *Driver) resourceVersion(ctx context.Context) (string, error) {
+	route, err := r.routes().Get(ctx, r.cfg.Route, metav1.GetOptions{})
+	if err != nil {
+		return "", err
+	}
+	return route.ResourceVersion, nil
+}
+
+// ErrorCode classifies the API server's errors (a traffic.Driver method).
+func (r *Driver) ErrorCode(err error) canary.ErrorCode { return kuberoute.Code(err) }
+
+// Desired reads the route and returns it as a write of s would make it,
+// without writing: for GitOps users whose Argo CD or Flux owns the
+// HTTPRoute. It refuses what a write would refuse.
+func (r *Driver) Desired(ctx context.Context, s traffic.Split) (*gatewayv1.HTTPRoute, error) {
+	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	route, err := r.rw.Read(ctx)
+	route, err := r.routes().Get(ctx, r.cfg.Route, metav1.GetOptions{})
 	if err != nil {
-		return nil, err
+		return nil, kuberoute.Wrap(err)
 	}
 	out := route.DeepCopy()
-	if err := r.apply(out, s); err != nil {
+	if _, err := r.apply(out, s); err != nil {
 		return nil, err
 	}
 	return out, nil
-}
-
-func (r *Router) checkSplit(s traffic.Split) error {
-	return s.Validate()
-}
-
-// SetSplit writes s into the route: one GET and one PUT when nothing else
-// writes the route at the same time. A split that sends everything to
-// stable with no mirror and no test route — a rollback — is written from
-// the route as this Router last saw it, in a single PUT guarded by its
-// resourceVersion; only if the route changed since is it read again. A
-// conflict is retried from a fresh read up to Config.Retries times. The
-// object the server returns is checked against s (traffic.ErrVerify).
-func (r *Router) SetSplit(ctx context.Context, s traffic.Split) error {
-	if err := r.checkSplit(s); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	start := (*gatewayv1.HTTPRoute)(nil)
-	if s.Canary == 0 && s.Mirror == 0 && s.TestRoute == nil {
-		start = r.rw.Cached()
-	}
-	return r.rw.Modify(ctx, start, func(route *gatewayv1.HTTPRoute) (bool, error) {
-		return true, r.apply(route, s)
-	}, &s)
-}
-
-// Release removes the test rule and the mirror filter and keeps the
-// weights. It writes nothing when there is nothing to remove.
-func (r *Router) Release(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return r.rw.Modify(ctx, nil, func(route *gatewayv1.HTTPRoute) (bool, error) {
-		before := route.Spec.DeepCopy()
-		if _, err := r.managed(route); err != nil {
-			return false, err
-		}
-		r.removeTestRule(route)
-		idx, _ := r.managed(route)
-		r.removeMirror(&route.Spec.Rules[idx], route.Namespace)
-		return !reflect.DeepEqual(before, &route.Spec), nil
-	}, nil)
 }
 
 func isService(ref gatewayv1.BackendObjectReference) bool {
@@ -205,7 +204,7 @@ func sameNamespace(ref gatewayv1.BackendObjectReference, ns string) bool {
 }
 
 // managed returns the index in route.Spec.Rules of the managed rule.
-func (r *Router) managed(route *gatewayv1.HTTPRoute) (int, error) {
+func (r *Driver) managed(route *gatewayv1.HTTPRoute) (int, error) {
 	field := r.object() + " spec.rules"
 	if r.cfg.Rule != "" {
 		for i, rule := range route.Spec.Rules {
@@ -236,7 +235,7 @@ func (r *Router) managed(route *gatewayv1.HTTPRoute) (int, error) {
 
 // refs returns the indexes of the stable and canary backendRefs of rule i
 // and checks that no other backendRef takes traffic.
-func (r *Router) refs(route *gatewayv1.HTTPRoute, i int) (stable, canaryRef int, err error) {
+func (r *Driver) refs(route *gatewayv1.HTTPRoute, i int) (stable, canaryRef int, err error) {
 	stable, canaryRef = -1, -1
 	field := fmt.Sprintf("%s spec.rules[%d].backendRefs", r.object(), i)
 	for j, ref := range route.Spec.Rules[i].BackendRefs {
@@ -266,7 +265,7 @@ func weight(ref gatewayv1.HTTPBackendRef) int64 {
 	return int64(*ref.Weight)
 }
 
-func (r *Router) splitOf(route *gatewayv1.HTTPRoute) (traffic.Split, error) {
+func (r *Driver) splitOf(route *gatewayv1.HTTPRoute) (traffic.Split, error) {
 	i, err := r.managed(route)
 	if err != nil {
 		return traffic.Split{}, err
@@ -283,36 +282,25 @@ func (r *Router) splitOf(route *gatewayv1.HTTPRoute) (traffic.Split, error) {
 	c := int((cw*100 + (sw+cw)/2) / (sw + cw))
 	s := traffic.Split{Stable: 100 - c, Canary: c}
 	for _, f := range rule.Filters {
-		if m := f.RequestMirror; f.Type == gatewayv1.HTTPRouteFilterRequestMirror && m != nil && r.isCanary(m.BackendRef, route.Namespace) {
-			s.Mirror = 100
-			if m.Percent != nil {
-				s.Mirror = int(*m.Percent)
-			} else if fr := m.Fraction; fr != nil {
-				den := int32(100)
-				if fr.Denominator != nil {
-					den = *fr.Denominator
-				}
-				if den > 0 {
-					s.Mirror = int((int64(fr.Numerator)*100 + int64(den)/2) / int64(den))
-				}
-			}
+		if r.isCanaryMirror(f, route.Namespace) {
+			s.Mirror = mirrorPercent(f.RequestMirror)
 		}
 	}
 	if t := r.testRule(route); t >= 0 {
 		tr := route.Spec.Rules[t]
 		if len(tr.Matches) > 0 && len(tr.Matches[0].Headers) > 0 {
 			h := tr.Matches[0].Headers[len(tr.Matches[0].Headers)-1]
-			s.TestRoute = &traffic.HeaderRoute{Name: string(h.Name), Value: h.Value}
+			s.TestRoute = traffic.HeaderRoute{Name: string(h.Name), Value: h.Value}
 		}
 	}
 	return s, nil
 }
 
-func (r *Router) isCanary(ref gatewayv1.BackendObjectReference, ns string) bool {
+func (r *Driver) isCanary(ref gatewayv1.BackendObjectReference, ns string) bool {
 	return isService(ref) && sameNamespace(ref, ns) && string(ref.Name) == r.cfg.Canary
 }
 
-func (r *Router) testRule(route *gatewayv1.HTTPRoute) int {
+func (r *Driver) testRule(route *gatewayv1.HTTPRoute) int {
 	for i, rule := range route.Spec.Rules {
 		if rule.Name != nil && string(*rule.Name) == r.cfg.TestRule {
 			return i
@@ -321,57 +309,83 @@ func (r *Router) testRule(route *gatewayv1.HTTPRoute) int {
 	return -1
 }
 
-func (r *Router) removeTestRule(route *gatewayv1.HTTPRoute) {
-	if t := r.testRule(route); t >= 0 {
-		route.Spec.Rules = append(route.Spec.Rules[:t:t], route.Spec.Rules[t+1:]...)
-	}
-}
-
-func (r *Router) removeMirror(rule *gatewayv1.HTTPRouteRule, ns string) {
-	kept := rule.Filters[:0:0]
-	for _, f := range rule.Filters {
-		if f.Type == gatewayv1.HTTPRouteFilterRequestMirror && f.RequestMirror != nil && r.isCanary(f.RequestMirror.BackendRef, ns) {
-			continue
-		}
-		kept = append(kept, f)
-	}
-	if len(kept) == 0 {
-		kept = nil
-	}
-	rule.Filters = kept
+// patchOp is one RFC 6902 JSON Patch operation.
+type patchOp struct {
+	Op    string `json:"op"`
+	Path  string `json:"path"`
+	Value any    `json:"value,omitempty"`
 }
 
 // apply changes route in place so that it carries s, touching only the
-// managed rule's two weights, the router's mirror filter and its test rule.
-func (r *Router) apply(route *gatewayv1.HTTPRoute, s traffic.Split) error {
+// managed rule's two weights, the router's mirror filter and its test rule,
+// and returns the same change as JSON Patch operations on the paths it
+// touched, so that the write leaves every other field as stored.
+func (r *Driver) apply(route *gatewayv1.HTTPRoute, s traffic.Split) ([]patchOp, error) {
 	i, err := r.managed(route)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	si, ci, err := r.refs(route, i)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	if err := r.checkTestRoute(route, i, s); err != nil {
+		return nil, err
+	}
+	var ops []patchOp
 	rule := &route.Spec.Rules[i]
-	sw, cw := int32(s.Stable), int32(s.Canary)
-	rule.BackendRefs[si].Weight, rule.BackendRefs[ci].Weight = &sw, &cw
-
-	canaryRef := rule.BackendRefs[ci].BackendObjectReference
-	r.removeMirror(rule, route.Namespace)
-	if s.Mirror > 0 {
-		pct := int32(s.Mirror)
-		rule.Filters = append(rule.Filters, gatewayv1.HTTPRouteFilter{
-			Type:          gatewayv1.HTTPRouteFilterRequestMirror,
-			RequestMirror: &gatewayv1.HTTPRequestMirrorFilter{BackendRef: canaryRef, Percent: &pct},
-		})
+	for _, w := range []struct {
+		j   int
+		pct int
+	}{{si, s.Stable}, {ci, s.Canary}} {
+		if ref := &rule.BackendRefs[w.j]; ref.Weight == nil || int(*ref.Weight) != w.pct {
+			v := int32(w.pct)
+			ref.Weight = &v
+			ops = append(ops, patchOp{"add", fmt.Sprintf("/spec/rules/%d/backendRefs/%d/weight", i, w.j), w.pct})
+		}
 	}
 
-	// Matches of the test rule are the managed rule's, each with the test
-	// header added, so the test rule is more specific than the managed
-	// rule for the same requests (Gateway API's precedence) and is also
-	// first in the list.
+	// The mirror filter: kept if it is already the one wanted, otherwise
+	// every mirror to the canary is removed (from the last, so indices
+	// hold) and the wanted one appended.
+	canaryRef := rule.BackendRefs[ci].BackendObjectReference
+	var mine []int
+	for k, f := range rule.Filters {
+		if r.isCanaryMirror(f, route.Namespace) {
+			mine = append(mine, k)
+		}
+	}
+	keep := s.Mirror > 0 && len(mine) == 1 && mirrorPercent(rule.Filters[mine[0]].RequestMirror) == s.Mirror
+	if !keep {
+		for k := len(mine) - 1; k >= 0; k-- {
+			ops = append(ops, patchOp{Op: "remove", Path: fmt.Sprintf("/spec/rules/%d/filters/%d", i, mine[k])})
+		}
+		kept := len(rule.Filters) - len(mine)
+		r.removeMirror(rule, route.Namespace)
+		if s.Mirror > 0 {
+			pct := int32(s.Mirror)
+			f := gatewayv1.HTTPRouteFilter{
+				Type:          gatewayv1.HTTPRouteFilterRequestMirror,
+				RequestMirror: &gatewayv1.HTTPRequestMirrorFilter{BackendRef: canaryRef, Percent: &pct},
+			}
+			rule.Filters = append(rule.Filters, f)
+			if kept == 0 && len(mine) == 0 {
+				ops = append(ops, patchOp{"add", fmt.Sprintf("/spec/rules/%d/filters", i), []gatewayv1.HTTPRouteFilter{f}})
+			} else {
+				ops = append(ops, patchOp{"add", fmt.Sprintf("/spec/rules/%d/filters/-", i), f})
+			}
+		} else if kept == 0 && len(mine) > 0 {
+			ops = append(ops, patchOp{Op: "remove", Path: fmt.Sprintf("/spec/rules/%d/filters", i)})
+		}
+	}
+
+	// The test rule: first in the list. Its matches are the managed rule's,
+	// each with the test header added, so it is more specific than the
+	// managed rule for the same requests (Gateway API's precedence) and is
+	// also first.
 	var test *gatewayv1.HTTPRouteRule
-	if tr := s.TestRoute; tr != nil {
+	if s.HasTestRoute() {
+		tr := s.TestRoute
 		exact := gatewayv1.HeaderMatchExact
 		header := gatewayv1.HTTPHeaderMatch{Type: &exact, Name: gatewayv1.HTTPHeaderName(tr.Name), Value: tr.Value}
 		matches := make([]gatewayv1.HTTPRouteMatch, 0, max(len(rule.Matches), 1))
@@ -390,9 +404,76 @@ func (r *Router) apply(route *gatewayv1.HTTPRoute, s traffic.Split) error {
 			BackendRefs: []gatewayv1.HTTPBackendRef{{BackendRef: gatewayv1.BackendRef{BackendObjectReference: canaryRef}}},
 		}
 	}
-	r.removeTestRule(route)
-	if test != nil {
-		route.Spec.Rules = append([]gatewayv1.HTTPRouteRule{*test}, route.Spec.Rules...)
+	t := r.testRule(route)
+	switch {
+	case test == nil && t < 0:
+	case test != nil && t == 0 && reflect.DeepEqual(route.Spec.Rules[0], *test):
+	default:
+		if t >= 0 {
+			route.Spec.Rules = append(route.Spec.Rules[:t:t], route.Spec.Rules[t+1:]...)
+			ops = append(ops, patchOp{Op: "remove", Path: fmt.Sprintf("/spec/rules/%d", t)})
+		}
+		if test != nil {
+			route.Spec.Rules = append([]gatewayv1.HTTPRouteRule{*test}, route.Spec.Rules...)
+			ops = append(ops, patchOp{"add", "/spec/rules/0", test})
+		}
+	}
+	return ops, nil
+}
+
+// checkTestRoute refuses a test route the route cannot carry: a header the
+// managed rule already matches (the same name, or one differing in case:
+// header names are case-insensitive, so the API server refuses the first
+// and the second makes the test header ignored), or a route already at
+// MaxRules rules.
+func (r *Driver) checkTestRoute(route *gatewayv1.HTTPRoute, i int, s traffic.Split) error {
+	if !s.HasTestRoute() {
+		return nil
+	}
+	for k, m := range route.Spec.Rules[i].Matches {
+		for h, hm := range m.Headers {
+			if strings.EqualFold(string(hm.Name), s.TestRoute.Name) {
+				return canary.Invalid(fmt.Sprintf("%s spec.rules[%d].matches[%d].headers[%d]", r.object(), i, k, h), string(hm.Name),
+					"the managed rule already matches header %q; pick another test header than Split.TestRoute.Name %q", hm.Name, s.TestRoute.Name)
+			}
+		}
+	}
+	if r.testRule(route) < 0 && len(route.Spec.Rules) >= MaxRules {
+		return canary.Invalid(r.object()+" spec.rules", len(route.Spec.Rules),
+			"the route has %d rules, the most an HTTPRoute may have; the test rule for Split.TestRoute would be one more (remove a rule or split the route)", len(route.Spec.Rules))
 	}
 	return nil
+}
+
+func mirrorPercent(m *gatewayv1.HTTPRequestMirrorFilter) int {
+	if m.Percent != nil {
+		return int(*m.Percent)
+	}
+	if fr := m.Fraction; fr != nil {
+		den := int32(100)
+		if fr.Denominator != nil {
+			den = *fr.Denominator
+		}
+		if den > 0 {
+			return int((int64(fr.Numerator)*100 + int64(den)/2) / int64(den))
+		}
+	}
+	return 100
+}
+
+func (r *Driver) isCanaryMirror(f gatewayv1.HTTPRouteFilter, ns string) bool {
+	return f.Type == gatewayv1.HTTPRouteFilterRequestMirror && f.RequestMirror != nil && r.isCanary(f.RequestMirror.BackendRef, ns)
+}
+
+func (r *Driver) removeMirror(rule *gatewayv1.HTTPRouteRule, ns string) {
+	kept := rule.Filters[:0:0]
+	for _, f := range rule.Filters {
+		if !r.isCanaryMirror(f, ns) {
+			kept = append(kept, f)
+		}
+	}
+	if len(kept) == 0 {
+		kept = nil
+	}
+	rule.Filters = kept
 }

@@ -109,7 +109,7 @@ func BenchmarkServeHTTP(b *testing.B) {
 		split traffic.Split
 	}{
 		{"split", traffic.Weighted(10)},
-		{"split+testroute", traffic.Split{Stable: 90, Canary: 10, TestRoute: &traffic.HeaderRoute{Name: "x-canary", Value: "1"}}},
+		{"split+testroute", traffic.Split{Stable: 90, Canary: 10, TestRoute: traffic.HeaderRoute{Name: "x-canary", Value: "1"}}},
 	} {
 		b.Run(m.name, func(b *testing.B) {
 			r := newRig(b, httpsplit.Config{}, backend(b, httpsplit.BackendConfig{Version: "v1"}), backend(b, httpsplit.BackendConfig{Version: "v2"}))

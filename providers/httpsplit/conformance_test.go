@@ -13,17 +13,17 @@ import (
 	"github.com/meshcanary/canary/traffic/traffictest"
 )
 
-// The Router has no back end of its own that could fail with a native
-// error (the split is in memory), so Harness.Break is nil. Delete closes
-// the proxy: the route it managed is gone, and the Router methods then
-// return ErrClosed, which wraps traffic.ErrNotFound.
+// The proxy's route driver passes the conformance suite through its
+// traffic.Router. The route is in memory: it cannot be deleted (closing
+// the proxy is ErrClosed, not traffic.ErrNotFound; see TestClosed) and has
+// no back end that could fail with a native error, so Harness.Delete and
+// Harness.Break are nil.
 func TestRouterConformance(t *testing.T) {
 	traffictest.Run(t, traffictest.Harness{
-		New: func(_ context.Context, t *testing.T) traffic.Router {
+		New: func(_ context.Context, t *testing.T) *traffic.Router {
 			return newRig(t, httpsplit.Config{}, backend(t, httpsplit.BackendConfig{Version: "v1"}),
-				backend(t, httpsplit.BackendConfig{Version: "v2"})).p
+				backend(t, httpsplit.BackendConfig{Version: "v2"})).p.Router()
 		},
-		Delete: func(_ context.Context, _ *testing.T, r traffic.Router) { r.(*httpsplit.Proxy).Close() },
 	})
 }
 

@@ -51,11 +51,14 @@
 //
 // # Router
 //
-// SetSplit, Split and Release follow traffic.Router. They never fail but for
-// an invalid split (a *canary.FieldError), a done context, or a closed
-// proxy: Close makes them return ErrClosed, which wraps traffic.ErrNotFound,
-// since the route the proxy managed is gone. There is no remote back end,
-// so no native back-end error exists to surface.
+// SetSplit, Split and Release are those of the proxy's *traffic.Router
+// (Proxy.Router), over an in-memory driver. They never fail but for an
+// invalid split (a *canary.FieldError), a done context, or a closed proxy:
+// Close makes them return an error matching ErrClosed, whose code is
+// canary.FailedPrecondition and which does not match traffic.ErrNotFound,
+// so shutting a process down never reads as a deleted route (which would
+// roll a canary back). There is no remote back end, so no native back-end
+// error exists to surface.
 //
 // # Metrics
 //

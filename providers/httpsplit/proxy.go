@@ -2,7 +2,7 @@ package httpsplit
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"io"
 	"log"
 	"net/http"
@@ -12,13 +12,16 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/metrics"
 	"github.com/meshcanary/canary/traffic"
 )
 
-// ErrClosed is returned by the Router methods of a closed Proxy. It wraps
-// traffic.ErrNotFound: once closed, the route the proxy managed is gone.
-var ErrClosed = fmt.Errorf("httpsplit: proxy closed: %w", traffic.ErrNotFound)
+// ErrClosed is returned (wrapped) by the Router methods of a closed Proxy.
+// Its code is canary.FailedPrecondition. It does not match
+// traffic.ErrNotFound: closing the proxy (a process shutting down) says
+// nothing about the canary, and must not make a rollout roll back.
+var ErrClosed = canary.NewError(canary.FailedPrecondition, "httpsplit: proxy closed")
 
 // Proxy is the in-process mesh: an http.Handler that sends each request to
 // the stable or the canary back end, a traffic.Router that sets the split,
@@ -34,7 +37,8 @@ type Proxy struct {
 	proxies [2]*httputil.ReverseProxy // [stable, canary]
 	mirror  *httputil.ReverseProxy    // to the canary, for mirrored copies
 	route   atomic.Pointer[route]
-	writeMu sync.Mutex // serialises SetSplit and Release
+	router  *traffic.Router // over the proxy's routeDriver
+	writeMu sync.Mutex      // serialises writes of route
 
 	closed  atomic.Bool
 	closeMu sync.RWMutex    // held for reading while a mirror is launched
@@ -58,7 +62,7 @@ type route struct {
 
 var (
 	_ http.Handler     = (*Proxy)(nil)
-	_ traffic.Router   = (*Proxy)(nil)
+	_ traffic.Driver   = routeDriver{}
 	_ metrics.Provider = (*Proxy)(nil)
 )
 
@@ -125,6 +129,7 @@ func New(c Config) (*Proxy, error) {
 	}
 	split := traffic.AllStable()
 	p.route.Store(&route{split: split})
+	p.router = traffic.NewRouter(routeDriver{p}, traffic.Options{Name: "httpsplit proxy"})
 	return p, nil
 }
 
@@ -140,7 +145,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := p.now()
 	rt := p.route.Load()
 	v := stable
-	if tr := rt.split.TestRoute; tr != nil && headerMatches(r.Header, tr) {
+	if tr := rt.split.TestRoute; tr != (traffic.HeaderRoute{}) && headerMatches(r.Header, tr) {
 		v = canaryVersion
 	} else if c := rt.split.Canary; c > 0 && pick(rt.next.Add(1)-1, c) {
 		v = canaryVersion
@@ -184,7 +189,7 @@ func pick(n uint64, pct int) bool {
 	return (i+1)*p/100 > i*p/100
 }
 
-func headerMatches(h http.Header, tr *traffic.HeaderRoute) bool {
+func headerMatches(h http.Header, tr traffic.HeaderRoute) bool {
 	for _, v := range h.Values(tr.Name) {
 		if v == tr.Value {
 			return true
@@ -238,69 +243,63 @@ func (s *statusWriter) failed(completed bool) bool {
 	return !completed || s.status >= 500
 }
 
-// SetSplit makes s the split in force for the next request. It validates s
+// Router returns the proxy's *traffic.Router, for code that takes one.
+// SetSplit, Split and Release below are its methods.
+func (p *Proxy) Router() *traffic.Router { return p.router }
+
+// SetSplit makes s the split in force for the next request, through the
+// proxy's traffic.Router (see traffic.Router.SetSplit). It validates s
 // first and changes nothing when s is invalid. Writing the split already
 // in force keeps it, with its place in the routing sequence; a different
 // split starts its sequence afresh.
 func (p *Proxy) SetSplit(ctx context.Context, s traffic.Split) error {
-	if err := s.Validate(); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	p.writeMu.Lock()
-	defer p.writeMu.Unlock()
-	if p.closed.Load() {
-		return ErrClosed
-	}
-	if p.route.Load().split.Equal(s) {
-		return nil
-	}
-	p.route.Store(&route{split: copySplit(s)})
-	return nil
+	return p.router.SetSplit(ctx, s)
 }
 
 // Split returns the split in force.
-func (p *Proxy) Split(ctx context.Context) (traffic.Split, error) {
-	if err := ctx.Err(); err != nil {
-		return traffic.Split{}, err
-	}
-	if p.closed.Load() {
-		return traffic.Split{}, ErrClosed
-	}
-	return copySplit(p.route.Load().split), nil
-}
+func (p *Proxy) Split(ctx context.Context) (traffic.Split, error) { return p.router.Split(ctx) }
 
 // Release drops the test route and the mirror and keeps the weights.
-func (p *Proxy) Release(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
+func (p *Proxy) Release(ctx context.Context) error { return p.router.Release(ctx) }
+
+// routeDriver is the traffic.Driver of the in-process route: the Version
+// is the *route in force, so a write pinned to a route replaced since is a
+// conflict.
+type routeDriver struct{ p *Proxy }
+
+func (d routeDriver) Read(context.Context) (traffic.Split, traffic.Version, error) {
+	if d.p.closed.Load() {
+		return traffic.Split{}, nil, ErrClosed
 	}
+	rt := d.p.route.Load()
+	return rt.split, rt, nil
+}
+
+var errReplaced = canary.WithCode(canary.Conflict, errors.New("httpsplit: the split changed since it was read"))
+
+func (d routeDriver) Write(_ context.Context, v traffic.Version, s traffic.Split) (traffic.Split, traffic.Version, error) {
+	p := d.p
 	p.writeMu.Lock()
 	defer p.writeMu.Unlock()
 	if p.closed.Load() {
-		return ErrClosed
+		return traffic.Split{}, nil, ErrClosed
 	}
-	s := p.route.Load().split
-	if s.TestRoute == nil && s.Mirror == 0 {
-		return nil
+	cur := p.route.Load()
+	switch {
+	case v != traffic.Version(cur):
+		return traffic.Split{}, nil, errReplaced
+	case cur.split == s:
+		return s, cur, nil // keeps its place in the routing sequence
 	}
-	s.TestRoute, s.Mirror = nil, 0
-	p.route.Store(&route{split: s})
-	return nil
+	next := &route{split: s}
+	p.route.Store(next)
+	return s, next, nil
 }
 
-func copySplit(s traffic.Split) traffic.Split {
-	if s.TestRoute != nil {
-		tr := *s.TestRoute
-		s.TestRoute = &tr
-	}
-	return s
-}
+func (routeDriver) ErrorCode(err error) canary.ErrorCode { return canary.Code(err) }
 
 // Close stops the proxy at once: ServeHTTP answers 503 from then on, the
-// Router methods return ErrClosed (which matches traffic.ErrNotFound),
+// Router methods return ErrClosed (code canary.FailedPrecondition),
 // mirrored copies in flight are cancelled and waited for, and the idle
 // connections of the transport New built are closed. Queries keep
 // answering from what was measured. Closing twice is harmless. Close does

@@ -96,8 +96,8 @@ func TestSameSplitKeepsSequence(t *testing.T) {
 func TestSplitIsCopied(t *testing.T) {
 	v1, v2 := versions(t)
 	r := newRig(t, httpsplit.Config{}, v1, v2)
-	route := &traffic.HeaderRoute{Name: "x-canary", Value: "yes"}
-	want := traffic.Split{Stable: 100, TestRoute: &traffic.HeaderRoute{Name: "x-canary", Value: "yes"}}
+	route := traffic.HeaderRoute{Name: "x-canary", Value: "yes"}
+	want := traffic.Split{Stable: 100, TestRoute: traffic.HeaderRoute{Name: "x-canary", Value: "yes"}}
 	if err := r.p.SetSplit(ctx(t), traffic.Split{Stable: 100, TestRoute: route}); err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestSplitIsCopied(t *testing.T) {
 func TestTestRoute(t *testing.T) {
 	v1, v2 := versions(t)
 	r := newRig(t, httpsplit.Config{}, v1, v2)
-	route := &traffic.HeaderRoute{Name: "X-Canary", Value: "always"}
+	route := traffic.HeaderRoute{Name: "X-Canary", Value: "always"}
 	if err := r.p.SetSplit(ctx(t), traffic.Split{Stable: 100, TestRoute: route}); err != nil {
 		t.Fatal(err)
 	}
@@ -373,7 +373,7 @@ func TestConcurrentRequestsAndSplitChanges(t *testing.T) {
 	writers.Add(1)
 	go func() {
 		defer writers.Done()
-		route := &traffic.HeaderRoute{Name: "x-canary", Value: "1"}
+		route := traffic.HeaderRoute{Name: "x-canary", Value: "1"}
 		for i := 0; ; i++ {
 			select {
 			case <-done:
@@ -461,13 +461,18 @@ func TestClosed(t *testing.T) {
 		t.Errorf("closed proxy answered %d, want 503", code)
 	}
 	c := ctx(t)
-	if err := r.p.SetSplit(c, traffic.Weighted(5)); !errors.Is(err, httpsplit.ErrClosed) || !errors.Is(err, traffic.ErrNotFound) {
-		t.Errorf("SetSplit after Close = %v, want ErrClosed matching traffic.ErrNotFound", err)
+	// Closing the proxy is not a missing route: it must not read as
+	// traffic.ErrNotFound, which would make a rollout roll back.
+	for _, s := range []traffic.Split{traffic.Weighted(5), traffic.AllStable()} {
+		err := r.p.SetSplit(c, s)
+		if !errors.Is(err, httpsplit.ErrClosed) || errors.Is(err, traffic.ErrNotFound) || canary.Code(err) != canary.FailedPrecondition {
+			t.Errorf("SetSplit(%v) after Close = %v (code %v), want ErrClosed, FailedPrecondition, not ErrNotFound", s, err, canary.Code(err))
+		}
 	}
-	if _, err := r.p.Split(c); !errors.Is(err, traffic.ErrNotFound) {
+	if _, err := r.p.Split(c); !errors.Is(err, httpsplit.ErrClosed) || errors.Is(err, traffic.ErrNotFound) {
 		t.Errorf("Split after Close = %v", err)
 	}
-	if err := r.p.Release(c); !errors.Is(err, traffic.ErrNotFound) {
+	if err := r.p.Release(c); !errors.Is(err, httpsplit.ErrClosed) || errors.Is(err, traffic.ErrNotFound) {
 		t.Errorf("Release after Close = %v", err)
 	}
 	if res, err := r.p.Query(c, metrics.Query{Text: "requests stable", Window: time.Minute, End: time.Now()}); err != nil || res.Value != 1 {

@@ -4,12 +4,13 @@ import (
 	"strings"
 
 	"github.com/meshcanary/canary"
+	"github.com/meshcanary/canary/traffic"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
-// DefaultRetries is how many times a write is retried after a conflict when
-// Config.Retries is zero.
-const DefaultRetries = 4
+// DefaultClusterDomain is the cluster's DNS domain when
+// Config.ClusterDomain is empty.
+const DefaultClusterDomain = "cluster.local"
 
 // DefaultVersionLabel is the pod label key of the subsets the router creates
 // when Config.VersionLabel is empty.
@@ -56,7 +57,8 @@ type Config struct {
 	// Stable and Canary are the two versions' destinations. Required.
 	Stable, Canary Destination
 	// TestRoute is the name of the header-matched route the router adds,
-	// first in spec.http, for zero-traffic test requests (traffic.Split's
+	// immediately before the managed route in spec.http, for zero-traffic
+	// test requests (traffic.Split's
 	// TestRoute). Empty means Route+"-canary-test", or "canary-test" when
 	// Route is empty.
 	TestRoute string
@@ -73,9 +75,15 @@ type Config struct {
 	// DefaultVersionLabel.
 	VersionLabel string
 	// Retries bounds how many times a write is retried, each time after a
-	// fresh read, when another client changed the VirtualService first.
-	// Zero means DefaultRetries; it must not be negative.
+	// pause and a fresh read, when another client changed the
+	// VirtualService first. Zero means traffic.DefaultRetries; it must not
+	// be negative.
 	Retries int
+	// ClusterDomain is the cluster's DNS domain, used to expand a short
+	// host name ("reviews") to the name Istio compares
+	// ("reviews.<namespace>.svc.<ClusterDomain>"). Empty means
+	// DefaultClusterDomain.
+	ClusterDomain string
 }
 
 func (c Config) testRoute() string {
@@ -90,7 +98,7 @@ func (c Config) testRoute() string {
 
 func (c Config) retries() int {
 	if c.Retries == 0 {
-		return DefaultRetries
+		return traffic.DefaultRetries
 	}
 	return c.Retries
 }
@@ -110,10 +118,14 @@ func (d Destination) version() string {
 }
 
 // fqdn expands a short host name the way Istio does: a name without dots is
-// a Service of the rule's namespace in the cluster.local domain.
-func fqdn(host, ns string) string {
+// a Service of the rule's namespace in the cluster's domain.
+func (c Config) fqdn(host string) string {
 	if !strings.Contains(host, ".") {
-		return host + "." + ns + ".svc.cluster.local"
+		domain := c.ClusterDomain
+		if domain == "" {
+			domain = DefaultClusterDomain
+		}
+		return host + "." + c.Namespace + ".svc." + domain
 	}
 	return host
 }
@@ -186,7 +198,12 @@ func (c Config) Validate() error {
 			}
 		}
 	}
-	sameHost := fqdn(c.Stable.Host, c.Namespace) == fqdn(c.Canary.Host, c.Namespace)
+	if c.ClusterDomain != "" {
+		if err := dnsErr("Config.ClusterDomain", c.ClusterDomain, validation.IsDNS1123Subdomain(c.ClusterDomain)); err != nil {
+			return err
+		}
+	}
+	sameHost := c.fqdn(c.Stable.Host) == c.fqdn(c.Canary.Host)
 	if sameHost && (c.Stable.Subset == "" || c.Canary.Subset == "") {
 		return canary.Invalid("Config.Canary.Subset", c.Canary.Subset, "stable and canary share host %q, so both need a subset (subset mode)", c.Stable.Host)
 	}

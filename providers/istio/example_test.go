@@ -29,7 +29,7 @@ func Example() {
 		return
 	}
 	for _, s := range []traffic.Split{
-		{Stable: 100, TestRoute: &traffic.HeaderRoute{Name: "x-canary", Value: "yes"}},
+		{Stable: 100, TestRoute: traffic.HeaderRoute{Name: "x-canary", Value: "yes"}},
 		traffic.Weighted(20),
 		traffic.AllStable(),
 	} {
@@ -50,10 +50,10 @@ func Example() {
 	// invalid Split.Canary (20): stable 90 + canary 20 must sum to 100
 }
 
-func ExampleRouter_Desired() {
+func ExampleDriver_Desired() {
 	ctx := context.Background()
 	client := fake.NewSimpleClientset(virtualService("shop", "reviews", "v1"))
-	r, _ := istio.New(client, istio.Config{
+	r, _ := istio.NewDriver(client, istio.Config{
 		Namespace: "shop", VirtualService: "reviews", Route: "primary",
 		Stable: istio.Destination{Host: "reviews", Subset: "v1"},
 		Canary: istio.Destination{Host: "reviews", Subset: "v2"},
@@ -90,5 +90,5 @@ func ExampleObjectError() {
 	fmt.Println(err)
 	// Output:
 	// VirtualService shop/reviews spec.http[].name
-	// istio: VirtualService shop/reviews: spec.http[].name: has 3 HTTP routes and no route name is configured; name the route to manage and set Config.Route
+	// set split of VirtualService shop/reviews: istio: VirtualService shop/reviews: spec.http[].name: has 3 HTTP routes and no route name is configured; name the route to manage and set Config.Route
 }

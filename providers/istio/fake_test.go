@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/providers/istio"
@@ -26,17 +27,29 @@ const ns = "shop"
 
 var vsResource = schema.GroupResource{Group: "networking.istio.io", Resource: "virtualservices"}
 
-func newFake(t *testing.T, cfg istio.Config, objs ...runtime.Object) (*istio.Router, *fake.Clientset) {
+func newFake(t *testing.T, cfg istio.Config, objs ...runtime.Object) (*traffic.Router, *fake.Clientset) {
 	t.Helper()
-	cs := fake.NewSimpleClientset(objs...)
-	r, err := istio.New(cs, cfg)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
+	_, r, cs := newFakeDriver(t, cfg, objs...)
 	return r, cs
 }
 
-func subsetFake(t *testing.T) (*istio.Router, *fake.Clientset) {
+// noSleep records nothing and waits for nothing: conflict retries in
+// these tests need no real pause.
+func noSleep(context.Context, time.Duration) error { return nil }
+
+func newFakeDriver(t *testing.T, cfg istio.Config, objs ...runtime.Object) (*istio.Driver, *traffic.Router, *fake.Clientset) {
+	t.Helper()
+	cs := fake.NewSimpleClientset(objs...)
+	d, err := istio.NewDriver(cs, cfg)
+	if err != nil {
+		t.Fatalf("NewDriver: %v", err)
+	}
+	o := d.Options()
+	o.Sleep = noSleep
+	return d, traffic.NewRouter(d, o), cs
+}
+
+func subsetFake(t *testing.T) (*traffic.Router, *fake.Clientset) {
 	return newFake(t, subsetConfig(ns), virtualService(ns, "reviews", "v1"), destinationRule(ns, "v1", "v2"))
 }
 
@@ -60,18 +73,18 @@ func getVS(t *testing.T, cs *fake.Clientset) *networkingv1.VirtualService {
 	return vs
 }
 
-func conformance(t *testing.T, newRouter func(t *testing.T) (*istio.Router, *fake.Clientset)) {
+func conformance(t *testing.T, newRouter func(t *testing.T) (*traffic.Router, *fake.Clientset)) {
 	var mu sync.Mutex
-	clients := map[traffic.Router]*fake.Clientset{}
+	clients := map[*traffic.Router]*fake.Clientset{}
 	traffictest.Run(t, traffictest.Harness{
-		New: func(_ context.Context, t *testing.T) traffic.Router {
+		New: func(_ context.Context, t *testing.T) *traffic.Router {
 			r, cs := newRouter(t)
 			mu.Lock()
 			clients[r] = cs
 			mu.Unlock()
 			return r
 		},
-		Delete: func(ctx context.Context, t *testing.T, r traffic.Router) {
+		Delete: func(ctx context.Context, t *testing.T, r *traffic.Router) {
 			mu.Lock()
 			cs := clients[r]
 			mu.Unlock()
@@ -79,7 +92,7 @@ func conformance(t *testing.T, newRouter func(t *testing.T) (*istio.Router, *fak
 				t.Fatal(err)
 			}
 		},
-		Break: func(_ context.Context, _ *testing.T, r traffic.Router) any {
+		Break: func(_ context.Context, _ *testing.T, r *traffic.Router) any {
 			mu.Lock()
 			cs := clients[r]
 			mu.Unlock()
@@ -94,7 +107,7 @@ func conformance(t *testing.T, newRouter func(t *testing.T) (*istio.Router, *fak
 func TestConformanceFakeSubsetMode(t *testing.T) { conformance(t, subsetFake) }
 
 func TestConformanceFakeHostMode(t *testing.T) {
-	conformance(t, func(t *testing.T) (*istio.Router, *fake.Clientset) {
+	conformance(t, func(t *testing.T) (*traffic.Router, *fake.Clientset) {
 		return newFake(t, hostConfig(ns), virtualService(ns, "reviews-stable", ""))
 	})
 }
@@ -144,7 +157,7 @@ func TestConfigValidation(t *testing.T) {
 
 func TestUppercaseTestHeaderRefused(t *testing.T) {
 	r, cs := subsetFake(t)
-	err := r.SetSplit(context.Background(), traffic.Split{Stable: 100, TestRoute: &traffic.HeaderRoute{Name: "X-Canary", Value: "1"}})
+	err := r.SetSplit(context.Background(), traffic.Split{Stable: 100, TestRoute: traffic.HeaderRoute{Name: "X-Canary", Value: "1"}})
 	var fe *canary.FieldError
 	if !errors.As(err, &fe) || fe.Field != "Split.TestRoute.Name" {
 		t.Fatalf("SetSplit with an upper-case header = %v, want a FieldError on Split.TestRoute.Name", err)
@@ -236,7 +249,8 @@ func TestSubsetMissing(t *testing.T) {
 	r, cs := newFake(t, subsetConfig(ns), virtualService(ns, "reviews", "v1"), destinationRule(ns, "v1"))
 	err := r.SetSplit(context.Background(), traffic.Weighted(10))
 	var oe *istio.ObjectError
-	if !errors.Is(err, istio.ErrSubsetMissing) || !errors.As(err, &oe) || oe.Kind != "DestinationRule" || oe.Field != "spec.subsets" || !strings.Contains(err.Error(), `"v2"`) {
+	if !errors.Is(err, istio.ErrSubsetMissing) || !errors.As(err, &oe) || oe.Kind != "DestinationRule" || oe.Field != "spec.subsets" || !strings.Contains(err.Error(), `"v2"`) ||
+		canary.Code(err) != canary.FailedPrecondition {
 		t.Fatalf("SetSplit = %v, want ErrSubsetMissing naming DestinationRule reviews spec.subsets and v2", err)
 	}
 	if verbs(cs)["patch"] != 0 {
@@ -282,8 +296,8 @@ func TestCreateSubsets(t *testing.T) {
 	// A rule with only v1: v2 is added, v1 kept as it was.
 	existing := destinationRule(ns, "v1")
 	existing.Spec.Subsets[0].Labels["track"] = "stable"
-	r, cs = newFake(t, cfg, virtualService(ns, "reviews", "v1"), existing)
-	if err := r.EnsureSubsets(ctx); err != nil {
+	d, _, cs := newFakeDriver(t, cfg, virtualService(ns, "reviews", "v1"), existing)
+	if err := d.EnsureSubsets(ctx); err != nil {
 		t.Fatal(err)
 	}
 	dr, _ = cs.NetworkingV1().DestinationRules(ns).Get(ctx, "reviews", metav1.GetOptions{})
@@ -295,17 +309,17 @@ func TestCreateSubsets(t *testing.T) {
 	// The rule's host must be the subsets' host.
 	wrong := destinationRule(ns, "v1")
 	wrong.Spec.Host = "ratings"
-	r, _ = newFake(t, cfg, virtualService(ns, "reviews", "v1"), wrong)
+	d, _, _ = newFakeDriver(t, cfg, virtualService(ns, "reviews", "v1"), wrong)
 	var oe *istio.ObjectError
-	if err := r.EnsureSubsets(ctx); !errors.As(err, &oe) || oe.Field != "spec.host" {
+	if err := d.EnsureSubsets(ctx); !errors.As(err, &oe) || oe.Field != "spec.host" {
 		t.Errorf("EnsureSubsets with a rule for another host = %v", err)
 	}
 }
 
 func TestConflictIsRetriedWithAFreshRead(t *testing.T) {
-	r, cs := subsetFake(t)
+	d, r, cs := newFakeDriver(t, subsetConfig(ns), virtualService(ns, "reviews", "v1"), destinationRule(ns, "v1", "v2"))
 	ctx := context.Background()
-	if err := r.EnsureSubsets(ctx); err != nil {
+	if err := d.EnsureSubsets(ctx); err != nil {
 		t.Fatal(err)
 	}
 	conflicts := 2
@@ -363,7 +377,7 @@ func TestWriteSkippedWhenInForce(t *testing.T) {
 func TestRollbackIsOneWrite(t *testing.T) {
 	r, cs := subsetFake(t)
 	ctx := context.Background()
-	s := traffic.Split{Stable: 60, Canary: 40, Mirror: 20, TestRoute: &traffic.HeaderRoute{Name: "x-canary", Value: "yes"}}
+	s := traffic.Split{Stable: 60, Canary: 40, Mirror: 20, TestRoute: traffic.HeaderRoute{Name: "x-canary", Value: "yes"}}
 	if err := r.SetSplit(ctx, s); err != nil {
 		t.Fatal(err)
 	}
@@ -453,7 +467,7 @@ func TestPatchTouchesOnlyManagedPaths(t *testing.T) {
 		}
 		return false, nil, nil
 	})
-	s := traffic.Split{Stable: 80, Canary: 20, Mirror: 5, TestRoute: &traffic.HeaderRoute{Name: "x-canary", Value: "yes"}}
+	s := traffic.Split{Stable: 80, Canary: 20, Mirror: 5, TestRoute: traffic.HeaderRoute{Name: "x-canary", Value: "yes"}}
 	if err := r.SetSplit(ctx, s); err != nil {
 		t.Fatal(err)
 	}
@@ -463,22 +477,23 @@ func TestPatchTouchesOnlyManagedPaths(t *testing.T) {
 		"add /spec/http/1/route/0/weight",
 		"add /spec/http/1/mirror",
 		"add /spec/http/1/mirrorPercentage",
-		"add /spec/http/0",
+		"add /spec/http/1",
 	}
 	if strings.Join(paths, "\n") != strings.Join(want, "\n") {
 		t.Errorf("patch operations:\n%s\nwant:\n%s", strings.Join(paths, "\n"), strings.Join(want, "\n"))
 	}
 	after := getVS(t, cs)
-	// The test route is first and keeps the managed route's match, timeout,
-	// retries and header operations, with the test header added.
-	tr := after.Spec.Http[0]
+	// The test route is immediately before the managed route and keeps its
+	// match, timeout, retries and header operations, with the test header
+	// added.
+	tr := after.Spec.Http[1]
 	if tr.Name != "primary-canary-test" || len(tr.Route) != 1 || tr.Route[0].Destination.Subset != "v2" ||
 		tr.Match[0].Uri.GetPrefix() != "/api" || tr.Match[0].Headers["x-canary"].GetExact() != "yes" ||
 		tr.Timeout.AsDuration() != before.Spec.Http[1].Timeout.AsDuration() || tr.Retries.Attempts != 3 || tr.Mirror != nil {
 		t.Errorf("test route = %v", tr)
 	}
 	// Every other route is untouched.
-	for i, j := range map[int]int{0: 1, 2: 3} {
+	for i, j := range map[int]int{0: 0, 2: 3} {
 		if b, a := before.Spec.Http[i].String(), after.Spec.Http[j].String(); a != b {
 			t.Errorf("route %d changed:\n%s\n->\n%s", i, b, a)
 		}
@@ -521,11 +536,11 @@ func TestForeignMirrorKept(t *testing.T) {
 }
 
 func TestDesiredAndRenderDoNotWrite(t *testing.T) {
-	r, cs := subsetFake(t)
+	r, _, cs := newFakeDriver(t, subsetConfig(ns), virtualService(ns, "reviews", "v1"), destinationRule(ns, "v1", "v2"))
 	ctx := context.Background()
 	before := getVS(t, cs)
 	cs.ClearActions()
-	want := traffic.Split{Stable: 90, Canary: 10, TestRoute: &traffic.HeaderRoute{Name: "x-canary", Value: "1"}}
+	want := traffic.Split{Stable: 90, Canary: 10, TestRoute: traffic.HeaderRoute{Name: "x-canary", Value: "1"}}
 	vs, err := r.Desired(ctx, want)
 	if err != nil {
 		t.Fatal(err)
@@ -536,7 +551,7 @@ func TestDesiredAndRenderDoNotWrite(t *testing.T) {
 	if got := getVS(t, cs); got.Spec.String() != before.Spec.String() {
 		t.Error("Desired changed the stored object")
 	}
-	if len(vs.Spec.Http) != 4 || vs.Spec.Http[0].Name != "primary-canary-test" || vs.Spec.Http[2].Route[1].Weight != 10 || vs.Spec.Http[2].Route[0].Weight != 90 {
+	if len(vs.Spec.Http) != 4 || vs.Spec.Http[1].Name != "primary-canary-test" || vs.Spec.Http[2].Route[1].Weight != 10 || vs.Spec.Http[2].Route[0].Weight != 90 {
 		t.Errorf("Desired returned %v", vs.Spec.Http)
 	}
 	// Render is pure and leaves its argument alone.
@@ -571,5 +586,131 @@ func TestRollbackNotHeldUpBySubsetCheck(t *testing.T) {
 	}
 	if verbs(cs)["patch"] != 1 {
 		t.Errorf("requests %v", verbs(cs))
+	}
+}
+
+// route is where Istio sends a request: the first HTTP route whose match
+// (any block: URI prefix or exact, exact headers) the request satisfies, as
+// Istio evaluates spec.http in order. It returns the route's name.
+func route(vs *networkingv1.VirtualService, path string, headers map[string]string) string {
+	for _, h := range vs.Spec.Http {
+		if len(h.Match) == 0 {
+			return h.Name
+		}
+		for _, m := range h.Match {
+			ok := true
+			if u := m.Uri; u != nil {
+				switch {
+				case u.GetPrefix() != "":
+					ok = strings.HasPrefix(path, u.GetPrefix())
+				case u.GetExact() != "":
+					ok = path == u.GetExact()
+				}
+			}
+			for name, sm := range m.Headers {
+				if headers[name] != sm.GetExact() {
+					ok = false
+				}
+			}
+			if ok {
+				return h.Name
+			}
+		}
+	}
+	return ""
+}
+
+// The test route goes immediately before the managed route, so that every
+// route the user placed before it keeps its requests, test header or not
+// (issue 12: with [/static → assets, primary] a request to /static with
+// the test header went to the canary when the test route was first).
+func TestTestRouteKeepsTheOrderAndTrafficOfOtherRoutes(t *testing.T) {
+	vs := virtualService(ns, "reviews", "v1")
+	vs.Spec.Http[1].Match = nil // primary matches everything after /static
+	vs.Spec.Http = vs.Spec.Http[:2]
+	r, cs := newFake(t, subsetConfig(ns), vs, destinationRule(ns, "v1", "v2"))
+	ctx := context.Background()
+	test := map[string]string{"x-canary": "yes"}
+	s := traffic.Split{Stable: 100, TestRoute: traffic.HeaderRoute{Name: "x-canary", Value: "yes"}}
+	if err := r.SetSplit(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	got := getVS(t, cs)
+	var names []string
+	for _, h := range got.Spec.Http {
+		names = append(names, h.Name)
+	}
+	if strings.Join(names, ",") != "static,primary-canary-test,primary" {
+		t.Fatalf("routes %v, want static, the test route, primary", names)
+	}
+	for _, c := range []struct {
+		path    string
+		headers map[string]string
+		want    string
+	}{
+		{"/static/a.css", nil, "static"},
+		{"/static/a.css", test, "static"}, // not the canary
+		{"/api", test, "primary-canary-test"},
+		{"/api", nil, "primary"},
+	} {
+		if r := route(got, c.path, c.headers); r != c.want {
+			t.Errorf("%s with headers %v goes to %q, want %q", c.path, c.headers, r, c.want)
+		}
+	}
+	if static := got.Spec.Http[0]; static.String() != vs.Spec.Http[0].String() {
+		t.Errorf("the /static route changed: %v", static)
+	}
+
+	// A test route left first by an older version is moved before the
+	// managed route on the next write.
+	old := virtualService(ns, "reviews", "v1")
+	r2, cs2 := newFake(t, subsetConfig(ns), old, destinationRule(ns, "v1", "v2"))
+	if err := r2.SetSplit(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	moved := getVS(t, cs2)
+	tr := moved.Spec.Http[1]
+	moved.Spec.Http = append([]*networkingv1alpha3.HTTPRoute{tr}, append(moved.Spec.Http[:1:1], moved.Spec.Http[2:]...)...)
+	if _, err := cs2.NetworkingV1().VirtualServices(ns).Update(ctx, moved, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	s.Stable, s.Canary = 90, 10
+	if err := r2.SetSplit(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	names = nil
+	for _, h := range getVS(t, cs2).Spec.Http {
+		names = append(names, h.Name)
+	}
+	if strings.Join(names, ",") != "static,primary-canary-test,primary,fallback" {
+		t.Errorf("routes after rewriting a first-placed test route: %v", names)
+	}
+	if got, err := r2.Split(ctx); err != nil || got != s {
+		t.Errorf("Split = %v, %v; want %v", got, err, s)
+	}
+}
+
+// Host mode expands short names with the configured cluster domain.
+func TestClusterDomain(t *testing.T) {
+	cfg := hostConfig(ns)
+	cfg.ClusterDomain = "corp.example"
+	cfg.Canary.Host = "reviews-canary." + ns + ".svc.corp.example"
+	vs := virtualService(ns, "reviews-stable", "")
+	vs.Spec.Http[1].Route = append(vs.Spec.Http[1].Route, &networkingv1alpha3.HTTPRouteDestination{
+		Destination: &networkingv1alpha3.Destination{Host: "reviews-canary"}}) // short name of the canary
+	vs.Spec.Http[1].Route[0].Weight, vs.Spec.Http[1].Route[1].Weight = 70, 30
+	r, _ := newFake(t, cfg, vs)
+	if s, err := r.Split(context.Background()); err != nil || s != traffic.Weighted(30) {
+		t.Errorf("Split with ClusterDomain corp.example = %v, %v; want 30%% on the canary", s, err)
+	}
+	cfg.ClusterDomain = "" // cluster.local: the short name is another host
+	r, _ = newFake(t, cfg, vs)
+	var oe *istio.ObjectError
+	if _, err := r.Split(context.Background()); !errors.As(err, &oe) {
+		t.Errorf("Split with the default domain = %v, want an ObjectError for a foreign destination", err)
+	}
+	cfg.ClusterDomain = "Bad_Domain"
+	if _, err := istio.New(fake.NewSimpleClientset(), cfg); !errors.Is(err, canary.ErrInvalid) {
+		t.Errorf("New with a bad ClusterDomain = %v", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/internal/kubetest"
 	"github.com/meshcanary/canary/providers/istio"
 	"github.com/meshcanary/canary/traffic"
@@ -54,13 +55,22 @@ func seed(t testing.TB, env *kubetest.Environment) string {
 	return ns
 }
 
-func realRouter(t testing.TB, cfg *rest.Config, rc istio.Config) *istio.Router {
+func realRouter(t testing.TB, cfg *rest.Config, rc istio.Config) *traffic.Router {
 	t.Helper()
 	r, err := istio.New(istioClient(t, cfg), rc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return r
+}
+
+func realDriver(t testing.TB, cfg *rest.Config, rc istio.Config) (*istio.Driver, *traffic.Router) {
+	t.Helper()
+	d, err := istio.NewDriver(istioClient(t, cfg), rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, traffic.NewRouter(d, d.Options())
 }
 
 func TestRealConformance(t *testing.T) {
@@ -70,9 +80,9 @@ func TestRealConformance(t *testing.T) {
 		counter *kubetest.Counter
 	}
 	var mu sync.Mutex
-	handles := map[traffic.Router]handle{}
+	handles := map[*traffic.Router]handle{}
 	traffictest.Run(t, traffictest.Harness{
-		New: func(_ context.Context, t *testing.T) traffic.Router {
+		New: func(_ context.Context, t *testing.T) *traffic.Router {
 			ns := seed(t, env)
 			cfg, counter := env.CountingConfig()
 			r := realRouter(t, cfg, subsetConfig(ns))
@@ -81,7 +91,7 @@ func TestRealConformance(t *testing.T) {
 			mu.Unlock()
 			return r
 		},
-		Delete: func(ctx context.Context, t *testing.T, r traffic.Router) {
+		Delete: func(ctx context.Context, t *testing.T, r *traffic.Router) {
 			mu.Lock()
 			h := handles[r]
 			mu.Unlock()
@@ -89,7 +99,7 @@ func TestRealConformance(t *testing.T) {
 				t.Fatal(err)
 			}
 		},
-		Break: func(_ context.Context, _ *testing.T, r traffic.Router) any {
+		Break: func(_ context.Context, _ *testing.T, r *traffic.Router) any {
 			mu.Lock()
 			h := handles[r]
 			mu.Unlock()
@@ -141,8 +151,8 @@ func TestRealConflictKeepsTheirEdit(t *testing.T) {
 	}
 	cfg, counter := env.CountingConfig()
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { et.rt = rt; return et })
-	r := realRouter(t, cfg, subsetConfig(ns))
-	if err := r.EnsureSubsets(ctx); err != nil {
+	d, r := realDriver(t, cfg, subsetConfig(ns))
+	if err := d.EnsureSubsets(ctx); err != nil {
 		t.Fatal(err)
 	}
 	counter.Reset()
@@ -316,7 +326,7 @@ func TestRealUnmanagedBytesKept(t *testing.T) {
 	}
 	r := realRouter(t, env.Config, hostConfig(ns))
 	for _, s := range []traffic.Split{
-		{Stable: 50, Canary: 50, Mirror: 10, TestRoute: &traffic.HeaderRoute{Name: "x-canary", Value: "1"}},
+		{Stable: 50, Canary: 50, Mirror: 10, TestRoute: traffic.HeaderRoute{Name: "x-canary", Value: "1"}},
 		traffic.Weighted(100),
 	} {
 		if err := r.SetSplit(ctx, s); err != nil {
@@ -360,4 +370,69 @@ func BenchmarkRealWeightChange(b *testing.B) {
 		_, err := plain.Get(ctx, "reviews", metav1.GetOptions{})
 		return err
 	})
+}
+
+// Every write names the module's field manager, on both objects the router
+// writes (the VirtualService patch, the DestinationRule it creates), so
+// Argo CD can ignore the router's fields by manager.
+func TestRealWritesCarryTheFieldManager(t *testing.T) {
+	env := kubetest.Env(t)
+	ns := env.Namespace(t)
+	ctx := context.Background()
+	c := istioClient(t, env.Config)
+	if _, err := c.NetworkingV1().VirtualServices(ns).Create(ctx, virtualService(ns, "reviews", "v1"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := subsetConfig(ns)
+	cfg.CreateSubsets = true
+	r := realRouter(t, env.Config, cfg)
+	if err := r.SetSplit(ctx, traffic.Weighted(10)); err != nil {
+		t.Fatal(err)
+	}
+	vs, err := c.NetworkingV1().VirtualServices(ns).Get(ctx, "reviews", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dr, err := c.NetworkingV1().DestinationRules(ns).Get(ctx, "reviews", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []struct {
+		kind string
+		mf   []metav1.ManagedFieldsEntry
+	}{{"VirtualService", vs.ManagedFields}, {"DestinationRule", dr.ManagedFields}} {
+		var managers []string
+		for _, e := range o.mf {
+			managers = append(managers, e.Manager)
+		}
+		if !slices.Contains(managers, canary.FieldManager) {
+			t.Errorf("%s managed by %v, want %q among them", o.kind, managers, canary.FieldManager)
+		}
+	}
+}
+
+// The header test route lands immediately before the managed route on the
+// real server too, and every other route keeps its place.
+func TestRealTestRoutePlacement(t *testing.T) {
+	env := kubetest.Env(t)
+	ns := seed(t, env)
+	ctx := context.Background()
+	r := realRouter(t, env.Config, subsetConfig(ns))
+	if err := r.SetSplit(ctx, traffic.Split{Stable: 100, TestRoute: traffic.HeaderRoute{Name: "x-canary", Value: "1"}}); err != nil {
+		t.Fatal(err)
+	}
+	vs, err := istioClient(t, env.Config).NetworkingV1().VirtualServices(ns).Get(ctx, "reviews", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, h := range vs.Spec.Http {
+		names = append(names, h.Name)
+	}
+	if !slices.Equal(names, []string{"static", "primary-canary-test", "primary", "fallback"}) {
+		t.Errorf("routes %v, want static, primary-canary-test, primary, fallback", names)
+	}
+	if r := route(vs, "/static/x", map[string]string{"x-canary": "1"}); r != "static" {
+		t.Errorf("/static with the test header goes to %q, want static", r)
+	}
 }

@@ -3,7 +3,6 @@ package istio
 //lint:file-ignore SA1019 the deprecated mirrorPercent field is read, and replaced by mirrorPercentage, because manifests written for older Istio still carry it.
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -18,7 +17,8 @@ import (
 // ErrSubsetMissing is wrapped by the error a Router returns when a
 // DestinationRule subset it routes to does not exist and Config.CreateSubsets
 // is off.
-var ErrSubsetMissing = errors.New("istio: subset missing")
+// Its code is canary.FailedPrecondition.
+var ErrSubsetMissing = canary.NewError(canary.FailedPrecondition, "istio: subset missing")
 
 // ObjectError reports a mesh object the router cannot work with, naming the
 // object and the field, for example
@@ -48,6 +48,16 @@ func (e *ObjectError) Error() string {
 // Unwrap returns Err.
 func (e *ObjectError) Unwrap() error { return e.Err }
 
+// ErrorCode returns the code of Err (see canary.Code), or
+// canary.InvalidArgument when Err is nil: the object does not fit the
+// Config.
+func (e *ObjectError) ErrorCode() canary.ErrorCode {
+	if e.Err == nil {
+		return canary.InvalidArgument
+	}
+	return canary.Code(e.Err)
+}
+
 // layout is where the router's pieces sit in one VirtualService.
 type layout struct {
 	route          int // index of the managed route in spec.http
@@ -55,13 +65,13 @@ type layout struct {
 	stable, canary int // indices in the managed route's route[], -1 when absent
 }
 
-func (r *Router) vsErr(field string, err error, format string, args ...any) *ObjectError {
+func (r *Driver) vsErr(field string, err error, format string, args ...any) *ObjectError {
 	return &ObjectError{Kind: "VirtualService", Namespace: r.cfg.Namespace, Name: r.cfg.VirtualService,
 		Field: field, Reason: fmt.Sprintf(format, args...), Err: err}
 }
 
-func (r *Router) is(d *networkingv1alpha3.Destination, want Destination) bool {
-	return d != nil && fqdn(d.Host, r.cfg.Namespace) == fqdn(want.Host, r.cfg.Namespace) && d.Subset == want.Subset
+func (r *Driver) is(d *networkingv1alpha3.Destination, want Destination) bool {
+	return d != nil && r.cfg.fqdn(d.Host) == r.cfg.fqdn(want.Host) && d.Subset == want.Subset
 }
 
 func describe(d *networkingv1alpha3.Destination) string {
@@ -75,7 +85,7 @@ func describe(d *networkingv1alpha3.Destination) string {
 }
 
 // locate finds the managed route, the test route and the two destinations.
-func (r *Router) locate(vs *networkingv1.VirtualService) (layout, error) {
+func (r *Driver) locate(vs *networkingv1.VirtualService) (layout, error) {
 	l := layout{route: -1, test: -1, stable: -1, canary: -1}
 	test := r.cfg.testRoute()
 	var unnamed []int
@@ -144,7 +154,7 @@ func (r *Router) locate(vs *networkingv1.VirtualService) (layout, error) {
 }
 
 // parse reads the split in force from vs.
-func (r *Router) parse(vs *networkingv1.VirtualService) (traffic.Split, layout, error) {
+func (r *Driver) parse(vs *networkingv1.VirtualService) (traffic.Split, layout, error) {
 	l, err := r.locate(vs)
 	if err != nil {
 		return traffic.Split{}, l, err
@@ -190,17 +200,17 @@ func (r *Router) parse(vs *networkingv1.VirtualService) (traffic.Split, layout, 
 // testHeader recovers the header the test route matches on: the exact header
 // match of its first match block that the managed route's first match block
 // does not have.
-func (r *Router) testHeader(vs *networkingv1.VirtualService, l layout) (*traffic.HeaderRoute, error) {
+func (r *Driver) testHeader(vs *networkingv1.VirtualService, l layout) (traffic.HeaderRoute, error) {
 	t := vs.Spec.Http[l.test]
 	field := fmt.Sprintf("spec.http[%d].match[0].headers", l.test)
 	if len(t.Match) == 0 || t.Match[0] == nil {
-		return nil, r.vsErr(field, nil, "test route %q has no header match", t.Name)
+		return traffic.HeaderRoute{}, r.vsErr(field, nil, "test route %q has no header match", t.Name)
 	}
 	var base map[string]*networkingv1alpha3.StringMatch
 	if m := vs.Spec.Http[l.route].Match; len(m) > 0 && m[0] != nil {
 		base = m[0].Headers
 	}
-	var found *traffic.HeaderRoute
+	var found traffic.HeaderRoute
 	for name, sm := range t.Match[0].Headers {
 		if b, ok := base[name]; ok && proto.Equal(b, sm) {
 			continue
@@ -209,13 +219,13 @@ func (r *Router) testHeader(vs *networkingv1.VirtualService, l layout) (*traffic
 		if !ok {
 			continue
 		}
-		if found != nil {
-			return nil, r.vsErr(field, nil, "test route %q matches several headers (%s, %s); cannot tell which is the test header", t.Name, found.Name, name)
+		if found != (traffic.HeaderRoute{}) {
+			return traffic.HeaderRoute{}, r.vsErr(field, nil, "test route %q matches several headers (%s, %s); cannot tell which is the test header", t.Name, found.Name, name)
 		}
-		found = &traffic.HeaderRoute{Name: name, Value: ex.Exact}
+		found = traffic.HeaderRoute{Name: name, Value: ex.Exact}
 	}
-	if found == nil {
-		return nil, r.vsErr(field, nil, "test route %q has no exact header match", t.Name)
+	if found == (traffic.HeaderRoute{}) {
+		return traffic.HeaderRoute{}, r.vsErr(field, nil, "test route %q has no exact header match", t.Name)
 	}
 	return found, nil
 }
@@ -225,7 +235,7 @@ func validateSplit(s traffic.Split) error {
 	if err := s.Validate(); err != nil {
 		return err
 	}
-	if s.TestRoute != nil && s.TestRoute.Name != strings.ToLower(s.TestRoute.Name) {
+	if s.HasTestRoute() && s.TestRoute.Name != strings.ToLower(s.TestRoute.Name) {
 		return canary.Invalid("Split.TestRoute.Name", s.TestRoute.Name, "Istio matches header names in lower case; write it in lower case")
 	}
 	return nil
@@ -305,14 +315,14 @@ func (e *editor) removeRoute(at int) {
 	e.ops = append(e.ops, patchOp{Op: "remove", Path: fmt.Sprintf("/spec/http/%d", at)})
 }
 
-func (r *Router) dest(d Destination) *networkingv1alpha3.Destination {
+func (r *Driver) dest(d Destination) *networkingv1alpha3.Destination {
 	return &networkingv1alpha3.Destination{Host: d.Host, Subset: d.Subset}
 }
 
 // render computes the VirtualService that puts s in force, and the patch
 // that turns vs into it. vs is not modified. No operations means vs already
 // has s in force.
-func (r *Router) render(vs *networkingv1.VirtualService, s traffic.Split) (*networkingv1.VirtualService, []patchOp, error) {
+func (r *Driver) render(vs *networkingv1.VirtualService, s traffic.Split) (*networkingv1.VirtualService, []patchOp, error) {
 	l, err := r.locate(vs)
 	if err != nil {
 		return nil, nil, err
@@ -356,20 +366,28 @@ func (r *Router) render(vs *networkingv1.VirtualService, s traffic.Split) (*netw
 		e.dropMirror(i)
 	}
 
-	// Test route: first in spec.http, a copy of the managed route that
-	// matches only requests with the test header and sends them to the
-	// canary.
+	// Test route: immediately before the managed route in spec.http, a
+	// copy of it that matches only requests with the test header and sends
+	// them to the canary. Istio takes the first route that matches, so the
+	// routes before the managed one keep their traffic, test header or not.
 	switch {
-	case s.TestRoute == nil && l.test >= 0:
+	case !s.HasTestRoute() && l.test >= 0:
 		e.removeRoute(l.test)
-	case s.TestRoute != nil:
-		t, err := r.testRouteFor(e.route(i), field, *s.TestRoute)
+	case s.HasTestRoute():
+		t, err := r.testRouteFor(e.route(i), field, s.TestRoute)
 		if err != nil {
 			return nil, nil, err
 		}
 		switch {
 		case l.test < 0:
-			e.insertRoute(0, t)
+			e.insertRoute(i, t)
+		case l.test != i-1:
+			// Elsewhere (first, as older versions placed it): move it.
+			e.removeRoute(l.test)
+			if l.test < i {
+				i--
+			}
+			e.insertRoute(i, t)
 		case !proto.Equal(e.vs.Spec.Http[l.test], t):
 			e.replaceRoute(l.test, t)
 		}
@@ -377,7 +395,7 @@ func (r *Router) render(vs *networkingv1.VirtualService, s traffic.Split) (*netw
 	return e.vs, e.ops, nil
 }
 
-func (r *Router) testRouteFor(h *networkingv1alpha3.HTTPRoute, field string, hr traffic.HeaderRoute) (*networkingv1alpha3.HTTPRoute, error) {
+func (r *Driver) testRouteFor(h *networkingv1alpha3.HTTPRoute, field string, hr traffic.HeaderRoute) (*networkingv1alpha3.HTTPRoute, error) {
 	t := proto.Clone(h).(*networkingv1alpha3.HTTPRoute)
 	t.Name = r.cfg.testRoute()
 	canaryDest := &networkingv1alpha3.HTTPRouteDestination{Destination: r.dest(r.cfg.Canary)}

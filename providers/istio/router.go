@@ -3,257 +3,158 @@ package istio
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/meshcanary/canary"
+	"github.com/meshcanary/canary/internal/kuberoute"
 	"github.com/meshcanary/canary/traffic"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	"istio.io/client-go/pkg/clientset/versioned"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// Router is a traffic.Router over one HTTP route of a networking.istio.io/v1
-// VirtualService. It is safe for concurrent use.
-type Router struct {
+// Driver is the traffic.Driver over one HTTP route of a
+// networking.istio.io/v1 VirtualService. Use it through the
+// *traffic.Router that New returns (or traffic.NewRouter(d, …)); its own
+// methods are for GitOps (Desired, Render) and for checking the subsets
+// ahead of time (EnsureSubsets). It is safe for concurrent use.
+type Driver struct {
 	client versioned.Interface
 	cfg    Config
 
 	mu        sync.Mutex
-	last      *networkingv1.VirtualService // last object read or written
-	subsetsOK bool                         // EnsureSubsets succeeded
+	subsetsOK bool // EnsureSubsets succeeded
 }
 
-var _ traffic.Router = (*Router)(nil)
+var (
+	_ traffic.Driver  = (*Driver)(nil)
+	_ traffic.Checker = (*Driver)(nil)
+)
 
-// New returns a Router over the route cfg names, talking to the cluster
-// through client. It validates cfg (a *canary.FieldError names the bad
-// field) and sends no request.
-func New(client versioned.Interface, cfg Config) (*Router, error) {
+// New returns a *traffic.Router over the route cfg names, talking to the
+// cluster through client. It validates cfg (a *canary.FieldError names the
+// bad field) and sends no request. Conflicting writes are retried
+// Config.Retries times, with traffic.DefaultBackoff between attempts.
+func New(client versioned.Interface, cfg Config) (*traffic.Router, error) {
+	return kuberoute.Router(NewDriver(client, cfg))
+}
+
+// NewDriver returns the Driver that New wraps, for GitOps (Desired,
+// Render), EnsureSubsets, or a traffic.Router with other Options. It
+// validates cfg and sends no request.
+func NewDriver(client versioned.Interface, cfg Config) (*Driver, error) {
 	if client == nil {
 		return nil, canary.Invalid("client", nil, "must not be nil")
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Router{client: client, cfg: cfg}, nil
+	return &Driver{client: client, cfg: cfg}, nil
 }
 
-// Config returns the configuration the router was built with.
-func (r *Router) Config() Config { return r.cfg }
-
-func (r *Router) wrap(verb string, err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("istio: %s VirtualService %s/%s: %w", verb, r.cfg.Namespace, r.cfg.VirtualService, err)
-	case apierrors.IsNotFound(err):
-		return fmt.Errorf("istio: %s VirtualService %s/%s: %w: %w", verb, r.cfg.Namespace, r.cfg.VirtualService, traffic.ErrNotFound, err)
-	}
-	return fmt.Errorf("istio: %s VirtualService %s/%s: %w", verb, r.cfg.Namespace, r.cfg.VirtualService, err)
+// Options returns the traffic.Options New uses: the object's name for
+// errors and Config.Retries.
+func (r *Driver) Options() traffic.Options {
+	return traffic.Options{Name: fmt.Sprintf("VirtualService %s/%s", r.cfg.Namespace, r.cfg.VirtualService), Retries: r.cfg.Retries}
 }
 
-func (r *Router) get(ctx context.Context) (*networkingv1.VirtualService, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, r.wrap("get", err)
-	}
-	vs, err := r.client.NetworkingV1().VirtualServices(r.cfg.Namespace).Get(ctx, r.cfg.VirtualService, metav1.GetOptions{})
-	if err != nil {
-		return nil, r.wrap("get", err)
-	}
-	r.remember(vs)
-	return vs, nil
+// Config returns the configuration the driver was built with.
+func (r *Driver) Config() Config { return r.cfg }
+
+func (r *Driver) get(ctx context.Context) (*networkingv1.VirtualService, error) {
+	return r.client.NetworkingV1().VirtualServices(r.cfg.Namespace).Get(ctx, r.cfg.VirtualService, metav1.GetOptions{})
 }
 
-func (r *Router) remember(vs *networkingv1.VirtualService) {
-	r.mu.Lock()
-	r.last = vs
-	r.mu.Unlock()
-}
-
-func (r *Router) cached() *networkingv1.VirtualService {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.last
-}
-
-// Split reads the VirtualService and returns the split in force. A missing
-// VirtualService or managed route gives an error wrapping
-// traffic.ErrNotFound; a route the router cannot read gives an
-// *ObjectError naming the field.
-func (r *Router) Split(ctx context.Context) (traffic.Split, error) {
+// Read gets the VirtualService and parses the split in force (a
+// traffic.Driver method). A missing VirtualService is the server's 404; a
+// missing managed route is an *ObjectError wrapping traffic.ErrNotFound; a
+// route the driver cannot read is an *ObjectError naming the field,
+// returned with the object so that a write may replace it.
+func (r *Driver) Read(ctx context.Context) (traffic.Split, traffic.Version, error) {
 	vs, err := r.get(ctx)
 	if err != nil {
-		return traffic.Split{}, err
+		return traffic.Split{}, nil, err
 	}
 	s, _, err := r.parse(vs)
-	return s, err
+	return s, vs, err
 }
 
-// SetSplit puts s in force. It validates s first (a *canary.FieldError,
-// and nothing is written), checks the DestinationRule subsets once per
-// Router (see EnsureSubsets; skipped for traffic.AllStable()), then reads the VirtualService and, unless s
-// is already in force, writes one JSON Patch that changes only the
-// managed route's weights and mirror and the test route, pinned to the
-// resourceVersion it read. A conflict is retried after a fresh read, at
-// most Config.Retries times; then the error wraps traffic.ErrConflict. The
-// object the server returns is checked to carry s (traffic.ErrVerify).
-//
-// Rolling back, s == traffic.AllStable(), skips the read when the router
-// has seen the object before: one write, pinned to the version last seen,
-// falling back to a fresh read only if that version is stale.
-func (r *Router) SetSplit(ctx context.Context, s traffic.Split) error {
-	if err := validateSplit(s); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return r.wrap("set split of", err)
-	}
-	var fast *networkingv1.VirtualService
-	if s.Equal(traffic.AllStable()) {
-		// A rollback is never held up by a subset check.
-		fast = r.cached()
-	} else if err := r.ensureSubsetsOnce(ctx); err != nil {
-		return err
-	}
-	return r.update(ctx, "set split of", fast, func(traffic.Split) traffic.Split { return s }, true)
-}
+// Check refuses what Istio cannot express (a traffic.Checker method): a
+// test header name in upper case.
+func (r *Driver) Check(s traffic.Split) error { return validateSplit(s) }
 
-// Release removes the test route and the mirror to the canary and leaves
-// the weights as they are. It writes nothing when neither is there.
-func (r *Router) Release(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return r.wrap("release", err)
+// Write puts s in force on the VirtualService v (a traffic.Driver method):
+// one JSON Patch that changes only the managed route's weights and mirror
+// and the test route, pinned to v's resourceVersion. Unless s is
+// traffic.AllStable() (a rollback is never held up by a subset check), it
+// first checks the DestinationRule subsets once per Driver (see
+// EnsureSubsets).
+func (r *Driver) Write(ctx context.Context, v traffic.Version, s traffic.Split) (traffic.Split, traffic.Version, error) {
+	vs, ok := v.(*networkingv1.VirtualService)
+	if !ok || vs == nil {
+		return traffic.Split{}, nil, fmt.Errorf("istio: Write with a version of type %T", v)
 	}
-	return r.update(ctx, "release", nil, func(cur traffic.Split) traffic.Split {
-		cur.Mirror, cur.TestRoute = 0, nil
-		return cur
-	}, false)
-}
-
-// update is the read-modify-write loop. fast, when not nil, is a version
-// of the object to patch without reading first. want maps the split in
-// force to the one to write; independent says that want ignores the split
-// in force, so that a split the router cannot read does not block a write
-// that replaces it.
-func (r *Router) update(ctx context.Context, verb string, fast *networkingv1.VirtualService, want func(traffic.Split) traffic.Split, independent bool) error {
-	var lastErr error
-	next := fast
-	for attempt := 0; attempt <= r.cfg.retries(); attempt++ {
-		if attempt > 0 {
-			if err := pause(ctx, attempt); err != nil {
-				return r.wrap(verb, err)
-			}
+	if s != traffic.AllStable() {
+		if err := r.ensureSubsetsOnce(ctx); err != nil {
+			return traffic.Split{}, nil, err
 		}
-		vs := next
-		next = nil
-		if vs == nil {
-			var err error
-			if vs, err = r.get(ctx); err != nil {
-				return err
-			}
-		}
-		var target traffic.Split
-		if independent {
-			target = want(traffic.Split{})
-		} else {
-			cur, _, err := r.parse(vs)
+	}
+	_, ops, err := r.render(vs, s)
+	if err != nil {
+		return traffic.Split{}, nil, err
+	}
+	out, err := r.patch(ctx, vs, ops)
+	if err != nil {
+		return traffic.Split{}, nil, kuberoute.PatchError(ctx, err, vs.ResourceVersion, func(ctx context.Context) (string, error) {
+			fresh, err := r.get(ctx)
 			if err != nil {
-				return err
+				return "", err
 			}
-			target = want(cur)
-		}
-		_, ops, err := r.render(vs, target)
-		if err != nil {
-			return err
-		}
-		if len(ops) == 0 && vs != fast {
-			return nil // already in force, read just now
-		}
-		out, err := r.patch(ctx, vs, ops)
-		switch {
-		case err == nil:
-			r.remember(out)
-			got, _, perr := r.parse(out)
-			if perr != nil {
-				return fmt.Errorf("%w: %w", traffic.ErrVerify, perr)
-			}
-			if !got.Equal(target) {
-				return fmt.Errorf("istio: VirtualService %s/%s: %w: wrote %v, server returned %v", r.cfg.Namespace, r.cfg.VirtualService, traffic.ErrVerify, target, got)
-			}
-			return nil
-		case apierrors.IsConflict(err):
-			lastErr = err
-			continue
-		case apierrors.IsInvalid(err):
-			// A patch computed from a stale version can fail to apply
-			// (an index that moved) before the server's version check.
-			// Read again: a new version means a conflict, the same one
-			// means the server refused the value.
-			fresh, gerr := r.get(ctx)
-			if gerr != nil {
-				return gerr
-			}
-			if fresh.ResourceVersion != vs.ResourceVersion {
-				lastErr, next = err, fresh
-				continue
-			}
-		}
-		return r.wrap(verb, err)
+			return fresh.ResourceVersion, nil
+		})
 	}
-	return fmt.Errorf("istio: %s VirtualService %s/%s: gave up after %d attempts: %w: %w",
-		verb, r.cfg.Namespace, r.cfg.VirtualService, r.cfg.retries()+1, traffic.ErrConflict, lastErr)
+	got, _, err := r.parse(out)
+	return got, out, err
 }
+
+// ErrorCode classifies the API server's errors (a traffic.Driver method).
+func (r *Driver) ErrorCode(err error) canary.ErrorCode { return kuberoute.Code(err) }
 
 // patch sends ops as one JSON Patch pinned to vs's resourceVersion: the
 // server refuses it with 409 Conflict if the object changed since.
-func (r *Router) patch(ctx context.Context, vs *networkingv1.VirtualService, ops []patchOp) (*networkingv1.VirtualService, error) {
+func (r *Driver) patch(ctx context.Context, vs *networkingv1.VirtualService, ops []patchOp) (*networkingv1.VirtualService, error) {
 	all := append([]patchOp{{"add", "/metadata/resourceVersion", vs.ResourceVersion}}, ops...)
 	body, err := json.Marshal(all)
 	if err != nil {
 		return nil, fmt.Errorf("istio: encode patch: %w", err)
 	}
-	return r.client.NetworkingV1().VirtualServices(r.cfg.Namespace).Patch(ctx, r.cfg.VirtualService, types.JSONPatchType, body, metav1.PatchOptions{})
+	return r.client.NetworkingV1().VirtualServices(r.cfg.Namespace).Patch(ctx, r.cfg.VirtualService, types.JSONPatchType, body,
+		metav1.PatchOptions{FieldManager: canary.FieldManager})
 }
 
-// pause waits a little before a retry, longer each attempt.
-func pause(ctx context.Context, attempt int) error {
-	t := time.NewTimer(time.Duration(attempt*attempt) * 5 * time.Millisecond)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-// Desired reads the VirtualService and returns it as SetSplit would write
-// it for s, without writing anything: for GitOps set-ups where Argo CD or
+// Desired reads the VirtualService and returns it as a write of s would
+// make it, without writing anything: for GitOps set-ups where Argo CD or
 // Flux owns the object and the change goes through a repository. Only the
 // managed route's weights and mirror and the test route differ from the
 // object read. It does not check the DestinationRule subsets.
-func (r *Router) Desired(ctx context.Context, s traffic.Split) (*networkingv1.VirtualService, error) {
+func (r *Driver) Desired(ctx context.Context, s traffic.Split) (*networkingv1.VirtualService, error) {
 	if err := validateSplit(s); err != nil {
 		return nil, err
 	}
 	vs, err := r.get(ctx)
 	if err != nil {
-		return nil, err
+		return nil, kuberoute.Wrap(err)
 	}
 	return r.Render(vs, s)
 }
 
-// Render returns a copy of vs with s in force, as SetSplit would write it,
+// Render returns a copy of vs with s in force, as a write would make it,
 // with no I/O: for a VirtualService read from a Git repository or a
 // manifest. vs is not modified. Errors are a *canary.FieldError for a bad
 // s, or an *ObjectError naming the field of vs that cannot be managed.
-func (r *Router) Render(vs *networkingv1.VirtualService, s traffic.Split) (*networkingv1.VirtualService, error) {
+func (r *Driver) Render(vs *networkingv1.VirtualService, s traffic.Split) (*networkingv1.VirtualService, error) {
 	if vs == nil {
 		return nil, canary.Invalid("vs", nil, "must not be nil")
 	}

@@ -2,8 +2,10 @@ package istio
 
 import (
 	"context"
+
 	"encoding/json"
 	"fmt"
+	"github.com/meshcanary/canary"
 	"slices"
 	"strings"
 
@@ -14,7 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
-func (r *Router) ensureSubsetsOnce(ctx context.Context) error {
+func (r *Driver) ensureSubsetsOnce(ctx context.Context) error {
 	r.mu.Lock()
 	ok := r.subsetsOK
 	r.mu.Unlock()
@@ -25,7 +27,7 @@ func (r *Router) ensureSubsetsOnce(ctx context.Context) error {
 }
 
 // subsetsNeeded lists the destinations that name a subset.
-func (r *Router) subsetsNeeded() []Destination {
+func (r *Driver) subsetsNeeded() []Destination {
 	var ds []Destination
 	for _, d := range []Destination{r.cfg.Stable, r.cfg.Canary} {
 		if d.Subset != "" {
@@ -35,7 +37,7 @@ func (r *Router) subsetsNeeded() []Destination {
 	return ds
 }
 
-func (r *Router) drErr(name, field string, err error, format string, args ...any) *ObjectError {
+func (r *Driver) drErr(name, field string, err error, format string, args ...any) *ObjectError {
 	return &ObjectError{Kind: "DestinationRule", Namespace: r.cfg.Namespace, Name: name,
 		Field: field, Reason: fmt.Sprintf(format, args...), Err: err}
 }
@@ -47,7 +49,7 @@ func (r *Router) drErr(name, field string, err error, format string, args ...any
 //
 // SetSplit calls it before its first write; once it has succeeded the
 // Router does not check again.
-func (r *Router) EnsureSubsets(ctx context.Context) error {
+func (r *Driver) EnsureSubsets(ctx context.Context) error {
 	need := r.subsetsNeeded()
 	if len(need) == 0 {
 		return r.subsetsDone()
@@ -64,7 +66,7 @@ func (r *Router) EnsureSubsets(ctx context.Context) error {
 		for _, d := range need {
 			var have []string
 			for _, dr := range list.Items {
-				if fqdn(dr.Spec.Host, r.cfg.Namespace) == fqdn(d.Host, r.cfg.Namespace) {
+				if r.cfg.fqdn(dr.Spec.Host) == r.cfg.fqdn(d.Host) {
 					have = append(have, subsetNames(dr)...)
 				}
 			}
@@ -80,7 +82,7 @@ func (r *Router) EnsureSubsets(ctx context.Context) error {
 	for attempt := 0; attempt <= r.cfg.retries(); attempt++ {
 		dr, err := drs.Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) && r.cfg.CreateSubsets {
-			_, err = drs.Create(ctx, r.newDestinationRule(need), metav1.CreateOptions{})
+			_, err = drs.Create(ctx, r.newDestinationRule(need), metav1.CreateOptions{FieldManager: canary.FieldManager})
 			if apierrors.IsAlreadyExists(err) {
 				continue // someone else created it meanwhile: check theirs
 			}
@@ -95,7 +97,7 @@ func (r *Router) EnsureSubsets(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("istio: get DestinationRule %s/%s: %w", r.cfg.Namespace, name, err)
 		}
-		if fqdn(dr.Spec.Host, r.cfg.Namespace) != fqdn(need[0].Host, r.cfg.Namespace) {
+		if r.cfg.fqdn(dr.Spec.Host) != r.cfg.fqdn(need[0].Host) {
 			return r.drErr(name, "spec.host", nil, "is %q, but the subsets belong to host %q", dr.Spec.Host, need[0].Host)
 		}
 		have := subsetNames(dr)
@@ -121,7 +123,7 @@ func (r *Router) EnsureSubsets(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		_, err = drs.Patch(ctx, name, types.JSONPatchType, body, metav1.PatchOptions{})
+		_, err = drs.Patch(ctx, name, types.JSONPatchType, body, metav1.PatchOptions{FieldManager: canary.FieldManager})
 		if apierrors.IsConflict(err) {
 			continue
 		}
@@ -133,18 +135,18 @@ func (r *Router) EnsureSubsets(ctx context.Context) error {
 	return fmt.Errorf("istio: DestinationRule %s/%s kept changing while subsets were added; try again", r.cfg.Namespace, name)
 }
 
-func (r *Router) subsetsDone() error {
+func (r *Driver) subsetsDone() error {
 	r.mu.Lock()
 	r.subsetsOK = true
 	r.mu.Unlock()
 	return nil
 }
 
-func (r *Router) subset(d Destination) *networkingv1alpha3.Subset {
+func (r *Driver) subset(d Destination) *networkingv1alpha3.Subset {
 	return &networkingv1alpha3.Subset{Name: d.Subset, Labels: map[string]string{r.cfg.versionLabel(): d.version()}}
 }
 
-func (r *Router) newDestinationRule(need []Destination) *networkingv1.DestinationRule {
+func (r *Driver) newDestinationRule(need []Destination) *networkingv1.DestinationRule {
 	dr := &networkingv1.DestinationRule{ObjectMeta: metav1.ObjectMeta{Name: r.cfg.DestinationRule, Namespace: r.cfg.Namespace}}
 	dr.Spec.Host = need[0].Host
 	for _, d := range need {
@@ -153,7 +155,7 @@ func (r *Router) newDestinationRule(need []Destination) *networkingv1.Destinatio
 	return dr
 }
 
-func (r *Router) subsetList(need []Destination) string {
+func (r *Driver) subsetList(need []Destination) string {
 	var s []string
 	for _, d := range need {
 		s = append(s, fmt.Sprintf("%q (%s=%s)", d.Subset, r.cfg.versionLabel(), d.version()))

@@ -2,7 +2,6 @@ package kubernetes
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -14,11 +13,13 @@ import (
 	"k8s.io/client-go/util/retry"
 
 	"github.com/meshcanary/canary"
+	"github.com/meshcanary/canary/internal/kuberoute"
 	"github.com/meshcanary/canary/rollback"
 )
 
 // ErrNotFound is matched by the error for a Deployment that does not exist.
-var ErrNotFound = errors.New("kubernetes: deployment not found")
+// Its code is canary.NotFound.
+var ErrNotFound = canary.NewError(canary.NotFound, "kubernetes: deployment not found")
 
 // Deployments scales and checks the stable and the canary Deployment of one
 // namespace. Create it with NewDeployments; the zero value is not usable.
@@ -81,7 +82,9 @@ func (d *Deployments) wrap(v rollback.Version, name string, err error) error {
 	if apierrors.IsNotFound(err) {
 		return fmt.Errorf("%s deployment %s/%s: %w: %w", v, d.namespace, name, ErrNotFound, err)
 	}
-	return fmt.Errorf("%s deployment %s/%s: %w", v, d.namespace, name, err)
+	// Classified once (canary.Code); the *apierrors.StatusError stays
+	// reachable with errors.As.
+	return fmt.Errorf("%s deployment %s/%s: %w", v, d.namespace, name, kuberoute.Wrap(err))
 }
 
 // specReplicas is spec.replicas with the API's default of 1 for nil.
@@ -122,7 +125,7 @@ func (d *Deployments) Scale(ctx context.Context, v rollback.Version, n int32) er
 			return nil
 		}
 		patch := fmt.Sprintf(`{"metadata":{"resourceVersion":%q},"spec":{"replicas":%d}}`, dep.ResourceVersion, n)
-		_, err = d.client.AppsV1().Deployments(d.namespace).Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
+		_, err = d.client.AppsV1().Deployments(d.namespace).Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{FieldManager: canary.FieldManager})
 		if err != nil {
 			return d.wrap(v, name, err)
 		}

@@ -45,13 +45,16 @@ const (
 // Sentinel errors, matched with errors.Is.
 var (
 	// ErrUnauthorized: NerdGraph refused the key (401, 403 or BAD_API_KEY).
-	ErrUnauthorized = errors.New("newrelic: unauthorized")
+	// It is metrics.ErrUnauthorized (code canary.Unauthorized).
+	ErrUnauthorized = metrics.ErrUnauthorized
 	// ErrRateLimited: NerdGraph answered 429 or TOO_MANY_REQUESTS and the
 	// adapter gave up waiting.
-	ErrRateLimited = errors.New("newrelic: rate limited")
+	// It is metrics.ErrRateLimited (code canary.RateLimited).
+	ErrRateLimited = metrics.ErrRateLimited
 	// ErrMultipleRows: the query answered several rows where one value was
 	// expected (a FACET or TIMESERIES query through Query).
-	ErrMultipleRows = errors.New("newrelic: several result rows where one was expected")
+	// It is metrics.ErrSeveralSeries (code canary.InvalidArgument).
+	ErrMultipleRows = metrics.ErrSeveralSeries
 )
 
 // Config configures a Provider. APIKey and AccountID are required; every

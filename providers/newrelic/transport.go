@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/internal/ratelimit"
 
 	nrerrors "github.com/newrelic/newrelic-client-go/v2/pkg/errors"
@@ -48,6 +49,17 @@ func (e *Error) Error() string {
 		fmt.Fprintf(&b, " (rate limited; the server asked to wait %v)", e.RetryAfter)
 	}
 	return b.String()
+}
+
+// ErrorCode returns the error's code: canary.Unauthorized or
+// canary.RateLimited where those apply (also for NerdGraph's BAD_API_KEY
+// and TOO_MANY_REQUESTS in a 200 answer), otherwise the code of the HTTP
+// status (canary.HTTPCode), canary.Unknown when there is none.
+func (e *Error) ErrorCode() canary.ErrorCode {
+	if e.kind != nil {
+		return canary.Code(e.kind)
+	}
+	return canary.HTTPCode(e.StatusCode)
 }
 
 // Unwrap returns the sentinel (if any) and the native client error (if any).

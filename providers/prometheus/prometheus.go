@@ -34,11 +34,14 @@ const maxPoints = 11000
 // ErrSeveralSeries is returned (wrapped) when a query that should give one
 // number answers several series. The error's text lists their labels.
 // Aggregate in the query (sum, max, …) to get one series.
-var ErrSeveralSeries = errors.New("prometheus: several series where one was expected")
+//
+// It is metrics.ErrSeveralSeries, the same sentinel for every provider.
+var ErrSeveralSeries = metrics.ErrSeveralSeries
 
 // ErrRangeVector is returned (wrapped) when an instant query answers a
 // range vector (a selector like x[5m] not wrapped in a function).
-var ErrRangeVector = errors.New("prometheus: instant query answered a range vector")
+// Its code is canary.InvalidArgument: the query must change.
+var ErrRangeVector = canary.NewError(canary.InvalidArgument, "prometheus: instant query answered a range vector")
 
 // BasicAuth is a user name and password sent with every request.
 type BasicAuth struct {
@@ -315,7 +318,7 @@ func (p *Provider) eval(ctx context.Context, q metrics.Query, timeout time.Durat
 // wrap adds the query to err and removes any secret from the text of err
 // and of the *v1.Error in its chain (the server may echo a header back).
 func (p *Provider) wrap(q metrics.Query, err error) error {
-	err = fmt.Errorf("prometheus: %q at %s: %w", q.Text, q.End.UTC().Format(time.RFC3339), err)
+	err = fmt.Errorf("prometheus: %q at %s: %w", q.Text, q.End.UTC().Format(time.RFC3339), classify(err))
 	if p.redact == nil {
 		return err
 	}

@@ -16,7 +16,7 @@ import (
 // of the object, made with the same client). It reports the medians as
 // "set-median-µs" and "get-median-µs" and their ratio as "set/get", and
 // returns the number of iterations, for callers that check request counts.
-func BenchmarkWeightChange(b *testing.B, r traffic.Router, from, to int, get func(context.Context) error) int {
+func BenchmarkWeightChange(b *testing.B, r *traffic.Router, from, to int, get func(context.Context) error) int {
 	b.Helper()
 	ctx := context.Background()
 	var sets, gets []time.Duration

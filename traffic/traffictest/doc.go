@@ -1,17 +1,25 @@
-// Package traffictest is the conformance suite every traffic.Router must
-// pass, in the manner of gocloud.dev's drivertest: an adapter's test builds
-// a Harness and calls Run.
+// Package traffictest is the conformance suite every traffic.Driver must
+// pass, run through the portable *traffic.Router, in the manner of
+// gocloud.dev's drivertest: an adapter's test builds a Harness and calls
+// Run, or calls the named test functions one by one.
 //
 //	func TestConformance(t *testing.T) {
 //		traffictest.Run(t, traffictest.Harness{
-//			New: func(ctx context.Context, t *testing.T) traffic.Router { … },
+//			New: func(ctx context.Context, t *testing.T) *traffic.Router {
+//				return traffic.NewRouter(newDriver(t), traffic.Options{})
+//			},
 //		})
 //	}
 //
 // The suite pins the contract of traffic.Router: a fresh route reads back as
-// all-stable; writes are idempotent; what is read back equals the last
-// write; invalid splits are refused before anything is written; Release
-// keeps the weights and drops the test route and mirror; a cancelled
-// context is honoured; a missing route gives traffic.ErrNotFound; and the
-// back end's native error stays reachable with errors.As.
+// all-stable (TestFreshRouteIsAllStable); what is read back equals the last
+// write (TestReadBackEqualsLastWrite); writes are idempotent
+// (TestWritesAreIdempotent); invalid splits are refused before anything is
+// written (TestInvalidSplitIsRefusedAndNothingWritten); mirrors and test
+// routes are written or refused (TestMirror, TestTestRouteAndRelease);
+// Release keeps the weights and drops the test route and mirror
+// (TestReleaseKeepsWeights); a cancelled context is honoured
+// (TestCancelledContext); a missing route gives traffic.ErrNotFound
+// (TestMissingRouteIsNotFound); and the back end's native error stays
+// reachable with errors.As (TestNativeErrorReachable).
 package traffictest
