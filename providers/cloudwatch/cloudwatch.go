@@ -50,7 +50,9 @@ type Config struct {
 	// and credentials files, web identity (IRSA), EKS Pod Identity and the
 	// instance or task role, in the SDK's documented order. A nil
 	// AWS.Retryer means the SDK's standard retryer (exponential back-off
-	// with jitter, throttling errors retried) with DefaultMaxAttempts.
+	// with jitter, throttling errors retried) with DefaultMaxAttempts, unless
+	// AWS.RetryMaxAttempts (or AWS_MAX_ATTEMPTS, through the default
+	// chain) says otherwise.
 	AWS *aws.Config
 	// ClientOptions are applied to the CloudWatch client after AWS (for
 	// example to set the wire protocol or BaseEndpoint).
@@ -105,7 +107,7 @@ func New(ctx context.Context, c Config) (*Provider, error) {
 		return nil, canary.Invalid("Config.AWS.Region", nil, "no region: set AWS_REGION, a profile's region, or Config.AWS.Region")
 	}
 	opts := append([]func(*cloudwatch.Options){func(o *cloudwatch.Options) {
-		if c.AWS == nil || c.AWS.Retryer == nil {
+		if cfg.Retryer == nil && cfg.RetryMaxAttempts == 0 {
 			o.RetryMaxAttempts = DefaultMaxAttempts
 		}
 	}}, c.ClientOptions...)

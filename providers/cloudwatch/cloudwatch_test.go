@@ -323,6 +323,39 @@ func TestThrottlingRetried(t *testing.T) {
 	}
 }
 
+func TestMaxAttempts(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		max  int
+		want int
+	}{{"default", 0, cloudwatch.DefaultMaxAttempts}, {"RetryMaxAttempts", 2, 2}} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFakeCloudWatch(t)
+			f.throttle = 100
+			p, err := cloudwatch.New(context.Background(), cloudwatch.Config{AWS: &aws.Config{
+				Region:           "eu-west-2",
+				Credentials:      credentials.NewStaticCredentialsProvider(testKeyID, testSecret, testToken),
+				BaseEndpoint:     aws.String(f.server.URL),
+				RetryMaxAttempts: c.max,
+			}, ClientOptions: []func(*cw.Options){func(o *cw.Options) {
+				// The standard retryer with its default back-off shortened.
+				o.Retryer = retry.AddWithMaxBackoffDelay(o.Retryer, time.Millisecond)
+			}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = p.Query(context.Background(), query(render(t, latticeQueries(t).ErrorRate, "tg-canary")))
+			var api smithy.APIError
+			if !errors.As(err, &api) {
+				t.Fatalf("err = %v, want the throttling error", err)
+			}
+			if n := len(f.requestLog()); n != c.want {
+				t.Errorf("%d attempts, want %d", n, c.want)
+			}
+		})
+	}
+}
+
 func TestThrottlingStopsBeforeDeadline(t *testing.T) {
 	f := newFakeCloudWatch(t)
 	f.throttle = 1000
