@@ -6,8 +6,6 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -79,9 +77,59 @@ func (s PodSet) MemoryAt(start, t time.Time) float64 {
 	return s.Memory + s.MemoryGrowth*math.Max(t.Sub(start).Seconds(), 0)
 }
 
-// Write writes the metrics as they stand at now.
+// Write writes the metrics as they stand at now, each sample stamped with
+// now.
 func (e *ResourceExporter) Write(w io.Writer, now time.Time) {
-	out := &stamped{w: w, ts: " " + strconv.FormatInt(now.UnixMilli(), 10)}
+	ts := " " + strconv.FormatInt(now.UnixMilli(), 10) + "\n"
+	family := ""
+	for _, s := range e.samples(now) {
+		if s.family != family {
+			family = s.family
+			fmt.Fprintf(w, "# TYPE %s %s\n", s.family, s.typ)
+		}
+		fmt.Fprintf(w, "%s{%s} %s%s", s.family, s.labels, num(s.value), ts)
+	}
+}
+
+// WriteHistory writes, in the OpenMetrics text format that
+// `promtool tsdb create-blocks-from openmetrics` reads, the metrics at
+// every instant from..to (both included) a step apart, grouped by family
+// and series as OpenMetrics requires. Counters are written with type
+// unknown, since OpenMetrics wants a counter's family without its _total
+// suffix; the stored series are the same.
+func (e *ResourceExporter) WriteHistory(w io.Writer, from, to time.Time, step time.Duration) {
+	var times []time.Time
+	for t := from; !t.After(to); t = t.Add(step) {
+		times = append(times, t)
+	}
+	if len(times) == 0 {
+		fmt.Fprintln(w, "# EOF")
+		return
+	}
+	snaps := make([][]sample, len(times))
+	for i, t := range times {
+		snaps[i] = e.samples(t)
+	}
+	family := ""
+	for k, s := range snaps[0] {
+		if s.family != family {
+			family = s.family
+			typ := s.typ
+			if typ == "counter" {
+				typ = "unknown"
+			}
+			fmt.Fprintf(w, "# TYPE %s %s\n", s.family, typ)
+		}
+		for ti, t := range times {
+			fmt.Fprintf(w, "%s{%s} %s %d.%03d\n", s.family, s.labels, num(snaps[ti][k].value), t.UnixMilli()/1000, t.UnixMilli()%1000)
+		}
+	}
+	fmt.Fprintln(w, "# EOF")
+}
+
+// samples lists the metrics as they stand at now, always in the same
+// order, grouped by family.
+func (e *ResourceExporter) samples(now time.Time) []sample {
 	now = time.UnixMilli(now.UnixMilli())
 	secs := math.Max(now.Sub(e.start).Seconds(), 0)
 	every := func(d time.Duration) float64 {
@@ -90,6 +138,10 @@ func (e *ResourceExporter) Write(w io.Writer, now time.Time) {
 		}
 		return math.Floor(secs / d.Seconds())
 	}
+	var out []sample
+	add := func(family, typ, labels string, v float64) {
+		out = append(out, sample{family: family, typ: typ, labels: labels, metric: family + "{" + labels + "}", value: v})
+	}
 	each := func(f func(s PodSet, pod string)) {
 		for _, s := range e.Pods {
 			for i := range s.Pods {
@@ -97,32 +149,29 @@ func (e *ResourceExporter) Write(w io.Writer, now time.Time) {
 			}
 		}
 	}
-	fmt.Fprintln(out, "# TYPE container_cpu_usage_seconds_total counter")
+	const cpuF, memF = "container_cpu_usage_seconds_total", "container_memory_working_set_bytes"
 	each(func(s PodSet, pod string) {
 		cpu := s.CPU * secs
-		fmt.Fprintf(out, "container_cpu_usage_seconds_total{namespace=%q,pod=%q,container=%q,cpu=\"total\"} %s\n", s.Namespace, pod, s.Name, num(cpu))
-		fmt.Fprintf(out, "container_cpu_usage_seconds_total{namespace=%q,pod=%q,container=\"POD\",cpu=\"total\"} %s\n", s.Namespace, pod, num(0.001*secs))
-		fmt.Fprintf(out, "container_cpu_usage_seconds_total{namespace=%q,pod=%q,container=\"\",cpu=\"total\"} %s\n", s.Namespace, pod, num(cpu+0.001*secs))
+		add(cpuF, "counter", fmt.Sprintf("namespace=%q,pod=%q,container=%q,cpu=\"total\"", s.Namespace, pod, s.Name), cpu)
+		add(cpuF, "counter", fmt.Sprintf("namespace=%q,pod=%q,container=\"POD\",cpu=\"total\"", s.Namespace, pod), 0.001*secs)
+		add(cpuF, "counter", fmt.Sprintf("namespace=%q,pod=%q,container=\"\",cpu=\"total\"", s.Namespace, pod), cpu+0.001*secs)
 	})
-	fmt.Fprintln(out, "# TYPE container_memory_working_set_bytes gauge")
 	each(func(s PodSet, pod string) {
 		m := s.MemoryAt(e.start, now)
-		fmt.Fprintf(out, "container_memory_working_set_bytes{namespace=%q,pod=%q,container=%q} %s\n", s.Namespace, pod, s.Name, num(m))
-		fmt.Fprintf(out, "container_memory_working_set_bytes{namespace=%q,pod=%q,container=\"POD\"} 1e6\n", s.Namespace, pod)
-		fmt.Fprintf(out, "container_memory_working_set_bytes{namespace=%q,pod=%q,container=\"\"} %s\n", s.Namespace, pod, num(m+1e6))
+		add(memF, "gauge", fmt.Sprintf("namespace=%q,pod=%q,container=%q", s.Namespace, pod, s.Name), m)
+		add(memF, "gauge", fmt.Sprintf("namespace=%q,pod=%q,container=\"POD\"", s.Namespace, pod), 1e6)
+		add(memF, "gauge", fmt.Sprintf("namespace=%q,pod=%q,container=\"\"", s.Namespace, pod), m+1e6)
 	})
-	fmt.Fprintln(out, "# TYPE container_oom_events_total counter")
 	each(func(s PodSet, pod string) {
-		fmt.Fprintf(out, "container_oom_events_total{namespace=%q,pod=%q,container=%q} %s\n", s.Namespace, pod, s.Name, num(every(s.OOMEvery)))
+		add("container_oom_events_total", "counter", fmt.Sprintf("namespace=%q,pod=%q,container=%q", s.Namespace, pod, s.Name), every(s.OOMEvery))
 	})
-	fmt.Fprintln(out, "# TYPE kube_pod_container_status_restarts_total counter")
 	each(func(s PodSet, pod string) {
-		fmt.Fprintf(out, "kube_pod_container_status_restarts_total{namespace=%q,pod=%q,container=%q} %s\n", s.Namespace, pod, s.Name, num(every(s.RestartEvery)))
+		add("kube_pod_container_status_restarts_total", "counter", fmt.Sprintf("namespace=%q,pod=%q,container=%q", s.Namespace, pod, s.Name), every(s.RestartEvery))
 	})
-	fmt.Fprintln(out, "# TYPE kube_pod_labels gauge")
 	each(func(s PodSet, pod string) {
-		fmt.Fprintf(out, "kube_pod_labels{namespace=%q,pod=%q,label_app=%q,label_version=%q} 1\n", s.Namespace, pod, s.Name, s.Version)
+		add("kube_pod_labels", "gauge", fmt.Sprintf("namespace=%q,pod=%q,label_app=%q,label_version=%q", s.Namespace, pod, s.Name, s.Version), 1)
 	})
+	return out
 }
 
 // ResourceServer is a running Prometheus scraping both an Exporter (job
@@ -134,60 +183,14 @@ type ResourceServer struct {
 }
 
 // StartResources is StartWith plus a ResourceExporter for pods, scraped by
-// the same Prometheus. Under -short it skips the test.
+// the same Prometheus, its history loaded on the same exact grid before
+// Prometheus starts (see Server.WaitForData). Under -short it skips the
+// test.
 func StartResources(t testing.TB, o Options, pods []PodSet) *ResourceServer {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("integration test against a real Prometheus: skipped under -short; run it with bash scripts/test.sh")
-	}
-	bin, err := Binary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o.ScrapeInterval == 0 {
-		o.ScrapeInterval = time.Second
-	}
-	if o.ScrapeInterval < time.Second || o.ScrapeInterval%time.Second != 0 {
-		t.Fatalf("promtest: ScrapeInterval %v must be whole seconds", o.ScrapeInterval)
-	}
-	if o.Workloads == nil {
-		o.Workloads = DefaultWorkloads()
-	}
-	exp := NewExporter(o.Workloads, nil)
-	hs := newLoopbackServer(t, exp)
 	res := NewResourceExporter(pods, nil)
-	rs := newLoopbackServer(t, res)
-
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "prometheus.yml")
-	secs := strconv.Itoa(int(o.ScrapeInterval / time.Second))
-	yml := "global:\n" +
-		"  scrape_interval: " + secs + "s\n" +
-		"  scrape_timeout: " + secs + "s\n" +
-		"  evaluation_interval: " + secs + "s\n" +
-		"scrape_configs:\n" +
-		"  - job_name: " + Job + "\n" +
-		"    static_configs:\n" +
-		"      - targets: ['" + hs + "']\n" +
-		"  - job_name: " + ResourceJob + "\n" +
-		"    honor_labels: true\n" +
-		"    static_configs:\n" +
-		"      - targets: ['" + rs + "']\n"
-	if err := os.WriteFile(cfg, []byte(yml), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var lastErr error
-	for attempt := range 3 {
-		s, err := launch(t, bin, cfg, filepath.Join(dir, "data"+strconv.Itoa(attempt)))
-		if err == nil {
-			s.Exporter = exp
-			s.ScrapeInterval = o.ScrapeInterval
-			return &ResourceServer{Server: s, Resources: res}
-		}
-		lastErr = err
-	}
-	t.Fatalf("promtest: %v", lastErr)
-	return nil
+	s := startWith(t, o, res)
+	return &ResourceServer{Server: s, Resources: res}
 }
 
 // newLoopbackServer serves h on 127.0.0.1 until the test ends and returns

@@ -112,6 +112,13 @@ func Start(t testing.TB) *Server { t.Helper(); return StartWith(t, Options{}) }
 // binary or a server that does not come up fails it.
 func StartWith(t testing.TB, o Options) *Server {
 	t.Helper()
+	return startWith(t, o, nil)
+}
+
+// startWith is StartWith, with res (when not nil) served and scraped as
+// job ResourceJob beside the exporter, its history loaded the same way.
+func startWith(t testing.TB, o Options, res *ResourceExporter) *Server {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test against a real Prometheus: skipped under -short; run it with bash scripts/test.sh")
 	}
@@ -150,6 +157,15 @@ func StartWith(t testing.TB, o Options) *Server {
 	history := filepath.Join(dir, "history.om")
 	var hist bytes.Buffer
 	exp.WriteHistory(&hist, exp.start, historyEnd, o.ScrapeInterval)
+	resTarget := ""
+	if res != nil {
+		res.start = exp.start
+		resTarget = newLoopbackServer(t, res)
+		// One OpenMetrics file: the exporter's families, then the
+		// resource exporter's (their names differ), one "# EOF".
+		hist.Truncate(hist.Len() - len("# EOF\n"))
+		res.WriteHistory(&hist, res.start, historyEnd, o.ScrapeInterval)
+	}
 	if err := os.WriteFile(history, hist.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -163,6 +179,12 @@ func StartWith(t testing.TB, o Options) *Server {
 		"  - job_name: " + Job + "\n" +
 		"    static_configs:\n" +
 		"      - targets: ['" + hs.Listener.Addr().String() + "']\n"
+	if res != nil {
+		yml += "  - job_name: " + ResourceJob + "\n" +
+			"    honor_labels: true\n" +
+			"    static_configs:\n" +
+			"      - targets: ['" + resTarget + "']\n"
+	}
 	if err := os.WriteFile(cfg, []byte(yml), 0o644); err != nil {
 		t.Fatal(err)
 	}
