@@ -11,7 +11,7 @@ import (
 // BenchmarkStep measures a steady-state Step over the fakes: the rollout
 // holds a step between analyses, so nothing is due and nothing is written.
 func BenchmarkStep(b *testing.B) {
-	h := newHarness(rollback.Plan{Steps: rollback.Weights(10, 50), Interval: time.Minute, Hold: 1000 * time.Hour,
+	h := newHarness(rollback.Plan{Stages: rollback.Weights(10, 50), Interval: time.Minute, Hold: 1000 * time.Hour,
 		ProgressDeadline: 1000 * time.Hour}, rollback.Policy{}, fake.Constant(0.001, 500))
 	r := h.build(b)
 	now := t0
@@ -31,7 +31,7 @@ func BenchmarkStep(b *testing.B) {
 // analyzer, the verdict event.
 func BenchmarkStepWithAnalysis(b *testing.B) {
 	// A hold of about 200 years: b.N one-minute analyses never finish it.
-	h := newHarness(rollback.Plan{Steps: rollback.Weights(10, 50), Interval: time.Minute, Hold: 1_750_000 * time.Hour,
+	h := newHarness(rollback.Plan{Stages: rollback.Weights(10, 50), Interval: time.Minute, Hold: 1_750_000 * time.Hour,
 		ProgressDeadline: time.Hour}, rollback.Policy{}, fake.Constant(0.001, 500))
 	h.cfg.Sink = nil
 	r := h.build(b)
@@ -55,15 +55,3 @@ func BenchmarkStepWithAnalysis(b *testing.B) {
 	}
 }
 
-// BenchmarkDecide measures the pure decision core alone for a tick with a
-// passing verdict.
-func BenchmarkDecide(b *testing.B) {
-	m, _ := rollback.NewMachine("svc", rollback.Plan{Steps: rollback.Weights(10, 50), Interval: time.Minute, Hold: 1000 * time.Hour}, rollback.Policy{}, false)
-	s := m.Initial()
-	s, _, _ = m.Decide(s, rollback.Inputs{}, t0)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		m.Decide(s, rollback.Inputs{}, t0.Add(time.Second))
-	}
-}

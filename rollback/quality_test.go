@@ -119,7 +119,7 @@ func min64(a, b int64) int64 {
 
 // qualityPlan is the rollout every scenario is replayed with: steps of
 // 10, 20, 30 and 50 % held 2 minutes each, one analysis a minute.
-var qualityPlan = rollback.Plan{Steps: rollback.Weights(10, 20, 30, 50), Interval: time.Minute, Hold: 2 * time.Minute, ProgressDeadline: 30 * time.Minute}
+var qualityPlan = rollback.Plan{Stages: rollback.Weights(10, 20, 30, 50), Interval: time.Minute, Hold: 2 * time.Minute, ProgressDeadline: 30 * time.Minute}
 
 type qualityRow struct {
 	preset, scenario string

@@ -15,13 +15,14 @@ import (
 	"github.com/meshcanary/canary/analysis"
 	"github.com/meshcanary/canary/providers/fake"
 	"github.com/meshcanary/canary/rollback"
+	"github.com/meshcanary/canary/workload"
 	"github.com/meshcanary/canary/traffic"
 )
 
 var ctx = context.Background()
 
 func stepsPlan(w ...int) rollback.Plan {
-	return rollback.Plan{Steps: rollback.Weights(w...), Interval: time.Minute, Hold: 2 * time.Minute}
+	return rollback.Plan{Stages: rollback.Weights(w...), Interval: time.Minute, Hold: 2 * time.Minute}
 }
 
 func TestHealthyCanaryIsPromoted(t *testing.T) {
@@ -38,7 +39,7 @@ func TestHealthyCanaryIsPromoted(t *testing.T) {
 	}
 	// 10 % holds 2 min, 50 % holds 2 min: promotion at t0+4m.
 	for _, e := range h.events {
-		if e.Kind == rollback.Transition && e.To == rollback.Promoting && !e.Time.Equal(t0.Add(4*time.Minute)) {
+		if e.Kind == rollback.KindTransition && e.To == rollback.Promoting && !e.Time.Equal(t0.Add(4*time.Minute)) {
 			t.Errorf("promoted at %v, want %v", e.Time, t0.Add(4*time.Minute))
 		}
 	}
@@ -52,7 +53,7 @@ func TestHealthyCanaryIsPromoted(t *testing.T) {
 	if want := []traffic.Split{traffic.Weighted(10), traffic.Weighted(50), traffic.Weighted(100)}; !reflect.DeepEqual(writes, want) {
 		t.Errorf("router writes %v, want %v", writes, want)
 	}
-	if h.scaler.Current(rollback.Canary) != 1 {
+	if h.scaler.Current(workload.Canary) != 1 {
 		t.Errorf("a promoted canary must not be scaled down")
 	}
 }
@@ -68,13 +69,13 @@ func TestBadCanaryIsRolledBack(t *testing.T) {
 	if got := h.router.Current(); !got.Equal(traffic.AllStable()) {
 		t.Errorf("router split %v, want all stable", got)
 	}
-	if h.scaler.Current(rollback.Canary) != 0 || h.scaler.Current(rollback.Stable) != 4 {
-		t.Errorf("replicas canary %d stable %d, want 0 and 4", h.scaler.Current(rollback.Canary), h.scaler.Current(rollback.Stable))
+	if h.scaler.Current(workload.Canary) != 0 || h.scaler.Current(workload.Stable) != 4 {
+		t.Errorf("replicas canary %d stable %d, want 0 and 4", h.scaler.Current(workload.Canary), h.scaler.Current(workload.Stable))
 	}
 	// Two failed analyses at t0+1m and t0+2m: the rollback decision at t0+2m.
 	var decided time.Time
 	for _, e := range h.events {
-		if e.Kind == rollback.Transition && e.To == rollback.RollingBack {
+		if e.Kind == rollback.KindTransition && e.To == rollback.RollingBack {
 			decided = e.Time
 		}
 	}
@@ -129,15 +130,15 @@ func TestRollbackRetriesUntilRouterAndScalerConfirm(t *testing.T) {
 	if st.Phase != rollback.RolledBack {
 		t.Fatalf("phase %v after retries, want rolled-back", st.Phase)
 	}
-	if h.router.Current().Canary != 0 || h.scaler.Current(rollback.Canary) != 0 {
-		t.Fatalf("not rolled back: router %v, canary replicas %d", h.router.Current(), h.scaler.Current(rollback.Canary))
+	if h.router.Current().Canary != 0 || h.scaler.Current(workload.Canary) != 0 {
+		t.Fatalf("not rolled back: router %v, canary replicas %d", h.router.Current(), h.scaler.Current(workload.Canary))
 	}
 	if _, err := r.Abort(ctx, now, "carol", "again"); err != nil {
 		t.Errorf("a second Abort = %v, want harmless", err)
 	}
 	var manual *rollback.Event
 	for i := range h.events {
-		if h.events[i].Kind == rollback.Manual {
+		if h.events[i].Kind == rollback.KindManual {
 			manual = &h.events[i]
 		}
 	}
@@ -207,7 +208,7 @@ func TestFailureCounting(t *testing.T) {
 		}
 		return 0.001, 500, true
 	}
-	plan := rollback.Plan{Steps: rollback.Weights(10, 20, 30, 40, 50), Interval: time.Minute, Hold: 3 * time.Minute}
+	plan := rollback.Plan{Stages: rollback.Weights(10, 20, 30, 40, 50), Interval: time.Minute, Hold: 3 * time.Minute}
 	for _, tc := range []struct {
 		policy rollback.Policy
 		want   rollback.Phase
@@ -230,7 +231,7 @@ func TestFailureCounting(t *testing.T) {
 }
 
 func TestNoDataPolicy(t *testing.T) {
-	plan := rollback.Plan{Steps: rollback.Weights(10, 50), Interval: time.Minute, ProgressDeadline: 5 * time.Minute}
+	plan := rollback.Plan{Stages: rollback.Weights(10, 50), Interval: time.Minute, ProgressDeadline: 5 * time.Minute}
 	for _, tc := range []struct {
 		policy  rollback.Policy
 		want    rollback.Phase
@@ -238,8 +239,8 @@ func TestNoDataPolicy(t *testing.T) {
 	}{
 		// Hold: nothing passes; the progress deadline (hold 1m + 5m) rolls back.
 		{rollback.Policy{}, rollback.RolledBack, 6 * time.Minute},
-		{rollback.Policy{NoData: rollback.FailNoData}, rollback.RolledBack, 2 * time.Minute},
-		{rollback.Policy{NoData: rollback.FailAfter, NoDataAfter: 2}, rollback.RolledBack, 4 * time.Minute},
+		{rollback.Policy{NoData: analysis.FailOnNoData}, rollback.RolledBack, 2 * time.Minute},
+		{rollback.Policy{NoData: analysis.FailAfterNoData, NoDataAfter: 2}, rollback.RolledBack, 4 * time.Minute},
 	} {
 		t.Run(fmt.Sprintf("%+v", tc.policy), func(t *testing.T) {
 			h := newHarness(plan, tc.policy, fake.NoData())
@@ -247,10 +248,10 @@ func TestNoDataPolicy(t *testing.T) {
 			run(t, r, t0, t0.Add(time.Hour))
 			var decided time.Time
 			for _, e := range h.events {
-				if e.Kind == rollback.Transition && e.To == rollback.RollingBack {
+				if e.Kind == rollback.KindTransition && e.To == rollback.RollingBack {
 					decided = e.Time
 				}
-				if e.Kind == rollback.Verdict && e.Verdict.Outcome == analysis.Pass {
+				if e.Kind == rollback.KindAnalysis && e.Verdict.Outcome == analysis.Pass {
 					t.Errorf("no data gave a pass at %v", e.Time)
 				}
 			}
@@ -267,7 +268,7 @@ func TestGates(t *testing.T) {
 	h := newHarness(plan, rollback.Policy{}, fake.Constant(0.001, 500))
 	r := h.build(t)
 	st, _ := r.Step(ctx, t0)
-	if st.Phase != rollback.AwaitingApproval || st.Gate.Kind != rollback.BeforeIncrease || st.Gate.To != 10 {
+	if st.Phase != rollback.AwaitingApproval || st.Gate.Kind != workload.BeforeIncrease || st.Gate.To != 10 {
 		t.Fatalf("first step: %+v, want awaiting approval to 10 %%", st)
 	}
 	if st.Split != traffic.AllStable() {
@@ -288,13 +289,13 @@ func TestGates(t *testing.T) {
 	if st.Phase != rollback.AwaitingApproval || st.Gate.To != 50 {
 		t.Fatalf("without approval: %+v", st)
 	}
-	h.gate.Approve(rollback.BeforeIncrease, "ticket-bot", "CHG-42 approved")
+	h.gate.Approve(workload.BeforeIncrease, "ticket-bot", "CHG-42 approved")
 	st, _ = r2.Step(ctx, now.Add(time.Second))
 	if st.Phase != rollback.Progressing || st.CanaryWeight != 50 {
 		t.Fatalf("after the gate approved: %+v", st)
 	}
 	seen := run(t, r2, now.Add(time.Second), now.Add(time.Hour))
-	if last := seen[len(seen)-1]; last.Phase != rollback.AwaitingApproval || last.Gate.Kind != rollback.BeforePromotion {
+	if last := seen[len(seen)-1]; last.Phase != rollback.AwaitingApproval || last.Gate.Kind != workload.BeforePromotion {
 		t.Fatalf("promotion not gated: %+v", last)
 	}
 	if _, err := r.Resume(ctx, now, "x", "y"); !errors.Is(err, rollback.ErrNotAllowed) {
@@ -348,7 +349,7 @@ func TestReadinessDeadline(t *testing.T) {
 	plan.ProgressDeadline = 3 * time.Minute
 	h := newHarness(plan, rollback.Policy{}, fake.Constant(0.001, 500))
 	h.cfg.Readiness = h.scaler
-	h.scaler.SetNotReady(rollback.Canary, "0 of 1 replicas available")
+	h.scaler.SetNotReady(workload.Canary, "0 of 1 replicas available")
 	seen := run(t, h.build(t), t0, t0.Add(time.Hour))
 	last := seen[len(seen)-1]
 	if last.Phase != rollback.RolledBack || !strings.Contains(last.Reason, "not ready") {
@@ -392,7 +393,7 @@ func TestManualOperations(t *testing.T) {
 	}
 	actors := map[string]bool{}
 	for _, e := range h.events {
-		if e.Kind == rollback.Manual {
+		if e.Kind == rollback.KindManual {
 			actors[e.Actor+": "+e.Reason] = true
 		}
 	}
@@ -457,25 +458,25 @@ func TestBadInput(t *testing.T) {
 		field string
 		edit  func(c *rollback.Config)
 	}{
-		{"Plan.Steps", func(c *rollback.Config) { c.Plan.Steps = nil }},
-		{"Plan.Steps[1].Weight", func(c *rollback.Config) { c.Plan.Steps = rollback.Weights(50, 10) }},
-		{"Plan.Steps[1].Weight", func(c *rollback.Config) { c.Plan.Steps = rollback.Weights(50, 50) }},
-		{"Plan.Steps[0].Weight", func(c *rollback.Config) { c.Plan.Steps = rollback.Weights(120) }},
-		{"Plan.Steps[0].Weight", func(c *rollback.Config) { c.Plan.Steps = rollback.Weights(0, 10) }},
-		{"Plan.Steps[0].Hold", func(c *rollback.Config) { c.Plan.Steps = []rollback.Step{{Weight: 5, Hold: -1}} }},
+		{"Plan.Stages", func(c *rollback.Config) { c.Plan.Stages = nil }},
+		{"Plan.Stages[1].Weight", func(c *rollback.Config) { c.Plan.Stages = rollback.Weights(50, 10) }},
+		{"Plan.Stages[1].Weight", func(c *rollback.Config) { c.Plan.Stages = rollback.Weights(50, 50) }},
+		{"Plan.Stages[0].Weight", func(c *rollback.Config) { c.Plan.Stages = rollback.Weights(120) }},
+		{"Plan.Stages[0].Weight", func(c *rollback.Config) { c.Plan.Stages = rollback.Weights(0, 10) }},
+		{"Plan.Stages[0].Hold", func(c *rollback.Config) { c.Plan.Stages = []rollback.Stage{{Weight: 5, Hold: -1}} }},
 		{"Plan.Interval", func(c *rollback.Config) { c.Plan.Interval = 0 }},
 		{"Plan.Interval", func(c *rollback.Config) { c.Plan.Interval = -time.Second }},
 		{"Plan.Hold", func(c *rollback.Config) { c.Plan.Hold = -time.Second }},
 		{"Plan.ProgressDeadline", func(c *rollback.Config) { c.Plan.ProgressDeadline = -1 }},
-		{"Plan.StepWeight", func(c *rollback.Config) { c.Plan.StepWeight = 10 }},
-		{"Plan.MaxWeight", func(c *rollback.Config) { c.Plan.Steps, c.Plan.StepWeight, c.Plan.MaxWeight = nil, 10, 110 }},
-		{"Plan.StepWeight", func(c *rollback.Config) { c.Plan.Steps, c.Plan.StepWeight, c.Plan.MaxWeight = nil, -5, 50 }},
+		{"Plan.StageWeight", func(c *rollback.Config) { c.Plan.StageWeight = 10 }},
+		{"Plan.MaxWeight", func(c *rollback.Config) { c.Plan.Stages, c.Plan.StageWeight, c.Plan.MaxWeight = nil, 10, 110 }},
+		{"Plan.StageWeight", func(c *rollback.Config) { c.Plan.Stages, c.Plan.StageWeight, c.Plan.MaxWeight = nil, -5, 50 }},
 		{"Plan.ZeroTraffic.Mirror", func(c *rollback.Config) { c.Plan.ZeroTraffic = &rollback.ZeroTraffic{Duration: time.Hour, Mirror: 101} }},
 		{"Split.TestRoute.Name", func(c *rollback.Config) {
 			c.Plan.ZeroTraffic = &rollback.ZeroTraffic{Duration: time.Hour, TestRoute: &traffic.HeaderRoute{Name: "a b", Value: "x"}}
 		}},
 		{"Policy.FailureLimit", func(c *rollback.Config) { c.Policy.FailureLimit = -1 }},
-		{"Policy.NoDataAfter", func(c *rollback.Config) { c.Policy.NoData = rollback.FailAfter }},
+		{"Policy.NoDataAfter", func(c *rollback.Config) { c.Policy.NoData = analysis.FailAfterNoData }},
 		{"Policy.Counting", func(c *rollback.Config) { c.Policy.Counting = 7 }},
 		{"Config.Router", func(c *rollback.Config) { c.Router = nil }},
 		{"Config.Analyzer", func(c *rollback.Config) { c.Analyzer = nil }},
@@ -484,7 +485,7 @@ func TestBadInput(t *testing.T) {
 	} {
 		t.Run(tc.field, func(t *testing.T) {
 			c := base
-			c.Plan.Steps = append([]rollback.Step(nil), base.Plan.Steps...)
+			c.Plan.Stages = append([]rollback.Stage(nil), base.Plan.Stages...)
 			tc.edit(&c)
 			_, err := rollback.New(c)
 			var fe *canary.FieldError
@@ -539,12 +540,12 @@ func randomScenario(seed uint64) (rollback.Plan, rollback.Policy, fake.Series) {
 	if len(w) == 0 {
 		w = []int{50}
 	}
-	plan := rollback.Plan{Steps: rollback.Weights(w...), Interval: time.Minute, Hold: time.Duration(1+rng.IntN(3)) * time.Minute,
+	plan := rollback.Plan{Stages: rollback.Weights(w...), Interval: time.Minute, Hold: time.Duration(1+rng.IntN(3)) * time.Minute,
 		ProgressDeadline: time.Duration(2+rng.IntN(5)) * time.Minute}
 	if rng.IntN(3) == 0 {
 		plan.ZeroTraffic = &rollback.ZeroTraffic{Duration: time.Duration(1+rng.IntN(10)) * time.Minute}
 	}
-	policy := rollback.Policy{FailureLimit: 1 + rng.IntN(3), Counting: rollback.Counting(rng.IntN(2)), NoData: rollback.NoData(rng.IntN(2))}
+	policy := rollback.Policy{FailureLimit: 1 + rng.IntN(3), Counting: rollback.Counting(rng.IntN(2)), NoData: []analysis.NoDataPolicy{analysis.HoldOnNoData, analysis.FailOnNoData}[rng.IntN(2)]}
 	failFrom := time.Duration(rng.IntN(40)) * time.Minute
 	bad := rng.IntN(2) == 0
 	gap := rng.IntN(4) == 0
@@ -569,7 +570,7 @@ func randomScenario(seed uint64) (rollback.Plan, rollback.Policy, fake.Series) {
 func TestProperties(t *testing.T) {
 	for seed := uint64(0); seed < 300; seed++ {
 		plan, policy, series := randomScenario(seed)
-		maxW := plan.Steps[len(plan.Steps)-1].Weight
+		maxW := plan.Stages[len(plan.Stages)-1].Weight
 		h := newHarness(plan, policy, series)
 		r := h.build(t)
 		decided := false
@@ -651,7 +652,7 @@ func TestDeletedRouteRollsBack(t *testing.T) {
 		t.Fatalf("after the route was deleted: %+v, want rolling back", st)
 	}
 	// The route cannot be written, but the canary is scaled down anyway.
-	if h.scaler.Current(rollback.Canary) != 0 {
+	if h.scaler.Current(workload.Canary) != 0 {
 		t.Errorf("canary not scaled down while its route is missing")
 	}
 	if st, _ = r.Step(ctx, t0.Add(5*time.Minute)); st.Phase != rollback.RollingBack {
