@@ -54,4 +54,3 @@ func BenchmarkStepWithAnalysis(b *testing.B) {
 		}
 	}
 }
-

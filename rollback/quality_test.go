@@ -150,7 +150,10 @@ func runQuality(t *testing.T, runs int) []qualityRow {
 		for si, sc := range qualityScenarios {
 			row := qualityRow{preset: p.Name, scenario: sc.name, bad: sc.bad, runs: runs}
 			for i := 0; i < runs; i++ {
-				cfg := rollback.Config{Name: "quality", Plan: qualityPlan, Policy: rollback.PresetPolicy(p), Analyzer: p.Analyzer}
+				pol := rollback.PresetPolicy(p)
+				pol.OnInconclusive = rollback.RollBackInconclusive // as the presets were tuned
+				cfg := rollback.Config{Name: "quality", Plan: qualityPlan, Policy: pol, Analyzer: p.Analyzer,
+					Metrics: []rollback.Metric{{Name: "error-rate"}, {Name: "latency-p99"}}} // Replay keeps the names only
 				res, err := rollback.Replay(ctx, cfg, t0, t0.Add(2*time.Hour), recording(sc, uint64(si*1_000_000+i), t0))
 				if err != nil {
 					t.Fatalf("%s/%s run %d: %v", p.Name, sc.name, i, err)

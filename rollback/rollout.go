@@ -275,6 +275,13 @@ func (r *Rollout) Step(ctx context.Context, now time.Time) (Status, error) {
 	for _, f := range in.failures {
 		errs = append(errs, fmt.Errorf("rollback %s: %s: %w", r.cfg.Name, f.action, f.err))
 	}
+	switch {
+	case in.routeErr != nil:
+		errs = append(errs, fmt.Errorf("rollback %s: verify: %w", r.cfg.Name, in.routeErr))
+	case in.analysed && !in.route.Equal(in.basis):
+		errs = append(errs, fmt.Errorf("rollback %s: verify: %w: %v was set, %v is in force (changed outside the rollout); setting it again",
+			r.cfg.Name, traffic.ErrVerify, in.basis, in.route))
+	}
 	r.mu.Lock()
 	r.s = r.m.step(r.s, in, now)
 	r.mu.Unlock()

@@ -15,8 +15,8 @@ import (
 	"github.com/meshcanary/canary/analysis"
 	"github.com/meshcanary/canary/providers/fake"
 	"github.com/meshcanary/canary/rollback"
-	"github.com/meshcanary/canary/workload"
 	"github.com/meshcanary/canary/traffic"
+	"github.com/meshcanary/canary/workload"
 )
 
 var ctx = context.Background()
@@ -237,8 +237,11 @@ func TestNoDataPolicy(t *testing.T) {
 		want    rollback.Phase
 		decided time.Duration
 	}{
-		// Hold: nothing passes; the progress deadline (hold 1m + 5m) rolls back.
-		{rollback.Policy{}, rollback.RolledBack, 6 * time.Minute},
+		// Hold: nothing passes; at the progress deadline (hold 1m + 5m)
+		// the rollout pauses for a person (AskPerson, the default) or rolls
+		// back (RollBackInconclusive).
+		{rollback.Policy{}, rollback.Paused, 6 * time.Minute},
+		{rollback.Policy{OnInconclusive: rollback.RollBackInconclusive}, rollback.RolledBack, 6 * time.Minute},
 		{rollback.Policy{NoData: analysis.FailOnNoData}, rollback.RolledBack, 2 * time.Minute},
 		{rollback.Policy{NoData: analysis.FailAfterNoData, NoDataAfter: 2}, rollback.RolledBack, 4 * time.Minute},
 	} {
@@ -246,9 +249,12 @@ func TestNoDataPolicy(t *testing.T) {
 			h := newHarness(plan, tc.policy, fake.NoData())
 			r := h.build(t)
 			run(t, r, t0, t0.Add(time.Hour))
+			if ph := r.Status(t0).Phase; ph != tc.want {
+				t.Errorf("ended in %v, want %v", ph, tc.want)
+			}
 			var decided time.Time
 			for _, e := range h.events {
-				if e.Kind == rollback.KindTransition && e.To == rollback.RollingBack {
+				if e.Kind == rollback.KindTransition && (e.To == rollback.RollingBack || e.To == rollback.Paused) && decided.IsZero() {
 					decided = e.Time
 				}
 				if e.Kind == rollback.KindAnalysis && e.Verdict.Outcome == analysis.Pass {
@@ -376,12 +382,8 @@ func TestManualOperations(t *testing.T) {
 	}
 	now := t0.Add(30 * time.Minute)
 	st, _ = r.Resume(ctx, now, "alice", "sale over")
-	if st.Phase != rollback.Progressing || st.CanaryWeight != 25 {
-		t.Fatalf("Resume: %+v", st)
-	}
-	st, _ = r.Step(ctx, now.Add(2*time.Minute))
-	if st.CanaryWeight != 30 {
-		t.Fatalf("after resume and a hold: weight %d, want 30 (the next step above 25)", st.CanaryWeight)
+	if st.Phase != rollback.Progressing || st.CanaryWeight != 30 {
+		t.Fatalf("Resume: %+v, want progressing at 30 (the next stage above 25)", st)
 	}
 	r.Pause(ctx, now.Add(3*time.Minute), "bob", "incident elsewhere")
 	st, err = r.Promote(ctx, now.Add(4*time.Minute), "carol", "hotfix needed now")
@@ -506,12 +508,20 @@ func TestRestoreRefusesBadSnapshots(t *testing.T) {
 	good := string(mustSnapshot(t, r))
 	for name, snap := range map[string]string{
 		"unknown phase":    strings.Replace(good, `"phase":"progressing"`, `"phase":"exploding"`, 1),
-		"unknown field":    strings.Replace(good, `{"format":1`, `{"format":1,"colour":"blue"`, 1),
-		"step out of plan": strings.Replace(good, `"step":0`, `"step":9`, 1),
+		"unknown field":    strings.Replace(good, `{"format":2`, `{"format":2,"colour":"blue"`, 1),
+		"step out of plan": strings.Replace(good, `"stage":0`, `"stage":9`, 1),
 		"weight over 100":  strings.Replace(good, `"weight":10`, `"weight":101`, 1),
-		"other format":     strings.Replace(good, `"format":1`, `"format":2`, 1),
-		"not json":         "{",
-		"trailing data":    good + "{}",
+		"other format":     strings.Replace(good, `"format":2`, `"format":1`, 1),
+		// Issue 9: states that used to be accepted and then panicked.
+		"progressing before the first stage":           strings.Replace(good, `"stage":0`, `"stage":-1`, 1),
+		"a weight the plan does not have":              strings.Replace(good, `"weight":10`, `"weight":70`, 1),
+		"paused, resuming to validation without one":   strings.Replace(good, `"phase":"progressing"`, `"phase":"paused","resumeTo":"validating"`, 1),
+		"paused, resuming to a gate without a request": strings.Replace(good, `"phase":"progressing"`, `"phase":"paused","resumeTo":"awaiting-approval"`, 1),
+		"awaiting approval without a request":          strings.Replace(good, `"phase":"progressing"`, `"phase":"awaiting-approval"`, 1),
+		"another plan":                                 strings.Replace(good, `"plan":"`, `"plan":"0`, 1),
+		"a wrong intent":                               strings.Replace(good, `"phase":"progressing"`, `"phase":"progressing","intent":{"stable":50,"canary":50}`, 1),
+		"not json":                                     "{",
+		"trailing data":                                good + "{}",
 	} {
 		if snap == good {
 			t.Fatalf("%s: the replacement did not apply", name)
@@ -648,15 +658,14 @@ func TestDeletedRouteRollsBack(t *testing.T) {
 	if !errors.Is(err, traffic.ErrNotFound) {
 		t.Fatalf("Step after the route was deleted = %v, want ErrNotFound", err)
 	}
-	if st.Phase != rollback.RollingBack || st.CanaryWeight != 0 || !strings.Contains(st.Reason, "route is gone") {
-		t.Fatalf("after the route was deleted: %+v, want rolling back", st)
-	}
-	// The route cannot be written, but the canary is scaled down anyway.
+	// The route cannot be written, but the canary is scaled down anyway,
+	// and with no route and no canary replica no request can reach the
+	// canary: the rollback is accepted as done (issue 9: a safe way out).
 	if h.scaler.Current(workload.Canary) != 0 {
 		t.Errorf("canary not scaled down while its route is missing")
 	}
-	if st, _ = r.Step(ctx, t0.Add(5*time.Minute)); st.Phase != rollback.RollingBack {
-		t.Errorf("a rollback that could not write its route reports %v", st.Phase)
+	if st.Phase != rollback.RolledBack || st.CanaryWeight != 0 || !strings.Contains(st.Reason, "accepted as rolled back") {
+		t.Fatalf("after the route was deleted: %+v, want rolled back, accepted", st)
 	}
 	if n := h.scaler.Count("scale"); n != 2 {
 		t.Errorf("%d scale calls, want 2 (canary down, stable restored), each once", n)

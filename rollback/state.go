@@ -315,7 +315,9 @@ func (m *machine) check(s State, migrate bool) error {
 
 // weightAllowed reports whether w is a weight a non-final phase can hold:
 // 0, a stage's weight, or a manual weight up to manualMax.
-func (m *machine) weightAllowed(w int) bool { return w >= 0 && w <= m.manualMax() || w == m.plan.maxWeight() }
+func (m *machine) weightAllowed(w int) bool {
+	return w >= 0 && w <= m.manualMax() || w == m.plan.maxWeight()
+}
 
 // manualMax is the largest weight SetWeight accepts: the largest stage
 // below 100.
