@@ -594,7 +594,7 @@ func (r *round) command(c command) error {
 			for next < len(r.m.plan.stages) && r.m.plan.stages[next].Weight <= r.s.Weight {
 				next++
 			}
-			r.move(next, c.actor, "resumed: "+c.reason)
+			r.move(next, c.actor, because("resumed", c.reason))
 		default:
 			r.enter(to, r.s.Weight, c.actor, c.reason)
 		}
@@ -616,13 +616,13 @@ func (r *round) command(c command) error {
 		r.s.Stage = stage
 		r.s.Gate, r.s.GateTarget = nil, 0
 		r.s.ResumeTo = Progressing
-		r.enter(Paused, c.weight, c.actor, fmt.Sprintf("manual weight %d %%: %s", c.weight, c.reason))
+		r.enter(Paused, c.weight, c.actor, because(fmt.Sprintf("manual weight %d %%", c.weight), c.reason))
 	case opApprove:
 		if ph != AwaitingApproval || r.s.Gate == nil {
 			return notAllowed(c.op, ph)
 		}
 		manual(string(c.op) + " " + string(r.s.Gate.Kind))
-		r.move(r.s.GateTarget, c.actor, "approved: "+c.reason)
+		r.move(r.s.GateTarget, c.actor, because("approved", c.reason))
 	case opPromote:
 		switch ph {
 		case Promoting, Succeeded:
@@ -634,7 +634,7 @@ func (r *round) command(c command) error {
 			r.s.StartedAt = r.now
 		}
 		manual(string(c.op))
-		r.move(len(r.m.plan.stages), c.actor, "manual promotion: "+c.reason)
+		r.move(len(r.m.plan.stages), c.actor, because("manual promotion", c.reason))
 	case opAbort:
 		switch ph {
 		case RollingBack, RolledBack:
@@ -646,7 +646,7 @@ func (r *round) command(c command) error {
 			r.s.StartedAt = r.now
 		}
 		manual(string(c.op))
-		r.rollBack(c.actor, "aborted: "+c.reason)
+		r.rollBack(c.actor, because("aborted", c.reason))
 	default:
 		return canary.Invalid("op", string(c.op), "is not a known operation")
 	}
@@ -699,7 +699,7 @@ func (o outbox) String() string {
 func (m *machine) outbox(s State, deliverable uint64, haveScaler bool) outbox {
 	var o outbox
 	d := m.desired(s)
-	if (s.Applied == nil || !s.Applied.Equal(d)) && !(s.Phase == RollingBack && s.RouteGone) {
+	if (s.Applied == nil || !s.Applied.Equal(d)) && !s.RouteGone && !s.Phase.Final() {
 		o.Split = &d
 	}
 	split := o.Split == nil || s.Phase == RollingBack && s.RouteGone
@@ -749,7 +749,7 @@ func (m *machine) report(s State, d done, now time.Time) State {
 				// gets the canary.
 				r.rollBack("rollout", "the route is gone: "+d.err.Error())
 			}
-			r.s.RouteGone = r.s.Phase == RollingBack
+			r.s.RouteGone = r.s.Phase == RollingBack || r.s.Phase == RolledBack
 		}
 		return r.finishRound()
 	}
@@ -876,6 +876,14 @@ func earliest(a, b time.Time) time.Time {
 		return b
 	}
 	return a
+}
+
+// because joins what happened and the reason a person gave, if any.
+func because(what, reason string) string {
+	if reason == "" {
+		return what
+	}
+	return what + ": " + reason
 }
 
 func plural(n int32, one, many string) string {

@@ -417,20 +417,21 @@ func (r *Rollout) drive(ctx context.Context, now time.Time, errs []error) (Statu
 		break
 	}
 	if !fenced {
+		// The confirmed state, then the events it made deliverable (the
+		// failures of a round that stopped early included), then the
+		// state without them.
 		if err := r.save(ctx); err != nil {
 			errs = append(errs, err)
 			failedToAct = true
-		} else if r.savedSeq != ^uint64(0) {
-			// Events the last save made deliverable.
-			r.mu.Lock()
-			out := r.m.outbox(r.s, r.savedSeq, r.cfg.Scaler != nil)
-			r.mu.Unlock()
-			if len(out.Deliver) > 0 {
-				if err := r.deliver(ctx, out.Deliver); err != nil {
-					errs = append(errs, err)
-				} else if err := r.save(ctx); err != nil {
-					errs = append(errs, err)
-				}
+		}
+		r.mu.Lock()
+		out := r.m.outbox(r.s, r.savedSeq, r.cfg.Scaler != nil)
+		r.mu.Unlock()
+		if len(out.Deliver) > 0 {
+			if err := r.deliver(ctx, out.Deliver); err != nil {
+				errs = append(errs, err)
+			} else if err := r.save(ctx); err != nil {
+				errs = append(errs, err)
 			}
 		}
 	}
