@@ -3,6 +3,7 @@ package rollback
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -228,7 +229,7 @@ func (r *round) emit(e Event) {
 func (r *round) dropOldest() {
 	for i, e := range r.s.Undelivered {
 		if e.Kind == KindAnalysis || e.Kind == KindFailure {
-			r.s.Undelivered = append(r.s.Undelivered[:i], r.s.Undelivered[i+1:]...)
+			r.s.Undelivered = slices.Delete(slices.Clone(r.s.Undelivered), i, i+1)
 			r.s.Dropped++
 			return
 		}
@@ -280,7 +281,7 @@ func (r *round) finishRound() State {
 	if r.s.Applied != nil && r.s.Applied.Equal(d) || r.s.Phase.Final() {
 		r.s.Intent = nil
 	} else if r.s.Intent == nil || !r.s.Intent.Equal(d) {
-		r.s.Intent = &d
+		r.s.Intent = cloneSplitPtr(&d)
 	}
 	return r.s
 }
@@ -700,7 +701,7 @@ func (m *machine) outbox(s State, deliverable uint64, haveScaler bool) outbox {
 	var o outbox
 	d := m.desired(s)
 	if (s.Applied == nil || !s.Applied.Equal(d)) && !s.RouteGone && !s.Phase.Final() {
-		o.Split = &d
+		o.Split = cloneSplitPtr(&d) // allocated only when there is a write
 	}
 	split := o.Split == nil || s.Phase == RollingBack && s.RouteGone
 	switch s.Phase {
@@ -716,11 +717,14 @@ func (m *machine) outbox(s State, deliverable uint64, haveScaler bool) outbox {
 	case Promoting:
 		o.Release = split && !s.Released
 	}
-	for _, e := range s.Undelivered {
-		if e.Seq > deliverable {
-			break
-		}
-		o.Deliver = append(o.Deliver, e)
+	n := 0
+	for n < len(s.Undelivered) && s.Undelivered[n].Seq <= deliverable {
+		n++
+	}
+	if n > 0 {
+		// The events are never changed in place (dropOldest copies), so
+		// the driver may read them outside the lock.
+		o.Deliver = s.Undelivered[:n:n]
 	}
 	return o
 }

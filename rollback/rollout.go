@@ -29,7 +29,8 @@ type Status struct {
 	// confirmed in force (zero before the first write).
 	CanaryWeight int           `json:"canaryWeight"`
 	Split        traffic.Split `json:"split"`
-	// Verdict is the last analysis's verdict, nil before the first.
+	// Verdict is the last analysis's verdict, nil before the first. It is
+	// shared with the rollout and its events: read it, do not change it.
 	Verdict      *analysis.Verdict `json:"verdict,omitempty"`
 	Failures     int               `json:"failures"`
 	FailureLimit int               `json:"failureLimit"`
@@ -218,9 +219,11 @@ func (r *Rollout) status(now time.Time) Status {
 		CanaryWeight: s.Weight, Failures: s.Failed,
 		FailureLimit: r.m.policy.FailureLimit, Reason: s.Reason, CanaryRate: s.CanaryRate,
 		Next: r.m.next(*s, now)}
-	if s.LastVerdict != nil {
-		v := cloneVerdict(*s.LastVerdict)
-		st.Verdict, st.Evidence = &v, v.Evidence
+	if v := s.LastVerdict; v != nil {
+		// Shared, not copied: the machine never changes a verdict once
+		// made (each analysis makes a new one), and the same one goes to
+		// the sink in the analysis event.
+		st.Verdict, st.Evidence = v, v.Evidence
 		st.More, st.Estimate = s.evidenceNeeded()
 		for _, e := range v.Evidence {
 			if e.More < 0 && st.More == 0 {
