@@ -277,8 +277,6 @@ func (m *machine) check(s State, migrate bool) error {
 		return inv("resumeTo", s.ResumeTo.String(), "must be validating, progressing or awaiting-approval")
 	case s.Phase == Paused && s.ResumeTo == AwaitingApproval && (s.Gate == nil || s.GateTarget <= s.Stage):
 		return inv("gate", nil, "must be set, leading past stage %d, when resuming to %s", s.Stage, s.ResumeTo)
-	case s.Phase == Paused && s.ResumeTo == Progressing && s.Stage < 0 && s.Weight != 0:
-		return inv("stage", s.Stage, "must be a stage of the plan at weight %d", s.Weight)
 	case (s.Phase == Validating || s.Phase == Paused && s.ResumeTo == Validating) && m.plan.zero == nil:
 		return inv("phase", s.Phase.String(), "this plan has no zero-traffic phase")
 	case !active && s.Phase != Paused && (s.Gate != nil || s.GateTarget != 0):
