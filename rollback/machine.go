@@ -667,10 +667,6 @@ type outbox struct {
 	Deliver       []Event
 }
 
-func (o outbox) empty() bool {
-	return o.Split == nil && !o.ScaleCanary && o.RestoreStable == nil && !o.Release && len(o.Deliver) == 0
-}
-
 // String lists what the outbox asks for, one action a line.
 func (o outbox) String() string {
 	var b strings.Builder
@@ -687,7 +683,7 @@ func (o outbox) String() string {
 		b.WriteString("release the router\n")
 	}
 	for _, e := range o.Deliver {
-		fmt.Fprintf(&b, "deliver #%d %s %s\n", e.Seq, e.Kind, e.Action)
+		fmt.Fprintf(&b, "deliver #%d %s\n", e.Seq, strings.TrimSpace(string(e.Kind)+" "+e.Action))
 	}
 	if b.Len() == 0 {
 		return "nothing\n"
