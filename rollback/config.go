@@ -8,28 +8,30 @@ import (
 	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/analysis"
 	"github.com/meshcanary/canary/metrics"
+	"github.com/meshcanary/canary/store"
 	"github.com/meshcanary/canary/traffic"
+	"github.com/meshcanary/canary/workload"
 )
 
 // MaxValidation is the longest zero-traffic validation a plan may ask for:
 // one week.
 const MaxValidation = 168 * time.Hour
 
-// Step is one stage of a plan: the canary's weight and how long it holds
+// Stage is one stage of a plan: the canary's weight and how long it holds
 // there before the next stage.
-type Step struct {
-	// Weight is the canary's percentage, 1–100. A step of 100 is the
+type Stage struct {
+	// Weight is the canary's percentage, 1–100. A stage of 100 is the
 	// promotion.
 	Weight int `json:"weight"`
-	// Hold is how long the step lasts at least; zero means Plan.Hold.
+	// Hold is how long the stage lasts at least; zero means Plan.Hold.
 	Hold time.Duration `json:"hold,omitempty"`
 }
 
-// Weights returns steps of the given weights, each holding for Plan.Hold.
-func Weights(w ...int) []Step {
-	s := make([]Step, len(w))
+// Weights returns stages of the given weights, each holding for Plan.Hold.
+func Weights(w ...int) []Stage {
+	s := make([]Stage, len(w))
 	for i, v := range w {
-		s[i] = Step{Weight: v}
+		s[i] = Stage{Weight: v}
 	}
 	return s
 }
@@ -41,34 +43,36 @@ type ZeroTraffic struct {
 	Duration time.Duration `json:"duration"`
 	// TestRoute, when set, sends requests carrying this header to the
 	// canary during validation.
-	TestRoute *traffic.HeaderRoute `json:"testRoute,omitempty"`
+	TestRoute traffic.HeaderRoute `json:"testRoute,omitzero"`
 	// Mirror copies this percentage of production requests to the canary
 	// during validation (responses discarded). Zero mirrors nothing.
 	Mirror int `json:"mirror,omitempty"`
 }
 
-// Plan is how traffic moves. Give either Steps, or StepWeight and
-// MaxWeight (which make the steps StepWeight, 2×StepWeight, … up to
+// Plan is how traffic moves. Give either Stages, or StageWeight and
+// MaxWeight (which make the stages StageWeight, 2×StageWeight, … up to
 // MaxWeight).
 type Plan struct {
-	Steps      []Step `json:"steps,omitempty"`
-	StepWeight int    `json:"stepWeight,omitempty"`
-	MaxWeight  int    `json:"maxWeight,omitempty"`
-	// Hold is each step's default hold; zero means Interval.
+	Stages      []Stage `json:"stages,omitempty"`
+	StageWeight int     `json:"stageWeight,omitempty"`
+	MaxWeight   int     `json:"maxWeight,omitempty"`
+	// Hold is each stage's default hold; zero means Interval.
 	Hold time.Duration `json:"hold,omitempty"`
 	// Interval is the analysis interval: the canary is judged once per
 	// Interval over the window that ended then. Required.
 	Interval time.Duration `json:"interval"`
-	// ProgressDeadline bounds how long a step may go without a passing
+	// ProgressDeadline bounds how long a stage may go without a passing
 	// analysis beyond its hold, and how long the canary may stay not ready.
-	// Missing it rolls the canary back (or pauses, per Policy.OnFailure).
-	// Zero means 10 minutes.
+	// A canary not ready by then is rolled back (or paused, per
+	// Policy.OnFailure); evidence still inconclusive by then pauses the
+	// rollout for a person to decide (or rolls it back, per
+	// Policy.OnInconclusive). Zero means 10 minutes.
 	ProgressDeadline time.Duration `json:"progressDeadline,omitempty"`
 	// ZeroTraffic, when set, validates the canary with no production
-	// traffic before the first step.
+	// traffic before the first stage.
 	ZeroTraffic *ZeroTraffic `json:"zeroTraffic,omitempty"`
 	// ApproveIncrease holds every rise of the canary's weight (including
-	// the first step) until it is approved; ApprovePromotion holds the
+	// the first stage) until it is approved; ApprovePromotion holds the
 	// promotion. Approval comes from Rollout.Approve or from Config.Gate.
 	ApproveIncrease  bool `json:"approveIncrease,omitempty"`
 	ApprovePromotion bool `json:"approvePromotion,omitempty"`
@@ -79,7 +83,7 @@ const DefaultProgressDeadline = 10 * time.Minute
 
 // resolved is a validated plan with its defaults filled in.
 type resolved struct {
-	steps    []Step // every Hold set
+	stages   []Stage // every Hold set
 	interval time.Duration
 	deadline time.Duration
 	zero     *ZeroTraffic
@@ -87,7 +91,7 @@ type resolved struct {
 	gateProm bool
 }
 
-func (r *resolved) maxWeight() int { return r.steps[len(r.steps)-1].Weight }
+func (r *resolved) maxWeight() int { return r.stages[len(r.stages)-1].Weight }
 
 func (p Plan) resolve() (*resolved, error) {
 	if p.Interval <= 0 {
@@ -99,40 +103,40 @@ func (p Plan) resolve() (*resolved, error) {
 	if p.ProgressDeadline < 0 {
 		return nil, canary.Invalid("Plan.ProgressDeadline", p.ProgressDeadline, "must not be negative")
 	}
-	steps := p.Steps
+	stages := p.Stages
 	switch {
-	case len(steps) > 0 && (p.StepWeight != 0 || p.MaxWeight != 0):
-		return nil, canary.Invalid("Plan.StepWeight", p.StepWeight, "give either Steps or StepWeight and MaxWeight, not both")
-	case len(steps) == 0 && p.StepWeight == 0 && p.MaxWeight == 0:
-		return nil, canary.Invalid("Plan.Steps", nil, "is empty; give Steps, or StepWeight and MaxWeight")
-	case len(steps) == 0:
-		if p.StepWeight < 1 || p.StepWeight > 100 {
-			return nil, canary.Invalid("Plan.StepWeight", p.StepWeight, "must be between 1 and 100")
+	case len(stages) > 0 && (p.StageWeight != 0 || p.MaxWeight != 0):
+		return nil, canary.Invalid("Plan.StageWeight", p.StageWeight, "give either Stages or StageWeight and MaxWeight, not both")
+	case len(stages) == 0 && p.StageWeight == 0 && p.MaxWeight == 0:
+		return nil, canary.Invalid("Plan.Stages", nil, "is empty; give Stages, or StageWeight and MaxWeight")
+	case len(stages) == 0:
+		if p.StageWeight < 1 || p.StageWeight > 100 {
+			return nil, canary.Invalid("Plan.StageWeight", p.StageWeight, "must be between 1 and 100")
 		}
-		if p.MaxWeight < p.StepWeight || p.MaxWeight > 100 {
-			return nil, canary.Invalid("Plan.MaxWeight", p.MaxWeight, "must be between StepWeight (%d) and 100", p.StepWeight)
+		if p.MaxWeight < p.StageWeight || p.MaxWeight > 100 {
+			return nil, canary.Invalid("Plan.MaxWeight", p.MaxWeight, "must be between StageWeight (%d) and 100", p.StageWeight)
 		}
-		for w := p.StepWeight; w <= p.MaxWeight; w += p.StepWeight {
-			steps = append(steps, Step{Weight: w})
+		for w := p.StageWeight; w <= p.MaxWeight; w += p.StageWeight {
+			stages = append(stages, Stage{Weight: w})
 		}
 	}
 	hold := p.Hold
 	if hold == 0 {
 		hold = p.Interval
 	}
-	r := &resolved{steps: make([]Step, len(steps)), interval: p.Interval, deadline: p.ProgressDeadline,
+	r := &resolved{stages: make([]Stage, len(stages)), interval: p.Interval, deadline: p.ProgressDeadline,
 		gateInc: p.ApproveIncrease, gateProm: p.ApprovePromotion}
 	if r.deadline == 0 {
 		r.deadline = DefaultProgressDeadline
 	}
 	prev := 0
-	for i, s := range steps {
-		f := fmt.Sprintf("Plan.Steps[%d]", i)
+	for i, s := range stages {
+		f := fmt.Sprintf("Plan.Stages[%d]", i)
 		switch {
 		case s.Weight < 1 || s.Weight > 100:
 			return nil, canary.Invalid(f+".Weight", s.Weight, "must be between 1 and 100")
 		case s.Weight <= prev:
-			return nil, canary.Invalid(f+".Weight", s.Weight, "must be above the previous step's %d; a plan never goes backwards", prev)
+			return nil, canary.Invalid(f+".Weight", s.Weight, "must be above the previous stage's %d; a plan never goes backwards", prev)
 		case s.Hold < 0:
 			return nil, canary.Invalid(f+".Hold", s.Hold, "must not be negative")
 		}
@@ -140,7 +144,7 @@ func (p Plan) resolve() (*resolved, error) {
 			s.Hold = hold
 		}
 		prev = s.Weight
-		r.steps[i] = s
+		r.stages[i] = s
 	}
 	if z := p.ZeroTraffic; z != nil {
 		switch {
@@ -149,8 +153,7 @@ func (p Plan) resolve() (*resolved, error) {
 		case z.Mirror < 0 || z.Mirror > 100:
 			return nil, canary.Invalid("Plan.ZeroTraffic.Mirror", z.Mirror, "must be between 0 and 100")
 		}
-		s := traffic.Split{Stable: 100, Mirror: z.Mirror, TestRoute: z.testRoute()}
-		if err := s.Validate(); err != nil {
+		if err := validationSplit(z).Validate(); err != nil {
 			return nil, fmt.Errorf("rollback: Plan.ZeroTraffic: %w", err)
 		}
 		zc := *z
@@ -177,51 +180,59 @@ func (c Counting) String() string {
 	return "cumulative"
 }
 
-// NoData says what an inconclusive verdict (no data, too few requests)
-// does.
-type NoData int
-
-const (
-	// Hold (the default): an inconclusive analysis neither passes nor fails;
-	// the step waits for evidence, bounded by the progress deadline.
-	Hold NoData = iota
-	// FailNoData counts every inconclusive analysis as a failure.
-	FailNoData
-	// FailAfter counts Policy.NoDataAfter inconclusive analyses in a row as
-	// one failure.
-	FailAfter
-)
-
 // OnFailure says what reaching the failure limit or missing the progress
 // deadline does.
 type OnFailure int
 
 const (
-	// RollBack (the default): all traffic to stable, canary to zero.
-	RollBack OnFailure = iota
+	// RollBackOnFailure (the default): all traffic to stable, canary to
+	// zero.
+	RollBackOnFailure OnFailure = iota
 	// PauseOnFailure: hold the canary at its weight and wait for an
 	// operator to Abort, Resume or Promote (for changes such as database
-	// migrations that must not be rolled back automatically).
+	// migrations that must not be rolled back automatically). A failure
+	// limit reached while paused raises an alert event instead.
 	PauseOnFailure
+)
+
+// OnInconclusive says what a stage whose evidence is still inconclusive at
+// the progress deadline does (a canary that is not ready by then is
+// handled by OnFailure).
+type OnInconclusive int
+
+const (
+	// AskPerson (the default): pause the rollout and ask a person, with a
+	// reason saying how many more canary requests, and at the current
+	// traffic roughly how long, a decision would need. Analysis goes on
+	// while paused; a Fail still rolls back (per OnFailure).
+	AskPerson OnInconclusive = iota
+	// RollBackInconclusive: treat missing evidence as a failure.
+	RollBackInconclusive
 )
 
 // Policy is how verdicts turn into decisions. Its zero value is usable:
 // two failed analyses over the rollout roll it back, inconclusive analyses
-// hold the step.
+// wait for evidence, and a stage still inconclusive at the progress
+// deadline pauses for a person.
 type Policy struct {
 	// FailureLimit is how many failed analyses trigger OnFailure; zero
 	// means 2.
 	FailureLimit int `json:"failureLimit,omitempty"`
 	// Counting is Cumulative (zero value) or Consecutive.
 	Counting Counting `json:"counting,omitempty"`
-	// NoData is what an inconclusive analysis does; zero is Hold.
-	NoData      NoData `json:"noData,omitempty"`
-	NoDataAfter int    `json:"noDataAfter,omitempty"`
-	// OnFailure is RollBack (zero value) or PauseOnFailure.
+	// NoData is what an inconclusive analysis counts as: the zero value
+	// (and analysis.HoldOnNoData) neither passes nor fails, the stage waits
+	// for evidence; analysis.FailOnNoData counts it as a failure;
+	// analysis.FailAfterNoData counts NoDataAfter of them in a row as one.
+	NoData      analysis.NoDataPolicy `json:"noData,omitempty"`
+	NoDataAfter int                   `json:"noDataAfter,omitempty"`
+	// OnFailure is RollBackOnFailure (zero value) or PauseOnFailure.
 	OnFailure OnFailure `json:"onFailure,omitempty"`
-	// PassesPerStep is how many passing analyses a step needs before the
-	// next; zero means 1.
-	PassesPerStep int `json:"passesPerStep,omitempty"`
+	// OnInconclusive is AskPerson (zero value) or RollBackInconclusive.
+	OnInconclusive OnInconclusive `json:"onInconclusive,omitempty"`
+	// PassesPerStage is how many passing analyses a stage needs before the
+	// next (and the promotion); zero means 1.
+	PassesPerStage int `json:"passesPerStage,omitempty"`
 }
 
 // DefaultFailureLimit is used when Policy.FailureLimit is zero.
@@ -233,30 +244,36 @@ func (p Policy) resolve() (Policy, error) {
 		return p, canary.Invalid("Policy.FailureLimit", p.FailureLimit, "must not be negative")
 	case p.Counting != Cumulative && p.Counting != Consecutive:
 		return p, canary.Invalid("Policy.Counting", int(p.Counting), "must be Cumulative or Consecutive")
-	case p.NoData < Hold || p.NoData > FailAfter:
-		return p, canary.Invalid("Policy.NoData", int(p.NoData), "must be Hold, FailNoData or FailAfter")
-	case p.NoData == FailAfter && p.NoDataAfter < 1:
-		return p, canary.Invalid("Policy.NoDataAfter", p.NoDataAfter, "must be at least 1 with FailAfter")
-	case p.NoData != FailAfter && p.NoDataAfter != 0:
-		return p, canary.Invalid("Policy.NoDataAfter", p.NoDataAfter, "is only used with FailAfter")
-	case p.OnFailure != RollBack && p.OnFailure != PauseOnFailure:
-		return p, canary.Invalid("Policy.OnFailure", int(p.OnFailure), "must be RollBack or PauseOnFailure")
-	case p.PassesPerStep < 0:
-		return p, canary.Invalid("Policy.PassesPerStep", p.PassesPerStep, "must not be negative")
+	case p.NoData != "" && p.NoData != analysis.HoldOnNoData && p.NoData != analysis.FailOnNoData && p.NoData != analysis.FailAfterNoData:
+		return p, canary.Invalid("Policy.NoData", string(p.NoData), "must be %q, %q or %q", analysis.HoldOnNoData, analysis.FailOnNoData, analysis.FailAfterNoData)
+	case p.NoData == analysis.FailAfterNoData && p.NoDataAfter < 1:
+		return p, canary.Invalid("Policy.NoDataAfter", p.NoDataAfter, "must be at least 1 with %q", analysis.FailAfterNoData)
+	case p.NoData != analysis.FailAfterNoData && p.NoDataAfter != 0:
+		return p, canary.Invalid("Policy.NoDataAfter", p.NoDataAfter, "is only used with %q", analysis.FailAfterNoData)
+	case p.OnFailure != RollBackOnFailure && p.OnFailure != PauseOnFailure:
+		return p, canary.Invalid("Policy.OnFailure", int(p.OnFailure), "must be RollBackOnFailure or PauseOnFailure")
+	case p.OnInconclusive != AskPerson && p.OnInconclusive != RollBackInconclusive:
+		return p, canary.Invalid("Policy.OnInconclusive", int(p.OnInconclusive), "must be AskPerson or RollBackInconclusive")
+	case p.PassesPerStage < 0:
+		return p, canary.Invalid("Policy.PassesPerStage", p.PassesPerStage, "must not be negative")
+	}
+	if p.NoData == "" {
+		p.NoData = analysis.HoldOnNoData
 	}
 	if p.FailureLimit == 0 {
 		p.FailureLimit = DefaultFailureLimit
 	}
-	if p.PassesPerStep == 0 {
-		p.PassesPerStep = 1
+	if p.PassesPerStage == 0 {
+		p.PassesPerStage = 1
 	}
 	return p, nil
 }
 
-// Workload names one version for query templates.
+// Workload names one version for query templates: Name fills
+// {{workload}}, Version {{version}}.
 type Workload struct {
-	Workload string `json:"workload,omitempty"`
-	Version  string `json:"version,omitempty"`
+	Name    string `json:"name,omitempty"`
+	Version string `json:"version,omitempty"`
 }
 
 // Target names what is being rolled out; its values fill query templates
@@ -299,25 +316,41 @@ type Config struct {
 	// Analyzer judges the observations. Required when Metrics is not
 	// empty; a rollout with neither advances on time alone.
 	Analyzer analysis.Analyzer
-	// Router applies splits. Required. Normally a *traffic.Router (a mesh
-	// adapter, or httpsplit's proxy), or a providers/fake Router in tests.
-	Router interface {
-		SetSplit(ctx context.Context, s traffic.Split) error
-		Split(ctx context.Context) (traffic.Split, error)
-		Release(ctx context.Context) error
-	}
+	// Router applies splits. Required: a *traffic.Router (every mesh
+	// adapter, providers/httpsplit) or providers/fake's Router.
+	Router Router
 	// Scaler, when set, scales the canary to zero and restores the stable
 	// version on a rollback.
-	Scaler Scaler
+	Scaler workload.Scaler
 	// Readiness, when set, must report the canary ready by the progress
 	// deadline.
-	Readiness Readiness
+	Readiness workload.Readiness
 	// Gate, when set, is asked at every Step while the rollout waits at a
 	// gate; Rollout.Approve works with or without it.
-	Gate Gate
+	Gate workload.Gate
 	// Sink, when set, receives every event. Events it refuses are kept and
-	// offered again at the next call, in order.
+	// offered again at the next call, in order (see Sink for the
+	// exactly-once contract).
 	Sink Sink
+	// Store, when set, keeps the rollout's state under Key: every decision
+	// is saved, with the split it calls for, before it is acted on, and
+	// the confirmed state after (write-ahead), with compare-and-swap so
+	// that a second driver of the same rollout is fenced off
+	// (store.ErrConflict). Open resumes a rollout from it. Key defaults to
+	// Name.
+	Store store.Store
+	Key   string
+	// Migrate lets Restore and Open continue a state saved under another
+	// plan or policy, provided the state fits this one. Without it such a
+	// state is refused.
+	Migrate bool
+}
+
+// MetricReader is implemented by analyzers that can say which metrics
+// they read. New refuses a rollout whose analyzer reads a metric that is
+// not measured, or reads none at all (it could never pass).
+type MetricReader interface {
+	Metrics() []string
 }
 
 // renderMetrics checks c.Metrics and renders each metric's queries once,
@@ -325,6 +358,24 @@ type Config struct {
 func (c Config) renderMetrics(p *resolved) ([]renderedMetric, error) {
 	if len(c.Metrics) > 0 && c.Analyzer == nil {
 		return nil, canary.Invalid("Config.Analyzer", nil, "must be set when Metrics are given")
+	}
+	if c.Analyzer != nil && c.Target.Canary == c.Target.Stable && (c.Target.Canary != Workload{}) {
+		return nil, canary.Invalid("Config.Target.Canary", c.Target.Canary.Version, "names the same workload and version as Target.Stable; the two versions could not be told apart")
+	}
+	if mr, ok := c.Analyzer.(MetricReader); ok {
+		reads := mr.Metrics()
+		if len(reads) == 0 {
+			return nil, canary.Invalid("Config.Analyzer", nil, "reads no metric, so it could never pass")
+		}
+		for _, name := range reads {
+			found := false
+			for _, m := range c.Metrics {
+				found = found || m.Name == name
+			}
+			if !found {
+				return nil, canary.Invalid("Config.Analyzer", name, "reads a metric that Config.Metrics does not measure")
+			}
+		}
 	}
 	seen := map[string]bool{}
 	out := make([]renderedMetric, 0, len(c.Metrics))
@@ -377,7 +428,7 @@ func (c Config) renderMetrics(p *resolved) ([]renderedMetric, error) {
 }
 
 func varsFor(t Target, w Workload, window time.Duration) metrics.Vars {
-	return metrics.Vars{Namespace: t.Namespace, Service: t.Service, Workload: w.Workload, Version: w.Version, Window: window}
+	return metrics.Vars{Namespace: t.Namespace, Service: t.Service, Workload: w.Name, Version: w.Version, Window: window}
 }
 
 // PresetPolicy returns the Policy an analysis.Preset was tuned with, so a
@@ -386,15 +437,22 @@ func varsFor(t Target, w Workload, window time.Duration) metrics.Vars {
 //	p := analysis.DefaultPreset(analysis.PresetMetrics{ErrorRate: "error-rate"})
 //	cfg.Analyzer, cfg.Policy = p.Analyzer, rollback.PresetPolicy(p)
 func PresetPolicy(p analysis.Preset) Policy {
-	pol := Policy{FailureLimit: p.FailureLimit}
+	pol := Policy{FailureLimit: p.FailureLimit, NoData: p.NoData}
 	if p.Consecutive {
 		pol.Counting = Consecutive
 	}
-	switch p.NoData {
-	case analysis.FailOnNoData:
-		pol.NoData = FailNoData
-	case analysis.FailAfterNoData:
-		pol.NoData, pol.NoDataAfter = FailAfter, p.NoDataAfter
+	if p.NoData == analysis.FailAfterNoData {
+		pol.NoDataAfter = p.NoDataAfter
 	}
 	return pol
+}
+
+// Router is what a Rollout needs of a router: the method set of
+// [traffic.Router], which every mesh adapter returns. It is an interface
+// here, where it is used, so that providers/fake's recording Router and a
+// caller's own wrapper fit too.
+type Router interface {
+	SetSplit(ctx context.Context, s traffic.Split) error
+	Split(ctx context.Context) (traffic.Split, error)
+	Release(ctx context.Context) error
 }

@@ -6,30 +6,67 @@
 //
 // # Driving a rollout
 //
-// The caller owns time. Build a Rollout with New and call Step(ctx, now)
-// whenever Status.Next is due; each Step observes the metrics (when an
-// analysis is due), asks the analyzer, decides, writes to the router and
-// the scaler, and delivers the events to the audit sink. Nothing in the
-// package starts a goroutine, reads the clock or sleeps, so a policy can be
-// unit-tested in microseconds against the fakes in providers/fake, replayed
-// offline (Replay), and resumed after a crash (Snapshot, Restore).
+// The caller owns time. Build a Rollout with New (or Open, to resume one
+// kept in a store) and call Step(ctx, now) whenever Status.Next is due;
+// each Step reads what is due (the split in force and the metrics when an
+// analysis is due, the canary's readiness, the gate), has the machine
+// decide, and acts on the decision through the router and the scaler,
+// delivering the events to the audit sink. Nothing in the package starts a
+// goroutine, reads the clock or sleeps, so a policy can be unit-tested in
+// microseconds against the fakes in providers/fake, replayed offline
+// (Replay), and resumed after a crash (Config.Store and Open, or Snapshot
+// and Restore).
 //
-// The decision itself is Machine.Decide, a pure function of (State,
-// Inputs, now) that tests can call directly; Rollout wraps it with the
-// observing and the acting.
+// # One owner of the state
+//
+// The code is laid out as etcd-io/raft's is. machine.go is the machine: the
+// only code that changes a State, a pure function of the state, what was
+// observed or done, and the instant. It numbers every event (one place
+// increments Seq) and hands back an outbox: the split to write, the
+// scalings, the release, the events to deliver. rollout.go is the driver:
+// it does the reads and the outbox's I/O without holding the state's lock
+// and reports each result back to the machine. An Abort arriving while a
+// Step waits on a slow metrics back end therefore acts at once, after at
+// most the one router write already under way; the analysis, when it
+// returns, is dropped because the state moved on. Replay is a driver like
+// any other, over the in-memory router of providers/fake.
+//
+// # Write-ahead
+//
+// With Config.Store, the driver saves the decided state — with the split it
+// calls for (State.Intent) — before it writes anything, and the confirmed
+// state after, each save a compare-and-swap on the version it last saw. A
+// rollout resumed with Open after a crash finishes the decision it finds
+// (a rollback stays a rollback; its own half-applied write is not taken
+// for a change made outside), and a second driver of the same rollout is
+// fenced off: its save fails with store.ErrConflict, it acts on nothing,
+// and it reloads the stored state. Events are handed to the sink only once
+// the state holding them is saved, and dropped from the state once the sink
+// acknowledged them and that is saved (see Sink for the exactly-once
+// contract). The crash harness in the tests kills a driver with SIGKILL at
+// random points over a thousand times and checks that no canary traffic is
+// written after a saved rollback decision, that nothing is promoted twice,
+// that no weight exceeds the plan, and that every event reaches the trail
+// exactly once and in order.
 //
 // # Phases
 //
 //	from               event                                         to
 //	pending            first Step, plan has ZeroTraffic              validating
-//	pending            first Step                                    progressing (first step) or awaiting-approval
-//	validating         ZeroTraffic.Duration elapsed                  progressing (first step) or awaiting-approval
-//	progressing        hold elapsed and PassesPerStep passes         progressing (next step), awaiting-approval or promoting
-//	awaiting-approval  Approve, or Gate approves                     progressing (the gated step) or promoting
+//	pending            first Step                                    progressing (first stage) or awaiting-approval
+//	validating         ZeroTraffic.Duration elapsed                  progressing (first stage) or awaiting-approval
+//	progressing        hold elapsed and PassesPerStage passes at     progressing (next stage), awaiting-approval or
+//	                   this stage                                    promoting
+//	awaiting-approval  Approve, or Gate approves                     progressing (the gated stage) or promoting
 //	validating,
 //	progressing,
-//	awaiting-approval  failure limit reached, progress deadline      rolling-back (OnFailure RollBack, the default)
-//	                   missed, or canary not ready by the deadline   or paused (OnFailure PauseOnFailure)
+//	awaiting-approval  failure limit reached, or canary not ready    rolling-back (OnFailure RollBackOnFailure, the
+//	                   by the progress deadline                      default) or paused (OnFailure PauseOnFailure)
+//	progressing        progress deadline passed with the evidence    paused, asking a person (OnInconclusive
+//	                   still inconclusive                            AskPerson, the default), or rolling-back
+//	                                                                 (RollBackInconclusive)
+//	paused             failure limit reached (analysis goes on       rolling-back (RollBackOnFailure), or an alert
+//	                   while paused)                                 event and still paused (PauseOnFailure)
 //	validating,
 //	progressing,
 //	awaiting-approval  Pause                                         paused
@@ -37,7 +74,8 @@
 //	progressing,
 //	awaiting-approval,
 //	paused             SetWeight                                     paused at that weight
-//	paused             Resume                                        the phase it was paused from
+//	paused             Resume                                        the phase it was paused from (after a
+//	                                                                 manual weight: the next stage above it)
 //	pending,
 //	validating,
 //	progressing,
@@ -50,6 +88,10 @@
 //	awaiting-approval  the router reports the route gone             rolling-back
 //	rolling-back       all-stable split written and read back,       rolled-back (final)
 //	                   canary scaled to 0, stable restored, released
+//	rolling-back       the route is gone, canary scaled to 0 and     rolled-back (final): no request can reach the
+//	                   stable restored                               canary
+//
+// Each row is exercised by a transcript in testdata/transcripts.
 //
 // # Guarantees
 //
@@ -67,12 +109,19 @@
 //     SetWeight and Promote are refused with ErrNotAllowed, and every later
 //     Step retries the rollback until the router and the scaler confirm it.
 //     Aborting twice is harmless.
-//   - A failure to act (router, scaler, sink) leaves the state consistent;
-//     it is returned by Step and retried by the next one.
-//   - Every transition, verdict (with the observations behind it), action,
-//     manual operation and failure is an Event numbered without gaps. A
-//     Sink that refuses an event gets it again, with the later ones, in
-//     order; events not yet delivered are part of the snapshot.
+//   - A failure to read or act (a query, the router, the scaler, the
+//     sink) leaves the state consistent; it is returned by Step and
+//     retried by the next one, with an exponential back-off capped at
+//     MaxRetryDelay. A failure repeated without change is one event, then
+//     one an hour with its count, so a route broken for a day does not
+//     flood the trail. A query's failure is named in the reason of a
+//     progress deadline it causes.
+//   - Every transition, verdict (with the observations behind it, as
+//     values and counts, never raw samples), action, manual operation,
+//     failure and alert is an Event numbered without gaps. A Sink that
+//     refuses an event gets it again, with the later ones, in order;
+//     events not yet delivered are part of the state, at most
+//     MaxUndelivered of them.
 //   - A promotion that fails to write keeps the last confirmed split (the
 //     canary at its last weight, stable serving the rest) and is retried by
 //     every Step; an operator can Abort instead.
@@ -82,9 +131,22 @@
 // The zero Policy rolls back after 2 failed analyses counted cumulatively
 // over the rollout (Counting Consecutive resets on a pass), treats an
 // inconclusive analysis (no data, too few requests) as neither pass nor
-// fail (NoData Hold), and needs one passing analysis per step. The zero
+// fail (analysis.HoldOnNoData), needs one passing analysis per stage, and
+// pauses for a person when a stage's evidence is still inconclusive at the
+// progress deadline, saying how many more canary requests (the most any
+// metric's Evidence.More asks) and, at the current canary traffic, roughly
+// how long a decision would need (Status.More, Status.Estimate). The zero
 // Plan.ProgressDeadline is 10 minutes; the zero Plan.Hold is the analysis
 // interval.
+//
+// New refuses what could never work: an analyzer that reads a metric no
+// Metric measures, or none at all (analyzers report what they read by
+// implementing MetricReader), and stable and canary named alike.
+//
+// # The zero Rollout
+//
+// Every method of the zero Rollout is safe and returns ErrZeroRollout (or
+// a zero Status); build a Rollout with New, Open or Restore.
 //
 // # Audit
 //
@@ -92,5 +154,7 @@
 // NewChainedJSONLines makes the trail tamper-evident with a SHA-256 chain
 // through its lines, which VerifyChain checks. Event's
 // String method renders an event for people, with times in Europe/London
-// (GMT or BST) and numbers in UK format (FormatTime, FormatNumber).
+// (GMT or BST) and numbers in UK format (FormatTime, FormatNumber), and
+// escapes control characters from outside text (a back end's error
+// message) so that none can forge a line or drive a terminal.
 package rollback

@@ -13,7 +13,9 @@ import (
 	"strings"
 	"sync"
 	"time"
-	_ "time/tzdata" // Europe/London must resolve on machines without a zoneinfo database
+	_ "time/tzdata"
+	"unicode"
+	"unicode/utf8" // Europe/London must resolve on machines without a zoneinfo database
 
 	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/analysis"
@@ -24,16 +26,22 @@ import (
 type EventKind string
 
 const (
-	// Transition: the phase changed.
-	Transition EventKind = "transition"
-	// Verdict: an analysis ran; Verdict and Observations are set.
-	Verdict EventKind = "verdict"
-	// Action: the rollout wrote to the router or the scaler.
-	Action EventKind = "action"
-	// Manual: an operator's command.
-	Manual EventKind = "manual"
-	// Failure: something the rollout tried failed; Error is set.
-	Failure EventKind = "error"
+	// KindTransition: the phase changed.
+	KindTransition EventKind = "transition"
+	// KindAnalysis: an analysis ran; Verdict and Observations are set.
+	KindAnalysis EventKind = "analysis"
+	// KindAction: the rollout wrote to the router or the scaler.
+	KindAction EventKind = "action"
+	// KindManual: an operator's command.
+	KindManual EventKind = "manual"
+	// KindFailure: something the rollout tried failed; Error is set. A
+	// failure repeated without change is reported once, then with its
+	// repeat count at most every hour (Repeats).
+	KindFailure EventKind = "failure"
+	// KindAlert: something a person should look at that the policy does
+	// not act on by itself, such as a failing analysis while paused under
+	// PauseOnFailure.
+	KindAlert EventKind = "alert"
 )
 
 // Event is one entry of the audit trail. Times are UTC on the wire.
@@ -51,10 +59,13 @@ type Event struct {
 	WeightFrom int `json:"weightFrom"`
 	WeightTo   int `json:"weightTo"`
 	// Action names what was done: "set-split", "verify", "scale-canary",
-	// "restore-stable", "record-replicas", "release", "readiness", "gate".
+	// "restore-stable", "record-replicas", "release", "readiness", "gate",
+	// "query <metric>", "analyze", "persist".
 	Action string         `json:"action,omitempty"`
 	Split  *traffic.Split `json:"split,omitempty"`
-	// Verdict and Observations are set on Verdict events.
+	// Verdict and Observations are set on analysis events. Observations
+	// keep values and counts, not raw samples, so an event stays small
+	// whatever the traffic.
 	Verdict      *analysis.Verdict      `json:"verdict,omitempty"`
 	Observations []analysis.Observation `json:"observations,omitempty"`
 	// Failures is the failed-analysis count after this event, by the
@@ -63,11 +74,24 @@ type Event struct {
 	Actor    string `json:"actor,omitempty"`
 	Reason   string `json:"reason,omitempty"`
 	Error    string `json:"error,omitempty"`
+	// Repeats is, on a failure event, how many times the failure happened
+	// since it was last reported.
+	Repeats int `json:"repeats,omitempty"`
 }
 
 // Sink receives events. Record is called in order of Seq; an event whose
 // Record returns an error is offered again, with all later ones, at the
 // rollout's next call.
+//
+// Exactly once: with a Config.Store, an event is handed to the sink only
+// after the state holding it was saved, and the state saved after its
+// acknowledgement no longer holds it, so an acknowledged event is never
+// offered again once that save succeeds. A crash between the sink's
+// acknowledgement and that save offers the event again after the restart,
+// with the same Seq and content: a sink must skip an event whose Seq it
+// already holds (a JSON-lines trail reads its last Seq when it opens).
+// Seq rises by one per event; a gap means events were given up on
+// (State.Dropped, MaxUndelivered).
 type Sink interface {
 	Record(ctx context.Context, e Event) error
 }
@@ -245,12 +269,12 @@ func (e Event) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s  %-17s", FormatTime(e.Time), e.To)
 	switch e.Kind {
-	case Transition:
+	case KindTransition:
 		fmt.Fprintf(&b, " %s → %s", e.From, e.To)
 		if e.WeightFrom != e.WeightTo {
 			fmt.Fprintf(&b, ", canary %d %% → %d %%", e.WeightFrom, e.WeightTo)
 		}
-	case Verdict:
+	case KindAnalysis:
 		if e.Verdict != nil {
 			fmt.Fprintf(&b, " analysis at canary %d %%: %s", e.WeightTo, e.Verdict.Outcome)
 			for _, d := range e.Verdict.Details {
@@ -269,21 +293,60 @@ func (e Event) String() string {
 				fmt.Fprintf(&b, "; failures %d", e.Failures)
 			}
 		}
-	case Action:
+	case KindAction:
 		fmt.Fprintf(&b, " %s", e.Action)
 		if e.Split != nil {
 			fmt.Fprintf(&b, " %v", *e.Split)
 		}
-	case Manual:
+	case KindManual:
 		fmt.Fprintf(&b, " %s", e.Action)
-	case Failure:
+	case KindFailure:
 		fmt.Fprintf(&b, " %s failed: %s", e.Action, e.Error)
+		if e.Repeats > 0 {
+			fmt.Fprintf(&b, " (%d times)", e.Repeats)
+		}
+	case KindAlert:
+		fmt.Fprintf(&b, " alert %s", e.Action)
 	}
 	if e.Actor != "" {
 		fmt.Fprintf(&b, " by %s", e.Actor)
 	}
-	if e.Reason != "" && e.Kind != Verdict {
+	if e.Reason != "" && e.Kind != KindAnalysis {
 		fmt.Fprintf(&b, " — %s", e.Reason)
+	}
+	return escapeText(b.String())
+}
+
+// escapeText makes text from outside (back-end errors, actors, reasons)
+// safe on one terminal line: control characters (newlines, escape
+// sequences, bidirectional overrides) and invalid UTF-8 are written as Go
+// escapes, so that no text can forge a timeline line or drive a terminal.
+func escapeText(s string) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError:
+			if _, n := utf8.DecodeRuneInString(s[i:]); n == 1 {
+				fmt.Fprintf(&b, `\x%02x`, s[i])
+				continue
+			}
+			b.WriteRune(r)
+		case unicode.IsControl(r) || unicode.Is(unicode.Cf, r):
+			q := strconv.QuoteRuneToASCII(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteRune(r)
+		}
 	}
 	return b.String()
 }

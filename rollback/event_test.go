@@ -57,7 +57,7 @@ func TestJSONLinesIsUTCAndOneLinePerEvent(t *testing.T) {
 	sink := rollback.NewJSONLines(&buf)
 	v := 0.05
 	e := rollback.Event{Seq: 7, Time: time.Date(2026, 7, 1, 14, 0, 0, 0, rollback.London), Rollout: "checkout",
-		Kind: rollback.Verdict, From: rollback.Progressing, To: rollback.Progressing, WeightFrom: 10, WeightTo: 10,
+		Kind: rollback.KindAnalysis, From: rollback.Progressing, To: rollback.Progressing, WeightFrom: 10, WeightTo: 10,
 		Verdict: &analysis.Verdict{Outcome: analysis.Fail, Details: []analysis.Detail{{Metric: "error-rate", Outcome: analysis.Fail, Value: &v, Bound: "<= 0.02", Reason: "0.05 is above the maximum 0.02"}}}}
 	for i := 0; i < 2; i++ {
 		if err := sink.Record(ctx, e); err != nil {
@@ -102,7 +102,7 @@ func TestChainedTrailDetectsTampering(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := sink2.Record(ctx, rollback.Event{Seq: 99, Time: t0, Rollout: "checkout", Kind: rollback.Manual, Actor: "auditor"}); err != nil {
+	if err := sink2.Record(ctx, rollback.Event{Seq: 99, Time: t0, Rollout: "checkout", Kind: rollback.KindManual, Actor: "auditor"}); err != nil {
 		t.Fatal(err)
 	}
 	if n2, _, err := rollback.VerifyChain(strings.NewReader(buf.String())); err != nil || n2 != n+1 {

@@ -27,13 +27,13 @@ func Example() {
 
 	r, err := rollback.New(rollback.Config{
 		Name:     "checkout",
-		Plan:     rollback.Plan{Steps: rollback.Weights(10, 50), Interval: time.Minute, Hold: 2 * time.Minute},
+		Plan:     rollback.Plan{Stages: rollback.Weights(10, 50), Interval: time.Minute, Hold: 2 * time.Minute},
 		Target:   rollback.Target{Stable: rollback.Workload{Version: "v1"}, Canary: rollback.Workload{Version: "v2"}},
 		Metrics:  []rollback.Metric{{Name: "error-rate", Provider: provider, Query: tmpl}},
 		Analyzer: analysis.Threshold{Limits: []analysis.Limit{analysis.AtMost("error-rate", 0.02)}},
 		Router:   router,
 		Sink: rollback.SinkFunc(func(_ context.Context, e rollback.Event) error {
-			if e.Kind == rollback.Transition {
+			if e.Kind == rollback.KindTransition {
 				fmt.Println(e)
 			}
 			return nil

@@ -89,13 +89,3 @@ func run(t testing.TB, r *rollback.Rollout, from, end time.Time) []rollback.Stat
 	}
 	return seen
 }
-
-func transitions(ev []rollback.Event) []string {
-	var out []string
-	for _, e := range ev {
-		if e.Kind == rollback.Transition {
-			out = append(out, e.To.String())
-		}
-	}
-	return out
-}

@@ -3,75 +3,64 @@ package rollback
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/analysis"
 	"github.com/meshcanary/canary/traffic"
+	"github.com/meshcanary/canary/workload"
 )
+
+// This file is the machine: the only code that changes a State. It does no
+// I/O, reads no clock and starts no goroutine; from a State, what the driver
+// observed or did, and the instant, it computes the next State, and from a
+// State it computes the outbox: what the driver must do next. The driver
+// (rollout.go) does that I/O outside its lock and reports each result back
+// through report. One round, traced:
+//
+//	wants   → which reads are due (route, analysis, readiness, gate, replicas)
+//	observe → (driver, no lock) the reads; inputs
+//	step    → the decision: next State, events queued in State.Undelivered
+//	outbox  → the split to write, the scale to set, the release, the events
+//	          to deliver; the driver saves the State first (write-ahead)
+//	report  → each action's result back into the State (and settle)
 
 // ErrNotAllowed is returned (wrapped) by a manual operation that the
 // rollout's phase does not allow, such as raising the canary's weight after
 // a rollback decision.
 var ErrNotAllowed = errors.New("rollback: operation not allowed in this phase")
 
-// Op is a manual operation.
-type Op string
+type op string
 
 const (
-	OpPause     Op = "pause"
-	OpResume    Op = "resume"
-	OpSetWeight Op = "set-weight"
-	OpApprove   Op = "approve"
-	OpPromote   Op = "promote"
-	OpAbort     Op = "abort"
+	opPause     op = "pause"
+	opResume    op = "resume"
+	opSetWeight op = "set-weight"
+	opApprove   op = "approve"
+	opPromote   op = "promote"
+	opAbort     op = "abort"
 )
 
-// Command is a manual operation with who asked for it and why.
-type Command struct {
-	Op     Op     `json:"op"`
-	Weight int    `json:"weight,omitempty"` // for OpSetWeight
-	Actor  string `json:"actor"`
-	Reason string `json:"reason,omitempty"`
+// command is a manual operation with who asked for it and why.
+type command struct {
+	op     op
+	weight int // for opSetWeight
+	actor  string
+	reason string
 }
 
-// Inputs is what one round of the decision core is given besides the
-// state and the instant. Every field is optional.
-type Inputs struct {
-	// Verdict is the analysis made this round, with the Observations
-	// behind it; nil when no analysis was due.
-	Verdict      *analysis.Verdict
-	Observations []analysis.Observation
-	// Ready is the canary's readiness, when it was checked this round.
-	Ready       *bool
-	ReadyReason string
-	// Approval is a Gate's answer for the pending gate.
-	Approval *Approval
-	// Command is a manual operation.
-	Command *Command
-	// RouteMissing is the router's error when it reported its route gone
-	// (traffic.ErrNotFound). A validating, progressing or waiting rollout
-	// rolls back at once: with no route, the mesh's own default routing
-	// decides who gets the canary.
-	RouteMissing error
+// machine is the decision core for one plan and policy.
+type machine struct {
+	plan        *resolved
+	policy      Policy
+	timeOnly    bool // no analyzer: stages advance on time alone
+	name        string
+	fingerprint string
 }
 
-// Machine is the pure decision core of a rollout: from a State, the Inputs
-// of one round and the current instant it computes the next State and the
-// events that explain it. It does no I/O, reads no clock and starts no
-// goroutine; the same arguments always give the same result. Rollout wraps
-// it with the observing and the acting.
-type Machine struct {
-	plan     *resolved
-	policy   Policy
-	timeOnly bool // no analyzer: steps advance on time alone
-	name     string
-}
-
-// NewMachine validates plan and policy and returns the Machine for them.
-// timeOnly makes steps advance on their hold alone, without passing
-// analyses (a rollout with no analyzer).
-func NewMachine(name string, plan Plan, policy Policy, timeOnly bool) (*Machine, error) {
+func newMachine(name string, plan Plan, policy Policy, timeOnly bool) (*machine, error) {
 	p, err := plan.resolve()
 	if err != nil {
 		return nil, err
@@ -80,68 +69,195 @@ func NewMachine(name string, plan Plan, policy Policy, timeOnly bool) (*Machine,
 	if err != nil {
 		return nil, err
 	}
-	return &Machine{plan: p, policy: pol, timeOnly: timeOnly, name: name}, nil
+	return &machine{plan: p, policy: pol, timeOnly: timeOnly, name: name, fingerprint: fingerprint(p, pol)}, nil
 }
 
-// Initial returns the state of a rollout that has not started.
-func (m *Machine) Initial() State {
-	return State{Format: SnapshotFormat, Name: m.name, Phase: Pending, Step: -1}
+func (m *machine) initial() State {
+	return State{Format: SnapshotFormat, Name: m.name, Plan: m.fingerprint, Phase: Pending, Stage: -1}
 }
 
-// Steps returns the plan's steps with their holds filled in.
-func (m *Machine) Steps() []Step { return append([]Step(nil), m.plan.steps...) }
-
-// Interval is the plan's analysis interval.
-func (m *Machine) Interval() time.Duration { return m.plan.interval }
-
-// Policy is the policy with its defaults filled in.
-func (m *Machine) Policy() Policy { return m.policy }
-
-// Desired is the split the state calls for.
-func (m *Machine) Desired(s State) traffic.Split {
+// desired is the split the state calls for.
+func (m *machine) desired(s State) traffic.Split {
 	switch s.Phase {
 	case Pending, RollingBack, RolledBack:
 		return traffic.AllStable()
 	case Validating:
-		return m.validationSplit()
+		return validationSplit(m.plan.zero)
 	case Paused:
-		if s.ResumeTo == Validating {
-			return m.validationSplit()
+		if s.ResumeTo == Validating && m.plan.zero != nil {
+			return validationSplit(m.plan.zero)
 		}
 	}
 	return traffic.Weighted(s.Weight)
 }
 
-func (m *Machine) validationSplit() traffic.Split {
-	z := m.plan.zero
-	return traffic.Split{Stable: 100, Mirror: z.Mirror, TestRoute: z.testRoute()}
+// validationSplit is the split of a zero-traffic validation: no production
+// traffic, the mirror and the test route.
+func validationSplit(z *ZeroTraffic) traffic.Split {
+	return traffic.Split{Stable: 100, Mirror: z.Mirror, TestRoute: z.TestRoute}
 }
 
-// AnalysisDue reports whether an analysis should run at now.
-func (m *Machine) AnalysisDue(s State, now time.Time) bool {
-	switch s.Phase {
-	case Validating, Progressing, AwaitingApproval:
-		return !m.timeOnly && !now.Before(s.NextAnalysis)
+func cloneSplitPtr(s *traffic.Split) *traffic.Split {
+	if s == nil {
+		return nil
 	}
-	return false
+	c := *s
+	return &c
 }
 
-// round is one application of the decision core.
+func analysing(ph Phase) bool {
+	return ph == Validating || ph == Progressing || ph == AwaitingApproval || ph == Paused
+}
+
+func active(ph Phase) bool { return ph == Validating || ph == Progressing || ph == AwaitingApproval }
+
+// wants is what the driver should read before a step.
+type wants struct {
+	// analyse: read the route, measure, and analyse with input.
+	analyse bool
+	input   analysis.Input
+	applied traffic.Split
+	ready   bool // ask Readiness about the canary
+	gate    *workload.GateRequest
+	stable  bool // read the stable version's replicas
+}
+
+func (m *machine) wants(s State, now time.Time, haveReadiness, haveGate, haveScaler bool) wants {
+	var w wants
+	if analysing(s.Phase) && !m.timeOnly && !now.Before(s.NextAnalysis) &&
+		s.Applied != nil && s.Intent == nil && s.Applied.Equal(m.desired(s)) {
+		w.analyse = true
+		w.applied = *s.Applied
+		w.input = analysis.Input{Time: now, CanaryWeight: s.Applied.Canary, Looks: s.Looks, Step: s.Stage, Memory: s.Memory}
+		if s.Phase == Validating || s.Phase == Paused && s.ResumeTo == Validating {
+			w.input.Step = -1
+		}
+	}
+	if active(s.Phase) && haveReadiness && (!s.CanaryReady || w.analyse) {
+		w.ready = true
+	}
+	if s.Phase == AwaitingApproval && haveGate && s.Gate != nil {
+		g := *s.Gate
+		w.gate = &g
+	}
+	w.stable = haveScaler && !s.StableRecorded && !s.Phase.Final() && s.Phase != RollingBack
+	return w
+}
+
+// inputs is what the driver observed for one step.
+type inputs struct {
+	// basis is the split the analysis was made on; a verdict is dropped
+	// when the state moved on meanwhile (an Abort during a slow analysis).
+	basis    traffic.Split
+	analysed bool
+	route    traffic.Split // the split in force, read before the analysis
+	routeErr error
+	obs      []analysis.Observation
+	totals   []Total
+	verdict  *analysis.Verdict
+	// failures are the reads that failed: query errors, the analyzer's,
+	// readiness, gate, replicas.
+	failures []failure
+
+	ready       *bool
+	readyReason string
+	approval    *workload.Approval
+	stable      *int32
+}
+
+type failure struct {
+	action string
+	err    error
+}
+
+// prepare accumulates obs into a copy of s's totals and fills the
+// observations' totals, for the analyzer; step keeps the totals.
+func prepare(s State, obs []analysis.Observation) []Total {
+	totals := append([]Total(nil), s.Totals...)
+	for i := range obs {
+		o := &obs[i]
+		j := -1
+		for k := range totals {
+			if totals[k].Metric == o.Metric {
+				j = k
+				break
+			}
+		}
+		if j < 0 {
+			totals = append(totals, Total{Metric: o.Metric})
+			j = len(totals) - 1
+		}
+		t := &totals[j]
+		t.Canary.add(o.Canary)
+		t.Stable.add(o.Stable)
+		if !o.CanaryTotal.Observed {
+			o.CanaryTotal = t.Canary.measurement()
+		}
+		if !o.StableTotal.Observed {
+			o.StableTotal = t.Stable.measurement()
+		}
+	}
+	return totals
+}
+
+// round is one application of the machine to a state.
 type round struct {
-	m   *Machine
+	m   *machine
 	s   State
 	now time.Time
-	ev  []Event
 }
 
+// emit is the one place that numbers events.
 func (r *round) emit(e Event) {
 	r.s.Seq++
 	e.Seq, e.Time, e.Rollout = r.s.Seq, r.now, r.s.Name
-	if e.Kind != Transition {
+	if e.Kind != KindTransition {
 		e.From, e.To = r.s.Phase, r.s.Phase
 		e.WeightFrom, e.WeightTo = r.s.Weight, r.s.Weight
 	}
-	r.ev = append(r.ev, e)
+	r.s.Undelivered = append(r.s.Undelivered, e)
+	if len(r.s.Undelivered) > MaxUndelivered {
+		r.dropOldest()
+	}
+}
+
+// dropOldest gives up on the oldest analysis or failure event.
+func (r *round) dropOldest() {
+	for i, e := range r.s.Undelivered {
+		if e.Kind == KindAnalysis || e.Kind == KindFailure {
+			r.s.Undelivered = slices.Delete(slices.Clone(r.s.Undelivered), i, i+1)
+			r.s.Dropped++
+			return
+		}
+	}
+}
+
+// failed records a failure, coalescing repeats: a failure identical to the
+// last one reported makes no new event until an hour has passed.
+func (r *round) failed(action string, err error) {
+	msg := err.Error()
+	if f := r.s.Failing; f != nil && f.Action == action && f.Error == msg {
+		f.Repeats++
+		if r.now.Sub(f.Reported) < time.Hour {
+			return
+		}
+		r.emit(Event{Kind: KindFailure, Action: action, Error: msg, Repeats: f.Repeats})
+		f.Repeats, f.Reported = 0, r.now
+		return
+	}
+	r.s.Failing = &FailureRun{Action: action, Error: msg, Since: r.now, Reported: r.now}
+	r.emit(Event{Kind: KindFailure, Action: action, Error: msg})
+}
+
+// succeeded ends a failure run of action.
+func (r *round) succeeded(action string) {
+	if f := r.s.Failing; f != nil && f.Action == action {
+		if f.Repeats > 0 {
+			r.emit(Event{Kind: KindFailure, Action: action, Error: f.Error, Repeats: f.Repeats,
+				Reason: "recovered"})
+		}
+		r.s.Failing = nil
+	}
 }
 
 // enter moves to phase ph with canary weight w.
@@ -151,62 +267,77 @@ func (r *round) enter(ph Phase, w int, actor, reason string) {
 	if from != ph {
 		r.s.PhaseSince = r.now
 	}
-	r.emit(Event{Kind: Transition, From: from, To: ph, WeightFrom: wf, WeightTo: w, Actor: actor, Reason: reason})
+	r.emit(Event{Kind: KindTransition, From: from, To: ph, WeightFrom: wf, WeightTo: w, Actor: actor, Reason: reason})
 }
 
-// Decide is the decision core. It returns the next state and the events
-// explaining it, or an error (and the state unchanged) when in.Command is
-// not allowed.
-func (m *Machine) Decide(s State, in Inputs, now time.Time) (State, []Event, error) {
+// finishRound sets Intent: the split the state calls for while it is not
+// confirmed, so that it is saved ahead of the write.
+func (r *round) finishRound() State {
+	d := r.m.desired(r.s)
+	if r.s.Applied != nil && r.s.Applied.Equal(d) || r.s.Phase.Final() {
+		r.s.Intent = nil
+	} else if r.s.Intent == nil || !r.s.Intent.Equal(d) {
+		r.s.Intent = cloneSplitPtr(&d)
+	}
+	return r.s
+}
+
+// step is the decision of one Step.
+func (m *machine) step(s State, in inputs, now time.Time) State {
 	r := round{m: m, s: s, now: now}
-	if in.Command != nil {
-		if err := r.command(*in.Command); err != nil {
-			return s, nil, err
-		}
-		return r.s, r.ev, nil
+	for _, f := range in.failures {
+		r.failed(f.action, f.err)
 	}
-	r.tick(in)
-	return r.s, r.ev, nil
-}
-
-func (r *round) tick(in Inputs) {
-	m := r.m
-	switch r.s.Phase {
-	case Pending:
+	if in.stable != nil && !r.s.StableRecorded {
+		r.s.StableReplicas, r.s.StableRecorded = *in.stable, true
+		r.succeeded("record-replicas")
+	}
+	if r.s.Phase == Pending {
 		r.start()
-		return
-	case Validating, Progressing, AwaitingApproval:
-	default:
-		return
+		return r.finishRound()
 	}
-	if in.RouteMissing != nil {
-		r.rollBack("rollout", "the route is gone: "+in.RouteMissing.Error())
-		return
+	if !analysing(r.s.Phase) {
+		return r.finishRound()
 	}
-	if in.Verdict != nil {
-		r.judge(*in.Verdict, in.Observations)
-		if r.s.Phase == RollingBack || r.s.Phase == Paused {
-			return
+	if in.analysed && r.s.Applied != nil && r.s.Applied.Equal(in.basis) && r.s.Intent == nil {
+		switch {
+		case errors.Is(in.routeErr, traffic.ErrNotFound):
+			r.failed("verify", in.routeErr)
+			r.rollBack("rollout", "the route is gone: "+in.routeErr.Error())
+			r.s.RouteGone = true
+			return r.finishRound()
+		case in.routeErr != nil:
+			r.failed("verify", in.routeErr)
+		case !in.route.Equal(*r.s.Applied):
+			r.failed("verify", fmt.Errorf("%w: %v was set, %v is in force (changed outside the rollout); setting it again",
+				traffic.ErrVerify, *r.s.Applied, in.route))
+			r.s.Applied = cloneSplitPtr(&in.route)
+		case in.verdict != nil:
+			r.s.Totals = in.totals
+			r.judge(*in.verdict, in.obs)
+		}
+		if !analysing(r.s.Phase) {
+			return r.finishRound()
 		}
 	}
-	if in.Ready != nil {
-		r.s.CanaryReady = *in.Ready
-		if *in.Ready {
+	if in.ready != nil && active(r.s.Phase) {
+		r.s.CanaryReady = *in.ready
+		if *in.ready {
 			r.s.NotReadySince = time.Time{}
 		} else {
 			if r.s.NotReadySince.IsZero() {
 				r.s.NotReadySince = r.now
 			}
 			if r.now.Sub(r.s.NotReadySince) >= m.plan.deadline {
-				r.fail(fmt.Sprintf("canary not ready for longer than the progress deadline %v: %s", m.plan.deadline, in.ReadyReason))
-				return
+				r.fail(fmt.Sprintf("canary not ready for longer than the progress deadline %v: %s", m.plan.deadline, in.readyReason))
+				return r.finishRound()
 			}
 		}
 	}
 	switch r.s.Phase {
 	case AwaitingApproval:
-		if a := in.Approval; a != nil && a.Approved {
-			r.emit(Event{Kind: Action, Action: "gate", Actor: a.Actor, Reason: "approved: " + a.Reason})
+		if a := in.approval; a != nil && a.Approved {
+			r.emit(Event{Kind: KindAction, Action: "gate", Actor: a.Actor, Reason: "approved: " + a.Reason})
 			r.move(r.s.GateTarget, a.Actor, "approved by gate")
 		}
 	case Validating:
@@ -214,47 +345,90 @@ func (r *round) tick(in Inputs) {
 			r.advance("zero-traffic validation complete")
 		}
 	case Progressing:
-		st := m.plan.steps[r.s.Step]
-		holdEnd := r.s.StepSince.Add(st.Hold)
-		passed := (m.timeOnly || r.s.StepPasses >= m.policy.PassesPerStep) && r.s.NotReadySince.IsZero()
+		st := m.plan.stages[r.s.Stage]
+		holdEnd := r.s.StageSince.Add(st.Hold)
+		passed := (m.timeOnly || r.s.StagePasses >= m.policy.PassesPerStage) && r.s.NotReadySince.IsZero()
 		switch {
 		case passed && !r.now.Before(holdEnd):
-			r.advance(fmt.Sprintf("step %d of %d held %v", r.s.Step+1, len(m.plan.steps), st.Hold))
+			r.advance(fmt.Sprintf("stage %d of %d held %v", r.s.Stage+1, len(m.plan.stages), st.Hold))
 		case !r.now.Before(holdEnd.Add(m.plan.deadline)):
-			r.fail(fmt.Sprintf("progress deadline missed: no passing analysis at %d %% within %v of the hold",
-				r.s.Weight, m.plan.deadline))
+			r.deadline()
 		}
 	}
+	return r.finishRound()
+}
+
+// deadline handles a stage whose evidence is still inconclusive at the
+// progress deadline.
+func (r *round) deadline() {
+	m := r.m
+	why := fmt.Sprintf("progress deadline missed: no passing analysis at %d %% within %v of the hold", r.s.Weight, m.plan.deadline)
+	if f := r.s.Failing; f != nil && strings.HasPrefix(f.Action, "query") || f != nil && f.Action == "analyze" {
+		why += fmt.Sprintf("; the analysis could not run: %s failed: %s", f.Action, f.Error)
+	}
+	more, est := r.s.evidenceNeeded()
+	switch {
+	case more > 0 && est > 0:
+		why += fmt.Sprintf("; a decision needs about %d more canary requests, about %v at the current %.3g requests/s", more, est, r.s.CanaryRate)
+	case more > 0:
+		why += fmt.Sprintf("; a decision needs about %d more canary requests (the canary gets no traffic now)", more)
+	}
+	if m.policy.OnInconclusive == RollBackInconclusive || m.timeOnly {
+		r.fail(why)
+		return
+	}
+	r.pause("policy", why+"; paused for a person to Resume, Promote or Abort")
+}
+
+// evidenceNeeded is the most canary requests any metric's evidence still
+// needs (Evidence.More), and how long that takes at CanaryRate (0 when
+// unknown).
+func (s State) evidenceNeeded() (int64, time.Duration) {
+	if s.LastVerdict == nil {
+		return 0, 0
+	}
+	var more int64
+	for _, e := range s.LastVerdict.Evidence {
+		more = max(more, e.More)
+	}
+	if more <= 0 || s.CanaryRate <= 0 {
+		return more, 0
+	}
+	d := time.Duration(float64(more) / s.CanaryRate * float64(time.Second))
+	if d < 0 || d > 1000*time.Hour {
+		d = 1000 * time.Hour
+	}
+	return more, d.Round(time.Second)
 }
 
 func (r *round) start() {
 	r.s.StartedAt = r.now
 	r.s.NextAnalysis = r.now.Add(r.m.plan.interval)
 	if r.m.plan.zero != nil {
-		r.s.StepSince = r.now
+		r.s.StageSince = r.now
 		r.enter(Validating, 0, "", fmt.Sprintf("zero-traffic validation for %v", r.m.plan.zero.Duration))
 		return
 	}
 	r.advance("rollout started")
 }
 
-// advance goes to the step after the current one, through its gate.
+// advance goes to the stage after the current one, through its gate.
 func (r *round) advance(reason string) {
-	next := r.s.Step + 1
-	promotion := next >= len(r.m.plan.steps) || r.m.plan.steps[next].Weight == 100
+	next := r.s.Stage + 1
+	promotion := next >= len(r.m.plan.stages) || r.m.plan.stages[next].Weight == 100
 	to := 100
 	if !promotion {
-		to = r.m.plan.steps[next].Weight
+		to = r.m.plan.stages[next].Weight
 	}
-	kind := GateKind("")
+	kind := workload.GateKind("")
 	switch {
 	case promotion && r.m.plan.gateProm:
-		kind = BeforePromotion
+		kind = workload.BeforePromotion
 	case !promotion && r.m.plan.gateInc:
-		kind = BeforeIncrease
+		kind = workload.BeforeIncrease
 	}
 	if kind != "" {
-		r.s.Gate = &GateRequest{Rollout: r.s.Name, Kind: kind, From: r.s.Weight, To: to, Since: r.now}
+		r.s.Gate = &workload.GateRequest{Rollout: r.s.Name, Kind: kind, From: r.s.Weight, To: to, Since: r.now}
 		r.s.GateTarget = next
 		r.enter(AwaitingApproval, r.s.Weight, "", fmt.Sprintf("%s; waiting for approval (%s) to go from %d %% to %d %%",
 			reason, kind, r.s.Weight, to))
@@ -263,40 +437,62 @@ func (r *round) advance(reason string) {
 	r.move(next, "", reason)
 }
 
-// move goes to step next (or the promotion when next is past the last step
-// or a step of 100 %).
+// move goes to stage next (or the promotion when next is past the last
+// stage or a stage of 100 %).
 func (r *round) move(next int, actor, reason string) {
 	r.s.Gate, r.s.GateTarget = nil, 0
-	if next >= len(r.m.plan.steps) || r.m.plan.steps[next].Weight == 100 {
+	if next >= len(r.m.plan.stages) || r.m.plan.stages[next].Weight == 100 {
 		r.s.Released = false
 		r.enter(Promoting, 100, actor, reason+"; promoting")
 		return
 	}
-	r.s.Step = next
-	r.s.StepSince, r.s.StepPasses = r.now, 0
+	r.s.Stage = next
+	r.s.StageSince, r.s.StagePasses = r.now, 0
 	r.s.NextAnalysis = r.now.Add(r.m.plan.interval)
-	r.enter(Progressing, r.m.plan.steps[next].Weight, actor, reason)
+	r.enter(Progressing, r.m.plan.stages[next].Weight, actor, reason)
+}
+
+// summarise keeps an observation's values and counts, not its samples.
+func summarise(obs []analysis.Observation) []analysis.Observation {
+	if len(obs) == 0 {
+		return nil
+	}
+	out := make([]analysis.Observation, len(obs))
+	copy(out, obs)
+	for i := range out {
+		o := &out[i]
+		o.Canary.Samples, o.Stable.Samples, o.Baseline.Samples = nil, nil, nil
+		o.CanaryTotal.Samples, o.StableTotal.Samples = nil, nil
+	}
+	return out
 }
 
 // judge counts a verdict by the policy and acts on the failure limit.
 func (r *round) judge(v analysis.Verdict, obs []analysis.Observation) {
 	p := r.m.policy
 	r.s.Looks++
+	r.s.Memory = v.Memory
+	v.Memory = nil
 	r.s.LastVerdict = &v
 	r.s.NextAnalysis = r.now.Add(r.m.plan.interval)
+	var canaryReqs int64
+	for _, o := range obs {
+		canaryReqs = max(canaryReqs, o.Canary.Count)
+	}
+	r.s.CanaryRate = float64(canaryReqs) / r.m.plan.interval.Seconds()
 	failed := false
 	switch v.Outcome {
 	case analysis.Pass:
 		r.s.Consecutive, r.s.InconclusiveRun = 0, 0
-		r.s.StepPasses++
+		r.s.StagePasses++
 	case analysis.Fail:
 		failed = true
 	default:
 		r.s.InconclusiveRun++
 		switch {
-		case p.NoData == FailNoData:
+		case p.NoData == analysis.FailOnNoData:
 			failed = true
-		case p.NoData == FailAfter && r.s.InconclusiveRun >= p.NoDataAfter:
+		case p.NoData == analysis.FailAfterNoData && r.s.InconclusiveRun >= p.NoDataAfter:
 			failed = true
 		}
 	}
@@ -309,10 +505,20 @@ func (r *round) judge(v analysis.Verdict, obs []analysis.Observation) {
 	if p.Counting == Consecutive {
 		count = r.s.Consecutive
 	}
-	r.emit(Event{Kind: Verdict, Verdict: &v, Observations: obs, Failures: count, Reason: v.Reason})
-	if count >= p.FailureLimit {
-		r.fail(fmt.Sprintf("%d failed analyses (%s limit %d): %s", count, p.Counting, p.FailureLimit, v.Reason))
+	r.emit(Event{Kind: KindAnalysis, Verdict: &v, Observations: summarise(obs), Failures: count, Reason: v.Reason})
+	if !failed || count < p.FailureLimit {
+		return
 	}
+	why := fmt.Sprintf("%d failed analyses (%s limit %d): %s", count, p.Counting, p.FailureLimit, v.Reason)
+	if r.s.Phase == Paused {
+		if p.OnFailure == PauseOnFailure {
+			r.emit(Event{Kind: KindAlert, Action: "failure-limit", Reason: why + "; paused, so nothing is rolled back: Abort, Resume or Promote"})
+			return
+		}
+		r.rollBack("policy", why+" while paused")
+		return
+	}
+	r.fail(why)
 }
 
 // fail applies Policy.OnFailure.
@@ -331,132 +537,311 @@ func (r *round) pause(actor, reason string) {
 
 func (r *round) rollBack(actor, reason string) {
 	r.s.Gate, r.s.GateTarget = nil, 0
-	r.s.CanaryScaledDown, r.s.StableRestored, r.s.Released = false, false, false
+	r.s.ResumeTo = 0
+	r.s.CanaryScaledDown, r.s.StableRestored, r.s.Released, r.s.RouteGone = false, false, false, false
 	r.enter(RollingBack, 0, actor, reason)
 }
 
-func notAllowed(op Op, ph Phase) error {
-	return fmt.Errorf("%w: %s in phase %s", ErrNotAllowed, op, ph)
+func notAllowed(o op, ph Phase) error {
+	return fmt.Errorf("%w: %s in phase %s", ErrNotAllowed, o, ph)
 }
 
-func (r *round) command(c Command) error {
+// command applies a manual operation; the state is unchanged on error.
+func (m *machine) command(s State, c command, now time.Time) (State, error) {
+	r := round{m: m, s: s, now: now}
+	if err := r.command(c); err != nil {
+		return s, err
+	}
+	return r.finishRound(), nil
+}
+
+func (r *round) command(c command) error {
 	ph := r.s.Phase
-	active := ph == Validating || ph == Progressing || ph == AwaitingApproval
-	switch c.Op {
-	case OpPause:
+	manual := func(action string) {
+		r.emit(Event{Kind: KindManual, Action: action, Actor: c.actor, Reason: c.reason})
+	}
+	switch c.op {
+	case opPause:
 		if ph == Paused {
 			return nil
 		}
-		if !active {
-			return notAllowed(c.Op, ph)
+		if !active(ph) {
+			return notAllowed(c.op, ph)
 		}
-		r.emit(Event{Kind: Manual, Action: string(c.Op), Actor: c.Actor, Reason: c.Reason})
-		r.pause(c.Actor, c.Reason)
-	case OpResume:
+		manual(string(c.op))
+		r.pause(c.actor, c.reason)
+	case opResume:
 		if ph != Paused {
-			return notAllowed(c.Op, ph)
+			return notAllowed(c.op, ph)
 		}
-		r.emit(Event{Kind: Manual, Action: string(c.Op), Actor: c.Actor, Reason: c.Reason})
-		r.s.StepSince, r.s.StepPasses = r.now, 0
+		manual(string(c.op))
+		r.s.StageSince, r.s.StagePasses = r.now, 0
 		r.s.NextAnalysis = r.now.Add(r.m.plan.interval)
 		r.s.NotReadySince = time.Time{}
 		to := r.s.ResumeTo
-		if to == Validating {
-			r.s.PhaseSince = r.now // the validation's clock goes on from here
-		}
-		r.enter(to, r.s.Weight, c.Actor, c.Reason)
 		r.s.ResumeTo = 0
-	case OpSetWeight:
-		if !active && ph != Paused {
-			return notAllowed(c.Op, ph)
+		switch {
+		case to == Validating:
+			r.s.PhaseSince = r.now // the validation's clock goes on from here
+			r.enter(to, r.s.Weight, c.actor, c.reason)
+		case to == Progressing && (r.s.Stage < 0 || r.m.plan.stages[r.s.Stage].Weight != r.s.Weight):
+			// A manual weight between stages (or below the first): go on
+			// from the next stage above it.
+			next := 0
+			for next < len(r.m.plan.stages) && r.m.plan.stages[next].Weight <= r.s.Weight {
+				next++
+			}
+			r.move(next, c.actor, because("resumed", c.reason))
+		default:
+			r.enter(to, r.s.Weight, c.actor, c.reason)
 		}
-		max := r.m.plan.maxWeight()
-		if max == 100 && len(r.m.plan.steps) > 1 {
-			max = r.m.plan.steps[len(r.m.plan.steps)-2].Weight
+	case opSetWeight:
+		if !analysing(ph) {
+			return notAllowed(c.op, ph)
 		}
-		if c.Weight < 0 || c.Weight > max {
-			return canary.Invalid("Command.Weight", c.Weight, "must be between 0 and the plan's largest step %d; use Promote for 100", max)
+		max := r.m.manualMax()
+		if c.weight < 0 || c.weight > max {
+			return canary.Invalid("weight", c.weight, "must be between 0 and the plan's largest stage below 100 (%d); use Promote for 100", max)
 		}
-		r.emit(Event{Kind: Manual, Action: fmt.Sprintf("%s %d", c.Op, c.Weight), Actor: c.Actor, Reason: c.Reason})
-		step := -1
-		for i, st := range r.m.plan.steps {
-			if st.Weight <= c.Weight {
-				step = i
+		manual(fmt.Sprintf("%s %d", c.op, c.weight))
+		stage := -1
+		for i, st := range r.m.plan.stages {
+			if st.Weight <= c.weight {
+				stage = i
 			}
 		}
-		r.s.Step = step
+		r.s.Stage = stage
 		r.s.Gate, r.s.GateTarget = nil, 0
 		r.s.ResumeTo = Progressing
-		r.enter(Paused, c.Weight, c.Actor, fmt.Sprintf("manual weight %d %%: %s", c.Weight, c.Reason))
-	case OpApprove:
-		if ph != AwaitingApproval {
-			return notAllowed(c.Op, ph)
+		r.enter(Paused, c.weight, c.actor, because(fmt.Sprintf("manual weight %d %%", c.weight), c.reason))
+	case opApprove:
+		if ph != AwaitingApproval || r.s.Gate == nil {
+			return notAllowed(c.op, ph)
 		}
-		r.emit(Event{Kind: Manual, Action: string(c.Op) + " " + string(r.s.Gate.Kind), Actor: c.Actor, Reason: c.Reason})
-		r.move(r.s.GateTarget, c.Actor, "approved: "+c.Reason)
-	case OpPromote:
+		manual(string(c.op) + " " + string(r.s.Gate.Kind))
+		r.move(r.s.GateTarget, c.actor, because("approved", c.reason))
+	case opPromote:
 		switch ph {
 		case Promoting, Succeeded:
 			return nil
 		case RollingBack, RolledBack:
-			return notAllowed(c.Op, ph)
+			return notAllowed(c.op, ph)
 		}
 		if r.s.StartedAt.IsZero() {
 			r.s.StartedAt = r.now
 		}
-		r.emit(Event{Kind: Manual, Action: string(c.Op), Actor: c.Actor, Reason: c.Reason})
-		r.move(len(r.m.plan.steps), c.Actor, "manual promotion: "+c.Reason)
-	case OpAbort:
+		manual(string(c.op))
+		r.move(len(r.m.plan.stages), c.actor, because("manual promotion", c.reason))
+	case opAbort:
 		switch ph {
 		case RollingBack, RolledBack:
 			return nil // rolling back twice is harmless
 		case Succeeded:
-			return notAllowed(c.Op, ph)
+			return notAllowed(c.op, ph)
 		}
 		if r.s.StartedAt.IsZero() {
 			r.s.StartedAt = r.now
 		}
-		r.emit(Event{Kind: Manual, Action: string(c.Op), Actor: c.Actor, Reason: c.Reason})
-		r.rollBack(c.Actor, "aborted: "+c.Reason)
+		manual(string(c.op))
+		r.rollBack(c.actor, because("aborted", c.reason))
 	default:
-		return canary.Invalid("Command.Op", string(c.Op), "is not a known operation")
+		return canary.Invalid("op", string(c.op), "is not a known operation")
 	}
 	return nil
 }
 
-// Settle finishes the promotion or the rollback once the acting is done:
-// Promoting becomes Succeeded when the full split is in force and the
-// router released; RollingBack becomes RolledBack when the all-stable split
-// is in force, the canary scaled down, the stable version restored and the
-// router released.
-func (m *Machine) Settle(s State, now time.Time) (State, []Event) {
+// outbox is what the machine asks the driver to do next, in order: write
+// Split, scale the canary to zero, restore the stable version, release
+// the router, deliver Deliver. Save (write-ahead) comes before all of it
+// and is the driver's: it saves whenever the State changed since its last
+// save.
+type outbox struct {
+	Split         *traffic.Split
+	ScaleCanary   bool
+	RestoreStable *int32
+	Release       bool
+	Deliver       []Event
+}
+
+// String lists what the outbox asks for, one action a line.
+func (o outbox) String() string {
+	var b strings.Builder
+	if o.Split != nil {
+		fmt.Fprintf(&b, "write %v\n", *o.Split)
+	}
+	if o.ScaleCanary {
+		b.WriteString("scale canary to 0\n")
+	}
+	if o.RestoreStable != nil {
+		fmt.Fprintf(&b, "scale stable to %d\n", *o.RestoreStable)
+	}
+	if o.Release {
+		b.WriteString("release the router\n")
+	}
+	for _, e := range o.Deliver {
+		fmt.Fprintf(&b, "deliver #%d %s\n", e.Seq, strings.TrimSpace(string(e.Kind)+" "+e.Action))
+	}
+	if b.Len() == 0 {
+		return "nothing\n"
+	}
+	return b.String()
+}
+
+// outbox computes what to do for s; deliverable is the last Seq the driver
+// may hand to the sink (the last saved).
+func (m *machine) outbox(s State, deliverable uint64, haveScaler bool) outbox {
+	var o outbox
+	d := m.desired(s)
+	if (s.Applied == nil || !s.Applied.Equal(d)) && !s.RouteGone && !s.Phase.Final() {
+		o.Split = cloneSplitPtr(&d) // allocated only when there is a write
+	}
+	split := o.Split == nil || s.Phase == RollingBack && s.RouteGone
+	switch s.Phase {
+	case RollingBack:
+		if haveScaler && !s.CanaryScaledDown {
+			o.ScaleCanary = true
+		}
+		if haveScaler && !s.StableRestored && s.StableRecorded {
+			n := s.StableReplicas
+			o.RestoreStable = &n
+		}
+		o.Release = split && !s.Released && !s.RouteGone
+	case Promoting:
+		o.Release = split && !s.Released
+	}
+	n := 0
+	for n < len(s.Undelivered) && s.Undelivered[n].Seq <= deliverable {
+		n++
+	}
+	if n > 0 {
+		// The events are never changed in place (dropOldest copies), so
+		// the driver may read them outside the lock.
+		o.Deliver = s.Undelivered[:n:n]
+	}
+	return o
+}
+
+// done is the result of one action of the outbox.
+type done struct {
+	action   string // "set-split", "scale-canary", "restore-stable", "release"
+	split    traffic.Split
+	replicas int32
+	err      error
+}
+
+// report takes the result of an action back into the state, and settles
+// a promotion or a rollback that is complete.
+func (m *machine) report(s State, d done, now time.Time) State {
 	r := round{m: m, s: s, now: now}
-	applied := s.Applied != nil && s.Applied.Equal(m.Desired(s))
+	if d.err != nil {
+		r.failed(d.action, d.err)
+		if d.action == "set-split" && errors.Is(d.err, traffic.ErrVerify) {
+			r.s.Applied = nil // unknown: write again
+		}
+		if d.action == "set-split" && errors.Is(d.err, traffic.ErrNotFound) {
+			if active(r.s.Phase) {
+				// The route is gone: an active rollout rolls back at once;
+				// the mesh's default routing would otherwise decide who
+				// gets the canary.
+				r.rollBack("rollout", "the route is gone: "+d.err.Error())
+			}
+			r.s.RouteGone = r.s.Phase == RollingBack || r.s.Phase == RolledBack
+		}
+		return r.finishRound()
+	}
+	r.succeeded(d.action)
+	switch d.action {
+	case "set-split":
+		r.s.Applied = cloneSplitPtr(&d.split)
+		r.s.RouteGone = false
+		r.emit(Event{Kind: KindAction, Action: "set-split", Split: cloneSplitPtr(&d.split)})
+	case "scale-canary":
+		r.s.CanaryScaledDown = true
+		r.emit(Event{Kind: KindAction, Action: "scale-canary", Reason: "canary scaled to 0 replicas"})
+	case "restore-stable":
+		r.s.StableRestored = true
+		r.emit(Event{Kind: KindAction, Action: "restore-stable",
+			Reason: fmt.Sprintf("stable restored to %d %s", d.replicas, plural(d.replicas, "replica", "replicas"))})
+	case "release":
+		r.s.Released = true
+		r.emit(Event{Kind: KindAction, Action: "release"})
+	}
+	r.settle()
+	return r.finishRound()
+}
+
+// settle finishes the promotion or the rollback once the acting is done.
+func (r *round) settle() {
+	s := &r.s
+	applied := s.Applied != nil && s.Applied.Equal(r.m.desired(*s))
 	switch {
 	case s.Phase == Promoting && applied && s.Released:
 		r.enter(Succeeded, 100, "", "every request goes to the canary")
 	case s.Phase == RollingBack && applied && s.CanaryScaledDown && s.StableRestored && s.Released:
 		r.enter(RolledBack, 0, "", "every request goes to the stable version; "+s.Reason)
+	case s.Phase == RollingBack && s.RouteGone && s.CanaryScaledDown && s.StableRestored:
+		r.enter(RolledBack, 0, "", "the route is gone and the canary is scaled to zero, so no request can reach it: accepted as rolled back; "+s.Reason)
 	}
-	return r.s, r.ev
 }
 
-// Next is when the rollout should be stepped again, given that the last
-// round ended at now with acting error err (nil if none). It is the zero
-// Time for a final phase.
-func (m *Machine) Next(s State, now time.Time, err error) time.Time {
-	retry := now.Add(min(m.plan.interval, 5*time.Second))
-	if s.Phase.Final() {
+// settleNoScaler marks the scaling done for a rollout without a Scaler
+// (nothing to scale) and settles.
+func (m *machine) settleNoScaler(s State, now time.Time) State {
+	r := round{m: m, s: s, now: now}
+	if s.Phase == RollingBack && !s.RouteGone {
+		r.s.CanaryScaledDown, r.s.StableRestored = true, true
+		r.settle()
+	}
+	return r.finishRound()
+}
+
+// delivered drops the events up to seq, which the sink accepted.
+func (m *machine) delivered(s State, seq uint64) State {
+	i := 0
+	for i < len(s.Undelivered) && s.Undelivered[i].Seq <= seq {
+		i++
+	}
+	s.Undelivered = append(s.Undelivered[:0:0], s.Undelivered[i:]...)
+	if len(s.Undelivered) == 0 {
+		s.Undelivered = nil
+	}
+	return s
+}
+
+// endRound counts a round that failed to act, for the back-off.
+func (m *machine) endRound(s State, failedToAct bool) State {
+	if failedToAct {
+		s.Retries++
+	} else {
+		s.Retries = 0
+	}
+	return s
+}
+
+// Retry back-off: the first retry after min(Interval, 5 s), doubling with
+// every failed round up to MaxRetryDelay.
+const MaxRetryDelay = 5 * time.Minute
+
+// next is when the rollout should be stepped again, given that the last
+// round ended at now. It is the zero Time for a final phase.
+func (m *machine) next(s State, now time.Time) time.Time {
+	if s.Phase.Final() && len(s.Undelivered) == 0 {
 		return time.Time{}
 	}
-	if err != nil {
-		return retry
+	base := min(m.plan.interval, 5*time.Second)
+	if s.Retries > 0 {
+		d := base
+		for i := 1; i < s.Retries && d < MaxRetryDelay; i++ {
+			d *= 2
+		}
+		return now.Add(min(d, max(MaxRetryDelay, base)))
 	}
 	switch s.Phase {
-	case Pending, Promoting, RollingBack:
-		return retry
-	case Paused:
-		return now.Add(m.plan.interval)
+	case Pending, Promoting, RollingBack, Succeeded, RolledBack:
+		return now.Add(base)
+	}
+	if s.Intent != nil {
+		return now.Add(base)
 	}
 	next := s.NextAnalysis
 	if m.timeOnly || next.IsZero() {
@@ -466,14 +851,14 @@ func (m *Machine) Next(s State, now time.Time, err error) time.Time {
 	case Validating:
 		next = earliest(next, s.PhaseSince.Add(m.plan.zero.Duration))
 	case Progressing:
-		hold := s.StepSince.Add(m.plan.steps[s.Step].Hold)
+		hold := s.StageSince.Add(m.plan.stages[s.Stage].Hold)
 		if hold.After(now) {
 			next = earliest(next, hold)
 		} else {
 			next = earliest(next, hold.Add(m.plan.deadline))
 		}
 	}
-	if !s.NotReadySince.IsZero() {
+	if !s.NotReadySince.IsZero() && active(s.Phase) {
 		next = earliest(next, s.NotReadySince.Add(m.plan.deadline))
 	}
 	if !next.After(now) {
@@ -487,4 +872,19 @@ func earliest(a, b time.Time) time.Time {
 		return b
 	}
 	return a
+}
+
+// because joins what happened and the reason a person gave, if any.
+func because(what, reason string) string {
+	if reason == "" {
+		return what
+	}
+	return what + ": " + reason
+}
+
+func plural(n int32, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

@@ -119,7 +119,7 @@ func min64(a, b int64) int64 {
 
 // qualityPlan is the rollout every scenario is replayed with: steps of
 // 10, 20, 30 and 50 % held 2 minutes each, one analysis a minute.
-var qualityPlan = rollback.Plan{Steps: rollback.Weights(10, 20, 30, 50), Interval: time.Minute, Hold: 2 * time.Minute, ProgressDeadline: 30 * time.Minute}
+var qualityPlan = rollback.Plan{Stages: rollback.Weights(10, 20, 30, 50), Interval: time.Minute, Hold: 2 * time.Minute, ProgressDeadline: 30 * time.Minute}
 
 type qualityRow struct {
 	preset, scenario string
@@ -150,7 +150,10 @@ func runQuality(t *testing.T, runs int) []qualityRow {
 		for si, sc := range qualityScenarios {
 			row := qualityRow{preset: p.Name, scenario: sc.name, bad: sc.bad, runs: runs}
 			for i := 0; i < runs; i++ {
-				cfg := rollback.Config{Name: "quality", Plan: qualityPlan, Policy: rollback.PresetPolicy(p), Analyzer: p.Analyzer}
+				pol := rollback.PresetPolicy(p)
+				pol.OnInconclusive = rollback.RollBackInconclusive // as the presets were tuned
+				cfg := rollback.Config{Name: "quality", Plan: qualityPlan, Policy: pol, Analyzer: p.Analyzer,
+					Metrics: []rollback.Metric{{Name: "error-rate"}, {Name: "latency-p99"}}} // Replay keeps the names only
 				res, err := rollback.Replay(ctx, cfg, t0, t0.Add(2*time.Hour), recording(sc, uint64(si*1_000_000+i), t0))
 				if err != nil {
 					t.Fatalf("%s/%s run %d: %v", p.Name, sc.name, i, err)

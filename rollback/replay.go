@@ -2,16 +2,22 @@ package rollback
 
 import (
 	"context"
+	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/analysis"
+	"github.com/meshcanary/canary/metrics"
+	"github.com/meshcanary/canary/providers/fake"
 	"github.com/meshcanary/canary/traffic"
 )
 
 // Recording supplies what would have been observed at an analysis instant,
-// given the split in force then. Replay calls it once per analysis.
+// given the split in force then. Replay asks it once per analysis (and once
+// at the start, for the metrics' names when cfg.Metrics is empty).
 type Recording func(now time.Time, split traffic.Split) []analysis.Observation
 
 // ReplayResult is what a policy would have done.
@@ -29,9 +35,11 @@ type ReplayResult struct {
 
 // Replay runs cfg's plan, policy and analyzer over rec from start to until
 // (inclusive), stepping at the instants the rollout itself asks for
-// (Status.Next), with an in-memory router and no clock. cfg.Router,
-// cfg.Metrics, cfg.Scaler, cfg.Readiness, cfg.Gate and cfg.Sink are
-// ignored; gates are never approved. It returns the decisions and the
+// (Status.Next). It is a driver like any other: a Rollout over the
+// in-memory router of providers/fake and a metrics provider that answers
+// from rec. cfg.Router, cfg.Scaler, cfg.Readiness, cfg.Gate, cfg.Sink,
+// cfg.Store and cfg.Target are replaced, and of cfg.Metrics only the names
+// are kept; gates are never approved. It returns the decisions and the
 // instants they would have been taken, so a policy can be tuned on
 // recorded data before it meets production.
 func Replay(ctx context.Context, cfg Config, start, until time.Time, rec Recording) (ReplayResult, error) {
@@ -42,11 +50,35 @@ func Replay(ctx context.Context, cfg Config, start, until time.Time, rec Recordi
 		return ReplayResult{}, canary.Invalid("Replay.until", until, "must not be before start %v", start)
 	}
 	var res ReplayResult
-	cfg.Router = &memRouter{split: traffic.AllStable()}
-	cfg.Metrics, cfg.Scaler, cfg.Readiness, cfg.Gate = nil, nil, nil, nil
+	router := fake.NewRouter()
+	var names []string
+	for _, m := range cfg.Metrics {
+		names = append(names, m.Name)
+	}
+	if len(names) == 0 && cfg.Analyzer != nil {
+		for _, o := range rec(start, traffic.AllStable()) {
+			names = append(names, o.Metric)
+		}
+	}
+	window := cfg.Plan.Interval
+	baseline := time.Hour
+	if baseline == window {
+		baseline = 2 * time.Hour
+	}
+	rp := &recordingProvider{rec: rec, router: router, window: window, names: names}
+	cfg.Metrics = nil
+	for i, n := range names {
+		t, err := metrics.Parse(metrics.PromQL, "replay", fmt.Sprintf(`replay{metric="%d",version="{{version}}",window="{{window}}"}`, i))
+		if err != nil {
+			return ReplayResult{}, err
+		}
+		cfg.Metrics = append(cfg.Metrics, Metric{Name: n, Provider: rp, Query: t, Baseline: baseline})
+	}
+	cfg.Target = Target{Stable: Workload{Version: "stable"}, Canary: Workload{Version: "canary"}}
+	cfg.Router, cfg.Scaler, cfg.Readiness, cfg.Gate, cfg.Store, cfg.Key = router, nil, nil, nil, nil, ""
 	cfg.Sink = SinkFunc(func(_ context.Context, e Event) error {
 		res.Events = append(res.Events, e)
-		if e.Kind == Transition && res.Decided.IsZero() && (e.To == RollingBack || e.To.Final()) {
+		if e.Kind == KindTransition && res.Decided.IsZero() && (e.To == RollingBack || e.To.Final()) {
 			res.Decided = e.Time
 		}
 		return nil
@@ -54,9 +86,6 @@ func Replay(ctx context.Context, cfg Config, start, until time.Time, rec Recordi
 	r, err := New(cfg)
 	if err != nil {
 		return ReplayResult{}, err
-	}
-	r.source = func(_ context.Context, now time.Time, split traffic.Split) []analysis.Observation {
-		return rec(now, split)
 	}
 	now := start
 	for !now.After(until) {
@@ -81,31 +110,62 @@ func Replay(ctx context.Context, cfg Config, start, until time.Time, rec Recordi
 	return res, nil
 }
 
-// memRouter is the in-memory router Replay uses.
-type memRouter struct {
-	mu    sync.Mutex
-	split traffic.Split
+// recordingProvider answers the queries Replay renders from a Recording,
+// asking it once per analysis instant.
+type recordingProvider struct {
+	rec    Recording
+	router *fake.Router
+	window time.Duration
+	names  []string
+
+	mu  sync.Mutex
+	at  time.Time
+	obs map[string]analysis.Observation
 }
 
-func (m *memRouter) SetSplit(_ context.Context, s traffic.Split) error {
-	if err := s.Validate(); err != nil {
-		return err
+func (p *recordingProvider) Query(ctx context.Context, q metrics.Query) (metrics.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return metrics.Result{}, err
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.split = *cloneSplit(s)
-	return nil
-}
-
-func (m *memRouter) Split(context.Context) (traffic.Split, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return *cloneSplit(m.split), nil
-}
-
-func (m *memRouter) Release(context.Context) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.split.Mirror, m.split.TestRoute = 0, traffic.HeaderRoute{}
-	return nil
+	// replay{metric="i",version="v",window="w"}
+	var idx, version string
+	for _, part := range strings.Split(strings.Trim(strings.TrimPrefix(q.Text, "replay"), "{}"), ",") {
+		k, v, _ := strings.Cut(part, "=")
+		v = strings.Trim(v, `"`)
+		switch k {
+		case "metric":
+			idx = v
+		case "version":
+			version = v
+		}
+	}
+	i, err := strconv.Atoi(idx)
+	if err != nil || i < 0 || i >= len(p.names) {
+		return metrics.Result{}, fmt.Errorf("replay: unknown query %q", q.Text)
+	}
+	baseline := version == "stable" && q.Window != p.window
+	now := q.End
+	if baseline {
+		now = q.End.Add(p.window)
+	}
+	p.mu.Lock()
+	if p.obs == nil || !p.at.Equal(now) {
+		p.at, p.obs = now, map[string]analysis.Observation{}
+		for _, o := range p.rec(now, p.router.Current()) {
+			p.obs[o.Metric] = o
+		}
+	}
+	o := p.obs[p.names[i]]
+	p.mu.Unlock()
+	m := o.Canary
+	switch {
+	case baseline:
+		m = o.Baseline
+	case version == "stable":
+		m = o.Stable
+	}
+	if !m.Observed {
+		return metrics.Result{}, metrics.ErrNoData
+	}
+	return metrics.Result{Value: m.Value, Samples: m.Samples, Count: m.Count}, nil
 }

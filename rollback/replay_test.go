@@ -20,7 +20,7 @@ func TestReplayFindsWhenAPolicyWouldRollBack(t *testing.T) {
 	}
 	cfg := rollback.Config{
 		Name:     "replayed",
-		Plan:     rollback.Plan{Steps: rollback.Weights(5, 10, 20, 50), Interval: time.Minute, Hold: 3 * time.Minute},
+		Plan:     rollback.Plan{Stages: rollback.Weights(5, 10, 20, 50), Interval: time.Minute, Hold: 3 * time.Minute},
 		Analyzer: analysis.Threshold{Limits: []analysis.Limit{analysis.AtMost("error-rate", 0.02)}},
 	}
 	for _, tc := range []struct {

@@ -1,6 +1,7 @@
 package rollback
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,46 +12,75 @@ import (
 	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/analysis"
 	"github.com/meshcanary/canary/metrics"
+	"github.com/meshcanary/canary/store"
 	"github.com/meshcanary/canary/traffic"
+	"github.com/meshcanary/canary/workload"
 )
 
 // Status is what a Step or a manual operation reports.
 type Status struct {
 	Name  string `json:"name"`
 	Phase Phase  `json:"phase"`
-	// Step is the 1-based number of the plan step in force (0 before the
-	// first) out of Steps.
-	Step  int `json:"step"`
-	Steps int `json:"steps"`
+	// StageNumber is the 1-based number of the plan stage in force (0
+	// before the first) out of Stages.
+	StageNumber int `json:"stageNumber"`
+	Stages      int `json:"stages"`
 	// CanaryWeight is the weight the rollout wants; Split the split last
 	// confirmed in force (zero before the first write).
 	CanaryWeight int           `json:"canaryWeight"`
 	Split        traffic.Split `json:"split"`
-	// Verdict is the last analysis's verdict, nil before the first.
+	// Verdict is the last analysis's verdict, nil before the first. It is
+	// shared with the rollout and its events: read it, do not change it.
 	Verdict      *analysis.Verdict `json:"verdict,omitempty"`
 	Failures     int               `json:"failures"`
 	FailureLimit int               `json:"failureLimit"`
+	// Evidence is the last verdict's evidence per metric (how far from a
+	// Fail and from a Pass, the canary requests behind it, how many more a
+	// decision needs). More is the most any metric needs (0 decided, -1
+	// unknown), CanaryRate the canary's requests per second at the last
+	// analysis and Estimate roughly how long More takes at that rate (0
+	// when unknown).
+	Evidence   []analysis.Evidence `json:"evidence,omitempty"`
+	More       int64               `json:"more,omitempty"`
+	CanaryRate float64             `json:"canaryRate,omitempty"`
+	Estimate   time.Duration       `json:"estimate,omitempty"`
 	// Gate is the pending approval in AwaitingApproval.
-	Gate   *GateRequest `json:"gate,omitempty"`
-	Reason string       `json:"reason,omitempty"`
+	Gate   *workload.GateRequest `json:"gate,omitempty"`
+	Reason string                `json:"reason,omitempty"`
 	// Next is when Step should be called again; zero once the rollout is
-	// final.
+	// final and every event delivered.
 	Next time.Time `json:"next,omitzero"`
 }
 
-// Rollout drives one canary rollout. The caller owns time: it calls Step
-// with the current instant whenever Status.Next is due (calling earlier or
-// more often is harmless), and the manual operations whenever an operator
-// asks. A Rollout starts no goroutine and never reads the clock or sleeps.
-// It is safe for concurrent use; calls are serialised.
+// ErrZeroRollout is returned by every method of a Rollout that was not
+// built with New, Open or Restore.
+var ErrZeroRollout = canary.Invalid("Rollout", nil, "is the zero Rollout; build it with New, Open or Restore")
+
+// Rollout drives one canary rollout: it is the machine's driver. The
+// caller owns time: it calls Step with the current instant whenever
+// Status.Next is due (calling earlier or more often is harmless), and the
+// manual operations whenever an operator asks. A Rollout starts no
+// goroutine and never reads the clock or sleeps.
+//
+// It is safe for concurrent use. The state's lock is never held across
+// I/O: a Step measuring metrics does not delay an Abort, which acts after
+// at most the one router write already under way.
 type Rollout struct {
-	mu      sync.Mutex
-	m       *Machine
+	stepMu sync.Mutex // one Step's reads at a time
+	actMu  sync.Mutex // one round of acting (save, router, scaler, sink) at a time
+	mu     sync.Mutex // the state; held for no I/O
+
+	m       *machine
 	cfg     Config
-	s       State
+	key     string
 	queries []renderedMetric
-	source  func(ctx context.Context, now time.Time, split traffic.Split) []analysis.Observation
+	s       State
 	lastErr error
+
+	// Under actMu: the last saved state and its version.
+	saved    []byte
+	version  string
+	savedSeq uint64
 }
 
 type renderedMetric struct {
@@ -61,12 +91,24 @@ type renderedMetric struct {
 }
 
 // New validates cfg and returns a Rollout in phase Pending. Every bad field
-// is reported as a *canary.FieldError naming it.
+// is reported as a *canary.FieldError naming it. With a Config.Store, the
+// first save expects no state under the key: use Open to resume one.
 func New(cfg Config) (*Rollout, error) {
 	if cfg.Router == nil {
 		return nil, canary.Invalid("Config.Router", nil, "must not be nil")
 	}
-	m, err := NewMachine(cfg.Name, cfg.Plan, cfg.Policy, cfg.Analyzer == nil)
+	key := cfg.Key
+	if key == "" {
+		key = cfg.Name
+	}
+	if cfg.Store != nil {
+		if err := store.ValidKey("Config.Key", key); err != nil {
+			return nil, err
+		}
+	} else if cfg.Key != "" {
+		return nil, canary.Invalid("Config.Key", cfg.Key, "is only used with a Store")
+	}
+	m, err := newMachine(cfg.Name, cfg.Plan, cfg.Policy, cfg.Analyzer == nil)
 	if err != nil {
 		return nil, err
 	}
@@ -74,23 +116,67 @@ func New(cfg Config) (*Rollout, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Rollout{m: m, cfg: cfg, s: m.Initial(), queries: queries}, nil
+	r := &Rollout{m: m, cfg: cfg, key: key, s: m.initial(), queries: queries}
+	r.savedSeq = ^uint64(0)
+	if cfg.Store != nil {
+		r.savedSeq = 0
+	}
+	return r, nil
 }
 
-// Restore returns a Rollout built from cfg that continues from snap, a
-// snapshot taken with Snapshot. Unknown fields, unknown phases and values
-// that do not fit cfg's plan are refused with a *canary.FieldError.
-func Restore(cfg Config, snap []byte) (*Rollout, error) {
+// Open returns the rollout kept in cfg.Store under cfg.Key, resumed where
+// it stopped (a rollback stays a rollback, a split written ahead is
+// finished), or a new one when the store holds none.
+func Open(ctx context.Context, cfg Config) (*Rollout, error) {
+	if cfg.Store == nil {
+		return nil, canary.Invalid("Config.Store", nil, "must be set to Open a rollout")
+	}
 	r, err := New(cfg)
 	if err != nil {
 		return nil, err
 	}
-	s, err := r.m.decodeState(snap)
+	data, version, err := cfg.Store.Load(ctx, r.key)
+	if errors.Is(err, store.ErrNotFound) {
+		return r, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("rollback %s: load: %w", cfg.Name, err)
+	}
+	if err := r.adopt(data, version); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// adopt makes data, read from the store at version, the state.
+func (r *Rollout) adopt(data []byte, version string) error {
+	s, err := r.m.decodeState(data, r.cfg.Migrate)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.s = s
+	r.mu.Unlock()
+	r.saved, r.version, r.savedSeq = data, version, s.Seq
+	return nil
+}
+
+// Restore returns a Rollout built from cfg that continues from snap, a
+// snapshot taken with Snapshot. Unknown fields, unknown phases, a state
+// made under another plan or policy (unless cfg.Migrate) and any state the
+// plan cannot continue are refused with a *canary.FieldError. With a
+// Config.Store, use Open instead.
+func Restore(cfg Config, snap []byte) (*Rollout, error) {
+	if cfg.Store != nil {
+		return nil, canary.Invalid("Config.Store", nil, "is set; use Open to resume from the store")
+	}
+	r, err := New(cfg)
 	if err != nil {
 		return nil, err
 	}
-	if s.Name != cfg.Name {
-		return nil, canary.Invalid("Snapshot.name", s.Name, "belongs to another rollout; Config.Name is %q", cfg.Name)
+	s, err := r.m.decodeState(snap, cfg.Migrate)
+	if err != nil {
+		return nil, err
 	}
 	r.s = s
 	return r, nil
@@ -98,363 +184,396 @@ func Restore(cfg Config, snap []byte) (*Rollout, error) {
 
 // Snapshot returns the whole state as JSON.
 func (r *Rollout) Snapshot() ([]byte, error) {
+	if r.m == nil {
+		return nil, ErrZeroRollout
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return json.Marshal(r.s)
 }
 
-// State returns a copy of the state.
+// State returns a deep copy of the state.
 func (r *Rollout) State() State {
+	if r.m == nil {
+		return State{}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.s
+	return r.s.clone()
 }
-
-// Machine returns the rollout's decision core.
-func (r *Rollout) Machine() *Machine { return r.m }
 
 // Status reports where the rollout stands, as of now.
 func (r *Rollout) Status(now time.Time) Status {
+	if r.m == nil {
+		return Status{Reason: ErrZeroRollout.Error()}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.status(now)
 }
 
+// status builds the Status; r.mu is held.
 func (r *Rollout) status(now time.Time) Status {
 	s := &r.s
-	st := Status{Name: s.Name, Phase: s.Phase, Step: s.Step + 1, Steps: len(r.m.plan.steps),
-		CanaryWeight: s.Weight, Verdict: s.LastVerdict, Failures: s.Failed,
-		FailureLimit: r.m.policy.FailureLimit, Gate: s.Gate, Reason: s.Reason,
-		Next: r.m.Next(*s, now, r.lastErr)}
+	st := Status{Name: s.Name, Phase: s.Phase, StageNumber: s.Stage + 1, Stages: len(r.m.plan.stages),
+		CanaryWeight: s.Weight, Failures: s.Failed,
+		FailureLimit: r.m.policy.FailureLimit, Reason: s.Reason, CanaryRate: s.CanaryRate,
+		Next: r.m.next(*s, now)}
+	if v := s.LastVerdict; v != nil {
+		// Shared, not copied: the machine never changes a verdict once
+		// made (each analysis makes a new one), and the same one goes to
+		// the sink in the analysis event.
+		st.Verdict, st.Evidence = v, v.Evidence
+		st.More, st.Estimate = s.evidenceNeeded()
+		for _, e := range v.Evidence {
+			if e.More < 0 && st.More == 0 {
+				st.More = -1
+			}
+		}
+	}
+	if s.Gate != nil {
+		g := *s.Gate
+		st.Gate = &g
+	}
 	if r.m.policy.Counting == Consecutive {
 		st.Failures = s.Consecutive
 	}
 	if s.Applied != nil {
-		st.Split = *s.Applied
+		st.Split = *cloneSplitPtr(s.Applied)
 	}
 	return st
 }
 
-// Step runs one round: it observes (when an analysis is due), asks the
-// readiness check and the gate where they apply, decides, acts through the
-// router and the scaler, and delivers the events. A failure to act leaves
-// the state consistent and is retried by the next Step; it is returned,
-// wrapped, with the status.
+// Step runs one round: it reads what is due (the split in force and the
+// metrics when an analysis is due, the canary's readiness, the gate), has
+// the machine decide, and acts on the decision (saving it first when there
+// is a Store). Failures to read or act (a query, the router, the scaler,
+// the sink) leave the state consistent, are retried by the next Step with
+// an exponential back-off, and are returned, joined and wrapped, with the
+// status.
 func (r *Rollout) Step(ctx context.Context, now time.Time) (Status, error) {
+	if r.m == nil {
+		return Status{}, ErrZeroRollout
+	}
+	r.stepMu.Lock()
+	defer r.stepMu.Unlock()
+
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.s.Phase.Final() && len(r.s.Pending) == 0 {
+	w := r.m.wants(r.s, now, r.cfg.Readiness != nil, r.cfg.Gate != nil, r.cfg.Scaler != nil)
+	var totals State
+	if w.analyse {
+		totals.Totals = r.s.Totals // read only: prepare copies
+	}
+	idle := r.s.Phase.Final() && len(r.s.Undelivered) == 0
+	r.mu.Unlock()
+	if idle {
+		r.mu.Lock()
+		defer r.mu.Unlock()
 		r.lastErr = nil
 		return r.status(now), nil
 	}
-	var in Inputs
+
+	in := r.observe(ctx, now, w, totals)
 	var errs []error
-	if r.m.AnalysisDue(r.s, now) && r.s.Applied != nil && r.s.Applied.Equal(r.m.Desired(r.s)) && r.inForce(ctx, now, &in, &errs) {
-		obs := r.observe(ctx, now)
-		v, err := r.cfg.Analyzer.Analyze(ctx, analysis.Input{Time: now, CanaryWeight: r.s.Applied.Canary,
-			Looks: r.s.Looks, Observations: obs})
-		if err != nil {
-			errs = append(errs, r.failure(now, "analyze", err))
-			v = analysis.Verdict{Outcome: analysis.Inconclusive, Reason: "analyzer error: " + err.Error()}
-		}
-		in.Verdict, in.Observations = &v, obs
+	for _, f := range in.failures {
+		errs = append(errs, fmt.Errorf("rollback %s: %s: %w", r.cfg.Name, f.action, f.err))
 	}
-	switch r.s.Phase {
-	case Validating, Progressing, AwaitingApproval:
-		if rd := r.cfg.Readiness; rd != nil && (!r.s.CanaryReady || in.Verdict != nil) {
-			ok, why, err := rd.Ready(ctx, Canary)
-			if err != nil {
-				errs = append(errs, r.failure(now, "readiness", err))
-			} else {
-				in.Ready, in.ReadyReason = &ok, why
-			}
-		}
-	}
-	if r.s.Phase == AwaitingApproval && r.cfg.Gate != nil {
-		a, err := r.cfg.Gate.Check(ctx, *r.s.Gate)
-		if err != nil {
-			errs = append(errs, r.failure(now, "gate", err))
-		} else {
-			in.Approval = &a
-		}
-	}
-	if r.s.Phase == Pending && r.cfg.Scaler != nil && !r.s.StableRecorded {
-		if n, err := r.cfg.Scaler.Replicas(ctx, Stable); err != nil {
-			errs = append(errs, r.failure(now, "record-replicas", err))
-		} else {
-			r.s.StableReplicas, r.s.StableRecorded = n, true
-		}
-	}
-	s, ev, _ := r.m.Decide(r.s, in, now) // a tick without a command cannot fail
-	r.s = s
-	r.s.Pending = append(r.s.Pending, ev...)
-	return r.finish(ctx, now, errs)
-}
-
-// inForce reads the split in force before an analysis, so that the canary
-// is judged on the split the rollout set: a route someone deleted makes
-// in.RouteMissing, and a split someone changed is written again (and the
-// analysis skipped) rather than judged. It reports whether to analyse.
-func (r *Rollout) inForce(ctx context.Context, now time.Time, in *Inputs, errs *[]error) bool {
-	got, err := r.cfg.Router.Split(ctx)
 	switch {
-	case errors.Is(err, traffic.ErrNotFound):
-		in.RouteMissing = err
-		*errs = append(*errs, r.failure(now, "verify", err))
-		return false
-	case err != nil:
-		*errs = append(*errs, r.failure(now, "verify", err))
-		return false
-	case !got.Equal(*r.s.Applied):
-		*errs = append(*errs, r.failure(now, "verify", fmt.Errorf("%w: %v was set, %v is in force (changed outside the rollout); setting it again",
-			traffic.ErrVerify, *r.s.Applied, got)))
-		r.s.Applied = cloneSplit(got)
-		return false
+	case in.routeErr != nil:
+		errs = append(errs, fmt.Errorf("rollback %s: verify: %w", r.cfg.Name, in.routeErr))
+	case in.analysed && !in.route.Equal(in.basis):
+		errs = append(errs, fmt.Errorf("rollback %s: verify: %w: %v was set, %v is in force (changed outside the rollout); setting it again",
+			r.cfg.Name, traffic.ErrVerify, in.basis, in.route))
 	}
-	return true
+	r.mu.Lock()
+	r.s = r.m.step(r.s, in, now)
+	r.mu.Unlock()
+	return r.drive(ctx, now, errs)
 }
 
-// finish acts, settles and delivers events; r.mu is held.
-func (r *Rollout) finish(ctx context.Context, now time.Time, errs []error) (Status, error) {
-	err := r.act(ctx, now)
-	if errors.Is(err, traffic.ErrNotFound) {
-		// The route is gone: an active rollout rolls back at once rather
-		// than waiting for its progress deadline.
-		s, ev, _ := r.m.Decide(r.s, Inputs{RouteMissing: err}, now)
-		if s.Phase == RollingBack && r.s.Phase != RollingBack {
-			r.s = s
-			r.s.Pending = append(r.s.Pending, ev...)
-			errs = append(errs, err)
-			err = r.act(ctx, now)
+// observe does the reads w asks for; no lock is held.
+func (r *Rollout) observe(ctx context.Context, now time.Time, w wants, prev State) inputs {
+	var in inputs
+	if w.analyse {
+		in.analysed, in.basis = true, w.applied
+		in.route, in.routeErr = r.cfg.Router.Split(ctx)
+		if in.routeErr == nil && in.route.Equal(w.applied) {
+			obs := r.measure(ctx, now, &in)
+			in.totals = prepare(prev, obs)
+			w.input.Observations = obs
+			v, err := r.cfg.Analyzer.Analyze(ctx, w.input)
+			if err != nil {
+				in.failures = append(in.failures, failure{"analyze", err})
+				v = analysis.Verdict{Outcome: analysis.Inconclusive, Reason: "analyzer error: " + err.Error()}
+			}
+			in.verdict, in.obs = &v, obs
 		}
 	}
-	if err != nil {
-		errs = append(errs, err)
-	}
-	s, ev := r.m.Settle(r.s, now)
-	r.s = s
-	r.s.Pending = append(r.s.Pending, ev...)
-	if err := r.deliver(ctx); err != nil {
-		errs = append(errs, err)
-	}
-	r.lastErr = errors.Join(errs...)
-	return r.status(now), r.lastErr
-}
-
-func (r *Rollout) emit(now time.Time, e Event) {
-	r.s.Seq++
-	e.Seq, e.Time, e.Rollout = r.s.Seq, now, r.s.Name
-	e.From, e.To, e.WeightFrom, e.WeightTo = r.s.Phase, r.s.Phase, r.s.Weight, r.s.Weight
-	r.s.Pending = append(r.s.Pending, e)
-}
-
-// failure records a failed call as an event and returns it wrapped.
-func (r *Rollout) failure(now time.Time, action string, err error) error {
-	r.emit(now, Event{Kind: Failure, Action: action, Error: err.Error()})
-	return fmt.Errorf("rollback %s: %s: %w", r.s.Name, action, err)
-}
-
-// act brings the router and the scaler to what the state calls for.
-func (r *Rollout) act(ctx context.Context, now time.Time) error {
-	desired := r.m.Desired(r.s)
-	var routeErr error
-	if r.s.Applied == nil || !r.s.Applied.Equal(desired) {
-		// SetSplit verifies what it wrote (traffic.Router's contract), so a
-		// nil error means the split is confirmed in force: one write, no
-		// extra read.
-		if err := r.cfg.Router.SetSplit(ctx, desired); err != nil {
-			if errors.Is(err, traffic.ErrVerify) {
-				r.s.Applied = nil // unknown: write again at the next step
-			}
-			routeErr = r.failure(now, "set-split", err)
-			// A rollback whose route is gone still scales the canary down:
-			// with no route the mesh spreads requests over every endpoint,
-			// and only removing the canary's keeps them off it.
-			if r.s.Phase != RollingBack || !errors.Is(err, traffic.ErrNotFound) {
-				return routeErr
-			}
+	if w.ready {
+		ok, why, err := r.cfg.Readiness.Ready(ctx, workload.Canary)
+		if err != nil {
+			in.failures = append(in.failures, failure{"readiness", err})
 		} else {
-			r.s.Applied = cloneSplit(desired)
-			r.emit(now, Event{Kind: Action, Action: "set-split", Split: cloneSplit(desired)})
+			in.ready, in.readyReason = &ok, why
 		}
 	}
-	switch r.s.Phase {
-	case RollingBack:
-		if err := r.scaleBack(ctx, now); err != nil {
-			return errors.Join(routeErr, err)
+	if w.gate != nil {
+		a, err := r.cfg.Gate.Check(ctx, *w.gate)
+		if err != nil {
+			in.failures = append(in.failures, failure{"gate", err})
+		} else {
+			in.approval = &a
 		}
-		if routeErr != nil {
-			return routeErr
-		}
-		return r.release(ctx, now)
-	case Promoting:
-		return r.release(ctx, now)
 	}
-	return nil
+	if w.stable {
+		n, err := r.cfg.Scaler.Replicas(ctx, workload.Stable)
+		if err != nil {
+			in.failures = append(in.failures, failure{"record-replicas", err})
+		} else {
+			in.stable = &n
+		}
+	}
+	return in
 }
 
-// scaleBack scales the canary to zero and restores the stable version's
-// replicas, each once.
-func (r *Rollout) scaleBack(ctx context.Context, now time.Time) error {
-	sc := r.cfg.Scaler
-	if !r.s.CanaryScaledDown {
-		if sc != nil {
-			if err := sc.Scale(ctx, Canary, 0); err != nil {
-				return r.failure(now, "scale-canary", err)
-			}
-			r.emit(now, Event{Kind: Action, Action: "scale-canary", Reason: "canary scaled to 0 replicas"})
-		}
-		r.s.CanaryScaledDown = true
-	}
-	if !r.s.StableRestored {
-		if sc != nil && r.s.StableRecorded {
-			if err := sc.Scale(ctx, Stable, r.s.StableReplicas); err != nil {
-				return r.failure(now, "restore-stable", err)
-			}
-			r.emit(now, Event{Kind: Action, Action: "restore-stable",
-				Reason: fmt.Sprintf("stable restored to %d %s", r.s.StableReplicas, plural(r.s.StableReplicas, "replica", "replicas"))})
-		}
-		r.s.StableRestored = true
-	}
-	return nil
-}
-
-// release drops the router's test route and mirror, once.
-func (r *Rollout) release(ctx context.Context, now time.Time) error {
-	if r.s.Released {
-		return nil
-	}
-	if err := r.cfg.Router.Release(ctx); err != nil {
-		return r.failure(now, "release", err)
-	}
-	r.s.Released = true
-	r.emit(now, Event{Kind: Action, Action: "release"})
-	return nil
-}
-
-// deliver offers pending events to the sink in order.
-func (r *Rollout) deliver(ctx context.Context) error {
-	if r.cfg.Sink == nil {
-		r.s.Pending = r.s.Pending[:0]
-		return nil
-	}
-	for i, e := range r.s.Pending {
-		if err := r.cfg.Sink.Record(ctx, e); err != nil {
-			r.s.Pending = append(r.s.Pending[:0], r.s.Pending[i:]...)
-			return fmt.Errorf("rollback %s: audit sink refused event %d (kept, offered again): %w", r.s.Name, e.Seq, err)
-		}
-	}
-	r.s.Pending = r.s.Pending[:0]
-	return nil
-}
-
-// observe measures every metric; r.mu is held.
-func (r *Rollout) observe(ctx context.Context, now time.Time) []analysis.Observation {
-	var obs []analysis.Observation
-	if r.source != nil {
-		obs = r.source(ctx, now, *r.s.Applied)
-	} else {
-		obs = make([]analysis.Observation, len(r.queries))
-		for i, q := range r.queries {
-			o := &obs[i]
-			o.Metric = q.name
-			o.Canary = r.measure(ctx, now, q, q.canary, now, q.window)
-			if q.stable != "" {
-				o.Stable = r.measure(ctx, now, q, q.stable, now, q.window)
-			}
-			if q.baseline != "" {
-				o.Baseline = r.measure(ctx, now, q, q.baseline, now.Add(-q.window), q.baselineWindow)
-			}
-		}
-	}
-	for i := range obs {
+// measure takes every metric's measurements.
+func (r *Rollout) measure(ctx context.Context, now time.Time, in *inputs) []analysis.Observation {
+	obs := make([]analysis.Observation, len(r.queries))
+	for i, q := range r.queries {
 		o := &obs[i]
-		t := r.total(o.Metric)
-		t.Canary.add(o.Canary)
-		t.Stable.add(o.Stable)
-		if !o.CanaryTotal.Observed {
-			o.CanaryTotal = t.Canary.measurement()
+		o.Metric = q.name
+		o.Canary = r.query(ctx, q, q.canary, now, q.window, in)
+		if q.stable != "" {
+			o.Stable = r.query(ctx, q, q.stable, now, q.window, in)
 		}
-		if !o.StableTotal.Observed {
-			o.StableTotal = t.Stable.measurement()
+		if q.baseline != "" {
+			o.Baseline = r.query(ctx, q, q.baseline, now.Add(-q.window), q.baselineWindow, in)
 		}
 	}
 	return obs
 }
 
-func (r *Rollout) total(metric string) *Total {
-	for i := range r.s.Totals {
-		if r.s.Totals[i].Metric == metric {
-			return &r.s.Totals[i]
-		}
-	}
-	r.s.Totals = append(r.s.Totals, Total{Metric: metric})
-	return &r.s.Totals[len(r.s.Totals)-1]
-}
-
-func (r *Rollout) measure(ctx context.Context, now time.Time, q renderedMetric, text string, end time.Time, w time.Duration) analysis.Measurement {
+func (r *Rollout) query(ctx context.Context, q renderedMetric, text string, end time.Time, w time.Duration, in *inputs) analysis.Measurement {
 	res, err := q.provider.Query(ctx, metrics.Query{Text: text, Window: w, End: end})
 	if err != nil {
 		if !errors.Is(err, metrics.ErrNoData) {
-			_ = r.failure(now, "query "+q.name, err)
+			in.failures = append(in.failures, failure{"query " + q.name, err})
 		}
 		return analysis.Measurement{}
 	}
 	return analysis.Measurement{Observed: true, Value: res.Value, Samples: res.Samples, Count: res.Count}
 }
 
-// command runs a manual operation and acts on it at once.
-func (r *Rollout) command(ctx context.Context, now time.Time, c Command) (Status, error) {
+// maxActions bounds the actions of one round (a rollback is at most a
+// write, two scalings and a release).
+const maxActions = 8
+
+// drive does what the machine's outbox asks, each result reported back:
+// the state is saved before any action (write-ahead) and after; events
+// are delivered only once saved. It holds actMu, never r.mu, across I/O.
+func (r *Rollout) drive(ctx context.Context, now time.Time, errs []error) (Status, error) {
+	r.actMu.Lock()
+	defer r.actMu.Unlock()
+	failedToAct := false
+	fenced := false
+	for i := 0; i < maxActions+2 && !fenced; i++ {
+		if err := r.save(ctx); err != nil {
+			errs = append(errs, err)
+			failedToAct = true
+			fenced = errors.Is(err, store.ErrConflict)
+			break // never act on a decision that is not saved
+		}
+		r.mu.Lock()
+		out := r.m.outbox(r.s, r.savedSeq, r.cfg.Scaler != nil)
+		if out.Split == nil && !out.ScaleCanary && out.RestoreStable == nil && r.cfg.Scaler == nil {
+			r.s = r.m.settleNoScaler(r.s, now)
+			out = r.m.outbox(r.s, r.savedSeq, false)
+		}
+		r.mu.Unlock()
+		d, acted := r.act(ctx, out)
+		if acted {
+			r.mu.Lock()
+			r.s = r.m.report(r.s, d, now)
+			r.mu.Unlock()
+			if d.err != nil {
+				errs = append(errs, fmt.Errorf("rollback %s: %s: %w", r.cfg.Name, d.action, d.err))
+				failedToAct = true
+				// Later actions wait for the next round, except a
+				// rollback's scaling when the route is gone (report set
+				// RouteGone): with no route the mesh spreads requests over
+				// every endpoint, and only removing the canary's keeps
+				// them off it.
+				r.mu.Lock()
+				gone := r.s.RouteGone
+				r.mu.Unlock()
+				if d.action != "set-split" || !gone {
+					break
+				}
+			}
+			continue
+		}
+		if len(out.Deliver) > 0 {
+			if err := r.deliver(ctx, out.Deliver); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		break
+	}
+	if !fenced {
+		// The confirmed state, then the events it made deliverable (the
+		// failures of a round that stopped early included), then the
+		// state without them.
+		if err := r.save(ctx); err != nil {
+			errs = append(errs, err)
+			failedToAct = true
+		}
+		r.mu.Lock()
+		out := r.m.outbox(r.s, r.savedSeq, r.cfg.Scaler != nil)
+		r.mu.Unlock()
+		if len(out.Deliver) > 0 {
+			if err := r.deliver(ctx, out.Deliver); err != nil {
+				errs = append(errs, err)
+			} else if err := r.save(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s, ev, err := r.m.Decide(r.s, Inputs{Command: &c}, now)
+	r.s = r.m.endRound(r.s, failedToAct)
+	r.lastErr = errors.Join(errs...)
+	return r.status(now), r.lastErr
+}
+
+// act does the first action of out, and reports whether there was one.
+func (r *Rollout) act(ctx context.Context, out outbox) (done, bool) {
+	switch {
+	case out.Split != nil:
+		// SetSplit verifies what it wrote (traffic.Router's contract), so a
+		// nil error means the split is confirmed in force.
+		return done{action: "set-split", split: *out.Split, err: r.cfg.Router.SetSplit(ctx, *out.Split)}, true
+	case out.ScaleCanary:
+		return done{action: "scale-canary", err: r.cfg.Scaler.Scale(ctx, workload.Canary, 0)}, true
+	case out.RestoreStable != nil:
+		return done{action: "restore-stable", replicas: *out.RestoreStable,
+			err: r.cfg.Scaler.Scale(ctx, workload.Stable, *out.RestoreStable)}, true
+	case out.Release:
+		return done{action: "release", err: r.cfg.Router.Release(ctx)}, true
+	}
+	return done{}, false
+}
+
+// deliver offers events to the sink in order and reports those accepted.
+func (r *Rollout) deliver(ctx context.Context, events []Event) error {
+	var upTo uint64
+	var err error
+	if r.cfg.Sink == nil {
+		upTo = events[len(events)-1].Seq
+	} else {
+		for _, e := range events {
+			if err = r.cfg.Sink.Record(ctx, e); err != nil {
+				err = fmt.Errorf("rollback %s: audit sink refused event %d (kept, offered again): %w", r.cfg.Name, e.Seq, err)
+				break
+			}
+			upTo = e.Seq
+		}
+	}
+	if upTo > 0 {
+		r.mu.Lock()
+		r.s = r.m.delivered(r.s, upTo)
+		r.mu.Unlock()
+	}
+	return err
+}
+
+// save writes the state to the store if it changed since the last save,
+// with compare-and-swap on the version saved or loaded last. A conflict
+// means another driver wrote the rollout: its state is loaded and adopted
+// (this driver's undone decision is dropped) and the error, wrapping
+// store.ErrConflict, returned.
+func (r *Rollout) save(ctx context.Context) error {
+	if r.cfg.Store == nil {
+		return nil
+	}
+	r.mu.Lock()
+	data, err := json.Marshal(r.s)
+	seq := r.s.Seq
+	r.mu.Unlock()
 	if err != nil {
-		return r.status(now), err
+		return fmt.Errorf("rollback %s: persist: %w", r.cfg.Name, err)
+	}
+	if bytes.Equal(data, r.saved) {
+		return nil
+	}
+	v, err := r.cfg.Store.Save(ctx, r.key, data, r.version)
+	if errors.Is(err, store.ErrConflict) {
+		cur, cv, lerr := r.cfg.Store.Load(ctx, r.key)
+		if lerr == nil {
+			if aerr := r.adopt(cur, cv); aerr != nil {
+				return errors.Join(fmt.Errorf("rollback %s: fenced by another driver: %w", r.cfg.Name, err), aerr)
+			}
+		}
+		return fmt.Errorf("rollback %s: fenced by another driver, state reloaded: %w", r.cfg.Name, err)
+	}
+	if err != nil {
+		return fmt.Errorf("rollback %s: persist: %w", r.cfg.Name, err)
+	}
+	r.saved, r.version, r.savedSeq = data, v, seq
+	return nil
+}
+
+// command runs a manual operation and acts on it at once.
+func (r *Rollout) command(ctx context.Context, now time.Time, c command) (Status, error) {
+	if r.m == nil {
+		return Status{}, ErrZeroRollout
+	}
+	r.mu.Lock()
+	s, err := r.m.command(r.s, c, now)
+	if err != nil {
+		st := r.status(now)
+		r.mu.Unlock()
+		return st, err
 	}
 	r.s = s
-	r.s.Pending = append(r.s.Pending, ev...)
-	return r.finish(ctx, now, nil)
+	r.mu.Unlock()
+	return r.drive(ctx, now, nil)
 }
 
-// Pause holds the rollout at its weight until Resume. Pausing a paused
-// rollout is harmless.
+// Pause holds the rollout at its weight until Resume. Analysis goes on
+// while paused. Pausing a paused rollout is harmless.
 func (r *Rollout) Pause(ctx context.Context, now time.Time, actor, reason string) (Status, error) {
-	return r.command(ctx, now, Command{Op: OpPause, Actor: actor, Reason: reason})
+	return r.command(ctx, now, command{op: opPause, actor: actor, reason: reason})
 }
 
-// Resume continues a paused rollout; the step's hold starts again.
+// Resume continues a paused rollout; the stage's hold starts again. After
+// SetWeight to a weight between stages, it goes on from the next stage
+// above that weight.
 func (r *Rollout) Resume(ctx context.Context, now time.Time, actor, reason string) (Status, error) {
-	return r.command(ctx, now, Command{Op: OpResume, Actor: actor, Reason: reason})
+	return r.command(ctx, now, command{op: opResume, actor: actor, reason: reason})
 }
 
-// SetWeight overrides the canary's weight (0 up to the plan's largest step
-// below 100) and pauses the rollout there; Resume continues from the plan's
-// next step above it. It is refused after a rollback decision.
+// SetWeight overrides the canary's weight (0 up to the plan's largest stage
+// below 100) and pauses the rollout there. It is refused after a rollback
+// decision.
 func (r *Rollout) SetWeight(ctx context.Context, now time.Time, weight int, actor, reason string) (Status, error) {
-	return r.command(ctx, now, Command{Op: OpSetWeight, Weight: weight, Actor: actor, Reason: reason})
+	return r.command(ctx, now, command{op: opSetWeight, weight: weight, actor: actor, reason: reason})
 }
 
 // Approve lets the pending gate through.
 func (r *Rollout) Approve(ctx context.Context, now time.Time, actor, reason string) (Status, error) {
-	return r.command(ctx, now, Command{Op: OpApprove, Actor: actor, Reason: reason})
+	return r.command(ctx, now, command{op: opApprove, actor: actor, reason: reason})
 }
 
-// Promote skips the remaining steps and gates and sends every request to
+// Promote skips the remaining stages and gates and sends every request to
 // the canary. It is refused after a rollback decision.
 func (r *Rollout) Promote(ctx context.Context, now time.Time, actor, reason string) (Status, error) {
-	return r.command(ctx, now, Command{Op: OpPromote, Actor: actor, Reason: reason})
+	return r.command(ctx, now, command{op: opPromote, actor: actor, reason: reason})
 }
 
 // Abort rolls the canary back at once: one router write sends every
 // request to stable, then the canary is scaled to zero and the stable
-// version restored. Aborting a rollback is harmless.
+// version restored. It does not wait for an analysis under way. Aborting a
+// rollback is harmless.
 func (r *Rollout) Abort(ctx context.Context, now time.Time, actor, reason string) (Status, error) {
-	return r.command(ctx, now, Command{Op: OpAbort, Actor: actor, Reason: reason})
-}
-
-func plural(n int32, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
+	return r.command(ctx, now, command{op: opAbort, actor: actor, reason: reason})
 }

@@ -1,3 +1,8 @@
+// Story-like rollout tests (a healthy canary promoted, a bad one rolled
+// back, gates, validation, readiness, manual operations, a deleted or
+// edited route) are transcripts in testdata/transcripts; the tests here
+// check properties, failures of the back ends, and bad input.
+
 package rollback_test
 
 import (
@@ -16,84 +21,13 @@ import (
 	"github.com/meshcanary/canary/providers/fake"
 	"github.com/meshcanary/canary/rollback"
 	"github.com/meshcanary/canary/traffic"
+	"github.com/meshcanary/canary/workload"
 )
 
 var ctx = context.Background()
 
 func stepsPlan(w ...int) rollback.Plan {
-	return rollback.Plan{Steps: rollback.Weights(w...), Interval: time.Minute, Hold: 2 * time.Minute}
-}
-
-func TestHealthyCanaryIsPromoted(t *testing.T) {
-	h := newHarness(stepsPlan(10, 50), rollback.Policy{}, fake.Constant(0.004, 500))
-	r := h.build(t)
-	seen := run(t, r, t0, t0.Add(time.Hour))
-	last := seen[len(seen)-1]
-	if last.Phase != rollback.Succeeded || last.Split != traffic.Weighted(100) {
-		t.Fatalf("final status %+v, want succeeded at 100 %%", last)
-	}
-	want := []string{"progressing", "progressing", "promoting", "succeeded"}
-	if got := transitions(h.events); !reflect.DeepEqual(got, want) {
-		t.Errorf("transitions %v, want %v", got, want)
-	}
-	// 10 % holds 2 min, 50 % holds 2 min: promotion at t0+4m.
-	for _, e := range h.events {
-		if e.Kind == rollback.Transition && e.To == rollback.Promoting && !e.Time.Equal(t0.Add(4*time.Minute)) {
-			t.Errorf("promoted at %v, want %v", e.Time, t0.Add(4*time.Minute))
-		}
-	}
-	// Writes: 10, 50, 100 and one release; never anything else.
-	var writes []traffic.Split
-	for _, a := range h.router.Actions() {
-		if a.Verb == "set" {
-			writes = append(writes, a.Arg.(traffic.Split))
-		}
-	}
-	if want := []traffic.Split{traffic.Weighted(10), traffic.Weighted(50), traffic.Weighted(100)}; !reflect.DeepEqual(writes, want) {
-		t.Errorf("router writes %v, want %v", writes, want)
-	}
-	if h.scaler.Current(rollback.Canary) != 1 {
-		t.Errorf("a promoted canary must not be scaled down")
-	}
-}
-
-func TestBadCanaryIsRolledBack(t *testing.T) {
-	h := newHarness(stepsPlan(2, 5, 10, 20, 30, 50), rollback.Policy{}, fake.Constant(0.05, 500))
-	r := h.build(t)
-	seen := run(t, r, t0, t0.Add(time.Hour))
-	last := seen[len(seen)-1]
-	if last.Phase != rollback.RolledBack {
-		t.Fatalf("final phase %v, want rolled-back; reason %q", last.Phase, last.Reason)
-	}
-	if got := h.router.Current(); !got.Equal(traffic.AllStable()) {
-		t.Errorf("router split %v, want all stable", got)
-	}
-	if h.scaler.Current(rollback.Canary) != 0 || h.scaler.Current(rollback.Stable) != 4 {
-		t.Errorf("replicas canary %d stable %d, want 0 and 4", h.scaler.Current(rollback.Canary), h.scaler.Current(rollback.Stable))
-	}
-	// Two failed analyses at t0+1m and t0+2m: the rollback decision at t0+2m.
-	var decided time.Time
-	for _, e := range h.events {
-		if e.Kind == rollback.Transition && e.To == rollback.RollingBack {
-			decided = e.Time
-		}
-	}
-	if !decided.Equal(t0.Add(2 * time.Minute)) {
-		t.Errorf("rollback decided at %v, want %v", decided, t0.Add(2*time.Minute))
-	}
-	// The rollback is one write sending everything to stable.
-	sets := 0
-	for _, a := range h.router.Actions() {
-		if a.Verb == "set" {
-			sets++
-		}
-	}
-	if sets != 2 {
-		t.Errorf("%d router writes, want 2 (2 %%, then all stable)", sets)
-	}
-	if !strings.Contains(last.Reason, "2 failed analyses") {
-		t.Errorf("reason %q does not say why", last.Reason)
-	}
+	return rollback.Plan{Stages: rollback.Weights(w...), Interval: time.Minute, Hold: 2 * time.Minute}
 }
 
 func TestRollbackRetriesUntilRouterAndScalerConfirm(t *testing.T) {
@@ -129,15 +63,15 @@ func TestRollbackRetriesUntilRouterAndScalerConfirm(t *testing.T) {
 	if st.Phase != rollback.RolledBack {
 		t.Fatalf("phase %v after retries, want rolled-back", st.Phase)
 	}
-	if h.router.Current().Canary != 0 || h.scaler.Current(rollback.Canary) != 0 {
-		t.Fatalf("not rolled back: router %v, canary replicas %d", h.router.Current(), h.scaler.Current(rollback.Canary))
+	if h.router.Current().Canary != 0 || h.scaler.Current(workload.Canary) != 0 {
+		t.Fatalf("not rolled back: router %v, canary replicas %d", h.router.Current(), h.scaler.Current(workload.Canary))
 	}
 	if _, err := r.Abort(ctx, now, "carol", "again"); err != nil {
 		t.Errorf("a second Abort = %v, want harmless", err)
 	}
 	var manual *rollback.Event
 	for i := range h.events {
-		if h.events[i].Kind == rollback.Manual {
+		if h.events[i].Kind == rollback.KindManual {
 			manual = &h.events[i]
 		}
 	}
@@ -207,7 +141,7 @@ func TestFailureCounting(t *testing.T) {
 		}
 		return 0.001, 500, true
 	}
-	plan := rollback.Plan{Steps: rollback.Weights(10, 20, 30, 40, 50), Interval: time.Minute, Hold: 3 * time.Minute}
+	plan := rollback.Plan{Stages: rollback.Weights(10, 20, 30, 40, 50), Interval: time.Minute, Hold: 3 * time.Minute}
 	for _, tc := range []struct {
 		policy rollback.Policy
 		want   rollback.Phase
@@ -230,27 +164,33 @@ func TestFailureCounting(t *testing.T) {
 }
 
 func TestNoDataPolicy(t *testing.T) {
-	plan := rollback.Plan{Steps: rollback.Weights(10, 50), Interval: time.Minute, ProgressDeadline: 5 * time.Minute}
+	plan := rollback.Plan{Stages: rollback.Weights(10, 50), Interval: time.Minute, ProgressDeadline: 5 * time.Minute}
 	for _, tc := range []struct {
 		policy  rollback.Policy
 		want    rollback.Phase
 		decided time.Duration
 	}{
-		// Hold: nothing passes; the progress deadline (hold 1m + 5m) rolls back.
-		{rollback.Policy{}, rollback.RolledBack, 6 * time.Minute},
-		{rollback.Policy{NoData: rollback.FailNoData}, rollback.RolledBack, 2 * time.Minute},
-		{rollback.Policy{NoData: rollback.FailAfter, NoDataAfter: 2}, rollback.RolledBack, 4 * time.Minute},
+		// Hold: nothing passes; at the progress deadline (hold 1m + 5m)
+		// the rollout pauses for a person (AskPerson, the default) or rolls
+		// back (RollBackInconclusive).
+		{rollback.Policy{}, rollback.Paused, 6 * time.Minute},
+		{rollback.Policy{OnInconclusive: rollback.RollBackInconclusive}, rollback.RolledBack, 6 * time.Minute},
+		{rollback.Policy{NoData: analysis.FailOnNoData}, rollback.RolledBack, 2 * time.Minute},
+		{rollback.Policy{NoData: analysis.FailAfterNoData, NoDataAfter: 2}, rollback.RolledBack, 4 * time.Minute},
 	} {
 		t.Run(fmt.Sprintf("%+v", tc.policy), func(t *testing.T) {
 			h := newHarness(plan, tc.policy, fake.NoData())
 			r := h.build(t)
 			run(t, r, t0, t0.Add(time.Hour))
+			if ph := r.Status(t0).Phase; ph != tc.want {
+				t.Errorf("ended in %v, want %v", ph, tc.want)
+			}
 			var decided time.Time
 			for _, e := range h.events {
-				if e.Kind == rollback.Transition && e.To == rollback.RollingBack {
+				if e.Kind == rollback.KindTransition && (e.To == rollback.RollingBack || e.To == rollback.Paused) && decided.IsZero() {
 					decided = e.Time
 				}
-				if e.Kind == rollback.Verdict && e.Verdict.Outcome == analysis.Pass {
+				if e.Kind == rollback.KindAnalysis && e.Verdict.Outcome == analysis.Pass {
 					t.Errorf("no data gave a pass at %v", e.Time)
 				}
 			}
@@ -258,148 +198,6 @@ func TestNoDataPolicy(t *testing.T) {
 				t.Errorf("rollback decided after %v, want %v", got, tc.decided)
 			}
 		})
-	}
-}
-
-func TestGates(t *testing.T) {
-	plan := stepsPlan(10, 50)
-	plan.ApproveIncrease, plan.ApprovePromotion = true, true
-	h := newHarness(plan, rollback.Policy{}, fake.Constant(0.001, 500))
-	r := h.build(t)
-	st, _ := r.Step(ctx, t0)
-	if st.Phase != rollback.AwaitingApproval || st.Gate.Kind != rollback.BeforeIncrease || st.Gate.To != 10 {
-		t.Fatalf("first step: %+v, want awaiting approval to 10 %%", st)
-	}
-	if st.Split != traffic.AllStable() {
-		t.Fatalf("a gated rollout sent traffic to the canary: %v", st.Split)
-	}
-	st, err := r.Approve(ctx, t0.Add(time.Minute), "alice", "CAB-1234")
-	if err != nil || st.Phase != rollback.Progressing || st.Split != traffic.Weighted(10) {
-		t.Fatalf("after Approve: %+v %v", st, err)
-	}
-	// The next rise waits for the fake gate (a ticket system).
-	h.cfg.Gate = h.gate
-	r2, _ := rollback.Restore(h.cfg, mustSnapshot(t, r))
-	now := t0.Add(time.Minute)
-	for i := 0; i < 10; i++ {
-		now = now.Add(time.Minute)
-		st, _ = r2.Step(ctx, now)
-	}
-	if st.Phase != rollback.AwaitingApproval || st.Gate.To != 50 {
-		t.Fatalf("without approval: %+v", st)
-	}
-	h.gate.Approve(rollback.BeforeIncrease, "ticket-bot", "CHG-42 approved")
-	st, _ = r2.Step(ctx, now.Add(time.Second))
-	if st.Phase != rollback.Progressing || st.CanaryWeight != 50 {
-		t.Fatalf("after the gate approved: %+v", st)
-	}
-	seen := run(t, r2, now.Add(time.Second), now.Add(time.Hour))
-	if last := seen[len(seen)-1]; last.Phase != rollback.AwaitingApproval || last.Gate.Kind != rollback.BeforePromotion {
-		t.Fatalf("promotion not gated: %+v", last)
-	}
-	if _, err := r.Resume(ctx, now, "x", "y"); !errors.Is(err, rollback.ErrNotAllowed) {
-		t.Errorf("Resume of an unpaused rollout = %v, want ErrNotAllowed", err)
-	}
-}
-
-func TestZeroTrafficValidation(t *testing.T) {
-	plan := stepsPlan(10, 50)
-	route := &traffic.HeaderRoute{Name: "x-canary", Value: "smoke"}
-	plan.ZeroTraffic = &rollback.ZeroTraffic{Duration: 48 * time.Hour, TestRoute: route}
-	h := newHarness(plan, rollback.Policy{}, fake.Constant(0.001, 20))
-	r := h.build(t)
-	st, _ := r.Step(ctx, t0)
-	want := traffic.Split{Stable: 100, TestRoute: *route}
-	if st.Phase != rollback.Validating || !st.Split.Equal(want) {
-		t.Fatalf("first step %+v, want validating with the test route", st)
-	}
-	st, _ = r.Step(ctx, t0.Add(47*time.Hour))
-	if st.Phase != rollback.Validating {
-		t.Fatalf("left validation early: %v", st.Phase)
-	}
-	st, _ = r.Step(ctx, t0.Add(48*time.Hour))
-	if st.Phase != rollback.Progressing || !st.Split.Equal(traffic.Weighted(10)) {
-		t.Fatalf("after 48 h: %+v, want progressing at 10 %% without the test route", st)
-	}
-	plan.ZeroTraffic.Duration = 169 * time.Hour
-	h.cfg.Plan = plan
-	if _, err := rollback.New(h.cfg); !errors.Is(err, canary.ErrInvalid) || !strings.Contains(err.Error(), "ZeroTraffic.Duration") {
-		t.Errorf("169 h validation = %v, want an error naming Plan.ZeroTraffic.Duration", err)
-	}
-}
-
-func TestBadCanaryDuringValidationIsRolledBack(t *testing.T) {
-	plan := stepsPlan(10)
-	plan.ZeroTraffic = &rollback.ZeroTraffic{Duration: 24 * time.Hour, Mirror: 5}
-	h := newHarness(plan, rollback.Policy{}, fake.Constant(0.3, 50))
-	seen := run(t, h.build(t), t0, t0.Add(time.Hour))
-	if last := seen[len(seen)-1]; last.Phase != rollback.RolledBack {
-		t.Fatalf("final %v, want rolled-back", last.Phase)
-	}
-	for _, a := range h.router.Actions() {
-		if s, ok := a.Arg.(traffic.Split); ok && a.Verb == "set" && s.Canary > 0 {
-			t.Fatalf("production traffic reached a canary that failed validation: %v", s)
-		}
-	}
-}
-
-func TestReadinessDeadline(t *testing.T) {
-	plan := stepsPlan(10, 50)
-	plan.ProgressDeadline = 3 * time.Minute
-	h := newHarness(plan, rollback.Policy{}, fake.Constant(0.001, 500))
-	h.cfg.Readiness = h.scaler
-	h.scaler.SetNotReady(rollback.Canary, "0 of 1 replicas available")
-	seen := run(t, h.build(t), t0, t0.Add(time.Hour))
-	last := seen[len(seen)-1]
-	if last.Phase != rollback.RolledBack || !strings.Contains(last.Reason, "not ready") {
-		t.Fatalf("final %+v, want rolled back for readiness", last)
-	}
-}
-
-func TestManualOperations(t *testing.T) {
-	h := newHarness(stepsPlan(10, 20, 30, 50), rollback.Policy{}, fake.Constant(0.001, 500))
-	r := h.build(t)
-	r.Step(ctx, t0)
-	st, err := r.SetWeight(ctx, t0.Add(time.Second), 25, "alice", "hold at 25 for the sale")
-	if err != nil || st.Phase != rollback.Paused || st.Split != traffic.Weighted(25) {
-		t.Fatalf("SetWeight: %+v %v", st, err)
-	}
-	if _, err := r.SetWeight(ctx, t0, 80, "alice", ""); !errors.Is(err, canary.ErrInvalid) {
-		t.Errorf("SetWeight above the plan = %v, want ErrInvalid", err)
-	}
-	for i := 0; i < 20; i++ { // a paused rollout does not move
-		st, _ = r.Step(ctx, t0.Add(time.Duration(i)*time.Minute))
-	}
-	if st.Phase != rollback.Paused || st.CanaryWeight != 25 {
-		t.Fatalf("paused rollout moved: %+v", st)
-	}
-	now := t0.Add(30 * time.Minute)
-	st, _ = r.Resume(ctx, now, "alice", "sale over")
-	if st.Phase != rollback.Progressing || st.CanaryWeight != 25 {
-		t.Fatalf("Resume: %+v", st)
-	}
-	st, _ = r.Step(ctx, now.Add(2*time.Minute))
-	if st.CanaryWeight != 30 {
-		t.Fatalf("after resume and a hold: weight %d, want 30 (the next step above 25)", st.CanaryWeight)
-	}
-	r.Pause(ctx, now.Add(3*time.Minute), "bob", "incident elsewhere")
-	st, err = r.Promote(ctx, now.Add(4*time.Minute), "carol", "hotfix needed now")
-	if err != nil || st.Phase != rollback.Succeeded || st.Split != traffic.Weighted(100) {
-		t.Fatalf("Promote: %+v %v", st, err)
-	}
-	if _, err := r.Abort(ctx, now.Add(5*time.Minute), "dave", "too late"); !errors.Is(err, rollback.ErrNotAllowed) {
-		t.Errorf("Abort after success = %v, want ErrNotAllowed", err)
-	}
-	actors := map[string]bool{}
-	for _, e := range h.events {
-		if e.Kind == rollback.Manual {
-			actors[e.Actor+": "+e.Reason] = true
-		}
-	}
-	for _, want := range []string{"alice: hold at 25 for the sale", "alice: sale over", "bob: incident elsewhere", "carol: hotfix needed now"} {
-		if !actors[want] {
-			t.Errorf("manual operation %q not in the audit trail", want)
-		}
 	}
 }
 
@@ -457,25 +255,25 @@ func TestBadInput(t *testing.T) {
 		field string
 		edit  func(c *rollback.Config)
 	}{
-		{"Plan.Steps", func(c *rollback.Config) { c.Plan.Steps = nil }},
-		{"Plan.Steps[1].Weight", func(c *rollback.Config) { c.Plan.Steps = rollback.Weights(50, 10) }},
-		{"Plan.Steps[1].Weight", func(c *rollback.Config) { c.Plan.Steps = rollback.Weights(50, 50) }},
-		{"Plan.Steps[0].Weight", func(c *rollback.Config) { c.Plan.Steps = rollback.Weights(120) }},
-		{"Plan.Steps[0].Weight", func(c *rollback.Config) { c.Plan.Steps = rollback.Weights(0, 10) }},
-		{"Plan.Steps[0].Hold", func(c *rollback.Config) { c.Plan.Steps = []rollback.Step{{Weight: 5, Hold: -1}} }},
+		{"Plan.Stages", func(c *rollback.Config) { c.Plan.Stages = nil }},
+		{"Plan.Stages[1].Weight", func(c *rollback.Config) { c.Plan.Stages = rollback.Weights(50, 10) }},
+		{"Plan.Stages[1].Weight", func(c *rollback.Config) { c.Plan.Stages = rollback.Weights(50, 50) }},
+		{"Plan.Stages[0].Weight", func(c *rollback.Config) { c.Plan.Stages = rollback.Weights(120) }},
+		{"Plan.Stages[0].Weight", func(c *rollback.Config) { c.Plan.Stages = rollback.Weights(0, 10) }},
+		{"Plan.Stages[0].Hold", func(c *rollback.Config) { c.Plan.Stages = []rollback.Stage{{Weight: 5, Hold: -1}} }},
 		{"Plan.Interval", func(c *rollback.Config) { c.Plan.Interval = 0 }},
 		{"Plan.Interval", func(c *rollback.Config) { c.Plan.Interval = -time.Second }},
 		{"Plan.Hold", func(c *rollback.Config) { c.Plan.Hold = -time.Second }},
 		{"Plan.ProgressDeadline", func(c *rollback.Config) { c.Plan.ProgressDeadline = -1 }},
-		{"Plan.StepWeight", func(c *rollback.Config) { c.Plan.StepWeight = 10 }},
-		{"Plan.MaxWeight", func(c *rollback.Config) { c.Plan.Steps, c.Plan.StepWeight, c.Plan.MaxWeight = nil, 10, 110 }},
-		{"Plan.StepWeight", func(c *rollback.Config) { c.Plan.Steps, c.Plan.StepWeight, c.Plan.MaxWeight = nil, -5, 50 }},
+		{"Plan.StageWeight", func(c *rollback.Config) { c.Plan.StageWeight = 10 }},
+		{"Plan.MaxWeight", func(c *rollback.Config) { c.Plan.Stages, c.Plan.StageWeight, c.Plan.MaxWeight = nil, 10, 110 }},
+		{"Plan.StageWeight", func(c *rollback.Config) { c.Plan.Stages, c.Plan.StageWeight, c.Plan.MaxWeight = nil, -5, 50 }},
 		{"Plan.ZeroTraffic.Mirror", func(c *rollback.Config) { c.Plan.ZeroTraffic = &rollback.ZeroTraffic{Duration: time.Hour, Mirror: 101} }},
 		{"Split.TestRoute.Name", func(c *rollback.Config) {
-			c.Plan.ZeroTraffic = &rollback.ZeroTraffic{Duration: time.Hour, TestRoute: &traffic.HeaderRoute{Name: "a b", Value: "x"}}
+			c.Plan.ZeroTraffic = &rollback.ZeroTraffic{Duration: time.Hour, TestRoute: traffic.HeaderRoute{Name: "a b", Value: "x"}}
 		}},
 		{"Policy.FailureLimit", func(c *rollback.Config) { c.Policy.FailureLimit = -1 }},
-		{"Policy.NoDataAfter", func(c *rollback.Config) { c.Policy.NoData = rollback.FailAfter }},
+		{"Policy.NoDataAfter", func(c *rollback.Config) { c.Policy.NoData = analysis.FailAfterNoData }},
 		{"Policy.Counting", func(c *rollback.Config) { c.Policy.Counting = 7 }},
 		{"Config.Router", func(c *rollback.Config) { c.Router = nil }},
 		{"Config.Analyzer", func(c *rollback.Config) { c.Analyzer = nil }},
@@ -484,7 +282,7 @@ func TestBadInput(t *testing.T) {
 	} {
 		t.Run(tc.field, func(t *testing.T) {
 			c := base
-			c.Plan.Steps = append([]rollback.Step(nil), base.Plan.Steps...)
+			c.Plan.Stages = append([]rollback.Stage(nil), base.Plan.Stages...)
 			tc.edit(&c)
 			_, err := rollback.New(c)
 			var fe *canary.FieldError
@@ -505,12 +303,20 @@ func TestRestoreRefusesBadSnapshots(t *testing.T) {
 	good := string(mustSnapshot(t, r))
 	for name, snap := range map[string]string{
 		"unknown phase":    strings.Replace(good, `"phase":"progressing"`, `"phase":"exploding"`, 1),
-		"unknown field":    strings.Replace(good, `{"format":1`, `{"format":1,"colour":"blue"`, 1),
-		"step out of plan": strings.Replace(good, `"step":0`, `"step":9`, 1),
+		"unknown field":    strings.Replace(good, `{"format":2`, `{"format":2,"colour":"blue"`, 1),
+		"step out of plan": strings.Replace(good, `"stage":0`, `"stage":9`, 1),
 		"weight over 100":  strings.Replace(good, `"weight":10`, `"weight":101`, 1),
-		"other format":     strings.Replace(good, `"format":1`, `"format":2`, 1),
-		"not json":         "{",
-		"trailing data":    good + "{}",
+		"other format":     strings.Replace(good, `"format":2`, `"format":1`, 1),
+		// Issue 9: states that used to be accepted and then panicked.
+		"progressing before the first stage":           strings.Replace(good, `"stage":0`, `"stage":-1`, 1),
+		"a weight the plan does not have":              strings.Replace(good, `"weight":10`, `"weight":70`, 1),
+		"paused, resuming to validation without one":   strings.Replace(good, `"phase":"progressing"`, `"phase":"paused","resumeTo":"validating"`, 1),
+		"paused, resuming to a gate without a request": strings.Replace(good, `"phase":"progressing"`, `"phase":"paused","resumeTo":"awaiting-approval"`, 1),
+		"awaiting approval without a request":          strings.Replace(good, `"phase":"progressing"`, `"phase":"awaiting-approval"`, 1),
+		"another plan":                                 strings.Replace(good, `"plan":"`, `"plan":"0`, 1),
+		"a wrong intent":                               strings.Replace(good, `"phase":"progressing"`, `"phase":"progressing","intent":{"stable":50,"canary":50}`, 1),
+		"not json":                                     "{",
+		"trailing data":                                good + "{}",
 	} {
 		if snap == good {
 			t.Fatalf("%s: the replacement did not apply", name)
@@ -539,12 +345,12 @@ func randomScenario(seed uint64) (rollback.Plan, rollback.Policy, fake.Series) {
 	if len(w) == 0 {
 		w = []int{50}
 	}
-	plan := rollback.Plan{Steps: rollback.Weights(w...), Interval: time.Minute, Hold: time.Duration(1+rng.IntN(3)) * time.Minute,
+	plan := rollback.Plan{Stages: rollback.Weights(w...), Interval: time.Minute, Hold: time.Duration(1+rng.IntN(3)) * time.Minute,
 		ProgressDeadline: time.Duration(2+rng.IntN(5)) * time.Minute}
 	if rng.IntN(3) == 0 {
 		plan.ZeroTraffic = &rollback.ZeroTraffic{Duration: time.Duration(1+rng.IntN(10)) * time.Minute}
 	}
-	policy := rollback.Policy{FailureLimit: 1 + rng.IntN(3), Counting: rollback.Counting(rng.IntN(2)), NoData: rollback.NoData(rng.IntN(2))}
+	policy := rollback.Policy{FailureLimit: 1 + rng.IntN(3), Counting: rollback.Counting(rng.IntN(2)), NoData: []analysis.NoDataPolicy{analysis.HoldOnNoData, analysis.FailOnNoData}[rng.IntN(2)]}
 	failFrom := time.Duration(rng.IntN(40)) * time.Minute
 	bad := rng.IntN(2) == 0
 	gap := rng.IntN(4) == 0
@@ -569,7 +375,7 @@ func randomScenario(seed uint64) (rollback.Plan, rollback.Policy, fake.Series) {
 func TestProperties(t *testing.T) {
 	for seed := uint64(0); seed < 300; seed++ {
 		plan, policy, series := randomScenario(seed)
-		maxW := plan.Steps[len(plan.Steps)-1].Weight
+		maxW := plan.Stages[len(plan.Stages)-1].Weight
 		h := newHarness(plan, policy, series)
 		r := h.build(t)
 		decided := false
@@ -634,50 +440,4 @@ func eventKeys(ev []rollback.Event) []string {
 		out[i] = string(b)
 	}
 	return out
-}
-
-func TestDeletedRouteRollsBack(t *testing.T) {
-	h := newHarness(stepsPlan(10, 50), rollback.Policy{}, fake.Constant(0.001, 500))
-	r := h.build(t)
-	r.Step(ctx, t0)
-	r.Step(ctx, t0.Add(time.Minute))
-	r.Step(ctx, t0.Add(2*time.Minute)) // 10 % → 50 %
-	h.router.Delete()
-	st, err := r.Step(ctx, t0.Add(3*time.Minute)) // an analysis is due: the route is read first
-	if !errors.Is(err, traffic.ErrNotFound) {
-		t.Fatalf("Step after the route was deleted = %v, want ErrNotFound", err)
-	}
-	if st.Phase != rollback.RollingBack || st.CanaryWeight != 0 || !strings.Contains(st.Reason, "route is gone") {
-		t.Fatalf("after the route was deleted: %+v, want rolling back", st)
-	}
-	// The route cannot be written, but the canary is scaled down anyway.
-	if h.scaler.Current(rollback.Canary) != 0 {
-		t.Errorf("canary not scaled down while its route is missing")
-	}
-	if st, _ = r.Step(ctx, t0.Add(5*time.Minute)); st.Phase != rollback.RollingBack {
-		t.Errorf("a rollback that could not write its route reports %v", st.Phase)
-	}
-	if n := h.scaler.Count("scale"); n != 2 {
-		t.Errorf("%d scale calls, want 2 (canary down, stable restored), each once", n)
-	}
-}
-
-func TestSplitChangedOutsideIsSetAgainNotJudged(t *testing.T) {
-	h := newHarness(stepsPlan(10, 50), rollback.Policy{}, fake.Constant(0.001, 500))
-	r := h.build(t)
-	r.Step(ctx, t0)
-	// Someone edits the route by hand to 60 % canary.
-	if err := h.router.SetSplit(ctx, traffic.Weighted(60)); err != nil {
-		t.Fatal(err)
-	}
-	st, err := r.Step(ctx, t0.Add(time.Minute))
-	if !errors.Is(err, traffic.ErrVerify) {
-		t.Fatalf("Step over a changed split = %v, want ErrVerify", err)
-	}
-	if got := h.router.Current(); !got.Equal(traffic.Weighted(10)) {
-		t.Errorf("the rollout did not set its split again: %v", got)
-	}
-	if st.Verdict != nil {
-		t.Errorf("the canary was judged on a split the rollout did not set: %+v", st.Verdict)
-	}
 }

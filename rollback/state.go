@@ -2,36 +2,54 @@ package rollback
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/analysis"
 	"github.com/meshcanary/canary/traffic"
+	"github.com/meshcanary/canary/workload"
 )
 
 // SnapshotFormat is the version of the State's JSON form.
-const SnapshotFormat = 1
+const SnapshotFormat = 2
+
+// MaxUndelivered bounds the events a rollout keeps for a sink that refuses
+// them. Beyond it the oldest analysis and failure events are dropped
+// (transitions, actions and commands never are) and counted in
+// State.Dropped, so a sink that is down for a day cannot grow the state
+// without bound; the sink sees the gap in Seq.
+const MaxUndelivered = 1000
 
 // State is the whole state of a rollout: plain data that marshals to JSON
-// (Rollout.Snapshot) and, restored with Restore, continues the rollout
-// exactly where it stopped. Callers normally only read it.
+// (Rollout.Snapshot, and what a Store keeps) and, restored with Restore or
+// Open, continues the rollout exactly where it stopped. Its fields are the
+// snapshot format; the rollout's machine is the only writer, callers read.
 type State struct {
 	Format int    `json:"format"`
 	Name   string `json:"name"`
-	Phase  Phase  `json:"phase"`
-	// Step is the index of the plan step in force; -1 before the first.
-	Step int `json:"step"`
+	// Plan is a fingerprint of the plan and policy the state was made
+	// under; Restore refuses another unless Config.Migrate is set.
+	Plan  string `json:"plan"`
+	Phase Phase  `json:"phase"`
+	// Stage is the index of the plan stage in force; -1 before the first.
+	Stage int `json:"stage"`
 	// Weight is the canary's weight the rollout wants now.
 	Weight int `json:"weight"`
-	// Applied is the split last written and read back; nil before the
-	// first write.
+	// Applied is the split last written and confirmed; nil before the
+	// first write. Intent is the split the state calls for while it is not
+	// yet confirmed (written ahead: a restored rollout finishes it rather
+	// than taking it for a change made outside).
 	Applied *traffic.Split `json:"applied,omitempty"`
+	Intent  *traffic.Split `json:"intent,omitempty"`
 
 	StartedAt  time.Time `json:"startedAt,omitzero"`
 	PhaseSince time.Time `json:"phaseSince,omitzero"`
-	StepSince  time.Time `json:"stepSince,omitzero"`
+	StageSince time.Time `json:"stageSince,omitzero"`
 	// NextAnalysis is when the next analysis is due.
 	NextAnalysis time.Time `json:"nextAnalysis,omitzero"`
 	// NotReadySince is when the canary was first seen not ready (zero
@@ -41,37 +59,68 @@ type State struct {
 
 	// Looks counts analyses; Failed the failed ones (cumulative);
 	// Consecutive the failed ones in a row; InconclusiveRun the
-	// inconclusive ones in a row; StepPasses the passes at this step.
+	// inconclusive ones in a row; StagePasses the passes at this stage.
 	Looks           int               `json:"looks"`
 	Failed          int               `json:"failed"`
 	Consecutive     int               `json:"consecutive"`
 	InconclusiveRun int               `json:"inconclusiveRun"`
-	StepPasses      int               `json:"stepPasses"`
+	StagePasses     int               `json:"stagePasses"`
 	LastVerdict     *analysis.Verdict `json:"lastVerdict,omitempty"`
+	// Memory is the analyzer's Verdict.Memory, handed back as
+	// analysis.Input.Memory at the next analysis.
+	Memory json.RawMessage `json:"memory,omitempty"`
+	// CanaryRate is the canary's requests per second at the last analysis
+	// (the most any metric counted over its window), for estimates of how
+	// long the evidence will take.
+	CanaryRate float64 `json:"canaryRate,omitempty"`
 
 	// ResumeTo is the phase Resume returns to from Paused.
 	ResumeTo Phase `json:"resumeTo,omitempty"`
 	// Gate is the pending approval in AwaitingApproval; GateTarget the
-	// step it leads to (len(steps) for the promotion).
-	Gate       *GateRequest `json:"gate,omitempty"`
-	GateTarget int          `json:"gateTarget,omitempty"`
+	// stage it leads to (len(stages) for the promotion).
+	Gate       *workload.GateRequest `json:"gate,omitempty"`
+	GateTarget int                   `json:"gateTarget,omitempty"`
 
 	// StableReplicas is the stable version's replica count recorded at the
-	// start, restored on a rollback.
+	// start (read again at every step until it succeeds), restored on a
+	// rollback.
 	StableReplicas   int32 `json:"stableReplicas,omitempty"`
 	StableRecorded   bool  `json:"stableRecorded,omitempty"`
 	CanaryScaledDown bool  `json:"canaryScaledDown,omitempty"`
 	StableRestored   bool  `json:"stableRestored,omitempty"`
 	Released         bool  `json:"released,omitempty"`
+	// RouteGone is set in a rollback whose route was found deleted: the
+	// rollback is accepted once the canary is scaled to zero.
+	RouteGone bool `json:"routeGone,omitempty"`
 
 	// Totals accumulate every short window since analysis began.
 	Totals []Total `json:"totals,omitempty"`
 	// Reason says why the rollout is in its phase.
 	Reason string `json:"reason,omitempty"`
-	// Seq is the number of the last event; Pending the events the sink
-	// has not yet accepted.
-	Seq     uint64  `json:"seq"`
-	Pending []Event `json:"pending,omitempty"`
+
+	// Retries counts the rounds in a row that failed to act; the next
+	// attempt backs off exponentially with it (capped).
+	Retries int `json:"retries,omitempty"`
+	// Failing is the failure last reported, repeated Repeats times since
+	// without a new event (failures are coalesced).
+	Failing *FailureRun `json:"failing,omitempty"`
+
+	// Seq is the number of the last event. Undelivered are the events the
+	// sink has not yet accepted; Dropped counts those given up on beyond
+	// MaxUndelivered.
+	Seq         uint64  `json:"seq"`
+	Undelivered []Event `json:"undelivered,omitempty"`
+	Dropped     int     `json:"dropped,omitempty"`
+}
+
+// FailureRun is a failure repeated without a new event each time.
+type FailureRun struct {
+	Action  string    `json:"action"`
+	Error   string    `json:"error"`
+	Since   time.Time `json:"since"`
+	Repeats int       `json:"repeats,omitempty"`
+	// Reported is when the run was last reported by an event.
+	Reported time.Time `json:"reported"`
 }
 
 // Total accumulates one metric's short windows.
@@ -81,16 +130,17 @@ type Total struct {
 	Stable Sum    `json:"stable"`
 }
 
-// Sum is a count-weighted running sum.
+// Sum is a count-weighted running sum: Count events whose values add up,
+// each weighted by its count, to Total.
 type Sum struct {
 	Count int64   `json:"count"`
-	Sum   float64 `json:"sum"` // Σ value × count
+	Total float64 `json:"total"` // Σ value × count
 }
 
 func (s *Sum) add(m analysis.Measurement) {
 	if m.Observed && m.Count > 0 {
 		s.Count += m.Count
-		s.Sum += m.Value * float64(m.Count)
+		s.Total += m.Value * float64(m.Count)
 	}
 }
 
@@ -98,22 +148,76 @@ func (s Sum) measurement() analysis.Measurement {
 	if s.Count == 0 {
 		return analysis.Measurement{}
 	}
-	return analysis.Observed(s.Sum/float64(s.Count), s.Count)
+	return analysis.Observed(s.Total/float64(s.Count), s.Count)
 }
 
-func cloneSplit(s traffic.Split) *traffic.Split { return &s }
-
-// testRoute is the test route of the validation split (none for nil).
-func (z *ZeroTraffic) testRoute() traffic.HeaderRoute {
-	if z.TestRoute == nil {
-		return traffic.HeaderRoute{}
+// clone returns a deep copy of s, sharing nothing with it.
+func (s State) clone() State {
+	s.Applied = cloneSplitPtr(s.Applied)
+	s.Intent = cloneSplitPtr(s.Intent)
+	if s.LastVerdict != nil {
+		v := cloneVerdict(*s.LastVerdict)
+		s.LastVerdict = &v
 	}
-	return *z.TestRoute
+	s.Memory = slices.Clone(s.Memory)
+	if s.Gate != nil {
+		g := *s.Gate
+		s.Gate = &g
+	}
+	if s.Failing != nil {
+		f := *s.Failing
+		s.Failing = &f
+	}
+	s.Totals = slices.Clone(s.Totals)
+	if s.Undelivered != nil {
+		u := make([]Event, len(s.Undelivered))
+		for i, e := range s.Undelivered {
+			u[i] = e.clone()
+		}
+		s.Undelivered = u
+	}
+	return s
+}
+
+func cloneVerdict(v analysis.Verdict) analysis.Verdict {
+	if v.Score != nil {
+		sc := *v.Score
+		v.Score = &sc
+	}
+	v.Details = slices.Clone(v.Details) // the pointers inside are never written
+	v.Evidence = slices.Clone(v.Evidence)
+	v.Memory = slices.Clone(v.Memory)
+	return v
+}
+
+func (e Event) clone() Event {
+	e.Split = cloneSplitPtr(e.Split)
+	if e.Verdict != nil {
+		v := cloneVerdict(*e.Verdict)
+		e.Verdict = &v
+	}
+	e.Observations = slices.Clone(e.Observations)
+	return e
+}
+
+// fingerprint identifies a resolved plan and policy.
+func fingerprint(p *resolved, pol Policy) string {
+	b, _ := json.Marshal(struct {
+		Stages   []Stage
+		Interval time.Duration
+		Deadline time.Duration
+		Zero     *ZeroTraffic
+		Inc      bool
+		Prom     bool
+		Policy   Policy
+	}{p.stages, p.interval, p.deadline, p.zero, p.gateInc, p.gateProm, pol})
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:8])
 }
 
 // decodeState reads a snapshot strictly: unknown fields, unknown phases and
-// values out of range for m's plan are errors naming the field.
-func (m *Machine) decodeState(b []byte) (State, error) {
+// any state m's plan cannot continue are errors naming the field.
+func (m *machine) decodeState(b []byte, migrate bool) (State, error) {
 	var s State
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
@@ -123,29 +227,106 @@ func (m *Machine) decodeState(b []byte) (State, error) {
 	if dec.More() {
 		return State{}, canary.Invalid("Snapshot", nil, "has data after the state object")
 	}
-	n := len(m.plan.steps)
-	switch {
-	case s.Format != SnapshotFormat:
-		return State{}, canary.Invalid("Snapshot.format", s.Format, "must be %d", SnapshotFormat)
-	case s.Step < -1 || s.Step >= n:
-		return State{}, canary.Invalid("Snapshot.step", s.Step, "must be between -1 and %d for this plan", n-1)
-	case s.Weight < 0 || s.Weight > 100:
-		return State{}, canary.Invalid("Snapshot.weight", s.Weight, "must be between 0 and 100")
-	case s.GateTarget < 0 || s.GateTarget > n:
-		return State{}, canary.Invalid("Snapshot.gateTarget", s.GateTarget, "must be between 0 and %d for this plan", n)
-	case s.Phase == AwaitingApproval && s.Gate == nil:
-		return State{}, canary.Invalid("Snapshot.gate", nil, "must be set in phase %s", s.Phase)
-	case s.Phase == Paused && s.ResumeTo != Validating && s.ResumeTo != Progressing && s.ResumeTo != AwaitingApproval:
-		return State{}, canary.Invalid("Snapshot.resumeTo", s.ResumeTo.String(), "must be validating, progressing or awaiting-approval")
-	case s.Phase == Validating && m.plan.zero == nil:
-		return State{}, canary.Invalid("Snapshot.phase", s.Phase.String(), "this plan has no zero-traffic phase")
-	case s.Looks < 0 || s.Failed < 0 || s.Consecutive < 0 || s.InconclusiveRun < 0 || s.StepPasses < 0:
-		return State{}, canary.Invalid("Snapshot", nil, "has a negative counter")
+	if err := m.check(s, migrate); err != nil {
+		return State{}, err
 	}
-	if s.Applied != nil {
-		if err := s.Applied.Validate(); err != nil {
-			return State{}, fmt.Errorf("rollback: Snapshot.applied: %w", err)
-		}
+	if migrate {
+		s.Plan = m.fingerprint
 	}
 	return s, nil
+}
+
+// check refuses, with a *canary.FieldError, a state the plan cannot
+// continue.
+func (m *machine) check(s State, migrate bool) error {
+	n := len(m.plan.stages)
+	active := s.Phase == Validating || s.Phase == Progressing || s.Phase == AwaitingApproval
+	inv := func(field string, v any, format string, args ...any) error {
+		return canary.Invalid("Snapshot."+field, v, format, args...)
+	}
+	switch {
+	case s.Format != SnapshotFormat:
+		return inv("format", s.Format, "must be %d", SnapshotFormat)
+	case s.Name != m.name:
+		return inv("name", s.Name, "belongs to another rollout; Config.Name is %q", m.name)
+	case s.Plan != m.fingerprint && !migrate:
+		return inv("plan", s.Plan, "was made under another plan or policy (this one is %s); set Config.Migrate to continue it", m.fingerprint)
+	case s.Phase < Pending || s.Phase > RolledBack:
+		return inv("phase", int(s.Phase), "is not a phase")
+	case s.Stage < -1 || s.Stage >= n:
+		return inv("stage", s.Stage, "must be between -1 and %d for this plan", n-1)
+	case s.Phase == Progressing && s.Stage < 0:
+		return inv("stage", s.Stage, "must be a stage of the plan in phase %s", s.Phase)
+	case s.Weight < 0 || s.Weight > 100:
+		return inv("weight", s.Weight, "must be between 0 and 100")
+	case (s.Phase == Progressing || s.Phase == AwaitingApproval || s.Phase == Paused) && !m.weightAllowed(s.Weight):
+		return inv("weight", s.Weight, "is not a weight of this plan (0, its stages' weights, or a manual weight up to %d)", m.manualMax())
+	case s.Phase == Progressing && s.Weight != m.plan.stages[s.Stage].Weight:
+		return inv("weight", s.Weight, "must be stage %d's weight %d in phase %s", s.Stage, m.plan.stages[s.Stage].Weight, s.Phase)
+	case (s.Phase == Pending || s.Phase == Validating || s.Phase == RollingBack || s.Phase == RolledBack) && s.Weight != 0:
+		return inv("weight", s.Weight, "must be 0 in phase %s", s.Phase)
+	case (s.Phase == Promoting || s.Phase == Succeeded) && s.Weight != 100:
+		return inv("weight", s.Weight, "must be 100 in phase %s", s.Phase)
+	case s.GateTarget < 0 || s.GateTarget > n:
+		return inv("gateTarget", s.GateTarget, "must be between 0 and %d for this plan", n)
+	case s.Phase == AwaitingApproval && s.Gate == nil:
+		return inv("gate", nil, "must be set in phase %s", s.Phase)
+	case s.Phase == AwaitingApproval && s.GateTarget <= s.Stage:
+		return inv("gateTarget", s.GateTarget, "must lead past stage %d", s.Stage)
+	case s.Phase == Paused && s.ResumeTo != Validating && s.ResumeTo != Progressing && s.ResumeTo != AwaitingApproval:
+		return inv("resumeTo", s.ResumeTo.String(), "must be validating, progressing or awaiting-approval")
+	case s.Phase == Paused && s.ResumeTo == AwaitingApproval && (s.Gate == nil || s.GateTarget <= s.Stage):
+		return inv("gate", nil, "must be set, leading past stage %d, when resuming to %s", s.Stage, s.ResumeTo)
+	case (s.Phase == Validating || s.Phase == Paused && s.ResumeTo == Validating) && m.plan.zero == nil:
+		return inv("phase", s.Phase.String(), "this plan has no zero-traffic phase")
+	case !active && s.Phase != Paused && (s.Gate != nil || s.GateTarget != 0):
+		return inv("gate", nil, "must not be set in phase %s", s.Phase)
+	case s.Looks < 0 || s.Failed < 0 || s.Consecutive < 0 || s.InconclusiveRun < 0 || s.StagePasses < 0 || s.Retries < 0 || s.Dropped < 0:
+		return inv("looks", nil, "has a negative counter")
+	case s.StableReplicas < 0:
+		return inv("stableReplicas", s.StableReplicas, "must not be negative")
+	case len(s.Undelivered) > MaxUndelivered:
+		return inv("undelivered", len(s.Undelivered), "holds more than %d events", MaxUndelivered)
+	case s.CanaryRate < 0 || s.CanaryRate != s.CanaryRate:
+		return inv("canaryRate", s.CanaryRate, "must be a non-negative number")
+	}
+	for i, e := range s.Undelivered {
+		if e.Seq > s.Seq || i > 0 && e.Seq <= s.Undelivered[i-1].Seq {
+			return inv(fmt.Sprintf("undelivered[%d].seq", i), e.Seq, "must rise and not pass seq %d", s.Seq)
+		}
+	}
+	for _, sp := range []struct {
+		f string
+		s *traffic.Split
+	}{{"applied", s.Applied}, {"intent", s.Intent}} {
+		if sp.s != nil {
+			if err := sp.s.Validate(); err != nil {
+				return fmt.Errorf("rollback: Snapshot.%s: %w", sp.f, err)
+			}
+		}
+	}
+	if s.Intent != nil && !s.Intent.Equal(m.desired(s)) {
+		return inv("intent", s.Intent.String(), "is not the split phase %s at %d %% calls for", s.Phase, s.Weight)
+	}
+	return nil
+}
+
+// weightAllowed reports whether w is a weight a non-final phase can hold:
+// 0, a stage's weight, or a manual weight up to manualMax.
+func (m *machine) weightAllowed(w int) bool {
+	return w >= 0 && w <= m.manualMax() || w == m.plan.maxWeight()
+}
+
+// manualMax is the largest weight SetWeight accepts: the largest stage
+// below 100.
+func (m *machine) manualMax() int {
+	st := m.plan.stages
+	max := st[len(st)-1].Weight
+	if max == 100 {
+		max = 0
+		if len(st) > 1 {
+			max = st[len(st)-2].Weight
+		}
+	}
+	return max
 }

@@ -299,7 +299,7 @@ func rollout(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	plan := rollback.Plan{Steps: rollback.Weights(o.steps...), Interval: o.interval}
+	plan := rollback.Plan{Stages: rollback.Weights(o.steps...), Interval: o.interval}
 	if o.validate > 0 {
 		plan.ZeroTraffic = &rollback.ZeroTraffic{Duration: o.validate, TestRoute: o.testRoute, Mirror: o.mirror}
 	}
@@ -309,8 +309,8 @@ func rollout(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		Target: rollback.Target{
 			Namespace: o.router.Namespace,
 			Service:   o.router.Canary.Host,
-			Stable:    rollback.Workload{Workload: o.stableWL, Version: o.router.Stable.Subset},
-			Canary:    rollback.Workload{Workload: o.canaryWL, Version: o.router.Canary.Subset},
+			Stable:    rollback.Workload{Name: o.stableWL, Version: o.router.Stable.Subset},
+			Canary:    rollback.Workload{Name: o.canaryWL, Version: o.router.Canary.Subset},
 		},
 		Metrics: []rollback.Metric{
 			{Name: "error-rate", Provider: counted, Query: q.ErrorRate, SkipStable: true},

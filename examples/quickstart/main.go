@@ -33,6 +33,7 @@ import (
 	"github.com/meshcanary/canary/metrics"
 	"github.com/meshcanary/canary/providers/httpsplit"
 	"github.com/meshcanary/canary/rollback"
+	"github.com/meshcanary/canary/workload"
 )
 
 type options struct {
@@ -186,8 +187,8 @@ func rollout(ctx context.Context, o options, out io.Writer, audit rollback.Sink,
 		return 0, err
 	}
 	defer stopCanary()
-	scaler := &processScaler{replicas: map[rollback.Version]int32{rollback.Stable: 1, rollback.Canary: 1},
-		stop: map[rollback.Version]func(){rollback.Canary: stopCanary}}
+	scaler := &processScaler{replicas: map[workload.Version]int32{workload.Stable: 1, workload.Canary: 1},
+		stop: map[workload.Version]func(){workload.Canary: stopCanary}}
 	mesh, err := httpsplit.New(httpsplit.Config{Stable: stableURL, Canary: canaryURL})
 	if err != nil {
 		return 0, err
@@ -210,7 +211,7 @@ func rollout(ctx context.Context, o options, out io.Writer, audit rollback.Sink,
 	}
 	cfg := rollback.Config{
 		Name:   name,
-		Plan:   rollback.Plan{Steps: rollback.Weights(o.steps...), Interval: o.interval, Hold: time.Duration(o.holdLooks) * o.interval, ProgressDeadline: 4 * o.interval},
+		Plan:   rollback.Plan{Stages: rollback.Weights(o.steps...), Interval: o.interval, Hold: time.Duration(o.holdLooks) * o.interval, ProgressDeadline: 4 * o.interval},
 		Policy: rollback.Policy{FailureLimit: 2},
 		Target: rollback.Target{Service: "checkout", Stable: rollback.Workload{Version: "stable"}, Canary: rollback.Workload{Version: "canary"}},
 		Metrics: []rollback.Metric{
@@ -275,7 +276,7 @@ func fanOut(sinks []rollback.Sink) rollback.Sink {
 func describe(e rollback.Event, o options) string {
 	at := e.Time.In(rollback.London).Format("15:04:05 MST")
 	switch e.Kind {
-	case rollback.Verdict:
+	case rollback.KindAnalysis:
 		var parts []string
 		for _, d := range e.Verdict.Details {
 			switch {
@@ -291,13 +292,13 @@ func describe(e rollback.Event, o options) string {
 		}
 		return fmt.Sprintf("%s  analysis at %d %%: %-12s %s; failed checks %d", at, e.WeightTo, strings.ToUpper(e.Verdict.Outcome.String()),
 			strings.Join(parts, ", "), e.Failures)
-	case rollback.Transition:
+	case rollback.KindTransition:
 		s := fmt.Sprintf("%s  %s → %s", at, e.From, e.To)
 		if e.WeightFrom != e.WeightTo {
 			s += fmt.Sprintf(", canary %d %% → %d %%", e.WeightFrom, e.WeightTo)
 		}
 		return s + " — " + e.Reason
-	case rollback.Action:
+	case rollback.KindAction:
 		if e.Split != nil {
 			return fmt.Sprintf("%s  router: %v (written, read back)", at, *e.Split)
 		}
@@ -348,22 +349,22 @@ func load(ctx context.Context, target string, rps int, sent, failed *atomic.Int6
 	}
 }
 
-// processScaler is a rollback.Scaler over this program's own servers:
+// processScaler is a workload.Scaler over this program's own servers:
 // scaling a version to zero shuts its server down, so a rolled-back canary
 // really stops serving. It cannot start a stopped server again.
 type processScaler struct {
 	mu       sync.Mutex
-	replicas map[rollback.Version]int32
-	stop     map[rollback.Version]func()
+	replicas map[workload.Version]int32
+	stop     map[workload.Version]func()
 }
 
-func (p *processScaler) Replicas(_ context.Context, v rollback.Version) (int32, error) {
+func (p *processScaler) Replicas(_ context.Context, v workload.Version) (int32, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.replicas[v], nil
 }
 
-func (p *processScaler) Scale(_ context.Context, v rollback.Version, n int32) error {
+func (p *processScaler) Scale(_ context.Context, v workload.Version, n int32) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch {

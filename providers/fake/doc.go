@@ -1,6 +1,6 @@
 // Package fake holds real in-memory implementations of the module's
-// interfaces — traffic.Router, metrics.Provider, rollback.Scaler,
-// rollback.Readiness and rollback.Gate — for unit-testing rollout policies
+// interfaces — traffic.Router, metrics.Provider, workload.Scaler,
+// workload.Readiness and workload.Gate — for unit-testing rollout policies
 // without a mesh, a metrics back end or a cluster.
 //
 // They are not mocks: the Router works through a *traffic.Router over an in-memory

@@ -11,7 +11,7 @@ import (
 type Action struct {
 	Verb string // "set", "get", "release", "query", "replicas", "scale", "ready", "check"
 	// Arg is the call's argument: a traffic.Split, a metrics.Query, a
-	// rollback.Version, a rollback.GateRequest…; nil for calls without one.
+	// workload.Version, a workload.GateRequest…; nil for calls without one.
 	Arg any
 	Err error // what the call returned
 }

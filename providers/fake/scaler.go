@@ -5,35 +5,30 @@ import (
 	"fmt"
 
 	"github.com/meshcanary/canary"
-	"github.com/meshcanary/canary/rollback"
+	"github.com/meshcanary/canary/workload"
 )
 
-// Scaler is an in-memory rollback.Scaler and rollback.Readiness. Verbs
+// Scaler is an in-memory workload.Scaler and workload.Readiness. Verbs
 // recorded: "replicas", "scale", "ready".
 type Scaler struct {
 	recorder
-	replicas map[rollback.Version]int32
-	notReady map[rollback.Version]string
+	replicas map[workload.Version]int32
+	notReady map[workload.Version]string
 }
 
 // NewScaler returns a Scaler running stable and canary replicas of each
 // version, all ready.
 func NewScaler(stable, canary int32) *Scaler {
 	return &Scaler{
-		replicas: map[rollback.Version]int32{rollback.Stable: stable, rollback.Canary: canary},
-		notReady: map[rollback.Version]string{},
+		replicas: map[workload.Version]int32{workload.Stable: stable, workload.Canary: canary},
+		notReady: map[workload.Version]string{},
 	}
 }
 
-func checkVersion(v rollback.Version) error {
-	if v != rollback.Stable && v != rollback.Canary {
-		return canary.Invalid("Version", string(v), "must be %q or %q", rollback.Stable, rollback.Canary)
-	}
-	return nil
-}
+func checkVersion(v workload.Version) error { return v.Check() }
 
 // Replicas reports v's replicas.
-func (s *Scaler) Replicas(ctx context.Context, v rollback.Version) (n int32, err error) {
+func (s *Scaler) Replicas(ctx context.Context, v workload.Version) (n int32, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	defer func() { s.record("replicas", v, err) }()
@@ -47,7 +42,7 @@ func (s *Scaler) Replicas(ctx context.Context, v rollback.Version) (n int32, err
 }
 
 // Scale sets v's replicas.
-func (s *Scaler) Scale(ctx context.Context, v rollback.Version, n int32) (err error) {
+func (s *Scaler) Scale(ctx context.Context, v workload.Version, n int32) (err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	defer func() { s.record("scale", fmt.Sprintf("%s=%d", v, n), err) }()
@@ -66,7 +61,7 @@ func (s *Scaler) Scale(ctx context.Context, v rollback.Version, n int32) (err er
 
 // Ready reports whether v is ready: it is unless SetNotReady says otherwise
 // or it runs no replicas.
-func (s *Scaler) Ready(ctx context.Context, v rollback.Version) (ok bool, reason string, err error) {
+func (s *Scaler) Ready(ctx context.Context, v workload.Version) (ok bool, reason string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	defer func() { s.record("ready", v, err) }()
@@ -87,7 +82,7 @@ func (s *Scaler) Ready(ctx context.Context, v rollback.Version) (ok bool, reason
 
 // SetNotReady makes v report not ready with reason; an empty reason makes
 // it ready again.
-func (s *Scaler) SetNotReady(v rollback.Version, reason string) {
+func (s *Scaler) SetNotReady(v workload.Version, reason string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if reason == "" {
@@ -98,7 +93,7 @@ func (s *Scaler) SetNotReady(v rollback.Version, reason string) {
 }
 
 // Current returns v's replicas without recording a call.
-func (s *Scaler) Current(v rollback.Version) int32 {
+func (s *Scaler) Current(v workload.Version) int32 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.replicas[v]

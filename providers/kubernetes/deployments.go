@@ -14,7 +14,7 @@ import (
 
 	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/internal/kuberoute"
-	"github.com/meshcanary/canary/rollback"
+	"github.com/meshcanary/canary/workload"
 )
 
 // ErrNotFound is matched by the error for a Deployment that does not exist.
@@ -27,12 +27,12 @@ var ErrNotFound = canary.NewError(canary.NotFound, "kubernetes: deployment not f
 type Deployments struct {
 	client    k8s.Interface
 	namespace string
-	names     map[rollback.Version]string
+	names     map[workload.Version]string
 }
 
 var (
-	_ rollback.Scaler    = (*Deployments)(nil)
-	_ rollback.Readiness = (*Deployments)(nil)
+	_ workload.Scaler    = (*Deployments)(nil)
+	_ workload.Readiness = (*Deployments)(nil)
 )
 
 // NewDeployments returns a Deployments over namespace/stable and
@@ -53,20 +53,20 @@ func NewDeployments(client k8s.Interface, namespace, stable, canaryName string) 
 	if stable == canaryName {
 		return nil, canary.Invalid("Canary", canaryName, "must differ from the stable Deployment")
 	}
-	return &Deployments{client: client, namespace: namespace, names: map[rollback.Version]string{
-		rollback.Stable: stable, rollback.Canary: canaryName,
+	return &Deployments{client: client, namespace: namespace, names: map[workload.Version]string{
+		workload.Stable: stable, workload.Canary: canaryName,
 	}}, nil
 }
 
-func (d *Deployments) name(v rollback.Version) (string, error) {
+func (d *Deployments) name(v workload.Version) (string, error) {
 	n, ok := d.names[v]
 	if !ok {
-		return "", canary.Invalid("Version", v, "must be %q or %q", rollback.Stable, rollback.Canary)
+		return "", canary.Invalid("Version", v, "must be %q or %q", workload.Stable, workload.Canary)
 	}
 	return n, nil
 }
 
-func (d *Deployments) get(ctx context.Context, v rollback.Version) (*appsv1.Deployment, error) {
+func (d *Deployments) get(ctx context.Context, v workload.Version) (*appsv1.Deployment, error) {
 	name, err := d.name(v)
 	if err != nil {
 		return nil, err
@@ -78,7 +78,7 @@ func (d *Deployments) get(ctx context.Context, v rollback.Version) (*appsv1.Depl
 	return dep, nil
 }
 
-func (d *Deployments) wrap(v rollback.Version, name string, err error) error {
+func (d *Deployments) wrap(v workload.Version, name string, err error) error {
 	if apierrors.IsNotFound(err) {
 		return fmt.Errorf("%s deployment %s/%s: %w: %w", v, d.namespace, name, ErrNotFound, err)
 	}
@@ -97,7 +97,7 @@ func specReplicas(dep *appsv1.Deployment) int32 {
 
 // Replicas reports spec.replicas of v's Deployment (1 when unset, as the
 // API server defaults it).
-func (d *Deployments) Replicas(ctx context.Context, v rollback.Version) (int32, error) {
+func (d *Deployments) Replicas(ctx context.Context, v workload.Version) (int32, error) {
 	dep, err := d.get(ctx, v)
 	if err != nil {
 		return 0, err
@@ -108,12 +108,15 @@ func (d *Deployments) Replicas(ctx context.Context, v rollback.Version) (int32, 
 // Scale sets spec.replicas of v's Deployment to n. It retries a conflict
 // with a fresh read (client-go's retry.DefaultRetry: 5 attempts) and
 // writes nothing when the Deployment already asks for n.
-func (d *Deployments) Scale(ctx context.Context, v rollback.Version, n int32) error {
+func (d *Deployments) Scale(ctx context.Context, v workload.Version, n int32) error {
 	if n < 0 {
 		return canary.Invalid("Replicas", n, "must not be negative")
 	}
 	name, err := d.name(v)
 	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil { // before any request, whatever the client does with ctx
 		return err
 	}
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
@@ -135,7 +138,7 @@ func (d *Deployments) Scale(ctx context.Context, v rollback.Version, n int32) er
 
 // Ready reports whether v's Deployment has rolled out completely, with the
 // reason when it has not.
-func (d *Deployments) Ready(ctx context.Context, v rollback.Version) (bool, string, error) {
+func (d *Deployments) Ready(ctx context.Context, v workload.Version) (bool, string, error) {
 	dep, err := d.get(ctx, v)
 	if err != nil {
 		return false, "", err

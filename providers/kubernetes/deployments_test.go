@@ -16,7 +16,8 @@ import (
 
 	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/providers/kubernetes"
-	"github.com/meshcanary/canary/rollback"
+	"github.com/meshcanary/canary/workload"
+	"github.com/meshcanary/canary/workload/workloadtest"
 )
 
 func deployment(ns, name string, replicas int32) *appsv1.Deployment {
@@ -59,17 +60,17 @@ func TestScaleAndReplicas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, err := d.Replicas(ctx, rollback.Stable); err != nil || n != 4 {
+	if n, err := d.Replicas(ctx, workload.Stable); err != nil || n != 4 {
 		t.Fatalf("Replicas(stable) = %d, %v; want 4", n, err)
 	}
-	if err := d.Scale(ctx, rollback.Canary, 0); err != nil {
+	if err := d.Scale(ctx, workload.Canary, 0); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := d.Replicas(ctx, rollback.Canary); err != nil || n != 0 {
+	if n, err := d.Replicas(ctx, workload.Canary); err != nil || n != 0 {
 		t.Fatalf("Replicas(canary) after Scale(0) = %d, %v", n, err)
 	}
 	cs.ClearActions()
-	if err := d.Scale(ctx, rollback.Canary, 0); err != nil {
+	if err := d.Scale(ctx, workload.Canary, 0); err != nil {
 		t.Fatal(err)
 	}
 	for _, a := range cs.Actions() {
@@ -77,10 +78,10 @@ func TestScaleAndReplicas(t *testing.T) {
 			t.Errorf("scaling to the current count sent a %s", a.GetVerb())
 		}
 	}
-	if err := d.Scale(ctx, rollback.Canary, -1); !errors.Is(err, canary.ErrInvalid) {
+	if err := d.Scale(ctx, workload.Canary, -1); !errors.Is(err, canary.ErrInvalid) {
 		t.Errorf("Scale(-1) = %v, want ErrInvalid", err)
 	}
-	if _, err := d.Replicas(ctx, rollback.Version("blue")); !errors.Is(err, canary.ErrInvalid) {
+	if _, err := d.Replicas(ctx, workload.Version("blue")); !errors.Is(err, canary.ErrInvalid) {
 		t.Errorf("Replicas(blue) = %v, want ErrInvalid", err)
 	}
 }
@@ -97,10 +98,10 @@ func TestScaleRetriesConflicts(t *testing.T) {
 		return false, nil, nil
 	})
 	d, _ := kubernetes.NewDeployments(cs, "ns", "app", "app-canary")
-	if err := d.Scale(ctx, rollback.Canary, 3); err != nil {
+	if err := d.Scale(ctx, workload.Canary, 3); err != nil {
 		t.Fatalf("Scale after 2 conflicts: %v", err)
 	}
-	if n, _ := d.Replicas(ctx, rollback.Canary); n != 3 {
+	if n, _ := d.Replicas(ctx, workload.Canary); n != 3 {
 		t.Fatalf("replicas = %d, want 3", n)
 	}
 	gets := 0
@@ -117,7 +118,7 @@ func TestScaleRetriesConflicts(t *testing.T) {
 	cs.PrependReactor("patch", "deployments", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewConflict(schema.GroupResource{Group: "apps", Resource: "deployments"}, "app-canary", errors.New("object was modified"))
 	})
-	err := d.Scale(ctx, rollback.Canary, 5)
+	err := d.Scale(ctx, workload.Canary, 5)
 	var se *apierrors.StatusError
 	if !apierrors.IsConflict(err) || !errors.As(err, &se) {
 		t.Fatalf("Scale under endless conflicts = %v, want a Conflict StatusError", err)
@@ -128,13 +129,13 @@ func TestNotFoundAndInjectedErrors(t *testing.T) {
 	ctx := context.Background()
 	cs := fake.NewClientset(deployment("ns", "app", 2))
 	d, _ := kubernetes.NewDeployments(cs, "ns", "app", "app-canary")
-	if _, err := d.Replicas(ctx, rollback.Canary); !errors.Is(err, kubernetes.ErrNotFound) || !apierrors.IsNotFound(err) {
+	if _, err := d.Replicas(ctx, workload.Canary); !errors.Is(err, kubernetes.ErrNotFound) || !apierrors.IsNotFound(err) {
 		t.Errorf("Replicas of a missing deployment = %v, want ErrNotFound wrapping the 404", err)
 	}
 	cs.PrependReactor("get", "deployments", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "apps", Resource: "deployments"}, "app", errors.New("rbac says no"))
 	})
-	_, _, err := d.Ready(ctx, rollback.Stable)
+	_, _, err := d.Ready(ctx, workload.Stable)
 	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "rbac says no") {
 		t.Errorf("Ready with a forbidden get = %v", err)
 	}
@@ -164,7 +165,7 @@ func TestReady(t *testing.T) {
 			dep.Generation, dep.Status = c.gen, c.status
 			cs := fake.NewClientset(deployment("ns", "app", 1), dep)
 			d, _ := kubernetes.NewDeployments(cs, "ns", "app", "app-canary")
-			ready, reason, err := d.Ready(context.Background(), rollback.Canary)
+			ready, reason, err := d.Ready(context.Background(), workload.Canary)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -173,4 +174,35 @@ func TestReady(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestDeploymentsConformance(t *testing.T) {
+	ready := func(ns, name string, replicas int32) *appsv1.Deployment {
+		d := deployment(ns, name, replicas)
+		d.Status = appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: replicas, UpdatedReplicas: replicas,
+			AvailableReplicas: replicas, ReadyReplicas: replicas}
+		return d
+	}
+	workloadtest.RunScaler(t, workloadtest.ScalerHarness{
+		New: func(_ context.Context, t *testing.T, stable, canaryN int32) workload.Scaler {
+			d, err := kubernetes.NewDeployments(fake.NewClientset(deployment("ns", "app", stable), deployment("ns", "app-canary", canaryN)), "ns", "app", "app-canary")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d
+		},
+	})
+	workloadtest.RunReadiness(t, workloadtest.ReadinessHarness{
+		New: func(_ context.Context, t *testing.T, ok bool) workload.Readiness {
+			c := ready("ns", "app-canary", 2)
+			if !ok {
+				c.Status.AvailableReplicas = 1
+			}
+			d, err := kubernetes.NewDeployments(fake.NewClientset(ready("ns", "app", 2), c), "ns", "app", "app-canary")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d
+		},
+	})
 }

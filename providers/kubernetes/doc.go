@@ -1,5 +1,5 @@
 // Package kubernetes adapts Kubernetes Deployments to the rollout engine:
-// Deployments is a rollback.Scaler and a rollback.Readiness over the stable
+// Deployments is a workload.Scaler and a workload.Readiness over the stable
 // and the canary Deployment of one namespace, through client-go.
 //
 // Scaling writes spec.replicas with a JSON merge patch that carries the

@@ -9,7 +9,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/meshcanary/canary/providers/kubernetes"
-	"github.com/meshcanary/canary/rollback"
+	"github.com/meshcanary/canary/workload"
 )
 
 func ExampleDeployments() {
@@ -25,12 +25,12 @@ func ExampleDeployments() {
 		fmt.Println(err)
 		return
 	}
-	if err := d.Scale(ctx, rollback.Canary, 0); err != nil { // a rollback scales the canary down
+	if err := d.Scale(ctx, workload.Canary, 0); err != nil { // a rollback scales the canary down
 		fmt.Println(err)
 		return
 	}
-	n, _ := d.Replicas(ctx, rollback.Canary)
-	ready, reason, _ := d.Ready(ctx, rollback.Canary)
+	n, _ := d.Replicas(ctx, workload.Canary)
+	ready, reason, _ := d.Ready(ctx, workload.Canary)
 	fmt.Printf("replicas %d, ready %v, reason %q\n", n, ready, reason)
 
 	_, err = kubernetes.NewDeployments(client, "shop", "Cart", "cart-canary")

@@ -16,7 +16,7 @@ import (
 
 	"github.com/meshcanary/canary/internal/kubetest"
 	"github.com/meshcanary/canary/providers/kubernetes"
-	"github.com/meshcanary/canary/rollback"
+	"github.com/meshcanary/canary/workload"
 )
 
 func TestMain(m *testing.M) { os.Exit(kubetest.Main(m)) }
@@ -56,10 +56,10 @@ func setup(t *testing.T) (context.Context, k8s.Interface, string, *kubernetes.De
 
 func TestRealScale(t *testing.T) {
 	ctx, kc, ns, d := setup(t)
-	if n, err := d.Replicas(ctx, rollback.Stable); err != nil || n != 4 {
+	if n, err := d.Replicas(ctx, workload.Stable); err != nil || n != 4 {
 		t.Fatalf("Replicas(stable) = %d, %v", n, err)
 	}
-	if err := d.Scale(ctx, rollback.Canary, 0); err != nil {
+	if err := d.Scale(ctx, workload.Canary, 0); err != nil {
 		t.Fatal(err)
 	}
 	got, err := kc.AppsV1().Deployments(ns).Get(ctx, "app-canary", metav1.GetOptions{})
@@ -72,10 +72,10 @@ func TestRealScale(t *testing.T) {
 	if got.Spec.Template.Spec.Containers[0].Image != "example.invalid/app:1" {
 		t.Errorf("scaling changed the template")
 	}
-	if err := d.Scale(ctx, rollback.Canary, 2); err != nil {
+	if err := d.Scale(ctx, workload.Canary, 2); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := d.Replicas(ctx, rollback.Canary); n != 2 {
+	if n, _ := d.Replicas(ctx, workload.Canary); n != 2 {
 		t.Fatalf("Replicas(canary) = %d, want 2", n)
 	}
 }
@@ -107,7 +107,7 @@ func TestRealScaleUnderConcurrentEdits(t *testing.T) {
 		}
 	}()
 	for n := int32(1); n <= 5; n++ {
-		if err := d.Scale(ctx, rollback.Canary, n); err != nil && !apierrors.IsConflict(err) {
+		if err := d.Scale(ctx, workload.Canary, n); err != nil && !apierrors.IsConflict(err) {
 			t.Fatalf("Scale(%d): %v", n, err)
 		}
 	}
@@ -126,7 +126,7 @@ func TestRealScaleUnderConcurrentEdits(t *testing.T) {
 // writing status through the status subresource.
 func TestRealReady(t *testing.T) {
 	ctx, kc, ns, d := setup(t)
-	ready, reason, err := d.Ready(ctx, rollback.Canary)
+	ready, reason, err := d.Ready(ctx, workload.Canary)
 	if err != nil || ready || reason == "" {
 		t.Fatalf("fresh deployment: Ready = %v, %q, %v; want not ready with a reason", ready, reason, err)
 	}
@@ -138,21 +138,21 @@ func TestRealReady(t *testing.T) {
 	if dep, err = kc.AppsV1().Deployments(ns).UpdateStatus(ctx, dep, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if ready, reason, _ := d.Ready(ctx, rollback.Canary); ready || reason != "1 of 2 updated replicas available" {
+	if ready, reason, _ := d.Ready(ctx, workload.Canary); ready || reason != "1 of 2 updated replicas available" {
 		t.Fatalf("Ready = %v, %q", ready, reason)
 	}
 	dep.Status.AvailableReplicas = 2
 	if _, err = kc.AppsV1().Deployments(ns).UpdateStatus(ctx, dep, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if ready, reason, err := d.Ready(ctx, rollback.Canary); !ready || err != nil {
+	if ready, reason, err := d.Ready(ctx, workload.Canary); !ready || err != nil {
 		t.Fatalf("Ready = %v, %q, %v; want ready", ready, reason, err)
 	}
 	// A spec change bumps the generation: not ready until observed.
-	if err := d.Scale(ctx, rollback.Canary, 3); err != nil {
+	if err := d.Scale(ctx, workload.Canary, 3); err != nil {
 		t.Fatal(err)
 	}
-	if ready, reason, _ := d.Ready(ctx, rollback.Canary); ready {
+	if ready, reason, _ := d.Ready(ctx, workload.Canary); ready {
 		t.Fatalf("Ready right after a scale = true (%q)", reason)
 	}
 }
@@ -171,11 +171,11 @@ func TestRealMissingAndForbidden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Scale(ctx, rollback.Canary, 0); !errors.Is(err, kubernetes.ErrNotFound) {
+	if err := d.Scale(ctx, workload.Canary, 0); !errors.Is(err, kubernetes.ErrNotFound) {
 		t.Fatalf("Scale of a missing deployment = %v, want ErrNotFound", err)
 	}
 	counter.Deny(true)
-	_, err = d.Replicas(ctx, rollback.Stable)
+	_, err = d.Replicas(ctx, workload.Stable)
 	var se *apierrors.StatusError
 	if !errors.As(err, &se) || !apierrors.IsForbidden(err) {
 		t.Fatalf("Replicas as a user without rights = %v, want the server's 403", err)

@@ -1,8 +1,10 @@
-package rollback
+package workload
 
 import (
 	"context"
 	"time"
+
+	"github.com/meshcanary/canary"
 )
 
 // Version names one of the two versions a rollout runs side by side.
@@ -13,9 +15,22 @@ const (
 	Canary Version = "canary"
 )
 
-// Scaler changes how many replicas each version runs. The Rollout records
-// the stable version's replicas when the rollout starts, scales the canary
-// to zero on a rollback, and restores the stable version to what it had.
+// Check returns a *canary.FieldError naming "Version" for anything but
+// Stable and Canary.
+func (v Version) Check() error {
+	if v != Stable && v != Canary {
+		return canary.Invalid("Version", string(v), "must be %q or %q", Stable, Canary)
+	}
+	return nil
+}
+
+// Scaler changes how many replicas each version runs. A rollout records
+// the stable version's replicas when it starts, scales the canary to zero
+// on a rollback, and restores the stable version to what it had.
+//
+// Implementations refuse a Version other than Stable and Canary and a
+// negative count with a *canary.FieldError, honour a cancelled context,
+// and are safe for concurrent use.
 type Scaler interface {
 	// Replicas reports how many replicas v is set to run.
 	Replicas(ctx context.Context, v Version) (int32, error)
@@ -23,8 +38,8 @@ type Scaler interface {
 	Scale(ctx context.Context, v Version, n int32) error
 }
 
-// Readiness reports whether a version's replicas are ready. A canary that is
-// not ready by the plan's progress deadline is rolled back.
+// Readiness reports whether a version's replicas are ready. A canary that
+// is not ready by the plan's progress deadline is rolled back.
 type Readiness interface {
 	// Ready reports whether v is ready, with a short reason when it is not.
 	Ready(ctx context.Context, v Version) (ready bool, reason string, err error)
@@ -56,9 +71,10 @@ type Approval struct {
 	Reason   string `json:"reason,omitempty"`
 }
 
-// Gate is asked, at every Step while a rollout waits at a gate, whether the
-// step may go ahead (a ticket system, a chat-ops approval…). A rollout with
-// a gate and no Gate implementation waits for Rollout.Approve.
+// Gate is asked, at every step of a rollout that waits at a gate, whether
+// the rollout may go ahead (a ticket system, a chat-ops approval…). A
+// rollout with a gate and no Gate implementation waits for a person's
+// approval through the rollout's own Approve.
 type Gate interface {
 	Check(ctx context.Context, req GateRequest) (Approval, error)
 }

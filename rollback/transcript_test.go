@@ -1,0 +1,464 @@
+package rollback_test
+
+// Rollouts as transcripts, in the manner of etcd-io/raft's datadriven
+// tests (github.com/cockroachdb/datadriven's file format): each file in
+// testdata/transcripts is a story of commands, each followed by "----" and
+// the transcript it must produce — verdicts, router writes, scalings,
+// transitions and failures with their time offsets from the start. Run
+// with -rewrite to regenerate the expected transcripts after a deliberate
+// change, and read the diff.
+//
+// This is a minimal runner for that format, to be swapped for
+// internal/datadriven once it is on main.
+//
+// Commands:
+//
+//	new stages=10,50 [hold=2m] [interval=1m] [deadline=10m] [limit=2]
+//	    [zero=5m] [gate=increase|promotion|both] [on-failure=pause]
+//	    [on-inconclusive=rollback] [counting=consecutive] [readiness] [store]
+//	traffic [canary-errors=5%] [stable-errors=0.5%] [requests=500] [canary=none]
+//	step [until=<phase>|until=final] [for=10m] [to=+5m]
+//	pause|resume|approve|promote|abort [actor=alice] [reason=...]
+//	set-weight weight=20 [actor=alice]
+//	gate approve=before-increase|before-promotion
+//	ready no reason=CrashLoopBackOff | ready yes
+//	route delete | route set canary=60 | route fail (the next write fails)
+//	crash        (the process dies: the Rollout is dropped; needs store)
+//	restore      (a new process opens the rollout from the store)
+//	status
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meshcanary/canary/analysis"
+	"github.com/meshcanary/canary/providers/fake"
+	"github.com/meshcanary/canary/rollback"
+	"github.com/meshcanary/canary/store"
+	"github.com/meshcanary/canary/traffic"
+	"github.com/meshcanary/canary/workload"
+)
+
+var rewrite = flag.Bool("rewrite", false, "rewrite the expected transcripts in testdata/transcripts")
+
+type transcriptCase struct {
+	pos      string
+	cmd      string
+	expected string
+}
+
+// parseTranscript reads the datadriven format: a command line, "----", the
+// expected output up to a blank line (or, after "----" twice, up to
+// "----" twice, for output holding blank lines).
+func parseTranscript(t *testing.T, path string) []transcriptCase {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(b), "\n")
+	var cases []transcriptCase
+	for i := 0; i < len(lines); i++ {
+		line := strings.TrimSpace(lines[i])
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		c := transcriptCase{pos: fmt.Sprintf("%s:%d", path, i+1), cmd: line}
+		i++
+		if i >= len(lines) || lines[i] != "----" {
+			t.Fatalf("%s: command without ----", c.pos)
+		}
+		var out []string
+		if i+1 < len(lines) && lines[i+1] == "----" {
+			for i += 2; i < len(lines) && !(lines[i] == "----" && i+1 < len(lines) && lines[i+1] == "----"); i++ {
+				out = append(out, lines[i])
+			}
+			i++
+		} else {
+			for i++; i < len(lines) && lines[i] != ""; i++ {
+				out = append(out, lines[i])
+			}
+		}
+		c.expected = strings.Join(out, "\n")
+		cases = append(cases, c)
+	}
+	return cases
+}
+
+func writeTranscript(path string, cases []transcriptCase, got []string) error {
+	var b strings.Builder
+	// Keep the file's leading comment.
+	orig, _ := os.ReadFile(path)
+	sc := bufio.NewScanner(strings.NewReader(string(orig)))
+	for sc.Scan() && strings.HasPrefix(sc.Text(), "#") {
+		b.WriteString(sc.Text() + "\n")
+	}
+	for i, c := range cases {
+		if b.Len() > 0 {
+			b.WriteString("\n")
+		}
+		b.WriteString(c.cmd + "\n----\n")
+		out := got[i]
+		if strings.Contains(out, "\n\n") {
+			b.WriteString("----\n" + out + "\n----\n----\n")
+			continue
+		}
+		if out != "" {
+			b.WriteString(out + "\n")
+		}
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+func TestTranscripts(t *testing.T) {
+	files, _ := filepath.Glob("testdata/transcripts/*.txt")
+	if len(files) == 0 {
+		t.Fatal("no transcripts")
+	}
+	for _, path := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(path), ".txt"), func(t *testing.T) {
+			cases := parseTranscript(t, path)
+			d := &driver{t: t}
+			got := make([]string, len(cases))
+			for i, c := range cases {
+				got[i] = d.run(c.cmd)
+				if !*rewrite && got[i] != c.expected {
+					t.Errorf("%s: %s\ngot:\n%s\nwant:\n%s", c.pos, c.cmd, got[i], c.expected)
+				}
+			}
+			if *rewrite {
+				if err := writeTranscript(path, cases, got); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// driver runs one transcript.
+type driver struct {
+	t       *testing.T
+	h       *harness
+	r       *rollback.Rollout
+	now     time.Time
+	seen    int
+	store   *store.Memory
+	canary  fake.Series
+	stable  fake.Series
+	crashed bool
+}
+
+type args struct {
+	pos []string
+	kv  map[string]string
+}
+
+func parseArgs(fields []string) args {
+	a := args{kv: map[string]string{}}
+	for _, f := range fields {
+		if k, v, ok := strings.Cut(f, "="); ok {
+			a.kv[k] = v
+		} else {
+			a.pos = append(a.pos, f)
+		}
+	}
+	return a
+}
+
+func (a args) has(k string) bool { _, ok := a.kv[k]; return ok || a.flag(k) }
+
+func (a args) flag(k string) bool {
+	for _, p := range a.pos {
+		if p == k {
+			return true
+		}
+	}
+	return false
+}
+
+func (a args) dur(k string, def time.Duration) time.Duration {
+	if v, ok := a.kv[k]; ok {
+		d, err := time.ParseDuration(v)
+		if err == nil {
+			return d
+		}
+	}
+	return def
+}
+
+func (a args) pct(k string, def float64) float64 {
+	if v, ok := a.kv[k]; ok {
+		f, err := strconv.ParseFloat(strings.TrimSuffix(v, "%"), 64)
+		if err == nil {
+			return f / 100
+		}
+	}
+	return def
+}
+
+func (a args) int(k string, def int) int {
+	if v, ok := a.kv[k]; ok {
+		n, err := strconv.Atoi(v)
+		if err == nil {
+			return n
+		}
+	}
+	return def
+}
+
+func (d *driver) run(line string) string {
+	fields := strings.Fields(line)
+	cmd, a := fields[0], parseArgs(fields[1:])
+	switch cmd {
+	case "new":
+		return d.new(a)
+	case "traffic":
+		req := int64(a.int("requests", 500))
+		d.canary = fake.Constant(a.pct("canary-errors", 0.001), req)
+		if a.kv["canary"] == "none" {
+			d.canary = fake.NoData()
+		}
+		d.stable = fake.Constant(a.pct("stable-errors", 0.005), 10*req)
+		d.h.provider.Script(d.h.canaryQuery(), d.canary)
+		d.h.provider.Script(d.h.stableQuery(), d.stable)
+		return ""
+	case "step":
+		return d.step(a)
+	case "pause", "resume", "approve", "promote", "abort", "set-weight":
+		return d.manual(cmd, a)
+	case "gate":
+		d.h.gate.Approve(workload.GateKind(a.kv["approve"]), "gatekeeper", "ticket approved")
+		return ""
+	case "ready":
+		reason := ""
+		if a.flag("no") {
+			reason = a.kv["reason"]
+		}
+		d.h.scaler.SetNotReady(workload.Canary, reason)
+		return ""
+	case "route":
+		if a.flag("delete") {
+			d.h.router.Delete()
+			return ""
+		}
+		if a.flag("fail") { // the next write fails
+			d.h.router.Fail("set", &fake.Error{Verb: "set", Msg: "connection reset"})
+			return ""
+		}
+		if err := d.h.router.SetSplit(context.Background(), traffic.Weighted(a.int("canary", 0))); err != nil {
+			return "error: " + err.Error()
+		}
+		return ""
+	case "crash":
+		d.r, d.crashed = nil, true
+		return ""
+	case "restore":
+		r, err := rollback.Open(context.Background(), d.h.cfg)
+		if err != nil {
+			return "error: " + err.Error()
+		}
+		d.r, d.crashed = r, false
+		st := r.Status(d.now)
+		return fmt.Sprintf("restored: %s at %d %%", st.Phase, st.CanaryWeight)
+	case "status":
+		st := d.r.Status(d.now)
+		s := fmt.Sprintf("%s, stage %d of %d, canary %d %%, split %v, failures %d/%d", st.Phase, st.StageNumber, st.Stages,
+			st.CanaryWeight, st.Split, st.Failures, st.FailureLimit)
+		if st.More != 0 {
+			s += fmt.Sprintf(", %d more canary requests (~%v)", st.More, st.Estimate)
+		}
+		return s + "\nreason: " + st.Reason
+	}
+	d.t.Fatalf("unknown command %q", cmd)
+	return ""
+}
+
+func (d *driver) new(a args) string {
+	stages := []int{}
+	for _, s := range strings.Split(a.kv["stages"], ",") {
+		n, _ := strconv.Atoi(s)
+		stages = append(stages, n)
+	}
+	plan := rollback.Plan{Stages: rollback.Weights(stages...), Interval: a.dur("interval", time.Minute),
+		Hold: a.dur("hold", 0), ProgressDeadline: a.dur("deadline", 0)}
+	if a.has("zero") {
+		plan.ZeroTraffic = &rollback.ZeroTraffic{Duration: a.dur("zero", 5*time.Minute)}
+	}
+	switch a.kv["gate"] {
+	case "increase":
+		plan.ApproveIncrease = true
+	case "promotion":
+		plan.ApprovePromotion = true
+	case "both":
+		plan.ApproveIncrease, plan.ApprovePromotion = true, true
+	}
+	pol := rollback.Policy{FailureLimit: a.int("limit", 0)}
+	if a.kv["on-failure"] == "pause" {
+		pol.OnFailure = rollback.PauseOnFailure
+	}
+	if a.kv["on-inconclusive"] == "rollback" {
+		pol.OnInconclusive = rollback.RollBackInconclusive
+	}
+	if a.kv["counting"] == "consecutive" {
+		pol.Counting = rollback.Consecutive
+	}
+	d.h = newHarness(plan, pol, fake.Constant(0.001, 500))
+	if a.flag("readiness") {
+		d.h.cfg.Readiness = d.h.scaler
+	}
+	if a.has("gate") {
+		d.h.cfg.Gate = d.h.gate
+	}
+	if a.flag("store") {
+		d.store = &store.Memory{}
+		d.h.cfg.Store = d.store
+	}
+	d.now, d.seen = t0, 0
+	r, err := rollback.New(d.h.cfg)
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	d.r = r
+	return ""
+}
+
+// step steps the rollout at the instants it asks for: once, until a phase
+// (or final), or for a duration.
+func (d *driver) step(a args) string {
+	if d.crashed {
+		return "error: crashed; restore first"
+	}
+	until, limit := a.kv["until"], d.now.Add(a.dur("for", 0))
+	var errs []string
+	for i := 0; ; i++ {
+		if i == 200 {
+			errs = append(errs, fmt.Sprintf("%s still %s after 200 steps", offset(d.now), d.r.Status(d.now).Phase))
+			break
+		}
+		st, err := d.r.Step(context.Background(), d.now)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s step error: %v", offset(d.now), err))
+		}
+		done := false
+		switch {
+		case until == "final":
+			done = st.Phase.Final()
+		case until != "":
+			done = st.Phase.String() == until
+		case a.has("for"):
+			done = !st.Next.Before(limit) || st.Phase.Final()
+		default:
+			done = true
+		}
+		next := st.Next
+		if next.IsZero() || !next.After(d.now) {
+			next = d.now.Add(time.Second)
+		}
+		if done {
+			if a.has("for") && !st.Phase.Final() {
+				d.now = limit
+			} else {
+				d.now = next
+			}
+			break
+		}
+		d.now = next
+	}
+	return d.transcript(errs)
+}
+
+func (d *driver) manual(cmd string, a args) string {
+	if d.crashed {
+		return "error: crashed; restore first"
+	}
+	actor, reason := a.kv["actor"], strings.ReplaceAll(a.kv["reason"], "_", " ")
+	ctx := context.Background()
+	var err error
+	switch cmd {
+	case "pause":
+		_, err = d.r.Pause(ctx, d.now, actor, reason)
+	case "resume":
+		_, err = d.r.Resume(ctx, d.now, actor, reason)
+	case "approve":
+		_, err = d.r.Approve(ctx, d.now, actor, reason)
+	case "promote":
+		_, err = d.r.Promote(ctx, d.now, actor, reason)
+	case "abort":
+		_, err = d.r.Abort(ctx, d.now, actor, reason)
+	case "set-weight":
+		_, err = d.r.SetWeight(ctx, d.now, a.int("weight", 0), actor, reason)
+	}
+	var errs []string
+	if err != nil {
+		errs = append(errs, fmt.Sprintf("%s %s error: %v", offset(d.now), cmd, err))
+		if errors.Is(err, rollback.ErrNotAllowed) {
+			errs[len(errs)-1] = fmt.Sprintf("%s %s refused: not allowed", offset(d.now), cmd)
+		}
+	}
+	return d.transcript(errs)
+}
+
+func offset(t time.Time) string { return "+" + t.Sub(t0).String() }
+
+// transcript renders the events delivered since the last command, then
+// the errors.
+func (d *driver) transcript(errs []string) string {
+	var lines []string
+	for _, e := range d.h.events[d.seen:] {
+		lines = append(lines, describeEvent(e))
+	}
+	d.seen = len(d.h.events)
+	return strings.Join(append(lines, errs...), "\n")
+}
+
+func describeEvent(e rollback.Event) string {
+	at := offset(e.Time)
+	switch e.Kind {
+	case rollback.KindTransition:
+		s := fmt.Sprintf("%s %s → %s", at, e.From, e.To)
+		if e.WeightFrom != e.WeightTo {
+			s += fmt.Sprintf(" (canary %d %% → %d %%)", e.WeightFrom, e.WeightTo)
+		}
+		if e.Actor != "" {
+			s += " by " + e.Actor
+		}
+		return s + ": " + e.Reason
+	case rollback.KindAnalysis:
+		s := fmt.Sprintf("%s analysis at %d %%: %s", at, e.WeightTo, e.Verdict.Outcome)
+		if e.Failures > 0 {
+			s += fmt.Sprintf(" (failures %d)", e.Failures)
+		}
+		return s
+	case rollback.KindAction:
+		s := fmt.Sprintf("%s %s", at, e.Action)
+		if e.Split != nil {
+			s += " " + e.Split.String()
+		}
+		if e.Reason != "" {
+			s += ": " + e.Reason
+		}
+		return s
+	case rollback.KindManual:
+		return fmt.Sprintf("%s %s by %s", at, e.Action, e.Actor)
+	case rollback.KindFailure:
+		s := fmt.Sprintf("%s %s failed: %s", at, e.Action, e.Error)
+		if e.Repeats > 0 {
+			s += fmt.Sprintf(" (%d times)", e.Repeats)
+		}
+		return s
+	case rollback.KindAlert:
+		return fmt.Sprintf("%s alert %s: %s", at, e.Action, e.Reason)
+	}
+	return at + " " + string(e.Kind)
+}
+
+var _ = analysis.Pass
