@@ -221,7 +221,23 @@ type Policy struct {
 	// PassesPerStep is how many passing analyses a step needs before the
 	// next; zero means 1.
 	PassesPerStep int `json:"passesPerStep,omitempty"`
+	// AtDeadline is what a step whose evidence is still inconclusive at
+	// its progress deadline does: PauseAtDeadline (zero value) holds the
+	// canary and asks a person, saying how many more canary requests a
+	// decision needs; RollBackAtDeadline applies OnFailure. A canary not
+	// ready by the deadline rolls back either way.
+	AtDeadline AtDeadline `json:"atDeadline,omitempty"`
 }
+
+// AtDeadline says what an inconclusive step does at its progress deadline.
+type AtDeadline int
+
+const (
+	// PauseAtDeadline (the default) pauses the rollout for a person.
+	PauseAtDeadline AtDeadline = iota
+	// RollBackAtDeadline applies Policy.OnFailure.
+	RollBackAtDeadline
+)
 
 // DefaultFailureLimit is used when Policy.FailureLimit is zero.
 const DefaultFailureLimit = 2
@@ -240,6 +256,8 @@ func (p Policy) resolve() (Policy, error) {
 		return p, canary.Invalid("Policy.NoDataAfter", p.NoDataAfter, "is only used with FailAfter")
 	case p.OnFailure != RollBack && p.OnFailure != PauseOnFailure:
 		return p, canary.Invalid("Policy.OnFailure", int(p.OnFailure), "must be RollBack or PauseOnFailure")
+	case p.AtDeadline != PauseAtDeadline && p.AtDeadline != RollBackAtDeadline:
+		return p, canary.Invalid("Policy.AtDeadline", int(p.AtDeadline), "must be PauseAtDeadline or RollBackAtDeadline")
 	case p.PassesPerStep < 0:
 		return p, canary.Invalid("Policy.PassesPerStep", p.PassesPerStep, "must not be negative")
 	}

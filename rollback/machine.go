@@ -221,8 +221,13 @@ func (r *round) tick(in Inputs) {
 		case passed && !r.now.Before(holdEnd):
 			r.advance(fmt.Sprintf("step %d of %d held %v", r.s.Step+1, len(m.plan.steps), st.Hold))
 		case !r.now.Before(holdEnd.Add(m.plan.deadline)):
-			r.fail(fmt.Sprintf("progress deadline missed: no passing analysis at %d %% within %v of the hold",
-				r.s.Weight, m.plan.deadline))
+			why := fmt.Sprintf("progress deadline missed: no passing analysis at %d %% within %v of the hold",
+				r.s.Weight, m.plan.deadline)
+			if m.policy.AtDeadline == PauseAtDeadline {
+				r.pause("policy", why+"; the evidence is inconclusive, a person decides (Resume, Promote or Abort)"+r.needs())
+				return
+			}
+			r.fail(why)
 		}
 	}
 }
@@ -313,6 +318,27 @@ func (r *round) judge(v analysis.Verdict, obs []analysis.Observation) {
 	if count >= p.FailureLimit {
 		r.fail(fmt.Sprintf("%d failed analyses (%s limit %d): %s", count, p.Counting, p.FailureLimit, v.Reason))
 	}
+}
+
+// needs says how many more canary requests the last verdict's evidence
+// needs for a decision and, at the traffic seen so far, roughly how long.
+func (r *round) needs() string {
+	v := r.s.LastVerdict
+	if v == nil || len(v.Evidence) == 0 {
+		return "; no evidence estimate"
+	}
+	var more, reqs int64
+	for _, e := range v.Evidence {
+		if e.More < 0 {
+			return "; no estimate yet of the requests a decision needs"
+		}
+		more, reqs = max(more, e.More), max(reqs, e.Requests)
+	}
+	s := fmt.Sprintf("; about %d more canary requests needed", more)
+	if el := r.now.Sub(r.s.StartedAt); reqs > 0 && el > 0 {
+		s += fmt.Sprintf(", roughly %v at the traffic so far", (time.Duration(float64(el) * float64(more) / float64(reqs))).Round(time.Minute))
+	}
+	return s
 }
 
 // fail applies Policy.OnFailure.

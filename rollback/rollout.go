@@ -152,10 +152,12 @@ func (r *Rollout) Step(ctx context.Context, now time.Time) (Status, error) {
 	if r.m.AnalysisDue(r.s, now) && r.s.Applied != nil && r.s.Applied.Equal(r.m.Desired(r.s)) && r.inForce(ctx, now, &in, &errs) {
 		obs := r.observe(ctx, now)
 		v, err := r.cfg.Analyzer.Analyze(ctx, analysis.Input{Time: now, CanaryWeight: r.s.Applied.Canary,
-			Looks: r.s.Looks, Observations: obs})
+			Looks: r.s.Looks, Observations: obs, Step: r.s.Step, Memory: r.s.AnalysisMemory})
 		if err != nil {
 			errs = append(errs, r.failure(now, "analyze", err))
 			v = analysis.Verdict{Outcome: analysis.Inconclusive, Reason: "analyzer error: " + err.Error()}
+		} else {
+			r.s.AnalysisMemory = v.Memory
 		}
 		in.Verdict, in.Observations = &v, obs
 	}

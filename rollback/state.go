@@ -48,6 +48,9 @@ type State struct {
 	InconclusiveRun int               `json:"inconclusiveRun"`
 	StepPasses      int               `json:"stepPasses"`
 	LastVerdict     *analysis.Verdict `json:"lastVerdict,omitempty"`
+	// AnalysisMemory is the analyzer's last Verdict.Memory, handed back
+	// as analysis.Input.Memory at the next analysis.
+	AnalysisMemory json.RawMessage `json:"analysisMemory,omitempty"`
 
 	// ResumeTo is the phase Resume returns to from Paused.
 	ResumeTo Phase `json:"resumeTo,omitempty"`

@@ -1,0 +1,141 @@
+package quality
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+)
+
+var (
+	full = flag.Bool("quality.full", false, "run the whole decision-quality grid and print its tables")
+	runs = flag.Int("quality.runs", 100, "runs per cell with -quality.full")
+)
+
+// grid returns the scenarios of the given traffic and stable error rates
+// for every family.
+func grid(rps, rates []float64) []Scenario {
+	var out []Scenario
+	for _, f := range Families() {
+		for _, r := range rps {
+			for _, q := range rates {
+				out = append(out, Scenario{Family: f, RPS: r, ErrorRate: q})
+			}
+		}
+	}
+	return out
+}
+
+func runGrid(t *testing.T, cs []Contender, scs []Scenario, runs int) []Cell {
+	t.Helper()
+	var cells []Cell
+	for _, c := range cs {
+		for _, sc := range scs {
+			cell, err := RunCell(context.Background(), c, sc, runs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cells = append(cells, cell)
+		}
+	}
+	return cells
+}
+
+// TestQualityTable prints the full tables (issue 8, item 9):
+//
+//	go test ./internal/quality -run TestQualityTable -v -quality.full
+func TestQualityTable(t *testing.T) {
+	if !*full {
+		t.Skip("the full grid takes minutes; run with -quality.full")
+	}
+	scs := grid([]float64{0.5, 5, 50, 500}, []float64{0.001, 0.005, 0.01, 0.02})
+	cells := runGrid(t, Contenders(), scs, *runs)
+	t.Logf("plan: StepWeight 10, MaxWeight 50, Interval 1m; α = β = 1 %%; %d runs per cell; requests/s {0.5, 5, 50, 500} × stable error rate {0.1, 0.5, 1, 2 %%}\n\n%s\n%s",
+		*runs, Table(cells), CellTable(cells, "default"))
+	for _, v := range checkTargets(cells, "default") {
+		t.Log("target missed:", v)
+	}
+}
+
+// TestTargets checks the default preset's targets on a bounded grid with
+// fixed seeds: clear regressions promoted ≤ 1 %, good canaries rolled back
+// ≤ 1 %, median minutes to promote ≤ 1.5 × the oracle's and to roll back a
+// clear regression ≤ the oracle's + 1 interval.
+func TestTargets(t *testing.T) {
+	if testing.Short() {
+		t.Skip("replays a few thousand rollouts")
+	}
+	scs := grid([]float64{5, 50, 500}, []float64{0.005, 0.02})
+	cells := runGrid(t, []Contender{FromPresetNamed("default"), Oracle()}, scs, 12)
+	t.Logf("\n%s\n%s", Table(cells), CellTable(cells, "default"))
+	for _, v := range checkTargets(cells, "default") {
+		t.Error(v)
+	}
+}
+
+// FromPresetNamed is the contender of the shipped preset called name.
+func FromPresetNamed(name string) Contender {
+	for _, c := range Contenders() {
+		if c.Name == name {
+			return c
+		}
+	}
+	panic("no preset " + name)
+}
+
+// checkTargets returns the targets name misses on cells.
+func checkTargets(cells []Cell, name string) []string {
+	type key struct {
+		f      Family
+		rps, q float64
+	}
+	oracle := map[key]Cell{}
+	for _, c := range cells {
+		if c.Contender == "oracle" {
+			oracle[key{c.Family, c.RPS, c.ErrorRate}] = c
+		}
+	}
+	var miss []string
+	goodBack, goodRuns, badProm, badRuns := 0, 0, 0, 0
+	for _, c := range cells {
+		if c.Contender != name {
+			continue
+		}
+		o, ok := oracle[key{c.Family, c.RPS, c.ErrorRate}]
+		where := fmt.Sprintf("%v at %g req/s, stable %g %%", c.Family, c.RPS, 100*c.ErrorRate)
+		switch {
+		case c.Family.Good():
+			goodBack += c.RolledBack
+			goodRuns += c.Runs
+			if !ok {
+				break
+			}
+			om, m := Quantile(o.PromoteMin, o.Runs, 0.5), Quantile(c.PromoteMin, c.Runs, 0.5)
+			if !math.IsNaN(om) && !math.IsInf(om, 1) && !(m <= 1.5*om) {
+				miss = append(miss, fmt.Sprintf("%s: median minutes to promote %s, oracle %s (want ≤ 1.5 ×)", where, fmtMin(m), fmtMin(om)))
+			}
+		case c.Clear():
+			badProm += c.Promoted
+			badRuns += c.Runs
+			if !ok || c.Family == TurnsBad {
+				break
+			}
+			om, m := Quantile(o.BackMin, o.Runs, 0.5), Quantile(c.BackMin, c.Runs, 0.5)
+			if !math.IsNaN(om) && !math.IsInf(om, 1) && !(m <= om+Interval.Minutes()) {
+				miss = append(miss, fmt.Sprintf("%s: median minutes to roll back %s, oracle %s (want ≤ oracle + 1)", where, fmtMin(m), fmtMin(om)))
+			}
+		}
+	}
+	if goodRuns > 0 && float64(goodBack) > 0.01*float64(goodRuns) {
+		miss = append(miss, fmt.Sprintf("%d of %d good canaries rolled back (want ≤ 1 %%)", goodBack, goodRuns))
+	}
+	if badRuns > 0 && float64(badProm) > 0.01*float64(badRuns) {
+		miss = append(miss, fmt.Sprintf("%d of %d clear regressions promoted (want ≤ 1 %%)", badProm, badRuns))
+	}
+	if len(miss) > 0 {
+		miss = append([]string{strings.Repeat("-", 10)}, miss...)
+	}
+	return miss
+}
