@@ -163,13 +163,10 @@ type rateState struct {
 	StepX float64 `json:"stepX"`
 	StepM float64 `json:"stepM"`
 	StepY float64 `json:"stepY"`
-	// Tests: log e-values against "regression" of the relative and the
-	// absolute test since the start; Pass and PassStep the log e-values of
-	// the follow-the-leader combination of the two (each window counts the
-	// test that led before it), since the start and over this step.
-	Tests    [2]float64 `json:"tests"`
-	Pass     float64    `json:"pass"`
-	PassStep float64    `json:"passStep"`
+	// Pass: log e-values against "regression" of the relative and the
+	// absolute test since the start; PassStep the same over this step.
+	Pass     [2]float64 `json:"pass"`
+	PassStep [2]float64 `json:"passStep"`
 	// Fail and FailStep: log e-values against "no worse than stable",
 	// since the start and since this step began.
 	Fail     float64 `json:"fail"`
@@ -262,7 +259,7 @@ func (s *rateState) sane() bool {
 			return false
 		}
 	}
-	for _, v := range []float64{s.Tests[0], s.Tests[1], s.Pass, s.PassStep, s.Fail, s.FailStep, s.Guard, s.DR, s.SR} {
+	for _, v := range []float64{s.Pass[0], s.Pass[1], s.PassStep[0], s.PassStep[1], s.Fail, s.FailStep, s.Guard, s.DR, s.SR} {
 		if !finite(v) {
 			return false
 		}
@@ -311,6 +308,19 @@ func phi(sum, k float64) float64 {
 	return math.Min(100, sum/k)
 }
 
+// plugIn is the Fail alternative for the next window: a lower confidence
+// bound (1.5 standard errors on the log scale) of the rate ratio estimated
+// from the earlier windows x/n against y/m, never below the regression
+// ratio rb. An alternative above the true ratio loses power quickly, one
+// below it slowly, hence the lower bound.
+func plugIn(rb, x, n, y, m float64) float64 {
+	if x < 1 || y < 1 || n <= 0 || m <= 0 {
+		return rb
+	}
+	lcb := math.Log((x/n)/(y/m)) - 1.5*math.Sqrt(1/x+1/y)
+	return math.Min(maxRatio, math.Max(rb, math.Exp(lcb)))
+}
+
 // condLLR is the log likelihood ratio of the rate ratio a against b for x
 // of t bad events falling on the canary's n requests (against the stable
 // version's m), given t: the binomial of the conditional identity.
@@ -332,7 +342,7 @@ func (s *rateState) update(m Rate, in Input) string {
 			s.Steps++
 		}
 		s.Step = in.Step
-		s.StepN, s.StepX, s.StepM, s.StepY, s.PassStep, s.FailStep = 0, 0, 0, 0, 0, 0
+		s.StepN, s.StepX, s.StepM, s.StepY, s.PassStep, s.FailStep = 0, 0, 0, 0, [2]float64{}, 0
 	}
 	o, ok := in.Observation(m.Metric)
 	if !ok {
@@ -351,10 +361,6 @@ func (s *rateState) update(m Rate, in Input) string {
 	t := x + y
 	// Relative tests on the conditional binomial, tempered by the measured
 	// dispersion (a power 1/φ ≤ 1 of an e-value is an e-value).
-	lead := 0 // the Pass test that led before this window
-	if s.Tests[1] > s.Tests[0] {
-		lead = 1
-	}
 	var pass [2]float64
 	rho := ((s.X + 0.5) / (s.N + 1)) / ((s.Y + 0.5) / (s.M + 1))
 	if n > 0 && mm > 0 && t > 0 {
@@ -365,14 +371,17 @@ func (s *rateState) update(m Rate, in Input) string {
 		// the regression ratio: the whole rollout's estimate for the
 		// e-process since the start, this step's for the one since the
 		// step began.
-		stepRho := ((s.StepX + 0.5) / (s.StepN + 1)) / ((s.StepY + 0.5) / (s.StepM + 1))
-		s.Fail += f * condLLR(x, t, n, mm, math.Min(maxRatio, math.Max(rb, rho)), 1)
-		s.FailStep += f * condLLR(x, t, n, mm, math.Min(maxRatio, math.Max(rb, stepRho)), 1)
+		s.Fail += f * condLLR(x, t, n, mm, plugIn(rb, s.X, s.N, s.Y, s.M), 1)
+		s.FailStep += f * condLLR(x, t, n, mm, plugIn(rb, s.StepX, s.StepN, s.StepY, s.StepM), 1)
 		// Dispersion: residual of x around its prediction from earlier
 		// windows' ratio estimate.
-		p := n * rho / (n*rho + mm)
-		s.DR += x - t*p
-		s.DV += t * p * (1 - p)
+		// The prediction's own error adds about t/T to the variance (T
+		// the events it rests on).
+		if prev := s.X + s.Y; prev >= 5 {
+			p := n * rho / (n*rho + mm)
+			s.DR += x - t*p
+			s.DV += t * p * (1 - p) * (1 + t/prev)
+		}
 		if s.DV >= 3 {
 			s.D += s.DR * s.DR / s.DV
 			s.DK++
@@ -388,14 +397,14 @@ func (s *rateState) update(m Rate, in Input) string {
 		q1 := math.Min(margin/2, math.Max(margin/20, qs))
 		pass[1] = binLLR(x, n, q1, margin) / phi(s.S, s.SK)
 	}
-	s.Tests[0] += pass[0]
-	s.Tests[1] += pass[1]
-	s.Pass += pass[lead]
-	s.PassStep += pass[lead]
-	if mm > 0 {
-		qs := (s.Y + 0.5) / (s.M + 1)
+	for i, l := range pass {
+		s.Pass[i] += l
+		s.PassStep[i] += l
+	}
+	if mm > 0 && s.Y >= 5 {
+		qs := s.Y / s.M
 		s.SR += y - mm*qs
-		s.SV += mm * qs * (1 - qs)
+		s.SV += mm * qs * (1 - qs) * (1 + mm/s.M)
 		if s.SV >= 3 {
 			s.S += s.SR * s.SR / s.SV
 			s.SK++
@@ -456,9 +465,17 @@ func (s *rateState) logFail() float64 {
 	return logMix([]float64{s.Fail, s.FailStep}, []float64{failWhole, (1 - failWhole) / ((k + 1) * (k + 2))})
 }
 
-// logPass is the log of the Pass e-process (valid against "regression"),
-// since the start and over this step.
-func (s *rateState) logPass() (whole, step float64) { return s.Pass, s.PassStep }
+// passWeights weigh the relative and the absolute Pass e-processes: the
+// relative one decides in most services; the absolute one matters only
+// when the stable version has almost no errors.
+var passWeights = []float64{0.8, 0.2}
+
+// logPass is the log of the Pass e-process (the weighted mean of the
+// relative and the absolute one, each valid against "regression"), since
+// the start and over this step.
+func (s *rateState) logPass() (whole, step float64) {
+	return logMix(s.Pass[:], passWeights), logMix(s.PassStep[:], passWeights)
+}
 
 func clamp01(v float64) float64 { return math.Max(0, math.Min(1, v)) }
 
