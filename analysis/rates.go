@@ -116,7 +116,6 @@ const (
 	memoryVersion = 1
 )
 
-
 func (r Rates) levels() (alpha, beta, stepBeta float64) {
 	alpha, beta, stepBeta = r.Alpha, r.Beta, r.StepBeta
 	if alpha == 0 {
