@@ -236,8 +236,9 @@ func TestNoDataPolicy(t *testing.T) {
 		want    rollback.Phase
 		decided time.Duration
 	}{
-		// Hold: nothing passes; the progress deadline (hold 1m + 5m) rolls back.
-		{rollback.Policy{}, rollback.RolledBack, 6 * time.Minute},
+		// Hold: nothing passes; the progress deadline (hold 1m + 5m) rolls
+		// back with RollBackAtDeadline (by default it pauses for a person).
+		{rollback.Policy{AtDeadline: rollback.RollBackAtDeadline}, rollback.RolledBack, 6 * time.Minute},
 		{rollback.Policy{NoData: rollback.FailNoData}, rollback.RolledBack, 2 * time.Minute},
 		{rollback.Policy{NoData: rollback.FailAfter, NoDataAfter: 2}, rollback.RolledBack, 4 * time.Minute},
 	} {
