@@ -50,9 +50,20 @@ type PresetMetrics struct {
 	// Latency is a latency percentile in seconds; only the
 	// FixedThresholdPreset baseline reads it (p99 ≤ 0.5 s).
 	Latency string
+	// Ratio and Margin, when set, replace the preset's tolerance: a
+	// regression is at least Ratio × stable's rate and at least Margin
+	// above it (see Rate). A larger Margin needs fewer requests for a Pass
+	// when the stable version has almost no errors.
+	Ratio, Margin float64
 }
 
 func (m PresetMetrics) rates(ratio, margin float64) []Rate {
+	if m.Ratio != 0 {
+		ratio = m.Ratio
+	}
+	if m.Margin != 0 {
+		margin = m.Margin
+	}
 	r := []Rate{{Metric: m.ErrorRate, Ratio: ratio, Margin: margin}}
 	if m.Slow != "" {
 		r = append(r, Rate{Metric: m.Slow, Ratio: ratio, Margin: margin})
