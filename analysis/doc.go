@@ -161,11 +161,12 @@
 //     of stable's rate from earlier windows, so the boundary tested is
 //     below the true one but by a small chance. When stable has almost no
 //     bad events the ratio carries no information; a regression is then at
-//     least Margin in absolute terms, and each window may instead count
-//     the binomial LR of the canary's own x of n at rate q₁ (like stable's)
-//     against Margin — whichever of the two is expected to gain more, a
-//     choice made before the window's outcome, so the product stays an
-//     e-process.
+//     least Margin in absolute terms, so a second product counts the
+//     binomial LR of the canary's own x of n at a rate q₁ like stable's
+//     against Margin. The Pass e-process is the mean of the two with
+//     weights 0.8 and 0.2 (a mean of e-processes is one): the relative
+//     test is immune to incidents on both versions, the absolute one is
+//     not but decides when stable has no errors at all.
 //   - A Pass needs the product since the start ≥ 1/β AND the product over
 //     the current step's windows ≥ 1/StepBeta: earlier steps cannot carry
 //     the canary past a regression that starts at a later one.

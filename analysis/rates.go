@@ -162,12 +162,10 @@ type rateState struct {
 	StepX float64 `json:"stepX"`
 	StepM float64 `json:"stepM"`
 	StepY float64 `json:"stepY"`
-	// Pass and PassStep: log e-values against "regression" since the
-	// start and over this step. Each window adds the relative or the
-	// absolute test, whichever is expected to gain more given the earlier
-	// windows (a predictable choice, so the product stays an e-process).
-	Pass     float64 `json:"pass"`
-	PassStep float64 `json:"passStep"`
+	// Pass and PassStep: log e-values against "regression" of the
+	// relative and the absolute test, since the start and over this step.
+	Pass     [2]float64 `json:"pass"`
+	PassStep [2]float64 `json:"passStep"`
 	// Fail and FailStep: log e-values against "no worse than stable",
 	// since the start and since this step began.
 	Fail     float64 `json:"fail"`
@@ -260,7 +258,7 @@ func (s *rateState) sane() bool {
 			return false
 		}
 	}
-	for _, v := range []float64{s.Pass, s.PassStep, s.Fail, s.FailStep, s.Guard, s.DR, s.SR} {
+	for _, v := range []float64{s.Pass[0], s.Pass[1], s.PassStep[0], s.PassStep[1], s.Fail, s.FailStep, s.Guard, s.DR, s.SR} {
 		if !finite(v) {
 			return false
 		}
@@ -343,7 +341,7 @@ func (s *rateState) update(m Rate, in Input) string {
 			s.Steps++
 		}
 		s.Step = in.Step
-		s.StepN, s.StepX, s.StepM, s.StepY, s.PassStep, s.FailStep = 0, 0, 0, 0, 0, 0
+		s.StepN, s.StepX, s.StepM, s.StepY, s.PassStep, s.FailStep = 0, 0, 0, 0, [2]float64{}, 0
 	}
 	o, ok := in.Observation(m.Metric)
 	if !ok {
@@ -363,7 +361,6 @@ func (s *rateState) update(m Rate, in Input) string {
 	// Relative tests on the conditional binomial, tempered by the measured
 	// dispersion (a power 1/φ ≤ 1 of an e-value is an e-value).
 	var pass [2]float64
-	useAbs := s.absLeads(n, mm, rb, margin)
 	rho := ((s.X + 0.5) / (s.N + 1)) / ((s.Y + 0.5) / (s.M + 1))
 	if n > 0 && mm > 0 && t > 0 {
 		f := 1 / phi(s.D, s.DK)
@@ -399,12 +396,10 @@ func (s *rateState) update(m Rate, in Input) string {
 		q1 := math.Min(margin/2, math.Max(margin/20, qs))
 		pass[1] = binLLR(x, n, q1, margin) / phi(s.S, s.SK)
 	}
-	l := pass[0]
-	if useAbs {
-		l = pass[1]
+	for i, l := range pass {
+		s.Pass[i] += l
+		s.PassStep[i] += l
 	}
-	s.Pass += l
-	s.PassStep += l
 	if mm > 0 && s.Y >= 5 {
 		qs := s.Y / s.M
 		s.SR += y - mm*qs
@@ -469,32 +464,18 @@ func (s *rateState) logFail() float64 {
 	return logMix([]float64{s.Fail, s.FailStep}, []float64{failWhole, (1 - failWhole) / ((k + 1) * (k + 2))})
 }
 
-// logPass is the log of the Pass e-process since the start and over this
-// step.
-func (s *rateState) logPass() (whole, step float64) { return s.Pass, s.PassStep }
+// passWeights weigh the relative and the absolute Pass e-processes. The
+// relative one decides in most services and is immune to incidents on
+// both versions; the absolute one, which does not condition and so loses
+// its evidence in an incident, matters only when the stable version has
+// almost no errors.
+var passWeights = []float64{0.8, 0.2}
 
-// absLeads reports whether the absolute test is expected to gain more
-// evidence than the relative one from a window of n canary and m stable
-// requests, for a canary like stable at the stable rate estimated from
-// earlier windows. It reads nothing of the window's outcomes, so the
-// choice is predictable and the Pass product stays an e-process.
-func (s *rateState) absLeads(n, m, rb, margin float64) bool {
-	if n <= 0 {
-		return false
-	}
-	q := (s.Y + 0.5) / (s.M + 1)
-	if s.M < 100 {
-		return false // no estimate yet: the relative test, which needs none
-	}
-	q1 := math.Min(margin/2, math.Max(margin/20, q))
-	abs := n * (q*math.Log(q1/margin) + (1-q)*(math.Log1p(-q1)-math.Log1p(-margin)))
-	rel := 0.0
-	if m > 0 {
-		t := q * (n + m)
-		p1, p0 := n/(n+m), n*rb/(n*rb+m)
-		rel = t * (p1*math.Log(p1/p0) + (1-p1)*(math.Log1p(-p1)-math.Log1p(-p0)))
-	}
-	return abs > rel
+// logPass is the log of the Pass e-process (the weighted mean of the
+// relative and the absolute one, each valid against "regression"), since
+// the start and over this step.
+func (s *rateState) logPass() (whole, step float64) {
+	return logMix(s.Pass[:], passWeights), logMix(s.PassStep[:], passWeights)
 }
 
 func clamp01(v float64) float64 { return math.Max(0, math.Min(1, v)) }
