@@ -53,9 +53,60 @@ func TestQualityTable(t *testing.T) {
 	cells := runGrid(t, Contenders(), scs, *runs)
 	t.Logf("plan: StepWeight 10, MaxWeight 50, Interval 1m; α = β = 1 %%; %d runs per cell; requests/s {0.5, 5, 50, 500} × stable error rate {0.1, 0.5, 1, 2 %%}\n\n%s\n%s",
 		*runs, Table(cells), CellTable(cells, "default"))
+	for _, c := range Contenders() {
+		if c.Name != "oracle" {
+			t.Logf("%s: %s", c.Name, summary(cells, c.Name))
+		}
+	}
 	for _, v := range checkTargets(cells, "default", 1.5, 0, 1, 0) {
 		t.Log("target missed:", v)
 	}
+}
+
+// summary counts, for contender name, the safety targets over the grid and
+// the cells whose medians meet the speed targets (where the oracle's median
+// exists).
+func summary(cells []Cell, name string) string {
+	type key struct {
+		f      Family
+		rps, q float64
+	}
+	oracle := map[key]Cell{}
+	for _, c := range cells {
+		if c.Contender == "oracle" {
+			oracle[key{c.Family, c.RPS, c.ErrorRate}] = c
+		}
+	}
+	goodBack, goodRuns, badProm, badRuns := 0, 0, 0, 0
+	promOK, promN, backOK, backN := 0, 0, 0, 0
+	for _, c := range cells {
+		if c.Contender != name {
+			continue
+		}
+		o := oracle[key{c.Family, c.RPS, c.ErrorRate}]
+		switch {
+		case c.Family.Good():
+			goodBack += c.RolledBack
+			goodRuns += c.Runs
+			if om := Quantile(o.PromoteMin, o.Runs, 0.5); !math.IsNaN(om) && !math.IsInf(om, 1) {
+				promN++
+				if Quantile(c.PromoteMin, c.Runs, 0.5) <= 1.5*om {
+					promOK++
+				}
+			}
+		case c.Clear():
+			badProm += c.Promoted
+			badRuns += c.Runs
+			if om := Quantile(o.BackMin, o.Runs, 0.5); c.Family != TurnsBad && !math.IsNaN(om) && !math.IsInf(om, 1) {
+				backN++
+				if Quantile(c.BackMin, c.Runs, 0.5) <= om+Interval.Minutes() {
+					backOK++
+				}
+			}
+		}
+	}
+	return fmt.Sprintf("good canaries rolled back %d of %d (%s); clear regressions promoted %d of %d (%s); cells with median promote ≤ 1.5 × oracle: %d of %d; with median rollback ≤ oracle + 1 min: %d of %d",
+		goodBack, goodRuns, pct(goodBack, goodRuns), badProm, badRuns, pct(badProm, badRuns), promOK, promN, backOK, backN)
 }
 
 // TestTargets checks the default preset on a bounded grid with fixed
