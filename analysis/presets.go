@@ -88,8 +88,8 @@ func (m PresetMetrics) rates(ratio, margin float64) []Rate {
 // at 0.1–0.5 % errors); a regression of 5 × at 1 % is rolled back in 1
 // minute from 50 requests/s up and 9 minutes at 5 requests/s. At 0.5
 // requests/s nothing is decided in 4 hours and the rollout asks a person.
-// When stable has no errors at all, a Pass needs about 5 / Margin canary
-// requests at the first step (1,000 for the default Margin).
+// When stable has no errors at all, a Pass needs about 6.5 / Margin canary
+// requests at the first step (1,300 for the default Margin).
 func DefaultPreset(m PresetMetrics) Preset {
 	return Preset{
 		Name:         "default",
