@@ -494,11 +494,17 @@ func (s *rateState) judge(m Rate, failAt, passAt, stepAt float64) (Detail, Evide
 	}
 	lf := s.logFail()
 	lp, lps := s.logPass()
+	if stepAt <= 0 {
+		lps = math.Inf(1) // StepBeta 1: no evidence asked of the step itself
+	}
 	stat := math.Max(-1e6, math.Min(1e6, lf))
 	d.Statistic = ptr(stat)
 	d.PValue = ptr(math.Min(1, math.Exp(-math.Max(0, stat))))
 	ev.Fail = clamp01(lf / failAt)
-	ev.Pass = clamp01(math.Min(lp/passAt, lps/stepAt))
+	ev.Pass = clamp01(lp / passAt)
+	if stepAt > 0 {
+		ev.Pass = math.Min(ev.Pass, clamp01(lps/stepAt))
+	}
 	guardFail := m.Limit > 0 && s.Guard >= failAt
 	switch {
 	case lf >= failAt || guardFail:
@@ -513,7 +519,7 @@ func (s *rateState) judge(m Rate, failAt, passAt, stepAt float64) (Detail, Evide
 	case lp >= passAt && lps >= stepAt:
 		d.Outcome, d.Class, ev.More, ev.Pass = Pass, "pass", 0, 1
 		d.Reason = fmt.Sprintf("no regression: %s against %s over %s canary requests (log e = %.3g ≥ %.3g, this step %.3g ≥ %.3g)",
-			fmtg(rate(s.X, s.N)), fmtg(rate(s.Y, s.M)), fmtg(s.N), lp, passAt, lps, stepAt)
+			fmtg(rate(s.X, s.N)), fmtg(rate(s.Y, s.M)), fmtg(s.N), lp, passAt, math.Min(lps, 1e6), stepAt)
 	default:
 		d.Class = "nodata"
 		ev.More = s.more(lf, lp, lps, failAt, passAt, stepAt)
@@ -543,7 +549,9 @@ func (s *rateState) more(lf, lp, lps, failAt, passAt, stepAt float64) int64 {
 	}
 	if s.N > 0 && lp > 0 {
 		need := (passAt - lp) / (lp / s.N)
-		if s.StepN > 0 && lps > 0 {
+		if math.IsInf(lps, 1) {
+			// no step requirement
+		} else if s.StepN > 0 && lps > 0 {
 			need = math.Max(need, (stepAt-lps)/(lps/s.StepN))
 		} else if lps < stepAt {
 			need = math.Max(need, (stepAt-lps)/(lp/s.N))
