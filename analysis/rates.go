@@ -141,6 +141,9 @@ func (m Rate) tolerance() (ratio, margin float64) {
 	return ratio, margin
 }
 
+// levels are the log thresholds of the Fail and the Pass e-processes.
+type levels struct{ fail, pass float64 }
+
 // rateState is one metric's evidence between analyses: sufficient
 // statistics, a fixed number of them whatever the traffic. Log e-values
 // are in nats.
@@ -204,7 +207,7 @@ func (r Rates) Analyze(ctx context.Context, in Input) (Verdict, error) {
 	v := Verdict{Details: make([]Detail, 0, len(r.Metrics)), Evidence: make([]Evidence, 0, len(r.Metrics))}
 	for i, m := range r.Metrics {
 		st := &mem.Metrics[i]
-		why := st.update(m, in)
+		why := st.update(m, in, levels{fail: failAt, pass: passAt})
 		d, ev := st.judge(m, failAt, passAt, stepAt)
 		if why != "" {
 			d.Reason = why + "; " + d.Reason
@@ -298,14 +301,23 @@ func (s *rateState) stableUCB() float64 {
 }
 
 // phi returns the dispersion of a bucketed Pearson statistic: 1 unless the
-// statistic is significantly above its χ² mean (beyond two standard
-// deviations), else its ratio to the number of buckets (capped at 100).
+// statistic is well above its χ² mean (beyond three standard deviations
+// and 3, so that a chance excess on the first few buckets does not slow
+// every decision), else its ratio to the number of buckets (capped at
+// 100).
 func phi(sum, k float64) float64 {
-	if k < 3 || sum <= k+2*math.Sqrt(2*k) {
+	if k < 1 || sum <= k+3*math.Sqrt(2*k)+3 {
 		return 1
 	}
 	return math.Min(100, sum/k)
 }
+
+// capped caps what one window adds to an e-process at a little over half
+// the log threshold it is held to (plus 0.1, what the Fail mixture's
+// weights cost): min(LR, C) of an e-value is an e-value, and a single
+// window — one burst of clustered errors before any dispersion could be
+// measured — can then never decide alone; two can.
+func capped(l, at float64) float64 { return math.Min(l, at/2+0.1) }
 
 // plugIn is the Fail alternative for the next window: a lower confidence
 // bound (1.5 standard errors on the log scale) of the rate ratio estimated
@@ -335,7 +347,7 @@ func binLLR(x, n, q1, q0 float64) float64 {
 
 // update adds in's window for metric m; it returns why the window was
 // not used ("" when it was).
-func (s *rateState) update(m Rate, in Input) string {
+func (s *rateState) update(m Rate, in Input, lv levels) string {
 	if s.Step != in.Step {
 		if s.Step != math.MinInt32 {
 			s.Steps++
@@ -364,23 +376,23 @@ func (s *rateState) update(m Rate, in Input) string {
 	rho := ((s.X + 0.5) / (s.N + 1)) / ((s.Y + 0.5) / (s.M + 1))
 	if n > 0 && mm > 0 && t > 0 {
 		f := 1 / phi(s.D, s.DK)
-		pass[0] = f * condLLR(x, t, n, mm, 1, rb)
+		pass[0] = capped(f*condLLR(x, t, n, mm, 1, rb), lv.pass)
 		// Fail: the alternative is the ratio estimated from earlier
 		// windows (a predictable plug-in, Robbins' method), never below
 		// the regression ratio: the whole rollout's estimate for the
 		// e-process since the start, this step's for the one since the
 		// step began.
-		s.Fail += f * condLLR(x, t, n, mm, plugIn(rb, s.X, s.N, s.Y, s.M), 1)
-		s.FailStep += f * condLLR(x, t, n, mm, plugIn(rb, s.StepX, s.StepN, s.StepY, s.StepM), 1)
+		s.Fail += capped(f*condLLR(x, t, n, mm, plugIn(rb, s.X, s.N, s.Y, s.M), 1), lv.fail)
+		s.FailStep += capped(f*condLLR(x, t, n, mm, plugIn(rb, s.StepX, s.StepN, s.StepY, s.StepM), 1), lv.fail)
 		// Dispersion: residual of x around its prediction from earlier
 		// windows' ratio estimate.
-		// The prediction's own error adds about t/T to the variance (T
-		// the events it rests on).
-		if prev := s.X + s.Y; prev >= 5 {
-			p := n * rho / (n*rho + mm)
-			s.DR += x - t*p
-			s.DV += t * p * (1 - p) * (1 + t/prev)
-		}
+		// The prediction's own error adds to the variance (delta method:
+		// Var log ρ̂ ≈ 1/X + 1/Y), so that a canary whose ratio is far from
+		// the early estimate is not read as overdispersed.
+		p := n * rho / (n*rho + mm)
+		v := t * p * (1 - p)
+		s.DR += x - t*p
+		s.DV += v * (1 + v*(1/(s.X+0.5)+1/(s.Y+0.5)))
 		if s.DV >= 3 {
 			s.D += s.DR * s.DR / s.DV
 			s.DK++
@@ -394,7 +406,7 @@ func (s *rateState) update(m Rate, in Input) string {
 	if n > 0 {
 		qs := (s.Y + 0.5) / (s.M + 1)
 		q1 := math.Min(margin/2, math.Max(margin/20, qs))
-		pass[1] = binLLR(x, n, q1, margin) / phi(s.S, s.SK)
+		pass[1] = capped(binLLR(x, n, q1, margin)/phi(s.S, s.SK), lv.pass)
 	}
 	for i, l := range pass {
 		s.Pass[i] += l
@@ -422,7 +434,7 @@ func (s *rateState) update(m Rate, in Input) string {
 			if q1 <= q0 {
 				q1 = (q0 + 1) / 2
 			}
-			s.Guard += binLLR(x, n, q1, q0)
+			s.Guard += capped(binLLR(x, n, q1, q0), lv.fail)
 		}
 	}
 	s.N += n
