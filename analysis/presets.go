@@ -82,11 +82,12 @@ func (m PresetMetrics) rates(ratio, margin float64) []Rate {
 //
 // Traffic it needs (decision-quality suite, BENCHMARKS.md: plan 10 → 50 %
 // in steps of 10, 1-minute interval, stable error rate 0.1–2 %): a good
-// canary is promoted in a median of 5–15 minutes at 500 requests/s, 10–30
-// minutes at 50 requests/s and 2–4 hours at 5 requests/s (undecided in 4
-// hours for a third to two thirds of the runs after a burst or an incident
-// at 0.1–0.5 % errors); a regression of 5 × at 1 % is rolled back in 1
-// minute from 50 requests/s up and 9 minutes at 5 requests/s. At 0.5
+// canary is promoted in a median of 7–11 minutes at 500 requests/s, 12–31
+// minutes at 50 requests/s (74 after an incident at 0.1 % errors) and 2–4
+// hours at 5 requests/s (undecided in 4 hours for a third to two thirds of
+// the runs after a burst or an incident at 0.1–0.5 % errors); a regression
+// of 5 × at 1 % is rolled back in 2 minutes from 50 requests/s up (no
+// single window decides) and about 9 minutes at 5 requests/s. At 0.5
 // requests/s nothing is decided in 4 hours and the rollout asks a person.
 // When stable has no errors at all, a Pass needs about 6.5 / Margin canary
 // requests at the first step (1,300 for the default Margin).
