@@ -77,3 +77,27 @@ func BenchmarkMannWhitneyJudge(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRates10Metrics is a Rates verdict over 10 rate metrics with its
+// memory from the previous look (target ≤ 1 ms).
+func BenchmarkRates10Metrics(b *testing.B) {
+	var a analysis.Rates
+	var in analysis.Input
+	for i := 0; i < 10; i++ {
+		name := fmt.Sprintf("m%d", i)
+		a.Metrics = append(a.Metrics, analysis.Rate{Metric: name})
+		in.Observations = append(in.Observations, analysis.Observation{Metric: name,
+			Canary: analysis.Observed(0.01, 1000), Stable: analysis.Observed(0.01, 9000)})
+	}
+	v, err := a.Analyze(context.Background(), in)
+	if err != nil {
+		b.Fatal(err)
+	}
+	in.Memory = v.Memory
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := a.Analyze(context.Background(), in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

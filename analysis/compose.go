@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 
@@ -22,22 +23,54 @@ type compose struct {
 	parts []Analyzer
 }
 
+// runParts runs every part on in, handing each its own memory: a
+// composition's memory is the JSON array of its parts' memories, in order
+// (a part without memory has null), so that parts with evidence between
+// analyses keep it inside All, Any and Weighted.
 func runParts(ctx context.Context, field string, parts []Analyzer, in Input) ([]Verdict, error) {
 	if len(parts) == 0 {
 		return nil, canary.Invalid(field, nil, "must have at least one analyzer")
+	}
+	var mems []json.RawMessage
+	if len(in.Memory) > 0 {
+		if err := json.Unmarshal(in.Memory, &mems); err != nil || len(mems) != len(parts) {
+			mems = nil // another shape: every part starts afresh
+		}
 	}
 	out := make([]Verdict, len(parts))
 	for i, p := range parts {
 		if p == nil {
 			return nil, canary.Invalid(fmt.Sprintf("%s[%d]", field, i), nil, "must not be nil")
 		}
-		v, err := p.Analyze(ctx, in)
+		pin := in
+		pin.Memory = nil
+		if mems != nil && string(mems[i]) != "null" {
+			pin.Memory = mems[i]
+		}
+		v, err := p.Analyze(ctx, pin)
 		if err != nil {
 			return nil, err
 		}
 		out[i] = v
 	}
 	return out, nil
+}
+
+// carry sets v's memory and evidence from its parts' verdicts.
+func carry(v *Verdict, parts []Verdict) {
+	mems := make([]json.RawMessage, len(parts))
+	any := false
+	for i, p := range parts {
+		v.Evidence = append(v.Evidence, p.Evidence...)
+		if len(p.Memory) > 0 {
+			mems[i], any = p.Memory, true
+		} else {
+			mems[i] = json.RawMessage("null")
+		}
+	}
+	if any {
+		v.Memory, _ = json.Marshal(mems) // raw JSON from the parts: cannot fail
+	}
 }
 
 func (c compose) Analyze(ctx context.Context, in Input) (Verdict, error) {
@@ -53,6 +86,7 @@ func (c compose) Analyze(ctx context.Context, in Input) (Verdict, error) {
 		v.Reason += fmt.Sprintf("%s[%d] %s: %s; ", c.mode, i, p.Outcome, p.Reason)
 	}
 	v.Reason = v.Reason[:len(v.Reason)-2]
+	carry(&v, vs)
 	if c.mode == "all" {
 		switch {
 		case n[Fail] > 0:
@@ -144,6 +178,7 @@ func (w Weighted) Analyze(ctx context.Context, in Input) (Verdict, error) {
 		return Verdict{}, err
 	}
 	var v Verdict
+	carry(&v, vs)
 	low, high := 0.0, 0.0
 	for i, p := range vs {
 		v.Details = append(v.Details, p.Details...)

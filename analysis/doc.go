@@ -1,7 +1,7 @@
 // Package analysis judges a canary from observations: the Analyzer
 // interface, the Verdict it returns, the analyzers that ship with the
 // module, ways to combine them, and presets tuned on a decision-quality
-// suite. It imports only the standard library.
+// suite (internal/quality). It imports only the standard library.
 //
 // # Evidence
 //
@@ -16,6 +16,10 @@
 // configuration is an error, a *canary.FieldError naming the field.
 //
 // # Analyzers
+//
+// Rates (the DefaultPreset's analyzer) judges rate metrics — errors per
+// request, and latency as the share of requests slower than a bound — in
+// both directions on anytime-valid evidence, described below.
 //
 // Threshold holds each metric's canary value against fixed bounds (error
 // rate ≤ 2 %, success rate ≥ 99 %, p99 ≤ a bound).
@@ -100,18 +104,129 @@
 // confirmed by the short window (both versions over the same minutes) with
 // a one-sided z-test at ConfirmAlpha; an extra condition can only lower the
 // false-failure rate. The guarantee is asymptotic: MinCount (100 requests
-// by default) keeps the test from deciding on a handful of requests. The
-// decision-quality suite (rollback/quality_test.go) measures the rates
-// actually reached, including under drift and low traffic.
+// by default) keeps the test from deciding on a handful of requests. Λ is
+// computed in log space and capped at e^700, so it is always finite.
+// Sequential judges only Fail; Rates judges both directions.
+//
+// # Evidence in both directions (Rates)
+//
+// Meaning. Fail = evidence that the canary's rate is above the stable
+// version's; Pass = evidence that it is not a regression, a regression
+// being a rate at least Rate.Ratio × stable's AND at least Rate.Margin
+// above it (defaults 2 × and 0.5 points: non-inferiority with a declared
+// tolerance); Inconclusive = neither yet. With Alpha = α and Beta = β
+// (default 1 % each), over every look of the whole rollout:
+//
+//	P(Fail  | every rate of the canary ≤ stable's)   ≤ α
+//	P(Pass  | a regression on a metric from the start) ≤ β
+//	P(Pass  | a regression that starts with j steps to go) ≤ StepBeta^j
+//
+// (StepBeta defaults to β^(1/3), so ≤ β once three steps remain.)
+//
+// The conditional binomial. In each window the rollout measures, per
+// metric, the canary's n requests with x bad events and stable's m
+// requests with y. If both versions' bad events are Poisson with rates
+// ρ·λ and λ for the canary and stable — whatever λ does from one window to
+// the next — then given t = x + y, x is Binomial(t, nρ / (nρ + m)). The
+// shared λ drops out: a platform incident or a burst that multiplies both
+// versions' rates cancels, which is how Lindon, Sanden and Shirikian
+// (KDD 2022, and Lindon and Malek, NeurIPS 2022) compare versions within
+// the same period at Netflix. Its likelihood ratio for ρ = a against ρ = b
+// is
+//
+//	LR = (a/b)^x · ((n·b + m) / (n·a + m))^t
+//
+// E-processes. The binomial family has a monotone likelihood ratio in x,
+// so for any a > b the LR of a window has expectation ≤ 1 under every
+// ρ ≤ b; the product over windows of such LRs, each with an alternative
+// chosen from earlier windows only (predictable), is a non-negative
+// supermartingale under the null, and by Ville's inequality it exceeds 1/α
+// with probability at most α, however often it is looked at (Wald 1945;
+// Robbins; Ramdas, Grünwald, Vovk and Shafer's survey of e-values and
+// Howard, Ramdas, McAuliffe and Sekhon, Ann. Statist. 2021, on time-uniform
+// bounds; Johari, Koomen, Pekelis and Walsh, Oper. Res. 2022, on
+// always-valid p-values).
+//
+//   - Fail multiplies LR(ρ₁ : 1) with ρ₁ a lower confidence bound of the
+//     ratio estimated from earlier windows, never below the regression
+//     ratio ρ_bad (Robbins' predictable plug-in): valid against ρ ≤ 1.
+//     Two such products are mixed — one since the start (weight 0.9) and
+//     one since the current step began (weight 0.1 / ((k+1)(k+2)) for the
+//     k-th step), so that a regression that starts late (the CUSUM problem
+//     of Page 1954 and Lorden 1971) is not buried under the evidence of
+//     the good windows before it. α is shared among the metrics
+//     (Bonferroni) and their guards.
+//   - Pass multiplies LR(1 : ρ_bad): valid against ρ ≥ ρ_bad.
+//     ρ_bad = max(Ratio, 1 + Margin / p̄) with p̄ an upper confidence bound
+//     of stable's rate from earlier windows, so the boundary tested is
+//     below the true one but by a small chance. When stable has almost no
+//     bad events the ratio carries no information; a regression is then at
+//     least Margin in absolute terms, so a second product counts the
+//     binomial LR of the canary's own x of n at a rate q₁ like stable's
+//     against Margin. The Pass e-process is the mean of the two with
+//     weights 0.8 and 0.2 (a mean of e-processes is one): the relative
+//     test is immune to incidents on both versions, the absolute one is
+//     not but decides when stable has no errors at all.
+//   - A Pass needs the product since the start ≥ 1/β AND the product over
+//     the current step's windows ≥ 1/StepBeta: earlier steps cannot carry
+//     the canary past a regression that starts at a later one.
+//
+// Overdispersion. Beyond what conditioning removes (for example errors in
+// clusters from one client), the windows' Pearson residuals around the
+// prediction from earlier windows (with the prediction's own variance) are
+// summed; when the sum is well above its χ² mean, each window's log LR is
+// divided by the measured dispersion φ (quasi-likelihood). A power
+// 1/φ ≤ 1 of an e-value is still an e-value (Jensen), so this never breaks
+// the guarantee under the model. And no window may add more than half the
+// log threshold (min(LR, C) of an e-value is an e-value), so no single
+// window decides. Both are approximate defences, not a guarantee: with
+// errors in clusters of 20 within each version, 7 % of good canaries were
+// failed at α = 1 % (39 % without the cap), most of them in the first
+// windows, before the dispersion could be measured. The absolute test,
+// which does not condition, is tempered by the stable version's own
+// dispersion over time.
+//
+// Memory and steps. The evidence is a handful of sufficient statistics
+// per metric kept in Verdict.Memory (under 1 KB a metric, whatever the
+// traffic); the rollout hands it back as Input.Memory and says which step
+// the window belongs to (Input.Step). All, Any and Weighted keep their
+// parts' memories. Verdict.Evidence says, per metric, the progress towards
+// each decision and a rough number of further canary requests needed
+// (More), which the rollout shows when it asks a person at the progress
+// deadline.
+//
+// Assumptions. Windows do not overlap (the metric window is the analysis
+// interval, the rollout's default); within a window, bad events of the
+// two versions follow rates whose ratio is the canary's (shared shocks
+// allowed); the Margin part of the tolerance is judged against the stable
+// rate estimated from earlier windows. Latency is judged the same way as
+// the share of requests slower than a bound, in seconds.
+//
+// The guard. Rate.Limit adds the rule "rate ≤ Limit, or no worse than the
+// service's recent history" (Observation.Baseline) as an e-process over
+// the canary's own counts against max(Limit, the baseline's upper bound):
+// a Fail needs evidence, never a point estimate from a few requests. It
+// cannot tell an incident from a bad canary, so it is off by default.
+//
+// Bad input. A window whose counts are negative, whose rate is NaN,
+// infinite or outside [0, 1] (more bad events than requests), or that was
+// not observed, is not used: the metric stays Inconclusive with the
+// reason. Every statistic is kept in log space; the verdict's numbers are
+// finite. A memory that cannot be read, or that belongs to other metrics,
+// is not trusted: the evidence starts afresh and the reason says so.
+//
+// The traffic a decision needs, and how the presets compare with the
+// fixed-threshold rule and with the oracle (Wald's SPRT knowing the true
+// rates), is measured by the decision-quality suite in internal/quality
+// and written in BENCHMARKS.md.
 //
 // # Presets
 //
 // A Preset is an analyzer plus the rollout policy it was tuned with
-// (failure limit, counting, no-data policy). DefaultPreset: Sequential on
-// the error rate (α = 1 %, short-window confirmation at 0.1 %) and the
-// cumulative p99 within 1.25 × stable + 10 ms, one failure rolls back, no
-// data holds. StrictPreset and LenientPreset trade the other way;
-// FixedThresholdPreset is the plain "error rate > 2 %, 5 failed checks"
-// rule, kept as the baseline. Their detection and false-rollback rates are
-// in docs/benchmarks/analysis.md.
+// (failure limit, counting, no-data policy). DefaultPreset: Rates on the
+// error rate (and the slow share when named), α = β = 1 %, regression =
+// 2 × stable and +0.5 points, one Fail rolls back, Inconclusive holds.
+// StrictPreset and LenientPreset trade the other way; FixedThresholdPreset
+// is the plain "error rate > 2 %, 5 failed checks" rule, kept as the
+// baseline. Each preset's doc says the traffic it needs.
 package analysis

@@ -2,6 +2,7 @@ package analysis_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/meshcanary/canary/analysis"
@@ -116,4 +117,29 @@ func ExampleDefaultPreset() {
 	p := analysis.DefaultPreset(analysis.PresetMetrics{ErrorRate: "error-rate", Latency: "latency-p99"})
 	fmt.Println(p.Name, p.FailureLimit, p.Consecutive, p.NoData)
 	// Output: default 1 false hold
+}
+
+func ExampleRates() {
+	// Errors judged in both directions: a regression is at least 2 × the
+	// stable version's rate and 0.5 points above it.
+	a := analysis.Rates{Metrics: []analysis.Rate{{Metric: "error-rate"}}}
+	var memory json.RawMessage // what the rollout keeps between analyses
+	for minute := 1; minute <= 20; minute++ {
+		in := analysis.Input{Step: 0, Memory: memory, Observations: []analysis.Observation{{
+			Metric: "error-rate",
+			Canary: analysis.Observed(0.01, 600),  // 6 errors in 600 requests
+			Stable: analysis.Observed(0.01, 5400), // 54 in 5,400
+		}}}
+		v, err := a.Analyze(context.Background(), in)
+		if err != nil {
+			panic(err)
+		}
+		memory = v.Memory
+		if v.Outcome != analysis.Inconclusive {
+			e := v.Evidence[0]
+			fmt.Printf("minute %d: %v on %d canary requests\n", minute, v.Outcome, e.Requests)
+			break
+		}
+	}
+	// Output: minute 4: pass on 2400 canary requests
 }

@@ -87,7 +87,12 @@ func (s Sequential) Validate() error {
 	return nil
 }
 
-// MSPRT returns the mixture likelihood ratio Λ and the observed excess θ̂
+// maxLogLambda caps log Λ: e^700 ≈ 1e304 is finite, and far beyond any
+// 1/α.
+const maxLogLambda = 700
+
+// MSPRT returns the mixture likelihood ratio Λ (capped at e^700, so
+// always finite) and the observed excess θ̂
 // for cumulative canary and stable rates pc and ps over nc and ns requests
 // (see Sequential for the formula). It refuses rates outside [0, 1],
 // non-positive counts, and tau ≤ 0.
@@ -117,7 +122,11 @@ func MSPRT(pc float64, nc int64, ps float64, ns int64, tolerance, margin, tau fl
 	p = math.Max(p, 0.5/(fc+fs))
 	v := p * (1 - p) * (1/fc + k*k/fs)
 	t2 := tau * tau
-	lambda = math.Sqrt(v/(v+t2)) * math.Exp(t2*excess*excess/(2*v*(v+t2)))
+	// In log space, capped so that Λ stays a finite float64 (a clearly
+	// bad canary at high traffic would overflow exp to +Inf, which JSON
+	// cannot carry).
+	logLambda := 0.5*math.Log(v/(v+t2)) + t2*excess*excess/(2*v*(v+t2))
+	lambda = math.Exp(math.Min(logLambda, maxLogLambda))
 	return lambda, excess, nil
 }
 

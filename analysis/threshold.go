@@ -100,6 +100,9 @@ func (t Threshold) Analyze(ctx context.Context, in Input) (Verdict, error) {
 		case !finite(m.Value):
 			d.Class, d.Reason = "nodata", fmt.Sprintf("value %v is not a number", m.Value)
 			unknown++
+		case m.Count < 0:
+			d.Class, d.Reason = "nodata", fmt.Sprintf("negative request count %d", m.Count)
+			unknown++
 		case t.MinCount > 0 && m.Count < t.MinCount:
 			d.Value, d.Count = ptr(m.Value), m.Count
 			d.Class, d.Reason = "nodata", fmt.Sprintf("%d requests, fewer than the %d needed", m.Count, t.MinCount)

@@ -200,8 +200,14 @@ func rollout(ctx context.Context, o options, out io.Writer, audit rollback.Sink,
 	}
 	defer stopMesh()
 
+	// The analysis: the default preset, comparing the canary with the
+	// stable version over the same windows, so that load on the machine
+	// (which slows and fails both alike) does not decide. A regression is
+	// at least 2 × stable's error rate and 3 points above it (a larger
+	// margin than the preset's 0.5 points, so that a few hundred requests
+	// decide when stable has no errors at all).
 	errRate := metrics.MustParse(metrics.PromQL, "error-rate", `error_rate{version="{{version}}"}`)
-	p99 := metrics.MustParse(metrics.PromQL, "latency-p99", `latency_p99{version="{{version}}"}`)
+	preset := analysis.DefaultPreset(analysis.PresetMetrics{ErrorRate: "error-rate", Margin: 0.03})
 	sinks := []rollback.Sink{rollback.SinkFunc(func(_ context.Context, e rollback.Event) error {
 		fmt.Fprintln(out, "  "+describe(e, o))
 		return nil
@@ -210,21 +216,15 @@ func rollout(ctx context.Context, o options, out io.Writer, audit rollback.Sink,
 		sinks = append(sinks, audit)
 	}
 	cfg := rollback.Config{
-		Name:   name,
-		Plan:   rollback.Plan{Stages: rollback.Weights(o.steps...), Interval: o.interval, Hold: time.Duration(o.holdLooks) * o.interval, ProgressDeadline: 4 * o.interval},
-		Policy: rollback.Policy{FailureLimit: 2},
-		Target: rollback.Target{Service: "checkout", Stable: rollback.Workload{Version: "stable"}, Canary: rollback.Workload{Version: "canary"}},
-		Metrics: []rollback.Metric{
-			{Name: "error-rate", Provider: mesh, Query: errRate},
-			{Name: "latency-p99", Provider: mesh, Query: p99, SkipStable: true},
-		},
-		Analyzer: analysis.Threshold{MinCount: o.minReq, Limits: []analysis.Limit{
-			analysis.AtMost("error-rate", o.maxError),
-			analysis.AtMost("latency-p99", float64(o.maxP99.Milliseconds())),
-		}},
-		Router: mesh,
-		Scaler: scaler,
-		Sink:   fanOut(sinks),
+		Name:     name,
+		Plan:     rollback.Plan{Stages: rollback.Weights(o.steps...), Interval: o.interval, Hold: time.Duration(o.holdLooks) * o.interval, ProgressDeadline: 15 * o.interval},
+		Policy:   rollback.PresetPolicy(preset),
+		Target:   rollback.Target{Service: "checkout", Stable: rollback.Workload{Version: "stable"}, Canary: rollback.Workload{Version: "canary"}},
+		Metrics:  []rollback.Metric{{Name: "error-rate", Provider: mesh, Query: errRate}},
+		Analyzer: preset.Analyzer,
+		Router:   mesh,
+		Scaler:   scaler,
+		Sink:     fanOut(sinks),
 	}
 	r, err := rollback.New(cfg)
 	if err != nil {
@@ -283,8 +283,8 @@ func describe(e rollback.Event, o options) string {
 			case d.Value == nil:
 				parts = append(parts, fmt.Sprintf("%s: %s", d.Metric, d.Reason))
 			case d.Metric == "error-rate":
-				parts = append(parts, fmt.Sprintf("errors %s of %s requests (max %s)", rollback.FormatPercent(*d.Value),
-					rollback.FormatNumber(float64(d.Count), 0), rollback.FormatPercent(o.maxError)))
+				parts = append(parts, fmt.Sprintf("errors %s of %s canary requests so far: %s", rollback.FormatPercent(*d.Value),
+					rollback.FormatNumber(float64(d.Count), 0), d.Reason))
 			default:
 				parts = append(parts, fmt.Sprintf("p99 %s ms (max %s ms)", rollback.FormatNumber(*d.Value, 1),
 					rollback.FormatNumber(float64(o.maxP99.Milliseconds()), 0)))

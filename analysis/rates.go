@@ -1,0 +1,577 @@
+package analysis
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/meshcanary/canary"
+)
+
+// Rate is one rate metric judged by Rates: a count of bad events over the
+// requests behind them (errors per request, or the share of requests
+// slower than a latency bound), measured for both versions over the same
+// window. Measurement.Value is the rate in [0, 1] and Measurement.Count the
+// number of requests.
+//
+// A regression is a canary rate at least Ratio × stable's AND at least
+// Margin above it: with the defaults, twice stable's rate and 0.5 points
+// more. Pass means evidence that the canary is not such a regression; Fail
+// means evidence that its rate is above stable's.
+type Rate struct {
+	Metric string `json:"metric"`
+	// Ratio is the relative part of the tolerance: a regression is at
+	// least Ratio × the stable version's rate. Zero means 2; otherwise it
+	// must be above 1.
+	Ratio float64 `json:"ratio,omitempty"`
+	// Margin is the absolute part, in rate units: a regression is also at
+	// least Margin above the stable version's rate. Zero means 0.005
+	// (0.5 points); otherwise it must be in (0, 1).
+	Margin float64 `json:"margin,omitempty"`
+	// Limit, when positive, adds the absolute guard of the rule "error
+	// rate ≤ Limit, or no worse than the service's recent history": the
+	// canary also fails when the evidence (an e-process over its own
+	// counts, never a point estimate) shows its rate above both Limit and
+	// the upper confidence bound of Observation.Baseline, when a baseline
+	// was measured. It cannot tell a platform incident from a bad canary,
+	// so it is off unless set. Must be in [0, 1).
+	Limit float64 `json:"limit,omitempty"`
+}
+
+// Rates judges rate metrics in both directions with anytime-valid
+// evidence, comparing the canary with the stable version within each
+// analysis window so that what hits both versions at once cancels. See
+// the package documentation ("Evidence in both directions") for the
+// method, its assumptions and its guarantees.
+//
+// It keeps its evidence between analyses in Verdict.Memory (a few numbers
+// per metric) and reads Input.Step: Pass at a step needs evidence from that
+// step's own windows, so that a canary that turns bad at a later step is
+// not carried to promotion by what it showed earlier. The metric's window
+// must be the analysis interval (the rollout's default), so that no request
+// is counted twice.
+//
+// The zero Rates has no metrics and is refused.
+type Rates struct {
+	Metrics []Rate `json:"metrics"`
+	// Alpha bounds the probability that a canary whose every rate is no
+	// higher than stable's is ever failed, over all the analyses of the
+	// rollout. It is shared among the metrics (and their guards). Zero
+	// means 0.01.
+	Alpha float64 `json:"alpha,omitempty"`
+	// Beta bounds, for each metric, the probability that a canary that is a
+	// regression on it from the start is ever passed. Zero means 0.01.
+	Beta float64 `json:"beta,omitempty"`
+	// StepBeta is the level of the evidence a Pass needs from the current
+	// step's own windows: a regression that starts at a later step must
+	// pass each remaining step at this level, so one that starts with j
+	// steps to go is promoted with probability at most StepBeta^j. Zero
+	// means the cube root of Beta (0.215 for the default Beta): a
+	// regression with three or more steps to go is promoted with
+	// probability at most Beta. 1 turns the step requirement off.
+	StepBeta float64 `json:"stepBeta,omitempty"`
+}
+
+// Validate reports the first bad field of r.
+func (r Rates) Validate() error {
+	if len(r.Metrics) == 0 {
+		return canary.Invalid("Rates.Metrics", nil, "must have at least one metric")
+	}
+	switch {
+	case r.Alpha != 0 && !(r.Alpha > 0 && r.Alpha < 1):
+		return canary.Invalid("Rates.Alpha", r.Alpha, "must be between 0 and 1 (exclusive)")
+	case r.Beta != 0 && !(r.Beta > 0 && r.Beta < 1):
+		return canary.Invalid("Rates.Beta", r.Beta, "must be between 0 and 1 (exclusive)")
+	case r.StepBeta != 0 && !(r.StepBeta > 0 && r.StepBeta <= 1):
+		return canary.Invalid("Rates.StepBeta", r.StepBeta, "must be in (0, 1]")
+	}
+	seen := map[string]bool{}
+	for i, m := range r.Metrics {
+		f := fmt.Sprintf("Rates.Metrics[%d]", i)
+		switch {
+		case m.Metric == "":
+			return canary.Invalid(f+".Metric", m.Metric, "must not be empty")
+		case seen[m.Metric]:
+			return canary.Invalid(f+".Metric", m.Metric, "is judged twice")
+		case m.Ratio != 0 && !(m.Ratio > 1 && m.Ratio <= maxRatio):
+			return canary.Invalid(f+".Ratio", m.Ratio, "must be above 1 and at most %g", float64(maxRatio))
+		case m.Margin != 0 && !(m.Margin > 0 && m.Margin < 1):
+			return canary.Invalid(f+".Margin", m.Margin, "must be in (0, 1)")
+		case !(m.Limit >= 0 && m.Limit < 1):
+			return canary.Invalid(f+".Limit", m.Limit, "must be in [0, 1)")
+		}
+		seen[m.Metric] = true
+	}
+	return nil
+}
+
+const (
+	maxRatio = 1000
+	// failWhole is the weight of the whole-rollout Fail e-process; the
+	// rest is shared among the e-processes that start at each step.
+	failWhole = 0.9
+	// memoryVersion is the format of Rates' memory.
+	memoryVersion = 1
+)
+
+func (r Rates) levels() (alpha, beta, stepBeta float64) {
+	alpha, beta, stepBeta = r.Alpha, r.Beta, r.StepBeta
+	if alpha == 0 {
+		alpha = 0.01
+	}
+	if beta == 0 {
+		beta = 0.01
+	}
+	if stepBeta == 0 {
+		stepBeta = math.Cbrt(beta)
+	}
+	return alpha, beta, stepBeta
+}
+
+func (m Rate) tolerance() (ratio, margin float64) {
+	ratio, margin = m.Ratio, m.Margin
+	if ratio == 0 {
+		ratio = 2
+	}
+	if margin == 0 {
+		margin = 0.005
+	}
+	return ratio, margin
+}
+
+// levels are the log thresholds of the Fail and the Pass e-processes.
+type levels struct{ fail, pass float64 }
+
+// rateState is one metric's evidence between analyses: sufficient
+// statistics, a fixed number of them whatever the traffic. Log e-values
+// are in nats.
+type rateState struct {
+	Metric string `json:"metric"`
+	// Step is the step the step-local evidence belongs to; Steps how many
+	// distinct steps were seen before it.
+	Step  int `json:"step"`
+	Steps int `json:"steps"`
+	// N, X: the canary's requests and bad events; M, Y: the stable
+	// version's; StepN the canary's requests at this step.
+	N     float64 `json:"n"`
+	X     float64 `json:"x"`
+	M     float64 `json:"m"`
+	Y     float64 `json:"y"`
+	StepN float64 `json:"stepN"`
+	// StepX, StepM, StepY: the step's canary bad events and stable
+	// requests and bad events.
+	StepX float64 `json:"stepX"`
+	StepM float64 `json:"stepM"`
+	StepY float64 `json:"stepY"`
+	// Pass and PassStep: log e-values against "regression" of the
+	// relative and the absolute test, since the start and over this step.
+	Pass     [2]float64 `json:"pass"`
+	PassStep [2]float64 `json:"passStep"`
+	// Fail and FailStep: log e-values against "no worse than stable",
+	// since the start and since this step began.
+	Fail     float64 `json:"fail"`
+	FailStep float64 `json:"failStep"`
+	// Guard: log e-value against "within Limit or the baseline".
+	Guard float64 `json:"guard,omitempty"`
+	// Dispersion: Pearson statistics of the conditional (D) and the
+	// stable-only (S) models, bucketed: sums of squared standardized
+	// residuals, number of buckets, and the open bucket.
+	D, DK, DR, DV float64
+	S, SK, SR, SV float64
+}
+
+type ratesMemory struct {
+	V       int         `json:"v"`
+	Metrics []rateState `json:"metrics"`
+}
+
+// Analyze judges in and returns the verdict with its evidence and memory.
+func (r Rates) Analyze(ctx context.Context, in Input) (Verdict, error) {
+	if err := r.Validate(); err != nil {
+		return Verdict{}, err
+	}
+	alpha, beta, stepBeta := r.levels()
+	tests := 0
+	for _, m := range r.Metrics {
+		tests++
+		if m.Limit > 0 {
+			tests++
+		}
+	}
+	failAt := math.Log(float64(tests) / alpha)
+	passAt, stepAt := math.Log(1/beta), math.Log(1/stepBeta)
+
+	mem, memWhy := decodeRatesMemory(in.Memory, r.Metrics)
+	v := Verdict{Details: make([]Detail, 0, len(r.Metrics)), Evidence: make([]Evidence, 0, len(r.Metrics))}
+	for i, m := range r.Metrics {
+		st := &mem.Metrics[i]
+		why := st.update(m, in, levels{fail: failAt, pass: passAt})
+		d, ev := st.judge(m, failAt, passAt, stepAt)
+		if why != "" {
+			d.Reason = why + "; " + d.Reason
+		}
+		v.Details = append(v.Details, d)
+		v.Evidence = append(v.Evidence, ev)
+	}
+	summarize(&v, "rate metrics")
+	if memWhy != "" {
+		v.Reason = memWhy + "; " + v.Reason
+	}
+	reasons := make([]string, len(v.Details))
+	for i, d := range v.Details {
+		reasons[i] = d.Metric + ": " + d.Reason
+	}
+	v.Reason += " (" + strings.Join(reasons, "; ") + ")"
+	b, err := json.Marshal(mem)
+	if err != nil {
+		return Verdict{}, fmt.Errorf("analysis: Rates memory: %w", err)
+	}
+	v.Memory = b
+	return v, nil
+}
+
+// decodeRatesMemory reads the memory for metrics, starting afresh (and
+// saying why) when it is missing, malformed or for other metrics.
+func decodeRatesMemory(b json.RawMessage, metrics []Rate) (ratesMemory, string) {
+	fresh := ratesMemory{V: memoryVersion, Metrics: make([]rateState, len(metrics))}
+	for i, m := range metrics {
+		fresh.Metrics[i] = rateState{Metric: m.Metric, Step: math.MinInt32}
+	}
+	if len(b) == 0 || string(b) == "null" {
+		return fresh, ""
+	}
+	var mem ratesMemory
+	if err := json.Unmarshal(b, &mem); err != nil || mem.V != memoryVersion || len(mem.Metrics) != len(metrics) {
+		return fresh, "evidence memory unreadable, starting afresh"
+	}
+	for i, m := range metrics {
+		if mem.Metrics[i].Metric != m.Metric || !mem.Metrics[i].sane() {
+			return fresh, "evidence memory does not fit these metrics, starting afresh"
+		}
+	}
+	return mem, ""
+}
+
+// sane reports whether every number of s is finite and every count ≥ 0.
+func (s *rateState) sane() bool {
+	for _, v := range []float64{s.N, s.X, s.M, s.Y, s.StepN, s.StepX, s.StepM, s.StepY, s.D, s.DK, s.DV, s.S, s.SK, s.SV} {
+		if !finite(v) || v < 0 {
+			return false
+		}
+	}
+	for _, v := range []float64{s.Pass[0], s.Pass[1], s.PassStep[0], s.PassStep[1], s.Fail, s.FailStep, s.Guard, s.DR, s.SR} {
+		if !finite(v) {
+			return false
+		}
+	}
+	return s.X <= s.N && s.Y <= s.M && s.Steps >= 0
+}
+
+// countsOf checks a measurement of a rate and returns its requests and bad
+// events, or why it cannot be used.
+func countsOf(m Measurement) (n, x float64, why string) {
+	switch {
+	case !m.Observed:
+		return 0, 0, "no data"
+	case !finite(m.Value):
+		return 0, 0, fmt.Sprintf("value %v is not a number", m.Value)
+	case m.Count < 0:
+		return 0, 0, fmt.Sprintf("negative request count %d", m.Count)
+	case m.Value < 0 || m.Value > 1:
+		return 0, 0, fmt.Sprintf("rate %v is outside [0, 1] (more bad events than requests?)", m.Value)
+	}
+	n = float64(m.Count)
+	return n, m.Value * n, ""
+}
+
+// rhoBad is the regression ratio for the next window: max(Ratio, 1 +
+// Margin / p̄), with p̄ an upper confidence bound of the stable rate from
+// earlier windows only (predictable), so that the boundary used is never
+// above the true one but by a small chance.
+func (s *rateState) rhoBad(ratio, margin float64) float64 {
+	ucb := s.stableUCB()
+	return math.Min(maxRatio, math.Max(ratio, 1+margin/ucb))
+}
+
+func (s *rateState) stableUCB() float64 {
+	p := (s.Y + 0.5) / (s.M + 1)
+	return math.Min(1, p+3*math.Sqrt(p*(1-p)/(s.M+1))+3/(s.M+1))
+}
+
+// phi returns the dispersion of a bucketed Pearson statistic: 1 unless the
+// statistic is well above its χ² mean (beyond three standard deviations
+// and 3, so that a chance excess on the first few buckets does not slow
+// every decision), else its ratio to the number of buckets (capped at
+// 100).
+func phi(sum, k float64) float64 {
+	if k < 1 || sum <= k+3*math.Sqrt(2*k)+3 {
+		return 1
+	}
+	return math.Min(100, sum/k)
+}
+
+// capped caps what one window adds to an e-process at a little over half
+// the log threshold it is held to (plus 0.1, what the Fail mixture's
+// weights cost): min(LR, C) of an e-value is an e-value, and a single
+// window — one burst of clustered errors before any dispersion could be
+// measured — can then never decide alone; two can.
+func capped(l, at float64) float64 { return math.Min(l, at/2+0.1) }
+
+// plugIn is the Fail alternative for the next window: a lower confidence
+// bound (1.5 standard errors on the log scale) of the rate ratio estimated
+// from the earlier windows x/n against y/m, never below the regression
+// ratio rb. An alternative above the true ratio loses power quickly, one
+// below it slowly, hence the lower bound.
+func plugIn(rb, x, n, y, m float64) float64 {
+	if x < 1 || y < 1 || n <= 0 || m <= 0 {
+		return rb
+	}
+	lcb := math.Log((x/n)/(y/m)) - 1.5*math.Sqrt(1/x+1/y)
+	return math.Min(maxRatio, math.Max(rb, math.Exp(lcb)))
+}
+
+// condLLR is the log likelihood ratio of the rate ratio a against b for x
+// of t bad events falling on the canary's n requests (against the stable
+// version's m), given t: the binomial of the conditional identity.
+func condLLR(x, t, n, m, a, b float64) float64 {
+	return x*math.Log(a/b) - t*math.Log((n*a+m)/(n*b+m))
+}
+
+// binLLR is the log likelihood ratio of rate q1 against q0 for x bad
+// events in n requests.
+func binLLR(x, n, q1, q0 float64) float64 {
+	return x*math.Log(q1/q0) + (n-x)*math.Log1p(-q1) - (n-x)*math.Log1p(-q0)
+}
+
+// update adds in's window for metric m; it returns why the window was
+// not used ("" when it was).
+func (s *rateState) update(m Rate, in Input, lv levels) string {
+	if s.Step != in.Step {
+		if s.Step != math.MinInt32 {
+			s.Steps++
+		}
+		s.Step = in.Step
+		s.StepN, s.StepX, s.StepM, s.StepY, s.PassStep, s.FailStep = 0, 0, 0, 0, [2]float64{}, 0
+	}
+	o, ok := in.Observation(m.Metric)
+	if !ok {
+		return "no observation this window"
+	}
+	n, x, why := countsOf(o.Canary)
+	if why != "" {
+		return "canary: " + why + ", window not used"
+	}
+	mm, y, why := countsOf(o.Stable)
+	if why != "" {
+		return "stable: " + why + ", window not used"
+	}
+	ratio, margin := m.tolerance()
+	rb := s.rhoBad(ratio, margin)
+	t := x + y
+	// Relative tests on the conditional binomial, tempered by the measured
+	// dispersion (a power 1/φ ≤ 1 of an e-value is an e-value).
+	var pass [2]float64
+	rho := ((s.X + 0.5) / (s.N + 1)) / ((s.Y + 0.5) / (s.M + 1))
+	if n > 0 && mm > 0 && t > 0 {
+		f := 1 / phi(s.D, s.DK)
+		pass[0] = capped(f*condLLR(x, t, n, mm, 1, rb), lv.pass)
+		// Fail: the alternative is the ratio estimated from earlier
+		// windows (a predictable plug-in, Robbins' method), never below
+		// the regression ratio: the whole rollout's estimate for the
+		// e-process since the start, this step's for the one since the
+		// step began.
+		s.Fail += capped(f*condLLR(x, t, n, mm, plugIn(rb, s.X, s.N, s.Y, s.M), 1), lv.fail)
+		s.FailStep += capped(f*condLLR(x, t, n, mm, plugIn(rb, s.StepX, s.StepN, s.StepY, s.StepM), 1), lv.fail)
+		// Dispersion: residual of x around its prediction from earlier
+		// windows' ratio estimate.
+		// The prediction's own error adds to the variance (delta method:
+		// Var log ρ̂ ≈ 1/X + 1/Y), so that a canary whose ratio is far from
+		// the early estimate is not read as overdispersed.
+		p := n * rho / (n*rho + mm)
+		v := t * p * (1 - p)
+		s.DR += x - t*p
+		s.DV += v * (1 + v*(1/(s.X+0.5)+1/(s.Y+0.5)))
+		if s.DV >= 3 {
+			s.D += s.DR * s.DR / s.DV
+			s.DK++
+			s.DR, s.DV = 0, 0
+		}
+	}
+	// Absolute test on the canary's own counts: a regression is at least
+	// Margin above stable, so at least Margin; the alternative is a rate
+	// like stable's. Tempered by the stable version's own dispersion over
+	// time (bursts that move both versions' rates).
+	if n > 0 {
+		qs := (s.Y + 0.5) / (s.M + 1)
+		q1 := math.Min(margin/2, math.Max(margin/20, qs))
+		pass[1] = capped(binLLR(x, n, q1, margin)/phi(s.S, s.SK), lv.pass)
+	}
+	for i, l := range pass {
+		s.Pass[i] += l
+		s.PassStep[i] += l
+	}
+	if mm > 0 && s.Y >= 5 {
+		qs := s.Y / s.M
+		s.SR += y - mm*qs
+		s.SV += mm * qs * (1 - qs) * (1 + mm/s.M)
+		if s.SV >= 3 {
+			s.S += s.SR * s.SR / s.SV
+			s.SK++
+			s.SR, s.SV = 0, 0
+		}
+	}
+	// Guard: canary above max(Limit, baseline's upper bound).
+	if m.Limit > 0 && n > 0 {
+		q0 := m.Limit
+		if bn, bx, why := countsOf(o.Baseline); why == "" && bn > 0 {
+			b := bx / bn
+			q0 = math.Max(q0, math.Min(0.999, b+3*math.Sqrt(b*(1-b)/bn)+3/bn))
+		}
+		if q0 < 0.999 {
+			q1 := math.Min(0.9995, 2*q0)
+			if q1 <= q0 {
+				q1 = (q0 + 1) / 2
+			}
+			s.Guard += capped(binLLR(x, n, q1, q0), lv.fail)
+		}
+	}
+	s.N += n
+	s.X += x
+	s.StepN += n
+	s.StepX += x
+	s.StepM += mm
+	s.StepY += y
+	s.M += mm
+	s.Y += y
+	return ""
+}
+
+// logSumExp returns log Σ exp(v[i]) · w[i].
+func logMix(v []float64, w []float64) float64 {
+	hi := math.Inf(-1)
+	for i := range v {
+		if w[i] > 0 && v[i]+math.Log(w[i]) > hi {
+			hi = v[i] + math.Log(w[i])
+		}
+	}
+	if math.IsInf(hi, -1) {
+		return hi
+	}
+	s := 0.0
+	for i := range v {
+		if w[i] > 0 {
+			s += math.Exp(v[i] + math.Log(w[i]) - hi)
+		}
+	}
+	return hi + math.Log(s)
+}
+
+// logFail is the log of the Fail e-process: the whole-rollout mixture
+// (weight failWhole) plus the one that started at this step (weight
+// (1 − failWhole) / ((k+1)(k+2)) for the k-th step).
+func (s *rateState) logFail() float64 {
+	k := float64(s.Steps)
+	return logMix([]float64{s.Fail, s.FailStep}, []float64{failWhole, (1 - failWhole) / ((k + 1) * (k + 2))})
+}
+
+// passWeights weigh the relative and the absolute Pass e-processes. The
+// relative one decides in most services and is immune to incidents on
+// both versions; the absolute one, which does not condition and so loses
+// its evidence in an incident, matters only when the stable version has
+// almost no errors.
+var passWeights = []float64{0.8, 0.2}
+
+// logPass is the log of the Pass e-process (the weighted mean of the
+// relative and the absolute one, each valid against "regression"), since
+// the start and over this step.
+func (s *rateState) logPass() (whole, step float64) {
+	return logMix(s.Pass[:], passWeights), logMix(s.PassStep[:], passWeights)
+}
+
+func clamp01(v float64) float64 { return math.Max(0, math.Min(1, v)) }
+
+// judge turns the state into a detail and evidence.
+func (s *rateState) judge(m Rate, failAt, passAt, stepAt float64) (Detail, Evidence) {
+	ratio, margin := m.tolerance()
+	d := Detail{Metric: m.Metric, Count: int64(s.N),
+		Bound: fmt.Sprintf("regression: canary ≥ %s × stable and ≥ stable + %s", fmtg(ratio), fmtg(margin))}
+	ev := Evidence{Metric: m.Metric, Requests: int64(s.N), More: -1}
+	if s.N > 0 {
+		d.Value = ptr(s.X / s.N)
+	}
+	if s.M > 0 {
+		d.Stable = ptr(s.Y / s.M)
+	}
+	lf := s.logFail()
+	lp, lps := s.logPass()
+	if stepAt <= 0 {
+		lps = math.Inf(1) // StepBeta 1: no evidence asked of the step itself
+	}
+	stat := math.Max(-1e6, math.Min(1e6, lf))
+	d.Statistic = ptr(stat)
+	d.PValue = ptr(math.Min(1, math.Exp(-math.Max(0, stat))))
+	ev.Fail = clamp01(lf / failAt)
+	ev.Pass = clamp01(lp / passAt)
+	if stepAt > 0 {
+		ev.Pass = math.Min(ev.Pass, clamp01(lps/stepAt))
+	}
+	guardFail := m.Limit > 0 && s.Guard >= failAt
+	switch {
+	case lf >= failAt || guardFail:
+		d.Outcome, d.Class, ev.More, ev.Fail = Fail, "high", 0, 1
+		if guardFail && lf < failAt {
+			d.Reason = fmt.Sprintf("canary rate %s over %s requests is above the limit %s and the baseline (log e = %.3g ≥ %.3g)",
+				fmtg(s.X/s.N), fmtg(s.N), fmtg(m.Limit), s.Guard, failAt)
+		} else {
+			d.Reason = fmt.Sprintf("canary worse than stable: %s against %s over %s canary requests (log e = %.3g ≥ %.3g)",
+				fmtg(rate(s.X, s.N)), fmtg(rate(s.Y, s.M)), fmtg(s.N), lf, failAt)
+		}
+	case lp >= passAt && lps >= stepAt:
+		d.Outcome, d.Class, ev.More, ev.Pass = Pass, "pass", 0, 1
+		d.Reason = fmt.Sprintf("no regression: %s against %s over %s canary requests (log e = %.3g ≥ %.3g, this step %.3g ≥ %.3g)",
+			fmtg(rate(s.X, s.N)), fmtg(rate(s.Y, s.M)), fmtg(s.N), lp, passAt, math.Min(lps, 1e6), stepAt)
+	default:
+		d.Class = "nodata"
+		ev.More = s.more(lf, lp, lps, failAt, passAt, stepAt)
+		d.Reason = fmt.Sprintf("not yet decided over %s canary requests: fail %.0f %%, pass %.0f %%",
+			fmtg(s.N), 100*ev.Fail, 100*ev.Pass)
+		if ev.More > 0 {
+			d.Reason += fmt.Sprintf(", about %d more canary requests needed", ev.More)
+		}
+	}
+	return d, ev
+}
+
+func rate(x, n float64) float64 {
+	if n <= 0 {
+		return 0
+	}
+	return x / n
+}
+
+// more estimates the canary requests still needed for the nearer
+// decision at the drift seen so far; -1 when neither side is moving
+// towards its boundary.
+func (s *rateState) more(lf, lp, lps, failAt, passAt, stepAt float64) int64 {
+	best := math.Inf(1)
+	if s.N > 0 && lf > 0 {
+		best = (failAt - lf) / (lf / s.N)
+	}
+	if s.N > 0 && lp > 0 {
+		need := (passAt - lp) / (lp / s.N)
+		if math.IsInf(lps, 1) {
+			// no step requirement
+		} else if s.StepN > 0 && lps > 0 {
+			need = math.Max(need, (stepAt-lps)/(lps/s.StepN))
+		} else if lps < stepAt {
+			need = math.Max(need, (stepAt-lps)/(lp/s.N))
+		}
+		best = math.Min(best, need)
+	}
+	if math.IsInf(best, 1) || !(best >= 0) || best > 1e15 {
+		return -1
+	}
+	return int64(math.Ceil(best))
+}

@@ -1,0 +1,389 @@
+package analysis
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/meshcanary/canary"
+)
+
+// window is one analysis window of one rate metric.
+type window struct {
+	n, x, m, y int64
+}
+
+func obsOf(metric string, w window) Observation {
+	o := Observation{Metric: metric}
+	if w.n > 0 {
+		o.Canary = Observed(float64(w.x)/float64(w.n), w.n)
+	} else {
+		o.Canary = Observed(0, 0)
+	}
+	if w.m > 0 {
+		o.Stable = Observed(float64(w.y)/float64(w.m), w.m)
+	} else {
+		o.Stable = Observed(0, 0)
+	}
+	return o
+}
+
+// feed runs a over the windows at the given steps, threading the memory,
+// and returns every verdict.
+func feed(t *testing.T, a Analyzer, metric string, steps []int, ws []window) []Verdict {
+	t.Helper()
+	var mem json.RawMessage
+	var out []Verdict
+	for i, w := range ws {
+		v, err := a.Analyze(context.Background(), Input{Step: steps[i], Memory: mem, Observations: []Observation{obsOf(metric, w)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mem = v.Memory
+		out = append(out, v)
+	}
+	return out
+}
+
+func poissonT(r *rand.Rand, mean float64) int64 {
+	if mean > 50 {
+		return max(0, int64(math.Round(mean+math.Sqrt(mean)*r.NormFloat64())))
+	}
+	l, k, p := math.Exp(-mean), int64(0), 1.0
+	for {
+		p *= r.Float64()
+		if p <= l {
+			return k
+		}
+		k++
+	}
+}
+
+// gen draws k windows at canary weight w of rps requests a minute, stable
+// rate q and canary rate ratio rho, each minute's rates multiplied by a
+// shock shared by both versions (sigma 0 for none).
+func gen(r *rand.Rand, k int, perMin, w, q, rho, sigma float64) []window {
+	ws := make([]window, k)
+	for i := range ws {
+		s := math.Exp(sigma*r.NormFloat64() - sigma*sigma/2)
+		n, m := poissonT(r, perMin*w), poissonT(r, perMin*(1-w))
+		ws[i] = window{n: n, x: min(n, poissonT(r, float64(n)*q*rho*s)), m: m, y: min(m, poissonT(r, float64(m)*q*s))}
+	}
+	return ws
+}
+
+func zeros(k int) []int { return make([]int, k) }
+
+// TestRatesFalseFailBound: canaries exactly as good as stable, with and
+// without bursts that multiply both versions' rates (σ = 1.5, heavier than
+// the suite's), are failed in at most α of 200 rollouts of 120 windows.
+func TestRatesFalseFailBound(t *testing.T) {
+	a := Rates{Metrics: []Rate{{Metric: "e"}}}
+	for _, sigma := range []float64{0, 1.5} {
+		r := rand.New(rand.NewPCG(7, uint64(sigma*10)))
+		fails := 0
+		const runs = 200
+		for i := 0; i < runs; i++ {
+			for _, v := range feed(t, a, "e", zeros(120), gen(r, 120, 3000, 0.2, 0.01, 1, sigma)) {
+				if v.Outcome == Fail {
+					fails++
+					break
+				}
+			}
+		}
+		// Ville: P(ever fail) ≤ 1 %; 2 of 200 is the bound, allow the
+		// binomial noise of 200 draws (mean ≤ 2, sd 1.4).
+		if fails > 6 {
+			t.Errorf("σ %v: %d of %d good canaries failed", sigma, fails, runs)
+		}
+	}
+}
+
+// TestRatesFalsePassBound: canaries at the regression boundary (2 × a
+// stable rate of 1 %, so +1 point) are passed in at most β of the runs.
+func TestRatesFalsePassBound(t *testing.T) {
+	a := Rates{Metrics: []Rate{{Metric: "e"}}}
+	r := rand.New(rand.NewPCG(9, 9))
+	passes := 0
+	const runs = 200
+	for i := 0; i < runs; i++ {
+		for _, v := range feed(t, a, "e", zeros(120), gen(r, 120, 3000, 0.2, 0.01, 2, 0.5)) {
+			if v.Outcome == Pass {
+				passes++
+				break
+			}
+		}
+	}
+	if passes > 6 {
+		t.Errorf("%d of %d regressions at the boundary passed", passes, runs)
+	}
+}
+
+// TestRatesDecides: a 5 × canary fails and a good one passes, both within
+// an hour at 50 requests/s, 20 % weight, 1 % errors.
+func TestRatesDecides(t *testing.T) {
+	a := Rates{Metrics: []Rate{{Metric: "e"}}}
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, c := range []struct {
+		rho  float64
+		want Outcome
+	}{{5, Fail}, {1, Pass}} {
+		vs := feed(t, a, "e", zeros(60), gen(r, 60, 3000, 0.2, 0.01, c.rho, 0))
+		last := vs[len(vs)-1]
+		if last.Outcome != c.want {
+			t.Errorf("ratio %v: %v after 60 windows, want %v: %s", c.rho, last.Outcome, c.want, last.Reason)
+		}
+		if e := last.Evidence[0]; e.More != 0 || e.Requests <= 0 {
+			t.Errorf("ratio %v: evidence %+v", c.rho, e)
+		}
+	}
+}
+
+// TestRatesIncidentCancels: three windows in which both versions fail 30 %
+// of requests do not fail a good canary, where a comparison with a fixed
+// bound would.
+func TestRatesIncidentCancels(t *testing.T) {
+	a := Rates{Metrics: []Rate{{Metric: "e"}}}
+	ws := []window{{600, 3, 5400, 27}, {600, 180, 5400, 1620}, {600, 185, 5400, 1610}, {600, 178, 5400, 1630}, {600, 4, 5400, 26}}
+	for i, v := range feed(t, a, "e", zeros(len(ws)), ws) {
+		if v.Outcome == Fail {
+			t.Fatalf("window %d: failed during an incident on both versions: %s", i, v.Reason)
+		}
+	}
+}
+
+// TestRatesLateRegression: evidence from earlier steps does not carry a
+// canary through a later step at which it is 5 × worse: the step needs its
+// own evidence, and the Fail side catches it.
+func TestRatesLateRegression(t *testing.T) {
+	a := Rates{Metrics: []Rate{{Metric: "e"}}}
+	r := rand.New(rand.NewPCG(5, 6))
+	ws := gen(r, 60, 3000, 0.1, 0.01, 1, 0)
+	steps := zeros(60)
+	vs := feed(t, a, "e", steps, ws)
+	if vs[59].Outcome != Pass {
+		t.Fatalf("good canary not passed after an hour: %s", vs[59].Reason)
+	}
+	// The same rollout goes on to step 1, where the canary is 2.5 × worse
+	// (a regression, barely): the hour of good evidence would carry it
+	// through (the whole-rollout Pass stays far above 1/β), but the step
+	// has no evidence of its own.
+	step := func(rho float64, k int) []Verdict {
+		mem := vs[59].Memory
+		var out []Verdict
+		for _, w := range gen(r, k, 3000, 0.2, 0.01, rho, 0) {
+			v, err := a.Analyze(context.Background(), Input{Step: 1, Memory: mem, Observations: []Observation{obsOf("e", w)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mem = v.Memory
+			out = append(out, v)
+		}
+		return out
+	}
+	for i, v := range step(2.5, 5) {
+		if v.Outcome == Pass {
+			t.Fatalf("window %d of the bad step passed on earlier evidence: %s", i, v.Reason)
+		}
+	}
+	if got := step(5, 5); got[4].Outcome != Fail {
+		t.Errorf("5 minutes at 5 × not failed: %s", got[4].Reason)
+	}
+}
+
+// TestRatesZeroErrors: a stable version with no errors at all gives the
+// relative test nothing; the absolute test passes a canary with none
+// either, and a canary failing 5 % fails.
+func TestRatesZeroErrors(t *testing.T) {
+	a := Rates{Metrics: []Rate{{Metric: "e"}}}
+	good := make([]window, 30)
+	bad := make([]window, 30)
+	for i := range good {
+		good[i] = window{200, 0, 1800, 0}
+		bad[i] = window{200, 10, 1800, 0}
+	}
+	if v := feed(t, a, "e", zeros(30), good); v[29].Outcome != Pass {
+		t.Errorf("no errors anywhere: %v, %s", v[29].Outcome, v[29].Reason)
+	}
+	if v := feed(t, a, "e", zeros(30), bad); v[29].Outcome != Fail {
+		t.Errorf("canary at 5 %%, stable at 0: %v, %s", v[29].Outcome, v[29].Reason)
+	}
+}
+
+// TestRatesBadInput: negative, NaN, infinite counts and rates above 1 are
+// never used: the verdict is Inconclusive with a reason, and every number
+// in it is finite (it marshals to JSON).
+func TestRatesBadInput(t *testing.T) {
+	a := Rates{Metrics: []Rate{{Metric: "e"}}}
+	for _, m := range []Measurement{
+		{Observed: true, Value: 0.5, Count: -5},
+		{Observed: true, Value: math.NaN(), Count: 100},
+		{Observed: true, Value: math.Inf(1), Count: 100},
+		{Observed: true, Value: 1.5, Count: 100},
+		{},
+	} {
+		v, err := a.Analyze(context.Background(), Input{Observations: []Observation{{Metric: "e", Canary: m, Stable: Observed(0.01, 1000)}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Outcome != Inconclusive || !strings.Contains(v.Reason, "not used") {
+			t.Errorf("%+v: %v, %s", m, v.Outcome, v.Reason)
+		}
+		if _, err := json.Marshal(v); err != nil {
+			t.Errorf("%+v: verdict does not marshal: %v", m, err)
+		}
+	}
+}
+
+// TestRatesMemory: a verdict's memory restores the evidence; a corrupt or
+// foreign memory starts afresh (and says so) rather than being trusted.
+func TestRatesMemory(t *testing.T) {
+	a := Rates{Metrics: []Rate{{Metric: "e"}}}
+	w := window{1000, 2, 9000, 90}
+	v1, _ := a.Analyze(context.Background(), Input{Observations: []Observation{obsOf("e", w)}})
+	v2, _ := a.Analyze(context.Background(), Input{Memory: v1.Memory, Observations: []Observation{obsOf("e", w)}})
+	if v2.Evidence[0].Requests != 2000 {
+		t.Errorf("requests after two windows = %d, want 2000", v2.Evidence[0].Requests)
+	}
+	for _, bad := range []string{`{`, `{"v":1,"metrics":[{"metric":"other"}]}`, `{"v":1,"metrics":[{"metric":"e","n":-1}]}`, `{"v":2,"metrics":[]}`} {
+		v, _ := a.Analyze(context.Background(), Input{Memory: json.RawMessage(bad), Observations: []Observation{obsOf("e", w)}})
+		if v.Evidence[0].Requests != 1000 || !strings.Contains(v.Reason, "afresh") {
+			t.Errorf("memory %s: requests %d, reason %s", bad, v.Evidence[0].Requests, v.Reason)
+		}
+	}
+	if len(v2.Memory) > 1024 {
+		t.Errorf("memory of one metric is %d bytes", len(v2.Memory))
+	}
+}
+
+// TestComposeCarriesMemory: All hands each part its own memory, so Rates
+// inside All accumulates as it does alone.
+func TestComposeCarriesMemory(t *testing.T) {
+	r := Rates{Metrics: []Rate{{Metric: "e"}}}
+	th := Threshold{Limits: []Limit{AtMost("e", 0.5)}}
+	for _, a := range []Analyzer{All(th, r), Any(r, th), Weighted{Parts: []Part{{th, 0.5}, {r, 0.5}}}} {
+		var mem json.RawMessage
+		var v Verdict
+		for i := 0; i < 3; i++ {
+			var err error
+			v, err = a.Analyze(context.Background(), Input{Memory: mem, Observations: []Observation{obsOf("e", window{1000, 2, 9000, 90})}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mem = v.Memory
+		}
+		if len(v.Evidence) != 1 || v.Evidence[0].Requests != 3000 {
+			t.Errorf("%T: evidence %+v", a, v.Evidence)
+		}
+	}
+}
+
+func TestRatesValidate(t *testing.T) {
+	for _, r := range []Rates{
+		{},
+		{Metrics: []Rate{{}}},
+		{Metrics: []Rate{{Metric: "e"}, {Metric: "e"}}},
+		{Metrics: []Rate{{Metric: "e", Ratio: 1}}},
+		{Metrics: []Rate{{Metric: "e", Margin: 1}}},
+		{Metrics: []Rate{{Metric: "e", Limit: -0.1}}},
+		{Metrics: []Rate{{Metric: "e"}}, Alpha: 1},
+		{Metrics: []Rate{{Metric: "e"}}, Beta: math.NaN()},
+		{Metrics: []Rate{{Metric: "e"}}, StepBeta: 2},
+	} {
+		_, err := r.Analyze(context.Background(), Input{})
+		var fe *canary.FieldError
+		if !errorsAs(err, &fe) {
+			t.Errorf("%+v: %v, want a *canary.FieldError", r, err)
+		}
+	}
+}
+
+// TestRatesGuard: the absolute guard fails a canary shown above the limit
+// and its baseline, and not one above the limit but within its history.
+func TestRatesGuard(t *testing.T) {
+	a := Rates{Metrics: []Rate{{Metric: "e", Limit: 0.02, Ratio: 1000, Margin: 0.9}}}
+	twice := func(base Measurement) Verdict { // two windows: one never decides alone
+		var v Verdict
+		for i := 0; i < 2; i++ {
+			v, _ = a.Analyze(context.Background(), Input{Memory: v.Memory, Observations: []Observation{{Metric: "e",
+				Canary: Observed(0.06, 1000), Stable: Observed(0.06, 9000), Baseline: base}}})
+		}
+		return v
+	}
+	if v := twice(Observed(0.005, 30000)); v.Outcome != Fail {
+		t.Errorf("6 %% over 2 × 1,000 requests against a 2 %% limit and a 0.5 %% history: %v, %s", v.Outcome, v.Reason)
+	}
+	if v := twice(Observed(0.07, 30000)); v.Outcome == Fail {
+		t.Errorf("6 %% against a history of 7 %% failed: %s", v.Reason)
+	}
+}
+
+func errorsAs(err error, fe **canary.FieldError) bool {
+	if err == nil {
+		return false
+	}
+	e, ok := err.(*canary.FieldError)
+	if ok {
+		*fe = e
+	}
+	return ok
+}
+
+// TestThresholdNegativeCount: 0.5 over −5 requests is no evidence (issue
+// 9): Inconclusive, not Fail.
+func TestThresholdNegativeCount(t *testing.T) {
+	th := Threshold{Limits: []Limit{AtMost("e", 0.02)}}
+	v, err := th.Analyze(context.Background(), Input{Observations: []Observation{{Metric: "e", Canary: Observed(0.5, -5)}}})
+	if err != nil || v.Outcome != Inconclusive {
+		t.Errorf("%v, %v", v.Outcome, err)
+	}
+}
+
+// TestSequentialNoOverflow: a clearly bad canary at 1,000 requests/s for an
+// hour made Λ overflow to +Inf, which JSON refuses; it is now capped.
+func TestSequentialNoOverflow(t *testing.T) {
+	s := Sequential{Metric: "e", ConfirmAlpha: 1}
+	in := Input{Observations: []Observation{{Metric: "e", CanaryTotal: Observed(0.2, 360000), StableTotal: Observed(0.001, 3240000)}}}
+	v, err := s.Analyze(context.Background(), in)
+	if err != nil || v.Outcome != Fail {
+		t.Fatalf("%v, %v", v, err)
+	}
+	if st := *v.Details[0].Statistic; !finite(st) {
+		t.Errorf("Λ = %v", st)
+	}
+	if _, err := json.Marshal(v); err != nil {
+		t.Errorf("verdict does not marshal: %v", err)
+	}
+}
+
+// TestRatesOverdispersion: errors that come in clusters of 20 within each
+// version (one client retrying, say) are overdispersed beyond what the
+// conditioning removes. Before the dispersion can be measured, the cap on
+// what one window adds keeps a single cluster from deciding; afterwards the
+// measured dispersion tempers the evidence. Measured: 7 of 100 good
+// canaries failed (39 of 100 without the cap): approximate robustness, not
+// the binomial guarantee.
+func TestRatesOverdispersion(t *testing.T) {
+	a := Rates{Metrics: []Rate{{Metric: "e"}}}
+	r := rand.New(rand.NewPCG(11, 12))
+	fails := 0
+	const runs = 100
+	for i := 0; i < runs; i++ {
+		ws := gen(r, 120, 3000, 0.2, 0.01/20, 1, 0)
+		for k := range ws {
+			ws[k].x, ws[k].y = min(ws[k].n, 20*ws[k].x), min(ws[k].m, 20*ws[k].y)
+		}
+		for _, v := range feed(t, a, "e", zeros(len(ws)), ws) {
+			if v.Outcome == Fail {
+				fails++
+				break
+			}
+		}
+	}
+	if fails > 10 {
+		t.Errorf("%d of %d good canaries with clustered errors failed", fails, runs)
+	}
+}
