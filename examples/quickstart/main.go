@@ -219,7 +219,7 @@ func rollout(ctx context.Context, o options, out io.Writer, audit rollback.Sink,
 		},
 		Analyzer: analysis.Threshold{MinCount: o.minReq, Limits: []analysis.Limit{
 			analysis.AtMost("error-rate", o.maxError),
-			analysis.AtMost("latency-p99", float64(o.maxP99.Milliseconds())),
+			analysis.AtMost("latency-p99", o.maxP99.Seconds()), // httpsplit reports seconds
 		}},
 		Router: mesh,
 		Scaler: scaler,
@@ -285,7 +285,7 @@ func describe(e rollback.Event, o options) string {
 				parts = append(parts, fmt.Sprintf("errors %s of %s requests (max %s)", rollback.FormatPercent(*d.Value),
 					rollback.FormatNumber(float64(d.Count), 0), rollback.FormatPercent(o.maxError)))
 			default:
-				parts = append(parts, fmt.Sprintf("p99 %s ms (max %s ms)", rollback.FormatNumber(*d.Value, 1),
+				parts = append(parts, fmt.Sprintf("p99 %s ms (max %s ms)", rollback.FormatNumber(*d.Value*1000, 1),
 					rollback.FormatNumber(float64(o.maxP99.Milliseconds()), 0)))
 			}
 		}
