@@ -38,11 +38,12 @@ func (d Dialect) String() string {
 	return "Dialect(" + strconv.Itoa(int(d)) + ")"
 }
 
-// Vars are the values a Template is rendered with. Every value must match
-// ValuePattern: letters, digits, '-', '_' and '.', starting and ending with a
-// letter or digit, at most 253 characters. Anything else (quotes, braces,
-// spaces, newlines, operators) is refused rather than escaped, so a value
-// can never change the structure of a query.
+// Vars are the values a Template is rendered with. Every value must be a
+// valid value (ValidValue, pattern ValuePattern): letters, digits, '-', '_'
+// and '.', starting and ending with a letter or digit, at most 253
+// characters. Anything else (quotes, braces, spaces, newlines, operators,
+// backslashes) is refused rather than escaped, so a value can never change
+// the structure of a query.
 type Vars struct {
 	Namespace string
 	Workload  string
@@ -56,10 +57,31 @@ type Vars struct {
 	Extra map[string]string
 }
 
-// ValuePattern is the pattern every variable value must match.
-var ValuePattern = regexp.MustCompile(`^[A-Za-z0-9]([-A-Za-z0-9_.]{0,251}[A-Za-z0-9])?$`)
+// ValuePattern is the regular expression (RE2 syntax) every variable value
+// must match. It is a constant, so no other package can weaken it; test a
+// value with ValidValue.
+const ValuePattern = `^[A-Za-z0-9]([-A-Za-z0-9_.]{0,251}[A-Za-z0-9])?$`
 
-var placeholder = regexp.MustCompile(`\{\{\s*([a-z][a-z0-9_]*)\s*\}\}`)
+// ValidValue reports whether v may be substituted into a Template: whether
+// it matches ValuePattern.
+func ValidValue(v string) bool {
+	n := len(v)
+	if n == 0 || n > 253 || !alnum(v[0]) || !alnum(v[n-1]) {
+		return false
+	}
+	for i := 1; i < n-1; i++ {
+		if c := v[i]; !alnum(c) && c != '-' && c != '_' && c != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+func alnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
+
+var placeholder = regexp.MustCompile(`^\{\{\s*([a-z][a-z0-9_]*)\s*\}\}`)
 
 // Template is a parsed query template with placeholders {{namespace}},
 // {{workload}}, {{version}}, {{service}}, {{window}} and {{name}} for an
@@ -69,13 +91,25 @@ type Template struct {
 	dialect Dialect
 	name    string
 	text    string
-	vars    []string // the placeholders used, in order of first use
+	vars    []string  // the placeholders used, in order of first use
+	segs    []segment // the text cut at the placeholders
+}
+
+// segment is a piece of a template: literal text, or a placeholder.
+type segment struct {
+	lit  string
+	name string // the placeholder's name; "" for literal text
 }
 
 // Parse checks text and returns a Template. It refuses an unknown dialect,
-// an empty text, a placeholder that is not closed, and a label placeholder
-// (anything but window) outside the dialect's safe context: a quoted string
-// for PromQL and NRQL, a {…} tag scope for Datadog.
+// an empty text, a placeholder that is not closed, a string, identifier or
+// comment that is not closed, and a label placeholder (anything but
+// window) outside the dialect's safe context: a quoted string for PromQL,
+// a single-quoted string for NRQL, a {…} tag filter for Datadog. The text
+// is read by a lexer for the dialect (see template_lex.go for the rules and where
+// they come from), so a quote inside a comment, a raw string or an
+// identifier does not open a string, and a backslash does not escape the
+// end of a PromQL raw string.
 func Parse(d Dialect, name, text string) (Template, error) {
 	if d < PromQL || d > Datadog {
 		return Template{}, canary.Invalid("Template.Dialect", int(d), "must be PromQL, NRQL or Datadog")
@@ -85,21 +119,33 @@ func Parse(d Dialect, name, text string) (Template, error) {
 	}
 	t := Template{dialect: d, name: name, text: text}
 	seen := map[string]bool{}
-	for _, loc := range placeholder.FindAllStringSubmatchIndex(text, -1) {
-		v := text[loc[2]:loc[3]]
-		if v != "window" && !safeContext(d, text[:loc[0]]) {
-			return Template{}, canary.Invalid("Template.Text", name,
-				"{{%s}} must stand inside %s so that its value cannot change the query", v, safeContextName(d))
+	var lits strings.Builder
+	segs, err := lex(d, text, func(v string, c lexContext) error {
+		if c.comment {
+			return fmt.Errorf("{{%s}} stands inside a comment", v)
+		}
+		if c.escaped {
+			return fmt.Errorf("{{%s}} follows a backslash, which would escape its first character", v)
+		}
+		if v != "window" && !c.safe {
+			return fmt.Errorf("{{%s}} must stand inside %s so that its value cannot change the query", v, safeContextName(d))
 		}
 		if !seen[v] {
 			seen[v] = true
 			t.vars = append(t.vars, v)
 		}
+		return nil
+	})
+	if err != nil {
+		return Template{}, canary.Invalid("Template.Text", name, "%v", err)
 	}
-	rest := placeholder.ReplaceAllString(text, "")
-	if strings.Contains(rest, "{{") || strings.Contains(rest, "}}") {
+	for _, s := range segs {
+		lits.WriteString(s.lit)
+	}
+	if rest := lits.String(); strings.Contains(rest, "{{") || strings.Contains(rest, "}}") {
 		return Template{}, canary.Invalid("Template.Text", name, "has a malformed placeholder; use {{name}} with a lower-case name")
 	}
+	t.segs = segs
 	return t, nil
 }
 
@@ -118,46 +164,9 @@ func safeContextName(d Dialect) string {
 	case NRQL:
 		return "a single-quoted string"
 	case Datadog:
-		return "a {…} tag scope"
+		return "a {…} tag filter after a metric name"
 	}
 	return "a quoted string"
-}
-
-// safeContext reports whether the end of prefix is inside the dialect's
-// safe context.
-func safeContext(d Dialect, prefix string) bool {
-	switch d {
-	case Datadog:
-		depth := 0
-		for _, c := range prefix {
-			switch c {
-			case '{':
-				depth++
-			case '}':
-				depth--
-			}
-		}
-		return depth > 0
-	default:
-		var quote rune
-		escaped := false
-		for _, c := range prefix {
-			switch {
-			case escaped:
-				escaped = false
-			case quote != 0 && c == '\\':
-				escaped = true
-			case quote != 0 && c == quote:
-				quote = 0
-			case quote == 0 && (c == '"' || c == '\'' || (c == '`' && d == PromQL)):
-				quote = c
-			}
-		}
-		if d == NRQL {
-			return quote == '\''
-		}
-		return quote != 0
-	}
 }
 
 // Name is the name given to Parse.
@@ -179,8 +188,8 @@ func (t Template) Uses(name string) bool {
 	return false
 }
 
-// Render substitutes v into the template. It refuses a value that does not
-// match ValuePattern, a placeholder with no value, and a window that is not
+// Render substitutes v into the template. It refuses a value that is not
+// ValidValue, a placeholder with no value, and a window that is not
 // a positive whole number of seconds.
 func (t Template) Render(v Vars) (string, error) {
 	if t.dialect == 0 {
@@ -212,15 +221,21 @@ func (t Template) Render(v Vars) (string, error) {
 				return "", canary.Invalid(field, nil, "template %q uses {{%s}} but no value was given", t.name, name)
 			}
 		}
-		if !ValuePattern.MatchString(val) {
+		if !ValidValue(val) {
 			return "", canary.Invalid(field, strconv.Quote(val),
 				"must be letters, digits, '-', '_' or '.', start and end with a letter or digit, and be 1 to 253 characters")
 		}
 		values[name] = val
 	}
-	return placeholder.ReplaceAllStringFunc(t.text, func(m string) string {
-		return values[placeholder.FindStringSubmatch(m)[1]]
-	}), nil
+	var b strings.Builder
+	for _, s := range t.segs {
+		if s.name == "" {
+			b.WriteString(s.lit)
+		} else {
+			b.WriteString(values[s.name])
+		}
+	}
+	return b.String(), nil
 }
 
 func fieldName(v string) string {

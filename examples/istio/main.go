@@ -171,7 +171,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 		return nil, usagef("-prometheus %q: want an http:// or https:// URL", o.prometheus)
 	}
 	for _, w := range []struct{ flag, v string }{{"-stable-workload", o.stableWL}, {"-canary-workload", o.canaryWL}} {
-		if !metrics.ValuePattern.MatchString(w.v) {
+		if !metrics.ValidValue(w.v) {
 			return nil, usagef("%s %q: want a workload name (letters, digits, '-', '_', '.')", w.flag, w.v)
 		}
 	}

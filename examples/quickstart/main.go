@@ -286,7 +286,7 @@ func describe(e rollback.Event, o options) string {
 				parts = append(parts, fmt.Sprintf("errors %s of %s canary requests so far: %s", rollback.FormatPercent(*d.Value),
 					rollback.FormatNumber(float64(d.Count), 0), d.Reason))
 			default:
-				parts = append(parts, fmt.Sprintf("p99 %s ms (max %s ms)", rollback.FormatNumber(*d.Value, 1),
+				parts = append(parts, fmt.Sprintf("p99 %s ms (max %s ms)", rollback.FormatNumber(*d.Value*1000, 1),
 					rollback.FormatNumber(float64(o.maxP99.Milliseconds()), 0)))
 			}
 		}

@@ -18,6 +18,8 @@ const (
 	DefaultMirrorConcurrency = 16
 	DefaultMirrorMaxBody     = 64 << 10
 	DefaultMirrorTimeout     = 10 * time.Second
+	// DefaultUpstreamTimeout is Envoy's default route timeout.
+	DefaultUpstreamTimeout = 15 * time.Second
 )
 
 // Config configures a Proxy. Only Stable and Canary are required; every
@@ -62,6 +64,19 @@ type Config struct {
 	// DefaultMirrorTimeout (10 s).
 	MirrorTimeout time.Duration
 
+	// UpstreamTimeout bounds each proxied request, from the moment the
+	// proxy receives it until the back end's response has been copied to
+	// the client. When it expires before the response has begun, the proxy
+	// answers 504 Gateway Timeout; when the response had begun, the
+	// response is aborted. Either way the request is measured as a server
+	// error of the version that was too slow, as Envoy reports an expired
+	// route timeout ("upstream request timeout", 504): a version that never
+	// answers is failing, not healthy, even when its clients give up first.
+	// Zero means DefaultUpstreamTimeout (15 s, Envoy's default); a negative
+	// value means no timeout (then a back end that never answers is
+	// measured only when its client goes away, and not as an error).
+	UpstreamTimeout time.Duration
+
 	// ErrorLog receives one line per failed proxied request (back end
 	// unreachable, response aborted). Nil discards them; they are still
 	// measured as 502 responses of the version that failed.
@@ -105,6 +120,9 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.MirrorTimeout == 0 {
 		c.MirrorTimeout = DefaultMirrorTimeout
+	}
+	if c.UpstreamTimeout == 0 {
+		c.UpstreamTimeout = DefaultUpstreamTimeout
 	}
 	return c, nil
 }

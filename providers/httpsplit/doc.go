@@ -44,6 +44,17 @@
 // X-Forwarded-Host and X-Forwarded-Proto. A back end that cannot be reached
 // answers 502 Bad Gateway, measured as a 5xx of that version.
 //
+// Every proxied request is bounded by Config.UpstreamTimeout (15 s by
+// default, Envoy's default route timeout): when it expires before the back
+// end has answered, the proxy answers 504 Gateway Timeout, and when the
+// response had begun it is aborted; either way the request is measured as
+// a 5xx of that version, as Envoy measures an "upstream request timeout".
+// So a canary that never answers is read as failing, not as healthy, even
+// when its clients give up first (a request whose client went away before
+// the timeout is not the back end's failure and is not counted as one). A
+// negative UpstreamTimeout disables it; set it above the slowest response
+// the service may legitimately take, streaming included.
+//
 // Close stops the proxy at once (ServeHTTP then answers 503 and copies in
 // flight are cancelled); Shutdown lets copies in flight finish until its
 // context ends. Neither waits for primary requests: shut down the
@@ -72,6 +83,9 @@
 // A Query's Text is "<metric> <version>", or the PromQL-like
 // `<metric>{version="<version>"}` so that a metrics.Template can render it
 // (for example "error_rate canary" or `latency_p99{version="stable"}`).
+// The slow metric takes a bound in seconds: "slow:0.25 canary", or
+// `slow{version="canary",le="0.25"}` (le as in Prometheus's histogram
+// buckets).
 // Versions: stable, canary (requests the canary served to clients: weighted
 // and test-route traffic) and mirror (the canary's responses to mirrored
 // copies). Metrics:
@@ -80,32 +94,54 @@
 //	request_rate   requests per second over the window
 //	error_rate     fraction (0–1) of them that were server errors
 //	success_rate   1 − error_rate
-//	latency_mean   mean latency, ms (exact)
+//	latency_mean   mean latency, seconds (exact)
 //	latency_p50, latency_p90, latency_p95, latency_p99, latency_p999
-//	               latency percentile (nearest rank), ms, from a histogram
+//	               latency percentile (nearest rank), seconds, from a histogram
+//	slow           fraction (0–1) of the requests slower than the bound
 //
-// Result.Count is the number of requests in the window. Result.Samples are
-// per-second request counts (requests, request_rate; every second of the
-// window), per-second error or success rates (seconds with requests), or
-// the per-request latencies in ms still held (latency metrics; at most
-// Config.LatencySamples, the most recent), oldest first. A window in which
-// no request of the version ended answers metrics.ErrNoData, for every
-// metric: never 0/0, and never NaN.
+// Durations are in seconds everywhere, as in Prometheus and in the
+// module's presets (latency was reported in milliseconds before).
+//
+// Result.Count is the number of requests in the window, so a slow query
+// gives latency as counts: Value·Count requests were slower than the bound,
+// out of Count, which an analyzer can judge as it judges errors.
+// Result.Samples are per-second request counts (requests, request_rate;
+// every second of the window), per-second error, success or slow fractions
+// (seconds with requests), or the per-request latencies in seconds still
+// held (latency metrics; at most Config.LatencySamples, the most recent),
+// oldest first. A window in which no request of the version ended answers
+// metrics.ErrNoData, for every metric: never 0/0, and never NaN.
 //
 // Resolution is one second. A request that ended at t belongs to the second
 // ending at ⌈t⌉ (the smallest whole Unix second ≥ t), and a query reads the
-// seconds ending in (⌈End⌉ − ⌈Window⌉, ⌈End⌉], Window rounded up to whole
-// seconds. A window whose ends are whole seconds is therefore exact, and a
-// query ending now includes the requests of the current second. A window
-// longer than Config.Retention, or one reaching back past the history still
-// held, is refused with a *canary.FieldError rather than answered from
-// partial data.
+// whole seconds in (⌊End − Window⌋, ⌊End⌋]. Consecutive windows, each
+// starting where the one before ended, therefore count every request
+// exactly once, whatever instants they end at: the requests that end
+// between an analysis at End and the next whole second are left to the
+// next window, which reads that second once it is complete. (Before, a
+// window read the second End falls in while it was still filling, and the
+// next window skipped it, losing up to a second of requests.) A window
+// whose ends are whole seconds is exact. A window with no whole second in
+// it answers metrics.ErrNoData. To include requests served just now, end
+// the window at the end of the current second. A window longer than
+// Config.Retention, or one reaching back past the history still held, is
+// refused with a *canary.FieldError rather than answered from partial
+// data.
+//
+// A request's end is stamped by Config.Now just before it is recorded; a
+// request stamped before an analysis instant End but recorded after that
+// analysis read End's last whole second would be missed, which needs End
+// to be within microseconds after a whole second and the request to finish
+// in that instant.
 //
 // Latency percentiles come from a log-linear histogram of whole
 // microseconds (one bin per µs below 16 µs, then 16 bins per power of two
 // up to about 18 minutes). A reported percentile is the midpoint of its bin,
 // within 1/32 (3.125 %) of the latency at that rank, after truncation to
-// whole microseconds.
+// whole microseconds. A slow query counts the requests whose bin's midpoint
+// is above the bound: exact for a bound on a bin edge (a power of two of
+// microseconds, for example), and otherwise wrong only for latencies within
+// 1/32 of the bound, the same way for both versions.
 //
 // # Memory
 //

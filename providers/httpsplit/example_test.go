@@ -54,8 +54,14 @@ func Example() {
 	front.Close() // waits for the proxy to finish (and measure) every request
 	fmt.Println(strings.Join(served, " "))
 
+	// A query reads the whole seconds up to its End; the second End falls
+	// in is left to the next window. To see the requests just served, end
+	// the window at the end of the current second. (A rollout instead
+	// queries at each analysis instant, and every request falls in exactly
+	// one of its consecutive windows.)
+	end := time.Now().Truncate(time.Second).Add(time.Second)
 	for _, text := range []string{"requests canary", "error_rate canary", `error_rate{version="stable"}`} {
-		res, err := p.Query(ctx, metrics.Query{Text: text, Window: time.Minute, End: time.Now()})
+		res, err := p.Query(ctx, metrics.Query{Text: text, Window: time.Minute, End: end})
 		if err != nil {
 			fmt.Println(err)
 			return

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/bits"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -80,7 +81,7 @@ type bucket struct {
 
 type latencySample struct {
 	sec int64   // bucket key of the request
-	ms  float64 // its latency
+	s   float64 // its latency, seconds
 }
 
 // series holds one version's measurements in bounded memory: a ring of
@@ -115,6 +116,9 @@ func ceilSec(t time.Time) int64 {
 	}
 	return s
 }
+
+// floorSec is the largest whole Unix second ≤ t.
+func floorSec(t time.Time) int64 { return t.Unix() }
 
 func (s *series) slot(sec int64) *bucket {
 	n := int64(len(s.buckets))
@@ -152,7 +156,7 @@ func (s *series) add(t time.Time, lat time.Duration, failed bool) {
 	}
 	b.sumUS += us
 	b.hist[binOf(us)]++
-	ls := latencySample{sec: key, ms: float64(lat) / float64(time.Millisecond)}
+	ls := latencySample{sec: key, s: lat.Seconds()}
 	if len(s.lat) < s.latCap {
 		s.lat = append(s.lat, ls)
 	} else {
@@ -165,27 +169,50 @@ func (s *series) add(t time.Time, lat time.Duration, failed bool) {
 type metric struct {
 	name       string
 	percentile float64 // for latency_pNN; 0 otherwise
+	slowFrom   int     // for slow: the first histogram bin counted as slow
 }
 
 var metricNames = []string{
 	"requests", "request_rate", "error_rate", "success_rate",
 	"latency_mean", "latency_p50", "latency_p90", "latency_p95", "latency_p99", "latency_p999",
+	"slow",
+}
+
+// maxBound is the largest bound a slow query may name, in seconds: the
+// histogram's range.
+const maxBound = float64(int64(1)<<(maxExp+1)) / 1e6
+
+// slowFromBin returns the first bin whose midpoint is above bound (in
+// seconds): the bins a slow query counts.
+func slowFromBin(bound float64) int {
+	us := bound * 1e6
+	for i := 0; i < numBins; i++ {
+		if binValue(i) > us {
+			return i
+		}
+	}
+	return numBins
 }
 
 var percentiles = map[string]float64{
 	"latency_p50": 0.50, "latency_p90": 0.90, "latency_p95": 0.95, "latency_p99": 0.99, "latency_p999": 0.999,
 }
 
-var queryText = regexp.MustCompile(`^\s*([a-z0-9_]+)\s*(?:\{\s*version\s*=\s*"([^"]*)"\s*\}|\s+(\S+))\s*$`)
+var queryText = regexp.MustCompile(`^\s*([a-z0-9_]+)(?::([^\s{]+))?\s*(?:\{\s*version\s*=\s*"([^"]*)"\s*(?:,\s*le\s*=\s*"([^"]*)"\s*)?\}|\s+(\S+))\s*$`)
 
-// parseQuery reads "<metric> <version>" or `<metric>{version="<version>"}`.
+// parseQuery reads "<metric> <version>" or `<metric>{version="<version>"}`,
+// and for slow "slow:<bound> <version>" or
+// `slow{version="<version>",le="<bound>"}`.
 func parseQuery(text string) (metric, version, error) {
 	m := queryText.FindStringSubmatch(text)
 	if m == nil {
 		return metric{}, 0, canary.Invalid("Query.Text", text,
-			`must be "<metric> <version>" or "<metric>{version=\"<version>\"}", for example "error_rate canary"`)
+			`must be "<metric> <version>" or "<metric>{version=\"<version>\"}", for example "error_rate canary" or "slow:0.25 canary"`)
 	}
-	name, ver := m[1], m[2]+m[3]
+	name, ver, boundText := m[1], m[3]+m[5], m[2]+m[4]
+	if m[2] != "" && m[4] != "" {
+		return metric{}, 0, canary.Invalid("Query.Text", text, "names the bound twice")
+	}
 	known := false
 	for _, n := range metricNames {
 		known = known || n == name
@@ -193,9 +220,21 @@ func parseQuery(text string) (metric, version, error) {
 	if !known {
 		return metric{}, 0, canary.Invalid("Query.Text", text, "unknown metric %q; known: %s", name, strings.Join(metricNames, ", "))
 	}
+	met := metric{name: name, percentile: percentiles[name]}
+	switch {
+	case name == "slow":
+		bound, err := strconv.ParseFloat(boundText, 64)
+		if boundText == "" || err != nil || !(bound > 0 && bound <= maxBound) {
+			return metric{}, 0, canary.Invalid("Query.Text", text,
+				"slow needs a bound in seconds above 0 and at most %v, as in \"slow:0.25 canary\" or `slow{version=\"canary\",le=\"0.25\"}`", maxBound)
+		}
+		met.slowFrom = slowFromBin(bound)
+	case boundText != "":
+		return metric{}, 0, canary.Invalid("Query.Text", text, "only slow takes a bound")
+	}
 	for v, n := range versionNames {
 		if n == ver {
-			return metric{name: name, percentile: percentiles[name]}, version(v), nil
+			return met, version(v), nil
 		}
 	}
 	return metric{}, 0, canary.Invalid("Query.Text", text, "unknown version %q; known: %s", ver, strings.Join(versionNames[:], ", "))
@@ -226,8 +265,17 @@ func (p *Proxy) Query(ctx context.Context, q metrics.Query) (metrics.Result, err
 	if winSec > s.horizon {
 		return metrics.Result{}, canary.Invalid("Query.Window", q.Window, "must not exceed the retention (%v)", p.cfg.Retention)
 	}
-	end := ceilSec(q.End)
-	r, err := s.query(m, end-winSec, end, winSec)
+	// The whole seconds in (⌊Start⌋, ⌊End⌋]: consecutive windows (one
+	// starting where the other ended) share no second and leave none out,
+	// whatever their instants, and the second End falls in is left to the
+	// next window, when it is complete.
+	end := floorSec(q.End)
+	start := floorSec(q.Start())
+	if end <= start {
+		return metrics.Result{}, fmt.Errorf("httpsplit: %q over %v to %v: %w: the window holds no whole second",
+			q.Text, q.Window, q.End.UTC().Format(time.RFC3339Nano), metrics.ErrNoData)
+	}
+	r, err := s.query(m, start, end, end-start)
 	if err != nil {
 		if err == errTooOld {
 			return metrics.Result{}, canary.Invalid("Query.End", q.End,
@@ -256,6 +304,7 @@ func (s *series) query(m metric, start, end, winSec int64) (metrics.Result, erro
 	if m.percentile == 0 && m.name != "latency_mean" {
 		samples = make([]float64, 0, end-start)
 	}
+	var slow uint64
 	for k := start + 1; k <= end; k++ {
 		b := s.slot(k)
 		if b.sec > k {
@@ -272,6 +321,14 @@ func (s *series) query(m metric, start, end, winSec int64) (metrics.Result, erro
 					hist[i] += c
 				}
 			}
+		}
+		if m.name == "slow" && n > 0 {
+			var sl uint64
+			for _, c := range b.hist[m.slowFrom:] {
+				sl += uint64(c)
+			}
+			slow += sl
+			samples = append(samples, float64(sl)/float64(n))
 		}
 		switch m.name {
 		case "requests", "request_rate":
@@ -299,11 +356,13 @@ func (s *series) query(m metric, start, end, winSec int64) (metrics.Result, erro
 		r.Value = float64(errs) / float64(requests)
 	case "success_rate":
 		r.Value = 1 - float64(errs)/float64(requests)
+	case "slow":
+		r.Value = float64(slow) / float64(requests)
 	case "latency_mean":
-		r.Value = float64(sumUS) / float64(requests) / 1000
+		r.Value = float64(sumUS) / float64(requests) / 1e6
 		r.Samples = s.latencies(start, end)
 	default:
-		r.Value = percentileOf(&hist, requests, m.percentile) / 1000
+		r.Value = percentileOf(&hist, requests, m.percentile) / 1e6
 		r.Samples = s.latencies(start, end)
 	}
 	return r, nil
@@ -326,7 +385,7 @@ func percentileOf(hist *[numBins]uint32, n uint64, p float64) float64 {
 	return binValue(numBins - 1)
 }
 
-// latencies returns the per-request latencies (ms) still held whose
+// latencies returns the per-request latencies (seconds) still held whose
 // requests ended in (start, end], oldest first.
 func (s *series) latencies(start, end int64) []float64 {
 	n := 0
@@ -346,7 +405,7 @@ func (s *series) latencies(start, end int64) []float64 {
 	for _, part := range [2][]latencySample{s.lat[first:], s.lat[:first]} {
 		for _, ls := range part {
 			if ls.sec > start && ls.sec <= end {
-				out = append(out, ls.ms)
+				out = append(out, ls.s)
 			}
 		}
 	}

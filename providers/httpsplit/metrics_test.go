@@ -72,22 +72,31 @@ func TestMetricsOverWindows(t *testing.T) {
 		{"error_rate canary", 10 * s, 10 * s, 0.1, 1e-12, 100},
 		{"success_rate canary", 10 * s, 10 * s, 0.9, 1e-12, 100},
 		{"error_rate stable", 10 * s, 10 * s, 0, 0, 100},
-		{"latency_mean canary", 10 * s, 10 * s, 50.5, 1e-9, 100},
-		{"latency_p50 canary", 10 * s, 10 * s, 50, 50.0 / 32, 100},
-		{"latency_p90 canary", 10 * s, 10 * s, 90, 90.0 / 32, 100},
-		{"latency_p99 canary", 10 * s, 10 * s, 99, 99.0 / 32, 100},
-		{"latency_p999 canary", 10 * s, 10 * s, 100, 100.0 / 32, 100},
-		{"latency_p99 stable", 10 * s, 10 * s, 10, 10.0 / 32, 100},
+		{"latency_mean canary", 10 * s, 10 * s, 0.0505, 1e-12, 100},
+		{"latency_p50 canary", 10 * s, 10 * s, 0.050, 0.050 / 32, 100},
+		{"latency_p90 canary", 10 * s, 10 * s, 0.090, 0.090 / 32, 100},
+		{"latency_p99 canary", 10 * s, 10 * s, 0.099, 0.099 / 32, 100},
+		{"latency_p999 canary", 10 * s, 10 * s, 0.100, 0.100 / 32, 100},
+		{"latency_p99 stable", 10 * s, 10 * s, 0.010, 0.010 / 32, 100},
 		// (t0+5s, t0+10s]: seconds 5..9, canary requests 50..99.
 		{"requests canary", 5 * s, 10 * s, 50, 0, 50},
-		{"latency_p50 canary", 5 * s, 10 * s, 75, 75.0 / 32, 50},
-		{"latency_mean canary", 5 * s, 10 * s, 75.5, 1e-9, 50},
+		{"latency_p50 canary", 5 * s, 10 * s, 0.075, 0.075 / 32, 50},
+		{"latency_mean canary", 5 * s, 10 * s, 0.0755, 1e-12, 50},
 		// (t0, t0+1s]: only second 0.
 		{"requests stable", s, s, 10, 0, 10},
-		// A fractional End is read as the second it falls in.
+		// A fractional End: the whole seconds up to it, (t0+4s, t0+9s]; the
+		// second it falls in is left to the next window.
 		{"requests canary", 5 * s, 9*s + 300*time.Millisecond, 50, 0, 50},
-		// A fractional Window is rounded up to whole seconds.
+		{"latency_mean canary", 5 * s, 9*s + 300*time.Millisecond, 0.0655, 1e-12, 50},
+		// A fractional Window: the whole seconds from ⌊End−Window⌋.
 		{"requests canary", 4*s + time.Millisecond, 10 * s, 50, 0, 50},
+		{"requests canary", 4*s + 999*time.Millisecond, 10*s + 998*time.Millisecond, 50, 0, 50},
+		// Slow: the share of requests slower than a bound, in seconds.
+		{"slow:0.065536 canary", 10 * s, 10 * s, 0.35, 0, 100},
+		{`slow{version="canary",le="0.032768"}`, 10 * s, 10 * s, 0.68, 0, 100},
+		{"slow:0.2 canary", 10 * s, 10 * s, 0, 0, 100},
+		{"slow:0.0005 stable", 10 * s, 10 * s, 1, 0, 100},
+		{"slow:0.0105 stable", 10 * s, 10 * s, 0, 0, 100},
 	}
 	for _, c := range cases {
 		res, err := q(c.text, c.window, c.end)
@@ -129,12 +138,12 @@ func TestMetricsOverWindows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Samples) != 30 || res.Samples[0] != 71 || res.Samples[29] != 100 {
-		t.Errorf("latency samples %v, want the 30 latencies 71..100 ms oldest first", res.Samples)
+	if len(res.Samples) != 30 || math.Abs(res.Samples[0]-0.071) > 1e-12 || math.Abs(res.Samples[29]-0.100) > 1e-12 {
+		t.Errorf("latency samples %v, want the 30 latencies 0.071..0.100 s oldest first", res.Samples)
 	}
 
 	// No request in the window: no data, for every metric.
-	for _, text := range []string{"requests canary", "request_rate canary", "error_rate canary", "success_rate canary", "latency_mean canary", "latency_p99 canary", "error_rate mirror"} {
+	for _, text := range []string{"requests canary", "request_rate canary", "error_rate canary", "success_rate canary", "latency_mean canary", "latency_p99 canary", "slow:0.1 canary", "error_rate mirror"} {
 		if res, err := q(text, 5*s, 30*s); !errors.Is(err, metrics.ErrNoData) {
 			t.Errorf("%s over an empty window = %+v, %v; want metrics.ErrNoData", text, res, err)
 		}
@@ -144,6 +153,10 @@ func TestMetricsOverWindows(t *testing.T) {
 		t.Errorf("window before the first request: %v, want ErrNoData", err)
 	}
 }
+
+// nextSecond is the end of the current wall-clock second: a window ending
+// there holds every request already served.
+func nextSecond() time.Time { return time.Now().Truncate(time.Second).Add(time.Second) }
 
 func equal(a, b []float64) bool {
 	if len(a) != len(b) {
@@ -180,16 +193,26 @@ func TestTemplateRenderedQuery(t *testing.T) {
 func TestQueryRefusesBadText(t *testing.T) {
 	r, _ := metricsRig(t, httpsplit.Config{Retention: time.Minute})
 	for _, text := range []string{
-		"error_rate",                       // no version
-		"error_rate canary extra",          // too many words
-		"errors canary",                    // unknown metric
-		"error_rate baseline",              // unknown version
-		`error_rate{version="baseline"}`,   // unknown version
-		`error_rate{job="canary"}`,         // unknown label
-		`error_rate{version="canary"`,      // unclosed
-		"ERROR_RATE canary",                // names are lower case
-		"latency_p42 canary",               // unsupported percentile
-		"sum(rate(errors[1m])) / 2 canary", // not the language
+		"error_rate",                            // no version
+		"error_rate canary extra",               // too many words
+		"errors canary",                         // unknown metric
+		"error_rate baseline",                   // unknown version
+		`error_rate{version="baseline"}`,        // unknown version
+		`error_rate{job="canary"}`,              // unknown label
+		`error_rate{version="canary"`,           // unclosed
+		"ERROR_RATE canary",                     // names are lower case
+		"latency_p42 canary",                    // unsupported percentile
+		"sum(rate(errors[1m])) / 2 canary",      // not the language
+		"slow canary",                           // slow needs a bound
+		"slow:0 canary",                         // bound not positive
+		"slow:-1 canary",                        // bound not positive
+		"slow:NaN canary",                       // bound not a number
+		"slow:1e9 canary",                       // beyond the histogram
+		"slow:abc canary",                       // bound not a number
+		`slow{version="canary",le="x"}`,         // bound not a number
+		`slow:0.1{version="canary",le="0.2"}`,   // bound twice
+		"requests:0.1 canary",                   // only slow takes a bound
+		`error_rate{version="canary",le="0.1"}`, // only slow takes a bound
 	} {
 		_, err := r.p.Query(ctx(t), metrics.Query{Text: text, Window: time.Minute, End: t0.Add(time.Minute)})
 		var fe *canary.FieldError

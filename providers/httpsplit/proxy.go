@@ -176,9 +176,19 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			p.launchMirror(r, m)
 		}
 	}()
-	p.proxies[v].ServeHTTP(sw, r)
+	out := r
+	if p.cfg.UpstreamTimeout > 0 {
+		tctx, cancel := context.WithTimeoutCause(r.Context(), p.cfg.UpstreamTimeout, errUpstreamTimeout)
+		defer cancel()
+		out = r.WithContext(tctx)
+	}
+	p.proxies[v].ServeHTTP(sw, out)
 	completed = true
 }
+
+// errUpstreamTimeout is the cause of a proxied request's context when
+// Config.UpstreamTimeout expired.
+var errUpstreamTimeout = errors.New("httpsplit: upstream request timeout")
 
 // pick reports whether the n-th request (from 0) under a share of pct
 // percent is one of the share. It spreads the share evenly, like
@@ -199,6 +209,14 @@ func headerMatches(h http.Header, tr traffic.HeaderRoute) bool {
 }
 
 func (p *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	if context.Cause(r.Context()) == errUpstreamTimeout {
+		// Measured as a 5xx of the version, as Envoy's 504.
+		if p.errLog != nil {
+			p.errLog.Printf("httpsplit: %s %s: upstream request timeout after %v: %v", r.Method, r.URL.Redacted(), p.cfg.UpstreamTimeout, err)
+		}
+		w.WriteHeader(http.StatusGatewayTimeout)
+		return
+	}
 	if sw, ok := w.(*statusWriter); ok && r.Context().Err() != nil {
 		sw.clientGone = true
 	}

@@ -219,11 +219,11 @@ func TestMirror(t *testing.T) {
 	if stable.Served() != 100 {
 		t.Errorf("stable served %d, want 100", stable.Served())
 	}
-	res, err := r.p.Query(ctx(t), metrics.Query{Text: "requests mirror", Window: time.Minute, End: time.Now()})
+	res, err := r.p.Query(ctx(t), metrics.Query{Text: "requests mirror", Window: time.Minute, End: nextSecond()})
 	if err != nil || res.Value != 25 {
 		t.Errorf("requests mirror = %+v, %v; want 25", res, err)
 	}
-	if _, err := r.p.Query(ctx(t), metrics.Query{Text: "requests canary", Window: time.Minute, End: time.Now()}); !errors.Is(err, metrics.ErrNoData) {
+	if _, err := r.p.Query(ctx(t), metrics.Query{Text: "requests canary", Window: time.Minute, End: nextSecond()}); !errors.Is(err, metrics.ErrNoData) {
 		t.Errorf("requests canary = %v, want ErrNoData: copies are not canary traffic", err)
 	}
 }
@@ -475,7 +475,7 @@ func TestClosed(t *testing.T) {
 	if err := r.p.Release(c); !errors.Is(err, httpsplit.ErrClosed) || errors.Is(err, traffic.ErrNotFound) {
 		t.Errorf("Release after Close = %v", err)
 	}
-	if res, err := r.p.Query(c, metrics.Query{Text: "requests stable", Window: time.Minute, End: time.Now()}); err != nil || res.Value != 1 {
+	if res, err := r.p.Query(c, metrics.Query{Text: "requests stable", Window: time.Minute, End: nextSecond()}); err != nil || res.Value != 1 {
 		t.Errorf("Query after Close = %+v, %v; want the 1 request measured before", res, err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"time"
 
@@ -315,33 +316,92 @@ func (p *Provider) eval(ctx context.Context, q metrics.Query, timeout time.Durat
 	return res, nil
 }
 
-// wrap adds the query to err and removes any secret from the text of err
-// and of the *v1.Error in its chain (the server may echo a header back).
+// wrap adds the query to err and removes every secret from the whole
+// chain: not only from the text err shows, but from every error reachable
+// with errors.Unwrap (one error or several), since a server may echo a
+// header back in its error and a caller may unwrap to it.
 func (p *Provider) wrap(q metrics.Query, err error) error {
 	err = fmt.Errorf("prometheus: %q at %s: %w", q.Text, q.End.UTC().Format(time.RFC3339), classify(err))
 	if p.redact == nil {
 		return err
 	}
-	var ve *v1.Error
-	if errors.As(err, &ve) {
-		ve.Msg = p.redact.Replace(ve.Msg)
-		ve.Detail = p.redact.Replace(ve.Detail)
-	}
-	if msg := err.Error(); p.redact.Replace(msg) != msg {
-		return &redactedError{msg: p.redact.Replace(msg), err: err}
-	}
-	return err
+	return p.scrub(err)
 }
 
-// redactedError shows a redacted text and keeps the chain for errors.Is
-// and errors.As.
+// scrub returns err unchanged when no error in its chain shows a secret,
+// and otherwise a copy of the chain in which each error that shows one,
+// or holds one that does, is replaced: a *v1.Error by a redacted copy,
+// any other error by a redactedError with its redacted text, the scrubbed
+// errors it wrapped, and errors.Is still matching what it matched.
+func (p *Provider) scrub(err error) error {
+	if err == nil || !p.dirty(err) {
+		return err
+	}
+	if ve, ok := err.(*v1.Error); ok {
+		return &v1.Error{Type: ve.Type, Msg: p.redact.Replace(ve.Msg), Detail: p.redact.Replace(ve.Detail)}
+	}
+	var kids []error
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		if k := u.Unwrap(); k != nil {
+			kids = []error{p.scrub(k)}
+		}
+	case interface{ Unwrap() []error }:
+		for _, k := range u.Unwrap() {
+			if k != nil {
+				kids = append(kids, p.scrub(k))
+			}
+		}
+	}
+	orig := err
+	return &redactedError{
+		msg:  p.redact.Replace(err.Error()),
+		kids: kids,
+		is: func(target error) bool {
+			if x, ok := orig.(interface{ Is(error) bool }); ok && x.Is(target) {
+				return true
+			}
+			return reflect.TypeOf(target).Comparable() && reflect.TypeOf(orig).Comparable() && orig == target
+		},
+	}
+}
+
+// dirty reports whether err, or any error in its chain, shows a secret.
+func (p *Provider) dirty(err error) bool {
+	if s := err.Error(); p.redact.Replace(s) != s {
+		return true
+	}
+	if ve, ok := err.(*v1.Error); ok && (p.redact.Replace(ve.Msg) != ve.Msg || p.redact.Replace(ve.Detail) != ve.Detail) {
+		return true
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		if k := u.Unwrap(); k != nil {
+			return p.dirty(k)
+		}
+	case interface{ Unwrap() []error }:
+		for _, k := range u.Unwrap() {
+			if k != nil && p.dirty(k) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// redactedError stands for an error whose text showed a secret: it shows
+// the redacted text and unwraps to the scrubbed errors the original
+// wrapped. It keeps no reference to the original that formatting could
+// reach (is is a closure), so %#v shows no secret either.
 type redactedError struct {
-	msg string
-	err error
+	msg  string
+	kids []error
+	is   func(error) bool
 }
 
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }
+func (e *redactedError) Error() string        { return e.msg }
+func (e *redactedError) Unwrap() []error      { return e.kids }
+func (e *redactedError) Is(target error) bool { return e.is(target) }
 
 // decode turns a query's answer into one value (and the points of a range
 // query). r is the range asked for (Step zero for an instant query).

@@ -86,7 +86,7 @@ func IstioQueries(l IstioLabels) (Queries, error) {
 	}); err != nil {
 		return Queries{}, err
 	}
-	if !metrics.ValuePattern.MatchString(l.ReporterIs) {
+	if !metrics.ValidValue(l.ReporterIs) {
 		return Queries{}, canary.Invalid("IstioLabels.ReporterIs", strconv.Quote(l.ReporterIs), "must be letters, digits, '-', '_' or '.'")
 	}
 	sel := fmt.Sprintf(`%s="%s",%s="{{namespace}}",%s="{{workload}}",%s="{{version}}"`,
