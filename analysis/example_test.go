@@ -114,9 +114,12 @@ func ExampleWeighted() {
 }
 
 func ExampleDefaultPreset() {
-	p := analysis.DefaultPreset(analysis.PresetMetrics{ErrorRate: "error-rate", Latency: "latency-p99"})
-	fmt.Println(p.Name, p.FailureLimit, p.Consecutive, p.NoData)
-	// Output: default 1 false hold
+	// Errors, and latency as the share of requests slower than a bound
+	// (both rate metrics, judged the same way).
+	p := analysis.DefaultPreset(analysis.PresetMetrics{ErrorRate: "error-rate", Slow: "slower-than-250ms"})
+	r := p.Analyzer.(analysis.Rates)
+	fmt.Println(p.Name, p.FailureLimit, p.NoData, len(r.Metrics), r.Metrics[1].Ratio, r.Metrics[1].Margin)
+	// Output: default 1 hold 2 2 0.005
 }
 
 func ExampleRates() {
