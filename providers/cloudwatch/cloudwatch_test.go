@@ -531,3 +531,42 @@ func TestHighResolutionPeriod(t *testing.T) {
 		t.Errorf("value %v, want 10", r.Value)
 	}
 }
+
+// With a nil Config.AWS the provider takes everything from the SDK's
+// default chain: here the environment (region, keys, endpoint), with the
+// shared files and the instance metadata service out of reach.
+func TestDefaultChain(t *testing.T) {
+	f := newFakeCloudWatch(t)
+	publish(f, "tg-canary", 100, 2, 0, 40)
+	dir := t.TempDir()
+	for k, v := range map[string]string{
+		"AWS_REGION":                  "eu-west-2",
+		"AWS_ACCESS_KEY_ID":           testKeyID,
+		"AWS_SECRET_ACCESS_KEY":       testSecret,
+		"AWS_SESSION_TOKEN":           testToken,
+		"AWS_ENDPOINT_URL_CLOUDWATCH": f.server.URL,
+		"AWS_CONFIG_FILE":             dir + "/config",
+		"AWS_SHARED_CREDENTIALS_FILE": dir + "/credentials",
+		"AWS_EC2_METADATA_DISABLED":   "true",
+		"AWS_PROFILE":                 "",
+	} {
+		t.Setenv(k, v)
+	}
+	p, err := cloudwatch.New(context.Background(), cloudwatch.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := p.Query(context.Background(), query(render(t, latticeQueries(t).ErrorRate, "tg-canary")))
+	if err != nil || r.Value != 0.02 {
+		t.Fatalf("Query = (%v, %v), want 0.02", r.Value, err)
+	}
+	if h := f.headers[0]; !strings.Contains(h.Get("Authorization"), testKeyID) || h.Get("X-Amz-Security-Token") != testToken {
+		t.Errorf("the request was not signed with the environment's credentials")
+	}
+	// No region anywhere: refused, naming the field.
+	t.Setenv("AWS_REGION", "")
+	var fe *canary.FieldError
+	if _, err := cloudwatch.New(context.Background(), cloudwatch.Config{}); !errors.As(err, &fe) || fe.Field != "Config.AWS.Region" {
+		t.Errorf("New without a region = %v, want a *canary.FieldError on Config.AWS.Region", err)
+	}
+}
