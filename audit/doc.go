@@ -19,6 +19,13 @@
 // holds for that rollout; OpenFile reads that last Seq from the file. So
 // every event is in the trail once, in order.
 //
+// Seq is per rollout name, and numbers a rollout's events from 1. Give
+// each run of a rollout its own trail (for example a file named after the
+// rollout and the time it started), or a name of its own: a second run
+// under the same name in the same trail starts again at Seq 1, and its
+// events would be taken for events already written (and Verify would
+// report the repeated numbers as tampering).
+//
 // Faults while writing: a write that fails before writing anything is
 // simply retried; a short write (part of a line written) leaves the rest
 // pending and the next Record writes that rest first, completing the line

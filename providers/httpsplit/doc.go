@@ -91,7 +91,7 @@
 // copies). Metrics:
 //
 //	requests       requests that ended in the window
-//	request_rate   requests per second over the window
+//	request_rate   requests per second over the window's whole seconds
 //	error_rate     fraction (0–1) of them that were server errors
 //	success_rate   1 − error_rate
 //	latency_mean   mean latency, seconds (exact)
