@@ -49,7 +49,10 @@ func Decode(r io.Reader) (*Rollout, error) {
 	return &ro, nil
 }
 
-var durationType = reflect.TypeFor[Duration]()
+var (
+	durationType = reflect.TypeFor[Duration]()
+	stepType     = reflect.TypeFor[Step]()
+)
 
 // check walks the decoded JSON tree against t and reports the first value
 // that does not fit, naming its path.
@@ -72,6 +75,12 @@ func check(v any, t reflect.Type, path string) error {
 		}
 		if d < 0 {
 			return canary.Invalid(name, s, "must not be negative")
+		}
+		return nil
+	}
+	if n, ok := v.(json.Number); ok && t == stepType { // a step may be written as its weight alone
+		if _, err := strconv.Atoi(string(n)); err != nil {
+			return canary.Invalid(name, string(n), "must be a whole number (the weight) or a mapping {weight, hold}")
 		}
 		return nil
 	}

@@ -1,6 +1,8 @@
 package spec
 
 import (
+	"bytes"
+	"encoding/json"
 	"strings"
 	"time"
 )
@@ -222,10 +224,30 @@ type Plan struct {
 	Gates       Gates        `json:"gates,omitzero"`
 }
 
-// Step is one weight and how long it holds (zero: plan.hold).
+// Step is one weight and how long it holds (zero: plan.hold). In a file
+// a step is a mapping {weight: 10, hold: 2m} or, holding for plan.hold,
+// just its weight: 10.
 type Step struct {
 	Weight int      `json:"weight"`
 	Hold   Duration `json:"hold,omitempty"`
+}
+
+// UnmarshalJSON reads a step written as a mapping or as its weight alone.
+func (s *Step) UnmarshalJSON(b []byte) error {
+	var w int
+	if err := json.Unmarshal(b, &w); err == nil {
+		*s = Step{Weight: w}
+		return nil
+	}
+	type plain Step
+	var p plain
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return err
+	}
+	*s = Step(p)
+	return nil
 }
 
 // ZeroTraffic validates the canary before any production traffic.
