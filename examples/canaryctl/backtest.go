@@ -25,7 +25,7 @@ import (
 
 // A recording is what was measured at each instant, per metric.
 type recording struct {
-	times []time.Time                                 // sorted, distinct
+	times []time.Time                                   // sorted, distinct
 	rows  map[time.Time]map[string]analysis.Observation // by metric
 }
 

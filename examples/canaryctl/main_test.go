@@ -127,7 +127,7 @@ policy:
 analysis:
   analyzers:
     - threshold:
-        minCount: 10
+        minCount: 5
         limits: [{metric: error-rate, max: 0.02}]
 %s`, name, m.listen, m.stable, m.canary, steps, hold, extra)
 	p := filepath.Join(t.TempDir(), name+".yaml")
