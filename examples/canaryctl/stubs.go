@@ -1,3 +1,0 @@
-package main
-
-func cmdImport(e env, args []string) error { return nil }
