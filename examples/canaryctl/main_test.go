@@ -119,9 +119,9 @@ metrics:
   - {name: error-rate, builtin: httpsplit/error-rate}
 plan:
   steps: [%s]
-  interval: 1s
+  interval: 2s
   hold: %s
-  deadline: 30s
+  deadline: 60s
 policy:
   failureLimit: 2
 analysis:
@@ -137,34 +137,36 @@ analysis:
 	return p
 }
 
-// load sends requests through the mesh (about 200 a second) until the test
-// ends.
+// load sends requests through the mesh from four workers (up to about 800
+// a second on an idle machine) until the test ends.
 func (m mesh) load(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c := &http.Client{Timeout: 2 * time.Second}
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
+	c := &http.Client{Timeout: 2 * time.Second}
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tick := time.NewTicker(5 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
+				resp, err := c.Get("http://" + m.listen + "/")
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					m.sent.Add(1)
+				} else {
+					m.failed.Add(1)
+					m.lastErr.Store(err.Error())
+				}
 			}
-			resp, err := c.Get("http://" + m.listen + "/")
-			if err == nil {
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				m.sent.Add(1)
-			} else {
-				m.failed.Add(1)
-				m.lastErr.Store(err.Error())
-			}
-		}
-	}()
+		}()
+	}
 	t.Cleanup(func() { cancel(); wg.Wait() })
 }
 

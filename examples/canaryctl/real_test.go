@@ -41,7 +41,7 @@ func TestLiveProgressInATerminal(t *testing.T) {
 	store := t.TempDir()
 	m := newMesh(t, 0)
 	m.load(t)
-	file := m.rolloutFile(t, "search", "20, 50", "3s", "")
+	file := m.rolloutFile(t, "search", "20, 50", "4s", "")
 	sock := "canaryctl-test-" + strconv.Itoa(os.Getpid())
 	tm := func(args ...string) string {
 		out, err := exec.Command(tmux, append([]string{"-L", sock}, args...)...).CombinedOutput()
@@ -92,9 +92,9 @@ func TestReportInChromium(t *testing.T) {
 	store := t.TempDir()
 	m := newMesh(t, 0)
 	m.load(t)
-	file := m.rolloutFile(t, "orders", "10, 25, 50", "2s", "")
+	file := m.rolloutFile(t, "orders", "20, 50", "2s", "")
 	b, _ := os.ReadFile(file)
-	os.WriteFile(file, bytes.Replace(b, []byte("  deadline: 30s\n"), []byte("  deadline: 60s\n  gates: {beforePromotion: true}\n"), 1), 0o644)
+	os.WriteFile(file, bytes.Replace(b, []byte("  deadline: 60s\n"), []byte("  deadline: 60s\n  gates: {beforePromotion: true}\n"), 1), 0o644)
 	cmd := exec.Command(bin, "run", "-f", file, "--store", store, "--timeout", "120s")
 	var out lockedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -110,6 +110,16 @@ func TestReportInChromium(t *testing.T) {
 		case <-time.After(10 * time.Second):
 		}
 	})
+	until(t, "the rollout to progress", func() bool {
+		st, ok := statusOf(t, store, "orders")
+		return ok && st.Phase == rollback.Progressing && st.Split.Canary > 0
+	})
+	if o, e, code := ctl(t, store, "pause", "orders", "--actor", "alice", "--reason", "look at the traces"); code != 0 {
+		t.Fatalf("pause: %d %s %s", code, o, e)
+	}
+	if o, e, code := ctl(t, store, "resume", "orders", "--actor", "alice", "--reason", "traces fine"); code != 0 {
+		t.Fatalf("resume: %d %s %s", code, o, e)
+	}
 	until(t, "the promotion gate", func() bool {
 		st, ok := statusOf(t, store, "orders")
 		return ok && st.Phase == rollback.AwaitingApproval
@@ -131,7 +141,8 @@ func TestReportInChromium(t *testing.T) {
 		t.Fatalf("report: %d %s %s", code, o, e)
 	}
 	page, _ := os.ReadFile(html)
-	for _, want := range []string{"carol", "dashboards green", "gate: waits for approval", "decision: succeeded", "<svg"} {
+	for _, want := range []string{"carol", "dashboards green", "gate: waits for approval", "decision: succeeded", "<svg",
+		"manual pause", "look at the traces", "manual resume"} {
 		if !bytes.Contains(page, []byte(want)) {
 			t.Errorf("report lacks %q", want)
 		}
@@ -154,7 +165,7 @@ func TestReportInChromium(t *testing.T) {
 		t.Errorf("the chart's time axis is not labelled Europe/London")
 	}
 	shot := filepath.Join(dir, "report.png")
-	if o, err := exec.Command(chromium, flags("--window-size=1280,1800", "--hide-scrollbars", "--screenshot="+shot, "file://"+html)...).CombinedOutput(); err != nil {
+	if o, err := exec.Command(chromium, flags("--window-size=1100,1500", "--hide-scrollbars", "--screenshot="+shot, "file://"+html)...).CombinedOutput(); err != nil {
 		t.Fatalf("chromium --screenshot: %v\n%s", err, o)
 	}
 	checkScreenshot(t, shot)
@@ -180,7 +191,7 @@ func checkScreenshot(t *testing.T, path string) {
 		t.Fatalf("screenshot: %v", err)
 	}
 	bounds := img.Bounds()
-	if bounds.Dx() < 800 || bounds.Dy() < 800 {
+	if bounds.Dx() < 1000 || bounds.Dy() < 1000 {
 		t.Fatalf("screenshot is %v", bounds)
 	}
 	drawn, colours := 0, map[[3]uint32]bool{}

@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"image/color"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/meshcanary/canary/rollback"
 	"github.com/meshcanary/canary/store"
 	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/font"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
@@ -61,7 +63,7 @@ func cmdReport(e env, args []string) error {
 		*out = name + "-report.html"
 	}
 	var page bytes.Buffer
-	chain := fmt.Sprintf("intact (%s events)", fmtNum(float64(n), 0))
+	chain := fmt.Sprintf("intact over %s lines", fmtNum(float64(n), 0))
 	if chainErr != nil {
 		chain = "BROKEN: " + chainErr.Error()
 	}
@@ -104,6 +106,8 @@ func markers(evs []rollback.Event) []marker {
 			what = "gate: waits for approval"
 		case e.Kind == rollback.Transition && e.From == rollback.AwaitingApproval && e.To != rollback.Paused:
 			what = "gate passed → " + e.To.String()
+		case e.Kind == rollback.Transition && e.Actor != "":
+			continue // the manual command's own marker says it
 		case e.Kind == rollback.Transition && (e.To == rollback.RollingBack || e.To.Final() || e.To == rollback.Paused || e.To == rollback.Promoting):
 			what = "decision: " + e.To.String()
 		case e.Kind == rollback.Transition && e.WeightTo != e.WeightFrom:
@@ -122,6 +126,12 @@ var (
 	grey   = color.RGBA{R: 110, G: 110, B: 110, A: 255}
 	green  = color.RGBA{R: 44, G: 160, B: 44, A: 255}
 )
+
+func init() {
+	// Sans-serif text in the chart, like the page around it.
+	plot.DefaultFont = font.Font{Typeface: "Liberation", Variant: "Sans"}
+	plotter.DefaultFont = plot.DefaultFont
+}
 
 // chart draws the rollout's timeline with gonum/plot: the canary's weight
 // with numbered markers, then one panel per metric (error rate first, then
@@ -157,14 +167,24 @@ func chart(name string, evs []rollback.Event) ([]byte, error) {
 	pw.Legend.Add("canary weight", wl)
 	pw.Legend.Top, pw.Legend.Left = true, true
 	var labels plotter.XYLabels
+	lastX, stack := math.Inf(-1), 0
+	span := x(evs[len(evs)-1].Time) - x(t0)
 	for _, m := range markers(evs) {
+		// Markers closer than 2 % of the time axis are stacked downwards
+		// so that their numbers stay readable.
+		if x(m.Time)-lastX < span/50 {
+			stack++
+		} else {
+			stack = 0
+		}
+		lastX = x(m.Time)
 		ln, err := plotter.NewLine(plotter.XYs{{X: x(m.Time), Y: 0}, {X: x(m.Time), Y: 100}})
 		if err != nil {
 			return nil, err
 		}
 		ln.Color, ln.Dashes = grey, []vg.Length{vg.Points(3), vg.Points(3)}
 		pw.Add(ln)
-		labels.XYs = append(labels.XYs, plotter.XY{X: x(m.Time), Y: 100})
+		labels.XYs = append(labels.XYs, plotter.XY{X: x(m.Time), Y: 100 - 8*float64(stack%12)})
 		labels.Labels = append(labels.Labels, strconv.Itoa(m.N))
 	}
 	if len(labels.XYs) > 0 {
