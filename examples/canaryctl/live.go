@@ -72,7 +72,6 @@ type liveView struct {
 	err    error
 	drawn  time.Time
 	last   string
-	pinned bool
 }
 
 func (l *liveView) note(msg string) {

@@ -225,6 +225,20 @@ func TestRunHealthyCanaryIsPromoted(t *testing.T) {
 	if code != 0 || !strings.Contains(ver, "chain intact") {
 		t.Errorf("verify: exit %d %s %s", code, ver, verr)
 	}
+	// Editing a line, or removing the last ones, shows.
+	trail := filepath.Join(store, "checkout.audit.rec")
+	orig, _ := os.ReadFile(trail)
+	os.WriteFile(trail, bytes.Replace(orig, []byte(`"weightTo":20`), []byte(`"weightTo":30`), 1), 0o600)
+	if _, e, code := ctl(t, store, "verify", "checkout"); code != 1 || !strings.Contains(e, "chain broken") {
+		t.Errorf("verify of an edited trail: exit %d %s", code, e)
+	}
+	lines := bytes.SplitAfter(orig, []byte("\n"))
+	os.WriteFile(trail, bytes.Join(lines[:len(lines)-3], nil), 0o600)
+	if _, e, code := ctl(t, store, "verify", "checkout"); code != 1 || !strings.Contains(e, "lines were removed from the end") {
+		t.Errorf("verify of a truncated trail: exit %d %s", code, e)
+	}
+	os.WriteFile(trail, orig, 0o600)
+
 	// A second run of a finished rollout is refused and changes nothing.
 	before, _ := os.ReadFile(filepath.Join(store, "checkout.rec"))
 	_, errOut, code = ctl(t, store, "run", "-f", file, "--timeout", "120s")

@@ -21,8 +21,5 @@ func fmtClock(t time.Time) string { return t.In(london).Format("15:04:05 MST") }
 // fmtNum writes 1234567.891 as "1,234,567.891" (prec decimals at most).
 func fmtNum(v float64, prec int) string { return rollback.FormatNumber(v, prec) }
 
-// fmtPct writes 0.0523 as "5.23 %".
-func fmtPct(frac float64) string { return rollback.FormatPercent(frac) }
-
 // eventLine is one event for people.
 func eventLine(e rollback.Event) string { return e.String() }
