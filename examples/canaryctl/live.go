@@ -67,11 +67,11 @@ func (p *plainView) update(v view) {
 // liveView redraws the whole screen, at most every 200 ms, or when
 // something changed.
 type liveView struct {
-	w      io.Writer
-	notes  []string
-	err    error
-	drawn  time.Time
-	last   string
+	w     io.Writer
+	notes []string
+	err   error
+	drawn time.Time
+	last  string
 }
 
 func (l *liveView) note(msg string) {
