@@ -85,7 +85,7 @@ func (r *resources) router(_ context.Context, rs spec.Router) (traffic.Router, e
 		r.closers = append(r.closers, func() { srv.Close(); p.Close() })
 		return p, nil
 	}
-	return nil, fmt.Errorf("this canaryctl drives the httpsplit router; build the %s router in your own tool with spec.Factories (the Kubernetes routers need client-go)", rs.Kind())
+	return kubeRouter(rs)
 }
 
 func (r *resources) provider(_ context.Context, ps spec.Provider, router traffic.Router) (metrics.Provider, error) {

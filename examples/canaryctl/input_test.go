@@ -58,6 +58,12 @@ func TestBadInput(t *testing.T) {
 		{"missing store", func(t *testing.T) []string {
 			return []string{"status", "shop", "--store", filepath.Join(t.TempDir(), "nope")}
 		}, 2, "does not exist"},
+		{"Kubernetes router without a cluster", func(t *testing.T) []string {
+			return []string{"run", "-f", write(t, "r.yaml", strings.Replace(strings.Replace(goodRollout,
+				`httpsplit: {listen: "127.0.0.1:1", stable: "http://127.0.0.1:2", canary: "http://127.0.0.1:3"}`,
+				`istio: {kubeconfig: /nonexistent/kubeconfig, namespace: shop, virtualService: shop, stable: {host: shop-v1}, canary: {host: shop-v2}}`, 1),
+				"httpsplit: {}", "prometheus: {address: \"http://127.0.0.1:9\"}", 1)), "--store", filepath.Join(t.TempDir(), "s")}
+		}, 2, "router.istio: kubeconfig /nonexistent/kubeconfig"},
 		{"unknown rollout", func(t *testing.T) []string { return []string{"pause", "shop", "--actor", "a"} }, 2, `no rollout "shop" in store`},
 		{"no actor", func(t *testing.T) []string { return []string{"abort", "shop", "--actor", ""} }, 2, "--actor is required"},
 		{"unknown command", func(t *testing.T) []string { return []string{"deploy"} }, 2, `unknown command "deploy"`},

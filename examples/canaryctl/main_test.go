@@ -315,6 +315,13 @@ func TestOperatorCommandsFromAnotherProcess(t *testing.T) {
 	if code != 1 || !strings.Contains(e, "set-weight refused") {
 		t.Errorf("set-weight 60: exit %d\n%s%s", code, o, e)
 	}
+	o, e, code = ctl(t, store, "set-weight", "payments", "--weight", "5", "--actor", "alice", "--reason", "less")
+	if code != 0 || !strings.Contains(o, "paused at canary 5 %") {
+		t.Errorf("set-weight 5: exit %d\n%s%s", code, o, e)
+	}
+	if st, _ := statusOf(t, store, "payments"); st.Split.Canary != 5 {
+		t.Errorf("after set-weight 5 the split in force is %+v", st.Split)
+	}
 	o, e, code = ctl(t, store, "abort", "payments", "--actor", "bob", "--reason", "error budget spent")
 	if code != 0 || !strings.Contains(o, "abort payments by bob") {
 		t.Fatalf("abort: exit %d\n%s%s", code, o, e)
@@ -344,6 +351,48 @@ func TestOperatorCommandsFromAnotherProcess(t *testing.T) {
 	q1, _ := os.ReadFile(filepath.Join(store, "payments.commands.rec"))
 	if code != 2 || !strings.Contains(e, "has finished (rolled-back)") || strings.Count(strings.TrimSpace(e), "\n") != 0 || !bytes.Equal(q0, q1) {
 		t.Errorf("pause after the end: exit %d %q", code, e)
+	}
+}
+
+// TestPromoteFromAnotherProcess skips the plan's remaining steps.
+func TestPromoteFromAnotherProcess(t *testing.T) {
+	store := t.TempDir()
+	m := newMesh(t, 0)
+	m.load(t)
+	file := m.rolloutFile(t, "cart", "10, 50", "10m", "")
+	cmd := exec.Command(bin, "run", "-f", file, "--store", store, "--timeout", "120s")
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+		}
+	})
+	until(t, "the rollout to progress", func() bool {
+		st, ok := statusOf(t, store, "cart")
+		return ok && st.Phase == rollback.Progressing && st.Split.Canary == 10
+	})
+	o, e, code := ctl(t, store, "promote", "cart", "--actor", "dave", "--reason", "hotfix")
+	if code != 0 || !strings.Contains(o, "promote cart by dave") {
+		t.Fatalf("promote: exit %d %s %s", code, o, e)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run: %v\n%s", err, out.String())
+		}
+	case <-time.After(wait):
+		t.Fatalf("run did not finish after promote:\n%s", out.String())
+	}
+	if st, _ := statusOf(t, store, "cart"); st.Phase != rollback.Succeeded || st.Split.Canary != 100 {
+		t.Errorf("after promote: %+v", st)
 	}
 }
 
