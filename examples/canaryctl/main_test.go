@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshcanary/canary/internal/kubetest"
 	"github.com/meshcanary/canary/providers/httpsplit"
 	"github.com/meshcanary/canary/rollback"
 )
@@ -38,7 +39,7 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := kubetest.Main(m) // runs the tests, then stops the Kubernetes test environment if one started
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
