@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/meshcanary/canary/rollback"
+	"github.com/meshcanary/canary/spec"
 	"github.com/meshcanary/canary/store"
 )
 
@@ -103,6 +104,9 @@ func cmdStatus(e env, args []string) error {
 	driver := "finished"
 	if !rec.Status.Phase.Final() {
 		driver = fmt.Sprintf("process %d on %s since %s", rec.Driver.PID, rec.Driver.Host, fmtTime(rec.Driver.Since))
+		if host, _ := os.Hostname(); host == rec.Driver.Host && !alive(rec.Driver.PID) {
+			driver += " — not running: commands wait until canaryctl run resumes the rollout"
+		}
 	}
 	fmt.Fprintf(e.stdout, "driver    %s; record written %s\n", driver, fmtTime(rec.Updated))
 	return nil
@@ -296,7 +300,11 @@ func cmdValidate(e env, args []string) error {
 	if plan == "" {
 		plan = fmt.Sprintf("every %d up to %d", cfg.Plan.StepWeight, cfg.Plan.MaxWeight)
 	}
+	limit := cfg.Policy.FailureLimit
+	if m, err := rollback.NewMachine(cfg.Name, cfg.Plan, cfg.Policy, cfg.Analyzer == nil); err == nil {
+		limit = m.Policy().FailureLimit // with the default filled in
+	}
 	fmt.Fprintf(e.stdout, "%s: rollout %s is valid: router %s, %d metrics, steps %s %%, analysis every %s, failure limit %d\n",
-		*file, cfg.Name, f.ro.Router.Kind(), len(f.ro.Metrics), plan, cfg.Plan.Interval, cfg.Policy.FailureLimit)
+		*file, cfg.Name, f.ro.Router.Kind(), len(f.ro.Metrics), plan, spec.FormatDuration(cfg.Plan.Interval), limit)
 	return nil
 }

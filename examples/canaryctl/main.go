@@ -22,7 +22,9 @@
 // run to apply at its next poll.
 //
 // Exit status: 0 done (run: promoted); 1 the rollout rolled back, a
-// command was refused, a check failed; 2 bad input.
+// command was refused, a check failed; 2 bad input; 3 an operator command
+// was queued but no driver applied it in time (it stays queued until
+// canaryctl run resumes the rollout).
 package main
 
 import (
