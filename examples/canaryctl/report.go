@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -203,6 +204,7 @@ func chart(name string, evs []rollback.Event) ([]byte, error) {
 			if e.Kind != rollback.Verdict {
 				continue
 			}
+			obsStable := math.NaN()
 			for _, o := range e.Observations {
 				if o.Metric != metric {
 					continue
@@ -212,9 +214,10 @@ func chart(name string, evs []rollback.Event) ([]byte, error) {
 				}
 				if o.Stable.Observed {
 					stab = append(stab, plotter.XY{X: x(e.Time), Y: o.Stable.Value})
+					obsStable = o.Stable.Value
 				}
 			}
-			if b, ok := boundOf(e.Verdict, metric); ok {
+			if b, ok := boundOf(e.Verdict, metric, obsStable); ok {
 				bound = append(bound, plotter.XY{X: x(e.Time), Y: b})
 			}
 		}
@@ -255,6 +258,11 @@ func chart(name string, evs []rollback.Event) ([]byte, error) {
 		p.Legend.Top = true
 		plots = append(plots, []*plot.Plot{p})
 	}
+	if p, err := evidencePlot(evs, x, ticks, zone); err != nil {
+		return nil, err
+	} else if p != nil {
+		plots = append(plots, []*plot.Plot{p})
+	}
 	w, h := 26*vg.Centimeter, vg.Length(len(plots))*8*vg.Centimeter
 	c := vgsvg.New(w, h)
 	dc := draw.New(c)
@@ -267,6 +275,60 @@ func chart(name string, evs []rollback.Event) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// evidencePlot draws, for analyzers that weigh evidence both ways, each
+// metric's progress towards a Fail and towards a Pass (0 to 100 %, where
+// 100 % decides); nil when no verdict carries evidence.
+func evidencePlot(evs []rollback.Event, x func(time.Time) float64, ticks plot.Ticker, zone string) (*plot.Plot, error) {
+	type series struct{ fail, pass plotter.XYs }
+	by := map[string]*series{}
+	var names []string
+	for _, e := range evs {
+		if e.Kind != rollback.Verdict || e.Verdict == nil {
+			continue
+		}
+		for _, ev := range e.Verdict.Evidence {
+			s := by[ev.Metric]
+			if s == nil {
+				s = &series{}
+				by[ev.Metric] = s
+				names = append(names, ev.Metric)
+			}
+			s.fail = append(s.fail, plotter.XY{X: x(e.Time), Y: 100 * ev.Fail})
+			s.pass = append(s.pass, plotter.XY{X: x(e.Time), Y: 100 * ev.Pass})
+		}
+	}
+	if len(names) == 0 {
+		return nil, nil
+	}
+	p := plot.New()
+	p.Title.Text = "evidence: progress towards a decision (100 % decides)"
+	p.Y.Label.Text = "evidence (%)"
+	p.X.Label.Text = "time (Europe/London, " + zone + ")"
+	p.X.Tick.Marker = ticks
+	p.Y.Min, p.Y.Max = 0, 100
+	p.Add(plotter.NewGrid())
+	for i, n := range names {
+		for _, s := range []struct {
+			xy   plotter.XYs
+			what string
+			col  color.Color
+		}{{by[n].fail, "fail", orange}, {by[n].pass, "pass", green}} {
+			l, err := plotter.NewLine(s.xy)
+			if err != nil {
+				return nil, err
+			}
+			l.Color, l.Width = s.col, vg.Points(2)
+			if i > 0 {
+				l.Dashes = []vg.Length{vg.Points(2 + 2*float64(i)), vg.Points(2)}
+			}
+			p.Add(l)
+			p.Legend.Add(n+" towards "+s.what, l)
+		}
+	}
+	p.Legend.Top, p.Legend.Left = true, true
+	return p, nil
 }
 
 // chartMetrics lists the metrics seen in verdicts, error rates first, then
@@ -302,9 +364,14 @@ func chartMetrics(evs []rollback.Event) []string {
 	return out
 }
 
-// boundOf reads the upper bound a verdict held metric to, where the
-// analyzer wrote one as "<= X" (a fixed limit) or computed from stable.
-func boundOf(v *analysis.Verdict, metric string) (float64, bool) {
+var relBound = regexp.MustCompile(`(?:<=|≤)\s*([-+0-9.eE]+)\s*×\s*stable\s*\+\s*([-+0-9.eE]+)\s*$`)
+
+// boundOf reads the upper bound a verdict held metric to: a fixed limit
+// ("<= 0.02", analysis.Threshold) or one relative to stable ("<= 1.1 ×
+// stable + 0.005", analysis.Compare; "… for canary ≤ 1 × stable + 0",
+// the tolerance of analysis.Sequential), with stable the value the
+// analyzer used, else the stable value observed (obsStable, NaN if none).
+func boundOf(v *analysis.Verdict, metric string, obsStable float64) (float64, bool) {
 	if v == nil {
 		return 0, false
 	}
@@ -316,6 +383,17 @@ func boundOf(v *analysis.Verdict, metric string) (float64, bool) {
 		if rest, ok := strings.CutPrefix(b, "<="); ok {
 			if f, err := strconv.ParseFloat(strings.TrimSpace(rest), 64); err == nil {
 				return f, true
+			}
+		}
+		if m := relBound.FindStringSubmatch(b); m != nil {
+			a, err1 := strconv.ParseFloat(m[1], 64)
+			c, err2 := strconv.ParseFloat(m[2], 64)
+			st := obsStable
+			if d.Stable != nil {
+				st = *d.Stable
+			}
+			if err1 == nil && err2 == nil && !math.IsNaN(st) {
+				return a*st + c, true
 			}
 		}
 	}
