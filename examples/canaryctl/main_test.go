@@ -171,6 +171,14 @@ func (m mesh) load(t *testing.T) {
 	t.Cleanup(func() { cancel(); wg.Wait() })
 }
 
+// slow skips a test that drives rollouts in real time under go test -short.
+func slow(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("drives a rollout in real time; skipped under -short")
+	}
+}
+
 // statusOf reads a rollout's status through canaryctl status --json.
 func statusOf(t *testing.T, store, name string) (rollback.Status, bool) {
 	t.Helper()
@@ -199,6 +207,7 @@ func until(t *testing.T, what string, cond func() bool) {
 }
 
 func TestRunHealthyCanaryIsPromoted(t *testing.T) {
+	slow(t)
 	store := t.TempDir()
 	m := newMesh(t, 0)
 	m.load(t)
@@ -250,6 +259,7 @@ func TestRunHealthyCanaryIsPromoted(t *testing.T) {
 }
 
 func TestRunFaultyCanaryRollsBack(t *testing.T) {
+	slow(t)
 	store := t.TempDir()
 	m := newMesh(t, 0.2)
 	m.load(t)
@@ -271,6 +281,7 @@ func TestRunFaultyCanaryRollsBack(t *testing.T) {
 // TestOperatorCommandsFromAnotherProcess pauses and aborts a rollout from
 // other processes while run drives it.
 func TestOperatorCommandsFromAnotherProcess(t *testing.T) {
+	slow(t)
 	store := t.TempDir()
 	m := newMesh(t, 0)
 	m.load(t)
@@ -357,6 +368,7 @@ func TestOperatorCommandsFromAnotherProcess(t *testing.T) {
 
 // TestPromoteFromAnotherProcess skips the plan's remaining steps.
 func TestPromoteFromAnotherProcess(t *testing.T) {
+	slow(t)
 	store := t.TempDir()
 	m := newMesh(t, 0)
 	m.load(t)

@@ -37,6 +37,7 @@ func tool(t *testing.T, names ...string) string {
 // TestLiveProgressInATerminal runs canaryctl in a real terminal (tmux) and
 // reads the screen it draws.
 func TestLiveProgressInATerminal(t *testing.T) {
+	slow(t)
 	tmux := tool(t, "tmux")
 	store := t.TempDir()
 	m := newMesh(t, 0)
@@ -88,6 +89,7 @@ func TestLiveProgressInATerminal(t *testing.T) {
 // TestReportInChromium drives a rollout through an approval gate, writes
 // its report and opens it in headless Chromium.
 func TestReportInChromium(t *testing.T) {
+	slow(t)
 	chromium := tool(t, "chromium", "chromium-browser")
 	store := t.TempDir()
 	m := newMesh(t, 0)

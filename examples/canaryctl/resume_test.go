@@ -45,6 +45,7 @@ func startRun(t *testing.T, store, file string) (*exec.Cmd, *lockedBuffer, func(
 // runs, and starts run again: it resumes the rollout from the store,
 // applies the queued command and continues the audit trail's chain.
 func TestResumeAfterCrash(t *testing.T) {
+	slow(t)
 	store := t.TempDir()
 	m := newMesh(t, 0)
 	m.load(t)
