@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"image"
 	"image/png"
@@ -154,7 +155,10 @@ func TestReportInChromium(t *testing.T) {
 			"--disable-background-networking", "--disable-component-update", "--disable-sync",
 			"--user-data-dir=" + t.TempDir()}, extra...)
 	}
-	dom, err := exec.Command(chromium, flags("--dump-dom", "file://"+html)...).Output()
+	// Chromium gets a bounded time to start and render on a loaded machine.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	dom, err := exec.CommandContext(ctx, chromium, flags("--dump-dom", "file://"+html)...).Output()
 	if err != nil {
 		t.Fatalf("chromium --dump-dom: %v", err)
 	}
@@ -167,7 +171,7 @@ func TestReportInChromium(t *testing.T) {
 		t.Errorf("the chart's time axis is not labelled Europe/London")
 	}
 	shot := filepath.Join(dir, "report.png")
-	if o, err := exec.Command(chromium, flags("--window-size=1100,1500", "--hide-scrollbars", "--screenshot="+shot, "file://"+html)...).CombinedOutput(); err != nil {
+	if o, err := exec.CommandContext(ctx, chromium, flags("--window-size=1100,1500", "--hide-scrollbars", "--screenshot="+shot, "file://"+html)...).CombinedOutput(); err != nil {
 		t.Fatalf("chromium --screenshot: %v\n%s", err, o)
 	}
 	checkScreenshot(t, shot)
