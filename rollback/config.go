@@ -456,3 +456,29 @@ type Router interface {
 	Split(ctx context.Context) (traffic.Split, error)
 	Release(ctx context.Context) error
 }
+
+// Validate reports the first bad field of p as a *canary.FieldError, as New
+// would: a tool that writes plans down (a rollout file, a custom resource)
+// can check one without building a Rollout.
+func (p Plan) Validate() error {
+	_, err := p.resolve()
+	return err
+}
+
+// Validate reports the first bad field of p as a *canary.FieldError, as New
+// would.
+func (p Policy) Validate() error {
+	_, err := p.resolve()
+	return err
+}
+
+// Expand returns the plan's stages as a Rollout runs them: StageWeight and
+// MaxWeight expanded and every Hold filled in (the promotion to 100 % comes
+// after the last). It reports a bad plan as Validate does.
+func (p Plan) Expand() ([]Stage, error) {
+	r, err := p.resolve()
+	if err != nil {
+		return nil, err
+	}
+	return append([]Stage(nil), r.stages...), nil
+}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/meshcanary/canary/providers/appmesh"
+	"github.com/meshcanary/canary/providers/gatewayapi"
+	"github.com/meshcanary/canary/providers/istio"
+	"github.com/meshcanary/canary/spec"
+	"github.com/meshcanary/canary/rollback"
+	istioclient "istio.io/client-go/pkg/clientset/versioned"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	gwclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
+)
+
+// kubeconfig returns the REST config of the file named in the rollout, or
+// of $KUBECONFIG, or of ~/.kube/config.
+func kubeconfig(file string) (*rest.Config, error) {
+	if file == "" {
+		file = strings.Split(os.Getenv("KUBECONFIG"), string(os.PathListSeparator))[0]
+	}
+	if file == "" {
+		if home, err := os.UserHomeDir(); err == nil {
+			file = filepath.Join(home, ".kube", "config")
+		}
+	}
+	rc, err := clientcmd.BuildConfigFromFlags("", file)
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig %s: %w", file, err)
+	}
+	return rc, nil
+}
+
+// kubeRouter builds the Kubernetes routers (providers/istio, gatewayapi,
+// appmesh) from the rollout file's options.
+func kubeRouter(rs spec.Router) (rollback.Router, error) {
+	switch {
+	case rs.Istio != nil:
+		i := rs.Istio
+		rc, err := kubeconfig(i.Kubeconfig)
+		if err != nil {
+			return nil, err
+		}
+		c, err := istioclient.NewForConfig(rc)
+		if err != nil {
+			return nil, err
+		}
+		return istio.New(c, istio.Config{Namespace: i.Namespace, VirtualService: i.VirtualService, Route: i.Route,
+			Stable:    istio.Destination{Host: i.Stable.Host, Subset: i.Stable.Subset, Version: i.Stable.Version},
+			Canary:    istio.Destination{Host: i.Canary.Host, Subset: i.Canary.Subset, Version: i.Canary.Version},
+			TestRoute: i.TestRoute, DestinationRule: i.DestinationRule, CreateSubsets: i.CreateSubsets})
+	case rs.GatewayAPI != nil:
+		g := rs.GatewayAPI
+		rc, err := kubeconfig(g.Kubeconfig)
+		if err != nil {
+			return nil, err
+		}
+		c, err := gwclient.NewForConfig(rc)
+		if err != nil {
+			return nil, err
+		}
+		return gatewayapi.New(c, gatewayapi.Config{Namespace: g.Namespace, Route: g.Route, Rule: g.Rule,
+			Stable: g.Stable, Canary: g.Canary, TestRule: g.TestRule})
+	case rs.AppMesh != nil:
+		a := rs.AppMesh
+		rc, err := kubeconfig(a.Kubeconfig)
+		if err != nil {
+			return nil, err
+		}
+		c, err := dynamic.NewForConfig(rc)
+		if err != nil {
+			return nil, err
+		}
+		return appmesh.New(c, appmesh.Config{Namespace: a.Namespace, VirtualRouter: a.VirtualRouter, Route: a.Route,
+			Stable: a.Stable, Canary: a.Canary, TestRoute: a.TestRoute})
+	}
+	return nil, fmt.Errorf("no router set")
+}

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/meshcanary/canary"
+	"github.com/meshcanary/canary/spec"
+	"gopkg.in/yaml.v3"
+)
+
+// rolloutFile is a rollout file read from disk, with its YAML tree kept to
+// name the line of a bad field.
+type rolloutFile struct {
+	path string
+	root *yaml.Node
+	ro   *spec.Rollout
+}
+
+// loadRollout reads and validates a rollout file. Every error names the
+// file, the line and the field: "rollout.yaml:12: invalid
+// plan.steps[1].weight (150): must be between 1 and 100".
+func loadRollout(path string) (*rolloutFile, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("rollout file: %w", err)
+	}
+	f, err := parseRollout(path, b)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.ro.Validate(lookup); err != nil {
+		return nil, f.wrap(err)
+	}
+	return f, nil
+}
+
+// parseRollout decodes b strictly without validating it.
+func parseRollout(path string, b []byte) (*rolloutFile, error) {
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&doc); err != nil {
+		return nil, fmt.Errorf("%s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, fmt.Errorf("%s:%d: a rollout file holds one document; found a second", path, extra.Line)
+	}
+	f := &rolloutFile{path: path, root: &doc}
+	if len(doc.Content) == 0 {
+		return nil, fmt.Errorf("%s: the file is empty", path)
+	}
+	tree, err := toJSON(doc.Content[0])
+	if err != nil {
+		return nil, fmt.Errorf("%s:%w", path, err)
+	}
+	js, err := json.Marshal(tree)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	ro, err := spec.Decode(bytes.NewReader(js))
+	if err != nil {
+		return nil, f.wrap(err)
+	}
+	f.ro = ro
+	return f, nil
+}
+
+// wrap prefixes err with the file and the line of the field it names.
+func (f *rolloutFile) wrap(err error) error {
+	var fe *canary.FieldError
+	if errors.As(err, &fe) && len(f.root.Content) > 0 {
+		if n := lineOf(f.root.Content[0], fe.Field); n > 0 {
+			return fmt.Errorf("%s:%d: %w", f.path, n, err)
+		}
+	}
+	return fmt.Errorf("%s: %w", f.path, err)
+}
+
+var segment = regexp.MustCompile(`([^.\[\]]+)|\[(\d+)\]`)
+
+// lineOf returns the line of the deepest node along path ("a.b[2].c") that
+// exists in the tree: the key's line for a mapping entry.
+func lineOf(n *yaml.Node, path string) int {
+	line := n.Line
+	for _, m := range segment.FindAllStringSubmatch(path, -1) {
+		switch {
+		case m[1] != "" && n.Kind == yaml.MappingNode:
+			found := false
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == m[1] {
+					line, n, found = n.Content[i].Line, n.Content[i+1], true
+					break
+				}
+			}
+			if !found {
+				return line
+			}
+		case m[2] != "" && n.Kind == yaml.SequenceNode:
+			i, _ := strconv.Atoi(m[2])
+			if i >= len(n.Content) {
+				return line
+			}
+			n = n.Content[i]
+			line = n.Line
+		default:
+			return line
+		}
+	}
+	return line
+}
+
+// toJSON turns a YAML node into values encoding/json writes, keeping the
+// YAML types (an unquoted 10 is a number, "10" a string).
+func toJSON(n *yaml.Node) (any, error) {
+	switch n.Kind {
+	case yaml.AliasNode:
+		return toJSON(n.Alias)
+	case yaml.MappingNode:
+		m := make(map[string]any, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if k.Kind != yaml.ScalarNode {
+				return nil, fmt.Errorf("%d: a mapping key must be a plain name", k.Line)
+			}
+			if _, dup := m[k.Value]; dup {
+				return nil, fmt.Errorf("%d: %s is given twice", k.Line, k.Value)
+			}
+			v, err := toJSON(n.Content[i+1])
+			if err != nil {
+				return nil, err
+			}
+			m[k.Value] = v
+		}
+		return m, nil
+	case yaml.SequenceNode:
+		s := make([]any, 0, len(n.Content))
+		for _, c := range n.Content {
+			v, err := toJSON(c)
+			if err != nil {
+				return nil, err
+			}
+			s = append(s, v)
+		}
+		return s, nil
+	case yaml.ScalarNode:
+		switch n.ShortTag() {
+		case "!!null":
+			return nil, nil
+		case "!!bool":
+			var b bool
+			if err := n.Decode(&b); err != nil {
+				return nil, fmt.Errorf("%d: %v", n.Line, err)
+			}
+			return b, nil
+		case "!!int":
+			var i int64
+			if err := n.Decode(&i); err != nil {
+				return nil, fmt.Errorf("%d: %v", n.Line, err)
+			}
+			return json.Number(strconv.FormatInt(i, 10)), nil
+		case "!!float":
+			var x float64
+			if err := n.Decode(&x); err != nil {
+				return nil, fmt.Errorf("%d: %v", n.Line, err)
+			}
+			return json.Number(strconv.FormatFloat(x, 'g', -1, 64)), nil
+		}
+		return n.Value, nil
+	}
+	return nil, fmt.Errorf("%d: unsupported YAML node", n.Line)
+}
+
+// rolloutYAML writes ro as a YAML rollout file.
+func rolloutYAML(ro *spec.Rollout) ([]byte, error) {
+	js, err := json.Marshal(ro)
+	if err != nil {
+		return nil, err
+	}
+	var n yaml.Node
+	if err := yaml.Unmarshal(js, &n); err != nil { // JSON is YAML
+		return nil, err
+	}
+	setBlock(&n)
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(&n); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// setBlock makes every mapping and list use block style and drops the
+// quotes JSON put on plain strings.
+func setBlock(n *yaml.Node) {
+	n.Style = 0
+	for _, c := range n.Content {
+		setBlock(c)
+	}
+}

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/meshcanary/canary/rollback"
+	"github.com/meshcanary/canary/spec"
+	"github.com/meshcanary/canary/store"
+)
+
+// The store holds three records per rollout, each written whole with
+// compare-and-swap (so a reader never sees half a record, and a stale
+// writer is refused):
+//
+//	<name>           the rollout: its spec, the rollback snapshot, the
+//	                 status and the audit trail's head (anchor)
+//	<name>.commands  operator commands waiting for the driver, and the
+//	                 results of the last ones it applied
+//	<name>.audit     the audit trail: chained JSON lines (rollback's
+//	                 NewChainedJSONLines format)
+//
+// Only the driver (canaryctl run) writes <name> and <name>.audit; the
+// operator commands append to <name>.commands.
+
+// rolloutRecord is the <name> record.
+type rolloutRecord struct {
+	Spec     *spec.Rollout   `json:"spec"`
+	Snapshot json.RawMessage `json:"snapshot"`
+	Status   rollback.Status `json:"status"`
+	// Steps are the plan's weights, for the display of the next step.
+	Steps  []int      `json:"steps"`
+	Driver driverInfo `json:"driver"`
+	// Audit anchors the trail: how many lines it had and its last chain
+	// when the record was written, so a truncated trail shows.
+	Audit   auditHead `json:"audit"`
+	Updated time.Time `json:"updated"`
+}
+
+type driverInfo struct {
+	PID   int       `json:"pid"`
+	Host  string    `json:"host"`
+	Since time.Time `json:"since"`
+}
+
+type auditHead struct {
+	Lines int    `json:"lines"`
+	Last  string `json:"last,omitempty"`
+}
+
+// command is an operator's request for the driver.
+type command struct {
+	ID     int       `json:"id"`
+	Op     string    `json:"op"` // pause, resume, promote, abort, set-weight, approve
+	Weight int       `json:"weight,omitempty"`
+	Actor  string    `json:"actor"`
+	Reason string    `json:"reason,omitempty"`
+	At     time.Time `json:"at"`
+}
+
+// result is what the driver did with a command.
+type result struct {
+	ID    int             `json:"id"`
+	OK    bool            `json:"ok"`
+	Error string          `json:"error,omitempty"`
+	After rollback.Status `json:"after"`
+	At    time.Time       `json:"at"`
+}
+
+// commandsRecord is the <name>.commands record.
+type commandsRecord struct {
+	NextID int       `json:"nextID"`
+	Queue  []command `json:"queue"`
+	Done   []result  `json:"done"` // the last maxDone results
+}
+
+const maxDone = 50
+
+func commandsKey(name string) string { return name + ".commands" }
+func auditKey(name string) string    { return name + ".audit" }
+
+// openStore opens an existing file store; a directory that does not exist
+// is an error (create is for run).
+func openStore(dir string, create bool) (*store.File, error) {
+	if dir == "" {
+		return nil, fmt.Errorf("no store: give --store DIR or set CANARYCTL_STORE")
+	}
+	if !create {
+		st, err := os.Stat(dir)
+		if err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("store %s does not exist (start the rollout with canaryctl run --store %s)", dir, dir)
+		}
+	}
+	return store.NewFile(dir)
+}
+
+func loadJSON[T any](ctx context.Context, s store.Store, key string) (T, string, error) {
+	var v T
+	b, ver, err := s.Load(ctx, key)
+	if err != nil {
+		return v, "", err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		return v, "", fmt.Errorf("store record %s is not readable: %w", key, err)
+	}
+	return v, ver, nil
+}
+
+func saveJSON(ctx context.Context, s store.Store, key string, v any, prev string) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", err
+	}
+	return s.Save(ctx, key, b, prev)
+}
+
+// loadRolloutRecord loads the <name> record with a message for people
+// when it is missing.
+func loadRolloutRecord(ctx context.Context, s *store.File, name string) (rolloutRecord, string, error) {
+	if err := store.ValidKey("rollout name", name); err != nil {
+		return rolloutRecord{}, "", err
+	}
+	rec, ver, err := loadJSON[rolloutRecord](ctx, s, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return rec, "", fmt.Errorf("no rollout %q in store %s", name, s.Dir())
+	}
+	return rec, ver, err
+}
+
+// enqueue appends c to the rollout's command queue with compare-and-swap,
+// retrying when another operator wrote first, and returns its id.
+func enqueue(ctx context.Context, s store.Store, name string, c command) (int, error) {
+	for range 20 {
+		rec, ver, err := loadJSON[commandsRecord](ctx, s, commandsKey(name))
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return 0, err
+		}
+		rec.NextID++
+		c.ID = rec.NextID
+		rec.Queue = append(rec.Queue, c)
+		if _, err := saveJSON(ctx, s, commandsKey(name), rec, ver); err == nil {
+			return c.ID, nil
+		} else if !errors.Is(err, store.ErrConflict) {
+			return 0, err
+		}
+	}
+	return 0, fmt.Errorf("the command queue of %s kept changing; try again", name)
+}

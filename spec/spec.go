@@ -1,0 +1,364 @@
+package spec
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"time"
+)
+
+// APIVersion and Kind identify a rollout file. Both are optional in a file;
+// when given they must be these.
+const (
+	APIVersion = "meshcanary.dev/v1"
+	Kind       = "Rollout"
+)
+
+// Duration is a time.Duration written as Go writes durations: "90s",
+// "2m", "1h30m". Its JSON form is that string.
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// MarshalText writes the duration as "2m0s"-style text, trimmed ("2m").
+func (d Duration) MarshalText() ([]byte, error) { return []byte(FormatDuration(time.Duration(d))), nil }
+
+// UnmarshalText reads "2m", "90s", "1h30m".
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// FormatDuration writes d the short way: 2m rather than 2m0s.
+func FormatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
+
+// Rollout is one rollout file.
+type Rollout struct {
+	APIVersion string `json:"apiVersion,omitempty"`
+	Kind       string `json:"kind,omitempty"`
+	// Name identifies the rollout (and keys it in a store): lower-case
+	// letters, digits, '-' and '.'. Required.
+	Name   string `json:"name"`
+	Target Target `json:"target"`
+	Router Router `json:"router"`
+	// Provider answers the metrics' queries. Required when Metrics is not
+	// empty.
+	Provider *Provider `json:"provider,omitempty"`
+	Metrics  []Metric  `json:"metrics,omitempty"`
+	Plan     Plan      `json:"plan"`
+	// Policy overrides the analysis preset's policy field by field (or the
+	// rollback defaults when no preset is used).
+	Policy   *Policy   `json:"policy,omitempty"`
+	Analysis *Analysis `json:"analysis,omitempty"`
+}
+
+// Target names what is rolled out; its values fill query templates.
+type Target struct {
+	Namespace string   `json:"namespace,omitempty"`
+	Service   string   `json:"service,omitempty"`
+	Stable    Workload `json:"stable"`
+	Canary    Workload `json:"canary"`
+}
+
+// Workload names one version.
+type Workload struct {
+	Workload string `json:"workload,omitempty"`
+	Version  string `json:"version,omitempty"`
+}
+
+// Router says how traffic is split. Exactly one field is set.
+type Router struct {
+	HTTPSplit  *HTTPSplit  `json:"httpsplit,omitempty"`
+	Istio      *Istio      `json:"istio,omitempty"`
+	GatewayAPI *GatewayAPI `json:"gatewayapi,omitempty"`
+	AppMesh    *AppMesh    `json:"appmesh,omitempty"`
+}
+
+// Kind returns the name of the router that is set ("httpsplit", "istio",
+// "gatewayapi", "appmesh"), or "" when none is.
+func (r Router) Kind() string {
+	switch {
+	case r.HTTPSplit != nil:
+		return "httpsplit"
+	case r.Istio != nil:
+		return "istio"
+	case r.GatewayAPI != nil:
+		return "gatewayapi"
+	case r.AppMesh != nil:
+		return "appmesh"
+	}
+	return ""
+}
+
+// HTTPSplit is the in-process mesh (providers/httpsplit): the tool that
+// runs the rollout listens on Listen and splits requests between the two
+// back ends.
+type HTTPSplit struct {
+	// Listen is the address the proxy listens on, e.g. "127.0.0.1:8080".
+	Listen string `json:"listen"`
+	// Stable and Canary are the back ends' base URLs.
+	Stable string `json:"stable"`
+	Canary string `json:"canary"`
+	// Retention is how far back the proxy's metrics reach; zero is 10m.
+	Retention Duration `json:"retention,omitempty"`
+}
+
+// Istio is a VirtualService router (providers/istio).
+type Istio struct {
+	Kubeconfig      string      `json:"kubeconfig,omitempty"`
+	Namespace       string      `json:"namespace"`
+	VirtualService  string      `json:"virtualService"`
+	Route           string      `json:"route,omitempty"`
+	Stable          Destination `json:"stable"`
+	Canary          Destination `json:"canary"`
+	TestRoute       string      `json:"testRoute,omitempty"`
+	DestinationRule string      `json:"destinationRule,omitempty"`
+	CreateSubsets   bool        `json:"createSubsets,omitempty"`
+}
+
+// Destination is one version's Istio destination.
+type Destination struct {
+	Host    string `json:"host"`
+	Subset  string `json:"subset,omitempty"`
+	Version string `json:"version,omitempty"`
+}
+
+// GatewayAPI is an HTTPRoute router (providers/gatewayapi).
+type GatewayAPI struct {
+	Kubeconfig string `json:"kubeconfig,omitempty"`
+	Namespace  string `json:"namespace"`
+	Route      string `json:"route"`
+	Rule       string `json:"rule,omitempty"`
+	// Stable and Canary are the backendRefs' Service names.
+	Stable   string `json:"stable"`
+	Canary   string `json:"canary"`
+	TestRule string `json:"testRule,omitempty"`
+}
+
+// AppMesh is a VirtualRouter router (providers/appmesh; AWS ended App Mesh
+// support on 30 September 2026 — prefer gatewayapi with VPC Lattice).
+type AppMesh struct {
+	Kubeconfig    string `json:"kubeconfig,omitempty"`
+	Namespace     string `json:"namespace"`
+	VirtualRouter string `json:"virtualRouter"`
+	Route         string `json:"route,omitempty"`
+	// Stable and Canary are the VirtualNode names.
+	Stable    string `json:"stable"`
+	Canary    string `json:"canary"`
+	TestRoute string `json:"testRoute,omitempty"`
+}
+
+// Provider says where metrics come from. Exactly one field is set.
+type Provider struct {
+	// HTTPSplit: the httpsplit router measures its own responses.
+	HTTPSplit  *struct{}   `json:"httpsplit,omitempty"`
+	Prometheus *Prometheus `json:"prometheus,omitempty"`
+}
+
+// Kind returns "httpsplit" or "prometheus", or "" when none is set.
+func (p Provider) Kind() string {
+	switch {
+	case p.HTTPSplit != nil:
+		return "httpsplit"
+	case p.Prometheus != nil:
+		return "prometheus"
+	}
+	return ""
+}
+
+// Prometheus is a Prometheus server's HTTP API.
+type Prometheus struct {
+	Address string `json:"address"`
+}
+
+// Metric is one measurement taken at every analysis: a query template
+// (Query, in Dialect) or a built-in template by name (Builtin).
+type Metric struct {
+	Name string `json:"name"`
+	// Query is a metrics template: {{namespace}}, {{service}},
+	// {{workload}}, {{version}} inside quoted strings, {{window}} anywhere.
+	Query string `json:"query,omitempty"`
+	// Dialect is "promql" (the default), "nrql" or "datadog".
+	Dialect string `json:"dialect,omitempty"`
+	// Builtin names a built-in template instead of Query, e.g.
+	// "httpsplit/error-rate" or "istio/error-rate" (see Builtins and
+	// Factories.Builtin).
+	Builtin string `json:"builtin,omitempty"`
+	// Count is an optional template giving the number of requests behind
+	// the value over the same window (used by backtests over Prometheus
+	// range queries; built-in templates bring their own).
+	Count string `json:"count,omitempty"`
+	// Window is the short window; zero is plan.interval.
+	Window Duration `json:"window,omitempty"`
+	// Baseline, when set, also measures stable over this long window.
+	Baseline   Duration `json:"baseline,omitempty"`
+	SkipStable bool     `json:"skipStable,omitempty"`
+}
+
+// Plan is how traffic moves.
+type Plan struct {
+	Steps      []Step `json:"steps,omitempty"`
+	StepWeight int    `json:"stepWeight,omitempty"`
+	MaxWeight  int    `json:"maxWeight,omitempty"`
+	// Hold is each step's default hold; zero is Interval.
+	Hold Duration `json:"hold,omitempty"`
+	// Interval is the analysis interval. Required.
+	Interval Duration `json:"interval"`
+	// Deadline is the progress deadline; zero is 10m.
+	Deadline    Duration     `json:"deadline,omitempty"`
+	ZeroTraffic *ZeroTraffic `json:"zeroTraffic,omitempty"`
+	Gates       Gates        `json:"gates,omitzero"`
+}
+
+// Step is one weight and how long it holds (zero: plan.hold). In a file
+// a step is a mapping {weight: 10, hold: 2m} or, holding for plan.hold,
+// just its weight: 10.
+type Step struct {
+	Weight int      `json:"weight"`
+	Hold   Duration `json:"hold,omitempty"`
+}
+
+// UnmarshalJSON reads a step written as a mapping or as its weight alone.
+func (s *Step) UnmarshalJSON(b []byte) error {
+	var w int
+	if err := json.Unmarshal(b, &w); err == nil {
+		*s = Step{Weight: w}
+		return nil
+	}
+	type plain Step
+	var p plain
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return err
+	}
+	*s = Step(p)
+	return nil
+}
+
+// ZeroTraffic validates the canary before any production traffic.
+type ZeroTraffic struct {
+	Duration Duration `json:"duration"`
+	// TestHeader routes requests carrying this header to the canary.
+	TestHeader *Header `json:"testHeader,omitempty"`
+	// Mirror copies this percentage of production requests to the canary.
+	Mirror int `json:"mirror,omitempty"`
+}
+
+// Header is a header name and value.
+type Header struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Gates hold weight rises and the promotion for an approval.
+type Gates struct {
+	BeforeIncrease  bool `json:"beforeIncrease,omitempty"`
+	BeforePromotion bool `json:"beforePromotion,omitempty"`
+}
+
+// Policy is how verdicts become decisions; every field set overrides the
+// preset's (or the default) policy.
+type Policy struct {
+	FailureLimit *int `json:"failureLimit,omitempty"`
+	// Counting is "cumulative" or "consecutive".
+	Counting string `json:"counting,omitempty"`
+	// NoData is "hold", "fail" or "fail-after".
+	NoData      string `json:"noData,omitempty"`
+	NoDataAfter *int   `json:"noDataAfter,omitempty"`
+	// OnFailure is "rollback" or "pause".
+	OnFailure string `json:"onFailure,omitempty"`
+	// OnInconclusive is what a step still inconclusive at the deadline
+	// does: "ask" (the default: pause for a person) or "rollback".
+	OnInconclusive string `json:"onInconclusive,omitempty"`
+	PassesPerStep  *int   `json:"passesPerStep,omitempty"`
+}
+
+// Analysis is a preset by name (with the metrics it reads) plus extra
+// analyzers, or analyzers spelled out.
+type Analysis struct {
+	// Preset is "default", "strict", "lenient" or "fixed-threshold".
+	Preset string `json:"preset,omitempty"`
+	// ErrorRate and Latency name the metrics the preset reads; empty
+	// ErrorRate is "error-rate", empty Latency leaves latency out unless a
+	// metric "latency-p99" exists.
+	ErrorRate string `json:"errorRate,omitempty"`
+	Latency   string `json:"latency,omitempty"`
+	// Analyzers are spelled-out analyzers: alone when Preset is empty,
+	// added to the preset otherwise (all must pass).
+	Analyzers []Analyzer `json:"analyzers,omitempty"`
+	// Combine is "all" (the default) or "any" for spelled-out analyzers.
+	Combine string `json:"combine,omitempty"`
+}
+
+// Analyzer is one analyzer; exactly one field is set.
+type Analyzer struct {
+	Threshold  *Threshold  `json:"threshold,omitempty"`
+	Compare    *Compare    `json:"compare,omitempty"`
+	Sequential *Sequential `json:"sequential,omitempty"`
+	DualWindow *DualWindow `json:"dualWindow,omitempty"`
+}
+
+// Threshold holds canary values against fixed limits.
+type Threshold struct {
+	MinCount int64   `json:"minCount,omitempty"`
+	Limits   []Limit `json:"limits"`
+}
+
+// Limit bounds one metric: Max, Min or both.
+type Limit struct {
+	Metric string   `json:"metric"`
+	Min    *float64 `json:"min,omitempty"`
+	Max    *float64 `json:"max,omitempty"`
+}
+
+// Compare bounds canary metrics by stable's.
+type Compare struct {
+	MinCount int64      `json:"minCount,omitempty"`
+	Metrics  []Relative `json:"metrics"`
+}
+
+// Relative is one compared metric.
+type Relative struct {
+	Metric string `json:"metric"`
+	// Direction is "increase" (default), "decrease" or "either".
+	Direction  string  `json:"direction,omitempty"`
+	Tolerance  float64 `json:"tolerance,omitempty"`
+	Margin     float64 `json:"margin,omitempty"`
+	Cumulative bool    `json:"cumulative,omitempty"`
+}
+
+// Sequential is the anytime-valid error-rate test (analysis.Sequential).
+type Sequential struct {
+	Metric       string  `json:"metric"`
+	Alpha        float64 `json:"alpha,omitempty"`
+	Tolerance    float64 `json:"tolerance,omitempty"`
+	Margin       float64 `json:"margin,omitempty"`
+	Tau          float64 `json:"tau,omitempty"`
+	MinCount     int64   `json:"minCount,omitempty"`
+	ConfirmAlpha float64 `json:"confirmAlpha,omitempty"`
+}
+
+// DualWindow judges a metric against a bound and its own history.
+type DualWindow struct {
+	Metric      string  `json:"metric"`
+	Direction   string  `json:"direction,omitempty"`
+	Bound       float64 `json:"bound"`
+	Tolerance   float64 `json:"tolerance,omitempty"`
+	RequireBoth bool    `json:"requireBoth,omitempty"`
+	MinCount    int64   `json:"minCount,omitempty"`
+}
