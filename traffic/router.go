@@ -262,13 +262,19 @@ func (r *Router) update(ctx context.Context, op string, fast Version, target fun
 	for retry := 0; ; {
 		v, fromCache := fast, fast != nil
 		fast = nil
-		want, write := AllStable(), true
-		if v == nil {
+		var want Split
+		if fromCache {
+			want, _, _ = target(Split{}, errNotRead) // the split to write whatever is in force
+		} else {
 			cur, rv, err := r.d.Read(ctx)
 			if rv == nil {
+				if err == nil {
+					err = errNoVersion
+				}
 				return r.wrap(op, err, 0)
 			}
 			r.remember(rv)
+			var write bool
 			var terr error
 			if want, write, terr = target(cur, err); terr != nil {
 				return r.wrap(op, terr, 0)
@@ -304,6 +310,15 @@ func (r *Router) update(ctx context.Context, op string, fast Version, target fun
 		}
 	}
 }
+
+var (
+	// errNotRead stands for the split in force on the one-write path,
+	// where it was not read.
+	errNotRead = errors.New("traffic: split in force not read")
+	// errNoVersion reports a Driver whose Read returned neither a
+	// Version nor an error.
+	errNoVersion = errors.New("traffic: the driver's Read returned no version")
+)
 
 func (r *Router) code(err error) canary.ErrorCode {
 	if c := r.d.ErrorCode(err); c != canary.Unknown && c != canary.OK {
