@@ -108,7 +108,7 @@ type codedError struct {
 func (e *codedError) Error() string        { return e.msg }
 func (e *codedError) ErrorCode() ErrorCode { return e.code }
 
-// [NewError] returns a new sentinel error with text msg whose Code is code.
+// NewError returns a new sentinel error with text msg whose Code is code.
 // Each call returns a distinct error, for errors.Is, as errors.New does.
 func NewError(code ErrorCode, msg string) error { return &codedError{code: code, msg: msg} }
 
@@ -122,7 +122,7 @@ func (e *withCode) Error() string        { return e.err.Error() }
 func (e *withCode) Unwrap() error        { return e.err }
 func (e *withCode) ErrorCode() ErrorCode { return e.code }
 
-// [WithCode] returns err with the code code: Code of the result is code, its
+// WithCode returns err with the code code: Code of the result is code, its
 // text is err's, and errors.Is and errors.As reach err. It returns nil for
 // a nil err. Adapters use it once, where they receive a native error whose
 // category only they can tell.
@@ -133,7 +133,7 @@ func WithCode(code ErrorCode, err error) error {
 	return &withCode{code: code, err: err}
 }
 
-// [HTTPCode] is the code of an HTTP error status: 400 and 422 InvalidArgument, 401
+// HTTPCode is the code of an HTTP error status: 400 and 422 InvalidArgument, 401
 // and 403 Unauthorized, 404 and 410 NotFound, 409 and 412 Conflict, 429
 // RateLimited, 408 and 504 DeadlineExceeded, 500, 502 and 503 Unavailable,
 // other 4xx FailedPrecondition, anything else Unknown.
@@ -160,7 +160,7 @@ func HTTPCode(status int) ErrorCode {
 	return Unknown
 }
 
-// [ErrInvalid] is matched (with errors.Is) by every *FieldError: input that a
+// ErrInvalid is matched (with errors.Is) by every *FieldError: input that a
 // constructor or a validator refused. Its Code is InvalidArgument.
 var ErrInvalid = NewError(InvalidArgument, "invalid input")
 

@@ -160,7 +160,7 @@ type Router struct {
 	last Version // as last read or written, for the one-write rollback
 }
 
-// [NewRouter] returns a Router over d. It panics if d is nil, as a
+// NewRouter returns a Router over d. It panics if d is nil, as a
 // programming error.
 func NewRouter(d Driver, o Options) *Router {
 	if d == nil {
