@@ -17,7 +17,7 @@ const (
 	OK ErrorCode = iota
 	// Unknown: no more precise code is known. A network error, a bug.
 	Unknown
-	// InvalidArgument: the input was refused (a *FieldError, ErrInvalid,
+	// InvalidArgument: the input was refused (a *FieldError, [ErrInvalid],
 	// or the back end's own validation). (Named as in gcerrors; the name
 	// Invalid is the function that builds a *FieldError.)
 	InvalidArgument
@@ -68,13 +68,13 @@ func (c ErrorCode) String() string {
 }
 
 // coder is implemented by errors that know their code: the sentinels made
-// with NewError, *FieldError, and the adapters' error types.
+// with [NewError], *FieldError, and the adapters' error types.
 type coder interface{ ErrorCode() ErrorCode }
 
 // Code returns the category of err: OK for nil; otherwise the code of the
 // first error in err's tree (in the order errors.As searches it) that has
-// an ErrorCode method, such as the sentinels made with NewError, a
-// *FieldError or an error made with WithCode; otherwise DeadlineExceeded or
+// an ErrorCode method, such as the sentinels made with [NewError], a
+// *FieldError or an error made with [WithCode]; otherwise DeadlineExceeded or
 // Canceled for the context package's errors; otherwise Unknown.
 //
 // Every sentinel error of this module has a code, and every adapter
@@ -179,7 +179,7 @@ func (e *FieldError) Error() string {
 	return fmt.Sprintf("invalid %s (%v): %s", e.Field, e.Value, e.Reason)
 }
 
-// Is reports whether target is ErrInvalid.
+// Is reports whether target is [ErrInvalid].
 func (e *FieldError) Is(target error) bool { return target == ErrInvalid }
 
 // ErrorCode returns InvalidArgument.

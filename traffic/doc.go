@@ -10,7 +10,7 @@
 // zero-traffic canary receives test requests. A Split is a comparable
 // value: == compares two splits, and the zero HeaderRoute means "no test
 // route". The zero Split is not valid (its weights sum to 0); use
-// AllStable.
+// [AllStable].
 //
 // # Router and Driver
 //
@@ -19,12 +19,12 @@
 // the driver's Check for what the back end cannot express), honours a done
 // context, skips a write when the split in force is already the one asked
 // for, pins each write to the version it read and retries a conflict after
-// a pause that grows with each attempt, with jitter (Options.Backoff,
-// DefaultBackoff as client-go's util/retry), compares what the back end
-// stored with what was written (ErrVerify), writes a rollback
-// (SetSplit(ctx, AllStable())) with one request on the version it saw last,
+// a pause that grows with each attempt, with jitter ([Options.Backoff],
+// [DefaultBackoff] as client-go's util/retry), compares what the back end
+// stored with what was written ([ErrVerify]), writes a rollback
+// (SetSplit(ctx, [AllStable]())) with one request on the version it saw last,
 // and wraps every driver error once in an *Error that names the object,
-// carries a canary.Code, matches ErrNotFound or ErrConflict, and unwraps to
+// carries a [canary.Code], matches [ErrNotFound] or [ErrConflict], and unwraps to
 // the back end's native error.
 //
 // A Driver does only the I/O and the translation: Read returns the split

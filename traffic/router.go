@@ -18,7 +18,7 @@ import (
 // once, by the Router over the Driver; a Driver does I/O and translation
 // only, in the manner of gocloud.dev's driver.Bucket under blob.Bucket.
 //
-// A Driver is used through NewRouter, never directly. It must be safe for
+// A Driver is used through [NewRouter], never directly. It must be safe for
 // concurrent use.
 type Driver interface {
 	// Read returns the split in force and a Version: the driver's record
@@ -38,21 +38,21 @@ type Driver interface {
 	// returned, or a read), which the Router compares with s, and the
 	// Version of the object written. When the write went through but the
 	// split it stored cannot be read, Write returns that Version with the
-	// reading error, and the Router reports ErrVerify. The split s has
-	// been validated (Split.Validate and, if the driver has one, Check)
+	// reading error, and the Router reports [ErrVerify]. The split s has
+	// been validated ([Split.Validate] and, if the driver has one, Check)
 	// before Write is called.
 	Write(ctx context.Context, v Version, s Split) (Split, Version, error)
 	// ErrorCode classifies an error returned by Read or Write, typically
 	// from the back end's native error (an HTTP status, a Kubernetes
 	// reason). Returning canary.Unknown lets the Router fall back to
-	// canary.Code.
+	// [canary.Code].
 	ErrorCode(error) canary.ErrorCode
 }
 
 // Checker is implemented by a Driver whose back end cannot express every
 // valid Split (no mirroring, header names in lower case only). The Router
 // calls Check before any I/O; a split it refuses is answered with Check's
-// error, normally a *canary.FieldError, and nothing is sent.
+// error, normally a *[canary.FieldError], and nothing is sent.
 type Checker interface {
 	Check(Split) error
 }
@@ -112,10 +112,10 @@ type Options struct {
 	Name string
 	// Retries bounds how many times a write that conflicted with another
 	// client's is retried, each time after a pause and a fresh read.
-	// Zero means DefaultRetries; negative means no retry.
+	// Zero means [DefaultRetries]; negative means no retry.
 	Retries int
 	// Backoff sets the pauses between retries. The zero value means
-	// DefaultBackoff.
+	// [DefaultBackoff].
 	Backoff Backoff
 	// Sleep waits d, or until ctx is done and then returns ctx.Err().
 	// Nil means a timer. Tests pass a function that records d and returns
@@ -129,23 +129,23 @@ type Options struct {
 // Router applies splits to a mesh through a Driver. It is the one
 // implementation of the contract every adapter shares:
 //
-//   - a split is validated (Split.Validate, then the driver's Check) before
-//     anything is sent, and refused with a *canary.FieldError;
+//   - a split is validated ([Split.Validate], then the driver's Check) before
+//     anything is sent, and refused with a *[canary.FieldError];
 //   - a cancelled or expired context is refused before any I/O;
 //   - SetSplit of the split already in force costs one read and no write;
 //   - a write is pinned to the version read, and a conflict is retried
 //     after a pause (Options.Backoff, with jitter) from a fresh read, at
-//     most Options.Retries times; then the error matches ErrConflict;
+//     most Options.Retries times; then the error matches [ErrConflict];
 //   - what the back end stored is compared with what was written: a
-//     difference is ErrVerify, so a caller needs no read after a write;
+//     difference is [ErrVerify], so a caller needs no read after a write;
 //   - a rollback, SetSplit(ctx, AllStable()), is written from the version
 //     the router saw last, with no read first (one write), falling back to
 //     a fresh read only when that version is stale;
 //   - errors from the driver are wrapped once, name the object, match
-//     ErrNotFound or ErrConflict by their code (canary.Code), and keep the
+//     [ErrNotFound] or [ErrConflict] by their code ([canary.Code]), and keep the
 //     back end's native error reachable with errors.As.
 //
-// A Router is safe for concurrent use. Build it with NewRouter; the zero
+// A Router is safe for concurrent use. Build it with [NewRouter]; the zero
 // Router is not usable.
 type Router struct {
 	d       Driver
@@ -223,7 +223,7 @@ func (r *Router) SetSplit(ctx context.Context, s Split) error {
 }
 
 // Split reads the split in force. A missing object or route gives an error
-// matching ErrNotFound.
+// matching [ErrNotFound].
 func (r *Router) Split(ctx context.Context) (Split, error) {
 	if err := ctx.Err(); err != nil {
 		return Split{}, r.wrap("read split of", err, 0)
@@ -262,13 +262,19 @@ func (r *Router) update(ctx context.Context, op string, fast Version, target fun
 	for retry := 0; ; {
 		v, fromCache := fast, fast != nil
 		fast = nil
-		want, write := AllStable(), true
-		if v == nil {
+		var want Split
+		if fromCache {
+			want, _, _ = target(Split{}, errNotRead) // the split to write whatever is in force
+		} else {
 			cur, rv, err := r.d.Read(ctx)
 			if rv == nil {
+				if err == nil {
+					err = errNoVersion
+				}
 				return r.wrap(op, err, 0)
 			}
 			r.remember(rv)
+			var write bool
 			var terr error
 			if want, write, terr = target(cur, err); terr != nil {
 				return r.wrap(op, terr, 0)
@@ -305,6 +311,15 @@ func (r *Router) update(ctx context.Context, op string, fast Version, target fun
 	}
 }
 
+var (
+	// errNotRead stands for the split in force on the one-write path,
+	// where it was not read.
+	errNotRead = errors.New("traffic: split in force not read")
+	// errNoVersion reports a Driver whose Read returned neither a
+	// Version nor an error.
+	errNoVersion = errors.New("traffic: the driver's Read returned no version")
+)
+
 func (r *Router) code(err error) canary.ErrorCode {
 	if c := r.d.ErrorCode(err); c != canary.Unknown && c != canary.OK {
 		return c
@@ -335,10 +350,10 @@ func (r *Router) cached() Version {
 
 // Error is the error a Router returns when its driver or the context
 // fails: it names the operation and the object, carries the code
-// (canary.Code reads it), matches ErrNotFound or ErrConflict with errors.Is
+// ([canary.Code] reads it), matches [ErrNotFound] or [ErrConflict] with errors.Is
 // when the code is canary.NotFound or canary.Conflict, and unwraps to the
 // driver's error, so errors.As reaches the back end's native error. A
-// split refused before any I/O is a *canary.FieldError instead.
+// split refused before any I/O is a *[canary.FieldError] instead.
 type Error struct {
 	Op     string           // "set split of", "read split of" or "release"
 	Object string           // Options.Name
@@ -358,12 +373,12 @@ func (e *Error) Error() string {
 // Unwrap returns the driver's error.
 func (e *Error) Unwrap() error { return e.Err }
 
-// ErrorCode returns e.Code, for canary.Code.
+// ErrorCode returns e.Code, for [canary.Code].
 func (e *Error) ErrorCode() canary.ErrorCode { return e.Code }
 
-// Is reports whether target is the sentinel of e's code: ErrNotFound for
-// canary.NotFound, ErrConflict for canary.Conflict (but for a failed
-// verification, which matches ErrVerify instead).
+// Is reports whether target is the sentinel of e's code: [ErrNotFound] for
+// canary.NotFound, [ErrConflict] for canary.Conflict (but for a failed
+// verification, which matches [ErrVerify] instead).
 func (e *Error) Is(target error) bool {
 	switch e.Code {
 	case canary.NotFound:
