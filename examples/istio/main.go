@@ -301,7 +301,10 @@ func rollout(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	}
 	plan := rollback.Plan{Stages: rollback.Weights(o.steps...), Interval: o.interval}
 	if o.validate > 0 {
-		plan.ZeroTraffic = &rollback.ZeroTraffic{Duration: o.validate, TestRoute: o.testRoute, Mirror: o.mirror}
+		plan.ZeroTraffic = &rollback.ZeroTraffic{Duration: o.validate, Mirror: o.mirror}
+		if o.testRoute != nil {
+			plan.ZeroTraffic.TestRoute = *o.testRoute
+		}
 	}
 	ro, err := rollback.New(rollback.Config{
 		Name: o.router.Namespace + "/" + o.router.VirtualService,

@@ -253,7 +253,7 @@ func checkNames(typ string, names map[string]string) error {
 }
 
 func checkValue(field, v string) error {
-	if varRE.MatchString(v) || metrics.ValuePattern.MatchString(v) {
+	if varRE.MatchString(v) || metrics.ValidValue(v) {
 		return nil
 	}
 	return canary.Invalid(field, strconv.Quote(v), "must be one template variable such as {{version}} or a fixed value matching metrics.ValuePattern")

@@ -13,7 +13,7 @@ import (
 
 	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/providers/kubernetes"
-	"github.com/meshcanary/canary/rollback"
+	"github.com/meshcanary/canary/workload"
 )
 
 // canary.Code classifies the API server's errors, wrapped once, with the
@@ -38,7 +38,7 @@ func TestErrorCodes(t *testing.T) {
 				return true, nil, c.err
 			})
 			d, _ := kubernetes.NewDeployments(cs, "ns", "app", "app-canary")
-			_, err := d.Replicas(context.Background(), rollback.Stable)
+			_, err := d.Replicas(context.Background(), workload.Stable)
 			var se *apierrors.StatusError
 			if canary.Code(err) != c.code || !errors.As(err, &se) {
 				t.Errorf("Replicas = %v, code %v; want %v with the StatusError", err, canary.Code(err), c.code)
@@ -47,7 +47,7 @@ func TestErrorCodes(t *testing.T) {
 	}
 	cs := fake.NewClientset()
 	d, _ := kubernetes.NewDeployments(cs, "ns", "app", "app-canary")
-	_, err := d.Replicas(context.Background(), rollback.Stable)
+	_, err := d.Replicas(context.Background(), workload.Stable)
 	if !errors.Is(err, kubernetes.ErrNotFound) || canary.Code(err) != canary.NotFound {
 		t.Errorf("missing deployment: %v, code %v", err, canary.Code(err))
 	}

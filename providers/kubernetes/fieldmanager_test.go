@@ -9,14 +9,14 @@ import (
 
 	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/providers/kubernetes"
-	"github.com/meshcanary/canary/rollback"
+	"github.com/meshcanary/canary/workload"
 )
 
 // The scaler's writes name the module's field manager.
 func TestScaleFieldManager(t *testing.T) {
 	cs := fake.NewClientset(deployment("ns", "app", 2), deployment("ns", "app-canary", 1))
 	d, _ := kubernetes.NewDeployments(cs, "ns", "app", "app-canary")
-	if err := d.Scale(context.Background(), rollback.Canary, 0); err != nil {
+	if err := d.Scale(context.Background(), workload.Canary, 0); err != nil {
 		t.Fatal(err)
 	}
 	patches := 0
