@@ -13,7 +13,9 @@
 #       resolves to exactly two modules (itself and the core), so importing
 #       the core adds no requirement; and a scratch module pinned to
 #       k8s.io/client-go v0.36.2 keeps v0.36.2 after `go mod tidy`;
-#     - every module, from its own zip (what users download): `go mod tidy`
+#     - every module, from its own zip (what users download): it holds a
+#       LICENSE (its own, or the repository's, which the go command adds
+#       to a module in a subdirectory; modproxy does the same); `go mod tidy`
 #       changes neither go.mod nor go.sum (lines for this repository's own
 #       modules aside: they are resolved through go.work during
 #       development), and every package and test dependency resolves with
@@ -101,6 +103,7 @@ scratch() {
 for m in $mods; do
   path=$(modpath "$m")
   src=$(zipdir "$path")
+  [ -f "$src/LICENSE" ] || fail "$path: no LICENSE in its zip (pkg.go.dev shows no documentation without one)"
   (cd "$src" && quiet go mod tidy) || fail "$path: go mod tidy"
   sum_tree=$( { [ -f "$m/go.sum" ] && grep -Ev "$own" "$m/go.sum"; } || true)
   sum_tidy=$( { [ -f "$src/go.sum" ] && grep -Ev "$own" "$src/go.sum"; } || true)
