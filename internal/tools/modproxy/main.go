@@ -62,7 +62,7 @@ func main() {
 
 func run(out, version string, dirs []string) error {
 	if out == "" || len(dirs) == 0 {
-		return errors.New("usage: modproxy -out DIR [-version vX.Y.Z] MODDIR...")
+		return errors.New("usage: modproxy -out DIR [-version vX.Y.Z] MODDIR [MODDIR]")
 	}
 	var mods []mod
 	paths := map[string]bool{}
