@@ -13,14 +13,22 @@
 #       resolves to exactly two modules (itself and the core), so importing
 #       the core adds no requirement; and a scratch module pinned to
 #       k8s.io/client-go v0.36.2 keeps v0.36.2 after `go mod tidy`;
-#     - every module, from its own zip (what users download): `go mod tidy`
+#     - every module, from its own zip (what users download): it holds a
+#       LICENSE (its own, or the repository's, which the go command adds
+#       to a module in a subdirectory; modproxy does the same); `go mod tidy`
 #       changes neither go.mod nor go.sum (lines for this repository's own
 #       modules aside: they are resolved through go.work during
-#       development) and `go vet ./...` passes with the module's own
-#       requirements (not the workspace's combined build list);
+#       development), and every package and test dependency resolves with
+#       the module's own requirements (`go list -deps -test ./...`);
 #     - every other module: a scratch module imports each of its public
-#       packages after `go get module@version`, tidies and builds; a main
-#       package is built with `go install pkg@version`.
+#       packages after `go get module@version`, tidies, and resolves them;
+#       a command (main package) resolves after `go get module@version`.
+#   With MESHCANARY_MODCHECK_BUILD=1 it also compiles: `go vet ./...` in
+#   each module alone (its own requirement versions, not the workspace's
+#   combined build list), `go build` in each scratch module and
+#   `go install pkg@version` of each command. That compiles every
+#   dependency once more in the private module cache (minutes the first
+#   time); the release checklist in CONTRIBUTING.md runs it.
 #
 # Usage: bash scripts/modcheck.sh          # check
 #        bash scripts/modcheck.sh --tidy   # rewrite go.mod/go.sum as tidy would
@@ -30,6 +38,7 @@ cd "$root"
 . scripts/modules.sh
 
 tidy_only=0
+build=${MESHCANARY_MODCHECK_BUILD:-0}
 [ "${1:-}" = --tidy ] && tidy_only=1
 
 cache=${MESHCANARY_CACHE:-$HOME/.cache/meshcanary}
@@ -62,6 +71,13 @@ export GOPROXY="file://$work/proxy,file://$shared/cache/download,$upstream"
 
 modpath() { sed -n 's/^module[[:space:]]*//p' "$root/$1/go.mod" | tr -d '"' | head -1; }
 fail() { echo "modcheck: FAIL: $*" >&2; exit 1; }
+# quiet runs a command and shows its output only if it fails.
+quiet() {
+  local out rc=0
+  out=$("$@" 2>&1) || rc=$?
+  [ $rc -eq 0 ] || printf '%s\n' "$out" >&2
+  return $rc
+}
 own='^github\.com/meshcanary/canary[/ ]'
 checked=0
 
@@ -87,7 +103,8 @@ scratch() {
 for m in $mods; do
   path=$(modpath "$m")
   src=$(zipdir "$path")
-  (cd "$src" && go mod tidy) || fail "$path: go mod tidy"
+  [ -f "$src/LICENSE" ] || fail "$path: no LICENSE in its zip (pkg.go.dev shows no documentation without one)"
+  (cd "$src" && quiet go mod tidy) || fail "$path: go mod tidy"
   sum_tree=$( { [ -f "$m/go.sum" ] && grep -Ev "$own" "$m/go.sum"; } || true)
   sum_tidy=$( { [ -f "$src/go.sum" ] && grep -Ev "$own" "$src/go.sum"; } || true)
   if [ $tidy_only = 1 ]; then
@@ -103,7 +120,11 @@ for m in $mods; do
     diff -u <(printf '%s\n' "$sum_tree") <(printf '%s\n' "$sum_tidy") | head -20 || true
     fail "$m/go.sum is not tidy (run: bash scripts/modcheck.sh --tidy)"
   fi
-  (cd "$src" && go vet ./...) || fail "$path: go vet ./... with the module's own requirements"
+  (cd "$src" && GOFLAGS="${GOFLAGS/-mod=mod/-mod=readonly}" go list -deps -test ./... >/dev/null) ||
+    fail "$path: its packages and tests do not resolve with its own go.mod and go.sum"
+  if [ "$build" = 1 ]; then
+    (cd "$src" && go vet ./...) || fail "$path: go vet ./... with the module's own requirements"
+  fi
 
   # Its public packages, as a user imports them.
   pkgs=$(cd "$src" && go list -f '{{.Name}} {{.ImportPath}}' ./... | grep -v '/internal/\|/internal$' || true)
@@ -113,7 +134,7 @@ for m in $mods; do
     # The core: no requirements at all.
     s=$(scratch core)
     { echo "package scratch"; echo; echo "import ("; for p in $libs; do echo "	_ \"$p\""; done; echo ")"; } >"$s/scratch.go"
-    (cd "$s" && go get "$path@$version" && go mod tidy && go build ./...) || fail "core: scratch module"
+    (cd "$s" && quiet go get "$path@$version" && quiet go mod tidy && go list -deps ./... >/dev/null && { [ "$build" != 1 ] || go build ./...; }) || fail "core: scratch module"
     n=$(cd "$s" && go list -m all | wc -l)
     if [ "$n" != 2 ]; then
       (cd "$s" && go list -m all) >&2
@@ -122,7 +143,7 @@ for m in $mods; do
     echo "ok  $path: a scratch module importing its $(echo "$libs" | wc -w) public packages has no other module in its build list"
     s=$(scratch pinned)
     printf 'package scratch\n\nimport (\n\t_ "github.com/meshcanary/canary/rollback"\n\t_ "k8s.io/client-go/kubernetes"\n)\n' >"$s/scratch.go"
-    (cd "$s" && go get k8s.io/client-go@v0.36.2 && go get "$path@$version" && go mod tidy && go build ./...) >/dev/null 2>&1 ||
+    (cd "$s" && quiet go get k8s.io/client-go@v0.36.2 && quiet go get "$path@$version" && quiet go mod tidy && go list -deps ./... >/dev/null && { [ "$build" != 1 ] || go build ./...; }) ||
       fail "core: scratch module pinned to k8s.io/client-go v0.36.2"
     got=$(cd "$s" && go list -m -f '{{.Version}}' k8s.io/client-go)
     [ "$got" = v0.36.2 ] || fail "a module pinned to k8s.io/client-go v0.36.2 importing rollback moved to $got"
@@ -131,15 +152,28 @@ for m in $mods; do
     if [ -n "$libs" ]; then
       s=$(scratch "$(echo "$path" | tr / _)")
       { echo "package scratch"; echo; echo "import ("; for p in $libs; do echo "	_ \"$p\""; done; echo ")"; } >"$s/scratch.go"
-      (cd "$s" && go get "$path@$version" && go mod tidy && go build ./...) || fail "$path: scratch module importing $libs"
+      (cd "$s" && quiet go get "$path@$version" && quiet go mod tidy && go list -deps ./... >/dev/null && { [ "$build" != 1 ] || go build ./...; }) || fail "$path: scratch module importing $libs"
     fi
-    for p in $mains; do
-      (cd "$work" && GOBIN="$work/bin" go install "$p@$version") || fail "go install $p@$version"
-    done
+    if [ -n "$mains" ]; then
+      s=$(scratch "$(echo "$path" | tr / _)-cmd")
+      (cd "$s" && quiet go get "$path@$version" && go list -deps $mains >/dev/null) || fail "$path: go get, then go list -deps $mains"
+      if [ "$build" = 1 ]; then
+        for p in $mains; do
+          (cd "$work" && GOBIN="$work/bin" go install "$p@$version") || fail "go install $p@$version"
+        done
+      fi
+    fi
   fi
   checked=$((checked + 1))
-  echo "ok  $path: tidy, vet alone, $( [ "$m" = . ] && echo "no requirements" || echo "go get from a scratch module ($(echo "$libs" | wc -w) packages, $(echo "$mains" | wc -w) commands)")"
+  what="tidy, resolves alone"
+  [ "$build" = 1 ] && what="tidy, vet alone"
+  if [ "$m" != . ] && [ -z "$libs$mains" ]; then
+    what="$what (internal: no public package; users get it through the modules that import it)"
+  elif [ "$m" != . ]; then
+    what="$what, go get from a scratch module ($(echo "$libs" | wc -w) packages, $(echo "$mains" | wc -w) commands)"
+  fi
+  echo "ok  $path: $what"
 done
 if [ $tidy_only = 0 ]; then
-  echo "modcheck: $checked modules checked at $version: all tidy, none with replace, each resolves and builds on its own"
+  echo "modcheck: $checked modules checked at $version: all tidy, none with replace, each resolves on its own$( [ "$build" = 1 ] && echo " and builds")"
 fi

@@ -300,7 +300,6 @@ func TestRateLimitAndServerErrors(t *testing.T) {
 			"message": "NRDB query duration exceeded", "extensions": map[string]any{"errorClass": "TIMEOUT"},
 		}}}))
 		p := newProvider(t, s, nil)
-		start := time.Now()
 		_, err := p.Query(context.Background(), q(nrql))
 		var e *newrelic.Error
 		if !errors.As(err, &e) || e.StatusCode != http.StatusServiceUnavailable {
@@ -310,9 +309,10 @@ func TestRateLimitAndServerErrors(t *testing.T) {
 		if !errors.As(err, &e) || !strings.Contains(err.Error(), "duration exceeded") {
 			t.Errorf("TIMEOUT = %v, want a *newrelic.Error with the message", err)
 		}
-		if waited := time.Since(start); waited > 900*time.Millisecond {
-			t.Errorf("took %v; the client's own retries (1 s and more) must not run", waited)
-		}
+		// The client's own retries would each reach the server: counting
+		// requests shows they did not run, whatever the machine's speed (a
+		// bound on the elapsed time, 900 ms against the client's 1 s
+		// back-off, could fail on a loaded machine).
 		if n := s.count(nrql) + s.count("SELECT timeout"); n != 2 {
 			t.Errorf("%d requests, want 2 (no retries)", n)
 		}

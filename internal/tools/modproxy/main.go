@@ -11,7 +11,10 @@
 // Each MODDIR is a directory holding a go.mod. The zips are made with
 // golang.org/x/mod/zip.CreateFromDir, which applies the go command's own
 // rules (nested modules, vendor directories and VCS directories are left
-// out). Without -version, the version is the one every module requires of
+// out). Like the go command when it zips a module in a subdirectory of a
+// repository (cmd/go/internal/modfetch/coderepo.go), it adds the
+// repository root's LICENSE to a module that has none of its own, so that
+// pkg.go.dev finds a license in every module. Without -version, the version is the one every module requires of
 // the others; the modules must agree on it. The tool refuses a module with
 // replace directives (a published go.mod must not have them: they are
 // ignored for users, so a build that needs them is broken for users) and a
@@ -20,6 +23,8 @@
 package main
 
 import (
+	"archive/zip"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -57,7 +62,7 @@ func main() {
 
 func run(out, version string, dirs []string) error {
 	if out == "" || len(dirs) == 0 {
-		return errors.New("usage: modproxy -out DIR [-version vX.Y.Z] MODDIR...")
+		return errors.New("usage: modproxy -out DIR [-version vX.Y.Z] MODDIR [MODDIR]")
 	}
 	var mods []mod
 	paths := map[string]bool{}
@@ -121,6 +126,13 @@ func run(out, version string, dirs []string) error {
 	if entries, err := os.ReadDir(out); err == nil && len(entries) > 0 {
 		return fmt.Errorf("%s is not empty", out)
 	}
+	// The repository root's LICENSE, if the root module is among dirs.
+	var license []byte
+	for _, m := range mods {
+		if m.path == repoPath {
+			license, _ = os.ReadFile(filepath.Join(m.dir, "LICENSE"))
+		}
+	}
 	info, _ := json.Marshal(struct {
 		Version string
 		Time    time.Time
@@ -134,16 +146,17 @@ func run(out, version string, dirs []string) error {
 		if err := os.MkdirAll(vdir, 0o755); err != nil {
 			return err
 		}
-		zf, err := os.Create(filepath.Join(vdir, version+".zip"))
-		if err != nil {
-			return err
+		mv := module.Version{Path: m.path, Version: version}
+		var buf bytes.Buffer
+		if err := modzip.CreateFromDir(&buf, mv, m.dir); err != nil {
+			return fmt.Errorf("%s: %w", m.dir, err)
 		}
-		err = modzip.CreateFromDir(zf, module.Version{Path: m.path, Version: version}, m.dir)
-		if cerr := zf.Close(); err == nil {
-			err = cerr
-		}
+		data, err := withLicense(buf.Bytes(), mv, license)
 		if err != nil {
 			return fmt.Errorf("%s: %w", m.dir, err)
+		}
+		if err := os.WriteFile(filepath.Join(vdir, version+".zip"), data, 0o644); err != nil {
+			return err
 		}
 		for name, data := range map[string][]byte{
 			version + ".mod":  m.data,
@@ -157,4 +170,40 @@ func run(out, version string, dirs []string) error {
 	}
 	fmt.Println(version)
 	return nil
+}
+
+// withLicense returns the module zip z with license added as LICENSE at the
+// module's root if it has no LICENSE there (and license is not empty).
+func withLicense(z []byte, m module.Version, license []byte) ([]byte, error) {
+	r, err := zip.NewReader(bytes.NewReader(z), int64(len(z)))
+	if err != nil {
+		return nil, err
+	}
+	prefix := m.Path + "@" + m.Version + "/"
+	for _, f := range r.File {
+		if f.Name == prefix+"LICENSE" {
+			return z, nil
+		}
+	}
+	if len(license) == 0 {
+		return z, nil
+	}
+	var out bytes.Buffer
+	w := zip.NewWriter(&out)
+	for _, f := range r.File {
+		if err := w.Copy(f); err != nil {
+			return nil, err
+		}
+	}
+	lw, err := w.Create(prefix + "LICENSE")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := lw.Write(license); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
 }
