@@ -12,8 +12,8 @@ import (
 	"github.com/meshcanary/canary/metrics"
 	"github.com/meshcanary/canary/providers/httpsplit"
 	"github.com/meshcanary/canary/providers/prometheus"
-	"github.com/meshcanary/canary/spec"
 	"github.com/meshcanary/canary/rollback"
+	"github.com/meshcanary/canary/spec"
 )
 
 // lookup adds the Istio and Envoy PromQL templates of providers/prometheus
