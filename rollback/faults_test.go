@@ -370,3 +370,21 @@ func TestEventStringEscapes(t *testing.T) {
 		t.Errorf("String() = %q, want the escapes visible", s)
 	}
 }
+
+// TestRollbackWithoutARecordedStableCountFinishes: when the stable
+// replicas could never be read before the rollback, the rollback reads
+// them itself instead of waiting for ever to restore them.
+func TestRollbackWithoutARecordedStableCountFinishes(t *testing.T) {
+	h := newHarness(stepsPlan(10, 50), rollback.Policy{}, fake.Constant(0.001, 500))
+	h.scaler.Fail("replicas", &fake.Error{Verb: "replicas", Msg: "forbidden"})
+	r := h.build(t)
+	r.Step(ctx, t0)
+	r.Abort(ctx, t0.Add(time.Second), "alice", "")
+	seen := run(t, r, t0.Add(2*time.Second), t0.Add(time.Hour))
+	if ph := seen[len(seen)-1].Phase; ph != rollback.RolledBack {
+		t.Fatalf("ended %v, want rolled back", ph)
+	}
+	if h.scaler.Current(workload.Stable) != 4 || h.scaler.Current(workload.Canary) != 0 {
+		t.Errorf("stable %d canary %d", h.scaler.Current(workload.Stable), h.scaler.Current(workload.Canary))
+	}
+}

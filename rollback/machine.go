@@ -144,7 +144,9 @@ func (m *machine) wants(s State, now time.Time, haveReadiness, haveGate, haveSca
 		g := *s.Gate
 		w.gate = &g
 	}
-	w.stable = haveScaler && !s.StableRecorded && !s.Phase.Final() && s.Phase != RollingBack
+	// Read until it succeeds, in a rollback too: stable is restored to
+	// what was read (a no-op if it was never changed).
+	w.stable = haveScaler && !s.StableRecorded && !s.Phase.Final()
 	return w
 }
 
