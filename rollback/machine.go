@@ -834,20 +834,22 @@ func (m *machine) next(s State, now time.Time) time.Time {
 	if s.Phase.Final() && len(s.Undelivered) == 0 {
 		return time.Time{}
 	}
-	base := min(m.plan.interval, 5*time.Second)
+	// What is being retried (a write, a scaling, the sink) backs off; the
+	// analyses of an active rollout keep their own schedule.
+	retry := min(m.plan.interval, 5*time.Second)
 	if s.Retries > 0 {
-		d := base
+		d := retry
 		for i := 1; i < s.Retries && d < MaxRetryDelay; i++ {
 			d *= 2
 		}
-		return now.Add(min(d, max(MaxRetryDelay, base)))
+		retry = min(d, max(MaxRetryDelay, retry))
 	}
 	switch s.Phase {
 	case Pending, Promoting, RollingBack, Succeeded, RolledBack:
-		return now.Add(base)
+		return now.Add(retry)
 	}
 	if s.Intent != nil {
-		return now.Add(base)
+		return now.Add(retry)
 	}
 	next := s.NextAnalysis
 	if m.timeOnly || next.IsZero() {

@@ -415,6 +415,7 @@ func (r *Rollout) drive(ctx context.Context, now time.Time, errs []error) (Statu
 		if len(out.Deliver) > 0 {
 			if err := r.deliver(ctx, out.Deliver); err != nil {
 				errs = append(errs, err)
+				failedToAct = true // a sink that is down is retried with the back-off too
 			}
 		}
 		break
@@ -433,6 +434,7 @@ func (r *Rollout) drive(ctx context.Context, now time.Time, errs []error) (Statu
 		if len(out.Deliver) > 0 {
 			if err := r.deliver(ctx, out.Deliver); err != nil {
 				errs = append(errs, err)
+				failedToAct = true
 			} else if err := r.save(ctx); err != nil {
 				errs = append(errs, err)
 			}
