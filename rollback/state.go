@@ -18,7 +18,7 @@ import (
 // SnapshotFormat is the version of the State's JSON form.
 const SnapshotFormat = 2
 
-// [MaxUndelivered] bounds the events a rollout keeps for a sink that refuses
+// MaxUndelivered bounds the events a rollout keeps for a sink that refuses
 // them. Beyond it the oldest analysis and failure events are dropped
 // (transitions, actions and commands never are) and counted in
 // [State.Dropped], so a sink that is down for a day cannot grow the state
