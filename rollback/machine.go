@@ -824,8 +824,9 @@ func (m *machine) endRound(s State, failedToAct bool) State {
 	return s
 }
 
-// Retry back-off: the first retry after min(Interval, 5 s), doubling with
-// every failed round up to MaxRetryDelay.
+// MaxRetryDelay caps the retry back-off: a failed write, scaling or
+// delivery is retried after min(Plan.Interval, 5 s), the delay doubling
+// with every failed round up to MaxRetryDelay.
 const MaxRetryDelay = 5 * time.Minute
 
 // next is when the rollout should be stepped again, given that the last
