@@ -221,9 +221,9 @@ type Policy struct {
 	// Counting is Cumulative (zero value) or Consecutive.
 	Counting Counting `json:"counting,omitempty"`
 	// NoData is what an inconclusive analysis counts as: the zero value
-	// (and analysis.HoldOnNoData) neither passes nor fails, the stage waits
-	// for evidence; analysis.FailOnNoData counts it as a failure;
-	// analysis.FailAfterNoData counts NoDataAfter of them in a row as one.
+	// (and [analysis.HoldOnNoData]) neither passes nor fails, the stage waits
+	// for evidence; [analysis.FailOnNoData] counts it as a failure;
+	// [analysis.FailAfterNoData] counts NoDataAfter of them in a row as one.
 	NoData      analysis.NoDataPolicy `json:"noData,omitempty"`
 	NoDataAfter int                   `json:"noDataAfter,omitempty"`
 	// OnFailure is RollBackOnFailure (zero value) or PauseOnFailure.
@@ -336,7 +336,7 @@ type Config struct {
 	// is saved, with the split it calls for, before it is acted on, and
 	// the confirmed state after (write-ahead), with compare-and-swap so
 	// that a second driver of the same rollout is fenced off
-	// (store.ErrConflict). Open resumes a rollout from it. Key defaults to
+	// ([store.ErrConflict]). Open resumes a rollout from it. Key defaults to
 	// Name.
 	Store store.Store
 	Key   string

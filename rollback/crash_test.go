@@ -92,8 +92,11 @@ func TestCrashHarness(t *testing.T) {
 		os.Exit(0)
 	}
 	target := 1000
-	if testing.Short() {
+	switch {
+	case testing.Short():
 		target = 30
+	case raceEnabled:
+		target = 200
 	}
 	rng := rand.New(rand.NewPCG(9, 14))
 	var c crashCounts
@@ -105,7 +108,7 @@ func TestCrashHarness(t *testing.T) {
 			if attempt > 500 {
 				t.Fatalf("rollout %d (%s) did not finish after %d restarts", c.rollouts, crashScenarios[sc].name, attempt)
 			}
-			killed := runChild(t, dir, sc, rng.IntN(30))
+			killed := runChild(t, dir, sc, rng.IntN(40))
 			if killed {
 				c.kills++
 			}
@@ -471,8 +474,8 @@ func crashChild(dir string, sc int) error {
 		if !n.After(at) {
 			n = at.Add(time.Second)
 		}
-		if n.Sub(at) > 10*time.Second {
-			n = at.Add(10 * time.Second) // finer steps: more places to be killed
+		if n.Sub(at) > 4*time.Second {
+			n = at.Add(4 * time.Second) // finer steps: more places to be killed
 		}
 		if err := writeFile(filepath.Join(dir, fClock), []byte(strconv.FormatInt(n.UnixNano(), 10))); err != nil {
 			return err

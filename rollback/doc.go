@@ -14,7 +14,7 @@
 // delivering the events to the audit sink. Nothing in the package starts a
 // goroutine, reads the clock or sleeps, so a policy can be unit-tested in
 // microseconds against the fakes in providers/fake, replayed offline
-// (Replay), and resumed after a crash (Config.Store and Open, or Snapshot
+// (Replay), and resumed after a crash ([Config.Store] and Open, or Snapshot
 // and Restore).
 //
 // # One owner of the state
@@ -33,13 +33,13 @@
 //
 // # Write-ahead
 //
-// With Config.Store, the driver saves the decided state — with the split it
-// calls for (State.Intent) — before it writes anything, and the confirmed
+// With [Config.Store], the driver saves the decided state — with the split it
+// calls for ([State.Intent]) — before it writes anything, and the confirmed
 // state after, each save a compare-and-swap on the version it last saw. A
 // rollout resumed with Open after a crash finishes the decision it finds
 // (a rollback stays a rollback; its own half-applied write is not taken
 // for a change made outside), and a second driver of the same rollout is
-// fenced off: its save fails with store.ErrConflict, it acts on nothing,
+// fenced off: its save fails with [store.ErrConflict], it acts on nothing,
 // and it reloads the stored state. Events are handed to the sink only once
 // the state holding them is saved, and dropped from the state once the sink
 // acknowledged them and that is saved (see Sink for the exactly-once
@@ -98,7 +98,7 @@
 //   - The router is written only when the split the state calls for
 //     differs from the split last confirmed, and every write is verified
 //     against what the mesh reports after it (traffic.Router's contract;
-//     traffic.ErrVerify on a mismatch, and the write is retried). A weight
+//     [traffic.ErrVerify] on a mismatch, and the write is retried). A weight
 //     change is one router write, and so is the rollback.
 //   - Before every analysis the split in force is read: a route someone
 //     deleted rolls an active rollout back at once (and the canary is
@@ -112,7 +112,7 @@
 //   - A failure to read or act (a query, the router, the scaler, the
 //     sink) leaves the state consistent; it is returned by Step and
 //     retried by the next one, with an exponential back-off capped at
-//     MaxRetryDelay. A failure repeated without change is one event, then
+//     [MaxRetryDelay]. A failure repeated without change is one event, then
 //     one an hour with its count, so a route broken for a day does not
 //     flood the trail. A query's failure is named in the reason of a
 //     progress deadline it causes.
@@ -121,7 +121,7 @@
 //     failure and alert is an Event numbered without gaps. A Sink that
 //     refuses an event gets it again, with the later ones, in order;
 //     events not yet delivered are part of the state, at most
-//     MaxUndelivered of them.
+//     [MaxUndelivered] of them.
 //   - A promotion that fails to write keeps the last confirmed split (the
 //     canary at its last weight, stable serving the rest) and is retried by
 //     every Step; an operator can Abort instead.
@@ -131,7 +131,7 @@
 // The zero Policy rolls back after 2 failed analyses counted cumulatively
 // over the rollout (Counting Consecutive resets on a pass), treats an
 // inconclusive analysis (no data, too few requests) as neither pass nor
-// fail (analysis.HoldOnNoData), needs one passing analysis per stage, and
+// fail ([analysis.HoldOnNoData]), needs one passing analysis per stage, and
 // pauses for a person when a stage's evidence is still inconclusive at the
 // progress deadline, saying how many more canary requests (the most any
 // metric's Evidence.More asks) and, at the current canary traffic, roughly
@@ -141,11 +141,11 @@
 //
 // New refuses what could never work: an analyzer that reads a metric no
 // Metric measures, or none at all (analyzers report what they read by
-// implementing MetricReader), and stable and canary named alike.
+// implementing [MetricReader]), and stable and canary named alike.
 //
 // # The zero Rollout
 //
-// Every method of the zero Rollout is safe and returns ErrZeroRollout (or
+// Every method of the zero Rollout is safe and returns [ErrZeroRollout] (or
 // a zero Status); build a Rollout with New, Open or Restore.
 //
 // # Audit

@@ -83,7 +83,7 @@ type Event struct {
 // Record returns an error is offered again, with all later ones, at the
 // rollout's next call.
 //
-// Exactly once: with a Config.Store, an event is handed to the sink only
+// Exactly once: with a [Config.Store], an event is handed to the sink only
 // after the state holding it was saved, and the state saved after its
 // acknowledgement no longer holds it, so an acknowledged event is never
 // offered again once that save succeeds. A crash between the sink's
@@ -91,7 +91,7 @@ type Event struct {
 // with the same Seq and content: a sink must skip an event whose Seq it
 // already holds (a JSON-lines trail reads its last Seq when it opens).
 // Seq rises by one per event; a gap means events were given up on
-// (State.Dropped, MaxUndelivered).
+// ([State.Dropped], [MaxUndelivered]).
 type Sink interface {
 	Record(ctx context.Context, e Event) error
 }

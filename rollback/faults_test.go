@@ -370,3 +370,50 @@ func TestEventStringEscapes(t *testing.T) {
 		t.Errorf("String() = %q, want the escapes visible", s)
 	}
 }
+
+// TestRollbackWithoutARecordedStableCountFinishes: when the stable
+// replicas could never be read before the rollback, the rollback reads
+// them itself instead of waiting for ever to restore them.
+func TestRollbackWithoutARecordedStableCountFinishes(t *testing.T) {
+	h := newHarness(stepsPlan(10, 50), rollback.Policy{}, fake.Constant(0.001, 500))
+	h.scaler.Fail("replicas", &fake.Error{Verb: "replicas", Msg: "forbidden"})
+	r := h.build(t)
+	r.Step(ctx, t0)
+	r.Abort(ctx, t0.Add(time.Second), "alice", "")
+	seen := run(t, r, t0.Add(2*time.Second), t0.Add(time.Hour))
+	if ph := seen[len(seen)-1].Phase; ph != rollback.RolledBack {
+		t.Fatalf("ended %v, want rolled back", ph)
+	}
+	if h.scaler.Current(workload.Stable) != 4 || h.scaler.Current(workload.Canary) != 0 {
+		t.Errorf("stable %d canary %d", h.scaler.Current(workload.Stable), h.scaler.Current(workload.Canary))
+	}
+}
+
+// TestSinkDownKeepsTheAnalysisSchedule: a sink that is down backs off its
+// retries but does not delay the analyses.
+func TestSinkDownKeepsTheAnalysisSchedule(t *testing.T) {
+	h := newHarness(rollback.Plan{Stages: rollback.Weights(10, 50), Interval: time.Minute, Hold: time.Hour}, rollback.Policy{}, fake.Constant(0.001, 500))
+	h.cfg.Sink = rollback.SinkFunc(func(context.Context, rollback.Event) error { return errors.New("sink down") })
+	r := h.build(t)
+	seen := run(t, r, t0, t0.Add(30*time.Minute))
+	if looks := r.State().Looks; looks < 29 {
+		t.Errorf("%d analyses in 30 minutes with the sink down, want one a minute", looks)
+	}
+	if len(seen) > 40 {
+		t.Errorf("%d steps in 30 minutes", len(seen))
+	}
+	h2 := newHarness(stepsPlan(10, 50), rollback.Policy{}, fake.Constant(0.001, 500))
+	h2.cfg.Sink = h.cfg.Sink
+	r2 := h2.build(t)
+	run(t, r2, t0, t0.Add(time.Hour)) // promoted; the events wait for the sink
+	now := t0.Add(time.Hour)
+	var gaps []time.Duration
+	for i := 0; i < 20; i++ {
+		st, _ := r2.Step(ctx, now)
+		gaps = append(gaps, st.Next.Sub(now))
+		now = st.Next
+	}
+	if gaps[len(gaps)-1] != rollback.MaxRetryDelay {
+		t.Errorf("a final rollout with its sink down retries every %v, want the back-off capped at %v", gaps[len(gaps)-1], rollback.MaxRetryDelay)
+	}
+}

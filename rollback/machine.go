@@ -140,7 +140,9 @@ func (m *machine) wants(s State, now time.Time, haveReadiness, haveGate, haveSca
 		g := *s.Gate
 		w.gate = &g
 	}
-	w.stable = haveScaler && !s.StableRecorded && !s.Phase.Final() && s.Phase != RollingBack
+	// Read until it succeeds, in a rollback too: stable is restored to
+	// what was read (a no-op if it was never changed).
+	w.stable = haveScaler && !s.StableRecorded && !s.Phase.Final()
 	return w
 }
 
@@ -818,8 +820,9 @@ func (m *machine) endRound(s State, failedToAct bool) State {
 	return s
 }
 
-// Retry back-off: the first retry after min(Interval, 5 s), doubling with
-// every failed round up to MaxRetryDelay.
+// MaxRetryDelay caps the retry back-off: a failed write, scaling or
+// delivery is retried after min(Plan.Interval, 5 s), the delay doubling
+// with every failed round up to MaxRetryDelay.
 const MaxRetryDelay = 5 * time.Minute
 
 // next is when the rollout should be stepped again, given that the last
@@ -828,20 +831,22 @@ func (m *machine) next(s State, now time.Time) time.Time {
 	if s.Phase.Final() && len(s.Undelivered) == 0 {
 		return time.Time{}
 	}
-	base := min(m.plan.interval, 5*time.Second)
+	// What is being retried (a write, a scaling, the sink) backs off; the
+	// analyses of an active rollout keep their own schedule.
+	retry := min(m.plan.interval, 5*time.Second)
 	if s.Retries > 0 {
-		d := base
+		d := retry
 		for i := 1; i < s.Retries && d < MaxRetryDelay; i++ {
 			d *= 2
 		}
-		return now.Add(min(d, max(MaxRetryDelay, base)))
+		retry = min(d, max(MaxRetryDelay, retry))
 	}
 	switch s.Phase {
 	case Pending, Promoting, RollingBack, Succeeded, RolledBack:
-		return now.Add(base)
+		return now.Add(retry)
 	}
 	if s.Intent != nil {
-		return now.Add(base)
+		return now.Add(retry)
 	}
 	next := s.NextAnalysis
 	if m.timeOnly || next.IsZero() {

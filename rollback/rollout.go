@@ -91,7 +91,7 @@ type renderedMetric struct {
 }
 
 // New validates cfg and returns a Rollout in phase Pending. Every bad field
-// is reported as a *canary.FieldError naming it. With a Config.Store, the
+// is reported as a *[canary.FieldError] naming it. With a [Config.Store], the
 // first save expects no state under the key: use Open to resume one.
 func New(cfg Config) (*Rollout, error) {
 	if cfg.Router == nil {
@@ -164,8 +164,8 @@ func (r *Rollout) adopt(data []byte, version string) error {
 // Restore returns a Rollout built from cfg that continues from snap, a
 // snapshot taken with Snapshot. Unknown fields, unknown phases, a state
 // made under another plan or policy (unless cfg.Migrate) and any state the
-// plan cannot continue are refused with a *canary.FieldError. With a
-// Config.Store, use Open instead.
+// plan cannot continue are refused with a *[canary.FieldError]. With a
+// [Config.Store], use Open instead.
 func Restore(cfg Config, snap []byte) (*Rollout, error) {
 	if cfg.Store != nil {
 		return nil, canary.Invalid("Config.Store", nil, "is set; use Open to resume from the store")
@@ -415,6 +415,7 @@ func (r *Rollout) drive(ctx context.Context, now time.Time, errs []error) (Statu
 		if len(out.Deliver) > 0 {
 			if err := r.deliver(ctx, out.Deliver); err != nil {
 				errs = append(errs, err)
+				failedToAct = true // a sink that is down is retried with the back-off too
 			}
 		}
 		break
@@ -433,6 +434,7 @@ func (r *Rollout) drive(ctx context.Context, now time.Time, errs []error) (Statu
 		if len(out.Deliver) > 0 {
 			if err := r.deliver(ctx, out.Deliver); err != nil {
 				errs = append(errs, err)
+				failedToAct = true
 			} else if err := r.save(ctx); err != nil {
 				errs = append(errs, err)
 			}
@@ -490,7 +492,7 @@ func (r *Rollout) deliver(ctx context.Context, events []Event) error {
 // with compare-and-swap on the version saved or loaded last. A conflict
 // means another driver wrote the rollout: its state is loaded and adopted
 // (this driver's undone decision is dropped) and the error, wrapping
-// store.ErrConflict, returned.
+// [store.ErrConflict], returned.
 func (r *Rollout) save(ctx context.Context) error {
 	if r.cfg.Store == nil {
 		return nil

@@ -21,7 +21,7 @@ const SnapshotFormat = 2
 // MaxUndelivered bounds the events a rollout keeps for a sink that refuses
 // them. Beyond it the oldest analysis and failure events are dropped
 // (transitions, actions and commands never are) and counted in
-// State.Dropped, so a sink that is down for a day cannot grow the state
+// [State.Dropped], so a sink that is down for a day cannot grow the state
 // without bound; the sink sees the gap in Seq.
 const MaxUndelivered = 1000
 
@@ -33,7 +33,7 @@ type State struct {
 	Format int    `json:"format"`
 	Name   string `json:"name"`
 	// Plan is a fingerprint of the plan and policy the state was made
-	// under; Restore refuses another unless Config.Migrate is set.
+	// under; Restore refuses another unless [Config.Migrate] is set.
 	Plan  string `json:"plan"`
 	Phase Phase  `json:"phase"`
 	// Stage is the index of the plan stage in force; -1 before the first.
@@ -107,7 +107,7 @@ type State struct {
 
 	// Seq is the number of the last event. Undelivered are the events the
 	// sink has not yet accepted; Dropped counts those given up on beyond
-	// MaxUndelivered.
+	// [MaxUndelivered].
 	Seq         uint64  `json:"seq"`
 	Undelivered []Event `json:"undelivered,omitempty"`
 	Dropped     int     `json:"dropped,omitempty"`
@@ -236,7 +236,7 @@ func (m *machine) decodeState(b []byte, migrate bool) (State, error) {
 	return s, nil
 }
 
-// check refuses, with a *canary.FieldError, a state the plan cannot
+// check refuses, with a *[canary.FieldError], a state the plan cannot
 // continue.
 func (m *machine) check(s State, migrate bool) error {
 	n := len(m.plan.stages)

@@ -28,7 +28,6 @@ package rollback_test
 //	status
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -52,6 +51,7 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected transcripts in t
 
 type transcriptCase struct {
 	pos      string
+	comment  []string // the comment lines before the command, kept by -rewrite
 	cmd      string
 	expected string
 }
@@ -67,12 +67,21 @@ func parseTranscript(t *testing.T, path string) []transcriptCase {
 	}
 	lines := strings.Split(string(b), "\n")
 	var cases []transcriptCase
+	var comment []string
 	for i := 0; i < len(lines); i++ {
 		line := strings.TrimSpace(lines[i])
-		if line == "" || strings.HasPrefix(line, "#") {
+		if strings.HasPrefix(line, "#") {
+			comment = append(comment, line)
 			continue
 		}
-		c := transcriptCase{pos: fmt.Sprintf("%s:%d", path, i+1), cmd: line}
+		if line == "" {
+			if len(comment) > 0 && comment[len(comment)-1] != "" {
+				comment = append(comment, "")
+			}
+			continue
+		}
+		c := transcriptCase{pos: fmt.Sprintf("%s:%d", path, i+1), cmd: line, comment: comment}
+		comment = nil
 		i++
 		if i >= len(lines) || lines[i] != "----" {
 			t.Fatalf("%s: command without ----", c.pos)
@@ -96,15 +105,12 @@ func parseTranscript(t *testing.T, path string) []transcriptCase {
 
 func writeTranscript(path string, cases []transcriptCase, got []string) error {
 	var b strings.Builder
-	// Keep the file's leading comment.
-	orig, _ := os.ReadFile(path)
-	sc := bufio.NewScanner(strings.NewReader(string(orig)))
-	for sc.Scan() && strings.HasPrefix(sc.Text(), "#") {
-		b.WriteString(sc.Text() + "\n")
-	}
 	for i, c := range cases {
-		if b.Len() > 0 {
+		if i > 0 {
 			b.WriteString("\n")
+		}
+		for _, l := range c.comment {
+			b.WriteString(l + "\n")
 		}
 		b.WriteString(c.cmd + "\n----\n")
 		out := got[i]
@@ -431,7 +437,10 @@ func describeEvent(e rollback.Event) string {
 		if e.Actor != "" {
 			s += " by " + e.Actor
 		}
-		return s + ": " + e.Reason
+		if e.Reason != "" {
+			s += ": " + e.Reason
+		}
+		return s
 	case rollback.KindAnalysis:
 		s := fmt.Sprintf("%s analysis at %d %%: %s", at, e.WeightTo, e.Verdict.Outcome)
 		if e.Failures > 0 {

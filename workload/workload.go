@@ -15,7 +15,7 @@ const (
 	Canary Version = "canary"
 )
 
-// Check returns a *canary.FieldError naming "Version" for anything but
+// Check returns a *[canary.FieldError] naming "Version" for anything but
 // Stable and Canary.
 func (v Version) Check() error {
 	if v != Stable && v != Canary {
@@ -29,7 +29,7 @@ func (v Version) Check() error {
 // on a rollback, and restores the stable version to what it had.
 //
 // Implementations refuse a Version other than Stable and Canary and a
-// negative count with a *canary.FieldError, honour a cancelled context,
+// negative count with a *[canary.FieldError], honour a cancelled context,
 // and are safe for concurrent use.
 type Scaler interface {
 	// Replicas reports how many replicas v is set to run.

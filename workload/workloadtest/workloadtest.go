@@ -19,7 +19,7 @@ type ScalerHarness struct {
 
 // RunScaler checks the workload.Scaler contract: Replicas reads what was
 // set, Scale is idempotent and per version, bad arguments are refused with
-// a *canary.FieldError before anything changes, and a cancelled context is
+// a *[canary.FieldError] before anything changes, and a cancelled context is
 // honoured.
 func RunScaler(t *testing.T, h ScalerHarness) {
 	t.Helper()
@@ -94,7 +94,7 @@ type ReadinessHarness struct {
 
 // RunReadiness checks the workload.Readiness contract: a ready version
 // says so with no reason, a version that is not ready gives a reason, and
-// an unknown version is refused with a *canary.FieldError.
+// an unknown version is refused with a *[canary.FieldError].
 func RunReadiness(t *testing.T, h ReadinessHarness) {
 	t.Helper()
 	ctx := context.Background()
