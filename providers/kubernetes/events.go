@@ -265,3 +265,36 @@ func camel(s string) string {
 	}
 	return b.String()
 }
+
+// Warn records a Warning Event on obj that is not a rollout event (a
+// custom resource the controller cannot drive, say), named as client-go's
+// recorder names Events (the object's name and a timestamp) and subject to
+// the same spam filter.
+func (e *Events) Warn(ctx context.Context, obj *corev1.ObjectReference, reason, message string) error {
+	if obj == nil || obj.Name == "" || obj.Namespace == "" || obj.Kind == "" {
+		return canary.Invalid("obj", obj, "must name the object's kind, namespace and name")
+	}
+	if len(message) > maxMessage {
+		message = message[:maxMessage-3] + "..."
+	}
+	now := metav1.NewTime(e.cfg.Clock.Now())
+	k8sEv := &corev1.Event{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      fmt.Sprintf("%v.%x", obj.Name, now.UnixNano()),
+			Namespace: obj.Namespace,
+			Labels:    map[string]string{ManagedByLabel: FieldManager},
+		},
+		InvolvedObject: *obj, Reason: reason, Message: message, Type: corev1.EventTypeWarning,
+		Source:         corev1.EventSource{Component: e.cfg.Component, Host: e.cfg.Host},
+		FirstTimestamp: now, LastTimestamp: now, Count: 1,
+	}
+	if e.filter.Filter(k8sEv) {
+		e.limited.Add(1)
+		return nil
+	}
+	_, err := e.client.CoreV1().Events(obj.Namespace).Create(ctx, k8sEv, metav1.CreateOptions{FieldManager: FieldManager})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("kubernetes: recording a %s Event on %s %s/%s: %w", reason, obj.Kind, obj.Namespace, obj.Name, err)
+	}
+	return nil
+}

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"sync"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+)
+
+var everything = labels.Everything()
+
+// shards is this replica's side of the sharding: one coordination.k8s.io
+// Lease per shard ("meshcanary-shard-<i>" in Options.LeaseNamespace),
+// contested with client-go's leaderelection by every replica. A rollout
+// belongs to shard fnv32a(namespace/name) mod Shards, so it has one driver
+// at a time: the holder of its shard's Lease. A replica that dies stops
+// renewing; another takes the Lease once LeaseDuration has passed since
+// the last renewal. A replica that loses its Lease without noticing (a
+// partition) may still try to write; the store's compare-and-swap refuses
+// its write once the new holder has saved (fencing), and its shard context
+// is cancelled when its own renewal deadline passes.
+type shards struct {
+	o        Options
+	acquired func(int)
+	lost     func(int)
+
+	mu   sync.Mutex
+	held map[int]context.Context
+}
+
+func newShards(o Options, acquired, lost func(int)) *shards {
+	return &shards{o: o, acquired: acquired, lost: lost, held: map[int]context.Context{}}
+}
+
+// of returns the shard of a rollout's key.
+func (s *shards) of(key string) int {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	return int(h.Sum32() % uint32(s.o.Shards))
+}
+
+// held returns the shard's context while this replica holds its Lease.
+func (s *shards) heldCtx(shard int) (context.Context, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ctx, ok := s.held[shard]
+	if ok && ctx.Err() != nil {
+		return nil, false
+	}
+	return ctx, ok
+}
+
+// Held returns the shards this replica holds.
+func (s *shards) Held() []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []int
+	for i := range s.o.Shards {
+		if ctx, ok := s.held[i]; ok && ctx.Err() == nil {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+func metaFor(ns, name string) metav1.ObjectMeta { return metav1.ObjectMeta{Namespace: ns, Name: name} }
+
+func leaseName(shard int) string { return fmt.Sprintf("meshcanary-shard-%d", shard) }
+
+// run contests every shard's Lease until ctx ends.
+func (s *shards) run(ctx context.Context) {
+	ld, rd, rp := s.o.LeaseDuration, s.o.RenewDeadline, s.o.RetryPeriod
+	if ld <= 0 {
+		ld = 15 * time.Second
+	}
+	if rd <= 0 {
+		rd = 10 * time.Second
+	}
+	if rp <= 0 {
+		rp = 2 * time.Second
+	}
+	var wg sync.WaitGroup
+	for i := range s.o.Shards {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				lock := &resourcelock.LeaseLock{
+					LeaseMeta:  metaFor(s.o.LeaseNamespace, leaseName(i)),
+					Client:     s.o.Kube.CoordinationV1(),
+					LockConfig: resourcelock.ResourceLockConfig{Identity: s.o.Identity},
+				}
+				le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+					Lock: lock, LeaseDuration: ld, RenewDeadline: rd, RetryPeriod: rp,
+					ReleaseOnCancel: true, Name: leaseName(i),
+					Callbacks: leaderelection.LeaderCallbacks{
+						OnStartedLeading: func(lctx context.Context) {
+							s.mu.Lock()
+							s.held[i] = lctx
+							s.mu.Unlock()
+							s.acquired(i)
+							<-lctx.Done()
+						},
+						OnStoppedLeading: func() {
+							s.mu.Lock()
+							_, had := s.held[i]
+							delete(s.held, i)
+							s.mu.Unlock()
+							if had {
+								s.lost(i)
+							}
+						},
+					},
+				})
+				if err != nil {
+					s.o.Log.Error("leader election", "shard", i, "err", err)
+					return
+				}
+				le.Run(ctx) // returns when the Lease is lost or ctx ends
+			}
+		}()
+	}
+	wg.Wait()
+}
