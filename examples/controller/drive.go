@@ -17,6 +17,12 @@ import (
 	"github.com/meshcanary/canary/store"
 )
 
+// writeAhead says whether the rollout persists its decided state before
+// acting. With today's API it does not: Step acts, then step saves. The
+// kill test holds "never promote twice" and "no canary traffic after a
+// persisted rollback" as hard checks only when this is true.
+const writeAhead = false
+
 // driven is one rollout as its driver holds it between steps: the Rollout
 // and the store version its state was last saved or loaded at.
 type driven struct {
