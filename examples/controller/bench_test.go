@@ -28,8 +28,8 @@ func benchConfig(i int) rollback.Config {
 	name := fmt.Sprintf("app-%d", i)
 	pre := analysis.DefaultPreset(analysis.PresetMetrics{ErrorRate: "error-rate"})
 	return rollback.Config{
-		Name: name,
-		Plan: rollback.Plan{Steps: rollback.Weights(10, 20, 30, 40, 50, 60, 70, 80, 90, 100), Interval: time.Minute},
+		Name:   name,
+		Plan:   rollback.Plan{Steps: rollback.Weights(10, 20, 30, 40, 50, 60, 70, 80, 90, 100), Interval: time.Minute},
 		Policy: rollback.PresetPolicy(pre), Analyzer: pre.Analyzer,
 		Target: rollback.Target{Namespace: "shop", Service: name,
 			Stable: rollback.Workload{Workload: name}, Canary: rollback.Workload{Workload: name + "-canary"}},
