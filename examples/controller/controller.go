@@ -54,6 +54,9 @@ type Options struct {
 	// LeaseDuration, RenewDeadline and RetryPeriod tune the Leases; zero
 	// means 15 s, 10 s and 2 s (client-go's customary values).
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
+	// Balance spreads the shards over the live replicas (each keeps a
+	// member Lease; one holding more than its share gives shards up).
+	Balance bool
 	// Workers is the number of rollouts stepped at once; zero means 4.
 	Workers int
 	// Clock gives "now" for Step; nil means time.Now.

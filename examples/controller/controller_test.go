@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -248,4 +249,42 @@ func TestParseNamesFields(t *testing.T) {
 			t.Errorf("%s: %v, want a FieldError naming it", field, err)
 		}
 	}
+}
+
+// With Balance, three replicas share six shards two each; when one stops,
+// the other two take three each.
+func TestShardsBalance(t *testing.T) {
+	f := newFixture(t)
+	var cs []*Controller
+	var stops []context.CancelFunc
+	for i := range 3 {
+		o := f.controllerOptions(t, fmt.Sprintf("b%d", i), nil)
+		o.Shards, o.Balance = 6, true
+		c, err := New(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); _ = c.Run(ctx) }()
+		stop := func() { cancel(); <-done }
+		t.Cleanup(stop)
+		cs, stops = append(cs, c), append(stops, stop)
+	}
+	counts := func(cs []*Controller) []int {
+		var n []int
+		for _, c := range cs {
+			n = append(n, len(c.shards.Held()))
+		}
+		return n
+	}
+	poll(t, 3*time.Minute, "two shards each", func() (bool, string) {
+		n := counts(cs)
+		return n[0] == 2 && n[1] == 2 && n[2] == 2, fmt.Sprint(n)
+	})
+	stops[2]()
+	poll(t, 3*time.Minute, "three shards each for the two left", func() (bool, string) {
+		n := counts(cs[:2])
+		return n[0] == 3 && n[1] == 3, fmt.Sprint(n)
+	})
 }

@@ -50,6 +50,7 @@ func run(ctx context.Context, args []string, provider metrics.Provider) error {
 	retry := fs.Duration("retry-period", 2*time.Second, "how often Leases are tried")
 	promAddr := fs.String("prometheus", "", "Prometheus base URL for the rollouts' metrics")
 	listen := fs.String("metrics-address", ":8080", "where /metrics and /healthz are served; empty serves nothing")
+	balance := fs.Bool("balance", true, "spread the shards over the live replicas (member Leases)")
 	qps := fs.Float64("kube-qps", 50, "client-side rate limit of API requests per second")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -90,7 +91,7 @@ func run(ctx context.Context, args []string, provider metrics.Provider) error {
 	reg := prom.NewRegistry()
 	reg.MustRegister(col, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	c, err := New(Options{Kube: kc, Dynamic: dc, Routers: rt, Metrics: provider, Namespace: *namespace,
-		LeaseNamespace: *leaseNS, Identity: *identity, Shards: *shardsN, Workers: *workers,
+		LeaseNamespace: *leaseNS, Identity: *identity, Shards: *shardsN, Workers: *workers, Balance: *balance,
 		LeaseDuration: *leaseDur, RenewDeadline: *renew, RetryPeriod: *retry, Log: log, Collector: col})
 	if err != nil {
 		return err

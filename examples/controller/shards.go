@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,12 +31,13 @@ type shards struct {
 	acquired func(int)
 	lost     func(int)
 
-	mu   sync.Mutex
-	held map[int]context.Context
+	mu      sync.Mutex
+	held    map[int]context.Context
+	release map[int]context.CancelFunc // ends a shard's election (and gives the Lease up)
 }
 
 func newShards(o Options, acquired, lost func(int)) *shards {
-	return &shards{o: o, acquired: acquired, lost: lost, held: map[int]context.Context{}}
+	return &shards{o: o, acquired: acquired, lost: lost, held: map[int]context.Context{}, release: map[int]context.CancelFunc{}}
 }
 
 // of returns the shard of a rollout's key.
@@ -86,11 +88,19 @@ func (s *shards) run(ctx context.Context) {
 		rp = 2 * time.Second
 	}
 	var wg sync.WaitGroup
+	if s.o.Balance {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.balance(ctx, ld, rd, rp) }()
+	}
 	for i := range s.o.Shards {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
+				ectx, cancel := context.WithCancel(ctx)
+				s.mu.Lock()
+				s.release[i] = cancel
+				s.mu.Unlock()
 				lock := &resourcelock.LeaseLock{
 					LeaseMeta:  metaFor(s.o.LeaseNamespace, leaseName(i)),
 					Client:     s.o.Kube.CoordinationV1(),
@@ -119,12 +129,97 @@ func (s *shards) run(ctx context.Context) {
 					},
 				})
 				if err != nil {
+					cancel()
 					s.o.Log.Error("leader election", "shard", i, "err", err)
 					return
 				}
-				le.Run(ctx) // returns when the Lease is lost or ctx ends
+				le.Run(ectx) // returns when the Lease is lost, given up, or ctx ends
+				voluntary := ectx.Err() != nil && ctx.Err() == nil
+				cancel()
+				if voluntary {
+					// Given up to balance: let another replica take it
+					// before contesting it again.
+					sleep(ctx, 2*rp)
+				}
 			}
 		}()
 	}
 	wg.Wait()
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+func memberLeaseName(identity string) string { return "meshcanary-member-" + identity }
+
+// balance spreads the shards over the live replicas (Options.Balance).
+// Each replica keeps a member Lease of its own renewed by leaderelection;
+// every retry period it lists the Leases, counts the live members (member
+// Leases renewed within their duration) and, holding more than
+// ceil(shards/members), gives one shard up (its Lease is released, so
+// another replica takes it at its next try). Contesting stays
+// unconditional, so a dead replica's shards still move within the lease
+// duration; balancing only moves shards off a replica that has too many.
+func (s *shards) balance(ctx context.Context, ld, rd, rp time.Duration) {
+	go func() {
+		for ctx.Err() == nil {
+			le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+				Lock: &resourcelock.LeaseLock{LeaseMeta: metaFor(s.o.LeaseNamespace, memberLeaseName(s.o.Identity)),
+					Client: s.o.Kube.CoordinationV1(), LockConfig: resourcelock.ResourceLockConfig{Identity: s.o.Identity}},
+				LeaseDuration: ld, RenewDeadline: rd, RetryPeriod: rp, ReleaseOnCancel: true, Name: memberLeaseName(s.o.Identity),
+				Callbacks: leaderelection.LeaderCallbacks{OnStartedLeading: func(c context.Context) { <-c.Done() }, OnStoppedLeading: func() {}},
+			})
+			if err != nil {
+				s.o.Log.Error("member lease", "err", err)
+				return
+			}
+			le.Run(ctx)
+		}
+	}()
+	t := time.NewTicker(rp)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		l, err := s.o.Kube.CoordinationV1().Leases(s.o.LeaseNamespace).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			continue
+		}
+		members := 0
+		now := time.Now()
+		for _, x := range l.Items {
+			if !strings.HasPrefix(x.Name, "meshcanary-member-") || x.Spec.HolderIdentity == nil || *x.Spec.HolderIdentity == "" ||
+				x.Spec.RenewTime == nil || x.Spec.LeaseDurationSeconds == nil {
+				continue
+			}
+			if x.Spec.RenewTime.Add(time.Duration(*x.Spec.LeaseDurationSeconds) * time.Second).After(now) {
+				members++
+			}
+		}
+		if members == 0 {
+			continue
+		}
+		fair := (s.o.Shards + members - 1) / members
+		held := s.Held()
+		if len(held) <= fair {
+			continue
+		}
+		give := held[len(held)-1]
+		s.o.Log.Info("giving a shard up to balance", "shard", give, "held", len(held), "fair", fair, "members", members)
+		s.mu.Lock()
+		cancel := s.release[give]
+		s.mu.Unlock()
+		if cancel != nil {
+			cancel()
+		}
+	}
 }
