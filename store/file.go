@@ -110,6 +110,10 @@ func (f *File) Save(ctx context.Context, key string, data []byte, prev string) (
 	n := uint64(0)
 	if cur != "" {
 		n, _ = strconv.ParseUint(cur, 10, 64)
+	} else if last, err := os.ReadFile(f.lastPath(key)); err == nil {
+		// The record was deleted: go on from its last version, so that a
+		// driver still holding that version cannot overwrite the new one.
+		n, _ = strconv.ParseUint(string(last), 10, 64)
 	}
 	v := strconv.FormatUint(n+1, 10)
 	buf := make([]byte, 0, len(fileMagic)+len(v)+1+len(data))
@@ -121,6 +125,32 @@ func (f *File) Save(ctx context.Context, key string, data []byte, prev string) (
 		return "", err
 	}
 	return v, nil
+}
+
+func (f *File) lastPath(key string) string { return filepath.Join(f.dir, "."+key+".last") }
+
+// writeLast records, durably, the version of a record about to be deleted.
+func (f *File) writeLast(key, version string) error {
+	tmp, err := os.CreateTemp(f.dir, "."+key+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	name := tmp.Name()
+	_, werr := tmp.WriteString(version)
+	if werr == nil {
+		werr = tmp.Sync()
+	}
+	if cerr := tmp.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(name, f.lastPath(key))
+	}
+	if werr != nil {
+		os.Remove(name)
+		return fmt.Errorf("store: deleting %q: %w", key, werr)
+	}
+	return syncDir(f.dir)
 }
 
 // replace writes b to key's file through a synced temporary file and a
@@ -169,6 +199,11 @@ func (f *File) Delete(ctx context.Context, key string, prev string) error {
 	}
 	if cur != prev {
 		return errConflict(key, prev, cur)
+	}
+	// Remember the last version before removing the record, so that a
+	// record created anew never gets a version given before.
+	if err := f.writeLast(key, cur); err != nil {
+		return err
 	}
 	if err := os.Remove(f.path(key)); err != nil {
 		return fmt.Errorf("store: deleting %q: %w", key, err)

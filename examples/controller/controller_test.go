@@ -1,0 +1,290 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/meshcanary/canary"
+	"github.com/meshcanary/canary/providers/kubernetes"
+	"github.com/meshcanary/canary/rollback"
+	"github.com/meshcanary/canary/store"
+)
+
+func (f *fixture) events(t testing.TB, name string) []corev1.Event {
+	t.Helper()
+	l, err := f.kc.CoreV1().Events(f.ns).List(f.ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l.Items
+}
+
+func hasReason(evs []corev1.Event, reason string) bool {
+	for _, e := range evs {
+		if e.Reason == reason {
+			return true
+		}
+	}
+	return false
+}
+
+// A healthy canary is promoted and a faulty one rolled back, end to end:
+// the controller reads the Rollouts and Deployments from informers, moves
+// the VirtualService's weights, keeps the state in ConfigMaps, records
+// Events and writes the status back.
+func TestEndToEnd(t *testing.T) {
+	f := newFixture(t)
+	f.app(t, "shop", nil)
+	f.app(t, "faulty-cart", nil)
+	start(t, f.controllerOptions(t, "replica-0", nil))
+
+	for name, want := range map[string]string{"shop": "succeeded", "faulty-cart": "rolled-back"} {
+		poll(t, 3*time.Minute, name+" to finish", func() (bool, string) {
+			r := f.rollout(t, name)
+			return r.Status.Phase == want, fmt.Sprintf("%+v", r.Status)
+		})
+	}
+	if w := f.canaryWeight(t, "shop", "shop-canary"); w != 100 {
+		t.Errorf("promoted canary weight %d, want 100", w)
+	}
+	if w := f.canaryWeight(t, "faulty-cart", "faulty-cart-canary"); w != 0 {
+		t.Errorf("rolled-back canary weight %d, want 0", w)
+	}
+	d, err := f.kc.AppsV1().Deployments(f.ns).Get(f.ctx, "faulty-cart-canary", metav1.GetOptions{})
+	if err != nil || *d.Spec.Replicas != 0 {
+		t.Errorf("faulty canary Deployment not scaled to zero: %v %v", d.Spec.Replicas, err)
+	}
+	r := f.rollout(t, "faulty-cart")
+	if r.Status.LastVerdict == nil || r.Status.LastVerdict.Outcome != "fail" || r.Status.CanaryWeight != 0 || r.Status.ObservedGeneration != r.Generation {
+		t.Errorf("faulty status = %+v", r.Status)
+	}
+	r = f.rollout(t, "shop")
+	if r.Status.LastVerdict == nil || r.Status.LastVerdict.Outcome != "pass" || r.Status.CanaryWeight != 100 || r.Status.Steps != 2 {
+		t.Errorf("healthy status = %+v", r.Status)
+	}
+	poll(t, time.Minute, "the Events", func() (bool, string) {
+		a, b := f.events(t, "faulty-cart"), f.events(t, "shop")
+		return hasReason(a, "RollingBack") && hasReason(a, "AnalysisFail") && hasReason(b, "Succeeded") && hasReason(b, "AnalysisPass"),
+			fmt.Sprintf("%d and %d events", len(a), len(b))
+	})
+	// The state is in a ConfigMap per rollout, owned by the Rollout.
+	cm, err := f.kc.CoreV1().ConfigMaps(f.ns).Get(f.ctx, "meshcanary-rollout-shop", metav1.GetOptions{})
+	if err != nil || len(cm.OwnerReferences) != 1 || cm.OwnerReferences[0].Kind != Kind || !strings.Contains(cm.Data["record"], `"phase":"succeeded"`) {
+		t.Fatalf("state ConfigMap: %v %+v", err, cm)
+	}
+}
+
+// An invalid Rollout gets a status condition and a Warning Event naming
+// the field; it is retried with back-off, and once corrected it runs.
+func TestInvalidRollouts(t *testing.T) {
+	f := newFixture(t)
+	start(t, f.controllerOptions(t, "replica-0", nil))
+	cases := map[string]struct {
+		edit  func(spec map[string]any)
+		field string
+	}{
+		"bad-router": {func(s map[string]any) { s["router"].(map[string]any)["kind"] = "Nginx" }, "spec.router.kind"},
+		"bad-plan":   {func(s map[string]any) { s["plan"].(map[string]any)["steps"] = []any{int64(50), int64(20)} }, "spec.plan.steps[1]"},
+		"bad-query": {func(s map[string]any) {
+			s["metrics"].([]any)[0].(map[string]any)["query"] = `errors{workload={{workload}}}`
+		}, "spec.metrics[0].query"},
+		"bad-interval": {func(s map[string]any) { s["plan"].(map[string]any)["interval"] = "soon" }, "spec.plan.interval"},
+		"no-deploy":    {func(s map[string]any) { s["canary"].(map[string]any)["deployment"] = "missing" }, "spec.canary.deployment"},
+	}
+	for name, c := range cases {
+		f.deployment(t, name, 2)
+		f.deployment(t, name+"-canary", 1)
+		f.virtualService(t, name, name, name+"-canary")
+		spec := rolloutSpec(name)
+		c.edit(spec)
+		f.createRollout(t, name, spec)
+	}
+	for name, c := range cases {
+		poll(t, 2*time.Minute, name+"'s condition and Event", func() (bool, string) {
+			r := f.rollout(t, name)
+			ok := false
+			for _, cond := range r.Status.Conditions {
+				ok = ok || cond.Type == "Valid" && cond.Status == "False" && strings.Contains(cond.Message, c.field)
+			}
+			evOK := false
+			for _, e := range f.events(t, name) {
+				evOK = evOK || e.Reason == "InvalidSpec" && e.Type == "Warning" && strings.Contains(e.Message, c.field)
+			}
+			return ok && evOK, fmt.Sprintf("status %+v", r.Status)
+		})
+	}
+	// Correct one: it is driven to the end.
+	f.deployment(t, "missing", 1)
+	poll(t, 3*time.Minute, "the corrected rollout to finish", func() (bool, string) {
+		r := f.rollout(t, "no-deploy")
+		return r.Status.Phase == "succeeded", fmt.Sprintf("%+v", r.Status)
+	})
+}
+
+// A state ConfigMap edited by hand into nonsense is refused with a
+// condition naming the object, and left as it is.
+func TestHandEditedStateRefused(t *testing.T) {
+	f := newFixture(t)
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "meshcanary-rollout-edited", Namespace: f.ns},
+		Data: map[string]string{"notes": "phase: done, I think"}}
+	cm, err := f.kc.CoreV1().ConfigMaps(f.ns).Create(f.ctx, cm, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.app(t, "edited", nil)
+	start(t, f.controllerOptions(t, "replica-0", nil))
+	poll(t, 2*time.Minute, "the refusal", func() (bool, string) {
+		r := f.rollout(t, "edited")
+		for _, c := range r.Status.Conditions {
+			if c.Type == "Valid" && c.Status == "False" && strings.Contains(c.Message, "not a record written by the meshcanary store") {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%+v", r.Status)
+	})
+	got, err := f.kc.CoreV1().ConfigMaps(f.ns).Get(f.ctx, cm.Name, metav1.GetOptions{})
+	if err != nil || got.ResourceVersion != cm.ResourceVersion {
+		t.Fatalf("the hand-edited ConfigMap was touched: %v, resourceVersion %s → %s", err, cm.ResourceVersion, got.ResourceVersion)
+	}
+	if w := f.canaryWeight(t, "edited", "edited-canary"); w != 0 {
+		t.Fatalf("a rollout with refused state moved traffic: canary %d", w)
+	}
+}
+
+// A partition: a replica whose Lease expired (another holds its shard
+// now) keeps running and tries to write the rollout's state — the store
+// refuses it, and the new holder's state stays.
+func TestPartitionedDriverFenced(t *testing.T) {
+	f := newFixture(t)
+	f.app(t, "split", nil)
+	r := f.rollout(t, "split")
+	p, err := parse(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := f.controllerOptions(t, "x", nil)
+	st := &kubernetes.ConfigMapStore{Client: f.kc, Namespace: f.ns}
+	cfgFor := func() rollback.Config {
+		rt, err := o.Routers(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		scaler, err := kubernetes.NewDeployments(f.kc, f.ns, "split", "split-canary")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rollback.Config{Name: r.Name, Plan: p.plan, Policy: p.policy, Target: p.target, Router: rt, Scaler: scaler,
+			Analyzer: p.preset.Analyzer, Metrics: []rollback.Metric{{Name: "error-rate", Provider: fakeMetrics{}, Query: p.queries[0]}}}
+	}
+	now := time.Now()
+	old, err := load(f.ctx, st, storeKey(r), cfgFor(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := step(f.ctx, st, storeKey(r), old, now); err != nil {
+		t.Fatal(err)
+	}
+	// The Lease expires; the new holder loads the state and steps.
+	cur, err := load(f.ctx, st, storeKey(r), cfgFor(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := step(f.ctx, st, storeKey(r), cur, now.Add(2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	kept, v, err := st.Load(f.ctx, storeKey(r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The old holder, partitioned, steps on.
+	_, err = step(f.ctx, st, storeKey(r), old, now.Add(3*time.Second))
+	if !errors.Is(err, errFenced) || !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("the partitioned driver's write: %v, want it fenced", err)
+	}
+	after, v2, err := st.Load(f.ctx, storeKey(r))
+	if err != nil || v2 != v || string(after) != string(kept) {
+		t.Fatalf("the new holder's state changed: version %s → %s, %v", v, v2, err)
+	}
+}
+
+// parse refuses bad specs with FieldErrors naming the CR's field (a unit
+// test, no API server).
+func TestParseNamesFields(t *testing.T) {
+	base := func() *Rollout {
+		return &Rollout{Name: "a", Namespace: "ns", Spec: Spec{
+			Stable: DeploymentRef{"a"}, Canary: DeploymentRef{"a-canary"},
+			Router:  Router{Kind: "HTTPRoute", Name: "a", StableService: "a", CanaryService: "a-canary"},
+			Metrics: []MetricSpec{{Name: "error-rate", Role: "errorRate", Query: errorRateQuery}},
+			Plan:    PlanSpec{Steps: []int{10, 100}, Interval: "1m"}}}
+	}
+	if _, err := parse(base()); err != nil {
+		t.Fatalf("valid spec refused: %v", err)
+	}
+	for field, edit := range map[string]func(r *Rollout){
+		"spec.stable.deployment":    func(r *Rollout) { r.Spec.Stable.Deployment = "Not_A_Name" },
+		"spec.canary.deployment":    func(r *Rollout) { r.Spec.Canary.Deployment = "a" },
+		"spec.router.kind":          func(r *Rollout) { r.Spec.Router.Kind = "Ingress" },
+		"spec.plan.steps":           func(r *Rollout) { r.Spec.Plan.Steps = nil },
+		"spec.plan.steps[0]":        func(r *Rollout) { r.Spec.Plan.Steps = []int{0, 100} },
+		"spec.plan.interval":        func(r *Rollout) { r.Spec.Plan.Interval = "" },
+		"spec.plan.hold":            func(r *Rollout) { r.Spec.Plan.Hold = "-1s" },
+		"spec.metrics[0].role":      func(r *Rollout) { r.Spec.Metrics[0].Role = "speed" },
+		"spec.metrics[0].query":     func(r *Rollout) { r.Spec.Metrics[0].Query = `x{a={{workload}}}` },
+		"spec.metrics[0].window":    func(r *Rollout) { r.Spec.Metrics[0].Window = "1 minute" },
+		"spec.preset":               func(r *Rollout) { r.Spec.Preset = "yolo" },
+		"spec.router.canaryService": func(r *Rollout) { r.Spec.Router.CanaryService = "" },
+	} {
+		r := base()
+		edit(r)
+		_, err := parse(r)
+		var fe *canary.FieldError
+		if !errors.As(err, &fe) || fe.Field != field {
+			t.Errorf("%s: %v, want a FieldError naming it", field, err)
+		}
+	}
+}
+
+// With Balance, three replicas share six shards two each; when one stops,
+// the other two take three each.
+func TestShardsBalance(t *testing.T) {
+	f := newFixture(t)
+	var cs []*Controller
+	var stops []context.CancelFunc
+	for i := range 3 {
+		o := f.controllerOptions(t, fmt.Sprintf("b%d", i), nil)
+		o.Shards, o.Balance = 6, true
+		c, err := New(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); _ = c.Run(ctx) }()
+		stop := func() { cancel(); <-done }
+		t.Cleanup(stop)
+		cs, stops = append(cs, c), append(stops, stop)
+	}
+	counts := func(cs []*Controller) []int {
+		var n []int
+		for _, c := range cs {
+			n = append(n, len(c.shards.Held()))
+		}
+		return n
+	}
+	poll(t, 3*time.Minute, "two shards each", func() (bool, string) {
+		n := counts(cs)
+		return n[0] == 2 && n[1] == 2 && n[2] == 2, fmt.Sprint(n)
+	})
+	stops[2]()
+	poll(t, 3*time.Minute, "three shards each for the two left", func() (bool, string) {
+		n := counts(cs[:2])
+		return n[0] == 3 && n[1] == 3, fmt.Sprint(n)
+	})
+}

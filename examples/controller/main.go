@@ -1,0 +1,114 @@
+// Command controller is a Kubernetes controller built on the meshcanary
+// library: it drives one canary rollout per Rollout custom resource
+// (deploy/crd.yaml), sharded across replicas with one Lease per shard. See
+// README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	prom "github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"k8s.io/client-go/dynamic"
+	k8s "k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/meshcanary/canary/metrics"
+	mcprom "github.com/meshcanary/canary/providers/prometheus"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], nil); err != nil {
+		fmt.Fprintln(os.Stderr, "controller:", err)
+		os.Exit(1)
+	}
+}
+
+// run parses args and runs a replica until SIGTERM or SIGINT. provider,
+// when not nil, answers the metrics instead of -prometheus (tests).
+func run(ctx context.Context, args []string, provider metrics.Provider) error {
+	fs := flag.NewFlagSet("controller", flag.ContinueOnError)
+	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file; empty means in-cluster")
+	namespace := fs.String("namespace", "", "watch only this namespace; empty watches all")
+	leaseNS := fs.String("lease-namespace", os.Getenv("POD_NAMESPACE"), "namespace of the shard Leases")
+	identity := fs.String("identity", os.Getenv("POD_NAME"), "this replica's name in the Leases")
+	shardsN := fs.Int("shards", 8, "number of shards (Leases)")
+	workers := fs.Int("workers", 4, "rollouts stepped at once")
+	leaseDur := fs.Duration("lease-duration", 15*time.Second, "Lease duration: a dead replica's shards move within it")
+	renew := fs.Duration("renew-deadline", 10*time.Second, "how long a holder retries renewing before it gives a shard up")
+	retry := fs.Duration("retry-period", 2*time.Second, "how often Leases are tried")
+	promAddr := fs.String("prometheus", "", "Prometheus base URL for the rollouts' metrics")
+	listen := fs.String("metrics-address", ":8080", "where /metrics and /healthz are served; empty serves nothing")
+	balance := fs.Bool("balance", true, "spread the shards over the live replicas (member Leases)")
+	qps := fs.Float64("kube-qps", 50, "client-side rate limit of API requests per second")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("identity", *identity)
+	var rc *rest.Config
+	var err error
+	if *kubeconfig != "" {
+		rc, err = clientcmd.BuildConfigFromFlags("", *kubeconfig)
+	} else {
+		rc, err = rest.InClusterConfig()
+	}
+	if err != nil {
+		return err
+	}
+	rc.QPS, rc.Burst = float32(*qps), int(2**qps)
+	rc.UserAgent = "meshcanary-controller"
+	kc, err := k8s.NewForConfig(rc)
+	if err != nil {
+		return err
+	}
+	dc, err := dynamic.NewForConfig(rc)
+	if err != nil {
+		return err
+	}
+	rt, err := routers(rc)
+	if err != nil {
+		return err
+	}
+	if provider == nil && *promAddr != "" {
+		p, err := mcprom.New(mcprom.Config{Address: *promAddr})
+		if err != nil {
+			return err
+		}
+		provider = p
+	}
+	col := mcprom.NewRolloutMetrics("")
+	reg := prom.NewRegistry()
+	reg.MustRegister(col, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	c, err := New(Options{Kube: kc, Dynamic: dc, Routers: rt, Metrics: provider, Namespace: *namespace,
+		LeaseNamespace: *leaseNS, Identity: *identity, Shards: *shardsN, Workers: *workers, Balance: *balance,
+		LeaseDuration: *leaseDur, RenewDeadline: *renew, RetryPeriod: *retry, Log: log, Collector: col})
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if *listen != "" {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+		srv := &http.Server{Addr: *listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("metrics server", "err", err)
+			}
+		}()
+		defer srv.Close()
+	}
+	return c.Run(ctx)
+}
