@@ -96,7 +96,7 @@ func TestCrashHarness(t *testing.T) {
 	case testing.Short():
 		target = 30
 	case raceEnabled:
-		target = 200
+		target = 100
 	}
 	rng := rand.New(rand.NewPCG(9, 14))
 	var c crashCounts
