@@ -134,6 +134,19 @@ func (j *JSONLines) Anchor() Anchor {
 	return j.anchor
 }
 
+// Last returns the last Seq the trail holds for each rollout (a copy):
+// events at or below it are skipped. A rollout name run a second time
+// against the same trail needs a name of its own.
+func (j *JSONLines) Last() map[string]uint64 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	out := make(map[string]uint64, len(j.last))
+	for k, v := range j.last {
+		out[k] = v
+	}
+	return out
+}
+
 // Close closes the file of a trail opened with OpenFile; for New it does
 // nothing.
 func (j *JSONLines) Close() error {

@@ -150,11 +150,12 @@
 //
 // # Audit
 //
-// JSONLines writes events as one JSON object a line, times in UTC;
-// NewChainedJSONLines makes the trail tamper-evident with a SHA-256 chain
-// through its lines, which VerifyChain checks. Event's
-// String method renders an event for people, with times in Europe/London
-// (GMT or BST) and numbers in UK format (FormatTime, FormatNumber), and
-// escapes control characters from outside text (a back end's error
-// message) so that none can forge a line or drive a terminal.
+// Events go to a [Sink]; package audit has the JSON-lines trail (one event
+// a line, times in UTC, exactly once by Seq, SHA-256 or HMAC chained,
+// anchored). Event's String method renders an event for people through
+// package display: times in Europe/London (GMT or BST) by default, numbers
+// in UK format, and control characters from outside text (a back end's
+// error message) escaped so that none can forge a line or drive a
+// terminal. The package imports no time-zone database: a program's main
+// package imports time/tzdata where the machine may lack one.
 package rollback

@@ -52,6 +52,10 @@ notests=$(grep -c '^?.*\[no test files\]' "$log" || true)
 echo "go test -race: $ok packages ok, $failed failed, $notests without tests"
 [ "$status" -eq 0 ] || exit "$status"
 
+echo "== crash harness (1,000 SIGKILLs of a driver; -race above runs 100)"
+crash=$(go test -count=1 -timeout 20m -run '^TestCrashHarness$' -v ./rollback/ 2>&1) || { echo "$crash"; exit 1; }
+echo "$crash" | grep -E '^crash harness:|^ok|^--- (PASS|FAIL)'
+
 if [ "${MESHCANARY_SKIP_MODCHECK:-}" != 1 ]; then
   echo "== modules on their own (scripts/modcheck.sh)"
   bash scripts/modcheck.sh

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshcanary/canary/audit"
 	"github.com/meshcanary/canary/rollback"
 	"github.com/meshcanary/canary/spec"
 	"github.com/meshcanary/canary/store"
@@ -243,7 +244,8 @@ func cmdVerify(e env, args []string) error {
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	n, last, err := rollback.VerifyChain(bytes.NewReader(b))
+	rep, err := audit.Verify(bytes.NewReader(b), audit.Options{}, nil)
+	n, last := int(rep.Anchor.Lines), rep.Anchor.Chain
 	if err != nil {
 		return fail(1, "audit trail of %s: %v", name, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/meshcanary/canary/audit"
 	"github.com/meshcanary/canary/rollback"
 	"github.com/meshcanary/canary/store"
 )
@@ -90,7 +91,7 @@ func (d *driver) save(ctx context.Context, now time.Time, force bool) error {
 		return nil
 	}
 	d.rec.Snapshot, d.rec.Status, d.rec.Updated = snap, d.r.Status(now), now.UTC()
-	d.rec.Audit = auditHead{Lines: d.audit.lines, Last: d.audit.last}
+	d.rec.Audit = auditHead{Lines: d.audit.lines, Last: d.audit.rep.Anchor.Chain}
 	v, err := saveJSON(ctx, d.st, d.name, d.rec, d.ver)
 	if errors.Is(err, store.ErrConflict) {
 		return fmt.Errorf("rollout %s was written by someone else meanwhile; this driver stops (run again to resume)", d.name)
@@ -230,7 +231,7 @@ type auditSink struct {
 	data   []byte
 	ver    string
 	lines  int
-	last   string
+	rep    audit.Report // what the trail holds: its anchor and each rollout's last Seq
 	recent []rollback.Event
 	show   progress
 }
@@ -246,11 +247,11 @@ func openAudit(ctx context.Context, st store.Store, name string, show progress) 
 	if err != nil {
 		return nil, err
 	}
-	n, last, err := rollback.VerifyChain(bytes.NewReader(b))
+	rep, err := audit.Verify(bytes.NewReader(b), audit.Options{}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("audit trail of %s: %w", name, err)
 	}
-	a.data, a.ver, a.lines, a.last = b, ver, n, last
+	a.data, a.ver, a.lines, a.rep = b, ver, int(rep.Anchor.Lines), rep
 	evs, _ := parseEvents(b)
 	if len(evs) > keepRecent {
 		evs = evs[len(evs)-keepRecent:]
@@ -262,7 +263,7 @@ func openAudit(ctx context.Context, st store.Store, name string, show progress) 
 // Record implements rollback.Sink.
 func (a *auditSink) Record(ctx context.Context, e rollback.Event) error {
 	var buf bytes.Buffer
-	j, err := rollback.NewChainedJSONLines(&buf, a.last)
+	j, err := audit.New(&buf, audit.Options{}, a.rep)
 	if err != nil {
 		return err
 	}
@@ -270,13 +271,20 @@ func (a *auditSink) Record(ctx context.Context, e rollback.Event) error {
 		return err
 	}
 	line := buf.Bytes()
+	if len(line) == 0 { // the trail already holds this Seq: exactly once
+		return nil
+	}
 	data := append(a.data[:len(a.data):len(a.data)], line...)
 	v, err := a.st.Save(ctx, a.key, data, a.ver)
 	if err != nil {
 		return err
 	}
 	a.data, a.ver, a.lines = data, v, a.lines+1
-	a.last = string(line[len(line)-67 : len(line)-3]) // …,"chain":"<64 hex>"}\n
+	a.rep.Anchor = j.Anchor()
+	if a.rep.Last == nil {
+		a.rep.Last = map[string]uint64{}
+	}
+	a.rep.Last[e.Rollout] = e.Seq
 	a.recent = append(a.recent, e)
 	if len(a.recent) > keepRecent {
 		a.recent = a.recent[1:]

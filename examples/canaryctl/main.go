@@ -37,6 +37,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	_ "time/tzdata" // Europe/London on machines without a zone database
 )
 
 // exitError carries an exit status.

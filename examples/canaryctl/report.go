@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/meshcanary/canary/analysis"
+	"github.com/meshcanary/canary/audit"
 	"github.com/meshcanary/canary/rollback"
 	"github.com/meshcanary/canary/store"
 	"gonum.org/v1/plot"
@@ -48,7 +49,8 @@ func cmdReport(e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	n, _, chainErr := rollback.VerifyChain(bytes.NewReader(b))
+	rep, chainErr := audit.Verify(bytes.NewReader(b), audit.Options{}, nil)
+	n := int(rep.Anchor.Lines)
 	evs, err := parseEvents(b)
 	if err != nil {
 		return err

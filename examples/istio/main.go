@@ -39,8 +39,10 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	_ "time/tzdata" // Europe/London on machines without a zone database
 
 	"github.com/meshcanary/canary/analysis"
+	"github.com/meshcanary/canary/audit"
 	"github.com/meshcanary/canary/metrics"
 	"github.com/meshcanary/canary/providers/istio"
 	"github.com/meshcanary/canary/providers/prometheus"
@@ -306,6 +308,10 @@ func rollout(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 			plan.ZeroTraffic.TestRoute = *o.testRoute
 		}
 	}
+	trail, err := audit.New(stdout, audit.Options{}, audit.Report{}) // the audit trail as JSON lines, hash-chained
+	if err != nil {
+		return err
+	}
 	ro, err := rollback.New(rollback.Config{
 		Name: o.router.Namespace + "/" + o.router.VirtualService,
 		Plan: plan,
@@ -324,7 +330,7 @@ func rollout(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 			MinCount: o.minRequests,
 		},
 		Router: router,
-		Sink:   rollback.NewJSONLines(stdout),
+		Sink:   trail,
 	})
 	if err != nil {
 		return err

@@ -28,8 +28,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	_ "time/tzdata" // Europe/London on machines without a zone database
 
 	"github.com/meshcanary/canary/analysis"
+	"github.com/meshcanary/canary/audit"
+	"github.com/meshcanary/canary/display"
 	"github.com/meshcanary/canary/metrics"
 	"github.com/meshcanary/canary/providers/httpsplit"
 	"github.com/meshcanary/canary/rollback"
@@ -109,20 +112,24 @@ func main() {
 
 func run(ctx context.Context, o options, out io.Writer) error {
 	var audit rollback.Sink
+	goodName, badName := "checkout-v2-good", "checkout-v2-bad"
 	if o.audit != "" {
-		sink, closeAudit, err := openAudit(o.audit, out)
+		sink, err := openAudit(o.audit, out)
 		if err != nil {
 			return err
 		}
-		defer closeAudit()
+		defer sink.Close()
 		audit = sink
+		// The trail holds each rollout's events once by Seq: a later run
+		// appends under new rollout names.
+		goodName, badName = newName(goodName, sink.Last()), newName(badName, sink.Last())
 	}
 	fmt.Fprintf(out, "meshcanary quickstart — times in Europe/London, analysis every %v, steps %v %%\n", o.interval, o.steps)
-	good, err := rollout(ctx, o, out, audit, "checkout-v2-good", 0)
+	good, err := rollout(ctx, o, out, audit, goodName, 0)
 	if err != nil {
 		return err
 	}
-	bad, err := rollout(ctx, o, out, audit, "checkout-v2-bad", o.errorRate)
+	bad, err := rollout(ctx, o, out, audit, badName, o.errorRate)
 	if err != nil {
 		return err
 	}
@@ -133,25 +140,29 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	return nil
 }
 
-// openAudit opens (or creates) a tamper-evident audit trail at path: it
-// verifies the chain of what the file already holds and appends to it.
-func openAudit(path string, out io.Writer) (rollback.Sink, func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o644)
+// openAudit opens (or creates) a tamper-evident audit trail at path
+// (package audit): it verifies the chain of what the file already holds,
+// repairs a line torn by a crash, and appends.
+func openAudit(path string, out io.Writer) (*audit.JSONLines, error) {
+	sink, err := audit.OpenFile(path, audit.Options{})
 	if err != nil {
-		return nil, nil, err
+		return nil, fmt.Errorf("audit trail %s: %w", path, err)
 	}
-	n, last, err := rollback.VerifyChain(f)
-	if err != nil {
-		f.Close()
-		return nil, nil, fmt.Errorf("audit trail %s: %w", path, err)
+	fmt.Fprintf(out, "audit trail %s: %d earlier events verified, appending\n", path, sink.Anchor().Lines)
+	return sink, nil
+}
+
+// london is where the timeline's times are shown.
+var london, _ = display.DefaultLocation()
+
+// newName is base, or base-2, base-3… when the trail already holds a
+// rollout of that name.
+func newName(base string, held map[string]uint64) string {
+	name := base
+	for i := 2; held[name] > 0; i++ {
+		name = fmt.Sprintf("%s-%d", base, i)
 	}
-	sink, err := rollback.NewChainedJSONLines(f, last)
-	if err != nil {
-		f.Close()
-		return nil, nil, err
-	}
-	fmt.Fprintf(out, "audit trail %s: %d earlier events verified, appending\n", path, n)
-	return sink, func() { f.Close() }, nil
+	return name
 }
 
 // serve starts h on a loopback port and returns its URL and a stop func.
@@ -231,7 +242,7 @@ func rollout(ctx context.Context, o options, out io.Writer, audit rollback.Sink,
 		return 0, err
 	}
 	fmt.Fprintf(out, "\n%s: stable v1 at %s, canary v2 at %s (fails %s of requests), mesh at %s\n",
-		name, stableURL.Host, canaryURL.Host, rollback.FormatPercent(canaryErrors), meshURL.Host)
+		name, stableURL.Host, canaryURL.Host, display.FormatPercent(canaryErrors), meshURL.Host)
 
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	var sent, failed atomic.Int64
@@ -249,8 +260,8 @@ func rollout(ctx context.Context, o options, out io.Writer, audit rollback.Sink,
 			stopLoad()
 			wg.Wait()
 			fmt.Fprintf(out, "%s: %s — %s requests sent through the mesh, %s answered 5xx; v1 served %s, v2 served %s\n",
-				name, st.Phase, rollback.FormatNumber(float64(sent.Load()), 0), rollback.FormatNumber(float64(failed.Load()), 0),
-				rollback.FormatNumber(float64(v1.Served()), 0), rollback.FormatNumber(float64(v2.Served()), 0))
+				name, st.Phase, display.FormatNumber(float64(sent.Load()), 0), display.FormatNumber(float64(failed.Load()), 0),
+				display.FormatNumber(float64(v1.Served()), 0), display.FormatNumber(float64(v2.Served()), 0))
 			return st.Phase, nil
 		}
 		wait := time.Until(st.Next)
@@ -274,7 +285,7 @@ func fanOut(sinks []rollback.Sink) rollback.Sink {
 
 // describe renders an event for the timeline.
 func describe(e rollback.Event, o options) string {
-	at := e.Time.In(rollback.London).Format("15:04:05 MST")
+	at := e.Time.In(london).Format("15:04:05 MST")
 	switch e.Kind {
 	case rollback.KindAnalysis:
 		var parts []string
@@ -283,11 +294,11 @@ func describe(e rollback.Event, o options) string {
 			case d.Value == nil:
 				parts = append(parts, fmt.Sprintf("%s: %s", d.Metric, d.Reason))
 			case d.Metric == "error-rate":
-				parts = append(parts, fmt.Sprintf("errors %s of %s canary requests so far: %s", rollback.FormatPercent(*d.Value),
-					rollback.FormatNumber(float64(d.Count), 0), d.Reason))
+				parts = append(parts, fmt.Sprintf("errors %s of %s canary requests so far: %s", display.FormatPercent(*d.Value),
+					display.FormatNumber(float64(d.Count), 0), d.Reason))
 			default:
-				parts = append(parts, fmt.Sprintf("p99 %s ms (max %s ms)", rollback.FormatNumber(*d.Value*1000, 1),
-					rollback.FormatNumber(float64(o.maxP99.Milliseconds()), 0)))
+				parts = append(parts, fmt.Sprintf("p99 %s ms (max %s ms)", display.FormatNumber(*d.Value*1000, 1),
+					display.FormatNumber(float64(o.maxP99.Milliseconds()), 0)))
 			}
 		}
 		return fmt.Sprintf("%s  analysis at %d %%: %-12s %s; failed checks %d", at, e.WeightTo, strings.ToUpper(e.Verdict.Outcome.String()),

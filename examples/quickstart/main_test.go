@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshcanary/canary/rollback"
+	"github.com/meshcanary/canary/audit"
 )
 
 // TestQuickstart runs both rollouts (about 30 s of real traffic on
@@ -18,11 +18,11 @@ func TestQuickstart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs 20 s of real traffic; run without -short (bash scripts/test.sh)")
 	}
-	audit := filepath.Join(t.TempDir(), "audit.jsonl")
+	trail := filepath.Join(t.TempDir(), "audit.jsonl")
 	// 3 s windows rather than the demo's 2 s: more requests per analysis,
 	// so a CI machine busy with other test binaries still gives each
 	// window enough evidence.
-	o, err := parse([]string{"-audit", audit, "-interval", "3s"}, new(bytes.Buffer))
+	o, err := parse([]string{"-audit", trail, "-interval", "3s"}, new(bytes.Buffer))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,13 +38,13 @@ func TestQuickstart(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
 	}
-	f, err := os.Open(audit)
+	f, err := os.Open(trail)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if n, _, err := rollback.VerifyChain(f); err != nil || n < 10 {
-		t.Errorf("audit trail: %d events, %v", n, err)
+	if rep, err := audit.Verify(f, audit.Options{}, nil); err != nil || rep.Anchor.Lines < 10 {
+		t.Errorf("audit trail: %d events, %v", rep.Anchor.Lines, err)
 	}
 	if !strings.Contains(out.String(), " GMT ") && !strings.Contains(out.String(), " BST ") {
 		t.Errorf("times are not shown in Europe/London:\n%s", out.String())
@@ -59,5 +59,18 @@ func TestFlags(t *testing.T) {
 		if _, err := parse(args, new(bytes.Buffer)); err == nil {
 			t.Errorf("parse(%q) accepted bad flags", args)
 		}
+	}
+}
+
+// A second run against the same trail appends under new rollout names:
+// the trail holds each rollout's events once by Seq, so reusing a name
+// would have its events skipped.
+func TestNewNameAvoidsRolloutsInTheTrail(t *testing.T) {
+	held := map[string]uint64{"checkout-v2-good": 12, "checkout-v2-good-2": 9}
+	if got := newName("checkout-v2-good", held); got != "checkout-v2-good-3" {
+		t.Errorf("newName = %q, want checkout-v2-good-3", got)
+	}
+	if got := newName("checkout-v2-bad", held); got != "checkout-v2-bad" {
+		t.Errorf("newName = %q, want the base name", got)
 	}
 }

@@ -60,7 +60,7 @@ type EventsConfig struct {
 // 25 per object, refilled one every five minutes), keyed here by object,
 // type and reason, so that a flood of verdicts cannot hide a rollback. An
 // Event over the rate is dropped, as the recorder drops it; the audit trail
-// (a rollback.JSONLines or other Sink) is the complete record.
+// (an audit.JSONLines or other Sink) is the complete record.
 //
 // Each Event's name is derived from the object and the rollout event's
 // sequence number, and written with a plain create: a rollout that offers
