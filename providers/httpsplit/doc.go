@@ -128,11 +128,9 @@
 // refused with a *canary.FieldError rather than answered from partial
 // data.
 //
-// A request's end is stamped by Config.Now just before it is recorded; a
-// request stamped before an analysis instant End but recorded after that
-// analysis read End's last whole second would be missed, which needs End
-// to be within microseconds after a whole second and the request to finish
-// in that instant.
+// A request's end is stamped by Config.Now while the proxy holds the lock
+// that queries read under, so a request is either seen by a query or
+// stamped after it ran: none can land in a window already read.
 //
 // Latency percentiles come from a log-linear histogram of whole
 // microseconds (one bin per µs below 16 µs, then 16 bins per power of two

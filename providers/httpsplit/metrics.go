@@ -127,13 +127,28 @@ func (s *series) slot(sec int64) *bucket {
 
 // add records one request that ended at t after lat.
 func (s *series) add(t time.Time, lat time.Duration, failed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.addLocked(t, lat, failed)
+}
+
+// record counts a request that started at start and ends now, reading the
+// clock while it holds the series' lock: a query (which reads under the
+// same lock) either sees the request or runs before its end was stamped,
+// so no request can be stamped inside a window that was already read.
+func (s *series) record(now func() time.Time, start time.Time, failed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	end := now()
+	s.addLocked(end, end.Sub(start), failed)
+}
+
+func (s *series) addLocked(t time.Time, lat time.Duration, failed bool) {
 	key := ceilSec(t)
 	us := lat.Microseconds()
 	if us < 0 {
 		us = 0
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	b := s.slot(key)
 	if b.sec != key {
 		if b.sec > key {

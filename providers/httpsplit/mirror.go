@@ -80,13 +80,12 @@ func (p *Proxy) launchMirror(r *http.Request, m *mirrorCopy) {
 		dw := &discardWriter{header: make(http.Header)}
 		start := p.now()
 		p.mirror.ServeHTTP(dw, req.WithContext(ctx))
-		end := p.now()
 		p.mirrored.Add(1)
 		if dw.noResponse {
 			p.mirrorFailed.Add(1)
 			return
 		}
-		p.series[mirrorVersion].add(end, end.Sub(start), dw.status >= 500)
+		p.series[mirrorVersion].record(p.now, start, dw.status >= 500)
 	}()
 }
 

@@ -170,8 +170,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !completed && r.Context().Err() != nil {
 			sw.clientGone = true
 		}
-		end := p.now()
-		p.series[v].add(end, end.Sub(start), sw.failed(completed))
+		p.series[v].record(p.now, start, sw.failed(completed))
 		if completed && m != nil {
 			p.launchMirror(r, m)
 		}

@@ -140,3 +140,24 @@ func TestUpstreamTimeoutOnByDefault(t *testing.T) {
 		t.Errorf("negative upstream timeout became %v, %v; want kept (no timeout)", c.UpstreamTimeout, err)
 	}
 }
+
+// A request's end is stamped while the series' lock is held, so no query
+// (which reads under that lock) can run between the stamp and the count.
+// Before, the proxy stamped the end first and counted it after: a query in
+// between missed a request stamped inside its window.
+func TestEndStampedUnderTheLock(t *testing.T) {
+	s := newSeries(60, 100)
+	start := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
+	locked := false
+	s.record(func() time.Time {
+		if s.mu.TryLock() {
+			s.mu.Unlock()
+		} else {
+			locked = true
+		}
+		return start.Add(time.Millisecond)
+	}, start, false)
+	if !locked {
+		t.Fatal("the end of a request was stamped without the series' lock held")
+	}
+}
