@@ -115,7 +115,7 @@ func csvRows(minutes, bad int) string {
 
 func TestBacktestCSV(t *testing.T) {
 	file := write(t, "r.yaml", goodRollout)
-	out, errOut, code := ctl(t, t.TempDir(), "backtest", "-f", file, "--csv", write(t, "good.csv", csvRows(10, 99)))
+	out, errOut, code := ctl(t, t.TempDir(), "backtest", "-f", file, "--csv", write(t, "good.csv", csvRows(20, 99)))
 	if code != 0 || !strings.Contains(out, "decision: succeeded") {
 		t.Errorf("good data: exit %d\n%s%s", code, out, errOut)
 	}
