@@ -5,6 +5,8 @@
 #   - etcd and Prometheus: $MESHCANARY_ETCD and $MESHCANARY_PROMETHEUS if
 #     set, else etcd and prometheus on PATH, else Debian's etcd-server and
 #     prometheus packages, installed with apt-get;
+#   - tmux and chromium (Debian packages) for canaryctl's terminal and
+#     browser tests, when they are not on PATH;
 #   - kube-apiserver: $MESHCANARY_KUBE_APISERVER if set, else
 #     ${MESHCANARY_CACHE:-$HOME/.cache/meshcanary}/bin/kube-apiserver-<version>,
 #     built once from k8s.io/kubernetes through the Go module proxy by the
@@ -54,6 +56,10 @@ need=()     # Debian packages to install
 units=()    # their systemd units
 [ -n "$etcd_bin" ] || { need+=(etcd-server); units+=(etcd.service); }
 [ -n "$prom_bin" ] || { need+=(prometheus); units+=(prometheus.service); }
+# canaryctl's tests: a real terminal (tmux) and a real browser (Debian's
+# chromium, headless) for its report.
+command -v tmux >/dev/null 2>&1 || need+=(tmux)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "${MESHCANARY_NO_INSTALL:-}" = 1 ]; then
