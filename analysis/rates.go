@@ -58,19 +58,27 @@ type Rates struct {
 	Metrics []Rate `json:"metrics"`
 	// Alpha bounds the probability that a canary whose every rate is no
 	// higher than stable's is ever failed, over all the analyses of the
-	// rollout. It is shared among the metrics (and their guards). Zero
-	// means 0.01.
+	// rollout. It is shared among the metrics and their guards: the first
+	// metric (the error rate in the presets) gets three quarters of it when
+	// there are others, the rest is shared equally. Zero means 0.01.
 	Alpha float64 `json:"alpha,omitempty"`
 	// Beta bounds, for each metric, the probability that a canary that is a
 	// regression on it from the start is ever passed. Zero means 0.01.
 	Beta float64 `json:"beta,omitempty"`
 	// StepBeta is the level of the evidence a Pass needs from the current
-	// step's own windows: a regression that starts at a later step must
-	// pass each remaining step at this level, so one that starts with j
-	// steps to go is promoted with probability at most StepBeta^j. Zero
-	// means the cube root of Beta (0.215 for the default Beta): a
-	// regression with three or more steps to go is promoted with
-	// probability at most Beta. 1 turns the step requirement off.
+	// step's own windows (their likelihood ratio of a ratio between 1 and
+	// the regression against the regression must reach 1/StepBeta): a
+	// regression that starts at a later step must pass each remaining
+	// step at this level, so one that starts with j steps to go is
+	// promoted with probability at most StepBeta^j by this requirement
+	// alone. Zero means 0.9: each step's own windows must favour "no
+	// regression", which costs a good canary about one window a step; the
+	// proven bound is then weak (0.73 with three steps to go) and the
+	// protection in practice comes from the Fail test that restarts at
+	// each step as well (BENCHMARKS.md: no canary that turns bad at a
+	// later step was promoted in the suite). Set it to Beta^(1/3) for a
+	// bound of Beta with three steps to go, at roughly twice the minutes
+	// to promote at 50 requests/s. 1 turns the step requirement off.
 	StepBeta float64 `json:"stepBeta,omitempty"`
 }
 
@@ -108,12 +116,19 @@ func (r Rates) Validate() error {
 }
 
 const (
-	maxRatio = 1000
 	// failWhole is the weight of the whole-rollout Fail e-process; the
 	// rest is shared among the e-processes that start at each step.
 	failWhole = 0.9
+	// stepGamma: the step's own Pass evidence tests the alternative
+	// ρ_bad^stepGamma against ρ_bad (see update).
+	stepGamma = 0.5
+	// errorShare is the first metric's share of α when there are others.
+	errorShare = 0.75
+	maxRatio   = 1000
+	// defaultStepBeta is StepBeta's default.
+	defaultStepBeta = 0.9
 	// memoryVersion is the format of Rates' memory.
-	memoryVersion = 1
+	memoryVersion = 2
 )
 
 func (r Rates) levels() (alpha, beta, stepBeta float64) {
@@ -125,7 +140,7 @@ func (r Rates) levels() (alpha, beta, stepBeta float64) {
 		beta = 0.01
 	}
 	if stepBeta == 0 {
-		stepBeta = math.Cbrt(beta)
+		stepBeta = defaultStepBeta
 	}
 	return alpha, beta, stepBeta
 }
@@ -142,7 +157,27 @@ func (m Rate) tolerance() (ratio, margin float64) {
 }
 
 // levels are the log thresholds of the Fail and the Pass e-processes.
-type levels struct{ fail, pass float64 }
+type levels struct{ fail, pass, step, guard float64 }
+
+// alphaWeights returns each metric's share of α (before normalizing) and
+// their total, guards included (weight 1 each): the first metric — the
+// error rate in the presets — gets errorShare of the metrics' weight when
+// there are others.
+func (r Rates) alphaWeights() ([]float64, float64) {
+	w := make([]float64, len(r.Metrics))
+	total := 0.0
+	for i, m := range r.Metrics {
+		w[i] = 1
+		if i == 0 && len(r.Metrics) > 1 {
+			w[i] = errorShare * float64(len(r.Metrics)-1) / (1 - errorShare)
+		}
+		total += w[i]
+		if m.Limit > 0 {
+			total++
+		}
+	}
+	return w, total
+}
 
 // rateState is one metric's evidence between analyses: sufficient
 // statistics, a fixed number of them whatever the traffic. Log e-values
@@ -193,22 +228,17 @@ func (r Rates) Analyze(ctx context.Context, in Input) (Verdict, error) {
 		return Verdict{}, err
 	}
 	alpha, beta, stepBeta := r.levels()
-	tests := 0
-	for _, m := range r.Metrics {
-		tests++
-		if m.Limit > 0 {
-			tests++
-		}
-	}
-	failAt := math.Log(float64(tests) / alpha)
+	weights, total := r.alphaWeights()
+	guardAt := math.Log(total / alpha)
 	passAt, stepAt := math.Log(1/beta), math.Log(1/stepBeta)
 
 	mem, memWhy := decodeRatesMemory(in.Memory, r.Metrics)
 	v := Verdict{Details: make([]Detail, 0, len(r.Metrics)), Evidence: make([]Evidence, 0, len(r.Metrics))}
 	for i, m := range r.Metrics {
 		st := &mem.Metrics[i]
-		why := st.update(m, in, levels{fail: failAt, pass: passAt})
-		d, ev := st.judge(m, failAt, passAt, stepAt)
+		failAt := math.Log(total / (alpha * weights[i]))
+		why := st.update(m, in, levels{fail: failAt, pass: passAt, guard: guardAt})
+		d, ev := st.judge(m, levels{fail: failAt, pass: passAt, step: stepAt, guard: guardAt})
 		if why != "" {
 			d.Reason = why + "; " + d.Reason
 		}
@@ -373,10 +403,12 @@ func (s *rateState) update(m Rate, in Input, lv levels) string {
 	// Relative tests on the conditional binomial, tempered by the measured
 	// dispersion (a power 1/φ ≤ 1 of an e-value is an e-value).
 	var pass [2]float64
+	var stepRel float64
 	rho := ((s.X + 0.5) / (s.N + 1)) / ((s.Y + 0.5) / (s.M + 1))
 	if n > 0 && mm > 0 && t > 0 {
 		f := 1 / phi(s.D, s.DK)
 		pass[0] = capped(f*condLLR(x, t, n, mm, 1, rb), lv.pass)
+		stepRel = capped(f*condLLR(x, t, n, mm, math.Pow(rb, stepGamma), rb), lv.pass)
 		// Fail: the alternative is the ratio estimated from earlier
 		// windows (a predictable plug-in, Robbins' method), never below
 		// the regression ratio: the whole rollout's estimate for the
@@ -412,6 +444,7 @@ func (s *rateState) update(m Rate, in Input, lv levels) string {
 		s.Pass[i] += l
 		s.PassStep[i] += l
 	}
+	s.PassStep[0] += stepRel - pass[0]
 	if mm > 0 && s.Y >= 5 {
 		qs := s.Y / s.M
 		s.SR += y - mm*qs
@@ -434,7 +467,7 @@ func (s *rateState) update(m Rate, in Input, lv levels) string {
 			if q1 <= q0 {
 				q1 = (q0 + 1) / 2
 			}
-			s.Guard += capped(binLLR(x, n, q1, q0), lv.fail)
+			s.Guard += capped(binLLR(x, n, q1, q0), lv.guard)
 		}
 	}
 	s.N += n
@@ -493,7 +526,8 @@ func (s *rateState) logPass() (whole, step float64) {
 func clamp01(v float64) float64 { return math.Max(0, math.Min(1, v)) }
 
 // judge turns the state into a detail and evidence.
-func (s *rateState) judge(m Rate, failAt, passAt, stepAt float64) (Detail, Evidence) {
+func (s *rateState) judge(m Rate, lv levels) (Detail, Evidence) {
+	failAt, passAt, stepAt := lv.fail, lv.pass, lv.step
 	ratio, margin := m.tolerance()
 	d := Detail{Metric: m.Metric, Count: int64(s.N),
 		Bound: fmt.Sprintf("regression: canary ≥ %s × stable and ≥ stable + %s", fmtg(ratio), fmtg(margin))}
@@ -517,13 +551,13 @@ func (s *rateState) judge(m Rate, failAt, passAt, stepAt float64) (Detail, Evide
 	if stepAt > 0 {
 		ev.Pass = math.Min(ev.Pass, clamp01(lps/stepAt))
 	}
-	guardFail := m.Limit > 0 && s.Guard >= failAt
+	guardFail := m.Limit > 0 && s.Guard >= lv.guard
 	switch {
 	case lf >= failAt || guardFail:
 		d.Outcome, d.Class, ev.More, ev.Fail = Fail, "high", 0, 1
 		if guardFail && lf < failAt {
 			d.Reason = fmt.Sprintf("canary rate %s over %s requests is above the limit %s and the baseline (log e = %.3g ≥ %.3g)",
-				fmtg(s.X/s.N), fmtg(s.N), fmtg(m.Limit), s.Guard, failAt)
+				fmtg(s.X/s.N), fmtg(s.N), fmtg(m.Limit), s.Guard, lv.guard)
 		} else {
 			d.Reason = fmt.Sprintf("canary worse than stable: %s against %s over %s canary requests (log e = %.3g ≥ %.3g)",
 				fmtg(rate(s.X, s.N)), fmtg(rate(s.Y, s.M)), fmtg(s.N), lf, failAt)
