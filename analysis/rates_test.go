@@ -387,3 +387,55 @@ func TestRatesOverdispersion(t *testing.T) {
 		t.Errorf("%d of %d good canaries with clustered errors failed", fails, runs)
 	}
 }
+
+// TestRatesStepCostsAboutOneWindow: once the whole rollout's evidence
+// passes, a good canary at the next step passes as soon as that step's own
+// windows favour "no regression" — with a window whose canary has exactly
+// its expected errors, the first window of the step. (At the former
+// default StepBeta = β^⅓ the same window was not enough.)
+func TestRatesStepCostsAboutOneWindow(t *testing.T) {
+	for _, c := range []struct {
+		stepBeta float64
+		pass     bool
+	}{{0, true}, {math.Cbrt(0.01), false}} {
+		a := Rates{Metrics: []Rate{{Metric: "e"}}, StepBeta: c.stepBeta}
+		good := window{n: 600, x: 3, m: 2400, y: 12} // 0.5 % both, weight 20 %
+		ws := make([]window, 40)
+		steps := make([]int, 41)
+		for i := range ws {
+			ws[i] = good
+		}
+		vs := feed(t, a, "e", steps[:40], ws)
+		if vs[39].Outcome != Pass {
+			t.Fatalf("StepBeta %g: good canary not passed after 40 windows: %s", c.stepBeta, vs[39].Reason)
+		}
+		v, err := a.Analyze(context.Background(), Input{Step: 1, Memory: vs[39].Memory, Observations: []Observation{obsOf("e", good)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := v.Outcome == Pass; got != c.pass {
+			t.Errorf("StepBeta %g: first window of the next step passed = %v, want %v: %s", c.stepBeta, got, c.pass, v.Reason)
+		}
+	}
+}
+
+// TestRatesAlphaShare: with two metrics, the first (the error rate in the
+// presets) gets three quarters of α, so the same evidence is nearer a Fail
+// on it than on the second.
+func TestRatesAlphaShare(t *testing.T) {
+	a := Rates{Metrics: []Rate{{Metric: "errors"}, {Metric: "slow"}}}
+	w := window{n: 1000, x: 8, m: 9000, y: 45} // canary 0.8 %, stable 0.5 %: below the cap
+	in := Input{Observations: []Observation{obsOf("errors", w), obsOf("slow", w)}}
+	v, err := a.Analyze(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, s := v.Evidence[0].Fail, v.Evidence[1].Fail
+	if !(e > 0 && s > 0) {
+		t.Fatalf("no Fail progress: %v %v", e, s)
+	}
+	// log(4/3/α) against log(4/α) for the same log e-value.
+	if want := math.Log(4/0.01) / math.Log(4.0/3/0.01); math.Abs(e/s-want) > 1e-9 {
+		t.Errorf("Fail progress errors/slow = %v, want %v", e/s, want)
+	}
+}
