@@ -124,6 +124,12 @@ const (
 	stepGamma = 0.5
 	// errorShare is the first metric's share of α when there are others.
 	errorShare = 0.75
+	// dispersionEvents: the conditional model's dispersion is measured
+	// once earlier windows hold this many bad events of each version.
+	dispersionEvents = 5
+	// failPlugIn is the plug-in Fail e-process's weight in the mixture
+	// with the grid.
+	failPlugIn = 0.5
 	maxRatio   = 1000
 	// defaultStepBeta is StepBeta's default.
 	defaultStepBeta = 0.9
@@ -208,6 +214,10 @@ type rateState struct {
 	// since the start and since this step began.
 	Fail     float64 `json:"fail"`
 	FailStep float64 `json:"failStep"`
+	// FailGrid and FailGridStep: the same against the fixed alternatives
+	// of failGrid, since the start and since this step began.
+	FailGrid     [len(failGrid)]float64 `json:"failGrid"`
+	FailGridStep [len(failGrid)]float64 `json:"failGridStep"`
 	// Guard: log e-value against "within Limit or the baseline".
 	Guard float64 `json:"guard,omitempty"`
 	// Dispersion: Pearson statistics of the conditional (D) and the
@@ -291,7 +301,9 @@ func (s *rateState) sane() bool {
 			return false
 		}
 	}
-	for _, v := range []float64{s.Pass[0], s.Pass[1], s.PassStep[0], s.PassStep[1], s.Fail, s.FailStep, s.Guard, s.DR, s.SR} {
+	vals := []float64{s.Pass[0], s.Pass[1], s.PassStep[0], s.PassStep[1], s.Fail, s.FailStep, s.Guard, s.DR, s.SR}
+	vals = append(append(vals, s.FailGrid[:]...), s.FailGridStep[:]...)
+	for _, v := range vals {
 		if !finite(v) {
 			return false
 		}
@@ -388,6 +400,7 @@ func (s *rateState) update(m Rate, in Input, lv levels) string {
 		}
 		s.Step = in.Step
 		s.StepN, s.StepX, s.StepM, s.StepY, s.PassStep, s.FailStep = 0, 0, 0, 0, [2]float64{}, 0
+		s.FailGridStep = [len(failGrid)]float64{}
 	}
 	o, ok := in.Observation(m.Metric)
 	if !ok {
@@ -418,17 +431,34 @@ func (s *rateState) update(m Rate, in Input, lv levels) string {
 		// the regression ratio: the whole rollout's estimate for the
 		// e-process since the start, this step's for the one since the
 		// step began.
-		s.Fail += capped(f*condLLR(x, t, n, mm, plugIn(rb, s.X, s.N, s.Y, s.M), 1), lv.fail)
-		s.FailStep += capped(f*condLLR(x, t, n, mm, plugIn(rb, s.StepX, s.StepN, s.StepY, s.StepM), 1), lv.fail)
+		// Each is capped so that two windows, but never one, can take it
+		// past the threshold on its own weight in the mixture.
+		capP, capG := failCap(lv.fail, failPlugIn), failCap(lv.fail, failGridWeight())
+		s.Fail += math.Min(f*condLLR(x, t, n, mm, plugIn(rb, s.X, s.N, s.Y, s.M), 1), capP)
+		s.FailStep += math.Min(f*condLLR(x, t, n, mm, plugIn(rb, s.StepX, s.StepN, s.StepY, s.StepM), 1), capP)
+		// And against fixed alternatives (a grid): a large regression
+		// seen in few events is found sooner than by the plug-in, whose
+		// lower bound stays near the regression ratio while events are few.
+		for i, g := range failGrid {
+			l := math.Min(f*condLLR(x, t, n, mm, math.Max(rb, g), 1), capG)
+			s.FailGrid[i] += l
+			s.FailGridStep[i] += l
+		}
 		// Dispersion: residual of x around its prediction from earlier
 		// windows' ratio estimate.
 		// The prediction's own error adds to the variance (delta method:
 		// Var log ρ̂ ≈ 1/X + 1/Y), so that a canary whose ratio is far from
 		// the early estimate is not read as overdispersed.
+		// Only once earlier windows hold a few events of each version: before
+		// that there is no prediction to measure against, and a real
+		// regression in the first window would read as overdispersion and
+		// slow its own rollback.
 		p := n * rho / (n*rho + mm)
 		v := t * p * (1 - p)
-		s.DR += x - t*p
-		s.DV += v * (1 + v*(1/(s.X+0.5)+1/(s.Y+0.5)))
+		if s.X >= dispersionEvents && s.Y >= dispersionEvents {
+			s.DR += x - t*p
+			s.DV += v * (1 + v*(1/(s.X+0.5)+1/(s.Y+0.5)))
+		}
 		if s.DV >= 3 {
 			s.D += s.DR * s.DR / s.DV
 			s.DK++
@@ -485,6 +515,18 @@ func (s *rateState) update(m Rate, in Input, lv levels) string {
 	return ""
 }
 
+// failGrid are the fixed alternatives (rate ratios, raised to the
+// regression ratio when below it) of the Fail e-processes mixed with the
+// plug-in one, each with weight failGridWeight.
+var failGrid = [...]float64{3, 6, 12, 30}
+
+func failGridWeight() float64 { return (1 - failPlugIn) / float64(len(failGrid)) }
+
+// failCap is what one window may add to a Fail e-process of weight w in
+// the mixture: half of what it needs alone, log(1/(α' w failWhole)), so
+// that two windows can decide and one cannot (see capped).
+func failCap(at, w float64) float64 { return (at + math.Log(1/(w*failWhole))) / 2 }
+
 // logSumExp returns log Σ exp(v[i]) · w[i].
 func logMix(v []float64, w []float64) float64 {
 	hi := math.Inf(-1)
@@ -510,7 +552,14 @@ func logMix(v []float64, w []float64) float64 {
 // (1 − failWhole) / ((k+1)(k+2)) for the k-th step).
 func (s *rateState) logFail() float64 {
 	k := float64(s.Steps)
-	return logMix([]float64{s.Fail, s.FailStep}, []float64{failWhole, (1 - failWhole) / ((k + 1) * (k + 2))})
+	w := make([]float64, 1+len(failGrid))
+	w[0] = failPlugIn
+	for i := range failGrid {
+		w[1+i] = failGridWeight()
+	}
+	whole := logMix(append([]float64{s.Fail}, s.FailGrid[:]...), w)
+	step := logMix(append([]float64{s.FailStep}, s.FailGridStep[:]...), w)
+	return logMix([]float64{whole, step}, []float64{failWhole, (1 - failWhole) / ((k + 1) * (k + 2))})
 }
 
 // passWeights weigh the relative and the absolute Pass e-processes. The

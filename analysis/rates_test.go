@@ -424,7 +424,7 @@ func TestRatesStepCostsAboutOneWindow(t *testing.T) {
 // on it than on the second.
 func TestRatesAlphaShare(t *testing.T) {
 	a := Rates{Metrics: []Rate{{Metric: "errors"}, {Metric: "slow"}}}
-	w := window{n: 1000, x: 8, m: 9000, y: 45} // canary 0.8 %, stable 0.5 %: below the cap
+	w := window{n: 1000, x: 10, m: 9000, y: 45} // canary 1 %, stable 0.5 %: below the caps
 	in := Input{Observations: []Observation{obsOf("errors", w), obsOf("slow", w)}}
 	v, err := a.Analyze(context.Background(), in)
 	if err != nil {
@@ -437,5 +437,27 @@ func TestRatesAlphaShare(t *testing.T) {
 	// log(4/3/α) against log(4/α) for the same log e-value.
 	if want := math.Log(4/0.01) / math.Log(4.0/3/0.01); math.Abs(e/s-want) > 1e-9 {
 		t.Errorf("Fail progress errors/slow = %v, want %v", e/s, want)
+	}
+}
+
+// TestRatesLargeRegressionTwoWindows: a canary failing 5 % where stable
+// fails 0.1 % is failed at the second window — the most the cap on one
+// window allows. Its first window must not be read as overdispersion (there
+// is no prediction to measure it against yet), nor the fixed alternatives
+// of the grid wait for the plug-in's lower bound to grow.
+func TestRatesLargeRegressionTwoWindows(t *testing.T) {
+	a := Rates{Metrics: []Rate{{Metric: "errors"}, {Metric: "slow"}}}
+	bad := window{n: 300, x: 15, m: 2700, y: 3}
+	good := window{n: 300, x: 3, m: 2700, y: 27}
+	var mem json.RawMessage
+	for i := 0; i < 2; i++ {
+		v, err := a.Analyze(context.Background(), Input{Memory: mem, Observations: []Observation{obsOf("errors", bad), obsOf("slow", good)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mem = v.Memory
+		if want := []Outcome{Inconclusive, Fail}[i]; v.Outcome != want {
+			t.Fatalf("window %d: %v, want %v: %s", i+1, v.Outcome, want, v.Reason)
+		}
 	}
 }
