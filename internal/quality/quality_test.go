@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -58,7 +59,7 @@ func TestQualityTable(t *testing.T) {
 			t.Logf("%s: %s", c.Name, summary(cells, c.Name))
 		}
 	}
-	for _, v := range checkTargets(cells, "default", 1.5, 0, 1, 0) {
+	for _, v := range checkTargets(cells, "default", 1.5, 0, 1, 1, 0) {
 		t.Log("target missed:", v)
 	}
 }
@@ -110,13 +111,14 @@ func summary(cells []Cell, name string) string {
 }
 
 // TestTargets checks the default preset on a bounded grid with fixed
-// seeds. It asserts the issue's safety targets — clear regressions
-// promoted ≤ 1 %, good canaries rolled back ≤ 1 % — and, as a guard against
-// regressions of speed, medians within 3 × the oracle's + 5 minutes (to
-// promote) and 2 × the oracle's + 1 minute (to roll back) from 50
-// requests/s up. The issue's
-// speed targets (1.5 × and + 1 interval) are not all met; the misses are
-// logged here and listed in BENCHMARKS.md.
+// seeds (no clock: every instant is computed). It asserts the issue's
+// safety targets — clear regressions promoted ≤ 1 %, good canaries rolled
+// back ≤ 1 % — and what now holds of speed: from 50 requests/s up, median
+// minutes to promote ≤ 1.7 × the oracle's and to roll back ≤ the oracle's +
+// 2 intervals; at every traffic, ≤ 4 × and ≤ 1.5 × + 5 intervals; and at
+// least 32 of the grid's 48 cells meeting the issue's own speed targets
+// (1.5 × to promote, + 1 interval to roll back). The cells that miss those
+// are logged here and listed in BENCHMARKS.md.
 func TestTargets(t *testing.T) {
 	if testing.Short() {
 		t.Skip("replays a few thousand rollouts")
@@ -124,10 +126,31 @@ func TestTargets(t *testing.T) {
 	scs := grid([]float64{5, 50, 500}, []float64{0.005, 0.02})
 	cells := runGrid(t, []Contender{FromPresetNamed("default"), Oracle()}, scs, 12)
 	t.Logf("\n%s\n%s", Table(cells), CellTable(cells, "default"))
-	for _, v := range checkTargets(cells, "default", 1.5, 0, 1, 0) {
+	missed := checkTargets(cells, "default", 1.5, 0, 1, 1, 0)
+	for _, v := range missed {
 		t.Log("issue target missed:", v)
 	}
-	for _, v := range checkTargets(cells, "default", 3, 5, 2, 50) {
+	// Cells with a speed target: good families (promote) and clear
+	// regressions other than the turning canary (roll back), where the
+	// oracle decides; the safety lines are not cells.
+	cellsWithTarget, speedMissed := 0, 0
+	for _, c := range cells {
+		if c.Contender == "default" && (c.Family.Good() || c.Clear() && c.Family != TurnsBad) {
+			cellsWithTarget++
+		}
+	}
+	for _, v := range missed {
+		if strings.Contains(v, "median minutes") {
+			speedMissed++
+		}
+	}
+	if met := cellsWithTarget - speedMissed; met < 32 {
+		t.Errorf("%d of %d cells meet the issue's speed targets, want ≥ 32", met, cellsWithTarget)
+	}
+	for _, v := range checkTargets(cells, "default", 1.7, 0, 1, 2, 50) {
+		t.Error(v)
+	}
+	for _, v := range checkTargets(cells, "default", 4, 0, 1.5, 5, 0) {
 		t.Error(v)
 	}
 }
@@ -143,9 +166,10 @@ func FromPresetNamed(name string) Contender {
 }
 
 // checkTargets returns the targets name misses on cells: safety (≤ 1 %
-// each way), median minutes to promote ≤ promote × the oracle's + slack,
-// median minutes to roll back ≤ back × the oracle's + 1 interval.
-func checkTargets(cells []Cell, name string, promote, slack, back, minRPS float64) []string {
+// each way), and from minRPS up median minutes to promote ≤ promote × the
+// oracle's + slack, median minutes to roll back ≤ back × the oracle's +
+// backSlack intervals.
+func checkTargets(cells []Cell, name string, promote, slack, back, backSlack, minRPS float64) []string {
 	type key struct {
 		f      Family
 		rps, q float64
@@ -182,8 +206,8 @@ func checkTargets(cells []Cell, name string, promote, slack, back, minRPS float6
 				break
 			}
 			om, m := Quantile(o.BackMin, o.Runs, 0.5), Quantile(c.BackMin, c.Runs, 0.5)
-			if !math.IsNaN(om) && !math.IsInf(om, 1) && !(m <= back*om+Interval.Minutes()) {
-				miss = append(miss, fmt.Sprintf("%s: median minutes to roll back %s, oracle %s (want ≤ %g × + 1)", where, fmtMin(m), fmtMin(om), back))
+			if !math.IsNaN(om) && !math.IsInf(om, 1) && !(m <= back*om+backSlack*Interval.Minutes()) {
+				miss = append(miss, fmt.Sprintf("%s: median minutes to roll back %s, oracle %s (want ≤ %g × + %g)", where, fmtMin(m), fmtMin(om), back, backSlack))
 			}
 		}
 	}
