@@ -6,6 +6,11 @@
 //  1. a healthy canary, promoted step by step;
 //  2. a canary that fails 5 % of its requests, rolled back automatically.
 //
+// Both are judged by the default preset on two rate metrics, each
+// comparing the canary with the stable version over the same windows: the
+// error rate, and latency as the share of requests slower than a bound
+// (-slow, 250 ms by default; the mesh reports durations in seconds).
+//
 // It prints a timeline (times in Europe/London, numbers in UK format) and
 // exits 0 when the first rollout succeeded and the second rolled back.
 //
@@ -45,9 +50,7 @@ type options struct {
 	holdLooks int
 	rps       int
 	errorRate float64
-	maxError  float64
-	minReq    int64
-	maxP99    time.Duration
+	slow      time.Duration
 	timeout   time.Duration
 	audit     string
 }
@@ -61,9 +64,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.holdLooks, "hold", 2, "analysis intervals each step holds")
 	fs.IntVar(&o.rps, "rps", 200, "requests per second of load (bounded by -timeout)")
 	fs.Float64Var(&o.errorRate, "bad-error-rate", 0.05, "fraction of requests the bad canary fails")
-	fs.Float64Var(&o.maxError, "max-error-rate", 0.02, "largest error rate a canary may show")
-	fs.Int64Var(&o.minReq, "min-requests", 20, "fewest canary requests an analysis needs")
-	fs.DurationVar(&o.maxP99, "max-p99", 250*time.Millisecond, "largest p99 latency a canary may show")
+	fs.DurationVar(&o.slow, "slow", 250*time.Millisecond, "a request slower than this counts as slow; the canary's share of slow requests is compared with stable's")
 	fs.DurationVar(&o.timeout, "timeout", 55*time.Second, "give up after this long")
 	fs.StringVar(&o.audit, "audit", "", "also append the tamper-evident audit trail (hash-chained JSON lines, UTC) to this file")
 	if err := fs.Parse(args); err != nil {
@@ -87,6 +88,8 @@ func parse(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-rps %d: must be between 10 and 5,000", o.rps)
 	case o.errorRate < 0 || o.errorRate > 1:
 		return o, fmt.Errorf("-bad-error-rate %v: must be between 0 and 1", o.errorRate)
+	case o.slow <= 0:
+		return o, fmt.Errorf("-slow %v: must be positive", o.slow)
 	case o.timeout <= 0:
 		return o, fmt.Errorf("-timeout %v: must be positive", o.timeout)
 	}
@@ -211,14 +214,18 @@ func rollout(ctx context.Context, o options, out io.Writer, audit rollback.Sink,
 	}
 	defer stopMesh()
 
-	// The analysis: the default preset, comparing the canary with the
-	// stable version over the same windows, so that load on the machine
-	// (which slows and fails both alike) does not decide. A regression is
-	// at least 2 × stable's error rate and 3 points above it (a larger
-	// margin than the preset's 0.5 points, so that a few hundred requests
-	// decide when stable has no errors at all).
+	// The analysis: the default preset on two rate metrics, each comparing
+	// the canary with the stable version over the same windows, so that
+	// load on the machine (which slows and fails both alike) does not
+	// decide: the error rate, and latency as the share of requests slower
+	// than o.slow (counts, not a single percentile). A regression is at
+	// least 2 × stable's rate and 3 points above it (a larger margin than
+	// the preset's 0.5 points, so that a few hundred requests decide when
+	// stable has no errors or slow requests at all).
 	errRate := metrics.MustParse(metrics.PromQL, "error-rate", `error_rate{version="{{version}}"}`)
-	preset := analysis.DefaultPreset(analysis.PresetMetrics{ErrorRate: "error-rate", Margin: 0.03})
+	slow := metrics.MustParse(metrics.PromQL, "slow",
+		fmt.Sprintf(`slow{version="{{version}}",le="%s"}`, strconv.FormatFloat(o.slow.Seconds(), 'f', -1, 64)))
+	preset := analysis.DefaultPreset(analysis.PresetMetrics{ErrorRate: "error-rate", Slow: "slow", Margin: 0.03})
 	sinks := []rollback.Sink{rollback.SinkFunc(func(_ context.Context, e rollback.Event) error {
 		fmt.Fprintln(out, "  "+describe(e, o))
 		return nil
@@ -231,7 +238,7 @@ func rollout(ctx context.Context, o options, out io.Writer, audit rollback.Sink,
 		Plan:     rollback.Plan{Stages: rollback.Weights(o.steps...), Interval: o.interval, Hold: time.Duration(o.holdLooks) * o.interval, ProgressDeadline: 15 * o.interval},
 		Policy:   rollback.PresetPolicy(preset),
 		Target:   rollback.Target{Service: "checkout", Stable: rollback.Workload{Version: "stable"}, Canary: rollback.Workload{Version: "canary"}},
-		Metrics:  []rollback.Metric{{Name: "error-rate", Provider: mesh, Query: errRate}},
+		Metrics:  []rollback.Metric{{Name: "error-rate", Provider: mesh, Query: errRate}, {Name: "slow", Provider: mesh, Query: slow}},
 		Analyzer: preset.Analyzer,
 		Router:   mesh,
 		Scaler:   scaler,
@@ -297,8 +304,9 @@ func describe(e rollback.Event, o options) string {
 				parts = append(parts, fmt.Sprintf("errors %s of %s canary requests so far: %s", display.FormatPercent(*d.Value),
 					display.FormatNumber(float64(d.Count), 0), d.Reason))
 			default:
-				parts = append(parts, fmt.Sprintf("p99 %s ms (max %s ms)", display.FormatNumber(*d.Value*1000, 1),
-					display.FormatNumber(float64(o.maxP99.Milliseconds()), 0)))
+				parts = append(parts, fmt.Sprintf("slower than %s ms %s of %s canary requests so far: %s",
+					display.FormatNumber(float64(o.slow.Milliseconds()), 0), display.FormatPercent(*d.Value),
+					display.FormatNumber(float64(d.Count), 0), d.Reason))
 			}
 		}
 		return fmt.Sprintf("%s  analysis at %d %%: %-12s %s; failed checks %d", at, e.WeightTo, strings.ToUpper(e.Verdict.Outcome.String()),

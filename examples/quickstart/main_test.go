@@ -33,7 +33,10 @@ func TestQuickstart(t *testing.T) {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
 	for _, want := range []string{"promoting → succeeded", "rolling-back → rolled-back", "scale-canary: canary scaled to 0 replicas",
-		"summary: healthy canary succeeded, faulty canary rolled-back"} {
+		"summary: healthy canary succeeded, faulty canary rolled-back",
+		// latency is judged too, as counts, canary against stable (the
+		// share itself is not asserted: a loaded machine slows both)
+		"slower than 250 ms ", "slow: "} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
@@ -54,7 +57,7 @@ func TestQuickstart(t *testing.T) {
 func TestFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"-steps", "10,x"}, {"-interval", "500ms"}, {"-interval", "1500ms"}, {"-rps", "0"},
-		{"-bad-error-rate", "2"}, {"-hold", "0"}, {"-timeout", "-1s"}, {"-nope"},
+		{"-bad-error-rate", "2"}, {"-hold", "0"}, {"-timeout", "-1s"}, {"-nope"}, {"-slow", "0s"},
 	} {
 		if _, err := parse(args, new(bytes.Buffer)); err == nil {
 			t.Errorf("parse(%q) accepted bad flags", args)
