@@ -1,6 +1,9 @@
 package analysis
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // NoDataPolicy mirrors rollback.Policy's NoData setting, so that a preset
 // can say which one it was tuned with without this package importing
@@ -74,23 +77,26 @@ func (m PresetMetrics) rates(ratio, margin float64) []Rate {
 // DefaultPreset decides in both directions on anytime-valid evidence
 // (Rates): Fail when the canary's error rate (or slow share) is shown to be
 // above stable's, with P(Fail | canary as good as stable) ≤ 1 % over the
-// whole rollout; Pass when it is shown not to be a regression — at least
-// 2 × stable's rate and 0.5 points above it — with P(Pass | regression)
-// ≤ 1 % per metric, part of that evidence from the current step.
-// Inconclusive holds the step; at the progress deadline the rollout pauses
-// for a person (rollback.PauseAtDeadline). One Fail rolls back.
+// whole rollout (three quarters of it for the error rate when the slow
+// share is judged too); Pass when it is shown not to be a regression — at
+// least 2 × stable's rate and 0.5 points above it — with P(Pass |
+// regression from the start) ≤ 1 % per metric, and each step's own
+// windows favouring "no regression" (Rates.StepBeta 0.9). Inconclusive
+// holds the step; at the progress deadline the rollout pauses for a person
+// (rollback.PauseAtDeadline). One Fail rolls back.
 //
 // Traffic it needs (decision-quality suite, BENCHMARKS.md: plan 10 → 50 %
 // in steps of 10, 1-minute interval, stable error rate 0.1–2 %): a good
-// canary is promoted in a median of 7–11 minutes at 500 requests/s, 12–31
-// minutes at 50 requests/s (74 after an incident at 0.1 % errors) and 2–4
-// hours at 5 requests/s (undecided in 4 hours for a third to two thirds of
-// the runs after a burst or an incident at 0.1–0.5 % errors); a regression
-// of 5 × at 1 % is rolled back in 2 minutes from 50 requests/s up (no
-// single window decides) and about 9 minutes at 5 requests/s. At 0.5
-// requests/s nothing is decided in 4 hours and the rollout asks a person.
-// When stable has no errors at all, a Pass needs about 6.5 / Margin canary
-// requests at the first step (1,300 for the default Margin).
+// canary is promoted in a median of 6–7 minutes at 500 requests/s, 8–21
+// minutes at 50 requests/s and 47–149 minutes at 5 requests/s (after an
+// incident on both versions at 0.1 % errors, half the runs are still
+// undecided at 4 hours); a clear regression of 5 × or +5 points is rolled
+// back in 2 minutes from 50 requests/s up (no single window decides) and
+// 3–13 minutes at 5 requests/s (48 at 0.1 % errors). At 0.5 requests/s
+// nothing but a large regression is decided in 4 hours and the rollout
+// asks a person. When stable has no errors at all, a Pass needs about
+// 6.5 / Margin canary requests at the first step (1,300 for the default
+// Margin).
 func DefaultPreset(m PresetMetrics) Preset {
 	return Preset{
 		Name:         "default",
@@ -102,10 +108,11 @@ func DefaultPreset(m PresetMetrics) Preset {
 }
 
 // StrictPreset declares smaller regressions (1.5 × stable and +0.25
-// points) and accepts more false rollbacks (α = 5 %): in the suite it
-// promotes about half the good canaries within 4 hours where DefaultPreset
-// promotes two thirds (it needs roughly twice the traffic for a Pass), and
-// rolls back 1.6 % of good canaries.
+// points) and accepts more false rollbacks (α = 5 %): it needs roughly
+// twice the traffic DefaultPreset needs for a Pass (in the suite it
+// promotes about 55 % of the good canaries within 4 hours where
+// DefaultPreset promotes about 73 %), and rolls back about 1 % of good
+// canaries.
 func StrictPreset(m PresetMetrics) Preset {
 	return Preset{
 		Name:         "strict",
@@ -117,15 +124,16 @@ func StrictPreset(m PresetMetrics) Preset {
 }
 
 // LenientPreset tolerates more (a regression is 3 × stable and +1 point)
-// and rolls back only on strong evidence (α = 0.1 %, β = 5 %): it promotes
-// with about half the traffic DefaultPreset needs (median 9–10 minutes
-// over the suite's decided runs), and in the suite promoted 0.2 % of the
-// canaries between 2 × and 3 × stable.
+// and rolls back only on strong evidence (α = 0.1 %, β = 5 %, and each
+// step's own evidence at β^⅓, so that a regression that starts with three
+// steps to go is promoted with probability at most β): it promotes with
+// about half the traffic DefaultPreset needs. Its figures are in
+// BENCHMARKS.md.
 func LenientPreset(m PresetMetrics) Preset {
 	return Preset{
 		Name:         "lenient",
 		Description:  "anytime-valid evidence both ways (α = 0.1 %, β = 5 %), regression = 3 × stable and +1 point; one Fail rolls back",
-		Analyzer:     Rates{Metrics: m.rates(3, 0.01), Alpha: 0.001, Beta: 0.05},
+		Analyzer:     Rates{Metrics: m.rates(3, 0.01), Alpha: 0.001, Beta: 0.05, StepBeta: math.Cbrt(0.05)},
 		FailureLimit: 1,
 		NoData:       HoldOnNoData,
 	}
