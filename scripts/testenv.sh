@@ -4,7 +4,8 @@
 # them):
 #   - etcd and Prometheus: $MESHCANARY_ETCD and $MESHCANARY_PROMETHEUS if
 #     set, else etcd and prometheus on PATH, else Debian's etcd-server and
-#     prometheus packages, installed with apt-get;
+#     prometheus packages, installed with apt-get; promtool
+#     ($MESHCANARY_PROMTOOL, else next to prometheus, else on PATH);
 #   - tmux and chromium (Debian packages) for canaryctl's terminal and
 #     browser tests, when they are not on PATH;
 #   - kube-apiserver: $MESHCANARY_KUBE_APISERVER if set, else
@@ -112,6 +113,21 @@ if [ ${#need[@]} -gt 0 ]; then
   [ -n "$prom_bin" ] || die "prometheus still not on PATH after installing prometheus"
 fi
 
+# promtool (it loads the Prometheus tests' history) comes with Prometheus:
+# $MESHCANARY_PROMTOOL, else next to the prometheus binary, else on PATH.
+promtool_bin=${MESHCANARY_PROMTOOL:-}
+if [ -n "$promtool_bin" ]; then
+  [ -x "$promtool_bin" ] || die "\$MESHCANARY_PROMTOOL=$promtool_bin is not an executable file"
+else
+  if [ -x "$(dirname "$prom_bin")/promtool" ]; then
+    promtool_bin="$(dirname "$prom_bin")/promtool"
+  else
+    promtool_bin=$(command -v promtool 2>/dev/null || true)
+  fi
+fi
+[ -n "$promtool_bin" ] && [ -x "$promtool_bin" ] ||
+  die "no promtool next to $prom_bin nor on PATH: set MESHCANARY_PROMTOOL (it ships with Prometheus)"
+
 # The kube-apiserver version: the k8s.io/kubernetes requirement of the tool
 # module, read with the go command's own parser.
 kube_version() {
@@ -153,4 +169,5 @@ fi
 
 printf 'export MESHCANARY_ETCD=%q\n' "$etcd_bin"
 printf 'export MESHCANARY_PROMETHEUS=%q\n' "$prom_bin"
+printf 'export MESHCANARY_PROMTOOL=%q\n' "$promtool_bin"
 printf 'export MESHCANARY_KUBE_APISERVER=%q\n' "$kas"
