@@ -8,8 +8,8 @@ package rollback_test
 // with -rewrite to regenerate the expected transcripts after a deliberate
 // change, and read the diff.
 //
-// This is a minimal runner for that format, to be swapped for
-// internal/datadriven once it is on main.
+// internal/datadriven reads and rewrites the files; the driver below
+// parses each directive's arguments itself.
 //
 // Commands:
 //
@@ -30,16 +30,14 @@ package rollback_test
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/meshcanary/canary/analysis"
+	"github.com/meshcanary/canary/internal/datadriven"
 	"github.com/meshcanary/canary/providers/fake"
 	"github.com/meshcanary/canary/rollback"
 	"github.com/meshcanary/canary/store"
@@ -47,107 +45,14 @@ import (
 	"github.com/meshcanary/canary/workload"
 )
 
-var rewrite = flag.Bool("rewrite", false, "rewrite the expected transcripts in testdata/transcripts")
-
-type transcriptCase struct {
-	pos      string
-	comment  []string // the comment lines before the command, kept by -rewrite
-	cmd      string
-	expected string
-}
-
-// parseTranscript reads the datadriven format: a command line, "----", the
-// expected output up to a blank line (or, after "----" twice, up to
-// "----" twice, for output holding blank lines).
-func parseTranscript(t *testing.T, path string) []transcriptCase {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(string(b), "\n")
-	var cases []transcriptCase
-	var comment []string
-	for i := 0; i < len(lines); i++ {
-		line := strings.TrimSpace(lines[i])
-		if strings.HasPrefix(line, "#") {
-			comment = append(comment, line)
-			continue
-		}
-		if line == "" {
-			if len(comment) > 0 && comment[len(comment)-1] != "" {
-				comment = append(comment, "")
-			}
-			continue
-		}
-		c := transcriptCase{pos: fmt.Sprintf("%s:%d", path, i+1), cmd: line, comment: comment}
-		comment = nil
-		i++
-		if i >= len(lines) || lines[i] != "----" {
-			t.Fatalf("%s: command without ----", c.pos)
-		}
-		var out []string
-		if i+1 < len(lines) && lines[i+1] == "----" {
-			for i += 2; i < len(lines) && !(lines[i] == "----" && i+1 < len(lines) && lines[i+1] == "----"); i++ {
-				out = append(out, lines[i])
-			}
-			i++
-		} else {
-			for i++; i < len(lines) && lines[i] != ""; i++ {
-				out = append(out, lines[i])
-			}
-		}
-		c.expected = strings.Join(out, "\n")
-		cases = append(cases, c)
-	}
-	return cases
-}
-
-func writeTranscript(path string, cases []transcriptCase, got []string) error {
-	var b strings.Builder
-	for i, c := range cases {
-		if i > 0 {
-			b.WriteString("\n")
-		}
-		for _, l := range c.comment {
-			b.WriteString(l + "\n")
-		}
-		b.WriteString(c.cmd + "\n----\n")
-		out := got[i]
-		if strings.Contains(out, "\n\n") {
-			b.WriteString("----\n" + out + "\n----\n----\n")
-			continue
-		}
-		if out != "" {
-			b.WriteString(out + "\n")
-		}
-	}
-	return os.WriteFile(path, []byte(b.String()), 0o644)
-}
-
 func TestTranscripts(t *testing.T) {
-	files, _ := filepath.Glob("testdata/transcripts/*.txt")
-	if len(files) == 0 {
-		t.Fatal("no transcripts")
-	}
-	for _, path := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(path), ".txt"), func(t *testing.T) {
-			cases := parseTranscript(t, path)
-			d := &driver{t: t}
-			got := make([]string, len(cases))
-			for i, c := range cases {
-				got[i] = d.run(c.cmd)
-				if !*rewrite && got[i] != c.expected {
-					t.Errorf("%s: %s\ngot:\n%s\nwant:\n%s", c.pos, c.cmd, got[i], c.expected)
-				}
-			}
-			if *rewrite {
-				if err := writeTranscript(path, cases, got); err != nil {
-					t.Fatal(err)
-				}
-			}
+	datadriven.Walk(t, "testdata/transcripts", func(t *testing.T, path string) {
+		d := &driver{}
+		datadriven.RunTest(t, path, func(t *testing.T, td *datadriven.TestData) string {
+			d.t = t
+			return d.run(td.Directive)
 		})
-	}
+	})
 }
 
 // driver runs one transcript.

@@ -17,6 +17,9 @@ var rewriteFlag = flag.Bool("rewrite", false, "datadriven: rewrite the expected 
 type TestData struct {
 	// Pos is where the case starts: "file:line".
 	Pos string
+	// Directive is the directive line as written (continuation lines
+	// joined), for runners that parse their own arguments.
+	Directive string
 	// Cmd is the directive's command name.
 	Cmd string
 	// CmdArgs are the directive's arguments, in order.

@@ -53,7 +53,7 @@ func parse(path, src string) (*file, error) {
 			return nil, fmt.Errorf("%s: %v", pos, err)
 		}
 		c.directive = directive
-		c.data = TestData{Pos: pos, Cmd: cmd, CmdArgs: args}
+		c.data = TestData{Pos: pos, Directive: directive, Cmd: cmd, CmdArgs: args}
 		// The input.
 		var input []string
 		for i < len(f.lines) && f.lines[i] != separator {
