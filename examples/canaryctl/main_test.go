@@ -239,7 +239,7 @@ func TestRunHealthyCanaryIsPromoted(t *testing.T) {
 	trail := filepath.Join(store, "checkout.audit.rec")
 	orig, _ := os.ReadFile(trail)
 	os.WriteFile(trail, bytes.Replace(orig, []byte(`"weightTo":20`), []byte(`"weightTo":30`), 1), 0o600)
-	if _, e, code := ctl(t, store, "verify", "checkout"); code != 1 || !strings.Contains(e, "chain broken") {
+	if _, e, code := ctl(t, store, "verify", "checkout"); code != 1 || !strings.Contains(e, "tampered") {
 		t.Errorf("verify of an edited trail: exit %d %s", code, e)
 	}
 	lines := bytes.SplitAfter(orig, []byte("\n"))
