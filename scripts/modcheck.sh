@@ -67,6 +67,10 @@ version=$(cd internal/tools/modproxy && GOWORK=off go run . -out "$work/proxy" $
 echo "modcheck: serving $(echo "$mods" | wc -l) modules at $version from the working tree"
 
 export GOWORK=off GOFLAGS="$goflags" GOMODCACHE="$modcache" GONOSUMDB=github.com/meshcanary/canary
+# The go command indexes each module of the module cache once, by path and
+# version (modules there are immutable); ours change under one version from
+# run to run, so the index is turned off (else new packages go unseen).
+export GODEBUG="${GODEBUG:+$GODEBUG,}goindex=0"
 export GOPROXY="file://$work/proxy,file://$shared/cache/download,$upstream"
 
 modpath() { sed -n 's/^module[[:space:]]*//p' "$root/$1/go.mod" | tr -d '"' | head -1; }
