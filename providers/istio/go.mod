@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/meshcanary/canary v0.1.0
+	github.com/meshcanary/canary/internal/kuberoute v0.1.0
 	github.com/meshcanary/canary/internal/kubetest v0.1.0
 	google.golang.org/protobuf v1.36.12
 	istio.io/api v1.32.0
