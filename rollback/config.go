@@ -346,13 +346,6 @@ type Config struct {
 	Migrate bool
 }
 
-// MetricReader is implemented by analyzers that can say which metrics
-// they read. New refuses a rollout whose analyzer reads a metric that is
-// not measured, or reads none at all (it could never pass).
-type MetricReader interface {
-	Metrics() []string
-}
-
 // renderMetrics checks c.Metrics and renders each metric's queries once,
 // for the plan p (whose interval is the default window).
 func (c Config) renderMetrics(p *resolved) ([]renderedMetric, error) {
@@ -361,21 +354,6 @@ func (c Config) renderMetrics(p *resolved) ([]renderedMetric, error) {
 	}
 	if c.Analyzer != nil && c.Target.Canary == c.Target.Stable && (c.Target.Canary != Workload{}) {
 		return nil, canary.Invalid("Config.Target.Canary", c.Target.Canary.Version, "names the same workload and version as Target.Stable; the two versions could not be told apart")
-	}
-	if mr, ok := c.Analyzer.(MetricReader); ok {
-		reads := mr.Metrics()
-		if len(reads) == 0 {
-			return nil, canary.Invalid("Config.Analyzer", nil, "reads no metric, so it could never pass")
-		}
-		for _, name := range reads {
-			found := false
-			for _, m := range c.Metrics {
-				found = found || m.Name == name
-			}
-			if !found {
-				return nil, canary.Invalid("Config.Analyzer", name, "reads a metric that Config.Metrics does not measure")
-			}
-		}
 	}
 	seen := map[string]bool{}
 	out := make([]renderedMetric, 0, len(c.Metrics))
@@ -423,6 +401,31 @@ func (c Config) renderMetrics(p *resolved) ([]renderedMetric, error) {
 			}
 		}
 		out = append(out, rm)
+	}
+	if reads, stable, ok := analysis.Reads(c.Analyzer); ok {
+		// Every analyzer of package analysis says what it reads
+		// (analysis.MetricReader); one that cannot be satisfied is
+		// refused now rather than rolled back at the deadline.
+		if len(reads) == 0 {
+			return nil, canary.Invalid("Config.Analyzer", nil, "reads no metric (an empty All or Any?), so it could never pass")
+		}
+		byName := map[string]Metric{}
+		for _, m := range c.Metrics {
+			byName[m.Name] = m
+		}
+		for _, name := range reads {
+			if name == "" {
+				return nil, canary.Invalid("Config.Analyzer", name, "reads a metric with no name (a preset built without PresetMetrics names?)")
+			}
+			if _, ok := byName[name]; !ok {
+				return nil, canary.Invalid("Config.Analyzer", name, "reads a metric that Config.Metrics does not measure")
+			}
+		}
+		for _, name := range stable {
+			if byName[name].SkipStable {
+				return nil, canary.Invalid("Config.Analyzer", name, "compares the canary with stable on a metric whose Config.Metrics entry has SkipStable")
+			}
+		}
 	}
 	return out, nil
 }

@@ -141,7 +141,7 @@
 //
 // New refuses what could never work: an analyzer that reads a metric no
 // Metric measures, or none at all (analyzers report what they read by
-// implementing [MetricReader]), and stable and canary named alike.
+// implementing [analysis.MetricReader], as every analyzer of package analysis does), and stable and canary named alike.
 //
 // # The zero Rollout
 //

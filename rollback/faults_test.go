@@ -259,20 +259,24 @@ func TestQueryErrorsReachTheCaller(t *testing.T) {
 	}
 }
 
-type readsMetrics struct {
-	analysis.Analyzer
-	names []string
-}
-
-func (r readsMetrics) Metrics() []string { return r.names }
-
-// TestNewRefusesWhatCanNeverWork.
+// TestNewRefusesWhatCanNeverWork: each of these rolled a healthy canary
+// back at the deadline, with a reason that did not name the mistake.
 func TestNewRefusesWhatCanNeverWork(t *testing.T) {
 	for name, edit := range map[string]func(*rollback.Config){
 		"an analyzer reading an unmeasured metric": func(c *rollback.Config) {
-			c.Analyzer = readsMetrics{c.Analyzer, []string{"error-rate", "latency-p99"}}
+			c.Analyzer = analysis.Threshold{Limits: []analysis.Limit{analysis.AtMost("error-rate", 0.02), analysis.AtMost("latency-p99", 0.5)}}
 		},
-		"an analyzer reading nothing": func(c *rollback.Config) { c.Analyzer = readsMetrics{c.Analyzer, nil} },
+		"an empty All": func(c *rollback.Config) { c.Analyzer = analysis.All() },
+		"a preset without metric names": func(c *rollback.Config) {
+			c.Analyzer = analysis.DefaultPreset(analysis.PresetMetrics{}).Analyzer
+		},
+		"a comparison with stable on a metric that skips stable": func(c *rollback.Config) {
+			c.Metrics[0].SkipStable = true
+			c.Analyzer = analysis.Sequential{Metric: "error-rate"}
+		},
+		"a composition with a part reading an unmeasured metric": func(c *rollback.Config) {
+			c.Analyzer = analysis.All(c.Analyzer, analysis.Rates{Metrics: []analysis.Rate{{Metric: "slow"}}})
+		},
 		"stable and canary the same version": func(c *rollback.Config) {
 			c.Target.Canary = c.Target.Stable
 		},
@@ -285,10 +289,19 @@ func TestNewRefusesWhatCanNeverWork(t *testing.T) {
 			t.Errorf("%s: New = %v, want ErrInvalid", name, err)
 		}
 	}
-	h := newHarness(stepsPlan(10, 50), rollback.Policy{}, fake.Constant(0.001, 500))
-	h.cfg.Analyzer = readsMetrics{h.cfg.Analyzer, []string{"error-rate"}}
-	if _, err := rollback.New(h.cfg); err != nil {
-		t.Errorf("an analyzer reading a measured metric: %v", err)
+	for name, a := range map[string]analysis.Analyzer{
+		"a threshold on the measured metric": analysis.Threshold{Limits: []analysis.Limit{analysis.AtMost("error-rate", 0.02)}},
+		"the default preset on it":           analysis.DefaultPreset(analysis.PresetMetrics{ErrorRate: "error-rate"}).Analyzer,
+		// An analyzer that does not say what it reads is trusted.
+		"a caller's own analyzer": analysis.AnalyzerFunc(func(context.Context, analysis.Input) (analysis.Verdict, error) {
+			return analysis.Verdict{}, nil
+		}),
+	} {
+		h := newHarness(stepsPlan(10, 50), rollback.Policy{}, fake.Constant(0.001, 500))
+		h.cfg.Analyzer = a
+		if _, err := rollback.New(h.cfg); err != nil {
+			t.Errorf("%s: New = %v", name, err)
+		}
 	}
 }
 
