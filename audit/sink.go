@@ -11,7 +11,7 @@ import (
 	"github.com/meshcanary/canary/rollback"
 )
 
-// JSONLines is a rollback.Sink appending each event to a trail as one line
+// JSONLines is a [rollback.Sink] appending each event to a trail as one line
 // of JSON (times in UTC) ending in its chain value. It is exactly-once by
 // Seq: an event whose Seq is not above the last one written for its
 // rollout is acknowledged without being written again, so the rollout's

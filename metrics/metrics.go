@@ -11,22 +11,22 @@ import (
 
 // ErrNoData is returned (wrapped) by a Provider whose back end had no value
 // for the query: an empty result, NaN or an infinity. It is distinct from a
-// value of zero. Its code is canary.NotFound.
+// value of zero. Its code is [canary.NotFound].
 var ErrNoData = canary.NewError(canary.NotFound, "metrics: no data")
 
 // Sentinel errors every Provider wraps where they apply, for errors.Is;
-// canary.Code gives their codes. The back end's native error stays
+// [canary.Code] gives their codes. The back end's native error stays
 // reachable with errors.As.
 var (
 	// ErrSeveralSeries: the query answered several series (label sets,
 	// tag groups, facet rows) where one value was expected; aggregate in
-	// the query. Its code is canary.InvalidArgument.
+	// the query. Its code is [canary.InvalidArgument].
 	ErrSeveralSeries = canary.NewError(canary.InvalidArgument, "metrics: several series where one value was expected")
 	// ErrUnauthorized: the back end refused the credentials (HTTP 401 or
-	// 403, or its own equivalent). Its code is canary.Unauthorized.
+	// 403, or its own equivalent). Its code is [canary.Unauthorized].
 	ErrUnauthorized = canary.NewError(canary.Unauthorized, "metrics: unauthorized")
 	// ErrRateLimited: the back end answered 429 (or its equivalent) and
-	// the provider gave up waiting. Its code is canary.RateLimited.
+	// the provider gave up waiting. Its code is [canary.RateLimited].
 	ErrRateLimited = canary.NewError(canary.RateLimited, "metrics: rate limited")
 )
 
@@ -97,7 +97,7 @@ func (r Result) Check() (Result, error) {
 // honour ctx's cancellation and deadline.
 type Provider interface {
 	// Query returns the value of q. It returns an error wrapping ErrNoData
-	// when the back end has no value, and a *canary.FieldError (before any
+	// when the back end has no value, and a *[canary.FieldError] (before any
 	// request is sent) when q is invalid. Other errors keep the back end's
 	// native error reachable with errors.As.
 	Query(ctx context.Context, q Query) (Result, error)

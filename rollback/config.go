@@ -277,7 +277,7 @@ type Workload struct {
 }
 
 // Target names what is being rolled out; its values fill query templates
-// (metrics.Vars) and must match metrics.ValuePattern where a template uses
+// ([metrics.Vars]) and must match [metrics.ValuePattern] where a template uses
 // them.
 type Target struct {
 	Namespace string   `json:"namespace,omitempty"`
@@ -316,7 +316,7 @@ type Config struct {
 	// Analyzer judges the observations. Required when Metrics is not
 	// empty; a rollout with neither advances on time alone.
 	Analyzer analysis.Analyzer
-	// Router applies splits. Required: a *traffic.Router (every mesh
+	// Router applies splits. Required: a *[traffic.Router] (every mesh
 	// adapter, providers/httpsplit) or providers/fake's Router.
 	Router Router
 	// Scaler, when set, scales the canary to zero and restores the stable
@@ -404,7 +404,7 @@ func (c Config) renderMetrics(p *resolved) ([]renderedMetric, error) {
 	}
 	if reads, stable, ok := analysis.Reads(c.Analyzer); ok {
 		// Every analyzer of package analysis says what it reads
-		// (analysis.MetricReader); one that cannot be satisfied is
+		// ([analysis.MetricReader]); one that cannot be satisfied is
 		// refused now rather than rolled back at the deadline.
 		if len(reads) == 0 {
 			return nil, canary.Invalid("Config.Analyzer", nil, "reads no metric (an empty All or Any?), so it could never pass")
@@ -434,7 +434,7 @@ func varsFor(t Target, w Workload, window time.Duration) metrics.Vars {
 	return metrics.Vars{Namespace: t.Namespace, Service: t.Service, Workload: w.Name, Version: w.Version, Window: window}
 }
 
-// PresetPolicy returns the Policy an analysis.Preset was tuned with, so a
+// PresetPolicy returns the Policy an [analysis.Preset] was tuned with, so a
 // rollout uses a preset as its decision-quality figures were measured:
 //
 //	p := analysis.DefaultPreset(analysis.PresetMetrics{ErrorRate: "error-rate"})
@@ -460,7 +460,7 @@ type Router interface {
 	Release(ctx context.Context) error
 }
 
-// Validate reports the first bad field of p as a *canary.FieldError, as New
+// Validate reports the first bad field of p as a *[canary.FieldError], as New
 // would: a tool that writes plans down (a rollout file, a custom resource)
 // can check one without building a Rollout.
 func (p Plan) Validate() error {
@@ -468,7 +468,7 @@ func (p Plan) Validate() error {
 	return err
 }
 
-// Validate reports the first bad field of p as a *canary.FieldError, as New
+// Validate reports the first bad field of p as a *[canary.FieldError], as New
 // would.
 func (p Policy) Validate() error {
 	_, err := p.resolve()

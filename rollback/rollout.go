@@ -451,7 +451,7 @@ func (r *Rollout) drive(ctx context.Context, now time.Time, errs []error) (Statu
 func (r *Rollout) act(ctx context.Context, out outbox) (done, bool) {
 	switch {
 	case out.Split != nil:
-		// SetSplit verifies what it wrote (traffic.Router's contract), so a
+		// SetSplit verifies what it wrote ([traffic.Router]'s contract), so a
 		// nil error means the split is confirmed in force.
 		return done{action: "set-split", split: *out.Split, err: r.cfg.Router.SetSplit(ctx, *out.Split)}, true
 	case out.ScaleCanary:

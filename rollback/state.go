@@ -67,7 +67,7 @@ type State struct {
 	StagePasses     int               `json:"stagePasses"`
 	LastVerdict     *analysis.Verdict `json:"lastVerdict,omitempty"`
 	// Memory is the analyzer's Verdict.Memory, handed back as
-	// analysis.Input.Memory at the next analysis.
+	// [analysis.Input.Memory] at the next analysis.
 	Memory json.RawMessage `json:"memory,omitempty"`
 	// CanaryRate is the canary's requests per second at the last analysis
 	// (the most any metric counted over its window), for estimates of how

@@ -165,7 +165,7 @@ func PresetNames() []string {
 }
 
 // LookupPreset returns the analysis preset called name, reading the
-// metrics m. An unknown name is a *canary.FieldError for "analysis.preset"
+// metrics m. An unknown name is a *[canary.FieldError] for "analysis.preset"
 // listing the known ones.
 func LookupPreset(name string, m analysis.PresetMetrics) (analysis.Preset, error) {
 	for _, p := range analysis.Presets(m) {
@@ -176,9 +176,9 @@ func LookupPreset(name string, m analysis.PresetMetrics) (analysis.Preset, error
 	return analysis.Preset{}, canary.Invalid("analysis.preset", name, "is not a preset; known: %s", strings.Join(PresetNames(), ", "))
 }
 
-// Core returns the parts of the rollback.Config that need no connection:
+// Core returns the parts of the [rollback.Config] that need no connection:
 // Name, Plan, Policy, Target and Analyzer (nil when the file has no
-// metrics). Backtests (rollback.Replay) need only these.
+// metrics). Backtests ([rollback.Replay]) need only these.
 func (ro *Rollout) Core(lookup Lookup) (rollback.Config, error) {
 	if err := ro.validateHead(); err != nil {
 		return rollback.Config{}, err
@@ -376,7 +376,7 @@ type Factories struct {
 	Lookup Lookup
 }
 
-// Build validates the rollout and returns the rollback.Config it
+// Build validates the rollout and returns the [rollback.Config] it
 // describes, with the router and the provider made by f. Scaler,
 // Readiness, Gate and Sink are left for the caller.
 func (ro *Rollout) Build(ctx context.Context, f Factories) (rollback.Config, error) {

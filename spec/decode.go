@@ -18,7 +18,7 @@ const MaxSize = 1 << 20
 
 // Decode reads one rollout from JSON strictly. An unknown field, a value of
 // the wrong type, a duration that does not parse, or data after the object
-// is a *canary.FieldError whose Field is the path as written in the file
+// is a *[canary.FieldError] whose Field is the path as written in the file
 // ("plan.steps[2].weight"). Decode does not validate; call Validate.
 func Decode(r io.Reader) (*Rollout, error) {
 	b, err := io.ReadAll(io.LimitReader(r, MaxSize+1))

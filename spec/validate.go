@@ -22,8 +22,8 @@ func sortStrings(s []string)               { slices.Sort(s) }
 // Validate checks everything that can be checked without connecting
 // anywhere: required fields, enumerations, weights, durations, that every
 // query template parses and every built-in template and preset exists, and
-// that the plan, policy and analyzers are ones rollback.New accepts. The
-// first problem is returned as a *canary.FieldError naming the field as
+// that the plan, policy and analyzers are ones [rollback.New] accepts. The
+// first problem is returned as a *[canary.FieldError] naming the field as
 // written in the file. lookup resolves built-in templates beyond the
 // package's own (see Builtins); nil means the package's own only.
 func (ro *Rollout) Validate(lookup Lookup) error {
@@ -129,7 +129,7 @@ func checkURL(field, s string) error {
 	return nil
 }
 
-// RollbackPlan returns the rollback.Plan the file describes, checked.
+// RollbackPlan returns the [rollback.Plan] the file describes, checked.
 func (ro *Rollout) RollbackPlan() (rollback.Plan, error) {
 	p := ro.Plan
 	if p.Interval <= 0 {
@@ -237,7 +237,7 @@ func (ro *Rollout) policy(base rollback.Policy) (rollback.Policy, error) {
 	return base, nil
 }
 
-// rename rewrites a *canary.FieldError from rollback or analysis
+// rename rewrites a *[canary.FieldError] from rollback or analysis
 // ("Plan.Steps[2].Weight", "Threshold.Limits[0].Max") into the file's
 // names ("plan.steps[2].weight"), with prefix in front when given.
 func rename(err error) error { return renameUnder(err, "", false) }

@@ -11,11 +11,11 @@ import (
 // Sentinel errors every Store wraps, for errors.Is.
 var (
 	// ErrNotFound: no record is stored under the key. Its code is
-	// canary.NotFound.
+	// [canary.NotFound].
 	ErrNotFound = canary.NewError(canary.NotFound, "store: not found")
 	// ErrConflict: the record's version is not the one the caller named;
 	// someone else wrote (or deleted) it since it was read. Its code is
-	// canary.Conflict.
+	// [canary.Conflict].
 	ErrConflict = canary.NewError(canary.Conflict, "store: version conflict")
 )
 
@@ -38,7 +38,7 @@ type Store interface {
 	Delete(ctx context.Context, key string, prev string) error
 }
 
-// ValidKey reports, as a *canary.FieldError naming field, a key that no
+// ValidKey reports, as a *[canary.FieldError] naming field, a key that no
 // Store accepts: empty, longer than 253 bytes, or holding anything but
 // lower-case letters, digits, '-' and '.' (the rules of a Kubernetes object
 // name, so that a key is usable by every implementation).

@@ -32,7 +32,7 @@ type Driver interface {
 	Read(ctx context.Context) (Split, Version, error)
 	// Write puts s in force on the object as v recorded it, pinned to
 	// that version: if the object changed since, the write must fail with
-	// an error that ErrorCode classifies as canary.Conflict, and the
+	// an error that ErrorCode classifies as [canary.Conflict], and the
 	// Router reads again and retries. Write returns the split in force
 	// after the write as the back end reports it (the object the write
 	// returned, or a read), which the Router compares with s, and the
@@ -44,7 +44,7 @@ type Driver interface {
 	Write(ctx context.Context, v Version, s Split) (Split, Version, error)
 	// ErrorCode classifies an error returned by Read or Write, typically
 	// from the back end's native error (an HTTP status, a Kubernetes
-	// reason). Returning canary.Unknown lets the Router fall back to
+	// reason). Returning [canary.Unknown] lets the Router fall back to
 	// [canary.Code].
 	ErrorCode(error) canary.ErrorCode
 }
@@ -351,7 +351,7 @@ func (r *Router) cached() Version {
 // Error is the error a Router returns when its driver or the context
 // fails: it names the operation and the object, carries the code
 // ([canary.Code] reads it), matches [ErrNotFound] or [ErrConflict] with errors.Is
-// when the code is canary.NotFound or canary.Conflict, and unwraps to the
+// when the code is [canary.NotFound] or [canary.Conflict], and unwraps to the
 // driver's error, so errors.As reaches the back end's native error. A
 // split refused before any I/O is a *[canary.FieldError] instead.
 type Error struct {
@@ -377,7 +377,7 @@ func (e *Error) Unwrap() error { return e.Err }
 func (e *Error) ErrorCode() canary.ErrorCode { return e.Code }
 
 // Is reports whether target is the sentinel of e's code: [ErrNotFound] for
-// canary.NotFound, [ErrConflict] for canary.Conflict (but for a failed
+// [canary.NotFound], [ErrConflict] for [canary.Conflict] (but for a failed
 // verification, which matches [ErrVerify] instead).
 func (e *Error) Is(target error) bool {
 	switch e.Code {

@@ -9,19 +9,19 @@ import (
 )
 
 // Sentinel errors the Router's errors match with errors.Is. The driver's
-// native error stays reachable with errors.As, and canary.Code classifies
+// native error stays reachable with errors.As, and [canary.Code] classifies
 // each of them.
 var (
 	// ErrConflict: the route object changed under the router and its
 	// bounded retries did not get a write through. Its code is
-	// canary.Conflict.
+	// [canary.Conflict].
 	ErrConflict = canary.NewError(canary.Conflict, "traffic: conflicting update")
 	// ErrNotFound: the object the router manages does not exist (any
-	// more). Its code is canary.NotFound.
+	// more). Its code is [canary.NotFound].
 	ErrNotFound = canary.NewError(canary.NotFound, "traffic: route not found")
 	// ErrVerify: the split the back end stored after a write differs
 	// from the one written (a mutating webhook, another controller). Its
-	// code is canary.Conflict: reading again and retrying may succeed.
+	// code is [canary.Conflict]: reading again and retrying may succeed.
 	ErrVerify = canary.NewError(canary.Conflict, "traffic: split read back differs from the split written")
 )
 
@@ -60,7 +60,7 @@ func Weighted(canaryPercent int) Split {
 // HTTP header names are tokens (RFC 9110 §5.6.2).
 var headerName = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
-// Validate reports the first bad field of s as a *canary.FieldError.
+// Validate reports the first bad field of s as a *[canary.FieldError].
 func (s Split) Validate() error {
 	switch {
 	case s.Canary < 0 || s.Canary > 100:

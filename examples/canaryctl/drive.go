@@ -260,7 +260,7 @@ func openAudit(ctx context.Context, st store.Store, name string, show progress) 
 	return a, nil
 }
 
-// Record implements rollback.Sink.
+// Record implements [rollback.Sink].
 func (a *auditSink) Record(ctx context.Context, e rollback.Event) error {
 	var buf bytes.Buffer
 	j, err := audit.New(&buf, audit.Options{}, a.rep)

@@ -369,9 +369,9 @@ func chartMetrics(evs []rollback.Event) []string {
 var relBound = regexp.MustCompile(`(?:<=|≤)\s*([-+0-9.eE]+)\s*×\s*stable\s*\+\s*([-+0-9.eE]+)\s*$`)
 
 // boundOf reads the upper bound a verdict held metric to: a fixed limit
-// ("<= 0.02", analysis.Threshold) or one relative to stable ("<= 1.1 ×
-// stable + 0.005", analysis.Compare; "… for canary ≤ 1 × stable + 0",
-// the tolerance of analysis.Sequential), with stable the value the
+// ("<= 0.02", [analysis.Threshold]) or one relative to stable ("<= 1.1 ×
+// stable + 0.005", [analysis.Compare]; "… for canary ≤ 1 × stable + 0",
+// the tolerance of [analysis.Sequential]), with stable the value the
 // analyzer used, else the stable value observed (obsStable, NaN if none).
 func boundOf(v *analysis.Verdict, metric string, obsStable float64) (float64, bool) {
 	if v == nil {

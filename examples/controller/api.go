@@ -130,7 +130,7 @@ type Condition struct {
 }
 
 // decode reads a Rollout from the informer's object. Nonsense that the
-// CRD's schema let through comes back as a *canary.FieldError.
+// CRD's schema let through comes back as a *[canary.FieldError].
 func decode(u *unstructured.Unstructured) (*Rollout, error) {
 	r := &Rollout{Name: u.GetName(), Namespace: u.GetNamespace(), UID: string(u.GetUID()), Generation: u.GetGeneration()}
 	var body struct {
@@ -181,7 +181,7 @@ func dnsLabel(field, v string) error {
 }
 
 // parse checks the spec and turns it into the library's types. Every
-// refusal is a *canary.FieldError naming the field as written in the
+// refusal is a *[canary.FieldError] naming the field as written in the
 // custom resource ("spec.plan.steps[1]").
 func parse(r *Rollout) (*parsed, error) {
 	s := r.Spec

@@ -68,7 +68,7 @@ type Options struct {
 	Events *kubernetes.Events
 }
 
-// Controller drives one rollback.Rollout per Rollout object of the shards
+// Controller drives one [rollback.Rollout] per Rollout object of the shards
 // this replica holds.
 type Controller struct {
 	o        Options
@@ -367,7 +367,7 @@ func (c *Controller) deploymentsExist(ro *Rollout) error {
 	return nil
 }
 
-// config builds the rollout's rollback.Config.
+// config builds the rollout's [rollback.Config].
 func (c *Controller) config(ro *Rollout, p *parsed, ref *corev1.ObjectReference) (rollback.Config, error) {
 	router, err := c.o.Routers(ro)
 	if err != nil {
@@ -483,7 +483,7 @@ func setCondition(conds []Condition, c Condition, now time.Time) []Condition {
 	return out
 }
 
-// listerReadiness is rollback.Readiness from the informer's cache: no
+// listerReadiness is [workload.Readiness] from the informer's cache: no
 // request per step.
 type listerReadiness struct {
 	deps           appslisters.DeploymentLister

@@ -1,7 +1,7 @@
 package main
 
-// This file is the only one that drives a rollback.Rollout and persists
-// it. The rollout persists itself: rollback.Open resumes it from the
+// This file is the only one that drives a [rollback.Rollout] and persists
+// it. The rollout persists itself: [rollback.Open] resumes it from the
 // store, and every Step saves the decided state (with the split it calls
 // for) to the store with compare-and-swap before it acts, and the
 // confirmed state after (write-ahead). A driver whose save is refused has
@@ -18,7 +18,7 @@ import (
 )
 
 // writeAhead says whether the rollout persists its decided state before
-// acting; with rollback.Open and Config.Store it does, so the kill test
+// acting; with [rollback.Open] and Config.Store it does, so the kill test
 // holds "never promote twice" and "no canary traffic after a persisted
 // rollback" as hard checks.
 const writeAhead = true

@@ -13,7 +13,7 @@ import (
 
 // routers returns the function that builds a rollout's traffic router:
 // an Istio VirtualService in host mode (one host per version) or a Gateway
-// API HTTPRoute (one backendRef per version). Only the rollback.Router
+// API HTTPRoute (one backendRef per version). Only the [rollback.Router]
 // methods are used.
 func routers(cfg *rest.Config) (func(r *Rollout) (rollback.Router, error), error) {
 	ic, err := istioclient.NewForConfig(cfg)

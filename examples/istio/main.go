@@ -2,7 +2,7 @@
 // Prometheus: it moves traffic between two versions through a
 // VirtualService (providers/istio), judges the canary on Istio's standard
 // metrics in Prometheus (providers/prometheus) against fixed limits
-// (analysis.Threshold), and rolls back to the stable version when the
+// ([analysis.Threshold]), and rolls back to the stable version when the
 // canary fails.
 //
 // Subset mode (one Service, DestinationRule subsets v1 and v2):
@@ -219,7 +219,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	return o, nil
 }
 
-// flagNames turns istio.Config field names in errors into flag names.
+// flagNames turns [istio.Config] field names in errors into flag names.
 var flagNames = strings.NewReplacer(
 	"Config.Namespace", "-namespace",
 	"Config.VirtualService", "-virtualservice",

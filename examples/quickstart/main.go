@@ -368,7 +368,7 @@ func load(ctx context.Context, target string, rps int, sent, failed *atomic.Int6
 	}
 }
 
-// processScaler is a workload.Scaler over this program's own servers:
+// processScaler is a [workload.Scaler] over this program's own servers:
 // scaling a version to zero shuts its server down, so a rolled-back canary
 // really stops serving. It cannot start a stopped server again.
 type processScaler struct {

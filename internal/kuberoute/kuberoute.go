@@ -10,10 +10,10 @@ import (
 )
 
 // Code classifies an error from the Kubernetes API server (or client-go)
-// for canary.Code: an error that already has a code (a *canary.FieldError,
-// a sentinel made with canary.NewError, a context error) keeps it;
+// for [canary.Code]: an error that already has a code (a *[canary.FieldError],
+// a sentinel made with [canary.NewError], a context error) keeps it;
 // otherwise the *apierrors.StatusError's reason decides. Anything else is
-// canary.Unknown.
+// [canary.Unknown].
 func Code(err error) canary.ErrorCode {
 	if c := canary.Code(err); c != canary.Unknown {
 		return c
@@ -53,7 +53,7 @@ func Wrap(err error) error {
 // rv. A patch computed from a stale version can fail to apply (an index
 // that moved) with 422 Invalid before the server's version check: current
 // reads the object's resourceVersion again, and a new one makes the error
-// a conflict (canary.Conflict, so the traffic.Router retries from a fresh
+// a conflict ([canary.Conflict], so the [traffic.Router] retries from a fresh
 // read), the same one leaves the server's refusal of the value as it is.
 func PatchError(ctx context.Context, err error, rv string, current func(context.Context) (string, error)) error {
 	if !apierrors.IsInvalid(err) {

@@ -1,6 +1,6 @@
 // Package quality is the decision-quality suite of the analysis presets
 // (issue 8, item 9): synthetic, labelled canaries replayed through
-// rollback.Replay with every preset, the fixed-threshold baseline and an
+// [rollback.Replay] with every preset, the fixed-threshold baseline and an
 // oracle, Wald's sequential probability ratio test that knows the true
 // rates — the physical limit for the same traffic schedule.
 //

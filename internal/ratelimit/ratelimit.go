@@ -41,7 +41,7 @@ const (
 // Budget fills in a provider's rate-limit budget from its Config fields:
 // maxRetries 0 is DefaultMaxRetries and a negative value never retries;
 // maxWait 0 is DefaultMaxWait and a negative value is refused with a
-// *canary.FieldError naming Config.MaxWait.
+// *[canary.FieldError] naming Config.MaxWait.
 func Budget(maxRetries int, maxWait time.Duration) (int, time.Duration, error) {
 	switch {
 	case maxRetries == 0:

@@ -41,13 +41,13 @@ type Config struct {
 	// means DefaultTestRoute.
 	TestRoute string
 	// Retries bounds the retries after a write conflict, each after a
-	// pause and a fresh read. Zero means traffic.DefaultRetries; negative
+	// pause and a fresh read. Zero means [traffic.DefaultRetries]; negative
 	// means no retry.
 	Retries int
 }
 
-// Driver is the traffic.Driver over one App Mesh VirtualRouter. Use it
-// through the *traffic.Router that New returns (or traffic.NewRouter(d,
+// Driver is the [traffic.Driver] over one App Mesh VirtualRouter. Use it
+// through the *[traffic.Router] that New returns (or traffic.NewRouter(d,
 // d.Options())); its own method Desired is for GitOps. It is safe for
 // concurrent use.
 type Driver struct {
@@ -60,7 +60,7 @@ var (
 	_ traffic.Checker = (*Driver)(nil)
 )
 
-// New checks cfg and returns a *traffic.Router over the VirtualRouter. It
+// New checks cfg and returns a *[traffic.Router] over the VirtualRouter. It
 // sends no request.
 func New(client dynamic.Interface, cfg Config) (*traffic.Router, error) {
 	return kuberoute.Router(NewDriver(client, cfg))
@@ -99,7 +99,7 @@ func NewDriver(client dynamic.Interface, cfg Config) (*Driver, error) {
 	return &Driver{client: client, cfg: cfg}, nil
 }
 
-// Options returns the traffic.Options New uses: the object's name for
+// Options returns the [traffic.Options] New uses: the object's name for
 // errors and Config.Retries.
 func (r *Driver) Options() traffic.Options {
 	return traffic.Options{Name: r.object(), Retries: r.cfg.Retries}
@@ -113,7 +113,7 @@ func (r *Driver) resource() dynamic.ResourceInterface {
 	return r.client.Resource(VirtualRouters).Namespace(r.cfg.Namespace)
 }
 
-// Read gets the VirtualRouter and the split in force (a traffic.Driver
+// Read gets the VirtualRouter and the split in force (a [traffic.Driver]
 // method). Weights that are not whole percentages of their sum are
 // rounded.
 func (r *Driver) Read(ctx context.Context) (traffic.Split, traffic.Version, error) {
@@ -129,7 +129,7 @@ func (r *Driver) Read(ctx context.Context) (traffic.Split, traffic.Version, erro
 }
 
 // Check refuses a mirror, which App Mesh cannot express (a
-// traffic.Checker method).
+// [traffic.Checker] method).
 func (r *Driver) Check(s traffic.Split) error {
 	if s.Mirror != 0 {
 		return canary.Invalid("Split.Mirror", s.Mirror, "App Mesh cannot mirror requests; use 0 (or the Gateway API router)")
@@ -137,7 +137,7 @@ func (r *Driver) Check(s traffic.Split) error {
 	return nil
 }
 
-// Write puts s in force on the VirtualRouter v (a traffic.Driver method):
+// Write puts s in force on the VirtualRouter v (a [traffic.Driver] method):
 // one PUT of the object as read, unstructured (so fields this module does
 // not know are kept), with the managed route's two weights and the test
 // route changed, guarded by v's resourceVersion.
@@ -158,7 +158,7 @@ func (r *Driver) Write(ctx context.Context, v traffic.Version, s traffic.Split) 
 	return got, out, err
 }
 
-// ErrorCode classifies the API server's errors (a traffic.Driver method).
+// ErrorCode classifies the API server's errors (a [traffic.Driver] method).
 func (r *Driver) ErrorCode(err error) canary.ErrorCode { return kuberoute.Code(err) }
 
 // Desired reads the VirtualRouter and returns it as a write of s would make

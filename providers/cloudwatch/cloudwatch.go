@@ -35,7 +35,7 @@ var (
 	ErrThrottled = errors.New("cloudwatch: throttled, and no time left before the deadline to back off")
 	// ErrPartial: CloudWatch answered with a status other than Complete for
 	// the value (PartialData); it is wrapped together with
-	// metrics.ErrNoData, since a partial answer is never read as a value.
+	// [metrics.ErrNoData], since a partial answer is never read as a value.
 	ErrPartial = errors.New("cloudwatch: partial data")
 )
 
@@ -70,7 +70,7 @@ type Config struct {
 	Delay time.Duration
 }
 
-// Provider answers metrics.Query values whose Text is a CloudWatch query
+// Provider answers [metrics.Query] values whose Text is a CloudWatch query
 // (see the package documentation) with GetMetricData. It is safe for
 // concurrent use.
 type Provider struct {

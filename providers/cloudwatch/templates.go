@@ -12,19 +12,19 @@ import (
 // Queries is a set of built-in CloudWatch query templates for one source
 // of mesh metrics. Each selects one version with a dimension whose value
 // is a template variable (by default {{version}}), so render it with
-// metrics.Vars{Version: …} (and Namespace/Workload where the source's
+// [metrics.Vars]{Version: …} (and Namespace/Workload where the source's
 // dimensions use them). Every rate is metric math over the same period
 // (errors / requests), and each template also asks for the request count
 // (query id "count"), so Result.Count is the number of requests the value
 // rests on.
 //
-// The templates are JSON parsed with metrics.PromQL's safety rule (a
+// The templates are JSON parsed with [metrics.PromQL]'s safety rule (a
 // variable may stand only inside a double-quoted string, and values are
-// restricted to metrics.ValuePattern), which holds for JSON strings just as
+// restricted to [metrics.ValuePattern]), which holds for JSON strings just as
 // for PromQL's; the metrics package has no CloudWatch dialect of its own.
 // {{window}} is not used: the provider sets the period from the query's
 // window. A template of your own must likewise not close two JSON objects
-// with adjacent braces ("}}"), which metrics.Parse reads as a malformed
+// with adjacent braces ("}}"), which [metrics.Parse] reads as a malformed
 // placeholder: write "} }" or one brace a line.
 type Queries struct {
 	// RequestCount is the number of requests in the window.
@@ -178,7 +178,7 @@ func stat(id, ns, name string, dims []dim, s string) jsonQuery {
 }
 
 func parseJSON(name string, qs ...jsonQuery) (metrics.Template, error) {
-	// One element a line: metrics.Parse reads "}}" as a malformed
+	// One element a line: [metrics.Parse] reads "}}" as a malformed
 	// placeholder, so nested objects must not close on the same line.
 	b, err := json.MarshalIndent(qs, "", "")
 	if err != nil {

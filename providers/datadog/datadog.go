@@ -49,14 +49,14 @@ const (
 var (
 	// ErrUnauthorized: Datadog answered 401 or 403 (a wrong or revoked key,
 	// a key without the timeseries_query scope, or the wrong site). It is
-	// metrics.ErrUnauthorized (code canary.Unauthorized).
+	// [metrics.ErrUnauthorized] (code [canary.Unauthorized]).
 	ErrUnauthorized = metrics.ErrUnauthorized
 	// ErrRateLimited: Datadog answered 429 and the adapter gave up waiting.
-	// It is metrics.ErrRateLimited (code canary.RateLimited).
+	// It is [metrics.ErrRateLimited] (code [canary.RateLimited]).
 	ErrRateLimited = metrics.ErrRateLimited
 	// ErrMultipleSeries: the query answered several series (tag groups)
 	// where one value was expected; aggregate the query. It is
-	// metrics.ErrSeveralSeries (code canary.InvalidArgument).
+	// [metrics.ErrSeveralSeries] (code [canary.InvalidArgument]).
 	ErrMultipleSeries = metrics.ErrSeveralSeries
 )
 
@@ -112,7 +112,7 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Provider is a metrics.Provider backed by Datadog's v2 query APIs. It is
+// Provider is a [metrics.Provider] backed by Datadog's v2 query APIs. It is
 // safe for concurrent use. Build it with New; the zero Provider is not
 // usable.
 type Provider struct {
@@ -133,7 +133,7 @@ type Provider struct {
 var _ metrics.Provider = (*Provider)(nil)
 
 // New checks cfg and returns a Provider. It sends no request. Every refused
-// field is reported as a *canary.FieldError.
+// field is reported as a *[canary.FieldError].
 func New(cfg Config) (*Provider, error) {
 	if cfg.APIKey == "" {
 		return nil, canary.Invalid("Config.APIKey", nil, "must be set")
@@ -218,7 +218,7 @@ func New(cfg Config) (*Provider, error) {
 	return p, nil
 }
 
-// Render renders t, which must be in the metrics.Datadog dialect, with v.
+// Render renders t, which must be in the [metrics.Datadog] dialect, with v.
 func Render(t metrics.Template, v metrics.Vars) (string, error) {
 	if t.Dialect() != metrics.Datadog {
 		return "", canary.Invalid("Template.Dialect", t.Dialect().String(), "must be metrics.Datadog for the Datadog provider")

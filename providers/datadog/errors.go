@@ -52,9 +52,9 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// ErrorCode returns the code of the answer's HTTP status (canary.HTTPCode):
-// canary.Unauthorized for 401 and 403, canary.RateLimited for 429,
-// canary.Unavailable for 5xx…; canary.Unknown for an error reported inside
+// ErrorCode returns the code of the answer's HTTP status ([canary.HTTPCode]):
+// [canary.Unauthorized] for 401 and 403, [canary.RateLimited] for 429,
+// [canary.Unavailable] for 5xx…; [canary.Unknown] for an error reported inside
 // a 200 answer.
 func (e *Error) ErrorCode() canary.ErrorCode {
 	if e.kind != nil {

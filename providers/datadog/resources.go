@@ -9,11 +9,11 @@ import (
 	"github.com/meshcanary/canary/metrics"
 )
 
-// ResourceQueries are built-in templates (metrics.Datadog dialect) for the
+// ResourceQueries are built-in templates ([metrics.Datadog] dialect) for the
 // resource use of one workload's version, each the version's total over
 // its containers, averaged over the window by the provider's aggregator
 // (Config.Aggregator, avg by default): render them with Render and
-// metrics.Vars{Namespace, Workload, Version}, and judge them with
+// [metrics.Vars]{Namespace, Workload, Version}, and judge them with
 // analysis.Resources.
 type ResourceQueries struct {
 	// CPU is the CPU the version's containers use, in nanocores (Datadog's

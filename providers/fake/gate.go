@@ -6,7 +6,7 @@ import (
 	"github.com/meshcanary/canary/workload"
 )
 
-// Gate is an in-memory workload.Gate: it approves the gates of the kinds
+// Gate is an in-memory [workload.Gate]: it approves the gates of the kinds
 // told to with Approve. Verb recorded: "check".
 type Gate struct {
 	recorder

@@ -59,7 +59,7 @@ func PerRequests(v float64, perMinute float64, canary bool) Series {
 // WeightSource reports the canary's weight; *Router is one.
 type WeightSource interface{ CanaryWeight() int }
 
-// Provider is an in-memory metrics.Provider answering scripted series keyed
+// Provider is an in-memory [metrics.Provider] answering scripted series keyed
 // by query text. Verb recorded: "query".
 type Provider struct {
 	recorder

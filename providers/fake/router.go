@@ -9,7 +9,7 @@ import (
 	"github.com/meshcanary/canary/traffic"
 )
 
-// Router is an in-memory router for tests: a *traffic.Router over an
+// Router is an in-memory router for tests: a *[traffic.Router] over an
 // in-memory driver, so that it validates, skips, verifies and wraps errors
 // exactly as the mesh adapters do, plus the recording and error injection
 // of every fake. Verbs recorded, one per call of the method: "set"
@@ -17,7 +17,7 @@ import (
 //
 // An error injected with Fail or FailAlways is returned by the in-memory
 // back end on the call's first read or write, so it reaches the caller
-// wrapped by the traffic.Router (as a *traffic.Error, errors.As still
+// wrapped by the [traffic.Router] (as a *[traffic.Error], errors.As still
 // reaching the injected error), as a mesh's own error would. A call refused
 // before any I/O (an invalid split, a cancelled context) does not consume
 // an injected error.
@@ -34,8 +34,8 @@ func NewRouter() *Router {
 	return &Router{d: d, r: traffic.NewRouter(d, traffic.Options{Name: "fake route"})}
 }
 
-// SetSplit puts s in force through the traffic.Router (see
-// traffic.Router.SetSplit).
+// SetSplit puts s in force through the [traffic.Router] (see
+// [traffic.Router.SetSplit]).
 func (r *Router) SetSplit(ctx context.Context, s traffic.Split) error {
 	return r.call(ctx, "set", s, s.Validate() == nil, func() error { return r.r.SetSplit(ctx, s) })
 }
@@ -92,7 +92,7 @@ func (r *recorder) take(verb string) error {
 }
 
 // Delete makes the route disappear, as if someone deleted the mesh object:
-// every later call returns an error matching traffic.ErrNotFound.
+// every later call returns an error matching [traffic.ErrNotFound].
 func (r *Router) Delete() { r.d.delete() }
 
 // Current returns the split in force without recording a call.
@@ -118,7 +118,7 @@ func (r *Router) Writes() int {
 // errDeleted is the back end's answer for a deleted route.
 var errDeleted = fmt.Errorf("fake router: route deleted: %w", traffic.ErrNotFound)
 
-// routeDriver is the in-memory traffic.Driver behind Router.
+// routeDriver is the in-memory [traffic.Driver] behind Router.
 type routeDriver struct {
 	mu      sync.Mutex
 	split   traffic.Split

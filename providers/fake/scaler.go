@@ -8,7 +8,7 @@ import (
 	"github.com/meshcanary/canary/workload"
 )
 
-// Scaler is an in-memory workload.Scaler and workload.Readiness. Verbs
+// Scaler is an in-memory [workload.Scaler] and [workload.Readiness]. Verbs
 // recorded: "replicas", "scale", "ready".
 type Scaler struct {
 	recorder

@@ -47,13 +47,13 @@ type Config struct {
 	// DefaultTestRule.
 	TestRule string
 	// Retries bounds the retries after a write conflict, each after a
-	// pause and a fresh read. Zero means traffic.DefaultRetries; negative
+	// pause and a fresh read. Zero means [traffic.DefaultRetries]; negative
 	// means no retry.
 	Retries int
 }
 
-// Driver is the traffic.Driver over one HTTPRoute. Use it through the
-// *traffic.Router that New returns (or traffic.NewRouter(d, d.Options()));
+// Driver is the [traffic.Driver] over one HTTPRoute. Use it through the
+// *[traffic.Router] that New returns (or traffic.NewRouter(d, d.Options()));
 // its own method Desired is for GitOps. It is safe for concurrent use.
 type Driver struct {
 	client versioned.Interface
@@ -62,7 +62,7 @@ type Driver struct {
 
 var _ traffic.Driver = (*Driver)(nil)
 
-// New checks cfg and returns a *traffic.Router over the HTTPRoute. It sends
+// New checks cfg and returns a *[traffic.Router] over the HTTPRoute. It sends
 // no request.
 func New(client versioned.Interface, cfg Config) (*traffic.Router, error) {
 	return kuberoute.Router(NewDriver(client, cfg))
@@ -111,7 +111,7 @@ func NewDriver(client versioned.Interface, cfg Config) (*Driver, error) {
 	return &Driver{client: client, cfg: cfg}, nil
 }
 
-// Options returns the traffic.Options New uses: the route's name for
+// Options returns the [traffic.Options] New uses: the route's name for
 // errors and Config.Retries.
 func (r *Driver) Options() traffic.Options {
 	return traffic.Options{Name: r.object(), Retries: r.cfg.Retries}
@@ -123,7 +123,7 @@ func (r *Driver) routes() gwclient.HTTPRouteInterface {
 	return r.client.GatewayV1().HTTPRoutes(r.cfg.Namespace)
 }
 
-// Read gets the route and the split in force (a traffic.Driver method).
+// Read gets the route and the split in force (a [traffic.Driver] method).
 // Weights that are not whole percentages of their sum are rounded.
 func (r *Driver) Read(ctx context.Context) (traffic.Split, traffic.Version, error) {
 	route, err := r.routes().Get(ctx, r.cfg.Route, metav1.GetOptions{})
@@ -137,13 +137,13 @@ func (r *Driver) Read(ctx context.Context) (traffic.Split, traffic.Version, erro
 	return s, route, nil
 }
 
-// Write puts s in force on the route v (a traffic.Driver method): one JSON
+// Write puts s in force on the route v (a [traffic.Driver] method): one JSON
 // Patch of the managed rule's two weights, the router's mirror filter and
 // its test rule, pinned to v's resourceVersion. Every other field —
 // including fields of Gateway API versions newer than this client's Go
 // types — stays as the server holds it. A split the route cannot carry (a
 // test header the managed rule already matches, a route already at
-// MaxRules) is a *canary.FieldError, and nothing is sent.
+// MaxRules) is a *[canary.FieldError], and nothing is sent.
 func (r *Driver) Write(ctx context.Context, v traffic.Version, s traffic.Split) (traffic.Split, traffic.Version, error) {
 	route, ok := v.(*gatewayv1.HTTPRoute)
 	if !ok || route == nil {
@@ -174,7 +174,7 @@ func (r *Driver) resourceVersion(ctx context.Context) (string, error) {
 	return route.ResourceVersion, nil
 }
 
-// ErrorCode classifies the API server's errors (a traffic.Driver method).
+// ErrorCode classifies the API server's errors (a [traffic.Driver] method).
 func (r *Driver) ErrorCode(err error) canary.ErrorCode { return kuberoute.Code(err) }
 
 // Desired reads the route and returns it as a write of s would make it,

@@ -257,8 +257,8 @@ func parseQuery(text string) (metric, version, error) {
 
 // Query answers q from the proxy's own measurements; see the package doc
 // for the query language and how the window is read. It returns an error
-// wrapping metrics.ErrNoData when no request of the version ended in the
-// window, and a *canary.FieldError for an invalid query, an unknown metric
+// wrapping [metrics.ErrNoData] when no request of the version ended in the
+// window, and a *[canary.FieldError] for an invalid query, an unknown metric
 // or version, a window longer than Config.Retention, or a window that
 // reaches back past the history still held.
 func (p *Proxy) Query(ctx context.Context, q metrics.Query) (metrics.Result, error) {

@@ -18,14 +18,14 @@ import (
 )
 
 // ErrClosed is returned (wrapped) by the Router methods of a closed Proxy.
-// Its code is canary.FailedPrecondition. It does not match
-// traffic.ErrNotFound: closing the proxy (a process shutting down) says
+// Its code is [canary.FailedPrecondition]. It does not match
+// [traffic.ErrNotFound]: closing the proxy (a process shutting down) says
 // nothing about the canary, and must not make a rollout roll back.
 var ErrClosed = canary.NewError(canary.FailedPrecondition, "httpsplit: proxy closed")
 
 // Proxy is the in-process mesh: an http.Handler that sends each request to
-// the stable or the canary back end, a traffic.Router that sets the split,
-// and a metrics.Provider that answers from what the proxy measured. Build
+// the stable or the canary back end, a [traffic.Router] that sets the split,
+// and a [metrics.Provider] that answers from what the proxy measured. Build
 // one with New; the zero Proxy is not usable. A Proxy is safe for
 // concurrent use.
 type Proxy struct {
@@ -67,7 +67,7 @@ var (
 )
 
 // New validates c and returns a Proxy that sends every request to the
-// stable version (traffic.AllStable). Bad input is a *canary.FieldError
+// stable version ([traffic.AllStable]). Bad input is a *[canary.FieldError]
 // naming the field.
 func New(c Config) (*Proxy, error) {
 	c, err := c.normalize()
@@ -260,12 +260,12 @@ func (s *statusWriter) failed(completed bool) bool {
 	return !completed || s.status >= 500
 }
 
-// Router returns the proxy's *traffic.Router, for code that takes one.
+// Router returns the proxy's *[traffic.Router], for code that takes one.
 // SetSplit, Split and Release below are its methods.
 func (p *Proxy) Router() *traffic.Router { return p.router }
 
 // SetSplit makes s the split in force for the next request, through the
-// proxy's traffic.Router (see traffic.Router.SetSplit). It validates s
+// proxy's [traffic.Router] (see [traffic.Router.SetSplit]). It validates s
 // first and changes nothing when s is invalid. Writing the split already
 // in force keeps it, with its place in the routing sequence; a different
 // split starts its sequence afresh.
@@ -279,7 +279,7 @@ func (p *Proxy) Split(ctx context.Context) (traffic.Split, error) { return p.rou
 // Release drops the test route and the mirror and keeps the weights.
 func (p *Proxy) Release(ctx context.Context) error { return p.router.Release(ctx) }
 
-// routeDriver is the traffic.Driver of the in-process route: the Version
+// routeDriver is the [traffic.Driver] of the in-process route: the Version
 // is the *route in force, so a write pinned to a route replaced since is a
 // conflict.
 type routeDriver struct{ p *Proxy }
@@ -316,7 +316,7 @@ func (d routeDriver) Write(_ context.Context, v traffic.Version, s traffic.Split
 func (routeDriver) ErrorCode(err error) canary.ErrorCode { return canary.Code(err) }
 
 // Close stops the proxy at once: ServeHTTP answers 503 from then on, the
-// Router methods return ErrClosed (code canary.FailedPrecondition),
+// Router methods return ErrClosed (code [canary.FailedPrecondition]),
 // mirrored copies in flight are cancelled and waited for, and the idle
 // connections of the transport New built are closed. Queries keep
 // answering from what was measured. Closing twice is harmless. Close does

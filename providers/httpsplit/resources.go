@@ -81,7 +81,7 @@ type ResourceConfig struct {
 	Retention time.Duration
 }
 
-// ResourceMonitor is a metrics.Provider for the resource use of the back
+// ResourceMonitor is a [metrics.Provider] for the resource use of the back
 // ends behind a Proxy, which report it themselves (ResourceHandler). The
 // caller drives it: Sample fetches every report once (call it at least
 // twice a window, for example every 10 s with Run), and Query answers from
@@ -99,7 +99,7 @@ type ResourceConfig struct {
 //	          time) between samples in the window, summed
 //	replicas  how many back ends answered at least once in the window
 //
-// A version with no usable sample in the window is metrics.ErrNoData. It is
+// A version with no usable sample in the window is [metrics.ErrNoData]. It is
 // safe for concurrent use.
 type ResourceMonitor struct {
 	cfg     ResourceConfig

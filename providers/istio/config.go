@@ -58,7 +58,7 @@ type Config struct {
 	Stable, Canary Destination
 	// TestRoute is the name of the header-matched route the router adds,
 	// immediately before the managed route in spec.http, for zero-traffic
-	// test requests (traffic.Split's
+	// test requests ([traffic.Split]'s
 	// TestRoute). Empty means Route+"-canary-test", or "canary-test" when
 	// Route is empty.
 	TestRoute string
@@ -76,7 +76,7 @@ type Config struct {
 	VersionLabel string
 	// Retries bounds how many times a write is retried, each time after a
 	// pause and a fresh read, when another client changed the
-	// VirtualService first. Zero means traffic.DefaultRetries; it must not
+	// VirtualService first. Zero means [traffic.DefaultRetries]; it must not
 	// be negative.
 	Retries int
 	// ClusterDomain is the cluster's DNS domain, used to expand a short
@@ -149,7 +149,7 @@ func dnsErr(field, v string, errs []string) error {
 	return canary.Invalid(field, v, "%s", strings.Join(errs, "; "))
 }
 
-// Validate reports the first bad field of c as a *canary.FieldError.
+// Validate reports the first bad field of c as a *[canary.FieldError].
 func (c Config) Validate() error {
 	if c.Namespace == "" {
 		return canary.Invalid("Config.Namespace", c.Namespace, "required")

@@ -17,7 +17,7 @@ import (
 // ErrSubsetMissing is wrapped by the error a Router returns when a
 // DestinationRule subset it routes to does not exist and Config.CreateSubsets
 // is off.
-// Its code is canary.FailedPrecondition.
+// Its code is [canary.FailedPrecondition].
 var ErrSubsetMissing = canary.NewError(canary.FailedPrecondition, "istio: subset missing")
 
 // ObjectError reports a mesh object the router cannot work with, naming the
@@ -25,8 +25,8 @@ var ErrSubsetMissing = canary.NewError(canary.FailedPrecondition, "istio: subset
 //
 //	istio: VirtualService prod/reviews: spec.http[1].route[2]: destination "ratings" is neither stable (reviews/v1) nor canary (reviews/v2)
 //
-// Err, when not nil, is the sentinel it wraps: traffic.ErrNotFound for a
-// missing route, ErrSubsetMissing, or canary.ErrInvalid when the Config
+// Err, when not nil, is the sentinel it wraps: [traffic.ErrNotFound] for a
+// missing route, ErrSubsetMissing, or [canary.ErrInvalid] when the Config
 // does not fit the object (several routes and no Config.Route).
 type ObjectError struct {
 	Kind      string // "VirtualService" or "DestinationRule"
@@ -48,8 +48,8 @@ func (e *ObjectError) Error() string {
 // Unwrap returns Err.
 func (e *ObjectError) Unwrap() error { return e.Err }
 
-// ErrorCode returns the code of Err (see canary.Code), or
-// canary.InvalidArgument when Err is nil: the object does not fit the
+// ErrorCode returns the code of Err (see [canary.Code]), or
+// [canary.InvalidArgument] when Err is nil: the object does not fit the
 // Config.
 func (e *ObjectError) ErrorCode() canary.ErrorCode {
 	if e.Err == nil {

@@ -15,9 +15,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// Driver is the traffic.Driver over one HTTP route of a
+// Driver is the [traffic.Driver] over one HTTP route of a
 // networking.istio.io/v1 VirtualService. Use it through the
-// *traffic.Router that New returns (or traffic.NewRouter(d, …)); its own
+// *[traffic.Router] that New returns (or traffic.NewRouter(d, …)); its own
 // methods are for GitOps (Desired, Render) and for checking the subsets
 // ahead of time (EnsureSubsets). It is safe for concurrent use.
 type Driver struct {
@@ -33,16 +33,16 @@ var (
 	_ traffic.Checker = (*Driver)(nil)
 )
 
-// New returns a *traffic.Router over the route cfg names, talking to the
-// cluster through client. It validates cfg (a *canary.FieldError names the
+// New returns a *[traffic.Router] over the route cfg names, talking to the
+// cluster through client. It validates cfg (a *[canary.FieldError] names the
 // bad field) and sends no request. Conflicting writes are retried
-// Config.Retries times, with traffic.DefaultBackoff between attempts.
+// Config.Retries times, with [traffic.DefaultBackoff] between attempts.
 func New(client versioned.Interface, cfg Config) (*traffic.Router, error) {
 	return kuberoute.Router(NewDriver(client, cfg))
 }
 
 // NewDriver returns the Driver that New wraps, for GitOps (Desired,
-// Render), EnsureSubsets, or a traffic.Router with other Options. It
+// Render), EnsureSubsets, or a [traffic.Router] with other Options. It
 // validates cfg and sends no request.
 func NewDriver(client versioned.Interface, cfg Config) (*Driver, error) {
 	if client == nil {
@@ -54,7 +54,7 @@ func NewDriver(client versioned.Interface, cfg Config) (*Driver, error) {
 	return &Driver{client: client, cfg: cfg}, nil
 }
 
-// Options returns the traffic.Options New uses: the object's name for
+// Options returns the [traffic.Options] New uses: the object's name for
 // errors and Config.Retries.
 func (r *Driver) Options() traffic.Options {
 	return traffic.Options{Name: fmt.Sprintf("VirtualService %s/%s", r.cfg.Namespace, r.cfg.VirtualService), Retries: r.cfg.Retries}
@@ -68,8 +68,8 @@ func (r *Driver) get(ctx context.Context) (*networkingv1.VirtualService, error) 
 }
 
 // Read gets the VirtualService and parses the split in force (a
-// traffic.Driver method). A missing VirtualService is the server's 404; a
-// missing managed route is an *ObjectError wrapping traffic.ErrNotFound; a
+// [traffic.Driver] method). A missing VirtualService is the server's 404; a
+// missing managed route is an *ObjectError wrapping [traffic.ErrNotFound]; a
 // route the driver cannot read is an *ObjectError naming the field,
 // returned with the object so that a write may replace it.
 func (r *Driver) Read(ctx context.Context) (traffic.Split, traffic.Version, error) {
@@ -81,11 +81,11 @@ func (r *Driver) Read(ctx context.Context) (traffic.Split, traffic.Version, erro
 	return s, vs, err
 }
 
-// Check refuses what Istio cannot express (a traffic.Checker method): a
+// Check refuses what Istio cannot express (a [traffic.Checker] method): a
 // test header name in upper case.
 func (r *Driver) Check(s traffic.Split) error { return validateSplit(s) }
 
-// Write puts s in force on the VirtualService v (a traffic.Driver method):
+// Write puts s in force on the VirtualService v (a [traffic.Driver] method):
 // one JSON Patch that changes only the managed route's weights and mirror
 // and the test route, pinned to v's resourceVersion. Unless s is
 // traffic.AllStable() (a rollback is never held up by a subset check), it
@@ -119,7 +119,7 @@ func (r *Driver) Write(ctx context.Context, v traffic.Version, s traffic.Split) 
 	return got, out, err
 }
 
-// ErrorCode classifies the API server's errors (a traffic.Driver method).
+// ErrorCode classifies the API server's errors (a [traffic.Driver] method).
 func (r *Driver) ErrorCode(err error) canary.ErrorCode { return kuberoute.Code(err) }
 
 // patch sends ops as one JSON Patch pinned to vs's resourceVersion: the
@@ -152,7 +152,7 @@ func (r *Driver) Desired(ctx context.Context, s traffic.Split) (*networkingv1.Vi
 
 // Render returns a copy of vs with s in force, as a write would make it,
 // with no I/O: for a VirtualService read from a Git repository or a
-// manifest. vs is not modified. Errors are a *canary.FieldError for a bad
+// manifest. vs is not modified. Errors are a *[canary.FieldError] for a bad
 // s, or an *ObjectError naming the field of vs that cannot be managed.
 func (r *Driver) Render(vs *networkingv1.VirtualService, s traffic.Split) (*networkingv1.VirtualService, error) {
 	if vs == nil {

@@ -18,7 +18,7 @@ import (
 )
 
 // ErrNotFound is matched by the error for a Deployment that does not exist.
-// Its code is canary.NotFound.
+// Its code is [canary.NotFound].
 var ErrNotFound = canary.NewError(canary.NotFound, "kubernetes: deployment not found")
 
 // Deployments scales and checks the stable and the canary Deployment of one
@@ -82,7 +82,7 @@ func (d *Deployments) wrap(v workload.Version, name string, err error) error {
 	if apierrors.IsNotFound(err) {
 		return fmt.Errorf("%s deployment %s/%s: %w: %w", v, d.namespace, name, ErrNotFound, err)
 	}
-	// Classified once (canary.Code); the *apierrors.StatusError stays
+	// Classified once ([canary.Code]); the *apierrors.StatusError stays
 	// reachable with errors.As.
 	return fmt.Errorf("%s deployment %s/%s: %w", v, d.namespace, name, kuberoute.Wrap(err))
 }

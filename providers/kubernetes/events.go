@@ -109,7 +109,7 @@ func (e *Events) Dropped() int64 { return e.dropped.Load() }
 // RateLimited is the number of Events the spam filter dropped.
 func (e *Events) RateLimited() int64 { return e.limited.Load() }
 
-// Sink returns a rollback.Sink that records events on obj, which must
+// Sink returns a [rollback.Sink] that records events on obj, which must
 // name the object's Kind, APIVersion, Namespace and Name (and, better, its
 // UID, so that Events of a deleted and re-created object are not mixed).
 func (e *Events) Sink(obj *corev1.ObjectReference) rollback.Sink {

@@ -44,7 +44,7 @@ const (
 // more than 1 MiB (1,048,576 bytes; the same limit as a Secret's), and etcd
 // refuses requests over 1.5 MiB by default; 24 KiB are left for the key and
 // the object's metadata. A larger record is refused before any request with
-// a *canary.FieldError naming "data".
+// a *[canary.FieldError] naming "data".
 //
 // A rollout's snapshot stays far below it: its size grows with the number
 // of metrics (one running total and one piece of evidence per metric), the
@@ -59,7 +59,7 @@ const MaxRecordSize = 1000 << 10
 // repair it) by hand.
 var ErrNotRecord = errors.New("not a record written by the meshcanary store")
 
-// ConfigMapStore is a store.Store that keeps each record in a ConfigMap of
+// ConfigMapStore is a [store.Store] that keeps each record in a ConfigMap of
 // one namespace, written with compare-and-swap on the object's
 // resourceVersion: a Save names the resourceVersion it read, and the API
 // server answers 409 Conflict when the object moved since, so a driver
@@ -84,7 +84,7 @@ type ConfigMapStore struct {
 	Namespace string
 	// Prefix is put before a key to make the ConfigMap's name; the zero
 	// value means "meshcanary-". A key too long for a name with the
-	// prefix is refused with a *canary.FieldError naming "key".
+	// prefix is refused with a *[canary.FieldError] naming "key".
 	Prefix string
 	// Owners, when set, gives the owner references of the ConfigMap that
 	// holds key, written at every Save (for garbage collection with the
@@ -125,7 +125,7 @@ func (s *ConfigMapStore) check(ctx context.Context, key string) (string, error) 
 	return s.name(key)
 }
 
-// Load implements store.Store.
+// Load implements [store.Store].
 func (s *ConfigMapStore) Load(ctx context.Context, key string) ([]byte, string, error) {
 	name, err := s.check(ctx, key)
 	if err != nil {
@@ -188,8 +188,8 @@ func (s *ConfigMapStore) object(key, name string, data []byte, prev string) *cor
 	return cm
 }
 
-// Save implements store.Store. A record over MaxRecordSize is refused
-// with a *canary.FieldError naming "data" before any request.
+// Save implements [store.Store]. A record over MaxRecordSize is refused
+// with a *[canary.FieldError] naming "data" before any request.
 func (s *ConfigMapStore) Save(ctx context.Context, key string, data []byte, prev string) (string, error) {
 	name, err := s.check(ctx, key)
 	if err != nil {
@@ -229,7 +229,7 @@ func validVersion(v string) bool {
 	return err == nil
 }
 
-// Delete implements store.Store, with a resourceVersion precondition.
+// Delete implements [store.Store], with a resourceVersion precondition.
 func (s *ConfigMapStore) Delete(ctx context.Context, key string, prev string) error {
 	name, err := s.check(ctx, key)
 	if err != nil {

@@ -45,15 +45,15 @@ const (
 // Sentinel errors, matched with errors.Is.
 var (
 	// ErrUnauthorized: NerdGraph refused the key (401, 403 or BAD_API_KEY).
-	// It is metrics.ErrUnauthorized (code canary.Unauthorized).
+	// It is [metrics.ErrUnauthorized] (code [canary.Unauthorized]).
 	ErrUnauthorized = metrics.ErrUnauthorized
 	// ErrRateLimited: NerdGraph answered 429 or TOO_MANY_REQUESTS and the
 	// adapter gave up waiting.
-	// It is metrics.ErrRateLimited (code canary.RateLimited).
+	// It is [metrics.ErrRateLimited] (code [canary.RateLimited]).
 	ErrRateLimited = metrics.ErrRateLimited
 	// ErrMultipleRows: the query answered several rows where one value was
 	// expected (a FACET or TIMESERIES query through Query).
-	// It is metrics.ErrSeveralSeries (code canary.InvalidArgument).
+	// It is [metrics.ErrSeveralSeries] (code [canary.InvalidArgument]).
 	ErrMultipleRows = metrics.ErrSeveralSeries
 )
 
@@ -88,7 +88,7 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Provider is a metrics.Provider running NRQL through NerdGraph. It is safe
+// Provider is a [metrics.Provider] running NRQL through NerdGraph. It is safe
 // for concurrent use. Build it with New; the zero Provider is not usable.
 type Provider struct {
 	key        string
@@ -105,7 +105,7 @@ type Provider struct {
 var _ metrics.Provider = (*Provider)(nil)
 
 // New checks cfg and returns a Provider. It sends no request. Every refused
-// field is reported as a *canary.FieldError.
+// field is reported as a *[canary.FieldError].
 func New(cfg Config) (*Provider, error) {
 	if cfg.APIKey == "" {
 		return nil, canary.Invalid("Config.APIKey", nil, "must be set to a New Relic user key")
@@ -172,7 +172,7 @@ func New(cfg Config) (*Provider, error) {
 	return p, nil
 }
 
-// Render renders t, which must be in the metrics.NRQL dialect, with v.
+// Render renders t, which must be in the [metrics.NRQL] dialect, with v.
 func Render(t metrics.Template, v metrics.Vars) (string, error) {
 	if t.Dialect() != metrics.NRQL {
 		return "", canary.Invalid("Template.Dialect", t.Dialect().String(), "must be metrics.NRQL for the New Relic provider")
@@ -182,7 +182,7 @@ func Render(t metrics.Template, v metrics.Vars) (string, error) {
 
 // NRQL returns the query the provider would send for q: q.Text with the
 // window appended as SINCE and UNTIL in epoch milliseconds. It returns a
-// *canary.FieldError for a query Query would refuse.
+// *[canary.FieldError] for a query Query would refuse.
 func (p *Provider) NRQL(q metrics.Query) (string, error) {
 	if p == nil || p.key == "" {
 		return "", canary.Invalid("Provider", nil, "is the zero Provider; build it with New")
@@ -290,7 +290,7 @@ func (p *Provider) Query(ctx context.Context, q metrics.Query) (metrics.Result, 
 // QueryFacets runs a FACET query over exactly (q.End-q.Window, q.End] and
 // returns one Result per facet, keyed by the facet's value (several facet
 // attributes are joined with ", "). A facet whose value is null is left
-// out; when none is left the error wraps metrics.ErrNoData.
+// out; when none is left the error wraps [metrics.ErrNoData].
 func (p *Provider) QueryFacets(ctx context.Context, q metrics.Query) (map[string]metrics.Result, error) {
 	nrql, err := p.NRQL(q)
 	if err != nil {

@@ -12,7 +12,7 @@ import (
 // ResourceQueries are built-in NRQL templates for the resource use of one
 // workload's version, each the version's total over its containers within
 // the window, from the Kubernetes integration's K8sContainerSample events:
-// render them with Render and metrics.Vars{Namespace, Workload, Version},
+// render them with Render and [metrics.Vars]{Namespace, Workload, Version},
 // and judge them with analysis.Resources. Each is a nested aggregation —
 // one figure per container (FACET podName, containerName), then their
 // sum — and the provider's SINCE/UNTIL, appended to the outer query,

@@ -51,10 +51,10 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// ErrorCode returns the error's code: canary.Unauthorized or
-// canary.RateLimited where those apply (also for NerdGraph's BAD_API_KEY
+// ErrorCode returns the error's code: [canary.Unauthorized] or
+// [canary.RateLimited] where those apply (also for NerdGraph's BAD_API_KEY
 // and TOO_MANY_REQUESTS in a 200 answer), otherwise the code of the HTTP
-// status (canary.HTTPCode), canary.Unknown when there is none.
+// status ([canary.HTTPCode]), [canary.Unknown] when there is none.
 func (e *Error) ErrorCode() canary.ErrorCode {
 	if e.kind != nil {
 		return canary.Code(e.kind)

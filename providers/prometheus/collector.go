@@ -137,7 +137,7 @@ func (m *RolloutMetrics) Forget(name string) {
 	delete(m.lastSeq, name)
 }
 
-// Sink returns a rollback.Sink that counts analyses, rollbacks and
+// Sink returns a [rollback.Sink] that counts analyses, rollbacks and
 // failures from the rollouts' events. It never fails.
 func (m *RolloutMetrics) Sink() rollback.Sink {
 	return rollback.SinkFunc(func(_ context.Context, e rollback.Event) error {

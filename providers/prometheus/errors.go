@@ -13,11 +13,11 @@ import (
 )
 
 // classify gives an error from the Prometheus client its code, once: an
-// error that already has one (metrics.ErrNoData, a *canary.FieldError, a
+// error that already has one ([metrics.ErrNoData], a *[canary.FieldError], a
 // context error) is returned as is; a *v1.Error is classified by its type
 // and, for an HTTP error, its status — 401 and 403 wrap
-// metrics.ErrUnauthorized, 429 metrics.ErrRateLimited, others get the
-// status's code (canary.HTTPCode). The *v1.Error stays reachable with
+// [metrics.ErrUnauthorized], 429 [metrics.ErrRateLimited], others get the
+// status's code ([canary.HTTPCode]). The *v1.Error stays reachable with
 // errors.As.
 func classify(err error) error {
 	if err == nil || canary.Code(err) != canary.Unknown {

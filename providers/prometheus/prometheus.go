@@ -36,12 +36,12 @@ const maxPoints = 11000
 // number answers several series. The error's text lists their labels.
 // Aggregate in the query (sum, max, …) to get one series.
 //
-// It is metrics.ErrSeveralSeries, the same sentinel for every provider.
+// It is [metrics.ErrSeveralSeries], the same sentinel for every provider.
 var ErrSeveralSeries = metrics.ErrSeveralSeries
 
 // ErrRangeVector is returned (wrapped) when an instant query answers a
 // range vector (a selector like x[5m] not wrapped in a function).
-// Its code is canary.InvalidArgument: the query must change.
+// Its code is [canary.InvalidArgument]: the query must change.
 var ErrRangeVector = canary.NewError(canary.InvalidArgument, "prometheus: instant query answered a range vector")
 
 // BasicAuth is a user name and password sent with every request.
@@ -166,9 +166,9 @@ func (c clientQuerier) query(ctx context.Context, text string, r v1.Range, timeo
 	return v, err
 }
 
-// Provider is a metrics.Provider backed by a Prometheus server. Build it
+// Provider is a [metrics.Provider] backed by a Prometheus server. Build it
 // with New; it is safe for concurrent use. The zero Provider (and a nil
-// *Provider) refuses every query with a *canary.FieldError.
+// *Provider) refuses every query with a *[canary.FieldError].
 type Provider struct {
 	q          querier
 	timeout    time.Duration
@@ -178,7 +178,7 @@ type Provider struct {
 }
 
 // New checks cfg and returns a Provider. It sends no request. Every error
-// is a *canary.FieldError naming the Config field.
+// is a *[canary.FieldError] naming the Config field.
 func New(cfg Config) (*Provider, error) {
 	if err := validateAddress(cfg.Address); err != nil {
 		return nil, err
@@ -240,7 +240,7 @@ func validateAddress(addr string) error {
 
 // Query evaluates q.Text at q.End (see the package documentation for
 // instant and range queries). q.Window must be at least the configured
-// resolution; a bad q is refused with a *canary.FieldError before any
+// resolution; a bad q is refused with a *[canary.FieldError] before any
 // request is sent. The rate window inside q.Text is the one the template's
 // {{window}} was rendered with; render it with q.Window so that both agree
 // (q.Window itself only bounds the range of Samples).

@@ -13,10 +13,10 @@ import (
 // Queries is a set of built-in PromQL templates for one source of mesh
 // metrics. Each selects one workload's version with {{namespace}},
 // {{workload}} and {{version}} and uses {{window}} as the rate window, so
-// render it with metrics.Vars{Namespace, Workload, Version, Window}.
+// render it with [metrics.Vars]{Namespace, Workload, Version, Window}.
 // A workload with series but no requests in the window gives NaN for the
-// ratios and latencies (metrics.ErrNoData), and one with no series gives an
-// empty result (metrics.ErrNoData too); RequestRate is then 0 or no data.
+// ratios and latencies ([metrics.ErrNoData]), and one with no series gives an
+// empty result ([metrics.ErrNoData] too); RequestRate is then 0 or no data.
 type Queries struct {
 	// RequestRate is requests per second over the window.
 	RequestRate metrics.Template

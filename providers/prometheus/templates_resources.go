@@ -8,7 +8,7 @@ import (
 
 // ResourceQueries are built-in PromQL templates for the resource use of
 // one workload's version, each the version's total over its pods: render
-// with metrics.Vars{Namespace, Workload, Version, Window} and judge them
+// with [metrics.Vars]{Namespace, Workload, Version, Window} and judge them
 // with analysis.Resources (CPU per request, memory per replica, restarts
 // and OOM kills as faults).
 type ResourceQueries struct {

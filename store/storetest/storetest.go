@@ -28,7 +28,7 @@ type Harness struct {
 	// that compare-and-swap is checked between handles too. Nil uses s.
 	Twin func(ctx context.Context, t *testing.T, s store.Store) store.Store
 	// MaxSize is the largest record the store accepts, in bytes; a record
-	// one byte larger must be refused with a *canary.FieldError naming
+	// one byte larger must be refused with a *[canary.FieldError] naming
 	// "data" and nothing stored. Zero means the store has no limit of its
 	// own; the suite then stores a record of DefaultLargeRecord bytes.
 	MaxSize int

@@ -11,14 +11,14 @@ import (
 )
 
 // Harness tells the suite how to exercise one driver through the portable
-// traffic.Router.
+// [traffic.Router].
 type Harness struct {
-	// New returns a *traffic.Router, built with traffic.NewRouter over
+	// New returns a *[traffic.Router], built with [traffic.NewRouter] over
 	// the driver under test, for a fresh route that sends every request
 	// to the stable version. Required. It fails t itself on error.
 	New func(ctx context.Context, t *testing.T) *traffic.Router
 	// Delete removes the object behind r, so that the suite can check
-	// traffic.ErrNotFound. Nil skips that test.
+	// [traffic.ErrNotFound]. Nil skips that test.
 	Delete func(ctx context.Context, t *testing.T, r *traffic.Router)
 	// Break makes r's back end fail its next calls with its native error
 	// and returns a pointer for errors.As that the error must match
@@ -26,7 +26,7 @@ type Harness struct {
 	Break func(ctx context.Context, t *testing.T, r *traffic.Router) (target any)
 	// NoMirror and NoTestRoute skip the tests of features the back end
 	// cannot express; SetSplit must then refuse such splits with an error
-	// matching canary.ErrInvalid.
+	// matching [canary.ErrInvalid].
 	NoMirror, NoTestRoute bool
 }
 
@@ -96,7 +96,7 @@ func TestWritesAreIdempotent(t *testing.T, h Harness) {
 }
 
 // TestInvalidSplitIsRefusedAndNothingWritten: an invalid split is a
-// *canary.FieldError and the split in force stays.
+// *[canary.FieldError] and the split in force stays.
 func TestInvalidSplitIsRefusedAndNothingWritten(t *testing.T, h Harness) {
 	c := testCtx(t)
 	r := h.New(c, t)
@@ -218,8 +218,8 @@ func TestCancelledContext(t *testing.T, h Harness) {
 }
 
 // TestMissingRouteIsNotFound: after Harness.Delete, reads and writes (the
-// rollback included) match traffic.ErrNotFound and have the code
-// canary.NotFound. Skipped without Harness.Delete.
+// rollback included) match [traffic.ErrNotFound] and have the code
+// [canary.NotFound]. Skipped without Harness.Delete.
 func TestMissingRouteIsNotFound(t *testing.T, h Harness) {
 	if h.Delete == nil {
 		t.Skip("Harness.Delete is nil")

@@ -17,7 +17,7 @@ type ScalerHarness struct {
 	New func(ctx context.Context, t *testing.T, stable, canary int32) workload.Scaler
 }
 
-// RunScaler checks the workload.Scaler contract: Replicas reads what was
+// RunScaler checks the [workload.Scaler] contract: Replicas reads what was
 // set, Scale is idempotent and per version, bad arguments are refused with
 // a *[canary.FieldError] before anything changes, and a cancelled context is
 // honoured.
@@ -92,7 +92,7 @@ type ReadinessHarness struct {
 	New func(ctx context.Context, t *testing.T, ready bool) workload.Readiness
 }
 
-// RunReadiness checks the workload.Readiness contract: a ready version
+// RunReadiness checks the [workload.Readiness] contract: a ready version
 // says so with no reason, a version that is not ready gives a reason, and
 // an unknown version is refused with a *[canary.FieldError].
 func RunReadiness(t *testing.T, h ReadinessHarness) {
@@ -126,7 +126,7 @@ type GateHarness struct {
 	Approve func(ctx context.Context, t *testing.T, g workload.Gate, kind workload.GateKind)
 }
 
-// RunGate checks the workload.Gate contract: nothing is approved until it
+// RunGate checks the [workload.Gate] contract: nothing is approved until it
 // is, an approval is for its kind only and names who gave it, and a
 // cancelled context is honoured.
 func RunGate(t *testing.T, h GateHarness) {
