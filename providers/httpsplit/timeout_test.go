@@ -21,18 +21,20 @@ func TestCanaryThatNeverAnswersIsAnError(t *testing.T) {
 	clk := newClock(t0)
 	hang := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	// The timeout is short so that the test is quick; nothing depends on
-	// how long it takes to expire, only on its expiring.
-	r := newRig(t, httpsplit.Config{Now: clk.Now, UpstreamTimeout: 20 * time.Millisecond}, ok, hang)
+	// Only the timeout's expiring matters, not when. It must be long
+	// enough that the stable back end, which answers at once, never hits
+	// it on a loaded machine (20 ms did, once, under a parallel CI run):
+	// 3 s is far beyond any local answer and costs the test 6 s.
+	r := newRig(t, httpsplit.Config{Now: clk.Now, UpstreamTimeout: 3 * time.Second}, ok, hang)
 	if err := r.p.SetSplit(ctx(t), traffic.Weighted(50)); err != nil {
 		t.Fatal(err)
 	}
 	codes := map[int]int{}
 	for i := 0; i < 4; i++ {
 		clk.Set(t0.Add(time.Duration(i) * 100 * time.Millisecond))
-		// The client gives up after 10 s, as clients do; the proxy's
-		// timeout (20 ms) expires long before.
-		c, cancel := context.WithTimeout(ctx(t), 10*time.Second)
+		// The client gives up after 30 s, as clients do; the proxy's
+		// timeout (3 s) expires long before.
+		c, cancel := context.WithTimeout(ctx(t), 30*time.Second)
 		w := httptest.NewRecorder()
 		r.p.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/", nil).WithContext(c))
 		cancel()
