@@ -265,7 +265,9 @@ func TestRateLimit(t *testing.T) {
 		s := newServer(t)
 		s.handle("rl", rateLimited(10, "5", 9))
 		p := newProvider(t, s, nil)
-		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		// 2 s: the first answer fits in it even on a loaded machine; the
+		// reset (5 s) does not.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_, err := p.Query(ctx, q("rl"))
 		if !errors.Is(err, datadog.ErrRateLimited) {
