@@ -189,10 +189,10 @@ func TestKillShardHolders(t *testing.T) {
 		t.Skip("the kill test runs in the full suite")
 	}
 	const (
-		shards     = 6
-		batch      = 25
-		minTotal   = 100
-		minKills   = 50
+		shards   = 6
+		batch    = 25
+		minTotal = 100
+		minKills = 50
 		// Kills happen only while rollouts run, one failover at a time,
 		// so a slow (loaded) machine fits fewer kills into a batch: more
 		// batches are made until the kills are in, bounded by the
