@@ -332,6 +332,21 @@ func (t *rankSum) normalCI(res *UTestResult, alpha float64, alt Alternative, cor
 		return
 	}
 	res.Estimate = zeroin(mumin, mumax, f0, f1, w0, 1e-4, 1000)
+	orderInterval(res)
+}
+
+// orderInterval keeps the interval ordered and the estimate inside it. The
+// roots are found to R's absolute tolerance (1e-4, as uniroot uses), which
+// can be coarser than the spread of the data: then the two bounds, found
+// separately, may cross (fuzzing found [6.84e-5, 6.62e-5] around an
+// estimate of 6.18e-5). R reports such crossed bounds as they are; this
+// package orders them and widens the interval to hold the estimate.
+func orderInterval(res *UTestResult) {
+	if res.Low > res.High {
+		res.Low, res.High = res.High, res.Low
+	}
+	res.Low = math.Min(res.Low, res.Estimate)
+	res.High = math.Max(res.High, res.Estimate)
 }
 
 // zeroin is R's R_zeroin2 (Brent's root finder) as uniroot calls it, ported
