@@ -78,13 +78,9 @@ func cmdStatus(e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(*dir, false)
+	st, rec, err := openRollout(e, *dir, name)
 	if err != nil {
-		return usageErr(err)
-	}
-	rec, _, err := loadRolloutRecord(e.ctx, st, name)
-	if err != nil {
-		return usageErr(err)
+		return err
 	}
 	if *asJSON {
 		b, err := json.MarshalIndent(rec.Status, "", "  ")
@@ -135,13 +131,9 @@ func operator(op string) func(e env, args []string) error {
 		if strings.TrimSpace(*actor) == "" {
 			return usageErr(errors.New("--actor is required"))
 		}
-		st, err := openStore(*dir, false)
+		st, rec, err := openRollout(e, *dir, name)
 		if err != nil {
-			return usageErr(err)
-		}
-		rec, _, err := loadRolloutRecord(e.ctx, st, name)
-		if err != nil {
-			return usageErr(err)
+			return err
 		}
 		if rec.Status.Phase.Final() {
 			return usageErr(fmt.Errorf("rollout %s has finished (%s); nothing to %s", name, rec.Status.Phase, op))
@@ -232,13 +224,9 @@ func cmdVerify(e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(*dir, false)
+	st, rec, err := openRollout(e, *dir, name)
 	if err != nil {
-		return usageErr(err)
-	}
-	rec, _, err := loadRolloutRecord(e.ctx, st, name)
-	if err != nil {
-		return usageErr(err)
+		return err
 	}
 	b, _, err := st.Load(e.ctx, auditKey(name))
 	if err != nil && !errors.Is(err, store.ErrNotFound) {

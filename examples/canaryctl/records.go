@@ -153,3 +153,17 @@ func enqueue(ctx context.Context, s store.Store, name string, c command) (int, e
 	}
 	return 0, fmt.Errorf("the command queue of %s kept changing; try again", name)
 }
+
+// openRollout opens the store in dir (which must exist) and reads the
+// record of rollout name; either failure is a usage error.
+func openRollout(e env, dir, name string) (*store.File, rolloutRecord, error) {
+	st, err := openStore(dir, false)
+	if err != nil {
+		return nil, rolloutRecord{}, usageErr(err)
+	}
+	rec, _, err := loadRolloutRecord(e.ctx, st, name)
+	if err != nil {
+		return nil, rolloutRecord{}, usageErr(err)
+	}
+	return st, rec, nil
+}

@@ -34,13 +34,9 @@ func cmdReport(e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(*dir, false)
+	st, rec, err := openRollout(e, *dir, name)
 	if err != nil {
-		return usageErr(err)
-	}
-	rec, _, err := loadRolloutRecord(e.ctx, st, name)
-	if err != nil {
-		return usageErr(err)
+		return err
 	}
 	b, _, err := st.Load(e.ctx, auditKey(name))
 	if errors.Is(err, store.ErrNotFound) {
