@@ -1,18 +1,27 @@
 // Command quickstart shows a canary rollout end to end on one machine, with
 // no mesh and no metrics back end: it starts a stable (v1) and a canary
-// (v2) HTTP server on loopback, puts the in-process mesh (httpsplit) in
-// front of them, sends bounded load through it, and runs two rollouts:
+// (v2) HTTP server on loopback, each a child process of its own (this
+// program, re-run as a back end), puts the in-process mesh (httpsplit) in
+// front of them, sends bounded load through it, and runs three rollouts:
 //
 //  1. a healthy canary, promoted step by step;
-//  2. a canary that fails 5 % of its requests, rolled back automatically.
+//  2. a canary that fails 5 % of its requests, rolled back automatically;
+//  3. a canary that does 4 MiB of extra hashing per request, rolled back
+//     on its CPU use per request.
 //
-// Both are judged by the default preset on two rate metrics, each
+// Each is judged by the default preset on two rate metrics, each
 // comparing the canary with the stable version over the same windows: the
 // error rate, and latency as the share of requests slower than a bound
-// (-slow, 250 ms by default; the mesh reports durations in seconds).
+// (-slow, 250 ms by default; the mesh reports durations in seconds); and
+// by analysis.Resources on each version's resource use, which its back end
+// reports itself (httpsplit.ResourceHandler, sampled by
+// httpsplit.ResourceMonitor): CPU per request served, memory per replica,
+// and restarts.
 //
 // It prints a timeline (times in Europe/London, numbers in UK format) and
-// exits 0 when the first rollout succeeded and the second rolled back.
+// exits 0 when the first rollout succeeded and the other two rolled back.
+// A rolled-back canary's process is really stopped (the scaler kills it by
+// its PID), and every back end exits when the quickstart does.
 //
 //	go run ./examples/quickstart
 //	go run ./examples/quickstart -interval 5s -rps 400 -audit /tmp/audit.jsonl
@@ -50,6 +59,7 @@ type options struct {
 	holdLooks int
 	rps       int
 	errorRate float64
+	burn      int
 	slow      time.Duration
 	timeout   time.Duration
 	audit     string
@@ -64,8 +74,9 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.holdLooks, "hold", 2, "analysis intervals each step holds")
 	fs.IntVar(&o.rps, "rps", 200, "requests per second of load (bounded by -timeout)")
 	fs.Float64Var(&o.errorRate, "bad-error-rate", 0.05, "fraction of requests the bad canary fails")
+	burnKiB := fs.Int("hungry-work", 4096, "KiB the hungry canary hashes with SHA-256 for every request (CPU work)")
 	fs.DurationVar(&o.slow, "slow", 250*time.Millisecond, "a request slower than this counts as slow; the canary's share of slow requests is compared with stable's")
-	fs.DurationVar(&o.timeout, "timeout", 55*time.Second, "give up after this long")
+	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "give up after this long")
 	fs.StringVar(&o.audit, "audit", "", "also append the tamper-evident audit trail (hash-chained JSON lines, UTC) to this file")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -88,15 +99,25 @@ func parse(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-rps %d: must be between 10 and 5,000", o.rps)
 	case o.errorRate < 0 || o.errorRate > 1:
 		return o, fmt.Errorf("-bad-error-rate %v: must be between 0 and 1", o.errorRate)
+	case *burnKiB < 1 || *burnKiB > 16384:
+		return o, fmt.Errorf("-hungry-work %d: must be between 1 and 16,384 KiB", *burnKiB)
 	case o.slow <= 0:
 		return o, fmt.Errorf("-slow %v: must be positive", o.slow)
 	case o.timeout <= 0:
 		return o, fmt.Errorf("-timeout %v: must be positive", o.timeout)
 	}
+	o.burn = *burnKiB << 10
 	return o, nil
 }
 
 func main() {
+	if spec := os.Getenv(backendEnv); spec != "" {
+		if err := backendMain(spec, os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "quickstart back end:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	o, err := parse(os.Args[1:], os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(0)
@@ -115,7 +136,11 @@ func main() {
 
 func run(ctx context.Context, o options, out io.Writer) error {
 	var audit rollback.Sink
-	goodName, badName := "checkout-v2-good", "checkout-v2-bad"
+	canaries := []canarySpec{
+		{name: "checkout-v2-good", label: "healthy canary", want: rollback.Succeeded},
+		{name: "checkout-v2-bad", label: "faulty canary", errorRate: o.errorRate, want: rollback.RolledBack},
+		{name: "checkout-v2-hungry", label: "CPU-hungry canary", burn: o.burn, want: rollback.RolledBack},
+	}
 	if o.audit != "" {
 		sink, err := openAudit(o.audit, out)
 		if err != nil {
@@ -125,20 +150,24 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		audit = sink
 		// The trail holds each rollout's events once by Seq: a later run
 		// appends under new rollout names.
-		goodName, badName = newName(goodName, sink.Last()), newName(badName, sink.Last())
+		for i := range canaries {
+			canaries[i].name = newName(canaries[i].name, sink.Last())
+		}
 	}
 	fmt.Fprintf(out, "meshcanary quickstart — times in Europe/London, analysis every %v, steps %v %%\n", o.interval, o.steps)
-	good, err := rollout(ctx, o, out, audit, goodName, 0)
-	if err != nil {
-		return err
+	var got []string
+	ok := true
+	for _, c := range canaries {
+		phase, err := rollout(ctx, o, out, audit, c)
+		if err != nil {
+			return err
+		}
+		got = append(got, fmt.Sprintf("%s %s", c.label, phase))
+		ok = ok && phase == c.want
 	}
-	bad, err := rollout(ctx, o, out, audit, badName, o.errorRate)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "\nsummary: healthy canary %s, faulty canary %s\n", good, bad)
-	if good != rollback.Succeeded || bad != rollback.RolledBack {
-		return fmt.Errorf("expected the healthy canary to succeed and the faulty one to roll back")
+	fmt.Fprintf(out, "\nsummary: %s\n", strings.Join(got, ", "))
+	if !ok {
+		return fmt.Errorf("expected the healthy canary to succeed and the faulty ones to roll back")
 	}
 	return nil
 }
@@ -180,30 +209,42 @@ func serve(h http.Handler) (*url.URL, func(), error) {
 	return u, func() { srv.Close() }, nil
 }
 
+// canarySpec is the canary one rollout tries, and the outcome it should
+// have.
+type canarySpec struct {
+	name      string
+	label     string
+	errorRate float64 // share of requests it fails
+	burn      int     // bytes hashed per request (CPU work)
+	want      rollback.Phase
+}
+
+func (c canarySpec) String() string {
+	switch {
+	case c.errorRate > 0:
+		return fmt.Sprintf("fails %s of requests", display.FormatPercent(c.errorRate))
+	case c.burn > 0:
+		return fmt.Sprintf("hashes %s KiB more per request", display.FormatNumber(float64(c.burn)/1024, 0))
+	}
+	return "healthy"
+}
+
 // rollout runs one canary rollout through a fresh mesh and returns its
 // final phase.
-func rollout(ctx context.Context, o options, out io.Writer, audit rollback.Sink, name string, canaryErrors float64) (rollback.Phase, error) {
-	v1, err := httpsplit.NewBackend(httpsplit.BackendConfig{Version: "v1", Latency: 2 * time.Millisecond})
+func rollout(ctx context.Context, o options, out io.Writer, audit rollback.Sink, c canarySpec) (rollback.Phase, error) {
+	v1, err := startChild(ctx, backendSpec{Version: "v1", Latency: 2 * time.Millisecond})
 	if err != nil {
 		return 0, err
 	}
-	v2, err := httpsplit.NewBackend(httpsplit.BackendConfig{Version: "v2", Latency: 3 * time.Millisecond, ErrorRate: canaryErrors})
+	defer v1.stop()
+	v2, err := startChild(ctx, backendSpec{Version: "v2", Latency: 3 * time.Millisecond, ErrorRate: c.errorRate, Burn: c.burn})
 	if err != nil {
 		return 0, err
 	}
-	stableURL, stopStable, err := serve(v1)
-	if err != nil {
-		return 0, err
-	}
-	defer stopStable()
-	canaryURL, stopCanary, err := serve(v2)
-	if err != nil {
-		return 0, err
-	}
-	defer stopCanary()
+	defer v2.stop()
 	scaler := &processScaler{replicas: map[workload.Version]int32{workload.Stable: 1, workload.Canary: 1},
-		stop: map[workload.Version]func(){workload.Canary: stopCanary}}
-	mesh, err := httpsplit.New(httpsplit.Config{Stable: stableURL, Canary: canaryURL})
+		stop: map[workload.Version]func(){workload.Canary: v2.stop}}
+	mesh, err := httpsplit.New(httpsplit.Config{Stable: v1.url, Canary: v2.url})
 	if err != nil {
 		return 0, err
 	}
@@ -213,6 +254,12 @@ func rollout(ctx context.Context, o options, out io.Writer, audit rollback.Sink,
 		return 0, err
 	}
 	defer stopMesh()
+	// Each back end is a process of its own that reports its CPU time and
+	// memory; the monitor samples them four times a window.
+	monitor, err := httpsplit.NewResourceMonitor(httpsplit.ResourceConfig{Stable: []string{v1.resources()}, Canary: []string{v2.resources()}})
+	if err != nil {
+		return 0, err
+	}
 
 	// The analysis: the default preset on two rate metrics, each comparing
 	// the canary with the stable version over the same windows, so that
@@ -226,6 +273,31 @@ func rollout(ctx context.Context, o options, out io.Writer, audit rollback.Sink,
 	slow := metrics.MustParse(metrics.PromQL, "slow",
 		fmt.Sprintf(`slow{version="{{version}}",le="%s"}`, strconv.FormatFloat(o.slow.Seconds(), 'f', -1, 64)))
 	preset := analysis.DefaultPreset(analysis.PresetMetrics{ErrorRate: "error-rate", Slow: "slow", Margin: 0.03})
+	// And resource use, judged per unit of work: CPU per request served
+	// (a canary at 10 % of the traffic uses less CPU in total, which is
+	// no improvement) and memory per replica, each failing on evidence of
+	// more than 2 × stable's, passing on evidence of less than 2.5 × (at
+	// β = 10 %, five looks a step); a restart of the canary fails it on its
+	// own. The margins are wide because one process's CPU per request is
+	// noisy on a busy machine, and a Go program's fixed costs weigh more at
+	// a tenth of the traffic (the healthy canary here measures 1.2–1.5 ×
+	// stable's per request at 10 %).
+	resources := analysis.Resources{
+		Usage: []analysis.ResourceUsage{
+			{Metric: "cpu", Per: analysis.ResourcePerRequest},
+			{Metric: "memory", Per: analysis.ResourcePerReplica},
+		},
+		Faults:      []string{"restarts"},
+		Requests:    "requests",
+		Replicas:    "replicas",
+		Tolerance:   1.5,
+		FailMargin:  1,
+		Beta:        0.1,
+		MinRequests: 20,
+	}
+	query := func(name string) metrics.Template {
+		return metrics.MustParse(metrics.PromQL, name, name+`{version="{{version}}"}`)
+	}
 	sinks := []rollback.Sink{rollback.SinkFunc(func(_ context.Context, e rollback.Event) error {
 		fmt.Fprintln(out, "  "+describe(e, o))
 		return nil
@@ -234,12 +306,20 @@ func rollout(ctx context.Context, o options, out io.Writer, audit rollback.Sink,
 		sinks = append(sinks, audit)
 	}
 	cfg := rollback.Config{
-		Name:     name,
-		Plan:     rollback.Plan{Stages: rollback.Weights(o.steps...), Interval: o.interval, Hold: time.Duration(o.holdLooks) * o.interval, ProgressDeadline: 15 * o.interval},
-		Policy:   rollback.PresetPolicy(preset),
-		Target:   rollback.Target{Service: "checkout", Stable: rollback.Workload{Version: "stable"}, Canary: rollback.Workload{Version: "canary"}},
-		Metrics:  []rollback.Metric{{Name: "error-rate", Provider: mesh, Query: errRate}, {Name: "slow", Provider: mesh, Query: slow}},
-		Analyzer: preset.Analyzer,
+		Name:   c.name,
+		Plan:   rollback.Plan{Stages: rollback.Weights(o.steps...), Interval: o.interval, Hold: time.Duration(o.holdLooks) * o.interval, ProgressDeadline: 15 * o.interval},
+		Policy: rollback.PresetPolicy(preset),
+		Target: rollback.Target{Service: "checkout", Stable: rollback.Workload{Version: "stable"}, Canary: rollback.Workload{Version: "canary"}},
+		Metrics: []rollback.Metric{
+			{Name: "error-rate", Provider: mesh, Query: errRate},
+			{Name: "slow", Provider: mesh, Query: slow},
+			{Name: "requests", Provider: mesh, Query: query("requests")},
+			{Name: "cpu", Provider: monitor, Query: query("cpu")},
+			{Name: "memory", Provider: monitor, Query: query("memory")},
+			{Name: "replicas", Provider: monitor, Query: query("replicas")},
+			{Name: "restarts", Provider: monitor, Query: query("restarts")},
+		},
+		Analyzer: analysis.All(preset.Analyzer, resources),
 		Router:   mesh,
 		Scaler:   scaler,
 		Sink:     fanOut(sinks),
@@ -248,14 +328,15 @@ func rollout(ctx context.Context, o options, out io.Writer, audit rollback.Sink,
 	if err != nil {
 		return 0, err
 	}
-	fmt.Fprintf(out, "\n%s: stable v1 at %s, canary v2 at %s (fails %s of requests), mesh at %s\n",
-		name, stableURL.Host, canaryURL.Host, display.FormatPercent(canaryErrors), meshURL.Host)
+	fmt.Fprintf(out, "\n%s: stable v1 at %s (pid %d), canary v2 at %s (pid %d, %s), mesh at %s\n",
+		c.name, v1.url.Host, v1.cmd.Process.Pid, v2.url.Host, v2.cmd.Process.Pid, c, meshURL.Host)
 
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	var sent, failed atomic.Int64
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() { defer wg.Done(); load(loadCtx, meshURL.String(), o.rps, &sent, &failed) }()
+	go func() { defer wg.Done(); _ = monitor.Run(loadCtx, o.interval/4) }()
 	defer func() { stopLoad(); wg.Wait() }()
 
 	for {
@@ -266,15 +347,14 @@ func rollout(ctx context.Context, o options, out io.Writer, audit rollback.Sink,
 		if st.Phase.Final() {
 			stopLoad()
 			wg.Wait()
-			fmt.Fprintf(out, "%s: %s — %s requests sent through the mesh, %s answered 5xx; v1 served %s, v2 served %s\n",
-				name, st.Phase, display.FormatNumber(float64(sent.Load()), 0), display.FormatNumber(float64(failed.Load()), 0),
-				display.FormatNumber(float64(v1.Served()), 0), display.FormatNumber(float64(v2.Served()), 0))
+			fmt.Fprintf(out, "%s: %s — %s requests sent through the mesh, %s answered 5xx\n",
+				c.name, st.Phase, display.FormatNumber(float64(sent.Load()), 0), display.FormatNumber(float64(failed.Load()), 0))
 			return st.Phase, nil
 		}
 		wait := time.Until(st.Next)
 		select {
 		case <-ctx.Done():
-			return st.Phase, fmt.Errorf("%s: gave up in phase %s: %w", name, st.Phase, ctx.Err())
+			return st.Phase, fmt.Errorf("%s: gave up in phase %s: %w", c.name, st.Phase, ctx.Err())
 		case <-time.After(wait):
 		}
 	}
@@ -295,9 +375,13 @@ func describe(e rollback.Event, o options) string {
 	at := e.Time.In(london).Format("15:04:05 MST")
 	switch e.Kind {
 	case rollback.KindAnalysis:
-		var parts []string
+		var parts, res []string
 		for _, d := range e.Verdict.Details {
 			switch {
+			case d.Metric == "cpu" || d.Metric == "memory":
+				res = append(res, describeUse(d))
+			case d.Metric == "restarts":
+				res = append(res, "restarts: "+d.Reason)
 			case d.Value == nil:
 				parts = append(parts, fmt.Sprintf("%s: %s", d.Metric, d.Reason))
 			case d.Metric == "error-rate":
@@ -309,8 +393,12 @@ func describe(e rollback.Event, o options) string {
 					display.FormatNumber(float64(d.Count), 0), d.Reason))
 			}
 		}
-		return fmt.Sprintf("%s  analysis at %d %%: %-12s %s; failed checks %d", at, e.WeightTo, strings.ToUpper(e.Verdict.Outcome.String()),
+		s := fmt.Sprintf("%s  analysis at %d %%: %-12s %s; failed checks %d", at, e.WeightTo, strings.ToUpper(e.Verdict.Outcome.String()),
 			strings.Join(parts, ", "), e.Failures)
+		if len(res) > 0 {
+			s += "\n                resources: " + strings.Join(res, "; ")
+		}
+		return s
 	case rollback.KindTransition:
 		s := fmt.Sprintf("%s  %s → %s", at, e.From, e.To)
 		if e.WeightFrom != e.WeightTo {
@@ -327,6 +415,31 @@ func describe(e rollback.Event, o options) string {
 		return fmt.Sprintf("%s  %s: %s", at, e.Action, e.Reason)
 	}
 	return fmt.Sprintf("%s  %s", at, e)
+}
+
+// describeUse renders a resource-use detail: the canary's and stable's
+// use per unit and their ratio, or why the look did not count.
+func describeUse(d analysis.Detail) string {
+	if d.Value == nil || d.Stable == nil || d.Score == nil {
+		return d.Metric + ": " + d.Reason
+	}
+	if d.Metric == "cpu" {
+		return fmt.Sprintf("CPU per request canary %s µs, stable %s µs (%s×, %s)", display.FormatNumber(*d.Value*1e6, 0),
+			display.FormatNumber(*d.Stable*1e6, 0), display.FormatNumber(*d.Score, 2), verdictWord(d))
+	}
+	return fmt.Sprintf("memory per replica canary %s MB, stable %s MB (%s×, %s)", display.FormatNumber(*d.Value/1e6, 1),
+		display.FormatNumber(*d.Stable/1e6, 1), display.FormatNumber(*d.Score, 2), verdictWord(d))
+}
+
+// verdictWord says where a resource check stands.
+func verdictWord(d analysis.Detail) string {
+	switch d.Outcome {
+	case analysis.Fail:
+		return "FAIL: " + d.Reason
+	case analysis.Pass:
+		return "pass"
+	}
+	return "undecided"
 }
 
 // load sends about rps requests a second to target until ctx ends. It is
