@@ -74,7 +74,7 @@ func BenchmarkRawRequest(b *testing.B) {
 	in := getMetricDataInput{
 		MetricDataQueries: []dataQuery{
 			{Id: "errors", MetricStat: &metricStat{Metric: metric{"AWS/VpcLattice", "HTTPCode_5XX_Count", dims}, Period: 300, Stat: "Sum"}, ReturnData: &f},
-			{Id: "count", MetricStat: &metricStat{Metric: metric{"AWS/VpcLattice", "RequestCount", dims}, Period: 300, Stat: "Sum"}, ReturnData: &t},
+			{Id: "count", MetricStat: &metricStat{Metric: metric{"AWS/VpcLattice", "TotalRequestCount", dims}, Period: 300, Stat: "Sum"}, ReturnData: &t},
 			{Id: "value", Expression: aws.String("FILL(errors, 0) / count"), ReturnData: &t, Period: aws.Int32(300)},
 		},
 		StartTime: epoch{time.Date(2026, 11, 28, 9, 55, 0, 0, time.UTC)},

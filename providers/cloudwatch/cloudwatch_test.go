@@ -83,7 +83,7 @@ func newProvider(t testing.TB, f *fakeCloudWatch, proto string, wait time.Durati
 func publish(f *fakeCloudWatch, id string, requests, errors5, errors4, ms float64) {
 	for m := range 5 {
 		at := time.Date(2026, 11, 28, 9, 55+m, 20, 0, time.UTC)
-		f.put(lattice, "RequestCount", tg(id), at, requests, 1)
+		f.put(lattice, "TotalRequestCount", tg(id), at, requests, 1)
 		if errors5 > 0 {
 			f.put(lattice, "HTTPCode_5XX_Count", tg(id), at, errors5, 1)
 		}
@@ -93,7 +93,7 @@ func publish(f *fakeCloudWatch, id string, requests, errors5, errors4, ms float6
 		f.put(lattice, "RequestTime", tg(id), at, ms*requests, requests)
 	}
 	partial := time.Date(2026, 11, 28, 10, 0, 10, 0, time.UTC)
-	f.put(lattice, "RequestCount", tg(id), partial, 1e6, 1)
+	f.put(lattice, "TotalRequestCount", tg(id), partial, 1e6, 1)
 	f.put(lattice, "HTTPCode_5XX_Count", tg(id), partial, 1e6, 1)
 	f.put(lattice, "RequestTime", tg(id), partial, 1e9, 1)
 }
@@ -132,7 +132,7 @@ func TestConformance(t *testing.T) {
 				publish(f, "tg-canary", 100, 2, 0, 40)
 				// Requests published, all zero: 0/0 is NaN.
 				for m := range 5 {
-					f.put(lattice, "RequestCount", tg("tg-idle"), time.Date(2026, 11, 28, 9, 55+m, 0, 0, time.UTC), 0, 1)
+					f.put(lattice, "TotalRequestCount", tg("tg-idle"), time.Date(2026, 11, 28, 9, 55+m, 0, 0, time.UTC), 0, 1)
 				}
 				q := latticeQueries(t)
 				fx := metricstest.Fixture{
@@ -146,7 +146,7 @@ func TestConformance(t *testing.T) {
 					Slow:      query(rawStat("Test/Slow", "RequestCount", "tg-canary")),
 				}
 				if proto == "cbor" { // JSON has no NaN; CBOR carries it
-					fx.NaN = query(`[{"Id":"zero","MetricStat":{"Metric":{"Namespace":"AWS/VpcLattice","MetricName":"RequestCount","Dimensions":[{"Name":"TargetGroup","Value":"tg-idle"}]},"Stat":"Sum"},"ReturnData":false},{"Id":"value","Expression":"zero / zero"}]`)
+					fx.NaN = query(`[{"Id":"zero","MetricStat":{"Metric":{"Namespace":"AWS/VpcLattice","MetricName":"TotalRequestCount","Dimensions":[{"Name":"TargetGroup","Value":"tg-idle"}]},"Stat":"Sum"},"ReturnData":false},{"Id":"value","Expression":"zero / zero"}]`)
 				}
 				return fx
 			})
@@ -241,7 +241,7 @@ func TestWindowShorterThanPeriodRefused(t *testing.T) {
 		t.Fatalf("30 s window = %v, want a *canary.FieldError on Query.Window naming the 60 s period", err)
 	}
 	// A query's own longer period raises the minimum.
-	long := strings.Replace(rawStat(lattice, "RequestCount", "tg-canary"), `"Stat":"Sum"`, `"Stat":"Sum","Period":300`, 1)
+	long := strings.Replace(rawStat(lattice, "TotalRequestCount", "tg-canary"), `"Stat":"Sum"`, `"Stat":"Sum","Period":300`, 1)
 	if _, err := p.Query(context.Background(), metrics.Query{Text: long, Window: 2 * time.Minute, End: end}); !errors.As(err, &fe) || fe.Field != "Query.Window" {
 		t.Errorf("2 min window on a 300 s metric = %v, want a *canary.FieldError on Query.Window", err)
 	}
@@ -406,7 +406,10 @@ func TestNoCredentialInAnyError(t *testing.T) {
 			_, err := p.Query(short, query(text))
 			return err
 		},
-		"no data":     func() error { _, err := p.Query(short, query(rawStat(lattice, "RequestCount", "tg-none"))); return err },
+		"no data": func() error {
+			_, err := p.Query(short, query(rawStat(lattice, "TotalRequestCount", "tg-none")))
+			return err
+		},
 		"bad text":    func() error { _, err := p.Query(short, query(`[{"Id":"Bad"}]`)); return err },
 		"unreachable": func() error { _, err := unreachable.Query(short, query(text)); return err },
 	}
@@ -486,7 +489,7 @@ func TestValueNamedByReturnData(t *testing.T) {
 	p := newProvider(t, f, "json", time.Millisecond)
 	text := `[{"Id":"e1","Expression":"m1 * 100 / m2"},
 	 {"Id":"m1","MetricStat":{"Metric":{"Namespace":"AWS/VpcLattice","MetricName":"HTTPCode_5XX_Count","Dimensions":[{"Name":"TargetGroup","Value":"tg-canary"}]},"Stat":"Sum"},"ReturnData":false},
-	 {"Id":"m2","MetricStat":{"Metric":{"Namespace":"AWS/VpcLattice","MetricName":"RequestCount","Dimensions":[{"Name":"TargetGroup","Value":"tg-canary"}]},"Stat":"Sum"},"ReturnData":false}]`
+	 {"Id":"m2","MetricStat":{"Metric":{"Namespace":"AWS/VpcLattice","MetricName":"TotalRequestCount","Dimensions":[{"Name":"TargetGroup","Value":"tg-canary"}]},"Stat":"Sum"},"ReturnData":false}]`
 	r, err := p.Query(context.Background(), query(text))
 	if err != nil {
 		t.Fatal(err)

@@ -12,7 +12,7 @@
 //	    "MetricName": "HTTPCode_5XX_Count",
 //	    "Dimensions": [{"Name": "TargetGroup", "Value": "tg-0123"}]}, "Stat": "Sum"} },
 //	 {"Id": "count", "MetricStat": {"Metric": {"Namespace": "AWS/VpcLattice",
-//	    "MetricName": "RequestCount",
+//	    "MetricName": "TotalRequestCount",
 //	    "Dimensions": [{"Name": "TargetGroup", "Value": "tg-0123"}]}, "Stat": "Sum"} },
 //	 {"Id": "value", "Expression": "FILL(errors, 0) / count"}]
 //

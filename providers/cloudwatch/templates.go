@@ -40,12 +40,22 @@ type Queries struct {
 }
 
 // LatticeNames names what the Amazon VPC Lattice templates read. Empty
-// fields take the names VPC Lattice publishes for target groups in the
-// AWS/VpcLattice namespace (VPC Lattice User Guide, "CloudWatch metrics for
-// Amazon VPC Lattice", target group metrics), shown in brackets.
+// fields take the names VPC Lattice publishes in the AWS/VpcLattice
+// namespace, shown in brackets (VPC Lattice User Guide, "CloudWatch
+// metrics for Amazon VPC Lattice",
+// https://docs.aws.amazon.com/vpc-lattice/latest/ug/monitoring-cloudwatch.html:
+// TotalRequestCount, HTTPCode_4XX_Count and HTTPCode_5XX_Count with the
+// Sum statistic, RequestTime in milliseconds; service metrics carry the
+// Service dimension, target group metrics the TargetGroup dimension).
+// The names could not be checked against a live account here: list what
+// your account publishes with
+//
+//	aws cloudwatch list-metrics --namespace AWS/VpcLattice --dimensions Name=TargetGroup
+//
+// and override a field if it differs.
 type LatticeNames struct {
 	Namespace     string // [AWS/VpcLattice]
-	Requests      string // [RequestCount]
+	Requests      string // [TotalRequestCount]
 	ServerErrors  string // [HTTPCode_5XX_Count]
 	ClientErrors  string // [HTTPCode_4XX_Count]
 	RequestTime   string // request time in ms [RequestTime]
@@ -62,7 +72,7 @@ type LatticeNames struct {
 // fixed id.
 func LatticeQueries(n LatticeNames) (Queries, error) {
 	def(&n.Namespace, "AWS/VpcLattice")
-	def(&n.Requests, "RequestCount")
+	def(&n.Requests, "TotalRequestCount")
 	def(&n.ServerErrors, "HTTPCode_5XX_Count")
 	def(&n.ClientErrors, "HTTPCode_4XX_Count")
 	def(&n.RequestTime, "RequestTime")
@@ -88,6 +98,20 @@ func LatticeQueries(n LatticeNames) (Queries, error) {
 // so the agent's metric_declaration must keep one as a dimension — by
 // default the pod label "version", relabelled as a dimension of that name
 // — next to the Kubernetes namespace ("Namespace").
+//
+// CloudWatch matches a metric by its exact set of dimensions, so the
+// dimensions here (KubeNS, Version, ExtraDimName, and ClassDim for the
+// per-class counter) must be exactly those the agent's metric_declaration
+// keeps. AWS's App Mesh sample for Container Insights declares dimension
+// sets such as [ClusterName, Namespace, envoy_http_conn_manager_prefix,
+// envoy_response_code_class] for envoy_http_downstream_rq_xx (Amazon
+// CloudWatch User Guide, "Set up AWS App Mesh sample workload for Amazon
+// EKS"); on ECS the agent keys by TaskDefinitionFamily and ClusterName
+// instead. Add a version dimension to your declaration and set ExtraDimName
+// for ClusterName; a declaration that also keeps
+// envoy_http_conn_manager_prefix ("ingress") needs a query written out
+// (a JSON array, see the package doc) until a second extra dimension is
+// supported.
 type AppMeshNames struct {
 	Namespace    string // CloudWatch namespace [ContainerInsights/Prometheus]
 	Requests     string // downstream request counter [envoy_http_downstream_rq_total]
