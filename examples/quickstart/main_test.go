@@ -78,7 +78,7 @@ func TestQuickstart(t *testing.T) {
 func TestFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"-steps", "10,x"}, {"-interval", "500ms"}, {"-interval", "1500ms"}, {"-rps", "0"},
-		{"-bad-error-rate", "2"}, {"-hold", "0"}, {"-timeout", "-1s"}, {"-nope"}, {"-slow", "0s"},
+		{"-bad-error-rate", "2"}, {"-hungry-work", "0"}, {"-hungry-work", "99999"}, {"-hold", "0"}, {"-timeout", "-1s"}, {"-nope"}, {"-slow", "0s"},
 	} {
 		if _, err := parse(args, new(bytes.Buffer)); err == nil {
 			t.Errorf("parse(%q) accepted bad flags", args)
