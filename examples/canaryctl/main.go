@@ -12,7 +12,7 @@
 //	canaryctl validate -f rollout.yaml       lint a rollout file
 //	canaryctl backtest -f rollout.yaml --csv data.csv
 //	canaryctl backtest -f rollout.yaml --prometheus URL --from T --to T
-//	canaryctl report NAME -o report.html     HTML page and SVG chart
+//	canaryctl report NAME -o report.html     HTML page and SVG chart (--png: PNG)
 //	canaryctl import flagger canary.yaml
 //	canaryctl import argo analysistemplate.yaml rollout.yaml
 //
@@ -106,7 +106,8 @@ const usage = `usage: canaryctl COMMAND [flags]
   validate -f rollout.yaml       lint a rollout file
   backtest -f rollout.yaml --csv data.csv
   backtest -f rollout.yaml --prometheus URL --from TIME --to TIME
-  report NAME -o report.html     timeline report (HTML + SVG chart)
+  report NAME -o report.html [--svg F] [--png F]
+                                 timeline report (HTML + SVG chart; PNG too)
   import flagger canary.yaml     a Flagger Canary as a rollout file
   import argo analysistemplate.yaml rollout.yaml
 

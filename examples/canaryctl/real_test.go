@@ -140,8 +140,14 @@ func TestReportInChromium(t *testing.T) {
 	}
 	dir := t.TempDir()
 	html := filepath.Join(dir, "orders.html")
-	if o, e, code := ctl(t, store, "report", "orders", "-o", html, "--svg", filepath.Join(dir, "orders.svg")); code != 0 {
+	if o, e, code := ctl(t, store, "report", "orders", "-o", html, "--svg", filepath.Join(dir, "orders.svg"), "--png", filepath.Join(dir, "orders.png")); code != 0 {
 		t.Fatalf("report: %d %s %s", code, o, e)
+	}
+	// The PNG gonum/plot drew: the weight panel and the metrics' panels.
+	if b, err := os.ReadFile(filepath.Join(dir, "orders.png")); err != nil {
+		t.Error(err)
+	} else {
+		checkChartPNG(t, b, 0, false)
 	}
 	page, _ := os.ReadFile(html)
 	for _, want := range []string{"carol", "dashboards green", "gate: waits for approval", "decision: succeeded", "<svg",

@@ -23,6 +23,7 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 	"gonum.org/v1/plot/vg/vgsvg"
 )
 
@@ -30,6 +31,7 @@ func cmdReport(e env, args []string) error {
 	fs, dir := flags("report", e)
 	out := fs.String("o", "", "HTML file to write (default NAME-report.html)")
 	svgOut := fs.String("svg", "", "also write the chart alone to this SVG file")
+	pngOut := fs.String("png", "", "also write the chart alone to this PNG file (drawn by gonum/plot, 150 dpi)")
 	name, err := oneName(fs, args)
 	if err != nil {
 		return err
@@ -54,9 +56,15 @@ func cmdReport(e env, args []string) error {
 	if len(evs) == 0 {
 		return usageErr(fmt.Errorf("the audit trail of %s is empty", name))
 	}
-	svg, err := chart(name, evs)
+	svg, err := chart(name, evs, "svg")
 	if err != nil {
 		return err
+	}
+	var png []byte
+	if *pngOut != "" {
+		if png, err = chart(name, evs, "png"); err != nil {
+			return err
+		}
 	}
 	if *out == "" {
 		*out = name + "-report.html"
@@ -74,6 +82,11 @@ func cmdReport(e env, args []string) error {
 	}
 	if *svgOut != "" {
 		if err := os.WriteFile(*svgOut, svg, 0o644); err != nil {
+			return err
+		}
+	}
+	if *pngOut != "" {
+		if err := os.WriteFile(*pngOut, png, 0o644); err != nil {
 			return err
 		}
 	}
@@ -132,10 +145,16 @@ func init() {
 	plotter.DefaultFont = plot.DefaultFont
 }
 
+// pngDPI is the PNG chart's resolution: 150 dots per inch, so a 26 cm wide
+// chart is 1,535 pixels wide (sharp on screen, fine printed).
+const pngDPI = 150
+
 // chart draws the rollout's timeline with gonum/plot: the canary's weight
 // with numbered markers, then one panel per metric (error rate first, then
-// latency) with canary against stable and the bound it was held to.
-func chart(name string, evs []rollback.Event) ([]byte, error) {
+// latency) with canary against stable and the bound it was held to. The
+// format is "svg" (vg/vgsvg) or "png" (vg/vgimg, rasterised by gonum/plot
+// itself at pngDPI on a white background).
+func chart(name string, evs []rollback.Event, format string) ([]byte, error) {
 	t0 := evs[0].Time
 	x := func(t time.Time) float64 { return float64(t.Unix()) }
 	ticks := plot.TimeTicks{Format: "15:04:05", Time: func(v float64) time.Time { return time.Unix(int64(v), 0).In(london) }}
@@ -262,7 +281,15 @@ func chart(name string, evs []rollback.Event) ([]byte, error) {
 		plots = append(plots, []*plot.Plot{p})
 	}
 	w, h := 26*vg.Centimeter, vg.Length(len(plots))*8*vg.Centimeter
-	c := vgsvg.New(w, h)
+	var c vg.CanvasWriterTo
+	switch format {
+	case "svg":
+		c = vgsvg.New(w, h)
+	case "png":
+		c = vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(pngDPI), vgimg.UseBackgroundColor(color.White))}
+	default:
+		return nil, fmt.Errorf("chart format %q: want svg or png", format)
+	}
 	dc := draw.New(c)
 	canvases := plot.Align(plots, draw.Tiles{Rows: len(plots), Cols: 1, PadY: vg.Millimeter * 6, PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2}, dc)
 	for i := range plots {

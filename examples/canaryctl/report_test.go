@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"image/color"
+	"image/png"
 	"math"
 	"strings"
 	"testing"
@@ -56,10 +58,15 @@ func TestChartAndPage(t *testing.T) {
 	if len(ms) != 3 || ms[1].What != "manual pause" || ms[1].Actor != "alice" || ms[2].What != "decision: rolled-back" {
 		t.Errorf("markers = %+v", ms)
 	}
-	svg, err := chart("shop", evs)
+	svg, err := chart("shop", evs, "svg")
 	if err != nil {
 		t.Fatal(err)
 	}
+	png, err := chart("shop", evs, "png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkChartPNG(t, png, 3, true)
 	for _, want := range []string{"<svg", "canary weight", "error-rate: canary against stable and the bound",
 		"evidence: progress towards a decision", "error-rate towards fail", "time (Europe/London, BST)", "13:01:00"} {
 		if !bytes.Contains(svg, []byte(want)) {
@@ -76,4 +83,69 @@ func TestChartAndPage(t *testing.T) {
 			t.Errorf("page lacks %q", want)
 		}
 	}
+}
+
+// checkChartPNG decodes a chart drawn by gonum/plot's vgimg and checks that
+// it is drawn, not just written: its size is 26 cm by 8 cm a panel at
+// pngDPI, the background is white, the canary's weight line (blue) runs in
+// the top panel, and the canary (orange) and stable (green) lines are
+// drawn below it (when metricLines: a healthy canary's line can hide
+// under stable's at zero). panels <= 0: the number of panels is read from the
+// height (at least two).
+func checkChartPNG(t *testing.T, b []byte, panels int, metricLines bool) {
+	t.Helper()
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("PNG chart: %v", err)
+	}
+	bounds := img.Bounds()
+	dpi := float64(pngDPI)
+	if panels <= 0 { // as many as drawn, at least the weight's and one metric's
+		panels = max(2, int(float64(bounds.Dy())/(8/2.54*dpi)+0.5))
+	}
+	wantW := int(26/2.54*dpi + 0.5)
+	wantH := int(float64(panels)*8/2.54*dpi + 0.5)
+	if abs(bounds.Dx()-wantW) > 1 || abs(bounds.Dy()-wantH) > 1 {
+		t.Fatalf("PNG chart is %d×%d pixels, want %d×%d", bounds.Dx(), bounds.Dy(), wantW, wantH)
+	}
+	count := map[color.RGBA]int{}
+	blueTop, blueXs := 0, map[int]bool{}
+	for y := bounds.Min.Y; y < bounds.Max.Y; y++ {
+		for x := bounds.Min.X; x < bounds.Max.X; x++ {
+			c := color.RGBAModel.Convert(img.At(x, y)).(color.RGBA)
+			count[c]++
+			if c == blue {
+				blueXs[x/10] = true
+				if y < bounds.Dy()/panels {
+					blueTop++
+				}
+			}
+		}
+	}
+	total := bounds.Dx() * bounds.Dy()
+	if white := count[color.RGBA{255, 255, 255, 255}]; white*2 < total || white == total {
+		t.Errorf("PNG chart: %d of %d pixels white, want a drawn chart on a white background", white, total)
+	}
+	// The weight line is 2 pt wide (about 4 pixels at 150 dpi) and spans
+	// the time axis: its exact colour covers many pixels in the top panel
+	// along most of the width.
+	if blueTop < 1000 || blueTop != count[blue] || len(blueXs)*10 < bounds.Dx()/2 {
+		t.Errorf("PNG chart: the weight line's blue covers %d pixels (%d in the top panel) over %d of %d columns of ten",
+			count[blue], blueTop, len(blueXs), bounds.Dx()/10)
+	}
+	if metricLines && (count[orange] < 100 || count[green] < 100) {
+		t.Errorf("PNG chart: canary orange on %d pixels, stable green on %d", count[orange], count[green])
+	}
+	t.Logf("PNG chart %d×%d: %d white, weight blue %d (top panel %d), canary orange %d, stable green %d, %d colours",
+		bounds.Dx(), bounds.Dy(), count[color.RGBA{255, 255, 255, 255}], count[blue], blueTop, count[orange], count[green], len(count))
+	if len(count) < 20 {
+		t.Errorf("PNG chart has %d distinct colours", len(count))
+	}
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
 }
