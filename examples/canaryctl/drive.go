@@ -45,6 +45,11 @@ func newDriver(ctx context.Context, st *store.File, f *rolloutFile, cfg rollback
 	case err != nil:
 		return nil, err
 	case old.Status.Phase.Final():
+		// A driver that crashed after its last command finished the
+		// rollout left that command queued: record its result.
+		if err := clearApplied(ctx, st, name, old.Applied, old.Status, time.Now()); err != nil {
+			return nil, err
+		}
 		return nil, fmt.Errorf("rollout %s already finished (%s); choose another name or remove it from the store", name, old.Status.Phase)
 	case old.Driver.Host == host && old.Driver.PID != os.Getpid() && alive(old.Driver.PID):
 		return nil, fmt.Errorf("rollout %s is already being driven by process %d on %s", name, old.Driver.PID, host)
@@ -73,6 +78,9 @@ func newDriver(ctx context.Context, st *store.File, f *rolloutFile, cfg rollback
 		d.rec.Steps = append(d.rec.Steps, s.Weight)
 	}
 	d.rec.Spec, d.rec.Driver, d.ver = f.ro, me, ver
+	if ver != "" {
+		d.rec.Applied = old.Applied
+	}
 	if err := d.save(ctx, time.Now(), true); err != nil {
 		return nil, err
 	}
@@ -127,55 +135,101 @@ func (d *driver) apply(ctx context.Context, now time.Time, c command) (rollback.
 	return d.r.Status(now), fmt.Errorf("unknown command %q", c.Op)
 }
 
-// commands applies the queued operator commands, saves the rollout, then
-// records the results and removes the commands from the queue.
+// crashHook, when CANARYCTL_TEST_CRASH names a point of the driver, kills
+// the process there with SIGKILL (no deferred functions, no flush): the
+// tests use it to crash a driver between two writes. Only the tests set it.
+func crashHook(point string) {
+	if os.Getenv("CANARYCTL_TEST_CRASH") == point {
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {} // the signal is on its way
+	}
+}
+
+// commands applies the queued operator commands exactly once: it applies
+// the new ones, saves the rollout together with the mark of what it
+// applied (Applied) in one compare-and-swap, then records the results in
+// <name>.commands and removes the commands from its queue. A crash between
+// the two writes leaves the commands queued; the next driver finds them
+// marked as applied in the rollout record and only moves their results.
 func (d *driver) commands(ctx context.Context, now time.Time) error {
-	q, ver, err := loadJSON[commandsRecord](ctx, d.st, commandsKey(d.name))
+	q, _, err := loadJSON[commandsRecord](ctx, d.st, commandsKey(d.name))
 	if errors.Is(err, store.ErrNotFound) || (err == nil && len(q.Queue) == 0) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
+	applied, fresh := d.rec.Applied, false
 	var done []result
 	for _, c := range q.Queue {
+		if c.ID <= applied.Through {
+			done = append(done, resultOf(applied, c.ID, d.r.Status(now), now))
+			continue
+		}
 		st, err := d.apply(ctx, now, c)
 		res := result{ID: c.ID, OK: err == nil, After: st, At: now.UTC()}
 		if err != nil {
 			res.Error = err.Error()
 		}
 		done = append(done, res)
+		applied.Through, fresh = c.ID, true
 		d.show.note(fmt.Sprintf("applied %s from %s: %s", c.Op, c.Actor, outcome(res)))
 	}
-	if err := d.save(ctx, now, true); err != nil {
-		return err
+	if fresh {
+		d.rec.Applied = appliedCommands{Through: applied.Through, Results: done}
+		if err := d.save(ctx, now, true); err != nil {
+			return err
+		}
+		crashHook("between-apply-and-clear")
 	}
-	applied := map[int]bool{}
-	for _, r := range done {
-		applied[r.ID] = true
+	return clearApplied(ctx, d.st, d.name, d.rec.Applied, d.r.Status(now), now)
+}
+
+// resultOf returns the result recorded for command id, or, when an earlier
+// batch's result was already moved on, a result saying it was applied.
+func resultOf(a appliedCommands, id int, st rollback.Status, now time.Time) result {
+	for _, r := range a.Results {
+		if r.ID == id {
+			return r
+		}
 	}
+	return result{ID: id, OK: true, After: st, At: now.UTC()}
+}
+
+// clearApplied removes the commands marked in a from the queue of rollout
+// name and records their results in Done, with compare-and-swap, retrying
+// when an operator queued another command meanwhile.
+func clearApplied(ctx context.Context, s store.Store, name string, a appliedCommands, st rollback.Status, now time.Time) error {
 	for range 20 {
+		q, ver, err := loadJSON[commandsRecord](ctx, s, commandsKey(name))
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
 		var keep []command
+		var done []result
 		for _, c := range q.Queue {
-			if !applied[c.ID] {
+			if c.ID <= a.Through {
+				done = append(done, resultOf(a, c.ID, st, now))
+			} else {
 				keep = append(keep, c)
 			}
+		}
+		if len(done) == 0 {
+			return nil
 		}
 		q.Queue = keep
 		q.Done = append(q.Done, done...)
 		if len(q.Done) > maxDone {
 			q.Done = q.Done[len(q.Done)-maxDone:]
 		}
-		if _, err = saveJSON(ctx, d.st, commandsKey(d.name), q, ver); !errors.Is(err, store.ErrConflict) {
+		if _, err = saveJSON(ctx, s, commandsKey(name), q, ver); !errors.Is(err, store.ErrConflict) {
 			return err
 		}
-		// An operator queued another command meanwhile: reread and retry.
-		if q, ver, err = loadJSON[commandsRecord](ctx, d.st, commandsKey(d.name)); err != nil {
-			return err
-		}
-		q.Done = q.Done[:len(q.Done):len(q.Done)]
 	}
-	return fmt.Errorf("the command queue of %s kept changing", d.name)
+	return fmt.Errorf("the command queue of %s kept changing", name)
 }
 
 func outcome(r result) string {

@@ -38,8 +38,26 @@ type rolloutRecord struct {
 	Driver driverInfo `json:"driver"`
 	// Audit anchors the trail: how many lines it had and its last chain
 	// when the record was written, so a truncated trail shows.
-	Audit   auditHead `json:"audit"`
-	Updated time.Time `json:"updated"`
+	Audit auditHead `json:"audit"`
+	// Applied marks the operator commands already applied to Snapshot. It
+	// is written in the same compare-and-swap as the state they changed,
+	// so that a driver that crashes after applying commands but before
+	// clearing them from <name>.commands does not apply them again when
+	// it resumes: it skips them and only moves their results to Done.
+	Applied appliedCommands `json:"applied"`
+	Updated time.Time       `json:"updated"`
+}
+
+// appliedCommands is the rollout record's mark of the operator commands
+// applied.
+type appliedCommands struct {
+	// Through is the highest command id applied. Ids grow by one in queue
+	// order and the driver applies a queue's commands in that order, so
+	// every queued command with an id up to Through has been applied.
+	Through int `json:"through,omitempty"`
+	// Results are the results of the last commands applied, until they
+	// are in <name>.commands' Done.
+	Results []result `json:"results,omitempty"`
 }
 
 type driverInfo struct {
