@@ -35,7 +35,7 @@ func cmdRun(e env, args []string) error {
 	if err != nil {
 		return usageErr(err)
 	}
-	st, err := openStore(*dir, true)
+	st, err := openStore(e.ctx, dir, true)
 	if err != nil {
 		return usageErr(err)
 	}
@@ -56,7 +56,7 @@ func cmdRun(e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	show.note(fmt.Sprintf("driving %s; store %s; steer it with canaryctl pause|resume|promote|abort|set-weight|approve %s", cfg.Name, st.Dir(), cfg.Name))
+	show.note(fmt.Sprintf("driving %s; store %s; steer it with canaryctl pause|resume|promote|abort|set-weight|approve %s", cfg.Name, st.where, cfg.Name))
 	final, err := d.drive(ctx, *poll)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -78,7 +78,7 @@ func cmdStatus(e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, rec, err := openRollout(e, *dir, name)
+	st, rec, err := openRollout(e, dir, name)
 	if err != nil {
 		return err
 	}
@@ -131,7 +131,7 @@ func operator(op string) func(e env, args []string) error {
 		if strings.TrimSpace(*actor) == "" {
 			return usageErr(errors.New("--actor is required"))
 		}
-		st, rec, err := openRollout(e, *dir, name)
+		st, rec, err := openRollout(e, dir, name)
 		if err != nil {
 			return err
 		}
@@ -196,13 +196,13 @@ func cmdHistory(e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(*dir, false)
+	st, err := openStore(e.ctx, dir, false)
 	if err != nil {
 		return usageErr(err)
 	}
 	b, _, err := st.Load(e.ctx, auditKey(name))
 	if errors.Is(err, store.ErrNotFound) {
-		return usageErr(fmt.Errorf("no audit trail for %q in store %s", name, st.Dir()))
+		return usageErr(fmt.Errorf("no audit trail for %q in store %s", name, st.where))
 	}
 	if err != nil {
 		return err
@@ -224,7 +224,7 @@ func cmdVerify(e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, rec, err := openRollout(e, *dir, name)
+	st, rec, err := openRollout(e, dir, name)
 	if err != nil {
 		return err
 	}

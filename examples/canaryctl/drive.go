@@ -21,7 +21,7 @@ import (
 
 // driver runs one rollout and keeps it in the store.
 type driver struct {
-	st    *store.File
+	st    rolloutStore
 	name  string
 	r     *rollback.Rollout
 	rec   rolloutRecord
@@ -33,7 +33,7 @@ type driver struct {
 
 // newDriver builds the rollout from cfg, or restores it from the store when
 // an earlier run left it unfinished, and writes the rollout record.
-func newDriver(ctx context.Context, st *store.File, f *rolloutFile, cfg rollback.Config, show progress) (*driver, error) {
+func newDriver(ctx context.Context, st rolloutStore, f *rolloutFile, cfg rollback.Config, show progress) (*driver, error) {
 	name := cfg.Name
 	d := &driver{st: st, name: name, show: show}
 	host, _ := os.Hostname()

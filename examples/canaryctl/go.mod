@@ -75,6 +75,7 @@ require (
 	github.com/meshcanary/canary/providers/appmesh v0.1.0
 	github.com/meshcanary/canary/providers/gatewayapi v0.1.0
 	github.com/meshcanary/canary/providers/istio v0.1.0
+	github.com/meshcanary/canary/providers/kubernetes v0.1.0
 	github.com/meshcanary/canary/providers/prometheus v0.1.0
 	golang.org/x/image v0.30.0 // indirect
 	golang.org/x/text v0.43.0 // indirect

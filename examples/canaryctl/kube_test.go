@@ -15,6 +15,23 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
+// writeKubeconfig writes a kubeconfig for the test environment's
+// administrator, for the API server at host, and returns its path.
+func writeKubeconfig(t *testing.T, env *kubetest.Environment, host string) string {
+	t.Helper()
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["test"] = &clientcmdapi.Cluster{Server: host, CertificateAuthorityData: env.Config.CAData,
+		InsecureSkipTLSVerify: env.Config.Insecure}
+	kc.AuthInfos["test"] = &clientcmdapi.AuthInfo{Token: env.Config.BearerToken}
+	kc.Contexts["test"] = &clientcmdapi.Context{Cluster: "test", AuthInfo: "test"}
+	kc.CurrentContext = "test"
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*kc, kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	return kubeconfig
+}
+
 var virtualServices = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}
 
 // TestRunIstioRouter drives a rollout through the Istio router against a
@@ -36,16 +53,7 @@ func TestRunIstioRouter(t *testing.T) {
 	if _, err := env.Dynamic(t).Resource(virtualServices).Namespace(ns).Create(ctx, vs, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["test"] = &clientcmdapi.Cluster{Server: env.Config.Host, CertificateAuthorityData: env.Config.CAData,
-		InsecureSkipTLSVerify: env.Config.Insecure}
-	kc.AuthInfos["test"] = &clientcmdapi.AuthInfo{Token: env.Config.BearerToken}
-	kc.Contexts["test"] = &clientcmdapi.Context{Cluster: "test", AuthInfo: "test"}
-	kc.CurrentContext = "test"
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := clientcmd.WriteToFile(*kc, kubeconfig); err != nil {
-		t.Fatal(err)
-	}
+	kubeconfig := writeKubeconfig(t, env, env.Config.Host)
 	file := write(t, "reviews.yaml", `name: reviews
 router:
   istio:

@@ -17,9 +17,11 @@
 //	canaryctl import argo analysistemplate.yaml rollout.yaml
 //
 // Rollouts live in a store directory (--store, or CANARYCTL_STORE, or
-// ./.canaryctl) shared by every canaryctl on the machine: run keeps the
-// rollout there, and the operator commands queue their requests there for
-// run to apply at its next poll.
+// ./.canaryctl) shared by every canaryctl on the machine, or, with --store
+// k8s:NAMESPACE, in ConfigMaps of a Kubernetes namespace shared by every
+// canaryctl that reaches the cluster: run keeps the rollout there, and the
+// operator commands queue their requests there for run to apply at its
+// next poll.
 //
 // Exit status: 0 done (run: promoted); 1 the rollout rolled back, a
 // command was refused, a check failed; 2 bad input; 3 an operator command
@@ -111,7 +113,10 @@ const usage = `usage: canaryctl COMMAND [flags]
   import flagger canary.yaml     a Flagger Canary as a rollout file
   import argo analysistemplate.yaml rollout.yaml
 
-Rollouts are kept in --store DIR (default $CANARYCTL_STORE or ./.canaryctl).
+Rollouts are kept in --store DIR (default $CANARYCTL_STORE or ./.canaryctl),
+or with --store k8s:NAMESPACE in ConfigMaps canaryctl-NAME, -NAME.commands
+and -NAME.audit of that namespace (which must exist), reached with
+--kubeconfig FILE (default $KUBECONFIG, then ~/.kube/config).
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -147,15 +152,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
-// flags returns a FlagSet for a subcommand with the common --store flag.
-func flags(name string, e env) (*flag.FlagSet, *string) {
+// storeLoc is where the store is: the --store and --kubeconfig flags.
+type storeLoc struct {
+	store      string
+	kubeconfig string
+}
+
+// flags returns a FlagSet for a subcommand with the common --store and
+// --kubeconfig flags.
+func flags(name string, e env) (*flag.FlagSet, *storeLoc) {
 	fs := flag.NewFlagSet("canaryctl "+name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	def := os.Getenv("CANARYCTL_STORE")
 	if def == "" {
 		def = ".canaryctl"
 	}
-	return fs, fs.String("store", def, "store directory")
+	loc := &storeLoc{}
+	fs.StringVar(&loc.store, "store", def, "store: a directory, or k8s:NAMESPACE for ConfigMaps in that namespace")
+	fs.StringVar(&loc.kubeconfig, "kubeconfig", "", "kubeconfig for a k8s: store (default $KUBECONFIG, then ~/.kube/config)")
+	return fs, loc
 }
 
 // parse parses flags and positional arguments in any order.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/meshcanary/canary/rollback"
@@ -102,19 +103,44 @@ const maxDone = 50
 func commandsKey(name string) string { return name + ".commands" }
 func auditKey(name string) string    { return name + ".audit" }
 
-// openStore opens an existing file store; a directory that does not exist
-// is an error (create is for run).
-func openStore(dir string, create bool) (*store.File, error) {
+// rolloutStore is the store canaryctl keeps rollouts in, and where it
+// is, for messages.
+type rolloutStore struct {
+	store.Store
+	where string
+}
+
+// kubeStorePrefix starts a --store that names a Kubernetes namespace.
+const kubeStorePrefix = "k8s:"
+
+// kubeConfigMapPrefix starts the names of the ConfigMaps canaryctl keeps
+// rollouts in: canaryctl-NAME, canaryctl-NAME.commands, canaryctl-NAME.audit.
+const kubeConfigMapPrefix = "canaryctl-"
+
+// openStore opens the store named by loc: a directory (store.File), or
+// k8s:NAMESPACE (kubernetes.ConfigMapStore, reached with loc's
+// kubeconfig). A directory that does not exist is an error unless create
+// (for run); a namespace must exist, and the API server must answer,
+// before anything is written.
+func openStore(ctx context.Context, loc *storeLoc, create bool) (rolloutStore, error) {
+	dir := strings.TrimSpace(loc.store)
 	if dir == "" {
-		return nil, fmt.Errorf("no store: give --store DIR or set CANARYCTL_STORE")
+		return rolloutStore{}, fmt.Errorf("no store: give --store DIR or --store k8s:NAMESPACE, or set CANARYCTL_STORE")
+	}
+	if ns, ok := strings.CutPrefix(dir, kubeStorePrefix); ok {
+		return openKubeStore(ctx, ns, loc.kubeconfig)
 	}
 	if !create {
 		st, err := os.Stat(dir)
 		if err != nil || !st.IsDir() {
-			return nil, fmt.Errorf("store %s does not exist (start the rollout with canaryctl run --store %s)", dir, dir)
+			return rolloutStore{}, fmt.Errorf("store %s does not exist (start the rollout with canaryctl run --store %s)", dir, dir)
 		}
 	}
-	return store.NewFile(dir)
+	st, err := store.NewFile(dir)
+	if err != nil {
+		return rolloutStore{}, err
+	}
+	return rolloutStore{Store: st, where: st.Dir()}, nil
 }
 
 func loadJSON[T any](ctx context.Context, s store.Store, key string) (T, string, error) {
@@ -141,13 +167,13 @@ func saveJSON(ctx context.Context, s store.Store, key string, v any, prev string
 
 // loadRolloutRecord loads the <name> record with a message for people
 // when it is missing.
-func loadRolloutRecord(ctx context.Context, s *store.File, name string) (rolloutRecord, string, error) {
+func loadRolloutRecord(ctx context.Context, s rolloutStore, name string) (rolloutRecord, string, error) {
 	if err := store.ValidKey("rollout name", name); err != nil {
 		return rolloutRecord{}, "", err
 	}
 	rec, ver, err := loadJSON[rolloutRecord](ctx, s, name)
 	if errors.Is(err, store.ErrNotFound) {
-		return rec, "", fmt.Errorf("no rollout %q in store %s", name, s.Dir())
+		return rec, "", fmt.Errorf("no rollout %q in store %s", name, s.where)
 	}
 	return rec, ver, err
 }
@@ -172,16 +198,16 @@ func enqueue(ctx context.Context, s store.Store, name string, c command) (int, e
 	return 0, fmt.Errorf("the command queue of %s kept changing; try again", name)
 }
 
-// openRollout opens the store in dir (which must exist) and reads the
+// openRollout opens the store at loc (which must exist) and reads the
 // record of rollout name; either failure is a usage error.
-func openRollout(e env, dir, name string) (*store.File, rolloutRecord, error) {
-	st, err := openStore(dir, false)
+func openRollout(e env, loc *storeLoc, name string) (rolloutStore, rolloutRecord, error) {
+	st, err := openStore(e.ctx, loc, false)
 	if err != nil {
-		return nil, rolloutRecord{}, usageErr(err)
+		return st, rolloutRecord{}, usageErr(err)
 	}
 	rec, _, err := loadRolloutRecord(e.ctx, st, name)
 	if err != nil {
-		return nil, rolloutRecord{}, usageErr(err)
+		return st, rolloutRecord{}, usageErr(err)
 	}
 	return st, rec, nil
 }

@@ -36,13 +36,13 @@ func cmdReport(e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, rec, err := openRollout(e, *dir, name)
+	st, rec, err := openRollout(e, dir, name)
 	if err != nil {
 		return err
 	}
 	b, _, err := st.Load(e.ctx, auditKey(name))
 	if errors.Is(err, store.ErrNotFound) {
-		return usageErr(fmt.Errorf("no audit trail for %q in store %s", name, st.Dir()))
+		return usageErr(fmt.Errorf("no audit trail for %q in store %s", name, st.where))
 	}
 	if err != nil {
 		return err
