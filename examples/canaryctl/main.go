@@ -114,9 +114,10 @@ const usage = `usage: canaryctl COMMAND [flags]
   import argo analysistemplate.yaml rollout.yaml
 
 Rollouts are kept in --store DIR (default $CANARYCTL_STORE or ./.canaryctl),
-or with --store k8s:NAMESPACE in ConfigMaps canaryctl-NAME, -NAME.commands
-and -NAME.audit of that namespace (which must exist), reached with
---kubeconfig FILE (default $KUBECONFIG, then ~/.kube/config).
+or with --store k8s:NAMESPACE in the ConfigMaps canaryctl-NAME,
+canaryctl-NAME.commands and canaryctl-NAME.audit of that namespace (which
+must exist), reached with --kubeconfig FILE (default $KUBECONFIG, then
+~/.kube/config).
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {

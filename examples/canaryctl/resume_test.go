@@ -111,7 +111,9 @@ func queueOf(t *testing.T, store, name string) commandsRecord {
 // through the CANARYCTL_TEST_CRASH hook) after it has applied a set-weight
 // and saved the rollout but before it cleared the command from the queue.
 // The next driver finds the command still queued and must not apply it
-// again: it records the saved result and clears it.
+// again: it records the saved result and clears it. Then the same crash
+// after an abort that finished the rollout: the next run refuses the
+// finished rollout and records the abort's result.
 func TestOperatorCommandExactlyOnceAcrossCrash(t *testing.T) {
 	slow(t)
 	store := t.TempDir()
@@ -141,7 +143,8 @@ func TestOperatorCommandExactlyOnceAcrossCrash(t *testing.T) {
 		t.Fatalf("after the crash the saved split is %+v, want canary 5", st.Split)
 	}
 
-	_, out2, waitSecond := startRun(t, store, file)
+	// The second driver crashes the same way after its first command.
+	_, out2, waitSecond := startRun(t, store, file, "CANARYCTL_TEST_CRASH=between-apply-and-clear")
 	until(t, "the resumed driver to clear the queue", func() bool {
 		q := queueOf(t, store, "basket")
 		return len(q.Queue) == 0 && len(q.Done) == 1
@@ -149,12 +152,24 @@ func TestOperatorCommandExactlyOnceAcrossCrash(t *testing.T) {
 	if q := queueOf(t, store, "basket"); !q.Done[0].OK || q.Done[0].ID != 1 || q.Done[0].After.CanaryWeight != 5 {
 		t.Errorf("result of the set-weight: %+v", q.Done[0])
 	}
-	if o, e, code := ctl(t, store, "abort", "basket", "--actor", "erin", "--reason", "done testing"); code != 0 {
-		t.Fatalf("abort: exit %d %s %s", code, o, e)
+	// An abort that ends the rollout, then the crash: the rollout is
+	// saved finished with the abort still queued. The next run refuses
+	// the finished rollout but records the abort's result.
+	if _, e, code := ctl(t, store, "abort", "basket", "--actor", "erin", "--reason", "done testing", "--wait", "3s"); code != 3 {
+		t.Fatalf("abort with a crashing driver: exit %d %s", code, e)
 	}
 	waitSecond()
 	if strings.Contains(out2.String(), "applied set-weight") {
 		t.Errorf("the second driver applied the set-weight again:\n%s", out2.String())
+	}
+	if q := queueOf(t, store, "basket"); len(q.Queue) != 1 || q.Queue[0].Op != "abort" {
+		t.Fatalf("after the second crash the queue is %+v, want the abort still queued", q)
+	}
+	if _, e, code := ctl(t, store, "run", "-f", file); code == 0 || !strings.Contains(e, "already finished (rolled-back)") {
+		t.Errorf("run of the finished rollout: exit %d %s", code, e)
+	}
+	if q := queueOf(t, store, "basket"); len(q.Queue) != 0 || len(q.Done) != 2 || q.Done[1].ID != 2 || !q.Done[1].OK || q.Done[1].After.Phase != rollback.RolledBack {
+		t.Errorf("after the run of the finished rollout the queue is %+v, want the abort's result recorded", q)
 	}
 	hist, _, _ := ctl(t, store, "history", "basket")
 	if n := strings.Count(hist, "set-weight 5 by erin"); n != 1 {
