@@ -148,6 +148,11 @@ func TestReportInChromium(t *testing.T) {
 		t.Error(err)
 	} else {
 		checkChartPNG(t, b, 0, false)
+		if dst := os.Getenv("CANARYCTL_CHART"); dst != "" {
+			if err := os.WriteFile(dst, b, 0o644); err != nil {
+				t.Error(err)
+			}
+		}
 	}
 	page, _ := os.ReadFile(html)
 	for _, want := range []string{"carol", "dashboards green", "gate: waits for approval", "decision: succeeded", "<svg",

@@ -272,7 +272,9 @@ func chart(name string, evs []rollback.Event, format string) ([]byte, error) {
 			p.Add(l, pts)
 			p.Legend.Add(s.name, l)
 		}
-		p.Legend.Top = true
+		// Top right, inside the drawing: the line samples stay on the
+		// canvas (in the PNG they were cut off at its edge).
+		p.Legend.Top, p.Legend.XOffs = true, -vg.Millimeter*4
 		plots = append(plots, []*plot.Plot{p})
 	}
 	if p, err := evidencePlot(evs, x, ticks, zone); err != nil {
