@@ -220,6 +220,16 @@ type rateState struct {
 	// of failGrid, since the start and since this step began.
 	FailGrid     [len(failGrid)]float64 `json:"failGrid"`
 	FailGridStep [len(failGrid)]float64 `json:"failGridStep"`
+	// Passed and StepPassed latch the two Pass requirements: the
+	// whole-rollout Pass e-process has crossed 1/β at some look, and this
+	// step's own one has crossed 1/StepBeta at some look of this step.
+	// Ville's inequality bounds the chance that an e-process EVER crosses
+	// its threshold, so keeping a crossing once it happened costs nothing
+	// of the guarantee (the oracle, Wald's SPRT, stops there too), and a
+	// metric that passed need not wait, its random walk drifting back
+	// under the line, until the others pass at the same look.
+	Passed     bool `json:"passed,omitempty"`
+	StepPassed bool `json:"stepPassed,omitempty"`
 	// Guard: log e-value against "within Limit or the baseline".
 	Guard float64 `json:"guard,omitempty"`
 	// Dispersion: Pearson statistics of the conditional (D) and the
@@ -403,6 +413,7 @@ func (s *rateState) update(m Rate, in Input, lv levels) string {
 		s.Step = in.Step
 		s.StepN, s.StepX, s.StepM, s.StepY, s.PassStep, s.FailStep = 0, 0, 0, 0, [2]float64{}, 0
 		s.FailGridStep = [len(failGrid)]float64{}
+		s.StepPassed = false
 	}
 	o, ok := in.Observation(m.Metric)
 	if !ok {
@@ -597,6 +608,15 @@ func (s *rateState) judge(m Rate, lv levels) (Detail, Evidence) {
 	lp, lps := s.logPass()
 	if stepAt <= 0 {
 		lps = math.Inf(1) // StepBeta 1: no evidence asked of the step itself
+	}
+	// Latch each requirement at its first crossing (see rateState.Passed).
+	s.Passed = s.Passed || lp >= passAt
+	s.StepPassed = s.StepPassed || lps >= stepAt
+	if s.Passed {
+		lp = math.Max(lp, passAt)
+	}
+	if s.StepPassed {
+		lps = math.Max(lps, stepAt)
 	}
 	stat := math.Max(-1e6, math.Min(1e6, lf))
 	d.Statistic = ptr(stat)

@@ -461,3 +461,48 @@ func TestRatesLargeRegressionTwoWindows(t *testing.T) {
 		}
 	}
 }
+
+// TestRatesPassLatches: once a metric's Pass e-process has crossed 1/β
+// (and its step's own one 1/StepBeta), a later window that pulls it back
+// under the line does not undo the Pass at that step — Ville's inequality
+// bounds the chance of ever crossing, so stopping at the crossing keeps
+// the guarantee, as Wald's SPRT does — while a new step asks for its own
+// evidence again.
+func TestRatesPassLatches(t *testing.T) {
+	a := Rates{Metrics: []Rate{{Metric: "e"}}}
+	good := window{n: 600, x: 0, m: 2400, y: 24}
+	var ws []window
+	for i := 0; i < 30; i++ {
+		ws = append(ws, good)
+	}
+	vs := feed(t, a, "e", zeros(len(ws)), ws)
+	first := -1
+	for i, v := range vs {
+		if v.Outcome == Pass {
+			first = i
+			break
+		}
+	}
+	if first < 0 {
+		t.Fatal("a canary with no errors against 1 % was never passed")
+	}
+	// Replay up to the first Pass, then a window with twice stable's rate
+	// (not enough to fail) at the same step, then one at the next step.
+	bad := window{n: 600, x: 12, m: 2400, y: 24}
+	ws = append(ws[:first+1:first+1], bad, bad)
+	steps := append(zeros(first+2), 1)
+	vs = feed(t, a, "e", steps, ws)
+	var mem ratesMemory
+	if err := json.Unmarshal(vs[first+1].Memory, &mem); err != nil {
+		t.Fatal(err)
+	}
+	if lp, _ := mem.Metrics[0].logPass(); lp >= math.Log(100) {
+		t.Fatalf("the bad window left the Pass e-process at %.3g, above the line: the test proves nothing", lp)
+	}
+	if got := vs[first+1]; got.Outcome != Pass {
+		t.Errorf("after crossing, a window pulling the evidence back gave %v: %s", got.Outcome, got.Reason)
+	}
+	if got := vs[first+2]; got.Outcome == Pass {
+		t.Errorf("a new step starting with a bad window passed on the last step's evidence: %s", got.Reason)
+	}
+}

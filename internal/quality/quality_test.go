@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"math"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -12,7 +14,56 @@ import (
 var (
 	full = flag.Bool("quality.full", false, "run the whole decision-quality grid and print its tables")
 	runs = flag.Int("quality.runs", 100, "runs per cell with -quality.full")
+	// Narrower runs of TestQualityTable, to iterate on the cells that miss
+	// without replaying the whole grid.
+	rpsFlag     = flag.String("quality.rps", "", "with -quality.full: comma-separated requests/s to replay (default 0.5,5,50,500)")
+	ratesFlag   = flag.String("quality.rates", "", "with -quality.full: comma-separated stable error rates (default 0.001,0.005,0.01,0.02)")
+	familyFlag  = flag.String("quality.family", "", "with -quality.full: replay only the families whose name contains one of these comma-separated words")
+	contendFlag = flag.String("quality.contenders", "", "with -quality.full: comma-separated contenders (default all; the oracle is always replayed)")
 )
+
+// floats parses a comma-separated list of numbers, def when s is empty.
+func floats(t *testing.T, s string, def []float64) []float64 {
+	t.Helper()
+	if s == "" {
+		return def
+	}
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil {
+			t.Fatalf("bad number %q: %v", f, err)
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// narrowed applies -quality.family to scs and -quality.contenders to cs.
+func narrowed(scs []Scenario, cs []Contender) ([]Scenario, []Contender) {
+	if *familyFlag != "" {
+		var keep []Scenario
+		for _, sc := range scs {
+			for _, w := range strings.Split(*familyFlag, ",") {
+				if w != "" && strings.Contains(sc.Family.String(), w) {
+					keep = append(keep, sc)
+					break
+				}
+			}
+		}
+		scs = keep
+	}
+	if *contendFlag != "" {
+		var keep []Contender
+		for _, c := range cs {
+			if c.Name == "oracle" || slices.Contains(strings.Split(*contendFlag, ","), c.Name) {
+				keep = append(keep, c)
+			}
+		}
+		cs = keep
+	}
+	return scs, cs
+}
 
 // grid returns the scenarios of the given traffic and stable error rates
 // for every family.
@@ -50,11 +101,12 @@ func TestQualityTable(t *testing.T) {
 	if !*full {
 		t.Skip("the full grid takes minutes; run with -quality.full")
 	}
-	scs := grid([]float64{0.5, 5, 50, 500}, []float64{0.001, 0.005, 0.01, 0.02})
-	cells := runGrid(t, Contenders(), scs, *runs)
+	scs := grid(floats(t, *rpsFlag, []float64{0.5, 5, 50, 500}), floats(t, *ratesFlag, []float64{0.001, 0.005, 0.01, 0.02}))
+	scs, cs := narrowed(scs, Contenders())
+	cells := runGrid(t, cs, scs, *runs)
 	t.Logf("plan: StepWeight 10, MaxWeight 50, Interval 1m; α = β = 1 %%; %d runs per cell; requests/s {0.5, 5, 50, 500} × stable error rate {0.1, 0.5, 1, 2 %%}\n\n%s\n%s",
 		*runs, Table(cells), CellTable(cells, "default"))
-	for _, c := range Contenders() {
+	for _, c := range cs {
 		if c.Name != "oracle" {
 			t.Logf("%s: %s", c.Name, summary(cells, c.Name))
 		}
