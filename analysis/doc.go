@@ -191,15 +191,16 @@
 //     first window at a step favour it more often): earlier steps alone
 //     cannot carry the canary past a regression that starts at a later
 //     one.
-//   - Each of the two requirements is kept once met: a metric whose Pass
-//     e-process has crossed 1/β stays passed, and one whose step evidence
-//     has crossed 1/StepBeta stays passed for the rest of that step (a new
-//     step asks again). Ville's inequality bounds the probability that an
-//     e-process EVER crosses its threshold, so stopping at the first
-//     crossing — as Wald's SPRT does — costs nothing of the guarantees
-//     above, and a metric that passed does not have to wait, its evidence
-//     drifting back under the line, until the others pass at the same
-//     look.
+//   - Each of the two requirements is kept, for the rest of the step,
+//     once met: a metric whose Pass e-process has crossed 1/β, and whose
+//     step evidence has crossed 1/StepBeta, at some look of the step is
+//     passed at that step even if a later window pulls either back under
+//     its line (a new step asks again). Ville's inequality bounds the
+//     probability that an e-process EVER crosses its threshold, so
+//     stopping at the first crossing — as Wald's SPRT does — costs
+//     nothing of the guarantees above, and a metric that passed does not
+//     have to wait, its evidence drifting, until the others pass at the
+//     same look.
 //
 // Overdispersion. Beyond what conditioning removes (for example errors in
 // clusters from one client), the windows' Pearson residuals around the

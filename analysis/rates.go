@@ -220,14 +220,18 @@ type rateState struct {
 	// of failGrid, since the start and since this step began.
 	FailGrid     [len(failGrid)]float64 `json:"failGrid"`
 	FailGridStep [len(failGrid)]float64 `json:"failGridStep"`
-	// Passed and StepPassed latch the two Pass requirements: the
-	// whole-rollout Pass e-process has crossed 1/β at some look, and this
-	// step's own one has crossed 1/StepBeta at some look of this step.
-	// Ville's inequality bounds the chance that an e-process EVER crosses
-	// its threshold, so keeping a crossing once it happened costs nothing
-	// of the guarantee (the oracle, Wald's SPRT, stops there too), and a
-	// metric that passed need not wait, its random walk drifting back
-	// under the line, until the others pass at the same look.
+	// Passed and StepPassed latch the two Pass requirements within a
+	// step: the whole-rollout Pass e-process has crossed 1/β at some look
+	// of this step, and this step's own one has crossed 1/StepBeta at some
+	// look of this step. Ville's inequality bounds the chance that an
+	// e-process EVER crosses its threshold, so keeping a crossing once it
+	// happened costs nothing of the guarantee (Wald's SPRT stops there
+	// too), and a metric that passed need not wait, its random walk
+	// drifting back under the line, until the others pass at the same
+	// look. Both are cleared at a new step: kept across steps, the
+	// whole-rollout latch let a canary that turned 5 × bad (within the
+	// tolerance) at a later step through on one lucky window of that step
+	// twice as often in the decision-quality suite.
 	Passed     bool `json:"passed,omitempty"`
 	StepPassed bool `json:"stepPassed,omitempty"`
 	// Guard: log e-value against "within Limit or the baseline".
@@ -413,7 +417,7 @@ func (s *rateState) update(m Rate, in Input, lv levels) string {
 		s.Step = in.Step
 		s.StepN, s.StepX, s.StepM, s.StepY, s.PassStep, s.FailStep = 0, 0, 0, 0, [2]float64{}, 0
 		s.FailGridStep = [len(failGrid)]float64{}
-		s.StepPassed = false
+		s.StepPassed, s.Passed = false, false
 	}
 	o, ok := in.Observation(m.Metric)
 	if !ok {

@@ -463,11 +463,11 @@ func TestRatesLargeRegressionTwoWindows(t *testing.T) {
 }
 
 // TestRatesPassLatches: once a metric's Pass e-process has crossed 1/β
-// (and its step's own one 1/StepBeta), a later window that pulls it back
-// under the line does not undo the Pass at that step — Ville's inequality
-// bounds the chance of ever crossing, so stopping at the crossing keeps
-// the guarantee, as Wald's SPRT does — while a new step asks for its own
-// evidence again.
+// (and its step's own one 1/StepBeta) at a step, a later window of that
+// step that pulls it back under the line does not undo the Pass — Ville's
+// inequality bounds the chance of ever crossing, so stopping at the
+// crossing keeps the guarantee, as Wald's SPRT does — while a new step
+// asks for its evidence again.
 func TestRatesPassLatches(t *testing.T) {
 	a := Rates{Metrics: []Rate{{Metric: "e"}}}
 	good := window{n: 600, x: 0, m: 2400, y: 24}
