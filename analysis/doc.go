@@ -190,7 +190,11 @@
 //     ρ ≥ ρ_bad; an alternative nearer the boundary makes a good canary's
 //     first window at a step favour it more often): earlier steps alone
 //     cannot carry the canary past a regression that starts at a later
-//     one.
+//     one. The step's own mixture starts with the step, so its weights may
+//     depend on the windows before it: when stable's rate is near or above
+//     the margin, where the absolute test can only drift away from a Pass,
+//     the step's Pass is the relative test alone (its 0.8 weight would
+//     otherwise lift the bar of each step from 0.105 to 0.33 nats).
 //   - Each of the two requirements is kept, for the rest of the step,
 //     once met: a metric whose Pass e-process has crossed 1/β, and whose
 //     step evidence has crossed 1/StepBeta, at some look of the step is

@@ -234,6 +234,9 @@ type rateState struct {
 	// twice as often in the decision-quality suite.
 	Passed     bool `json:"passed,omitempty"`
 	StepPassed bool `json:"stepPassed,omitempty"`
+	// StepRelOnly: this step's own Pass e-process is the relative test
+	// alone (chosen when the step began, see absoluteHopeless).
+	StepRelOnly bool `json:"stepRelOnly,omitempty"`
 	// Guard: log e-value against "within Limit or the baseline".
 	Guard float64 `json:"guard,omitempty"`
 	// Dispersion: Pearson statistics of the conditional (D) and the
@@ -418,6 +421,8 @@ func (s *rateState) update(m Rate, in Input, lv levels) string {
 		s.StepN, s.StepX, s.StepM, s.StepY, s.PassStep, s.FailStep = 0, 0, 0, 0, [2]float64{}, 0
 		s.FailGridStep = [len(failGrid)]float64{}
 		s.StepPassed, s.Passed = false, false
+		_, margin := m.tolerance()
+		s.StepRelOnly = s.absoluteHopeless(margin)
 	}
 	o, ok := in.Observation(m.Metric)
 	if !ok {
@@ -590,7 +595,34 @@ var passWeights = []float64{0.8, 0.2}
 // relative and the absolute one, each valid against "regression"), since
 // the start and over this step.
 func (s *rateState) logPass() (whole, step float64) {
-	return logMix(s.Pass[:], passWeights), logMix(s.PassStep[:], passWeights)
+	w := passWeights
+	if s.StepRelOnly {
+		w = relativeOnly
+	}
+	return logMix(s.Pass[:], passWeights), logMix(s.PassStep[:], w)
+}
+
+// relativeOnly weighs a step's own Pass e-process when the absolute test
+// cannot help (see absoluteHopeless).
+var relativeOnly = []float64{1, 0}
+
+// absoluteHopeless reports whether, at the stable rate estimated from the
+// windows so far, the absolute Pass test drifts away from its threshold
+// for a canary like stable (its expected log LR per request, at the rate
+// q₁ it tests against Margin, is ≤ 0): a stable version with errors near
+// or above the margin. A step's own Pass e-process starts at the step, so
+// its mixture weights may depend on the windows before it (they are fixed
+// when it starts); when the absolute test is hopeless, its weight of 0.2
+// would only raise the bar the relative test must reach at each step, from
+// log(1/StepBeta) = 0.105 to 0.33 nats with the defaults, so it is left
+// out. With no stable data yet the weights stay as they are.
+func (s *rateState) absoluteHopeless(margin float64) bool {
+	if s.M <= 0 {
+		return false
+	}
+	qs := (s.Y + 0.5) / (s.M + 1)
+	q1 := math.Min(margin/2, math.Max(margin/20, qs))
+	return qs*math.Log(q1/margin)+(1-qs)*(math.Log1p(-q1)-math.Log1p(-margin)) <= 0
 }
 
 func clamp01(v float64) float64 { return math.Max(0, math.Min(1, v)) }

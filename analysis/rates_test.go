@@ -506,3 +506,28 @@ func TestRatesPassLatches(t *testing.T) {
 		t.Errorf("a new step starting with a bad window passed on the last step's evidence: %s", got.Reason)
 	}
 }
+
+// TestRatesStepWithoutHopelessAbsolute: with stable at 1 %, twice the
+// 0.5-point margin, the absolute test can only drift away from a Pass, so
+// a step's own Pass e-process (whose weights are chosen when the step
+// begins) is the relative test alone, held to log(1/StepBeta) = 0.105
+// nats rather than the 0.33 its weight of 0.8 would ask. The window at the
+// second step gives the relative test 0.18 nats.
+func TestRatesStepWithoutHopelessAbsolute(t *testing.T) {
+	a := Rates{Metrics: []Rate{{Metric: "e"}}}
+	var ws []window
+	var steps []int
+	for i := 0; i < 40; i++ {
+		ws = append(ws, window{n: 600, x: 6, m: 2400, y: 24})
+		steps = append(steps, 0)
+	}
+	ws = append(ws, window{n: 1000, x: 10, m: 2000, y: 13})
+	steps = append(steps, 1)
+	vs := feed(t, a, "e", steps, ws)
+	if vs[39].Outcome != Pass {
+		t.Fatalf("the first step did not pass: %s", vs[39].Reason)
+	}
+	if got := vs[40]; got.Outcome != Pass {
+		t.Errorf("second step: %v (%s), want Pass", got.Outcome, got.Reason)
+	}
+}
