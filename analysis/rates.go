@@ -234,6 +234,10 @@ type rateState struct {
 	// twice as often in the decision-quality suite.
 	Passed     bool `json:"passed,omitempty"`
 	StepPassed bool `json:"stepPassed,omitempty"`
+	// LastM, LastY: the stable version's requests and bad events in the
+	// last window used.
+	LastM float64 `json:"lastM,omitempty"`
+	LastY float64 `json:"lastY,omitempty"`
 	// StepRelOnly: this step's own Pass e-process is the relative test
 	// alone (chosen when the step began, see absoluteHopeless).
 	StepRelOnly bool `json:"stepRelOnly,omitempty"`
@@ -315,7 +319,7 @@ func decodeRatesMemory(b json.RawMessage, metrics []Rate) (ratesMemory, string) 
 
 // sane reports whether every number of s is finite and every count ≥ 0.
 func (s *rateState) sane() bool {
-	for _, v := range []float64{s.N, s.X, s.M, s.Y, s.StepN, s.StepX, s.StepM, s.StepY, s.D, s.DK, s.DV, s.S, s.SK, s.SV} {
+	for _, v := range []float64{s.N, s.X, s.M, s.Y, s.StepN, s.StepX, s.StepM, s.StepY, s.LastM, s.LastY, s.D, s.DK, s.DV, s.S, s.SK, s.SV} {
 		if !finite(v) || v < 0 {
 			return false
 		}
@@ -418,11 +422,11 @@ func (s *rateState) update(m Rate, in Input, lv levels) string {
 			s.Steps++
 		}
 		s.Step = in.Step
+		_, margin := m.tolerance()
+		s.StepRelOnly = s.absoluteHopeless(margin)
 		s.StepN, s.StepX, s.StepM, s.StepY, s.PassStep, s.FailStep = 0, 0, 0, 0, [2]float64{}, 0
 		s.FailGridStep = [len(failGrid)]float64{}
 		s.StepPassed, s.Passed = false, false
-		_, margin := m.tolerance()
-		s.StepRelOnly = s.absoluteHopeless(margin)
 	}
 	o, ok := in.Observation(m.Metric)
 	if !ok {
@@ -534,6 +538,7 @@ func (s *rateState) update(m Rate, in Input, lv levels) string {
 	s.StepY += y
 	s.M += mm
 	s.Y += y
+	s.LastM, s.LastY = mm, y
 	return ""
 }
 
@@ -615,14 +620,20 @@ var relativeOnly = []float64{1, 0}
 // when it starts); when the absolute test is hopeless, its weight of 0.2
 // would only raise the bar the relative test must reach at each step, from
 // log(1/StepBeta) = 0.105 to 0.33 nats with the defaults, so it is left
-// out. With no stable data yet the weights stay as they are.
+// out. It must be hopeless both at the rate over every earlier window and
+// at the rate of the last window, so that a platform incident that is over
+// does not take the absolute test away from a stable version with almost
+// no errors. With no stable data yet the weights stay as they are.
 func (s *rateState) absoluteHopeless(margin float64) bool {
-	if s.M <= 0 {
+	if s.M <= 0 || s.LastM <= 0 {
 		return false
 	}
-	qs := (s.Y + 0.5) / (s.M + 1)
-	q1 := math.Min(margin/2, math.Max(margin/20, qs))
-	return qs*math.Log(q1/margin)+(1-qs)*(math.Log1p(-q1)-math.Log1p(-margin)) <= 0
+	hopeless := func(y, m float64) bool {
+		qs := (y + 0.5) / (m + 1)
+		q1 := math.Min(margin/2, math.Max(margin/20, qs))
+		return qs*math.Log(q1/margin)+(1-qs)*(math.Log1p(-q1)-math.Log1p(-margin)) <= 0
+	}
+	return hopeless(s.Y, s.M) && hopeless(s.LastY, s.LastM)
 }
 
 func clamp01(v float64) float64 { return math.Max(0, math.Min(1, v)) }
