@@ -195,16 +195,18 @@
 //     the margin, where the absolute test can only drift away from a Pass,
 //     the step's Pass is the relative test alone (its 0.8 weight would
 //     otherwise lift the bar of each step from 0.105 to 0.33 nats).
-//   - Each of the two requirements is kept, for the rest of the step,
-//     once met: a metric whose Pass e-process has crossed 1/β, and whose
-//     step evidence has crossed 1/StepBeta, at some look of the step is
-//     passed at that step even if a later window pulls either back under
-//     its line (a new step asks again). Ville's inequality bounds the
-//     probability that an e-process EVER crosses its threshold, so
-//     stopping at the first crossing — as Wald's SPRT does — costs
-//     nothing of the guarantees above, and a metric that passed does not
-//     have to wait, its evidence drifting, until the others pass at the
-//     same look.
+//   - The step's own requirement is kept, for the rest of the step, once
+//     met: a metric whose step evidence has crossed 1/StepBeta at some
+//     look of the step still has it when a later window of the step pulls
+//     it back under the line; so has the whole-rollout requirement at the
+//     first step, where it rests on that step's windows alone (at later
+//     steps it is mostly carried evidence and must stand at the look that
+//     passes, so that a canary turning bad loses it). Ville's inequality
+//     bounds the probability that an e-process EVER crosses its
+//     threshold, so stopping at the first crossing — as Wald's SPRT does —
+//     costs nothing of the guarantees above, and a metric that passed does
+//     not have to wait, its evidence drifting, until the others pass at
+//     the same look.
 //
 // Overdispersion. Beyond what conditioning removes (for example errors in
 // clusters from one client), the windows' Pearson residuals around the

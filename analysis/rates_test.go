@@ -463,8 +463,8 @@ func TestRatesLargeRegressionTwoWindows(t *testing.T) {
 }
 
 // TestRatesPassLatches: once a metric's Pass e-process has crossed 1/β
-// (and its step's own one 1/StepBeta) at a step, a later window of that
-// step that pulls it back under the line does not undo the Pass — Ville's
+// (and its step's own one 1/StepBeta) at the first step, a later window of
+// that step that pulls it back under the line does not undo the Pass — Ville's
 // inequality bounds the chance of ever crossing, so stopping at the
 // crossing keeps the guarantee, as Wald's SPRT does — while a new step
 // asks for its evidence again.
