@@ -87,8 +87,8 @@ func (m PresetMetrics) rates(ratio, margin float64) []Rate {
 //
 // Traffic it needs (decision-quality suite, BENCHMARKS.md: plan 10 → 50 %
 // in steps of 10, 1-minute interval, stable error rate 0.1–2 %): a good
-// canary is promoted in a median of 6–7 minutes at 500 requests/s, 8–21
-// minutes at 50 requests/s and 47–149 minutes at 5 requests/s (after an
+// canary is promoted in a median of 6–8 minutes at 500 requests/s, 8–21
+// minutes at 50 requests/s and 44–141 minutes at 5 requests/s (after an
 // incident on both versions at 0.1 % errors, half the runs are still
 // undecided at 4 hours); a clear regression of 5 × or +5 points is rolled
 // back in 2 minutes from 50 requests/s up (no single window decides) and

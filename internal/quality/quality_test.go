@@ -168,7 +168,7 @@ func summary(cells []Cell, name string) string {
 // back ≤ 1 % — and what now holds of speed: from 50 requests/s up, median
 // minutes to promote ≤ 1.7 × the oracle's and to roll back ≤ the oracle's +
 // 2 intervals; at every traffic, ≤ 4 × and ≤ 1.5 × + 5 intervals; and at
-// least 32 of the grid's 48 cells meeting the issue's own speed targets
+// least 33 of the grid's 48 cells meeting the issue's own speed targets
 // (1.5 × to promote, + 1 interval to roll back). The cells that miss those
 // are logged here and listed in BENCHMARKS.md.
 func TestTargets(t *testing.T) {
@@ -196,8 +196,8 @@ func TestTargets(t *testing.T) {
 			speedMissed++
 		}
 	}
-	if met := cellsWithTarget - speedMissed; met < 32 {
-		t.Errorf("%d of %d cells meet the issue's speed targets, want ≥ 32", met, cellsWithTarget)
+	if met := cellsWithTarget - speedMissed; met < 33 {
+		t.Errorf("%d of %d cells meet the issue's speed targets, want ≥ 33", met, cellsWithTarget)
 	}
 	for _, v := range checkTargets(cells, "default", 1.7, 0, 1, 2, 50) {
 		t.Error(v)
