@@ -12,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+
+	"github.com/meshcanary/canary/providers/kubernetes"
 )
 
 var everything = labels.Everything()
@@ -25,7 +27,10 @@ var everything = labels.Everything()
 // the last renewal. A replica that loses its Lease without noticing (a
 // partition) may still try to write; the store's compare-and-swap refuses
 // its write once the new holder has saved (fencing), and its shard context
-// is cancelled when its own renewal deadline passes.
+// is cancelled when its own renewal deadline passes. The Leases are written
+// through [kubernetes.LeaseLock], which names the field manager
+// "meshcanary" on every write (client-go's resourcelock.LeaseLock names
+// none).
 type shards struct {
 	o        Options
 	acquired func(int)
@@ -101,7 +106,7 @@ func (s *shards) run(ctx context.Context) {
 				s.mu.Lock()
 				s.release[i] = cancel
 				s.mu.Unlock()
-				lock := &resourcelock.LeaseLock{
+				lock := &kubernetes.LeaseLock{
 					LeaseMeta:  metaFor(s.o.LeaseNamespace, leaseName(i)),
 					Client:     s.o.Kube.CoordinationV1(),
 					LockConfig: resourcelock.ResourceLockConfig{Identity: s.o.Identity},
@@ -170,7 +175,7 @@ func (s *shards) balance(ctx context.Context, ld, rd, rp time.Duration) {
 	go func() {
 		for ctx.Err() == nil {
 			le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
-				Lock: &resourcelock.LeaseLock{LeaseMeta: metaFor(s.o.LeaseNamespace, memberLeaseName(s.o.Identity)),
+				Lock: &kubernetes.LeaseLock{LeaseMeta: metaFor(s.o.LeaseNamespace, memberLeaseName(s.o.Identity)),
 					Client: s.o.Kube.CoordinationV1(), LockConfig: resourcelock.ResourceLockConfig{Identity: s.o.Identity}},
 				LeaseDuration: ld, RenewDeadline: rd, RetryPeriod: rp, ReleaseOnCancel: true, Name: memberLeaseName(s.o.Identity),
 				Callbacks: leaderelection.LeaderCallbacks{OnStartedLeading: func(c context.Context) { <-c.Done() }, OnStoppedLeading: func() {}},
