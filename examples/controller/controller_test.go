@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/providers/kubernetes"
@@ -38,12 +40,21 @@ func hasReason(evs []corev1.Event, reason string) bool {
 // A healthy canary is promoted and a faulty one rolled back, end to end:
 // the controller reads the Rollouts and Deployments from informers, moves
 // the VirtualService's weights, keeps the state in ConfigMaps, records
-// Events and writes the status back.
+// Events and writes the status back. It runs as the ServiceAccount of
+// deploy/rbac.yaml (the manifest applied to the RBAC-enforcing API
+// server, the controller impersonating the account): a permission the
+// manifest lacks is a Forbidden answer, and fails the test. Every write
+// it makes names the field manager "meshcanary", and no object it wrote
+// carries a managedFields entry of any other manager of its own.
 func TestEndToEnd(t *testing.T) {
 	f := newFixture(t)
 	f.app(t, "shop", nil)
 	f.app(t, "faulty-cart", nil)
-	start(t, f.controllerOptions(t, "replica-0", nil))
+	cfg := f.applyRBAC(t, nil)
+	w := newWire()
+	cfg.WrapTransport = w.wrap
+	cfg.UserAgent = controllerUA // an unnamed field manager would show as this
+	start(t, f.controllerOptions(t, "replica-0", cfg))
 
 	for name, want := range map[string]string{"shop": "succeeded", "faulty-cart": "rolled-back"} {
 		poll(t, 3*time.Minute, name+" to finish", func() (bool, string) {
@@ -79,6 +90,81 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil || len(cm.OwnerReferences) != 1 || cm.OwnerReferences[0].Kind != Kind || !strings.Contains(cm.Data["record"], `"phase":"succeeded"`) {
 		t.Fatalf("state ConfigMap: %v %+v", err, cm)
 	}
+	// Nothing was refused: the manifest grants all the controller does.
+	for _, r := range w.snapshot() {
+		if r.Status == http.StatusForbidden {
+			t.Errorf("%s %s: 403 Forbidden for %s (deploy/rbac.yaml lacks it)", r.Method, r.Path, f.serviceAccount())
+		}
+	}
+	f.checkFieldManagers(t, w)
+}
+
+// controllerUA is the user agent of the controller's client in the tests.
+// The API server names a write that gives no field manager after the
+// user agent's product ("meshcanary-e2e"), so a managedFields entry of
+// that name is a write of the controller's without one.
+const controllerUA = "meshcanary-e2e/test"
+
+// checkFieldManagers checks that every write the controller sent (as the
+// wire saw it) named the field manager "meshcanary", and, on the API
+// server, that the shard Leases and every object of each resource the
+// controller wrote are managed by "meshcanary" and by no unnamed manager
+// of the controller.
+func (f *fixture) checkFieldManagers(t *testing.T, w *wire) {
+	t.Helper()
+	written := map[string]int{}
+	for _, r := range w.snapshot() {
+		if !isWrite(r.Method) {
+			continue
+		}
+		written[resourceOf(r.Path)]++
+		if r.FieldManager != kubernetes.FieldManager {
+			t.Errorf("%s %s with field manager %q, want %q", r.Method, r.Path, r.FieldManager, kubernetes.FieldManager)
+		}
+	}
+	for _, res := range []string{"leases", "configmaps", "events", "rollouts/status", "virtualservices", "deployments"} {
+		if written[res] == 0 {
+			t.Errorf("the controller wrote no %s (written: %v)", res, written)
+		}
+	}
+	gvrs := map[string]schema.GroupVersionResource{
+		"leases":          {Group: "coordination.k8s.io", Version: "v1", Resource: "leases"},
+		"configmaps":      {Version: "v1", Resource: "configmaps"},
+		"events":          {Version: "v1", Resource: "events"},
+		"rollouts/status": GVR,
+		"virtualservices": vsGVR,
+		"deployments":     {Group: "apps", Version: "v1", Resource: "deployments"},
+	}
+	ours := map[string]int{}
+	for res, gvr := range gvrs {
+		l, err := f.dc.Resource(gvr).Namespace(f.ns).List(f.ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range l.Items {
+			mine := false
+			for _, mf := range o.GetManagedFields() {
+				switch mf.Manager {
+				case kubernetes.FieldManager:
+					mine = true
+				case strings.Split(controllerUA, "/")[0]:
+					t.Errorf("%s %s: a write of the controller without a field manager (managedFields %+v)", res, o.GetName(), o.GetManagedFields())
+				}
+			}
+			if mine {
+				ours[res]++
+			}
+			if res == "leases" && strings.HasPrefix(o.GetName(), "meshcanary-shard-") && !mine {
+				t.Errorf("Lease %s: managedFields %+v name no %q", o.GetName(), o.GetManagedFields(), kubernetes.FieldManager)
+			}
+		}
+	}
+	for res, n := range written {
+		if ours[res] == 0 {
+			t.Errorf("the controller wrote %d %s, and no object of them is managed by %q", n, res, kubernetes.FieldManager)
+		}
+	}
+	t.Logf("controller writes by resource: %v; objects managed by %q: %v", written, kubernetes.FieldManager, ours)
 }
 
 // An invalid Rollout gets a status condition and a Warning Event naming
