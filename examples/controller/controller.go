@@ -409,9 +409,20 @@ func (c *Controller) sink(ref *corev1.ObjectReference, ro *Rollout) rollback.Sin
 		}
 		typ, reason, msg := kubernetes.Describe(e)
 		log.Info(msg, "seq", e.Seq, "reason", reason, "type", typ, "phase", e.To.String())
-		return ev.Record(ctx, e)
+		// kubernetes.Events drops an Event the API server refuses for
+		// good (Forbidden, Invalid) without an error, so that the rollout
+		// does not stall on it; say so, or a missing RBAC rule for events
+		// would go unseen.
+		before := c.events.Dropped()
+		err := ev.Record(ctx, e)
+		if n := c.events.Dropped(); n > before {
+			log.Warn(eventsDroppedMsg, "seq", e.Seq, "reason", reason, "dropped", n)
+		}
+		return err
 	})
 }
+
+const eventsDroppedMsg = "the API server refused an Event for good (Forbidden or Invalid) and it was dropped: check that the controller may create events"
 
 // invalid reports a spec (or stored state) the controller cannot drive:
 // a status condition and a Warning Event naming the field, then a retry

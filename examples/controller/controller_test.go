@@ -54,7 +54,9 @@ func TestEndToEnd(t *testing.T) {
 	w := newWire()
 	cfg.WrapTransport = w.wrap
 	cfg.UserAgent = controllerUA // an unnamed field manager would show as this
-	start(t, f.controllerOptions(t, "replica-0", cfg))
+	o := f.controllerOptions(t, "replica-0", cfg)
+	o.Balance = true // as main runs it: member Leases, and listing the Leases
+	start(t, o)
 
 	for name, want := range map[string]string{"shop": "succeeded", "faulty-cart": "rolled-back"} {
 		poll(t, 3*time.Minute, name+" to finish", func() (bool, string) {

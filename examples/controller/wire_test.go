@@ -108,6 +108,9 @@ func (t wireRT) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
+// WrappedRoundTripper lets client-go reach the transport underneath.
+func (t wireRT) WrappedRoundTripper() http.RoundTripper { return t.next }
+
 func isWrite(method string) bool {
 	return method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch
 }
@@ -149,6 +152,19 @@ func (c *logCapture) find(msg string) []error {
 		}
 	}
 	return out
+}
+
+// count returns the number of records whose message is msg.
+func (c *logCapture) count(msg string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, r := range c.recs {
+		if r.Msg == msg {
+			n++
+		}
+	}
+	return n
 }
 
 // errors returns every error logged.
@@ -336,24 +352,29 @@ func strs(v any) []string {
 }
 
 // withoutVerb removes verb from the rules of the manifest's ClusterRole
-// for resource.
+// for resource (a rule left with no verb is dropped).
 func withoutVerb(resource, verb string) func(kind string, obj map[string]any) {
 	return func(kind string, obj map[string]any) {
 		if kind != "ClusterRole" {
 			return
 		}
+		var rules []any
 		for _, r := range obj["rules"].([]any) {
 			r := r.(map[string]any)
-			if !slices.Contains(strs(r["resources"]), resource) {
-				continue
-			}
-			var keep []any
-			for _, v := range strs(r["verbs"]) {
-				if v != verb {
-					keep = append(keep, v)
+			if slices.Contains(strs(r["resources"]), resource) {
+				var keep []any
+				for _, v := range strs(r["verbs"]) {
+					if v != verb {
+						keep = append(keep, v)
+					}
 				}
+				if len(keep) == 0 {
+					continue // a rule needs a verb: drop it
+				}
+				r["verbs"] = keep
 			}
-			r["verbs"] = keep
+			rules = append(rules, r)
 		}
+		obj["rules"] = rules
 	}
 }
