@@ -78,12 +78,33 @@ func (l *LeaseLock) Create(ctx context.Context, ler resourcelock.LeaderElectionR
 // errLeaseNotRead is returned by Update before any Get or Create.
 var errLeaseNotRead = errors.New("kubernetes: LeaseLock.Update before the Lease was read or created")
 
+// ErrHeldByAnother is wrapped by the error LeaseLock.Update returns for a
+// release (a record with no holder) of a Lease that, as last read, another
+// identity holds. It is not a 409 Conflict on purpose: client-go retries a
+// conflicting release at once, in a loop, until its deadline.
+var ErrHeldByAnother = errors.New("not releasing a Lease another replica holds")
+
 // Update implements [resourcelock.Interface]: it writes ler into the Lease
 // last read or created, with its resourceVersion (a stale holder is
 // refused with 409 Conflict) and the field manager [FieldManager].
+//
+// A release (ler with no holder) of a Lease that, as last read, another
+// identity holds is refused with [ErrHeldByAnother] and nothing is
+// written. client-go's leaderelection (v0.37) releases on cancel by
+// reading the Lease and then checking its own memory of the holder, which
+// that read does not refresh: a replica that lost its Lease without
+// noticing (a partition: its renewals stalled, another replica took the
+// Lease) and is then stopped reads the new holder's Lease, still believes
+// it leads, and would clear the new holder's Lease with the
+// resourceVersion it just read — so the API server would accept it, and a
+// third replica (or itself) could take the shard while the holder still
+// drives it. The controller's partition test found this.
 func (l *LeaseLock) Update(ctx context.Context, ler resourcelock.LeaderElectionRecord) error {
 	if l.lease == nil {
 		return errLeaseNotRead
+	}
+	if h := l.lease.Spec.HolderIdentity; ler.HolderIdentity == "" && h != nil && *h != "" && *h != l.LockConfig.Identity {
+		return fmt.Errorf("kubernetes: Lease %s: %w: held by %q, not %q", l.Describe(), ErrHeldByAnother, *h, l.LockConfig.Identity)
 	}
 	lease := l.lease.DeepCopy()
 	lease.Spec = resourcelock.LeaderElectionRecordToLeaseSpec(&ler)

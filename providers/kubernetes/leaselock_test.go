@@ -2,6 +2,7 @@ package kubernetes_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -93,4 +94,41 @@ func TestLeaseLock(t *testing.T) {
 		t.Errorf("events %q", rec.got)
 	}
 
+}
+
+// A release (no holder) of a Lease another identity holds, as last read,
+// is refused and writes nothing; a release of one's own Lease is written.
+func TestLeaseLockReleaseOfAnothersLease(t *testing.T) {
+	ctx := context.Background()
+	cs := fake.NewClientset()
+	meta := metav1.ObjectMeta{Namespace: "ns", Name: "shard-0"}
+	b := &kubernetes.LeaseLock{LeaseMeta: meta, Client: cs.CoordinationV1(), LockConfig: resourcelock.ResourceLockConfig{Identity: "b"}}
+	now := metav1.NewTime(time.Unix(1700000000, 0))
+	if err := b.Create(ctx, resourcelock.LeaderElectionRecord{HolderIdentity: "b", LeaseDurationSeconds: 15, AcquireTime: now, RenewTime: now}); err != nil {
+		t.Fatal(err)
+	}
+	a := &kubernetes.LeaseLock{LeaseMeta: meta, Client: cs.CoordinationV1(), LockConfig: resourcelock.ResourceLockConfig{Identity: "a"}}
+	if _, _, err := a.Get(ctx); err != nil {
+		t.Fatal(err)
+	}
+	release := resourcelock.LeaderElectionRecord{LeaseDurationSeconds: 1, AcquireTime: now, RenewTime: now}
+	err := a.Update(ctx, release)
+	if !errors.Is(err, kubernetes.ErrHeldByAnother) || apierrors.IsConflict(err) || !strings.Contains(err.Error(), `held by "b"`) {
+		t.Fatalf("a's release of b's Lease: %v, want ErrHeldByAnother naming b", err)
+	}
+	got, _, err := b.Get(ctx)
+	if err != nil || got.HolderIdentity != "b" {
+		t.Fatalf("b's Lease after a's refused release: %+v %v", got, err)
+	}
+	if err := b.Update(ctx, release); err != nil {
+		t.Fatalf("b's release of its own Lease: %v", err)
+	}
+	if got, _, err := a.Get(ctx); err != nil || got.HolderIdentity != "" {
+		t.Fatalf("after b's release: %+v %v", got, err)
+	}
+	// An acquisition (a record naming a holder) is the API server's to
+	// judge (resourceVersion), not refused here.
+	if err := a.Update(ctx, resourcelock.LeaderElectionRecord{HolderIdentity: "a", LeaseDurationSeconds: 15, AcquireTime: now, RenewTime: now}); err != nil {
+		t.Fatal(err)
+	}
 }
