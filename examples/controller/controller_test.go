@@ -50,6 +50,7 @@ func TestEndToEnd(t *testing.T) {
 	f := newFixture(t)
 	f.app(t, "shop", nil)
 	f.app(t, "faulty-cart", nil)
+	f.routeApp(t, "gw-shop") // through a Gateway API HTTPRoute
 	cfg := f.applyRBAC(t, nil)
 	w := newWire()
 	cfg.WrapTransport = w.wrap
@@ -58,7 +59,7 @@ func TestEndToEnd(t *testing.T) {
 	o.Balance = true // as main runs it: member Leases, and listing the Leases
 	start(t, o)
 
-	for name, want := range map[string]string{"shop": "succeeded", "faulty-cart": "rolled-back"} {
+	for name, want := range map[string]string{"shop": "succeeded", "faulty-cart": "rolled-back", "gw-shop": "succeeded"} {
 		poll(t, 3*time.Minute, name+" to finish", func() (bool, string) {
 			r := f.rollout(t, name)
 			return r.Status.Phase == want, fmt.Sprintf("%+v", r.Status)
@@ -69,6 +70,9 @@ func TestEndToEnd(t *testing.T) {
 	}
 	if w := f.canaryWeight(t, "faulty-cart", "faulty-cart-canary"); w != 0 {
 		t.Errorf("rolled-back canary weight %d, want 0", w)
+	}
+	if w := f.routeCanaryWeight(t, "gw-shop", "gw-shop-canary"); w != 100 {
+		t.Errorf("promoted canary weight %d in the HTTPRoute, want 100", w)
 	}
 	d, err := f.kc.AppsV1().Deployments(f.ns).Get(f.ctx, "faulty-cart-canary", metav1.GetOptions{})
 	if err != nil || *d.Spec.Replicas != 0 {
@@ -124,7 +128,7 @@ func (f *fixture) checkFieldManagers(t *testing.T, w *wire) {
 			t.Errorf("%s %s with field manager %q, want %q", r.Method, r.Path, r.FieldManager, kubernetes.FieldManager)
 		}
 	}
-	for _, res := range []string{"leases", "configmaps", "events", "rollouts/status", "virtualservices", "deployments"} {
+	for _, res := range []string{"leases", "configmaps", "events", "rollouts/status", "virtualservices", "httproutes", "deployments"} {
 		if written[res] == 0 {
 			t.Errorf("the controller wrote no %s (written: %v)", res, written)
 		}
@@ -135,6 +139,7 @@ func (f *fixture) checkFieldManagers(t *testing.T, w *wire) {
 		"events":          {Version: "v1", Resource: "events"},
 		"rollouts/status": GVR,
 		"virtualservices": vsGVR,
+		"httproutes":      routeGVR,
 		"deployments":     {Group: "apps", Version: "v1", Resource: "deployments"},
 	}
 	ours := map[string]int{}
@@ -246,9 +251,9 @@ func TestHandEditedStateRefused(t *testing.T) {
 	}
 }
 
-// A partition: a replica whose Lease expired (another holds its shard
-// now) keeps running and tries to write the rollout's state — the store
-// refuses it, and the new holder's state stays.
+// The store-level half of a partition (TestPartitionExpiredLease runs the
+// whole): a driver whose state another driver has saved since it read it
+// tries to write — the store refuses it, and the newer state stays.
 func TestPartitionedDriverFenced(t *testing.T) {
 	f := newFixture(t)
 	f.app(t, "split", nil)

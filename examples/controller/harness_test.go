@@ -174,6 +174,57 @@ func (f *fixture) virtualService(t testing.TB, name, stable, canarySvc string) {
 	}
 }
 
+var routeGVR = schema.GroupVersionResource{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "httproutes"}
+
+// httpRoute creates an HTTPRoute whose rule "primary" sends all traffic
+// to stable.
+func (f *fixture) httpRoute(t testing.TB, name, stable, canarySvc string) {
+	t.Helper()
+	backend := func(svc string, w int64) any {
+		return map[string]any{"name": svc, "port": int64(80), "weight": w}
+	}
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+		"metadata": map[string]any{"name": name, "namespace": f.ns},
+		"spec": map[string]any{"parentRefs": []any{map[string]any{"name": "mesh-gateway"}},
+			"rules": []any{map[string]any{"name": "primary", "backendRefs": []any{backend(stable, 100), backend(canarySvc, 0)}}}},
+	}}
+	if _, err := f.dc.Resource(routeGVR).Namespace(f.ns).Create(f.ctx, u, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// routeCanaryWeight reads the HTTPRoute's canary weight.
+func (f *fixture) routeCanaryWeight(t testing.TB, name, canarySvc string) int64 {
+	t.Helper()
+	u, err := f.dc.Resource(routeGVR).Namespace(f.ns).Get(f.ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, _, _ := unstructured.NestedSlice(u.Object, "spec", "rules")
+	for _, r := range rules {
+		refs, _, _ := unstructured.NestedSlice(r.(map[string]any), "backendRefs")
+		for _, b := range refs {
+			if n, _, _ := unstructured.NestedString(b.(map[string]any), "name"); n == canarySvc {
+				w, _, _ := unstructured.NestedInt64(b.(map[string]any), "weight")
+				return w
+			}
+		}
+	}
+	return -1
+}
+
+// routeApp is app with an HTTPRoute instead of a VirtualService.
+func (f *fixture) routeApp(t testing.TB, name string) {
+	t.Helper()
+	f.deployment(t, name, 4)
+	f.deployment(t, name+"-canary", 2)
+	f.httpRoute(t, name, name, name+"-canary")
+	spec := rolloutSpec(name)
+	spec["router"].(map[string]any)["kind"] = "HTTPRoute"
+	f.createRollout(t, name, spec)
+}
+
 // canaryWeight reads the VirtualService's canary weight.
 func (f *fixture) canaryWeight(t testing.TB, name, canarySvc string) int64 {
 	t.Helper()
@@ -289,13 +340,14 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// kubeconfig writes a kubeconfig for a replica process.
+// kubeconfig writes a kubeconfig for a replica process (impersonating
+// cfg.Impersonate.UserName when set).
 func kubeconfig(t testing.TB, cfg *rest.Config) string {
 	t.Helper()
 	c := clientcmdapi.NewConfig()
 	c.Clusters["t"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData,
 		InsecureSkipTLSVerify: cfg.Insecure}
-	c.AuthInfos["t"] = &clientcmdapi.AuthInfo{Token: cfg.BearerToken}
+	c.AuthInfos["t"] = &clientcmdapi.AuthInfo{Token: cfg.BearerToken, Impersonate: cfg.Impersonate.UserName}
 	c.Contexts["t"] = &clientcmdapi.Context{Cluster: "t", AuthInfo: "t"}
 	c.CurrentContext = "t"
 	p := t.TempDir() + "/kubeconfig"

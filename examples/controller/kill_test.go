@@ -201,7 +201,7 @@ func TestKillShardHolders(t *testing.T) {
 		maxBatches = 60
 	)
 	f := newFixture(t)
-	kcfg := kubeconfig(t, f.env.Config)
+	kcfg := kubeconfig(t, f.applyRBAC(t, nil)) // the replicas run as deploy/rbac.yaml's ServiceAccount
 	obs := &observed{weights: map[string][]rvInt{}, rolledBack: map[string]int64{}}
 	wctx, stopWatch := context.WithCancel(f.ctx)
 	defer stopWatch()
