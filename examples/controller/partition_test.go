@@ -99,17 +99,20 @@ func TestPartitionExpiredLease(t *testing.T) {
 
 	// Replica A: its own wire, its own clock, healthy metrics.
 	wa := newWire()
-	t.Cleanup(wa.heal)
 	cfgA := rest.CopyConfig(f.env.Config)
 	cfgA.Timeout = 0 // no client deadline on a held request
 	cfgA.WrapTransport = wa.wrap
 	oa := f.controllerOptions(t, "a", cfgA)
-	oa.Shards = 1
+	// Lease timing: short, but a renewal must stall for 5 s before a
+	// replica gives a shard up on its own; under that the test's "A has not
+	// noticed" check would fail, saying so.
+	oa.Shards, oa.LeaseDuration, oa.RenewDeadline = 1, 6*time.Second, 5*time.Second
 	clockA := newManualClock(time.Now())
 	oa.Clock = clockA.Now
 	logsA := &logCapture{}
 	oa.Log = slog.New(captureHandler{logsA, oa.Log.Handler()})
 	a, stopA := startStoppable(t, oa)
+	t.Cleanup(wa.heal) // runs before stopA's cleanup: A's held requests must end for A to stop
 	poll(t, 2*time.Minute, "A to hold the shard", func() (bool, string) { h := holder(); return h == "a", h })
 	poll(t, 2*time.Minute, "A to set the first step", func() (bool, string) {
 		r := f.rollout(t, app)
@@ -120,7 +123,7 @@ func TestPartitionExpiredLease(t *testing.T) {
 	// the canary fail.
 	cfgB := rest.CopyConfig(f.env.Config)
 	ob := f.controllerOptions(t, "b", cfgB)
-	ob.Shards, ob.Metrics = 1, faultyCanary{}
+	ob.Shards, ob.Metrics, ob.LeaseDuration, ob.RenewDeadline = 1, faultyCanary{}, oa.LeaseDuration, oa.RenewDeadline
 	start(t, ob)
 
 	// The partition starts at A's next write of the rollout's state.
