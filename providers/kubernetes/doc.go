@@ -13,6 +13,11 @@
 // exceeded, every replica runs the latest template, no old replica is left
 // and every updated replica is available.
 //
+// LeaseLock is a leader-election lock on a coordination.k8s.io Lease for
+// client-go's leaderelection, as client-go's resourcelock.LeaseLock but
+// naming the field manager "meshcanary" on every write and refusing to
+// release a Lease another replica holds (ErrHeldByAnother).
+//
 // Every name is checked (DNS-1123) before any request is sent; a bad one is
 // reported as a *canary.FieldError naming the field. Errors from the API
 // server are wrapped, so *apierrors.StatusError stays reachable with
