@@ -183,7 +183,14 @@
 //     against Margin. The Pass e-process is the mean of the two with
 //     weights 0.8 and 0.2 (a mean of e-processes is one): the relative
 //     test is immune to incidents on both versions, the absolute one is
-//     not but decides when stable has no errors at all.
+//     not but decides when stable has no errors at all. So the absolute
+//     test sits out a window in which stable's count of bad events is more
+//     than three standard deviations (plus 3) above what its rate over the
+//     windows the test used predicts — an incident on both versions —
+//     where a 10 % failure rate for three minutes cost it more evidence
+//     than hours of clean windows bring back. Whether it bets depends only
+//     on stable's counts, which given the window's rates are independent
+//     of the canary's, so every product stays valid against "regression".
 //   - A Pass needs the product since the start ≥ 1/β AND, over the
 //     current step's windows, the same mixture with the relative test
 //     taken at LR(√ρ_bad : ρ_bad) ≥ 1/StepBeta (also valid against
@@ -228,7 +235,9 @@
 // failed at α = 1 % (39 % without the cap), most of them in the first
 // windows, before the dispersion could be measured. The absolute test,
 // which does not condition, is tempered by the stable version's own
-// dispersion over time.
+// dispersion over time, measured over the windows it used (an incident it
+// sat out would otherwise inflate the dispersion, capped at 100, for
+// hours).
 //
 // Memory and steps. The evidence is a handful of sufficient statistics
 // per metric kept in Verdict.Memory (under 1 KB a metric, whatever the

@@ -241,6 +241,10 @@ type rateState struct {
 	// last window used.
 	LastM float64 `json:"lastM,omitempty"`
 	LastY float64 `json:"lastY,omitempty"`
+	// AbsM, AbsY: the stable version's requests and bad events over the
+	// windows the absolute test used (see update).
+	AbsM float64 `json:"absM,omitempty"`
+	AbsY float64 `json:"absY,omitempty"`
 	// StepRelOnly: this step's own Pass e-process is the relative test
 	// alone (chosen when the step began, see absoluteHopeless).
 	StepRelOnly bool `json:"stepRelOnly,omitempty"`
@@ -497,8 +501,13 @@ func (s *rateState) update(m Rate, in Input, lv levels) string {
 	// Absolute test on the canary's own counts: a regression is at least
 	// Margin above stable, so at least Margin; the alternative is a rate
 	// like stable's. Tempered by the stable version's own dispersion over
-	// time (bursts that move both versions' rates).
-	if n > 0 {
+	// time (bursts that move both versions' rates). It sits out a window
+	// in which the stable version shows a shock (absoluteUsable): a
+	// platform incident that fails 10 % of both versions' requests for a
+	// few minutes would otherwise cost it more evidence than hours of clean
+	// windows bring back, and inflate the dispersion it is tempered by.
+	useAbs := s.absoluteUsable(mm, y)
+	if n > 0 && useAbs {
 		qs := (s.Y + 0.5) / (s.M + 1)
 		q1 := math.Min(margin/2, math.Max(margin/20, qs))
 		pass[1] = capped(binLLR(x, n, q1, margin)/phi(s.S, s.SK), lv.pass)
@@ -508,10 +517,12 @@ func (s *rateState) update(m Rate, in Input, lv levels) string {
 		s.PassStep[i] += l
 	}
 	s.PassStep[0] += stepRel - pass[0]
-	if mm > 0 && s.Y >= 5 {
-		qs := s.Y / s.M
+	// The stable version's dispersion over the windows the absolute test
+	// used, around its rate over those windows.
+	if mm > 0 && s.AbsY >= 5 && useAbs {
+		qs := s.AbsY / s.AbsM
 		s.SR += y - mm*qs
-		s.SV += mm * qs * (1 - qs) * (1 + mm/s.M)
+		s.SV += mm * qs * (1 - qs) * (1 + mm/s.AbsM)
 		if s.SV >= 3 {
 			s.S += s.SR * s.SR / s.SV
 			s.SK++
@@ -542,6 +553,10 @@ func (s *rateState) update(m Rate, in Input, lv levels) string {
 	s.M += mm
 	s.Y += y
 	s.LastM, s.LastY = mm, y
+	if useAbs {
+		s.AbsM += mm
+		s.AbsY += y
+	}
 	return ""
 }
 
@@ -608,6 +623,24 @@ func (s *rateState) logPass() (whole, step float64) {
 		w = relativeOnly
 	}
 	return logMix(s.Pass[:], passWeights), logMix(s.PassStep[:], w)
+}
+
+// absoluteUsable reports whether the absolute Pass test bets on a window
+// in which the stable version served mm requests with y bad events: not
+// when y is more than three standard deviations (plus 3) above what the
+// stable version's rate over the windows the test used so far predicts —
+// a shock that hits both versions, such as a platform incident. Skipping
+// keeps the test an e-process: whether it bets depends only on the stable
+// version's counts, which given the window's rates are independent of the
+// canary's, so under "regression" the canary's count still has a
+// likelihood ratio of mean at most 1 in every window that is used. Before
+// any window was used, every window is.
+func (s *rateState) absoluteUsable(mm, y float64) bool {
+	if mm <= 0 || s.AbsM <= 0 {
+		return true
+	}
+	q := (s.AbsY + 0.5) / (s.AbsM + 1)
+	return y <= mm*q+3*math.Sqrt(mm*q)+3
 }
 
 // relativeOnly weighs a step's own Pass e-process when the absolute test
