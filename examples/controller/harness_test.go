@@ -322,14 +322,7 @@ func (f *fixture) controllerOptions(t testing.TB, identity string, cfg *rest.Con
 // start runs an in-process replica until the test ends.
 func start(t testing.TB, o Options) *Controller {
 	t.Helper()
-	c, err := New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = c.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	c, _ := startStoppable(t, o)
 	return c
 }
 
