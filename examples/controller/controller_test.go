@@ -353,15 +353,7 @@ func TestShardsBalance(t *testing.T) {
 	for i := range 3 {
 		o := f.controllerOptions(t, fmt.Sprintf("b%d", i), nil)
 		o.Shards, o.Balance = 6, true
-		c, err := New(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); _ = c.Run(ctx) }()
-		stop := func() { cancel(); <-done }
-		t.Cleanup(stop)
+		c, stop := startStoppable(t, o)
 		cs, stops = append(cs, c), append(stops, stop)
 	}
 	counts := func(cs []*Controller) []int {

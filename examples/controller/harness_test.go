@@ -16,11 +16,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
 	k8s "k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	watchtools "k8s.io/client-go/tools/watch"
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshcanary/canary/internal/kubetest"
@@ -317,6 +320,24 @@ func (f *fixture) controllerOptions(t testing.TB, identity string, cfg *rest.Con
 	return Options{Kube: kc, Dynamic: dc, Routers: rt, Metrics: fakeMetrics{}, Namespace: f.ns, LeaseNamespace: f.ns,
 		Identity: identity, Shards: 4, LeaseDuration: 4 * time.Second, RenewDeadline: 3 * time.Second,
 		RetryPeriod: 500 * time.Millisecond, Log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+}
+
+// watchFrom lists (list returns the list's resourceVersion) and watches
+// from there with client-go's RetryWatcher, which resumes a dropped watch
+// from the last version it saw, so no event between the list and the end
+// of ctx is missed.
+func watchFrom(ctx context.Context, t testing.TB, list func(context.Context) (string, error),
+	watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error)) watch.Interface {
+	t.Helper()
+	rv, err := list(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := watchtools.NewRetryWatcherWithContext(ctx, rv, &cache.ListWatch{WatchFuncWithContext: watchFn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
 }
 
 // start runs an in-process replica until the test ends.

@@ -19,8 +19,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/tools/cache"
-	watchtools "k8s.io/client-go/tools/watch"
 
 	"github.com/meshcanary/canary/providers/kubernetes"
 )
@@ -103,28 +101,24 @@ func (o *observed) watchAll(ctx context.Context, t *testing.T, f *fixture) {
 		n, _ := strconv.ParseInt(m.GetResourceVersion(), 10, 64)
 		return n
 	}
-	vsList, err := f.dc.Resource(vsGVR).Namespace(f.ns).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	vw, err := watchtools.NewRetryWatcherWithContext(ctx, vsList.GetResourceVersion(), &cache.ListWatch{
-		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
-			return f.dc.Resource(vsGVR).Namespace(f.ns).Watch(ctx, opts)
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmList, err := f.kc.CoreV1().ConfigMaps(f.ns).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cw, err := watchtools.NewRetryWatcherWithContext(ctx, cmList.ResourceVersion, &cache.ListWatch{
-		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
-			return f.kc.CoreV1().ConfigMaps(f.ns).Watch(ctx, opts)
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	vw := watchFrom(ctx, t, func(ctx context.Context) (string, error) {
+		l, err := f.dc.Resource(vsGVR).Namespace(f.ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return "", err
+		}
+		return l.GetResourceVersion(), nil
+	}, func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+		return f.dc.Resource(vsGVR).Namespace(f.ns).Watch(ctx, opts)
+	})
+	cw := watchFrom(ctx, t, func(ctx context.Context) (string, error) {
+		l, err := f.kc.CoreV1().ConfigMaps(f.ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return "", err
+		}
+		return l.ResourceVersion, nil
+	}, func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+		return f.kc.CoreV1().ConfigMaps(f.ns).Watch(ctx, opts)
+	})
 	go func() {
 		for ev := range vw.ResultChan() {
 			u, ok := ev.Object.(*unstructured.Unstructured)

@@ -17,8 +17,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/cache"
-	watchtools "k8s.io/client-go/tools/watch"
 
 	"github.com/meshcanary/canary/metrics"
 	"github.com/meshcanary/canary/providers/kubernetes"
@@ -251,17 +249,15 @@ type leaseHistory struct {
 func watchLeases(ctx context.Context, t *testing.T, f *fixture) *leaseHistory {
 	t.Helper()
 	h := &leaseHistory{holders: map[string][]string{}, lastRV: map[string]int64{}}
-	l, err := f.kc.CoordinationV1().Leases(f.ns).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := watchtools.NewRetryWatcherWithContext(ctx, l.ResourceVersion, &cache.ListWatch{
-		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
-			return f.kc.CoordinationV1().Leases(f.ns).Watch(ctx, opts)
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := watchFrom(ctx, t, func(ctx context.Context) (string, error) {
+		l, err := f.kc.CoordinationV1().Leases(f.ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return "", err
+		}
+		return l.ResourceVersion, nil
+	}, func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+		return f.kc.CoordinationV1().Leases(f.ns).Watch(ctx, opts)
+	})
 	go func() { <-ctx.Done(); w.Stop() }()
 	go func() {
 		for ev := range w.ResultChan() {
