@@ -5,8 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
+	"reflect"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/meshcanary/canary"
@@ -329,4 +333,94 @@ func (m *machine) manualMax() int {
 		}
 	}
 	return max
+}
+
+// ErrNotFinite is reported (wrapped, in a failure event and in Step's
+// error) when an analyzer's verdict or a metrics provider's value holds a
+// number that is not finite (NaN or ±Inf), which JSON cannot encode: a
+// bug in that analyzer or provider. The value is left out, the verdict
+// counts as no better than inconclusive, and the rollout goes on.
+var ErrNotFinite = errors.New("rollback: a value is not a finite number (NaN or ±Inf)")
+
+// finiteVerdict returns v with every number that is not finite left out
+// (a pointer set to nil, a number to 0) and a Memory
+// that is not JSON dropped, and what it left out. A Pass that held any is
+// made Inconclusive: a verdict is never better than its evidence. v's
+// slices are copied, never written.
+func finiteVerdict(v analysis.Verdict) (analysis.Verdict, []string) {
+	v = cloneVerdict(v)
+	var bad []string
+	scrub(reflect.ValueOf(&v).Elem(), "verdict", &bad)
+	if len(v.Memory) > 0 && !json.Valid(v.Memory) {
+		v.Memory = nil
+		bad = append(bad, "verdict.Memory (not JSON)")
+	}
+	if len(bad) > 0 {
+		if v.Outcome == analysis.Pass {
+			v.Outcome = analysis.Inconclusive
+		}
+		v.Reason += fmt.Sprintf("; the analyzer returned values that are not finite (%s): left out, a bug in the analyzer", strings.Join(bad, ", "))
+	}
+	return v, bad
+}
+
+// scrub walks v (addressable) and replaces every float that is not
+// finite: a *float64 becomes nil, a float64 0, a []float64 loses it;
+// slices are copied before they change. It appends the paths of what it
+// replaced to bad, and leaves a json.RawMessage that is not JSON empty.
+func scrub(v reflect.Value, path string, bad *[]string) {
+	switch v.Kind() {
+	case reflect.Float32, reflect.Float64:
+		if f := v.Float(); math.IsNaN(f) || math.IsInf(f, 0) {
+			*bad = append(*bad, fmt.Sprintf("%s=%v", path, f))
+			v.SetFloat(0)
+		}
+	case reflect.Pointer:
+		if v.IsNil() {
+			return
+		}
+		if e := v.Elem(); e.Kind() == reflect.Float64 || e.Kind() == reflect.Float32 {
+			if f := e.Float(); math.IsNaN(f) || math.IsInf(f, 0) {
+				*bad = append(*bad, fmt.Sprintf("%s=%v", path, f))
+				v.Set(reflect.Zero(v.Type()))
+			}
+			return
+		}
+		c := reflect.New(v.Elem().Type()) // a copy: the original may be shared
+		c.Elem().Set(v.Elem())
+		n := len(*bad)
+		scrub(c.Elem(), path, bad)
+		if len(*bad) > n {
+			v.Set(c)
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			if f := t.Field(i); f.IsExported() {
+				scrub(v.Field(i), path+"."+f.Name, bad)
+			}
+		}
+	case reflect.Slice:
+		if v.Type() == reflect.TypeOf(json.RawMessage(nil)) {
+			if v.Len() > 0 && !json.Valid(v.Bytes()) {
+				*bad = append(*bad, path+" (not JSON)")
+				v.Set(reflect.Zero(v.Type()))
+			}
+			return
+		}
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			return
+		}
+		c := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
+		reflect.Copy(c, v)
+		n := len(*bad)
+		for i := 0; i < c.Len(); i++ {
+			scrub(c.Index(i), fmt.Sprintf("%s[%d]", path, i), bad)
+		}
+		if len(*bad) > n {
+			v.Set(c)
+		}
+	case reflect.Map, reflect.Interface:
+		// No map or interface field holds numbers in a State.
+	}
 }
