@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/analysis"
 	"github.com/meshcanary/canary/metrics"
 	"github.com/meshcanary/canary/providers/fake"
@@ -307,5 +308,60 @@ func TestStepErrorsAreOneLine(t *testing.T) {
 	_, err := r.Step(ctx, t0)
 	if err == nil || strings.ContainsAny(err.Error(), "\n\r") {
 		t.Errorf("Step error %q, want one line", err)
+	}
+}
+
+// TestZeroTimeIsRefused: Step with the zero time used to start the
+// rollout in year 1, so the first hold was skipped.
+func TestZeroTimeIsRefused(t *testing.T) {
+	h := newHarness(stepsPlan(10, 50), rollback.Policy{}, fake.Constant(0.001, 500))
+	r := h.build(t)
+	var fe *canary.FieldError
+	if _, err := r.Step(ctx, time.Time{}); !errors.As(err, &fe) || fe.Field != "now" {
+		t.Errorf("Step(zero time) = %v, want a *canary.FieldError naming now", err)
+	}
+	if _, err := r.Pause(ctx, time.Time{}, "alice", ""); !errors.As(err, &fe) {
+		t.Errorf("Pause(zero time) = %v", err)
+	}
+	if st := r.State(); st.Phase != rollback.Pending || h.router.Writes() != 0 {
+		t.Errorf("after the zero time: %v, %d writes", st.Phase, h.router.Writes())
+	}
+}
+
+// TestClockJumpAndBack: a clock set ten years ahead for one Step and then
+// back left the next analysis scheduled ten years on, the canary sitting
+// at its weight unanalysed. The schedule is pulled back (with an alert
+// event), and the rollout goes on from now.
+func TestClockJumpAndBack(t *testing.T) {
+	h := newHarness(stepsPlan(10, 50), rollback.Policy{}, fake.Constant(0.001, 500))
+	r := h.build(t)
+	r.Step(ctx, t0)
+	r.Step(ctx, t0.Add(time.Minute))
+	r.Step(ctx, t0.Add(10*365*24*time.Hour))
+	back := t0.Add(2 * time.Minute)
+	looks := r.State().Looks
+	st, err := r.Step(ctx, back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Next.After(back.Add(time.Minute)) {
+		t.Errorf("after the clock came back the next step is due %v", st.Next)
+	}
+	if got := r.State().Looks; got != looks+1 {
+		t.Errorf("analyses: %d before, %d after the clock came back; want one at once", looks, got)
+	}
+	var alert bool
+	for _, e := range h.events {
+		alert = alert || e.Kind == rollback.KindAlert && e.Action == "clock"
+	}
+	if !alert {
+		t.Error("no alert event says the clock went back")
+	}
+	seen := run(t, r, st.Next, back.Add(time.Hour))
+	if len(seen) == 0 {
+		t.Fatalf("not stepped within the hour after the clock came back (next %v)", st.Next)
+	}
+	if last := seen[len(seen)-1]; last.Phase != rollback.Succeeded {
+		t.Errorf("after the clock came back the rollout ended %v at %d %% (next %v)", last.Phase, last.CanaryWeight, last.Next)
 	}
 }

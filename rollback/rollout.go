@@ -261,10 +261,16 @@ func (r *Rollout) Step(ctx context.Context, now time.Time) (Status, error) {
 	if r.m == nil {
 		return Status{}, ErrZeroRollout
 	}
+	if now.IsZero() {
+		return r.Status(now), errZeroTime
+	}
 	r.stepMu.Lock()
 	defer r.stepMu.Unlock()
 
 	r.mu.Lock()
+	if !r.s.Phase.Final() {
+		r.s = r.m.rebase(r.s, now)
+	}
 	w := r.m.wants(r.s, now, r.cfg.Readiness != nil, r.cfg.Gate != nil, r.cfg.Scaler != nil)
 	var totals State
 	if w.analyse {
@@ -644,6 +650,9 @@ func (r *Rollout) command(ctx context.Context, now time.Time, c command) (Status
 	if r.m == nil {
 		return Status{}, ErrZeroRollout
 	}
+	if now.IsZero() {
+		return r.Status(now), errZeroTime
+	}
 	r.mu.Lock()
 	s, err := r.m.command(r.s, c, now)
 	if err != nil {
@@ -696,6 +705,11 @@ func (r *Rollout) Promote(ctx context.Context, now time.Time, actor, reason stri
 func (r *Rollout) Abort(ctx context.Context, now time.Time, actor, reason string) (Status, error) {
 	return r.command(ctx, now, command{op: opAbort, actor: actor, reason: reason})
 }
+
+// errZeroTime refuses the zero time.Time as now: a caller that forgot to
+// pass the clock, which would start a rollout in year 1 and skip its
+// first hold.
+var errZeroTime = canary.Invalid("now", time.Time{}, "is the zero time; pass the current instant (time.Now())")
 
 // ErrKeyInUse is returned (wrapped, with [store.ErrConflict]) by the first
 // save of a Rollout built with New whose key already holds a rollout in

@@ -424,3 +424,42 @@ func scrub(v reflect.Value, path string, bad *[]string) {
 		// No map or interface field holds numbers in a State.
 	}
 }
+
+// clockSkew is how far ahead of now an instant in the state may be
+// before rebase takes it for a clock that went back.
+const clockSkew = time.Minute
+
+// rebase pulls back a schedule that runs ahead of now, which only a clock
+// that went back can make (every instant in the state was once "now", and
+// the next analysis is at most one interval after it): the next analysis
+// is due at once, and a stage's hold, a validation and a readiness wait
+// count from now. Without it a clock set ten years ahead and back left
+// the next analysis scheduled ten years on and the canary unanalysed at
+// its weight. Instants up to clockSkew ahead are left alone (two callers'
+// clocks, or a Step racing an operation, differ by that much). It records
+// an alert event when it changes anything.
+func (m *machine) rebase(s State, now time.Time) State {
+	var moved []string
+	pull := func(name string, t *time.Time, ahead time.Duration) {
+		if !t.IsZero() && t.After(now.Add(ahead+clockSkew)) {
+			moved = append(moved, fmt.Sprintf("%s %s", name, t.UTC().Format(time.RFC3339)))
+			*t = now
+		}
+	}
+	s = s.clone()
+	pull("next analysis", &s.NextAnalysis, m.plan.interval)
+	pull("stage start", &s.StageSince, 0)
+	pull("phase start", &s.PhaseSince, 0)
+	pull("not ready since", &s.NotReadySince, 0)
+	if f := s.Failing; f != nil {
+		pull("failure reported", &f.Reported, 0)
+		pull("failure since", &f.Since, 0)
+	}
+	if len(moved) == 0 {
+		return s
+	}
+	r := round{m: m, s: s, now: now}
+	r.emit(Event{Kind: KindAlert, Action: "clock",
+		Reason: fmt.Sprintf("the clock went back (now %s): %s rescheduled from now", now.UTC().Format(time.RFC3339), strings.Join(moved, ", "))})
+	return r.s
+}
