@@ -365,3 +365,76 @@ func TestClockJumpAndBack(t *testing.T) {
 		t.Errorf("after the clock came back the rollout ended %v at %d %% (next %v)", last.Phase, last.CanaryWeight, last.Next)
 	}
 }
+
+// finish runs a rollout over mem to the end and returns its harness.
+func finish(t *testing.T, mem store.Store) *harness {
+	t.Helper()
+	h := newHarness(stepsPlan(10, 50), rollback.Policy{}, fake.Constant(0.001, 500))
+	h.cfg.Store = mem
+	seen := run(t, h.build(t), t0, t0.Add(time.Hour))
+	if ph := seen[len(seen)-1].Phase; ph != rollback.Succeeded {
+		t.Fatalf("ended %v", ph)
+	}
+	return h
+}
+
+// TestOpenFinishedRollout: Open on a store holding a finished rollout used
+// to return it silently, so a deploy tool that opens by name did nothing
+// for the next version. It is returned with an error matching ErrFinished
+// that says what to do; a per-deployment Key starts a new rollout.
+func TestOpenFinishedRollout(t *testing.T) {
+	mem := &store.Memory{}
+	h := finish(t, mem)
+	writes := h.router.Writes()
+	r, err := rollback.Open(ctx, h.cfg)
+	if !errors.Is(err, rollback.ErrFinished) || !strings.Contains(err.Error(), "Config.Key") {
+		t.Fatalf("Open over a finished rollout = %v, want ErrFinished saying what to do", err)
+	}
+	if r == nil || r.Status(t0).Phase != rollback.Succeeded {
+		t.Errorf("the finished rollout is not returned for a look")
+	}
+	h.cfg.Key = "checkout-v3"
+	r, err = rollback.Open(ctx, h.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := r.Step(ctx, t0.Add(2*time.Hour)); err != nil || st.Phase != rollback.Progressing || h.router.Writes() == writes {
+		t.Errorf("a new key did not start a new rollout: %v %v", st.Phase, err)
+	}
+}
+
+// TestNewOverAnExistingKey: New over a store that already held a rollout
+// under its key used to report "fenced by another driver" (there was
+// none) and adopt the old state. Now the error says the key is in use
+// (ErrKeyInUse, and ErrFinished for a finished one, both with
+// store.ErrConflict), and nothing is adopted, written or reported.
+func TestNewOverAnExistingKey(t *testing.T) {
+	mem := &store.Memory{}
+	finish(t, mem)
+	running := &store.Memory{}
+	h := newHarness(stepsPlan(10, 50), rollback.Policy{}, fake.Constant(0.001, 500))
+	h.cfg.Store = running
+	h.build(t).Step(ctx, t0)
+	for _, c := range []struct {
+		name     string
+		st       store.Store
+		finished bool
+	}{{"finished", mem, true}, {"running", running, false}} {
+		h := newHarness(stepsPlan(10, 50), rollback.Policy{}, fake.Constant(0.001, 500))
+		h.cfg.Store = c.st
+		r := h.build(t)
+		st, err := r.Step(ctx, t0.Add(2*time.Hour))
+		if !errors.Is(err, rollback.ErrKeyInUse) || !errors.Is(err, store.ErrConflict) || errors.Is(err, rollback.ErrFinished) != c.finished {
+			t.Errorf("%s: Step = %v, want ErrKeyInUse (finished %v)", c.name, err, c.finished)
+		}
+		if err != nil && strings.Contains(err.Error(), "fenced") {
+			t.Errorf("%s: reports a driver that does not exist: %v", c.name, err)
+		}
+		if st.Phase != rollback.Pending || r.State().Phase != rollback.Pending || h.router.Writes() != 0 {
+			t.Errorf("%s: New adopted or acted: status %v, state %v, %d writes", c.name, st.Phase, r.State().Phase, h.router.Writes())
+		}
+		if _, err := r.Abort(ctx, t0.Add(2*time.Hour), "alice", ""); !errors.Is(err, rollback.ErrKeyInUse) || h.router.Writes() != 0 {
+			t.Errorf("%s: an Abort over another rollout's key = %v, %d writes", c.name, err, h.router.Writes())
+		}
+	}
+}

@@ -122,6 +122,7 @@ func New(cfg Config) (*Rollout, error) {
 		return nil, err
 	}
 	r := &Rollout{m: m, cfg: cfg, key: key, s: m.initial(), queries: queries}
+	r.s.Made = m.planFields()
 	r.savedState = r.s
 	r.savedSeq = ^uint64(0)
 	if cfg.Store != nil {
@@ -133,6 +134,14 @@ func New(cfg Config) (*Rollout, error) {
 // Open returns the rollout kept in cfg.Store under cfg.Key, resumed where
 // it stopped (a rollback stays a rollback, a split written ahead is
 // finished), or a new one when the store holds none.
+//
+// A finished rollout (succeeded or rolled back) under the key is returned
+// with an error wrapping [ErrFinished] that says what to do: a deploy tool
+// that opens the rollout of every deployment by name would otherwise get
+// the finished one back and do nothing. A caller that only wants to look
+// at it (or deliver its last events with Step) may use the Rollout; one
+// that deploys gives each deployment its own [Config.Key] (for example the
+// name and the canary's version) or deletes the old record first.
 func Open(ctx context.Context, cfg Config) (*Rollout, error) {
 	if cfg.Store == nil {
 		return nil, canary.Invalid("Config.Store", nil, "must be set to Open a rollout")
@@ -150,6 +159,11 @@ func Open(ctx context.Context, cfg Config) (*Rollout, error) {
 	}
 	if err := r.adopt(data, version); err != nil {
 		return nil, err
+	}
+	if s := r.State(); s.Phase.Final() {
+		return r, fmt.Errorf("rollback %s: %w: the rollout under key %q %s at %s; "+
+			"to deploy again, give the new deployment its own Config.Key (for example the name and the canary's version) "+
+			"or delete this record from the store first", cfg.Name, ErrFinished, r.key, s.Phase, display.FormatTime(s.PhaseSince))
 	}
 	return r, nil
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
 	"slices"
@@ -38,8 +39,12 @@ type State struct {
 	Name   string `json:"name"`
 	// Plan is a fingerprint of the plan and policy the state was made
 	// under; Restore refuses another unless [Config.Migrate] is set.
-	Plan  string `json:"plan"`
-	Phase Phase  `json:"phase"`
+	// Made is that plan and policy field by field ("Plan.Stages",
+	// "Policy.FailureLimit", defaults filled in), so that a refusal names
+	// the fields that changed; nil in a state saved before it existed.
+	Plan  string            `json:"plan"`
+	Made  map[string]string `json:"made,omitempty"`
+	Phase Phase             `json:"phase"`
 	// Stage is the index of the plan stage in force; -1 before the first.
 	Stage int `json:"stage"`
 	// Weight is the canary's weight the rollout wants now.
@@ -164,6 +169,7 @@ func (s State) clone() State {
 		s.LastVerdict = &v
 	}
 	s.Memory = slices.Clone(s.Memory)
+	s.Made = maps.Clone(s.Made)
 	if s.Gate != nil {
 		g := *s.Gate
 		s.Gate = &g
@@ -234,8 +240,8 @@ func (m *machine) decodeState(b []byte, migrate bool) (State, error) {
 	if err := m.check(s, migrate); err != nil {
 		return State{}, err
 	}
-	if migrate {
-		s.Plan = m.fingerprint
+	if migrate || s.Made == nil && s.Plan == m.fingerprint {
+		s.Plan, s.Made = m.fingerprint, m.planFields()
 	}
 	return s, nil
 }
@@ -254,11 +260,14 @@ func (m *machine) check(s State, migrate bool) error {
 	case s.Name != m.name:
 		return inv("name", s.Name, "belongs to another rollout; Config.Name is %q", m.name)
 	case s.Plan != m.fingerprint && !migrate:
+		if changed := m.changed(s.Made); changed != "" {
+			return inv("plan", nil, "was made under another plan or policy: %s; set Config.Migrate to continue it", changed)
+		}
 		return inv("plan", s.Plan, "was made under another plan or policy (this one is %s); set Config.Migrate to continue it", m.fingerprint)
 	case s.Phase < Pending || s.Phase > RolledBack:
 		return inv("phase", int(s.Phase), "is not a phase")
 	case s.Stage < -1 || s.Stage >= n:
-		return inv("stage", s.Stage, "must be between -1 and %d for this plan", n-1)
+		return inv("stage", s.Stage, "is the index of the stage in force and must be between -1 (none yet) and %d (stage %d of %d, the last)", n-1, n, n)
 	case s.Phase == Progressing && s.Stage < 0:
 		return inv("stage", s.Stage, "must be a stage of the plan in phase %s", s.Phase)
 	case s.Weight < 0 || s.Weight > 100:
@@ -266,7 +275,7 @@ func (m *machine) check(s State, migrate bool) error {
 	case (s.Phase == Progressing || s.Phase == AwaitingApproval || s.Phase == Paused) && !m.weightAllowed(s.Weight):
 		return inv("weight", s.Weight, "is not a weight of this plan (0, its stages' weights, or a manual weight up to %d)", m.manualMax())
 	case s.Phase == Progressing && s.Weight != m.plan.stages[s.Stage].Weight:
-		return inv("weight", s.Weight, "must be stage %d's weight %d in phase %s", s.Stage, m.plan.stages[s.Stage].Weight, s.Phase)
+		return inv("weight", s.Weight, "must be the weight of stage %d of %d (%d %%) in phase %s", s.Stage+1, n, m.plan.stages[s.Stage].Weight, s.Phase)
 	case (s.Phase == Pending || s.Phase == Validating || s.Phase == RollingBack || s.Phase == RolledBack) && s.Weight != 0:
 		return inv("weight", s.Weight, "must be 0 in phase %s", s.Phase)
 	case (s.Phase == Promoting || s.Phase == Succeeded) && s.Weight != 100:
@@ -276,11 +285,11 @@ func (m *machine) check(s State, migrate bool) error {
 	case s.Phase == AwaitingApproval && s.Gate == nil:
 		return inv("gate", nil, "must be set in phase %s", s.Phase)
 	case s.Phase == AwaitingApproval && s.GateTarget <= s.Stage:
-		return inv("gateTarget", s.GateTarget, "must lead past stage %d", s.Stage)
+		return inv("gateTarget", s.GateTarget, "must lead past the stage in force (stage %d of %d)", s.Stage+1, n)
 	case s.Phase == Paused && s.ResumeTo != Validating && s.ResumeTo != Progressing && s.ResumeTo != AwaitingApproval:
 		return inv("resumeTo", s.ResumeTo.String(), "must be validating, progressing or awaiting-approval")
 	case s.Phase == Paused && s.ResumeTo == AwaitingApproval && (s.Gate == nil || s.GateTarget <= s.Stage):
-		return inv("gate", nil, "must be set, leading past stage %d, when resuming to %s", s.Stage, s.ResumeTo)
+		return inv("gate", nil, "must be set, leading past the stage in force (stage %d of %d), when resuming to %s", s.Stage+1, n, s.ResumeTo)
 	case (s.Phase == Validating || s.Phase == Paused && s.ResumeTo == Validating) && m.plan.zero == nil:
 		return inv("phase", s.Phase.String(), "this plan has no zero-traffic phase")
 	case !active && s.Phase != Paused && (s.Gate != nil || s.GateTarget != 0):
@@ -462,4 +471,55 @@ func (m *machine) rebase(s State, now time.Time) State {
 	r.emit(Event{Kind: KindAlert, Action: "clock",
 		Reason: fmt.Sprintf("the clock went back (now %s): %s rescheduled from now", now.UTC().Format(time.RFC3339), strings.Join(moved, ", "))})
 	return r.s
+}
+
+// planFields is the plan and policy field by field, as [State.Made] keeps
+// them: the fields of Config people set, defaults filled in.
+func (m *machine) planFields() map[string]string {
+	p := m.plan
+	f := map[string]string{}
+	st := make([]string, len(p.stages))
+	for i, s := range p.stages {
+		st[i] = fmt.Sprintf("%d %% for %v", s.Weight, s.Hold)
+	}
+	f["Plan.Stages"] = strings.Join(st, ", ")
+	f["Plan.Interval"] = p.interval.String()
+	f["Plan.ProgressDeadline"] = p.deadline.String()
+	f["Plan.ZeroTraffic"] = "none"
+	if z := p.zero; z != nil {
+		f["Plan.ZeroTraffic"] = fmt.Sprintf("%v, mirror %d %%, test route %q=%q", z.Duration, z.Mirror, z.TestRoute.Name, z.TestRoute.Value)
+	}
+	f["Plan.ApproveIncrease"] = fmt.Sprint(p.gateInc)
+	f["Plan.ApprovePromotion"] = fmt.Sprint(p.gateProm)
+	v := reflect.ValueOf(m.policy)
+	for i := 0; i < v.NumField(); i++ {
+		if t := v.Type().Field(i); t.IsExported() {
+			f["Policy."+t.Name] = fmt.Sprint(v.Field(i).Interface())
+		}
+	}
+	return f
+}
+
+// changed names the fields in which made, a state's [State.Made],
+// differs from m's plan and policy, with both values; "" when made is
+// nil or names no difference.
+func (m *machine) changed(made map[string]string) string {
+	if made == nil {
+		return ""
+	}
+	now := m.planFields()
+	var diff []string
+	for _, k := range slices.Sorted(maps.Keys(now)) {
+		if was, ok := made[k]; ok && was != now[k] {
+			diff = append(diff, fmt.Sprintf("%s was %s and is %s", k, was, now[k]))
+		} else if !ok {
+			diff = append(diff, k+" is new")
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(made)) {
+		if _, ok := now[k]; !ok {
+			diff = append(diff, k+" is gone")
+		}
+	}
+	return strings.Join(diff, "; ")
 }
