@@ -1,5 +1,5 @@
 // Package rollback is the rollout state machine: it moves traffic from the
-// stable version to the canary step by step, has the canary judged at every
+// stable version to the canary stage by stage, has the canary judged at every
 // analysis interval, and rolls it back — all traffic to stable in one
 // router write, the canary scaled to zero, the stable version restored —
 // when the policy says so.
@@ -48,6 +48,21 @@
 // written after a saved rollback decision, that nothing is promoted twice,
 // that no weight exceeds the plan, and that every event reaches the trail
 // exactly once and in order.
+//
+// # Before traffic moves
+//
+// A router that implements [traffic.Preflighter] (providers/httpsplit and
+// providers/fake's Router do) is asked once, at Open or at the first Step
+// of a new rollout, whether it can carry the rollout's versions
+// ([traffic.Versions], with Measured set when the router is also one of
+// the rollout's metrics providers). A refusal stops a rollout that has
+// not started before anything is written, where it would otherwise be
+// found at the first analysis with the canary already at its first stage;
+// a started rollout is driven regardless (a rollback must reach the
+// router) and the refusal is returned by its next Step. A route that is
+// ephemeral ([traffic.Facts], the in-process proxy, all-stable after a
+// restart) is written again by a resumed rollout, which does not report
+// it as a change made outside.
 //
 // # Saves that fail
 //

@@ -11,8 +11,8 @@ const (
 	// Validating: the zero-traffic phase; the canary runs with no
 	// production traffic (test requests only) and is analysed.
 	Validating
-	// Progressing: the canary takes a share of traffic that rises step by
-	// step while it is analysed.
+	// Progressing: the canary takes a share of traffic that rises stage by
+	// stage while it is analysed.
 	Progressing
 	// Paused: held at its weight by an operator (or by a policy that
 	// pauses instead of rolling back); nothing moves until Resume.

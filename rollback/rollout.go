@@ -73,6 +73,11 @@ type Rollout struct {
 	actMu  sync.Mutex // one round of acting (save, router, scaler, sink) at a time
 	mu     sync.Mutex // the state; held for no I/O
 	gen    uint64     // under mu: counts the decisions taken into s
+	// Under stepMu: whether the router's Preflight was asked and
+	// answered; preflightErr is its error for a started rollout, reported
+	// by the next Step.
+	preflighted  bool
+	preflightErr error
 
 	m       *machine
 	cfg     Config
@@ -152,6 +157,9 @@ func Open(ctx context.Context, cfg Config) (*Rollout, error) {
 	}
 	data, version, err := cfg.Store.Load(ctx, r.key)
 	if errors.Is(err, store.ErrNotFound) {
+		if err := r.preflight(ctx); err != nil {
+			return nil, err
+		}
 		return r, nil
 	}
 	if err != nil {
@@ -160,12 +168,60 @@ func Open(ctx context.Context, cfg Config) (*Rollout, error) {
 	if err := r.adopt(data, version); err != nil {
 		return nil, err
 	}
+	if err := r.preflight(ctx); err != nil {
+		if r.State().Phase == Pending {
+			return nil, err
+		}
+		// A started rollout is driven whatever the router says (a
+		// rollback must reach it); the next Step reports the error.
+		r.preflightErr = err
+	}
 	if s := r.State(); s.Phase.Final() {
 		return r, fmt.Errorf("rollback %s: %w: the rollout under key %q %s at %s; "+
 			"to deploy again, give the new deployment its own Config.Key (for example the name and the canary's version) "+
 			"or delete this record from the store first", cfg.Name, ErrFinished, r.key, s.Phase, display.FormatTime(s.PhaseSince))
 	}
 	return r, nil
+}
+
+// preflight asks a router that implements [traffic.Preflighter] whether
+// it can carry the rollout, once; for a route that is ephemeral (it
+// starts all-stable after a restart) it takes the split in force for the
+// one last confirmed, so that a resumed rollout writes its split again
+// rather than reporting a change made outside. r.stepMu is held, or r is
+// not yet shared.
+func (r *Rollout) preflight(ctx context.Context) error {
+	p, ok := r.cfg.Router.(traffic.Preflighter)
+	if !ok {
+		r.preflighted = true
+		return nil
+	}
+	v := traffic.Versions{Stable: r.cfg.Target.Stable.Version, Canary: r.cfg.Target.Canary.Version}
+	for _, m := range r.cfg.Metrics {
+		v.Measured = v.Measured || same(m.Provider, r.cfg.Router)
+	}
+	f, err := p.Preflight(ctx, v)
+	if err != nil {
+		return fmt.Errorf("rollback %s: the router cannot carry this rollout: %w", r.cfg.Name, err)
+	}
+	r.preflighted = true
+	r.mu.Lock()
+	started := r.s.Applied != nil && !r.s.Phase.Final()
+	r.mu.Unlock()
+	if f.Ephemeral && started {
+		if route, err := r.cfg.Router.Split(ctx); err == nil {
+			r.mu.Lock()
+			r.s = r.m.restarted(r.s, route)
+			r.mu.Unlock()
+		}
+	}
+	return nil
+}
+
+// same reports whether a and b hold the same comparable value.
+func same(a, b any) bool {
+	ta, tb := reflect.TypeOf(a), reflect.TypeOf(b)
+	return ta != nil && ta == tb && ta.Comparable() && a == b
 }
 
 // adopt makes data, read from the store at version, the state.
@@ -280,6 +336,19 @@ func (r *Rollout) Step(ctx context.Context, now time.Time) (Status, error) {
 	}
 	r.stepMu.Lock()
 	defer r.stepMu.Unlock()
+	var errs []error
+	if r.preflightErr != nil {
+		errs, r.preflightErr = append(errs, r.preflightErr), nil
+	}
+	if !r.preflighted && r.State().Phase == Pending {
+		// Before the first write: a router that can tell the rollout
+		// cannot work says so now, not after traffic has moved.
+		if err := r.preflight(ctx); err != nil {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			return r.status(now), joinErrors([]error{err})
+		}
+	}
 
 	r.mu.Lock()
 	if !r.s.Phase.Final() {
@@ -300,7 +369,6 @@ func (r *Rollout) Step(ctx context.Context, now time.Time) (Status, error) {
 	}
 
 	in := r.observe(ctx, now, w, totals)
-	var errs []error
 	for _, f := range in.failures {
 		errs = append(errs, fmt.Errorf("rollback %s: %s: %w", r.cfg.Name, f.action, f.err))
 	}

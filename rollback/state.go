@@ -523,3 +523,16 @@ func (m *machine) changed(made map[string]string) string {
 	}
 	return strings.Join(diff, "; ")
 }
+
+// restarted takes route, read from an ephemeral router when the rollout
+// resumed, for the split last confirmed: the router restarted with it
+// (all-stable), so the state's split is not in force and is written again
+// (as Intent), with no failure reported.
+func (m *machine) restarted(s State, route traffic.Split) State {
+	if s.Applied == nil || s.Applied.Equal(route) {
+		return s
+	}
+	r := round{m: m, s: s.clone()}
+	r.s.Applied = cloneSplitPtr(&route)
+	return r.finishRound()
+}

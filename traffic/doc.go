@@ -34,6 +34,11 @@
 // gatewayapi.New, appmesh.New); httpsplit's Proxy has one (Proxy.Router);
 // providers/fake wraps one for tests.
 //
+// A Driver that can tell, before a rollout writes anything, whether it can
+// carry the rollout's versions, or that its route starts all-stable after
+// a restart, implements [Preflighter]; the Router's Preflight asks it
+// (httpsplit's in-process route and providers/fake's do).
+//
 // Every driver in this module passes the conformance suite in
 // traffic/traffictest through a Router.
 package traffic

@@ -388,3 +388,55 @@ func (e *Error) Is(target error) bool {
 	}
 	return false
 }
+
+// Versions names the two versions a rollout moves traffic between, as its
+// metric queries name them ({{version}} of package metrics).
+type Versions struct {
+	Stable, Canary string
+	// Measured is set when the router is also the rollout's metrics
+	// provider for these versions (an in-process proxy measuring what it
+	// routes), so that it can tell whether its measurements know them.
+	Measured bool
+}
+
+// Facts is what a [Preflighter] tells about its route.
+type Facts struct {
+	// Ephemeral is set when the split lives only as long as the process
+	// that serves it (an in-process proxy): after a restart it is
+	// all-stable whatever was written before, which a resumed rollout
+	// writes again rather than taking for a change made outside.
+	Ephemeral bool
+}
+
+// Preflighter is implemented by a router (or by a Driver, which the
+// Router's Preflight then asks) that can check once, before a rollout
+// writes anything, that it can carry the rollout: for example that its
+// destinations for both versions exist. An error names what is wrong,
+// normally as a *[canary.FieldError]; Facts say how the route behaves.
+// Rollouts call it when they start or resume; a router that cannot tell
+// need not implement it.
+type Preflighter interface {
+	Preflight(ctx context.Context, v Versions) (Facts, error)
+}
+
+// Preflight asks the Driver, if it implements [Preflighter]; otherwise
+// it returns the zero Facts and nil (nothing to tell). A cancelled or
+// expired context is refused.
+func (r *Router) Preflight(ctx context.Context, v Versions) (Facts, error) {
+	if err := ctx.Err(); err != nil {
+		return Facts{}, r.wrap("preflight of", err, 0)
+	}
+	p, ok := r.d.(Preflighter)
+	if !ok {
+		return Facts{}, nil
+	}
+	f, err := p.Preflight(ctx, v)
+	if err != nil {
+		var fe *canary.FieldError
+		if errors.As(err, &fe) {
+			return f, err
+		}
+		return f, r.wrap("preflight of", err, 0)
+	}
+	return f, nil
+}

@@ -91,6 +91,31 @@ func (r *recorder) take(verb string) error {
 	return nil
 }
 
+// SetVersions makes Preflight refuse a rollout whose versions are not
+// stable and canary (a mesh whose destinations for other versions do not
+// exist). By default every name is accepted.
+func (r *Router) SetVersions(stable, canary string) {
+	r.d.mu.Lock()
+	r.d.versions = &traffic.Versions{Stable: stable, Canary: canary}
+	r.d.mu.Unlock()
+}
+
+// SetEphemeral makes Preflight report the route ephemeral, as an
+// in-process proxy's is (see [traffic.Facts]).
+func (r *Router) SetEphemeral(on bool) {
+	r.d.mu.Lock()
+	r.d.ephemeral = on
+	r.d.mu.Unlock()
+}
+
+// Preflight implements [traffic.Preflighter] through the
+// [traffic.Router]: it refuses versions other than those given to
+// SetVersions (if any) and reports the route ephemeral after
+// SetEphemeral(true). It records nothing.
+func (r *Router) Preflight(ctx context.Context, v traffic.Versions) (traffic.Facts, error) {
+	return r.r.Preflight(ctx, v)
+}
+
 // Delete makes the route disappear, as if someone deleted the mesh object:
 // every later call returns an error matching [traffic.ErrNotFound].
 func (r *Router) Delete() { r.d.delete() }
@@ -126,6 +151,27 @@ type routeDriver struct {
 	deleted bool
 	writes  int
 	armed   error // returned by the next read or write
+
+	versions  *traffic.Versions // the only versions Preflight accepts; nil: any
+	ephemeral bool
+}
+
+func (d *routeDriver) Preflight(_ context.Context, v traffic.Versions) (traffic.Facts, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	f := traffic.Facts{Ephemeral: d.ephemeral}
+	if d.deleted {
+		return f, errDeleted
+	}
+	if w := d.versions; w != nil {
+		if v.Stable != w.Stable {
+			return f, canary.Invalid("Versions.Stable", v.Stable, "the fake route has no destination for it (it routes to %q)", w.Stable)
+		}
+		if v.Canary != w.Canary {
+			return f, canary.Invalid("Versions.Canary", v.Canary, "the fake route has no destination for it (it routes to %q)", w.Canary)
+		}
+	}
+	return f, nil
 }
 
 func (d *routeDriver) arm(err error) {

@@ -61,9 +61,11 @@ type route struct {
 }
 
 var (
-	_ http.Handler     = (*Proxy)(nil)
-	_ traffic.Driver   = routeDriver{}
-	_ metrics.Provider = (*Proxy)(nil)
+	_ http.Handler        = (*Proxy)(nil)
+	_ traffic.Driver      = routeDriver{}
+	_ traffic.Preflighter = routeDriver{}
+	_ traffic.Preflighter = (*Proxy)(nil)
+	_ metrics.Provider    = (*Proxy)(nil)
 )
 
 // New validates c and returns a Proxy that sends every request to the
@@ -279,6 +281,13 @@ func (p *Proxy) Split(ctx context.Context) (traffic.Split, error) { return p.rou
 // Release drops the test route and the mirror and keeps the weights.
 func (p *Proxy) Release(ctx context.Context) error { return p.router.Release(ctx) }
 
+// Preflight is the proxy's [traffic.Preflighter] (see the driver's
+// Preflight below): the route is ephemeral, and a rollout measuring its
+// versions through the proxy must call them "stable" and "canary".
+func (p *Proxy) Preflight(ctx context.Context, v traffic.Versions) (traffic.Facts, error) {
+	return p.router.Preflight(ctx, v)
+}
+
 // routeDriver is the [traffic.Driver] of the in-process route: the Version
 // is the *route in force, so a write pinned to a route replaced since is a
 // conflict.
@@ -314,6 +323,32 @@ func (d routeDriver) Write(_ context.Context, v traffic.Version, s traffic.Split
 }
 
 func (routeDriver) ErrorCode(err error) canary.ErrorCode { return canary.Code(err) }
+
+// Preflight tells a rollout, before it writes anything, that the route is
+// ephemeral (it lives in this process and starts all-stable, so a resumed
+// rollout writes its split again without reporting a change made outside)
+// and, when the rollout measures its versions through this proxy
+// (v.Measured), refuses version names the proxy does not measure: its
+// back ends are "stable" and "canary", and any other name would fail
+// every query once traffic had moved.
+func (d routeDriver) Preflight(_ context.Context, v traffic.Versions) (traffic.Facts, error) {
+	f := traffic.Facts{Ephemeral: true}
+	if d.p.closed.Load() {
+		return f, ErrClosed
+	}
+	if v.Measured {
+		for _, c := range []struct{ field, got, want string }{
+			{"Versions.Stable", v.Stable, versionNames[stable]},
+			{"Versions.Canary", v.Canary, versionNames[canaryVersion]},
+		} {
+			if c.got != c.want {
+				return f, canary.Invalid(c.field, c.got, "is not a version this proxy measures; its back ends are measured as %q and %q",
+					versionNames[stable], versionNames[canaryVersion])
+			}
+		}
+	}
+	return f, nil
+}
 
 // Close stops the proxy at once: ServeHTTP answers 503 from then on, the
 // Router methods return ErrClosed (code [canary.FailedPrecondition]),
