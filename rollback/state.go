@@ -455,6 +455,11 @@ func (m *machine) rebase(s State, now time.Time) State {
 			*t = now
 		}
 	}
+	late := func(t time.Time, ahead time.Duration) bool { return t.After(now.Add(ahead + clockSkew)) }
+	if !late(s.NextAnalysis, m.plan.interval) && !late(s.StageSince, 0) && !late(s.PhaseSince, 0) && !late(s.NotReadySince, 0) &&
+		(s.Failing == nil || !late(s.Failing.Reported, 0) && !late(s.Failing.Since, 0)) {
+		return s // the common case: nothing ahead, nothing copied
+	}
 	s = s.clone()
 	pull("next analysis", &s.NextAnalysis, m.plan.interval)
 	pull("stage start", &s.StageSince, 0)
