@@ -337,7 +337,10 @@ type Config struct {
 	// the confirmed state after (write-ahead), with compare-and-swap so
 	// that a second driver of the same rollout is fenced off
 	// ([store.ErrConflict]). Open resumes a rollout from it. Key defaults to
-	// Name.
+	// Name; give each deployment its own (for example the name and the
+	// canary's version): a finished rollout under the key makes Open
+	// return [ErrFinished], and New's first save over any rollout under it
+	// fails with [ErrKeyInUse].
 	Store store.Store
 	Key   string
 	// Migrate lets Restore and Open continue a state saved under another
