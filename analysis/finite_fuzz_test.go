@@ -87,8 +87,8 @@ func FuzzEveryAnalyzerFinite(f *testing.F) {
 		samples := []float64{pc, ps, pb, a, b, pc * 2, ps + 1}
 		obs := func(name string) Observation {
 			return Observation{Metric: name,
-				Canary: Measurement{Observed: true, Value: pc, Count: nc, Samples: samples},
-				Stable: Measurement{Observed: true, Value: ps, Count: ns, Samples: samples[1:]},
+				Canary:   Measurement{Observed: true, Value: pc, Count: nc, Samples: samples},
+				Stable:   Measurement{Observed: true, Value: ps, Count: ns, Samples: samples[1:]},
 				Baseline: Observed(pb, nb), CanaryTotal: Observed(pc, nc), StableTotal: Observed(ps, ns)}
 		}
 		for _, an := range everyAnalyzer(a, b) {
