@@ -9,6 +9,7 @@ import (
 
 	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/analysis"
+	"github.com/meshcanary/canary/display"
 	"github.com/meshcanary/canary/traffic"
 	"github.com/meshcanary/canary/workload"
 )
@@ -428,7 +429,53 @@ func (r *round) deadline(budget string) {
 		r.fail(why)
 		return
 	}
-	r.pause("policy", why+"; paused for a person to Resume, Promote or Abort")
+	r.pause("policy", why+askPerson)
+}
+
+const (
+	// askPerson ends the reason of a pause for inconclusive evidence;
+	// evidenceArrived replaces it once the evidence a decision needed has
+	// arrived while paused (analysis goes on).
+	askPerson       = "; paused for a person to Resume, Promote or Abort"
+	evidenceArrived = "; the evidence has arrived since: "
+)
+
+// pausedEvidence refreshes the reason of a rollout paused for inconclusive
+// evidence after an analysis: how much is still missing, or that the
+// evidence has arrived (a Pass, or, below the last stage under
+// AdvanceOnLeaning, evidence leaning towards no regression) and when.
+func (r *round) pausedEvidence(v analysis.Verdict) {
+	reason := r.s.Reason
+	head, _, ok := strings.Cut(reason, evidenceArrived)
+	if !ok {
+		if !strings.HasSuffix(reason, askPerson) {
+			return // paused for another reason
+		}
+		head, _, _ = strings.Cut(strings.TrimSuffix(reason, askPerson), "; a decision needs")
+	}
+	m := r.m
+	leans := v.Outcome == analysis.Pass || v.Outcome == analysis.Inconclusive && v.Leaning &&
+		m.policy.Advance == AdvanceOnLeaning && r.s.ResumeTo == Progressing && r.s.Stage >= 0 && !m.promotesNext(r.s.Stage)
+	if leans {
+		what := "a passing analysis"
+		if v.Outcome != analysis.Pass {
+			what = "evidence leaning towards no regression"
+		}
+		if !ok {
+			r.s.Reason = head + evidenceArrived + fmt.Sprintf("%s at %s, analysis %d; Resume to go on, or Promote or Abort",
+				what, display.FormatTime(r.now), r.s.Looks)
+		}
+		return
+	}
+	more, est := m.evidenceNeeded(r.s)
+	why := head
+	switch {
+	case more > 0 && est > 0:
+		why += fmt.Sprintf("; a decision needs about %d more canary requests, about %v at %.3g requests/s", more, est, m.expectedRate(r.s))
+	case more > 0:
+		why += fmt.Sprintf("; a decision needs about %d more canary requests (the canary gets no traffic now)", more)
+	}
+	r.s.Reason = why + askPerson
 }
 
 // evidenceNeeded is the most canary requests any metric's evidence still
@@ -602,6 +649,9 @@ func (r *round) judge(v analysis.Verdict, obs []analysis.Observation) {
 		count = r.s.Consecutive
 	}
 	r.emit(Event{Kind: KindAnalysis, Verdict: &v, Observations: summarise(obs), Failures: count, Reason: v.Reason})
+	if r.s.Phase == Paused && !failed {
+		r.pausedEvidence(v)
+	}
 	if !failed || count < p.FailureLimit {
 		return
 	}
