@@ -151,6 +151,14 @@ type Verdict struct {
 	Score   *float64 `json:"score,omitempty"`
 	Details []Detail `json:"details"`
 	Reason  string   `json:"reason"`
+	// Leaning, on an Inconclusive verdict, says that the evidence so far
+	// leans towards "no regression" without proving it: nothing failed,
+	// and the latest windows do not point to a regression. A rollout
+	// (rollback.AdvanceOnLeaning, its default) may raise the canary's
+	// weight on it, never promote. A Pass leans too; a Fail never does.
+	// Analyzers that do not weigh evidence leave it false, and a rollout
+	// then advances on a Pass only.
+	Leaning bool `json:"leaning,omitempty"`
 	// Evidence says, for analyzers that weigh evidence in both
 	// directions, how far each metric stands from a Fail and from a Pass.
 	Evidence []Evidence `json:"evidence,omitempty"`
