@@ -187,7 +187,9 @@ func simulate(ctx context.Context, in Input, p analysis.Preset, rate float64, go
 			return o, err
 		}
 		if r.paused {
-			plan.ProgressDeadline = in.Horizon
+			// The same run without a person: a progress deadline at
+			// the horizon and a budget far beyond it.
+			plan.ProgressDeadline, plan.MaxDuration = in.Horizon, 1000*in.Horizon
 			again, err := replay(ctx, in, p, plan, rate, seed)
 			if err != nil {
 				return o, err

@@ -99,11 +99,13 @@ func TestAdvise(t *testing.T) {
 		}
 	}
 
-	// Little traffic: the default progress deadline (10 min) comes long
-	// before the evidence; every run asks a person, at the deadline.
+	// Little traffic: the evidence comes slowly (much later than at 500
+	// req/s); the runs whose evidence cannot come within the rollout's
+	// budget ask a person before the horizon.
 	slow := advise(Input{RPS: 0.5, ErrorRate: 0.001})
-	if slow.Good.Paused != slow.Good.Runs || slow.Good.Median != Never {
-		t.Errorf("0.5 req/s, 0.1 %%: paused %d of %d, median %v; want every run paused, no promotion\n%s", slow.Good.Paused, slow.Good.Runs, slow.Good.Median, slow)
+	if slow.Good.Paused == 0 || slow.Good.PausedAt >= 4*time.Hour || slow.Good.Median <= 10*fast.Good.Median {
+		t.Errorf("0.5 req/s, 0.1 %%: paused %d of %d at %v, median %v; want some runs paused before 4 h, a median over 10 × 500 req/s's\n%s",
+			slow.Good.Paused, slow.Good.Runs, slow.Good.PausedAt, slow.Good.Median, slow)
 	}
 	patient := plan
 	patient.ProgressDeadline = 4 * time.Hour

@@ -141,8 +141,10 @@ const (
 	// detectAt is the level of the regression detector (see
 	// rateState.Det): the latest windows point to a regression when their
 	// likelihood ratio of the regression against a canary like stable
-	// exceeds e^detectAt = 4.
-	detectAt = 1.3862943611198906 // log 4
+	// exceeds e^detectAt = 20 (at 4, one stray canary error at a low
+	// error rate fired it, and the canary went back and stayed at the first
+	// stage: a good canary at 5 requests/s was paused for a person).
+	detectAt = 2.995732273553991 // log 20
 )
 
 func (r Rates) levels() (alpha, beta, stepBeta float64) {

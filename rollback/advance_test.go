@@ -196,7 +196,7 @@ func TestPassThenDoubtIsNotPromoted(t *testing.T) {
 func TestBudgetAsksAPersonOnlyWhenTheEvidenceCannotCome(t *testing.T) {
 	plan := rollback.Plan{Stages: rollback.Weights(10, 50), Interval: time.Minute, MaxDuration: time.Hour}
 	// 500 canary requests a minute; 60,000 more take two hours: more than
-	// twice the 45 minutes left at the quarter of the budget.
+	// twice the 30 minutes left at half the budget.
 	h := newHarness(plan, rollback.Policy{}, fake.Constant(0.001, 500))
 	h.cfg.Analyzer = scripted(unsure)
 	r := h.build(t)
@@ -211,10 +211,10 @@ func TestBudgetAsksAPersonOnlyWhenTheEvidenceCannotCome(t *testing.T) {
 			pausedAt = e.Time
 		}
 	}
-	if pausedAt != t0.Add(15*time.Minute) {
-		t.Errorf("paused at +%v, want +15m (a quarter of the budget, when the estimate is trusted)", pausedAt.Sub(t0))
+	if pausedAt != t0.Add(30*time.Minute) {
+		t.Errorf("paused at +%v, want +30m (half the budget, when the estimate is trusted)", pausedAt.Sub(t0))
 	}
-	for _, want := range []string{"60000 more canary requests", "2h0m0s", "MaxDuration", "45m0s of it is left"} {
+	for _, want := range []string{"60000 more canary requests", "2h0m0s", "MaxDuration", "30m0s of it is left"} {
 		if !strings.Contains(st.Reason, want) {
 			t.Errorf("reason %q does not say %q", st.Reason, want)
 		}

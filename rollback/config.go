@@ -71,8 +71,8 @@ type Plan struct {
 	// MaxDuration is the budget for the evidence: how long the rollout may
 	// take, from its start, to reach a decision. As soon as the rollout's
 	// own estimate (Status.More canary requests at the traffic the plan's
-	// last stage would get) says the budget cannot be met — trusted once a
-	// quarter of the budget has passed — or when the budget is spent, a
+	// last stage would get) says the budget cannot be met — trusted, when it is
+	// more than twice the rest, once half the budget has passed — or when the budget is spent, a
 	// rollout whose evidence is still inconclusive pauses for a person (or
 	// rolls back, per Policy.OnInconclusive), saying how many canary
 	// requests and roughly how long are missing. Zero means

@@ -142,10 +142,13 @@ var p99Slow = 0.5 * math.Erfc((2.3263478740408408-math.Log(1.5)/latencySigma)/ma
 // (so a rollout that asks a person does so as a user's would).
 var Plan = rollback.Plan{StageWeight: 10, MaxWeight: 50, Interval: Interval}
 
-// patient is Plan with a progress deadline at the horizon: the replay that
-// measures how long the evidence takes when a run paused for a person.
+// patient is a plan that never asks a person within the horizon: a
+// progress deadline at the horizon and an evidence budget far beyond it.
+// It replays a run that paused for a person, to measure how long the
+// evidence alone takes.
 func patient(p rollback.Plan) rollback.Plan {
 	p.ProgressDeadline = Horizon
+	p.MaxDuration = 1000 * Horizon
 	return p
 }
 

@@ -232,11 +232,12 @@ func (s Summary) String() string {
 // TestTargets replays the default preset and simulates the oracle on a
 // bounded grid with fixed seeds — every family at 5 and 50 requests/s and
 // stable error rates 0.1, 0.5 and 1 %, 12 runs a cell; no clock: every
-// instant is computed — and asserts issue 18's safety targets exactly (≤ 1
-// % of good canaries rolled back, ≤ 1 % of clear regressions promoted,
-// the canary turning bad at minute 4 included) and, as a ratchet, the
-// speed, harm and pause figures reached so far (the issue's own speed
-// targets are logged where missed; BENCHMARKS.md has the whole grid).
+// instant is computed — and asserts issue 18's targets that hold there as
+// the issue states them (≤ 1 % of good canaries rolled back; ≤ 1 % of
+// clear regressions promoted, the canary turning bad at minute 4
+// included; promotion speed; no needless pause) and, as a ratchet, the
+// harm and rollback-speed figures reached so far (the cells that miss are
+// logged; BENCHMARKS.md has the whole grid).
 func TestTargets(t *testing.T) {
 	if testing.Short() {
 		t.Skip("replays about a thousand rollouts")
@@ -251,14 +252,26 @@ func TestTargets(t *testing.T) {
 	if lim := 0.01 * float64(s.ClearRuns); float64(s.ClearProm) > lim {
 		t.Errorf("%d of %d clear regressions promoted, want ≤ 1 %%", s.ClearProm, s.ClearRuns)
 	}
-	// The ratchet: what holds today on this grid (raise it when the
-	// figures improve; the issue's targets are in the comments).
+	// The issue's targets that hold on this grid, asserted as the issue
+	// states them: promotion ≤ 1.5 × the oracle's in at least 90 % of the
+	// cells where the oracle promotes in most runs and ≤ 2 × in every
+	// one; no good canary that the oracle promotes within an hour paused
+	// for a person.
+	if s.PromCells == 0 || 10*s.Prom15 < 9*s.PromCells {
+		t.Errorf("cells with median minutes to promote ≤ 1.5 × the oracle's: %d of %d, want ≥ 90 %%", s.Prom15, s.PromCells)
+	}
+	if s.Prom2 != s.PromCells {
+		t.Errorf("cells with median minutes to promote ≤ 2 × the oracle's: %d of %d, want all", s.Prom2, s.PromCells)
+	}
+	if s.Paused60 != 0 {
+		t.Errorf("good canaries the oracle promotes within an hour that paused for a person: %d of %d, want none", s.Paused60, s.Oracle60)
+	}
+	// The ratchet: what holds today of the targets not yet met (raise it
+	// when the figures improve).
 	for _, c := range []struct {
 		what      string
 		got, want int
 	}{
-		{"cells with median minutes to promote ≤ 1.5 × the oracle's (issue: ≥ 90 % of the cells)", s.Prom15, ratchetProm15},
-		{"cells with median minutes to promote ≤ 2 × the oracle's (issue: every cell)", s.Prom2, ratchetProm2},
 		{"clear-regression cells with median errors served ≤ 1.5 × the oracle's (issue: every cell)", s.Harm15, ratchetHarm15},
 		{"clear-regression cells with median minutes to roll back ≤ the oracle's + 1 interval (issue: ≥ 80 %)", s.BackOK, ratchetBack},
 	} {
@@ -266,16 +279,11 @@ func TestTargets(t *testing.T) {
 			t.Errorf("%s: %d, want ≥ %d", c.what, c.got, c.want)
 		}
 	}
-	if s.Paused60 > ratchetPaused60 {
-		t.Errorf("good canaries the oracle promotes within an hour that paused for a person: %d of %d, want ≤ %d (issue: none)", s.Paused60, s.Oracle60, ratchetPaused60)
-	}
 }
 
-// The ratchet of TestTargets: the figures reached on its grid.
+// The ratchet of TestTargets: the figures reached on its grid, of 18
+// cells each (before issue 18's advance on leaning evidence, 13 and 8).
 const (
-	ratchetProm15   = 6
-	ratchetProm2    = 14
-	ratchetHarm15   = 12 // 13 before advancing on leaning evidence (h18core): a bad canary held at 10 % until a Pass served less
-	ratchetBack     = 8
-	ratchetPaused60 = 197
+	ratchetHarm15 = 12
+	ratchetBack   = 8
 )
