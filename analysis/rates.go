@@ -74,11 +74,10 @@ type Rates struct {
 	// alone. Zero means 0.9: each step's own windows must favour "no
 	// regression", which costs a good canary about one window a step; the
 	// proven bound is then weak (0.73 with three steps to go) and the
-	// protection in practice comes from the Fail test that restarts at
-	// each step as well (BENCHMARKS.md: in the suite 1 of 1,200 canaries
-	// that turned into a clear regression at 30 % was promoted, at 5
-	// requests/s; one that turned 5 × bad but stayed within the 0.5-point
-	// margin was, in 17 of 100 runs at 5 requests/s). Set it to
+	// protection in practice comes from the regression detector and the
+	// Fail e-detector (see the package documentation; in the suite no
+	// clear regression was promoted, those that turn bad late included).
+	// Set it to
 	// Beta^(1/3) for a bound of Beta with three steps to go, at about
 	// 1.5 × the minutes to promote at 50 requests/s. 1 turns the step
 	// requirement off.
