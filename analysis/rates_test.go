@@ -568,3 +568,44 @@ func TestRatesPassAfterIncident(t *testing.T) {
 		t.Errorf("%d of 40 good canaries still undecided after 240 windows following an incident on both versions; want at most 2", undecided)
 	}
 }
+
+// TestRatesUsesTheBaseline (issue 18, item 3): the stable version's
+// history before the rollout (Observation.Baseline: 30 minutes at 0.1 %)
+// tells its error rate before the first canary request, so a good canary
+// at 5 requests/s, 10 % — whose windows alone say little about stable's
+// rate — is passed in fewer windows than without it; a baseline that is
+// no use (not observed) changes nothing.
+func TestRatesUsesTheBaseline(t *testing.T) {
+	a := Rates{Metrics: []Rate{{Metric: "e"}}}
+	firstPass := func(baseline Measurement, seed uint64) int {
+		r := rand.New(rand.NewPCG(seed, 3))
+		ws := gen(r, 240, 300, 0.1, 0.001, 1, 0)
+		var mem json.RawMessage
+		for i, w := range ws {
+			o := obsOf("e", w)
+			o.Baseline = baseline
+			v, err := a.Analyze(context.Background(), Input{Memory: mem, Observations: []Observation{o}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Outcome == Pass {
+				return i + 1
+			}
+			mem = v.Memory
+		}
+		return len(ws) + 1
+	}
+	with, without, none := 0, 0, 0
+	for seed := uint64(0); seed < 20; seed++ {
+		with += firstPass(Observed(0.001, 9000), seed)
+		without += firstPass(Measurement{}, seed)
+		none += firstPass(Observed(math.NaN(), 9000), seed)
+	}
+	if with >= without {
+		t.Errorf("windows to a Pass over 20 canaries: %d with 30 minutes of stable history, %d without; want fewer with", with, without)
+	}
+	if none != without {
+		t.Errorf("an unusable baseline changed the evidence: %d windows against %d", none, without)
+	}
+	t.Logf("windows to a Pass over 20 good canaries: %d with the baseline, %d without", with, without)
+}
