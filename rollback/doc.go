@@ -166,8 +166,8 @@
 // issue 19's canary that turns bad late in the last stage included. The
 // traffic needed is in BENCHMARKS.md: with the default preset and the plan
 // 10 → 50 % in steps of 10 with a 1-minute interval, a good canary is
-// promoted in a median of 5–7 minutes at 50 requests/s (15 after a
-// traffic gap) and 16–53 at 5 requests/s, within 1.5 × the oracle's minutes (one SPRT over the whole
+// promoted in a median of 5–7 minutes at 50 requests/s (14–17 with a
+// traffic gap) and 6–57 at 5 requests/s, within 1.5 × the oracle's minutes (one SPRT over the whole
 // rollout knowing the true rates) in every cell of the suite.
 //
 // # Asking a person
