@@ -14,6 +14,7 @@ import (
 var (
 	full    = flag.Bool("quality.full", false, "run the whole decision-quality grid and print its tables")
 	history = flag.Bool("quality.history", false, "with -quality.full: print the previous suite's tables (issue 8's grid and oracle) instead, as history")
+	extra   = flag.Bool("quality.extra", false, "with -quality.full: replay the families beyond issue 18's grid (regressions during an incident on both versions) instead")
 	runs    = flag.Int("quality.runs", 100, "runs per cell with -quality.full")
 	// Narrower runs of TestQualityTable, to iterate on the cells that miss
 	// without replaying the whole grid.
@@ -105,7 +106,9 @@ func runGrid(t *testing.T, cs []Contender, scs []Scenario, runs int) []Cell {
 //
 //	go test ./internal/quality -run TestQualityTable -v -quality.full
 //
-// and with -quality.history the previous suite's tables (issue 8's grid,
+// with -quality.extra the same for the families beyond the issue's grid
+// (regressions during an incident on both versions), and with
+// -quality.history the previous suite's tables (issue 8's grid,
 // every preset, the previous oracle), kept as history.
 func TestQualityTable(t *testing.T) {
 	if !*full {
@@ -119,7 +122,11 @@ func TestQualityTable(t *testing.T) {
 			*runs, Table(cells), HistoryCellTable(cells, "default"))
 		return
 	}
-	scs := grid(Families(), floats(t, *rpsFlag, []float64{0.5, 5, 50}), floats(t, *ratesFlag, []float64{0.001, 0.005, 0.01}))
+	fams := Families()
+	if *extra {
+		fams = ExtraFamilies()
+	}
+	scs := grid(fams, floats(t, *rpsFlag, []float64{0.5, 5, 50}), floats(t, *ratesFlag, []float64{0.001, 0.005, 0.01}))
 	scs, cs := narrowed(scs, Contenders(), "default")
 	cells := runGrid(t, cs, scs, *runs)
 	t.Logf("plan StepWeight 10, MaxWeight 50, Interval 1m, other settings default; oracle: one SPRT over the rollout on the conditional binomial, α = β = 1 %%; %d runs per cell\n\n%s", *runs, Table(cells))
