@@ -82,9 +82,10 @@ func (c compose) Analyze(ctx context.Context, in Input) (Verdict, error) {
 	}
 	var v Verdict
 	n := map[Outcome]int{}
-	leaning := 0
+	leaning, regressing := 0, false
 	for _, p := range vs {
 		n[p.Outcome]++
+		regressing = regressing || p.Outcome == Inconclusive && p.Regressing
 		if p.Outcome == Pass || p.Outcome == Inconclusive && p.Leaning {
 			leaning++
 		}
@@ -108,6 +109,7 @@ func (c compose) Analyze(ctx context.Context, in Input) (Verdict, error) {
 		}
 		v.Leaning = v.Outcome == Inconclusive && leaning > 0
 	}
+	v.Regressing = v.Outcome == Inconclusive && regressing
 	v.Reason = partsReason(v.Outcome, n, vs)
 	return v, nil
 }

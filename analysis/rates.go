@@ -293,13 +293,14 @@ func (r Rates) Analyze(ctx context.Context, in Input) (Verdict, error) {
 
 	mem, memWhy := decodeRatesMemory(in.Memory, r.Metrics)
 	v := Verdict{Details: make([]Detail, 0, len(r.Metrics)), Evidence: make([]Evidence, 0, len(r.Metrics))}
-	leaning := true
+	leaning, regressing := true, false
 	for i, m := range r.Metrics {
 		st := &mem.Metrics[i]
 		failAt := math.Log(total / (alpha * weights[i]))
 		why := st.update(m, in, levels{fail: failAt, pass: passAt, guard: guardAt})
 		d, ev, leans := st.judge(m, levels{fail: failAt, pass: passAt, step: stepAt, guard: guardAt})
 		leaning = leaning && leans
+		regressing = regressing || st.Det >= detectAt
 		if why != "" {
 			d.Reason = why + "; " + d.Reason
 		}
@@ -308,6 +309,7 @@ func (r Rates) Analyze(ctx context.Context, in Input) (Verdict, error) {
 	}
 	summarize(&v, "rate metrics")
 	v.Leaning = v.Outcome == Inconclusive && leaning
+	v.Regressing = v.Outcome == Inconclusive && regressing
 	if memWhy != "" {
 		v.Reason = memWhy + "; " + v.Reason
 	}
@@ -515,7 +517,7 @@ func (s *rateState) update(m Rate, in Input, lv levels) string {
 		// in the rollout (which needs more evidence) needs more than two
 		// windows: clustered errors must not decide, a regression persists.
 		lw := -math.Log((s.K + 1) * (s.K + 2))
-		detCap := func(w float64) float64 { return failCap(lv.fail, w) }
+		detCap := func(w float64) float64 { return (lv.fail + math.Log(1/(w*(1-failWhole))) - lw) / 3 }
 		prev := func(l float64) float64 {
 			if s.K == 0 {
 				return math.Inf(-1) // no start yet: M = 0
@@ -809,7 +811,11 @@ func (s *rateState) judge(m Rate, lv levels) (Detail, Evidence, bool) {
 		if ev.More > 0 {
 			d.Reason += fmt.Sprintf(", about %d more canary requests needed", ev.More)
 		}
-		return d, ev, true
+		// Leaning also needs the evidence so far to favour "no
+		// regression" over the regression (the Pass e-process at least 1):
+		// a canary at the regression's boundary, where the detector climbs
+		// slowly, is then held at its weight, where it does less harm.
+		return d, ev, lp >= 0
 	}
 	return d, ev, d.Outcome == Pass
 }

@@ -104,7 +104,7 @@ func scripted(vs ...analysis.Verdict) analysis.Analyzer {
 		v := vs[min(i, len(vs)-1)]
 		i++
 		if v.Outcome != analysis.Pass {
-			v.Evidence = []analysis.Evidence{{Metric: "error-rate", Pass: 0.5, Requests: 500, More: 30000}}
+			v.Evidence = []analysis.Evidence{{Metric: "error-rate", Pass: 0.5, Requests: 500, More: 60000}}
 		}
 		return v, nil
 	})
@@ -195,8 +195,8 @@ func TestPassThenDoubtIsNotPromoted(t *testing.T) {
 // budget (Plan.MaxDuration) cannot be met, saying what is missing.
 func TestBudgetAsksAPersonOnlyWhenTheEvidenceCannotCome(t *testing.T) {
 	plan := rollback.Plan{Stages: rollback.Weights(10, 50), Interval: time.Minute, MaxDuration: time.Hour}
-	// 500 canary requests a minute; 30,000 more take an hour: more than
-	// the 45 minutes left at the quarter of the budget.
+	// 500 canary requests a minute; 60,000 more take two hours: more than
+	// twice the 45 minutes left at the quarter of the budget.
 	h := newHarness(plan, rollback.Policy{}, fake.Constant(0.001, 500))
 	h.cfg.Analyzer = scripted(unsure)
 	r := h.build(t)
@@ -214,7 +214,7 @@ func TestBudgetAsksAPersonOnlyWhenTheEvidenceCannotCome(t *testing.T) {
 	if pausedAt != t0.Add(15*time.Minute) {
 		t.Errorf("paused at +%v, want +15m (a quarter of the budget, when the estimate is trusted)", pausedAt.Sub(t0))
 	}
-	for _, want := range []string{"30000 more canary requests", "1h0m0s", "MaxDuration", "45m0s of it is left"} {
+	for _, want := range []string{"60000 more canary requests", "2h0m0s", "MaxDuration", "45m0s of it is left"} {
 		if !strings.Contains(st.Reason, want) {
 			t.Errorf("reason %q does not say %q", st.Reason, want)
 		}
@@ -271,5 +271,28 @@ func TestPausedReasonSaysTheEvidenceArrived(t *testing.T) {
 	if strings.Contains(st.Reason, "more canary requests") || !strings.Contains(st.Reason, "the evidence has arrived since: a passing analysis at ") ||
 		!strings.Contains(st.Reason, "Resume to go on") {
 		t.Errorf("reason %q", st.Reason)
+	}
+}
+
+// TestRegressingStepsBackToTheFirstStage: evidence pointing to a
+// regression it cannot prove yet takes the canary back to the first
+// stage's weight (where it does less harm) under AdvanceOnLeaning; under
+// AdvanceOnPass the weight stays.
+func TestRegressingStepsBackToTheFirstStage(t *testing.T) {
+	plan := rollback.Plan{Stages: rollback.Weights(10, 20, 50), Interval: time.Minute}
+	regressing := analysis.Verdict{Outcome: analysis.Inconclusive, Regressing: true, Reason: "latest windows point to a regression"}
+	h := newHarness(plan, rollback.Policy{}, fake.Constant(0.001, 500))
+	h.cfg.Analyzer = scripted(leaning, leaning, regressing, unsure)
+	r := h.build(t)
+	run(t, r, t0, t0.Add(10*time.Minute))
+	if st := r.Status(t0); st.CanaryWeight != 10 || st.Phase != rollback.Progressing || !strings.Contains(st.Reason, "points to a regression") {
+		t.Errorf("%v at %d %%: %s; want back at 10 %%", st.Phase, st.CanaryWeight, st.Reason)
+	}
+	h = newHarness(plan, rollback.Policy{Advance: rollback.AdvanceOnPass}, fake.Constant(0.001, 500))
+	h.cfg.Analyzer = scripted(passing, passing, regressing, unsure)
+	r = h.build(t)
+	run(t, r, t0, t0.Add(10*time.Minute))
+	if st := r.Status(t0); st.CanaryWeight != 50 {
+		t.Errorf("AdvanceOnPass: %v at %d %%, want kept at 50 %%", st.Phase, st.CanaryWeight)
 	}
 }
