@@ -65,6 +65,8 @@ const (
 	LatencyP99
 	LatencyTail
 	TurnsBadAt30
+	Incident2x
+	Incident5x
 	numFamilies
 )
 
@@ -73,6 +75,10 @@ const (
 func Families() []Family {
 	return []Family{GoodNoise, GoodBursts, GoodIncident, GoodGap, GoodBetter, Errors2x, Errors5x, ErrorsPlus5, TurnsBad}
 }
+
+// ExtraFamilies lists families beyond issue 18's grid: regressions that
+// coincide with the 3-minute incident on both versions.
+func ExtraFamilies() []Family { return []Family{Incident2x, Incident5x} }
 
 // HistoryFamilies lists the families of the previous suite (issue 8), in
 // its table order, for the history tables of the previous oracle.
@@ -93,6 +99,8 @@ var familyNames = [...]string{
 	"latency +50 % (p99)",
 	"latency tail only",
 	"turns 5× bad at 30 %",
+	"errors 2×, incident on both",
+	"errors 5×, incident on both",
 }
 
 func (f Family) String() string {
@@ -152,6 +160,11 @@ func patient(p rollback.Plan) rollback.Plan {
 	return p
 }
 
+// incident reports whether both versions go through the incident.
+func (s Scenario) incident() bool {
+	return s.Family == GoodIncident || s.Family == Incident2x || s.Family == Incident5x
+}
+
 // Scenario is one cell of the grid.
 type Scenario struct {
 	Family Family
@@ -179,9 +192,9 @@ func (s Scenario) canaryRates(bad bool, errShock, slowShock float64) (canary, st
 	switch s.Family {
 	case GoodBetter:
 		canary[0] /= 2
-	case Errors2x:
+	case Errors2x, Incident2x:
 		canary[0] *= 2
-	case Errors5x:
+	case Errors5x, Incident5x:
 		canary[0] *= 5
 	case ErrorsPlus5:
 		canary[0] += 0.05
@@ -273,7 +286,7 @@ func (s Scenario) recording(seed uint64, t0 time.Time, slow bool) (rollback.Reco
 		errShock, slowShock := shock(r)
 		turned := s.Family == TurnsBad && from >= turnMinute || s.Family == TurnsBadAt30 && split.Canary >= 30
 		c, st := s.canaryRates(turned, errShock, slowShock)
-		if s.Family == GoodIncident && from >= incidentFrom && from < incidentTo {
+		if s.incident() && from >= incidentFrom && from < incidentTo {
 			for i, add := range [2]float64{0.10, 0.20} {
 				c[i], st[i] = math.Min(1, c[i]+add), math.Min(1, st[i]+add)
 			}
@@ -285,7 +298,7 @@ func (s Scenario) recording(seed uint64, t0 time.Time, slow bool) (rollback.Reco
 		alt := c[0]
 		if c[0] <= st[0]*(1+1e-9) {
 			b := math.Max(2*s.ErrorRate, s.ErrorRate+0.005) * errShock
-			if s.Family == GoodIncident && from >= incidentFrom && from < incidentTo {
+			if s.incident() && from >= incidentFrom && from < incidentTo {
 				b += 0.10
 			}
 			alt = math.Min(b, 1-1e-9)
