@@ -228,6 +228,15 @@
 //     a regression that starts late is judged on the windows since it
 //     started, not buried under the good ones before. Its recursion is
 //     M_k = LR_k (M_{k−1} + w_k), in log space.
+//   - Incidents that add errors. An incident on both versions often adds
+//     errors to both (10 % more of every request failing) rather than
+//     multiplying their rates; while it lasts any canary's ratio looks
+//     like 1, and a regression's windows would favour "no regression". So
+//     the relative Pass test, like the absolute one, sits out the window
+//     after one in which stable showed a shock: whether it bets then
+//     depends on earlier windows only, so it stays an e-process. (In the
+//     decision-quality suite's regressions during an incident, 14 % of the
+//     clear ones were promoted without it, 2 % with it.)
 //   - Leaning: nothing failed, the detector is quiet, and the Pass
 //     e-process since the start is at least 1 (the evidence so far
 //     favours "no regression" over the regression; a canary at the

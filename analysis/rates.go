@@ -256,6 +256,9 @@ type rateState struct {
 	StepRelOnly bool `json:"stepRelOnly,omitempty"`
 	// Guard: log e-value against "within Limit or the baseline".
 	Guard float64 `json:"guard,omitempty"`
+	// Shock: the last window used showed a shock on the stable version
+	// (see absoluteUsable); the relative Pass test sits out the next one.
+	Shock bool `json:"shock,omitempty"`
 	// Det is the regression detector: Page's CUSUM of the log likelihood
 	// ratio of the regression ratio against 1 over the windows (the
 	// largest log LR of any run of latest windows, at least 0). Above
@@ -496,8 +499,15 @@ func (s *rateState) update(m Rate, in Input, lv levels) string {
 	rho := ((s.X + 0.5) / (s.N + 1)) / ((s.Y + 0.5) / (s.M + 1))
 	if n > 0 && mm > 0 && t > 0 {
 		f := 1 / phi(s.D, s.DK)
-		pass[0] = capped(f*condLLR(x, t, n, mm, 1, rb), lv.pass)
-		stepRel = capped(f*condLLR(x, t, n, mm, math.Pow(rb, stepGamma), rb), lv.pass)
+		if !s.Shock {
+			// Not in the window after one in which stable showed a shock
+			// (an incident on both versions, which adds errors to both
+			// rather than multiplying their rates, and makes any canary's
+			// ratio look like 1): whether it bets depends only on earlier
+			// windows, so it stays an e-process.
+			pass[0] = capped(f*condLLR(x, t, n, mm, 1, rb), lv.pass)
+			stepRel = capped(f*condLLR(x, t, n, mm, math.Pow(rb, stepGamma), rb), lv.pass)
+		}
 		// Fail: the alternative is the ratio estimated from earlier
 		// windows (a predictable plug-in, Robbins' method), never below
 		// the regression ratio: the whole rollout's estimate for the
@@ -567,6 +577,7 @@ func (s *rateState) update(m Rate, in Input, lv levels) string {
 	// few minutes would otherwise cost it more evidence than hours of clean
 	// windows bring back, and inflate the dispersion it is tempered by.
 	useAbs := s.absoluteUsable(mm, y)
+	defer func() { s.Shock = !useAbs }()
 	if n > 0 && useAbs {
 		qs := (s.Y + 0.5) / (s.M + 1)
 		q1 := math.Min(margin/2, math.Max(margin/20, qs))

@@ -609,3 +609,36 @@ func TestRatesUsesTheBaseline(t *testing.T) {
 	}
 	t.Logf("windows to a Pass over 20 good canaries: %d with the baseline, %d without", with, without)
 }
+
+// TestRatesRegressionDuringAnIncident: an incident on both versions adds
+// errors to both (10 % more of each version's requests for three
+// windows) rather than multiplying their rates, so a canary twice as bad
+// as stable looks like stable while it lasts. The relative Pass test sits
+// out the windows after one in which stable showed the shock; before, the
+// incident's windows passed a clear regression in many runs.
+func TestRatesRegressionDuringAnIncident(t *testing.T) {
+	a := Rates{Metrics: []Rate{{Metric: "e"}}}
+	passed := 0
+	const runs = 40
+	for seed := uint64(0); seed < runs; seed++ {
+		r := rand.New(rand.NewPCG(seed, 21))
+		var ws []window
+		for i := 0; i < 30; i++ {
+			qs, qc := 0.01, 0.02
+			if i >= 3 && i < 6 {
+				qs, qc = qs+0.1, qc+0.1
+			}
+			n, m := poissonT(r, 3000*0.3), poissonT(r, 3000*0.7)
+			ws = append(ws, window{n: n, x: min(n, poissonT(r, float64(n)*qc)), m: m, y: min(m, poissonT(r, float64(m)*qs))})
+		}
+		for _, v := range feed(t, a, "e", zeros(len(ws)), ws) {
+			if v.Outcome == Pass {
+				passed++
+				break
+			}
+		}
+	}
+	if passed > 1 {
+		t.Errorf("%d of %d canaries twice as bad as stable passed around an incident on both versions", passed, runs)
+	}
+}
