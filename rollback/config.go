@@ -239,7 +239,7 @@ const (
 	// up to 4 times later: the smallest-exposure choice. In the
 	// decision-quality suite (default preset, plan 10 → 50 %, 5 and 50
 	// requests/s, 40 runs a cell, against the oracle) it promotes within
-	// 1.5 × the oracle's minutes in 6 of 30 cells (AdvanceOnLeaning: 30),
+	// 1.5 × the oracle's minutes in 2 of 30 cells (AdvanceOnLeaning: 29),
 	// and a clear regression serves at most 1.5 × the oracle's errors in
 	// 14 of 18 cells (AdvanceOnLeaning: 13).
 	AdvanceOnPass
