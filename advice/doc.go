@@ -13,10 +13,11 @@
 // with a clear regression. Nothing reads the clock, and the same input
 // gives the same advice.
 //
-// The figures are the evidence's own: a run that paused for a person (the
-// progress deadline reached, or whatever the policy asks a person about)
-// is counted as paused, and its decision and minutes are those of the same
-// run replayed with a progress deadline at the horizon. Approval gates
+// The figures are the evidence's own: a run that paused for a person
+// (because the evidence could not come within the plan's budget,
+// Plan.MaxDuration, or its progress deadline) is counted as paused, and
+// its decision and minutes are those of the same run replayed with a
+// progress deadline at the horizon and a budget far beyond it. Approval gates
 // (Plan.ApproveIncrease, Plan.ApprovePromotion) are left out, since the
 // time a person takes to approve cannot be simulated. Real traffic is
 // burstier than Poisson noise; the suite's tables show by how much bursts,
