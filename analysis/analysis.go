@@ -151,6 +151,20 @@ type Verdict struct {
 	Score   *float64 `json:"score,omitempty"`
 	Details []Detail `json:"details"`
 	Reason  string   `json:"reason"`
+	// Leaning, on an Inconclusive verdict, says that the evidence so far
+	// leans towards "no regression" without proving it: nothing failed,
+	// and the latest windows do not point to a regression. A rollout
+	// (rollback.AdvanceOnLeaning, its default) may raise the canary's
+	// weight on it, never promote. A Pass leans too; a Fail never does.
+	// Analyzers that do not weigh evidence leave it false, and a rollout
+	// then advances on a Pass only.
+	Leaning bool `json:"leaning,omitempty"`
+	// Regressing, on an Inconclusive verdict, says that the latest
+	// windows point to a regression that is not proven yet (a change
+	// detector has fired). A rollout under rollback.AdvanceOnLeaning then
+	// takes the canary back to its first stage's weight, where it does
+	// less harm while the evidence comes in.
+	Regressing bool `json:"regressing,omitempty"`
 	// Evidence says, for analyzers that weigh evidence in both
 	// directions, how far each metric stands from a Fail and from a Pass.
 	Evidence []Evidence `json:"evidence,omitempty"`

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 
 	"github.com/meshcanary/canary"
 )
@@ -80,12 +82,15 @@ func (c compose) Analyze(ctx context.Context, in Input) (Verdict, error) {
 	}
 	var v Verdict
 	n := map[Outcome]int{}
-	for i, p := range vs {
+	leaning, regressing := 0, false
+	for _, p := range vs {
 		n[p.Outcome]++
+		regressing = regressing || p.Outcome == Inconclusive && p.Regressing
+		if p.Outcome == Pass || p.Outcome == Inconclusive && p.Leaning {
+			leaning++
+		}
 		v.Details = append(v.Details, p.Details...)
-		v.Reason += fmt.Sprintf("%s[%d] %s: %s; ", c.mode, i, p.Outcome, p.Reason)
 	}
-	v.Reason = v.Reason[:len(v.Reason)-2]
 	carry(&v, vs)
 	if c.mode == "all" {
 		switch {
@@ -94,6 +99,7 @@ func (c compose) Analyze(ctx context.Context, in Input) (Verdict, error) {
 		case n[Pass] == len(vs):
 			v.Outcome = Pass
 		}
+		v.Leaning = v.Outcome == Inconclusive && leaning == len(vs)
 	} else {
 		switch {
 		case n[Pass] > 0:
@@ -101,8 +107,48 @@ func (c compose) Analyze(ctx context.Context, in Input) (Verdict, error) {
 		case n[Fail] == len(vs):
 			v.Outcome = Fail
 		}
+		v.Leaning = v.Outcome == Inconclusive && leaning > 0
 	}
+	v.Regressing = v.Outcome == Inconclusive && regressing
+	v.Reason = partsReason(v.Outcome, n, vs)
 	return v, nil
+}
+
+// partsReason is a combined verdict's reason, a sentence a person reads:
+// how many checks came out which way, then each check's own reason, the
+// ones that decided first.
+func partsReason(o Outcome, n map[Outcome]int, vs []Verdict) string {
+	total := len(vs)
+	var head string
+	switch {
+	case n[Pass] == total:
+		head = fmt.Sprintf("all %d checks passed", total)
+	case n[Fail] == total:
+		head = fmt.Sprintf("all %d checks failed", total)
+	default:
+		var parts []string
+		for _, k := range []struct {
+			o    Outcome
+			what string
+		}{{Fail, "failed"}, {Pass, "passed"}, {Inconclusive, "undecided"}} {
+			if n[k.o] > 0 {
+				parts = append(parts, fmt.Sprintf("%d %s", n[k.o], k.what))
+			}
+		}
+		head = fmt.Sprintf("of %d checks, %s", total, strings.Join(parts, ", "))
+	}
+	var reasons []string
+	for _, first := range []Outcome{o, Fail, Pass, Inconclusive} {
+		for i, p := range vs {
+			if p.Outcome == first && p.Reason != "" && !slices.Contains(reasons, vs[i].Reason) {
+				reasons = append(reasons, p.Reason)
+			}
+		}
+	}
+	if len(reasons) == 0 {
+		return head
+	}
+	return head + ": " + strings.Join(reasons, "; ")
 }
 
 // Part is one weighted part of a Weighted analyzer.

@@ -218,12 +218,14 @@ func quantile7(sorted []float64, p float64) float64 {
 	return sorted[i] + (h-lo)*(sorted[i+1]-sorted[i])
 }
 
+// mean is the mean of finite s, summed as v/n so that samples near the
+// largest float64 cannot overflow it to an infinity.
 func mean(s []float64) float64 {
-	t := 0.0
+	t, n := 0.0, float64(len(s))
 	for _, v := range s {
-		t += v
+		t += v / n
 	}
-	return t / float64(len(s))
+	return t
 }
 
 // effectRatio is mean(canary) / mean(stable): 1 when both are 0, +Inf when

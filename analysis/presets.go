@@ -12,13 +12,12 @@ type NoDataPolicy string
 
 const (
 	// HoldOnNoData: an inconclusive analysis neither passes nor fails
-	// (rollback.Hold, the rollout's default).
+	// (the rollout's default).
 	HoldOnNoData NoDataPolicy = "hold"
-	// FailOnNoData: every inconclusive analysis counts as a failure
-	// (rollback.FailNoData).
+	// FailOnNoData: every inconclusive analysis counts as a failure.
 	FailOnNoData NoDataPolicy = "fail"
 	// FailAfterNoData: NoDataAfter inconclusive analyses in a row count as
-	// one failure (rollback.FailAfter).
+	// one failure.
 	FailAfterNoData NoDataPolicy = "fail-after"
 )
 
@@ -81,9 +80,10 @@ func (m PresetMetrics) rates(ratio, margin float64) []Rate {
 // share is judged too); Pass when it is shown not to be a regression — at
 // least 2 × stable's rate and 0.5 points above it — with P(Pass |
 // regression from the start) ≤ 1 % per metric, and each step's own
-// windows favouring "no regression" (Rates.StepBeta 0.9). Inconclusive
-// holds the step; at the progress deadline the rollout pauses for a person
-// (rollback.PauseAtDeadline). One Fail rolls back.
+// windows favouring "no regression" (Rates.StepBeta 0.9). An Inconclusive
+// verdict that leans lets the rollout advance (rollback.AdvanceOnLeaning);
+// a person is asked only when the evidence cannot come within the
+// rollout's budget (rollback.Plan.MaxDuration). One Fail rolls back.
 //
 // Traffic it needs (decision-quality suite, BENCHMARKS.md: plan 10 → 50 %
 // in steps of 10, 1-minute interval, stable error rate 0.1–2 %): a good

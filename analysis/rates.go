@@ -74,11 +74,10 @@ type Rates struct {
 	// alone. Zero means 0.9: each step's own windows must favour "no
 	// regression", which costs a good canary about one window a step; the
 	// proven bound is then weak (0.73 with three steps to go) and the
-	// protection in practice comes from the Fail test that restarts at
-	// each step as well (BENCHMARKS.md: in the suite 1 of 1,200 canaries
-	// that turned into a clear regression at 30 % was promoted, at 5
-	// requests/s; one that turned 5 × bad but stayed within the 0.5-point
-	// margin was, in 17 of 100 runs at 5 requests/s). Set it to
+	// protection in practice comes from the regression detector and the
+	// Fail e-detector (see the package documentation; in the suite no
+	// clear regression was promoted, those that turn bad late included).
+	// Set it to
 	// Beta^(1/3) for a bound of Beta with three steps to go, at about
 	// 1.5 × the minutes to promote at 50 requests/s. 1 turns the step
 	// requirement off.
@@ -137,7 +136,14 @@ const (
 	// defaultStepBeta is StepBeta's default.
 	defaultStepBeta = 0.9
 	// memoryVersion is the format of Rates' memory.
-	memoryVersion = 2
+	memoryVersion = 3
+	// detectAt is the level of the regression detector (see
+	// rateState.Det): the latest windows point to a regression when their
+	// likelihood ratio of the regression against a canary like stable
+	// exceeds e^detectAt = 20 (at 4, one stray canary error at a low
+	// error rate fired it, and the canary went back and stayed at the first
+	// stage: a good canary at 5 requests/s was paused for a person).
+	detectAt = 2.995732273553991 // log 20
 )
 
 func (r Rates) levels() (alpha, beta, stepBeta float64) {
@@ -250,6 +256,23 @@ type rateState struct {
 	StepRelOnly bool `json:"stepRelOnly,omitempty"`
 	// Guard: log e-value against "within Limit or the baseline".
 	Guard float64 `json:"guard,omitempty"`
+	// Shock: the last window used showed a shock on the stable version
+	// (see absoluteUsable); the relative Pass test sits out the next one.
+	Shock bool `json:"shock,omitempty"`
+	// Det is the regression detector: Page's CUSUM of the log likelihood
+	// ratio of the regression ratio against 1 over the windows (the
+	// largest log LR of any run of latest windows, at least 0). Above
+	// detectAt the latest evidence points to a regression: no Pass and no
+	// leaning, whatever the earlier windows showed.
+	Det float64 `json:"det,omitempty"`
+	// K counts the windows with bad events (the conditional test's
+	// informative windows): the index of the Fail detector's start times.
+	K float64 `json:"k,omitempty"`
+	// BaseM, BaseY: the stable version's history before the first window
+	// (Observation.Baseline), which sets the scale of the alternatives
+	// before the rollout has measured stable's rate itself.
+	BaseM float64 `json:"baseM,omitempty"`
+	BaseY float64 `json:"baseY,omitempty"`
 	// Dispersion: Pearson statistics of the conditional (D) and the
 	// stable-only (S) models, bucketed: sums of squared standardized
 	// residuals, number of buckets, and the open bucket.
@@ -274,11 +297,14 @@ func (r Rates) Analyze(ctx context.Context, in Input) (Verdict, error) {
 
 	mem, memWhy := decodeRatesMemory(in.Memory, r.Metrics)
 	v := Verdict{Details: make([]Detail, 0, len(r.Metrics)), Evidence: make([]Evidence, 0, len(r.Metrics))}
+	leaning, regressing := true, false
 	for i, m := range r.Metrics {
 		st := &mem.Metrics[i]
 		failAt := math.Log(total / (alpha * weights[i]))
 		why := st.update(m, in, levels{fail: failAt, pass: passAt, guard: guardAt})
-		d, ev := st.judge(m, levels{fail: failAt, pass: passAt, step: stepAt, guard: guardAt})
+		d, ev, leans := st.judge(m, levels{fail: failAt, pass: passAt, step: stepAt, guard: guardAt})
+		leaning = leaning && leans
+		regressing = regressing || st.Det >= detectAt
 		if why != "" {
 			d.Reason = why + "; " + d.Reason
 		}
@@ -286,6 +312,8 @@ func (r Rates) Analyze(ctx context.Context, in Input) (Verdict, error) {
 		v.Evidence = append(v.Evidence, ev)
 	}
 	summarize(&v, "rate metrics")
+	v.Leaning = v.Outcome == Inconclusive && leaning
+	v.Regressing = v.Outcome == Inconclusive && regressing
 	if memWhy != "" {
 		v.Reason = memWhy + "; " + v.Reason
 	}
@@ -326,7 +354,7 @@ func decodeRatesMemory(b json.RawMessage, metrics []Rate) (ratesMemory, string) 
 
 // sane reports whether every number of s is finite and every count ≥ 0.
 func (s *rateState) sane() bool {
-	for _, v := range []float64{s.N, s.X, s.M, s.Y, s.StepN, s.StepX, s.StepM, s.StepY, s.LastM, s.LastY, s.D, s.DK, s.DV, s.S, s.SK, s.SV} {
+	for _, v := range []float64{s.N, s.X, s.M, s.Y, s.StepN, s.StepX, s.StepM, s.StepY, s.LastM, s.LastY, s.D, s.DK, s.DV, s.S, s.SK, s.SV, s.Det, s.K, s.BaseM, s.BaseY} {
 		if !finite(v) || v < 0 {
 			return false
 		}
@@ -338,7 +366,7 @@ func (s *rateState) sane() bool {
 			return false
 		}
 	}
-	return s.X <= s.N && s.Y <= s.M && s.Steps >= 0
+	return s.X <= s.N && s.Y <= s.M && s.BaseY <= s.BaseM && s.Steps >= 0
 }
 
 // countsOf checks a measurement of a rate and returns its requests and bad
@@ -368,9 +396,18 @@ func (s *rateState) rhoBad(ratio, margin float64) float64 {
 }
 
 func (s *rateState) stableUCB() float64 {
-	p := (s.Y + 0.5) / (s.M + 1)
-	return math.Min(1, p+3*math.Sqrt(p*(1-p)/(s.M+1))+3/(s.M+1))
+	y, m := s.stableCounts()
+	p := (y + 0.5) / (m + 1)
+	return math.Min(1, p+3*math.Sqrt(p*(1-p)/(m+1))+3/(m+1))
 }
+
+// stableCounts are the stable version's requests and bad events that set
+// the scale of the alternatives: the windows so far, plus its history
+// before the rollout (Observation.Baseline) when one was measured. They
+// are known before the window they are used for, so the tests stay valid
+// whatever the history says (a stale history costs power, never the
+// guarantee).
+func (s *rateState) stableCounts() (y, m float64) { return s.Y + s.BaseY, s.M + s.BaseM }
 
 // phi returns the dispersion of a bucketed Pearson statistic: 1 unless the
 // statistic is well above its χ² mean (beyond three standard deviations
@@ -431,9 +468,8 @@ func (s *rateState) update(m Rate, in Input, lv levels) string {
 		s.Step = in.Step
 		_, margin := m.tolerance()
 		s.StepRelOnly = s.absoluteHopeless(margin)
-		s.StepN, s.StepX, s.StepM, s.StepY, s.PassStep, s.FailStep = 0, 0, 0, 0, [2]float64{}, 0
-		s.FailGridStep = [len(failGrid)]float64{}
-		s.StepPassed, s.Passed = false, false
+		s.StepN, s.StepX, s.StepM, s.StepY, s.PassStep = 0, 0, 0, 0, [2]float64{}
+		s.StepPassed = false
 	}
 	o, ok := in.Observation(m.Metric)
 	if !ok {
@@ -447,6 +483,12 @@ func (s *rateState) update(m Rate, in Input, lv levels) string {
 	if why != "" {
 		return "stable: " + why + ", window not used"
 	}
+	if s.M == 0 && s.BaseM == 0 {
+		// The stable version's history, once, before its own windows.
+		if bn, bx, why := countsOf(o.Baseline); why == "" && bn > 0 {
+			s.BaseM, s.BaseY = bn, bx
+		}
+	}
 	ratio, margin := m.tolerance()
 	rb := s.rhoBad(ratio, margin)
 	t := x + y
@@ -457,8 +499,15 @@ func (s *rateState) update(m Rate, in Input, lv levels) string {
 	rho := ((s.X + 0.5) / (s.N + 1)) / ((s.Y + 0.5) / (s.M + 1))
 	if n > 0 && mm > 0 && t > 0 {
 		f := 1 / phi(s.D, s.DK)
-		pass[0] = capped(f*condLLR(x, t, n, mm, 1, rb), lv.pass)
-		stepRel = capped(f*condLLR(x, t, n, mm, math.Pow(rb, stepGamma), rb), lv.pass)
+		if !s.Shock {
+			// Not in the window after one in which stable showed a shock
+			// (an incident on both versions, which adds errors to both
+			// rather than multiplying their rates, and makes any canary's
+			// ratio look like 1): whether it bets depends only on earlier
+			// windows, so it stays an e-process.
+			pass[0] = capped(f*condLLR(x, t, n, mm, 1, rb), lv.pass)
+			stepRel = capped(f*condLLR(x, t, n, mm, math.Pow(rb, stepGamma), rb), lv.pass)
+		}
 		// Fail: the alternative is the ratio estimated from earlier
 		// windows (a predictable plug-in, Robbins' method), never below
 		// the regression ratio: the whole rollout's estimate for the
@@ -468,15 +517,36 @@ func (s *rateState) update(m Rate, in Input, lv levels) string {
 		// past the threshold on its own weight in the mixture.
 		capP, capG := failCap(lv.fail, failPlugIn), failCap(lv.fail, failGridWeight())
 		s.Fail += math.Min(f*condLLR(x, t, n, mm, plugIn(rb, s.X, s.N, s.Y, s.M), 1), capP)
-		s.FailStep += math.Min(f*condLLR(x, t, n, mm, plugIn(rb, s.StepX, s.StepN, s.StepY, s.StepM), 1), capP)
+		// The detector (FailStep, FailGridStep): a mixture over start
+		// windows j of the products from j on, weight 1/((j+1)(j+2)) —
+		// Shin, Ramdas and Rinaldo's e-detector made an e-process by the
+		// weights (they sum to 1), so a regression that starts late is not
+		// buried under the good windows before it. Its recursion is
+		// M_k = LR_k (M_{k−1} + w_k); every start shares the alternative
+		// (the regression ratio, or a grid ratio above it), fixed before
+		// the window. Its caps are the whole-rollout ones, so a start late
+		// in the rollout (which needs more evidence) needs more than two
+		// windows: clustered errors must not decide, a regression persists.
+		lw := -math.Log((s.K + 1) * (s.K + 2))
+		detCap := func(w float64) float64 { return (lv.fail + math.Log(1/(w*(1-failWhole))) - lw) / 3 }
+		prev := func(l float64) float64 {
+			if s.K == 0 {
+				return math.Inf(-1) // no start yet: M = 0
+			}
+			return l
+		}
+		s.FailStep = math.Min(f*condLLR(x, t, n, mm, rb, 1), detCap(failPlugIn)) + logAdd(prev(s.FailStep), lw)
 		// And against fixed alternatives (a grid): a large regression
 		// seen in few events is found sooner than by the plug-in, whose
 		// lower bound stays near the regression ratio while events are few.
 		for i, g := range failGrid {
-			l := math.Min(f*condLLR(x, t, n, mm, math.Max(rb, g), 1), capG)
-			s.FailGrid[i] += l
-			s.FailGridStep[i] += l
+			a := math.Max(rb, g)
+			s.FailGrid[i] += math.Min(f*condLLR(x, t, n, mm, a, 1), capG)
+			s.FailGridStep[i] = math.Min(f*condLLR(x, t, n, mm, a, 1), detCap(failGridWeight())) + logAdd(prev(s.FailGridStep[i]), lw)
 		}
+		s.K++
+		// The regression detector for Pass and leaning (Page's CUSUM).
+		s.Det = math.Max(0, s.Det+f*condLLR(x, t, n, mm, rb, 1))
 		// Dispersion: residual of x around its prediction from earlier
 		// windows' ratio estimate.
 		// The prediction's own error adds to the variance (delta method:
@@ -507,6 +577,7 @@ func (s *rateState) update(m Rate, in Input, lv levels) string {
 	// few minutes would otherwise cost it more evidence than hours of clean
 	// windows bring back, and inflate the dispersion it is tempered by.
 	useAbs := s.absoluteUsable(mm, y)
+	defer func() { s.Shock = !useAbs }()
 	if n > 0 && useAbs {
 		qs := (s.Y + 0.5) / (s.M + 1)
 		q1 := math.Min(margin/2, math.Max(margin/20, qs))
@@ -592,11 +663,19 @@ func logMix(v []float64, w []float64) float64 {
 	return hi + math.Log(s)
 }
 
+// logAdd returns log(e^a + e^b); a may be −∞.
+func logAdd(a, b float64) float64 {
+	if math.IsInf(a, -1) {
+		return b
+	}
+	hi, lo := math.Max(a, b), math.Min(a, b)
+	return hi + math.Log1p(math.Exp(lo-hi))
+}
+
 // logFail is the log of the Fail e-process: the whole-rollout mixture
-// (weight failWhole) plus the one that started at this step (weight
-// (1 − failWhole) / ((k+1)(k+2)) for the k-th step).
+// (weight failWhole) plus the detector over start windows (weight
+// 1 − failWhole).
 func (s *rateState) logFail() float64 {
-	k := float64(s.Steps)
 	w := make([]float64, 1+len(failGrid))
 	w[0] = failPlugIn
 	for i := range failGrid {
@@ -604,7 +683,10 @@ func (s *rateState) logFail() float64 {
 	}
 	whole := logMix(append([]float64{s.Fail}, s.FailGrid[:]...), w)
 	step := logMix(append([]float64{s.FailStep}, s.FailGridStep[:]...), w)
-	return logMix([]float64{whole, step}, []float64{failWhole, (1 - failWhole) / ((k + 1) * (k + 2))})
+	if s.K == 0 {
+		return logMix([]float64{whole}, []float64{failWhole})
+	}
+	return logMix([]float64{whole, step}, []float64{failWhole, 1 - failWhole})
 }
 
 // passWeights weigh the relative and the absolute Pass e-processes. The
@@ -674,8 +756,10 @@ func (s *rateState) absoluteHopeless(margin float64) bool {
 
 func clamp01(v float64) float64 { return math.Max(0, math.Min(1, v)) }
 
-// judge turns the state into a detail and evidence.
-func (s *rateState) judge(m Rate, lv levels) (Detail, Evidence) {
+// judge turns the state into a detail and evidence, and says whether the
+// metric leans towards "no regression" (a Pass, or nothing failed and the
+// regression detector quiet).
+func (s *rateState) judge(m Rate, lv levels) (Detail, Evidence, bool) {
 	failAt, passAt, stepAt := lv.fail, lv.pass, lv.step
 	ratio, margin := m.tolerance()
 	d := Detail{Metric: m.Metric, Count: int64(s.N),
@@ -692,10 +776,10 @@ func (s *rateState) judge(m Rate, lv levels) (Detail, Evidence) {
 	if stepAt <= 0 {
 		lps = math.Inf(1) // StepBeta 1: no evidence asked of the step itself
 	}
-	// Latch each requirement at its first crossing (see rateState.Passed);
-	// the whole-rollout one only at the first step.
-	s.Passed = s.Passed || lp >= passAt && s.Steps == 0
+	// Latch each requirement at its first crossing (see rateState.Passed).
+	s.Passed = s.Passed || lp >= passAt
 	s.StepPassed = s.StepPassed || lps >= stepAt
+	detected := s.Det >= detectAt
 	if s.Passed {
 		lp = math.Max(lp, passAt)
 	}
@@ -721,20 +805,31 @@ func (s *rateState) judge(m Rate, lv levels) (Detail, Evidence) {
 			d.Reason = fmt.Sprintf("canary worse than stable: %s against %s over %s canary requests (log e = %.3g ≥ %.3g)",
 				fmtg(rate(s.X, s.N)), fmtg(rate(s.Y, s.M)), fmtg(s.N), lf, failAt)
 		}
-	case lp >= passAt && lps >= stepAt:
+	case lp >= passAt && lps >= stepAt && !detected:
 		d.Outcome, d.Class, ev.More, ev.Pass = Pass, "pass", 0, 1
 		d.Reason = fmt.Sprintf("no regression: %s against %s over %s canary requests (log e = %.3g ≥ %.3g, this step %.3g ≥ %.3g)",
 			fmtg(rate(s.X, s.N)), fmtg(rate(s.Y, s.M)), fmtg(s.N), lp, passAt, math.Min(lps, 1e6), stepAt)
 	default:
 		d.Class = "nodata"
 		ev.More = s.more(lf, lp, lps, failAt, passAt, stepAt)
-		d.Reason = fmt.Sprintf("not yet decided over %s canary requests: fail %.0f %%, pass %.0f %%",
+		if detected {
+			ev.Pass = math.Min(ev.Pass, 0.99)
+			d.Reason = fmt.Sprintf("the latest windows point to a regression (their likelihood ratio for it is %.3g, above %.3g) over %s canary requests: fail %.0f %%",
+				math.Exp(math.Min(s.Det, 700)), math.Exp(detectAt), fmtg(s.N), 100*ev.Fail)
+			return d, ev, false
+		}
+		d.Reason = fmt.Sprintf("not yet decided over %s canary requests, leaning to no regression: fail %.0f %%, pass %.0f %%",
 			fmtg(s.N), 100*ev.Fail, 100*ev.Pass)
 		if ev.More > 0 {
 			d.Reason += fmt.Sprintf(", about %d more canary requests needed", ev.More)
 		}
+		// Leaning also needs the evidence so far to favour "no
+		// regression" over the regression (the Pass e-process at least 1):
+		// a canary at the regression's boundary, where the detector climbs
+		// slowly, is then held at its weight, where it does less harm.
+		return d, ev, lp >= 0
 	}
-	return d, ev
+	return d, ev, d.Outcome == Pass
 }
 
 func rate(x, n float64) float64 {

@@ -463,11 +463,12 @@ func TestRatesLargeRegressionTwoWindows(t *testing.T) {
 }
 
 // TestRatesPassLatches: once a metric's Pass e-process has crossed 1/β
-// (and its step's own one 1/StepBeta) at the first step, a later window of
-// that step that pulls it back under the line does not undo the Pass — Ville's
-// inequality bounds the chance of ever crossing, so stopping at the
-// crossing keeps the guarantee, as Wald's SPRT does — while a new step
-// asks for its evidence again.
+// (and its step's own one 1/StepBeta), a later window that pulls it back
+// under the line does not undo the proof — Ville's inequality bounds the
+// chance of ever crossing, so stopping at the crossing keeps the
+// guarantee, as Wald's SPRT does — but while the latest windows point to a
+// regression (the detector, issue 19 item 3) there is no Pass and no
+// leaning; once they stop pointing there, the latched proof stands again.
 func TestRatesPassLatches(t *testing.T) {
 	a := Rates{Metrics: []Rate{{Metric: "e"}}}
 	good := window{n: 600, x: 0, m: 2400, y: 24}
@@ -486,24 +487,23 @@ func TestRatesPassLatches(t *testing.T) {
 	if first < 0 {
 		t.Fatal("a canary with no errors against 1 % was never passed")
 	}
-	// Replay up to the first Pass, then a window with twice stable's rate
-	// (not enough to fail) at the same step, then one at the next step.
+	// Replay up to the first Pass, then two windows at the regression
+	// ratio (not enough to fail), then good windows.
 	bad := window{n: 600, x: 12, m: 2400, y: 24}
-	ws = append(ws[:first+1:first+1], bad, bad)
-	steps := append(zeros(first+2), 1)
-	vs = feed(t, a, "e", steps, ws)
+	ws = append(ws[:first+1:first+1], bad, bad, good, good)
+	vs = feed(t, a, "e", zeros(len(ws)), ws)
 	var mem ratesMemory
-	if err := json.Unmarshal(vs[first+1].Memory, &mem); err != nil {
+	if err := json.Unmarshal(vs[first+2].Memory, &mem); err != nil {
 		t.Fatal(err)
 	}
 	if lp, _ := mem.Metrics[0].logPass(); lp >= math.Log(100) {
-		t.Fatalf("the bad window left the Pass e-process at %.3g, above the line: the test proves nothing", lp)
+		t.Fatalf("the bad windows left the Pass e-process at %.3g, above the line: the test proves nothing", lp)
 	}
-	if got := vs[first+1]; got.Outcome != Pass {
-		t.Errorf("after crossing, a window pulling the evidence back gave %v: %s", got.Outcome, got.Reason)
+	if got := vs[first+2]; got.Outcome != Inconclusive || got.Leaning || !strings.Contains(got.Reason, "point to a regression") {
+		t.Errorf("after windows at the regression ratio: %v, leaning %v: %s", got.Outcome, got.Leaning, got.Reason)
 	}
-	if got := vs[first+2]; got.Outcome == Pass {
-		t.Errorf("a new step starting with a bad window passed on the last step's evidence: %s", got.Reason)
+	if got := vs[len(vs)-1]; got.Outcome != Pass {
+		t.Errorf("good windows after the detector quietened: %v: %s", got.Outcome, got.Reason)
 	}
 }
 
@@ -566,5 +566,79 @@ func TestRatesPassAfterIncident(t *testing.T) {
 	}
 	if undecided > 2 {
 		t.Errorf("%d of 40 good canaries still undecided after 240 windows following an incident on both versions; want at most 2", undecided)
+	}
+}
+
+// TestRatesUsesTheBaseline (issue 18, item 3): the stable version's
+// history before the rollout (Observation.Baseline: 30 minutes at 0.1 %)
+// tells its error rate before the first canary request, so a good canary
+// at 5 requests/s, 10 % — whose windows alone say little about stable's
+// rate — is passed in fewer windows than without it; a baseline that is
+// no use (not observed) changes nothing.
+func TestRatesUsesTheBaseline(t *testing.T) {
+	a := Rates{Metrics: []Rate{{Metric: "e"}}}
+	firstPass := func(baseline Measurement, seed uint64) int {
+		r := rand.New(rand.NewPCG(seed, 3))
+		ws := gen(r, 240, 300, 0.1, 0.001, 1, 0)
+		var mem json.RawMessage
+		for i, w := range ws {
+			o := obsOf("e", w)
+			o.Baseline = baseline
+			v, err := a.Analyze(context.Background(), Input{Memory: mem, Observations: []Observation{o}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Outcome == Pass {
+				return i + 1
+			}
+			mem = v.Memory
+		}
+		return len(ws) + 1
+	}
+	with, without, none := 0, 0, 0
+	for seed := uint64(0); seed < 20; seed++ {
+		with += firstPass(Observed(0.001, 9000), seed)
+		without += firstPass(Measurement{}, seed)
+		none += firstPass(Observed(math.NaN(), 9000), seed)
+	}
+	if with >= without {
+		t.Errorf("windows to a Pass over 20 canaries: %d with 30 minutes of stable history, %d without; want fewer with", with, without)
+	}
+	if none != without {
+		t.Errorf("an unusable baseline changed the evidence: %d windows against %d", none, without)
+	}
+	t.Logf("windows to a Pass over 20 good canaries: %d with the baseline, %d without", with, without)
+}
+
+// TestRatesRegressionDuringAnIncident: an incident on both versions adds
+// errors to both (10 % more of each version's requests for three
+// windows) rather than multiplying their rates, so a canary twice as bad
+// as stable looks like stable while it lasts. The relative Pass test sits
+// out the windows after one in which stable showed the shock; before, the
+// incident's windows passed a clear regression in many runs.
+func TestRatesRegressionDuringAnIncident(t *testing.T) {
+	a := Rates{Metrics: []Rate{{Metric: "e"}}}
+	passed := 0
+	const runs = 40
+	for seed := uint64(0); seed < runs; seed++ {
+		r := rand.New(rand.NewPCG(seed, 21))
+		var ws []window
+		for i := 0; i < 30; i++ {
+			qs, qc := 0.01, 0.02
+			if i >= 3 && i < 6 {
+				qs, qc = qs+0.1, qc+0.1
+			}
+			n, m := poissonT(r, 3000*0.3), poissonT(r, 3000*0.7)
+			ws = append(ws, window{n: n, x: min(n, poissonT(r, float64(n)*qc)), m: m, y: min(m, poissonT(r, float64(m)*qs))})
+		}
+		for _, v := range feed(t, a, "e", zeros(len(ws)), ws) {
+			if v.Outcome == Pass {
+				passed++
+				break
+			}
+		}
+	}
+	if passed > 1 {
+		t.Errorf("%d of %d canaries twice as bad as stable passed around an incident on both versions", passed, runs)
 	}
 }

@@ -219,6 +219,20 @@ type resMemory struct {
 	Metrics map[string]*resState `json:"metrics"`
 }
 
+// lean says whether the evidence of a usage metric leans towards "no
+// excess use" — nothing failed, the Pass bet stands at least as high as
+// the Fail bet, and the latest look was within the tolerance — and whether
+// the latest two looks were both above the fail margin (evidence pointing
+// to excess use that is not proven yet).
+func (st *resState) lean() (leans, regresses bool) {
+	if st.Failed || st.Looks == 0 {
+		return false, false
+	}
+	regresses = st.Looks >= 2 && st.OverBits&3 == 3
+	leans = !regresses && st.LogPass >= st.LogFail && st.WithinBits&1 == 1
+	return leans, regresses
+}
+
 // resMaxQ caps the bet, so that one contrary look cannot wipe the evidence
 // out entirely (its factor is 2 × 0.05 = 0.1).
 const resMaxQ = 0.95
@@ -258,10 +272,12 @@ func (r Resources) Analyze(ctx context.Context, in Input) (Verdict, error) {
 	}
 	var v Verdict
 	fail, pass := 0, 0
+	leaning, regressing := true, false
 	for _, name := range c.Faults {
 		d, ev := c.fault(in, name)
 		v.Details = append(v.Details, d)
 		v.Evidence = append(v.Evidence, ev)
+		leaning = leaning && d.Outcome == Pass
 		switch d.Outcome {
 		case Fail:
 			fail++
@@ -278,6 +294,9 @@ func (r Resources) Analyze(ctx context.Context, in Input) (Verdict, error) {
 		d, ev := c.usage(in, u, st)
 		v.Details = append(v.Details, d)
 		v.Evidence = append(v.Evidence, ev)
+		leans, regresses := st.lean()
+		leaning = leaning && (d.Outcome == Pass || leans)
+		regressing = regressing || regresses
 		switch d.Outcome {
 		case Fail:
 			fail++
@@ -302,6 +321,16 @@ func (r Resources) Analyze(ctx context.Context, in Input) (Verdict, error) {
 	default:
 		v.Outcome = Inconclusive
 		v.Reason = fmt.Sprintf("%d of %d resource checks decided; not enough evidence yet", pass, total)
+		// The same footing as the rate metrics (Verdict.Leaning,
+		// Regressing): a rollout may raise the weight on leaning evidence
+		// and takes it back when the latest looks point to excess use.
+		v.Leaning, v.Regressing = leaning && !regressing, regressing
+		switch {
+		case v.Regressing:
+			v.Reason += "; the latest looks point to more use than stable's"
+		case v.Leaning:
+			v.Reason += ", leaning to no excess use"
+		}
 	}
 	b, err := json.Marshal(mem)
 	if err != nil {

@@ -333,3 +333,29 @@ func TestResourcesValidate(t *testing.T) {
 		t.Errorf("foreign memory accepted: %v", err)
 	}
 }
+
+// TestResourcesLeaning (issue 18, item 4): resource use is on the same
+// footing as the rate metrics — a look within the tolerance leans towards
+// "no excess use" (a rollout may raise the weight on it), two looks in a
+// row above the fail margin point to excess use (a rollout takes the
+// weight back), and neither is a Pass or a Fail.
+func TestResourcesLeaning(t *testing.T) {
+	same := resLook{cpuC: 1, cpuS: 9, memC: 1e9, memS: 9e9, replC: 1, replS: 9, reqC: 1000, reqS: 9000}
+	heavy := same
+	heavy.cpuC, heavy.memC = 1.5, 1.5e9
+	vs := run(t, resAnalyzer, 0, []resLook{same, heavy, heavy})
+	if v := vs[0]; v.Outcome != Inconclusive || !v.Leaning || v.Regressing {
+		t.Errorf("a look like stable: %v, leaning %v, regressing %v: %s", v.Outcome, v.Leaning, v.Regressing, v.Reason)
+	}
+	if v := vs[1]; v.Leaning {
+		t.Errorf("a look 50 %% above stable still leans: %s", v.Reason)
+	}
+	if v := vs[2]; v.Outcome != Inconclusive || v.Leaning || !v.Regressing {
+		t.Errorf("two looks 50 %% above stable: %v, leaning %v, regressing %v: %s", v.Outcome, v.Leaning, v.Regressing, v.Reason)
+	}
+	restart := same
+	restart.restartC = 1
+	if v := run(t, resAnalyzer, 0, []resLook{restart})[0]; v.Leaning || v.Outcome != Fail {
+		t.Errorf("a restart: %v, leaning %v", v.Outcome, v.Leaning)
+	}
+}

@@ -73,8 +73,8 @@ func (s Sequential) Validate() error {
 		return canary.Invalid("Sequential.Metric", s.Metric, "must not be empty")
 	case s.Alpha != 0 && !(s.Alpha > 0 && s.Alpha < 1):
 		return canary.Invalid("Sequential.Alpha", s.Alpha, "must be between 0 and 1 (exclusive)")
-	case !finite(s.Tolerance) || s.Tolerance < 0:
-		return canary.Invalid("Sequential.Tolerance", s.Tolerance, "must be a finite number ≥ 0")
+	case !(s.Tolerance >= 0 && s.Tolerance <= maxTolerance):
+		return canary.Invalid("Sequential.Tolerance", s.Tolerance, "must be between 0 and %g", float64(maxTolerance))
 	case !finite(s.Margin) || s.Margin < 0 || s.Margin >= 1:
 		return canary.Invalid("Sequential.Margin", s.Margin, "must be in [0, 1)")
 	case !finite(s.Tau) || s.Tau < 0:
@@ -86,6 +86,11 @@ func (s Sequential) Validate() error {
 	}
 	return nil
 }
+
+// maxTolerance bounds Sequential.Tolerance: a canary allowed a thousand
+// times stable's rate is not being judged, and (1 + Tolerance)² must stay
+// a finite number.
+const maxTolerance = 1000
 
 // maxLogLambda caps log Λ: e^700 ≈ 1e304 is finite, and far beyond any
 // 1/α.
@@ -108,8 +113,8 @@ func MSPRT(pc float64, nc int64, ps float64, ns int64, tolerance, margin, tau fl
 		return 0, 0, canary.Invalid("ns", ns, "must be positive")
 	case !(tau > 0) || math.IsInf(tau, 0):
 		return 0, 0, canary.Invalid("tau", tau, "must be a positive number")
-	case !(tolerance >= 0) || math.IsInf(tolerance, 0):
-		return 0, 0, canary.Invalid("tolerance", tolerance, "must be a finite number ≥ 0")
+	case !(tolerance >= 0 && tolerance <= maxTolerance):
+		return 0, 0, canary.Invalid("tolerance", tolerance, "must be between 0 and %g", float64(maxTolerance))
 	case !(margin >= 0 && margin < 1):
 		return 0, 0, canary.Invalid("margin", margin, "must be in [0, 1)")
 	}
@@ -119,13 +124,19 @@ func MSPRT(pc float64, nc int64, ps float64, ns int64, tolerance, margin, tau fl
 	p := (pc*fc + ps*fs) / (fc + fs)
 	// Under the null the pooled rate stands for both; keep V away from 0
 	// so that zero errors on both sides means "no evidence", not 0/0.
-	p = math.Max(p, 0.5/(fc+fs))
+	// Likewise away from 1: both versions failing every request (an
+	// incident on both) is no evidence either, where p(1 − p) = 0 made
+	// Λ = 0/0, a NaN that no state or event can carry.
+	p = math.Min(math.Max(p, 0.5/(fc+fs)), 1-0.5/(fc+fs))
 	v := p * (1 - p) * (1/fc + k*k/fs)
 	t2 := tau * tau
 	// In log space, capped so that Λ stays a finite float64 (a clearly
 	// bad canary at high traffic would overflow exp to +Inf, which JSON
 	// cannot carry).
 	logLambda := 0.5*math.Log(v/(v+t2)) + t2*excess*excess/(2*v*(v+t2))
+	if math.IsNaN(logLambda) {
+		logLambda = 0 // no evidence either way; never a NaN
+	}
 	lambda = math.Exp(math.Min(logLambda, maxLogLambda))
 	return lambda, excess, nil
 }
@@ -215,7 +226,7 @@ func (s Sequential) confirm(o Observation) (bool, string) {
 	}
 	k := 1 + s.Tolerance
 	fc, fs := float64(c.Count), float64(st.Count)
-	p := math.Max((c.Value*fc+st.Value*fs)/(fc+fs), 0.5/(fc+fs))
+	p := math.Min(math.Max((c.Value*fc+st.Value*fs)/(fc+fs), 0.5/(fc+fs)), 1-0.5/(fc+fs))
 	z := (c.Value - k*st.Value - s.Margin) / math.Sqrt(p*(1-p)*(1/fc+k*k/fs))
 	if z >= qnorm(1-ca) {
 		return true, ""

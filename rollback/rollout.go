@@ -309,13 +309,8 @@ func (r *Rollout) status(now time.Time) Status {
 		// made (each analysis makes a new one), and the same one goes to
 		// the sink in the analysis event.
 		st.Verdict, st.Evidence = v, v.Evidence
-		st.More, st.Estimate = s.evidenceNeeded()
-		for _, e := range v.Evidence {
-			if e.More < 0 && st.More == 0 {
-				st.More = -1
-			}
-		}
 	}
+	st.More, st.Estimate = r.m.evidenceNeeded(*s) // -1 before the first analysis
 	if s.Gate != nil {
 		g := *s.Gate
 		st.Gate = &g

@@ -83,6 +83,10 @@ type State struct {
 	// long the evidence will take.
 	CanaryRate float64 `json:"canaryRate,omitempty"`
 
+	// StageLeans counts the analyses in a row at this stage that passed
+	// or leaned towards "no regression" (Policy.Advance).
+	StageLeans int `json:"stageLeans,omitempty"`
+
 	// ResumeTo is the phase Resume returns to from Paused.
 	ResumeTo Phase `json:"resumeTo,omitempty"`
 	// Gate is the pending approval in AwaitingApproval; GateTarget the

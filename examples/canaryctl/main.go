@@ -15,6 +15,7 @@
 //	canaryctl report NAME -o report.html     HTML page and SVG chart (--png: PNG)
 //	canaryctl import flagger canary.yaml
 //	canaryctl import argo analysistemplate.yaml rollout.yaml
+//	canaryctl advise --rps 50 --error-rate 1% [-f rollout.yaml]
 //
 // Rollouts live in a store directory (--store, or CANARYCTL_STORE, or
 // ./.canaryctl) shared by every canaryctl on the machine, or, with --store
@@ -95,6 +96,7 @@ var commands = map[string]func(e env, args []string) error{
 	"backtest":   cmdBacktest,
 	"report":     cmdReport,
 	"import":     cmdImport,
+	"advise":     cmdAdvise,
 }
 
 const usage = `usage: canaryctl COMMAND [flags]
@@ -112,6 +114,8 @@ const usage = `usage: canaryctl COMMAND [flags]
                                  timeline report (HTML + SVG chart; PNG too)
   import flagger canary.yaml     a Flagger Canary as a rollout file
   import argo analysistemplate.yaml rollout.yaml
+  advise --rps N --error-rate R [-f rollout.yaml | --steps 10,20,30 --interval 1m]
+                                 expected minutes to promote and to roll back
 
 Rollouts are kept in --store DIR (default $CANARYCTL_STORE or ./.canaryctl),
 or with --store k8s:NAMESPACE in the ConfigMaps canaryctl-NAME,

@@ -12,14 +12,16 @@ import (
 )
 
 var (
-	full = flag.Bool("quality.full", false, "run the whole decision-quality grid and print its tables")
-	runs = flag.Int("quality.runs", 100, "runs per cell with -quality.full")
+	full    = flag.Bool("quality.full", false, "run the whole decision-quality grid and print its tables")
+	history = flag.Bool("quality.history", false, "with -quality.full: print the previous suite's tables (issue 8's grid and oracle) instead, as history")
+	extra   = flag.Bool("quality.extra", false, "with -quality.full: replay the families beyond issue 18's grid (regressions during an incident on both versions) instead")
+	runs    = flag.Int("quality.runs", 100, "runs per cell with -quality.full")
 	// Narrower runs of TestQualityTable, to iterate on the cells that miss
 	// without replaying the whole grid.
-	rpsFlag     = flag.String("quality.rps", "", "with -quality.full: comma-separated requests/s to replay (default 0.5,5,50,500)")
-	ratesFlag   = flag.String("quality.rates", "", "with -quality.full: comma-separated stable error rates (default 0.001,0.005,0.01,0.02)")
+	rpsFlag     = flag.String("quality.rps", "", "with -quality.full: comma-separated requests/s to replay (default 0.5,5,50)")
+	ratesFlag   = flag.String("quality.rates", "", "with -quality.full: comma-separated stable error rates (default 0.001,0.005,0.01)")
 	familyFlag  = flag.String("quality.family", "", "with -quality.full: replay only the families whose name contains one of these comma-separated words")
-	contendFlag = flag.String("quality.contenders", "", "with -quality.full: comma-separated contenders (default all; the oracle is always replayed)")
+	contendFlag = flag.String("quality.contenders", "", "with -quality.full: comma-separated contenders (default: default; the oracle is always run)")
 )
 
 // floats parses a comma-separated list of numbers, def when s is empty.
@@ -39,8 +41,9 @@ func floats(t *testing.T, s string, def []float64) []float64 {
 	return out
 }
 
-// narrowed applies -quality.family to scs and -quality.contenders to cs.
-func narrowed(scs []Scenario, cs []Contender) ([]Scenario, []Contender) {
+// narrowed applies -quality.family to scs and -quality.contenders (or
+// only def when it is empty) to cs.
+func narrowed(scs []Scenario, cs []Contender, def string) ([]Scenario, []Contender) {
 	if *familyFlag != "" {
 		var keep []Scenario
 		for _, sc := range scs {
@@ -53,10 +56,14 @@ func narrowed(scs []Scenario, cs []Contender) ([]Scenario, []Contender) {
 		}
 		scs = keep
 	}
+	want := def
 	if *contendFlag != "" {
+		want = *contendFlag
+	}
+	if want != "all" {
 		var keep []Contender
 		for _, c := range cs {
-			if c.Name == "oracle" || slices.Contains(strings.Split(*contendFlag, ","), c.Name) {
+			if c.Name == "oracle" || slices.Contains(strings.Split(want, ","), c.Name) {
 				keep = append(keep, c)
 			}
 		}
@@ -65,11 +72,11 @@ func narrowed(scs []Scenario, cs []Contender) ([]Scenario, []Contender) {
 	return scs, cs
 }
 
-// grid returns the scenarios of the given traffic and stable error rates
-// for every family.
-func grid(rps, rates []float64) []Scenario {
+// grid returns the scenarios of the given families, traffic and stable
+// error rates.
+func grid(fs []Family, rps, rates []float64) []Scenario {
 	var out []Scenario
-	for _, f := range Families() {
+	for _, f := range fs {
 		for _, r := range rps {
 			for _, q := range rates {
 				out = append(out, Scenario{Family: f, RPS: r, ErrorRate: q})
@@ -94,180 +101,198 @@ func runGrid(t *testing.T, cs []Contender, scs []Scenario, runs int) []Cell {
 	return cells
 }
 
-// TestQualityTable prints the full tables (issue 8, item 9):
+// TestQualityTable prints issue 18's tables, the default preset against
+// the oracle (the limit):
 //
 //	go test ./internal/quality -run TestQualityTable -v -quality.full
+//
+// with -quality.extra the same for the families beyond the issue's grid
+// (regressions during an incident on both versions), and with
+// -quality.history the previous suite's tables (issue 8's grid,
+// every preset, the previous oracle), kept as history.
 func TestQualityTable(t *testing.T) {
 	if !*full {
 		t.Skip("the full grid takes minutes; run with -quality.full")
 	}
-	scs := grid(floats(t, *rpsFlag, []float64{0.5, 5, 50, 500}), floats(t, *ratesFlag, []float64{0.001, 0.005, 0.01, 0.02}))
-	scs, cs := narrowed(scs, Contenders())
+	if *history {
+		scs := grid(HistoryFamilies(), floats(t, *rpsFlag, []float64{0.5, 5, 50, 500}), floats(t, *ratesFlag, []float64{0.001, 0.005, 0.01, 0.02}))
+		scs, cs := narrowed(scs, HistoryContenders(), "all")
+		cells := runGrid(t, cs, scs, *runs)
+		t.Logf("HISTORY (issue 8's suite and its oracle, which restarts on every change of the rates' ratio and is replayed through the stage-on-Pass machinery): plan StepWeight 10, MaxWeight 50, Interval 1m, progress deadline 4 h; α = β = 1 %%; %d runs per cell\n\n%s\n%s",
+			*runs, Table(cells), HistoryCellTable(cells, "default"))
+		return
+	}
+	fams := Families()
+	if *extra {
+		fams = ExtraFamilies()
+	}
+	scs := grid(fams, floats(t, *rpsFlag, []float64{0.5, 5, 50}), floats(t, *ratesFlag, []float64{0.001, 0.005, 0.01}))
+	scs, cs := narrowed(scs, Contenders(), "default")
 	cells := runGrid(t, cs, scs, *runs)
-	t.Logf("plan: StepWeight 10, MaxWeight 50, Interval 1m; α = β = 1 %%; %d runs per cell; requests/s {0.5, 5, 50, 500} × stable error rate {0.1, 0.5, 1, 2 %%}\n\n%s\n%s",
-		*runs, Table(cells), CellTable(cells, "default"))
+	t.Logf("plan StepWeight 10, MaxWeight 50, Interval 1m, other settings default; oracle: one SPRT over the rollout on the conditional binomial, α = β = 1 %%; %d runs per cell\n\n%s", *runs, Table(cells))
 	for _, c := range cs {
 		if c.Name != "oracle" {
-			t.Logf("%s: %s", c.Name, summary(cells, c.Name))
+			t.Logf("\n%s\n%s", CellTable(cells, c.Name), Summarize(cells, c.Name))
 		}
-	}
-	for _, v := range checkTargets(cells, "default", 1.5, 0, 1, 1, 0) {
-		t.Log("target missed:", v)
 	}
 }
 
-// summary counts, for contender name, the safety targets over the grid and
-// the cells whose medians meet the speed targets (where the oracle's median
-// exists).
-func summary(cells []Cell, name string) string {
-	type key struct {
-		f      Family
-		rps, q float64
-	}
-	oracle := map[key]Cell{}
-	for _, c := range cells {
-		if c.Contender == "oracle" {
-			oracle[key{c.Family, c.RPS, c.ErrorRate}] = c
-		}
-	}
-	goodBack, goodRuns, badProm, badRuns := 0, 0, 0, 0
-	promOK, promN, backOK, backN := 0, 0, 0, 0
+// Summary counts, for one contender over a grid, the issue's targets: the
+// safety lines over all runs and the speed and harm lines over cells.
+type Summary struct {
+	GoodBack, GoodRuns   int // good canaries rolled back, of
+	ClearProm, ClearRuns int // clear regressions promoted, of
+	// Promotion cells: good cells where the oracle promotes in most runs.
+	PromCells, Prom15, Prom2 int
+	// Clear-regression cells where the oracle rolls back in most runs:
+	// median minutes ≤ the oracle's + 1 interval.
+	BackCells, BackOK int
+	// Clear-regression cells: median errors served ≤ 1.5 × the oracle's.
+	HarmCells, Harm15 int
+	// Good runs that the oracle (same seed) promotes within an hour, and
+	// how many of them paused for a person.
+	Oracle60, Paused60 int
+	// Good runs paused for a person.
+	Paused int
+	// Misses lists the cells that miss a speed or harm target.
+	Misses []string
+}
+
+// Summarize computes the Summary of contender name against the oracle.
+func Summarize(cells []Cell, name string) Summary {
+	oracle := oracleCells(cells)
+	var s Summary
 	for _, c := range cells {
 		if c.Contender != name {
 			continue
 		}
-		o := oracle[key{c.Family, c.RPS, c.ErrorRate}]
-		switch {
-		case c.Family.Good():
-			goodBack += c.RolledBack
-			goodRuns += c.Runs
-			if om := Quantile(o.PromoteMin, o.Runs, 0.5); !math.IsNaN(om) && !math.IsInf(om, 1) {
-				promN++
-				if Quantile(c.PromoteMin, c.Runs, 0.5) <= 1.5*om {
-					promOK++
-				}
-			}
-		case c.Clear():
-			badProm += c.Promoted
-			badRuns += c.Runs
-			if om := Quantile(o.BackMin, o.Runs, 0.5); c.Family != TurnsBad && !math.IsNaN(om) && !math.IsInf(om, 1) {
-				backN++
-				if Quantile(c.BackMin, c.Runs, 0.5) <= om+Interval.Minutes() {
-					backOK++
-				}
-			}
-		}
-	}
-	return fmt.Sprintf("good canaries rolled back %d of %d (%s); clear regressions promoted %d of %d (%s); cells with median promote ≤ 1.5 × oracle: %d of %d; with median rollback ≤ oracle + 1 min: %d of %d",
-		goodBack, goodRuns, pct(goodBack, goodRuns), badProm, badRuns, pct(badProm, badRuns), promOK, promN, backOK, backN)
-}
-
-// TestTargets checks the default preset on a bounded grid with fixed
-// seeds (no clock: every instant is computed). It asserts the issue's
-// safety targets — clear regressions promoted ≤ 1 %, good canaries rolled
-// back ≤ 1 % — and what now holds of speed: from 50 requests/s up, median
-// minutes to promote ≤ 1.7 × the oracle's and to roll back ≤ the oracle's +
-// 2 intervals; at every traffic, ≤ 4 × and ≤ 1.5 × + 5 intervals; and at
-// least 33 of the grid's 48 cells meeting the issue's own speed targets
-// (1.5 × to promote, + 1 interval to roll back). The cells that miss those
-// are logged here and listed in BENCHMARKS.md.
-func TestTargets(t *testing.T) {
-	if testing.Short() {
-		t.Skip("replays a few thousand rollouts")
-	}
-	scs := grid([]float64{5, 50, 500}, []float64{0.005, 0.02})
-	cells := runGrid(t, []Contender{FromPresetNamed("default"), Oracle()}, scs, 12)
-	t.Logf("\n%s\n%s", Table(cells), CellTable(cells, "default"))
-	missed := checkTargets(cells, "default", 1.5, 0, 1, 1, 0)
-	for _, v := range missed {
-		t.Log("issue target missed:", v)
-	}
-	// Cells with a speed target: good families (promote) and clear
-	// regressions other than the turning canary (roll back), where the
-	// oracle decides; the safety lines are not cells.
-	cellsWithTarget, speedMissed := 0, 0
-	for _, c := range cells {
-		if c.Contender == "default" && (c.Family.Good() || c.Clear() && c.Family != TurnsBad) {
-			cellsWithTarget++
-		}
-	}
-	for _, v := range missed {
-		if strings.Contains(v, "median minutes") {
-			speedMissed++
-		}
-	}
-	if met := cellsWithTarget - speedMissed; met < 33 {
-		t.Errorf("%d of %d cells meet the issue's speed targets, want ≥ 33", met, cellsWithTarget)
-	}
-	for _, v := range checkTargets(cells, "default", 1.7, 0, 1, 2, 50) {
-		t.Error(v)
-	}
-	for _, v := range checkTargets(cells, "default", 4, 0, 1.5, 5, 0) {
-		t.Error(v)
-	}
-}
-
-// FromPresetNamed is the contender of the shipped preset called name.
-func FromPresetNamed(name string) Contender {
-	for _, c := range Contenders() {
-		if c.Name == name {
-			return c
-		}
-	}
-	panic("no preset " + name)
-}
-
-// checkTargets returns the targets name misses on cells: safety (≤ 1 %
-// each way), and from minRPS up median minutes to promote ≤ promote × the
-// oracle's + slack, median minutes to roll back ≤ back × the oracle's +
-// backSlack intervals.
-func checkTargets(cells []Cell, name string, promote, slack, back, backSlack, minRPS float64) []string {
-	type key struct {
-		f      Family
-		rps, q float64
-	}
-	oracle := map[key]Cell{}
-	for _, c := range cells {
-		if c.Contender == "oracle" {
-			oracle[key{c.Family, c.RPS, c.ErrorRate}] = c
-		}
-	}
-	var miss []string
-	goodBack, goodRuns, badProm, badRuns := 0, 0, 0, 0
-	for _, c := range cells {
-		if c.Contender != name {
-			continue
-		}
-		o, ok := oracle[key{c.Family, c.RPS, c.ErrorRate}]
+		o, ok := oracle[keyOf(c)]
 		where := fmt.Sprintf("%v at %g req/s, stable %g %%", c.Family, c.RPS, 100*c.ErrorRate)
 		switch {
 		case c.Family.Good():
-			goodBack += c.RolledBack
-			goodRuns += c.Runs
-			if !ok || c.RPS < minRPS {
+			s.GoodBack += c.RolledBack
+			s.GoodRuns += c.Runs
+			n, _ := c.Paused()
+			s.Paused += n
+			if !ok {
 				break
+			}
+			for i, oo := range o.Outcomes {
+				if oo.Promoted && oo.Minutes <= 60 && i < len(c.Outcomes) {
+					s.Oracle60++
+					if c.Outcomes[i].Paused {
+						s.Paused60++
+					}
+				}
 			}
 			om, m := Quantile(o.PromoteMin, o.Runs, 0.5), Quantile(c.PromoteMin, c.Runs, 0.5)
-			if !math.IsNaN(om) && !math.IsInf(om, 1) && !(m <= promote*om+slack) {
-				miss = append(miss, fmt.Sprintf("%s: median minutes to promote %s, oracle %s (want ≤ %g × + %g)", where, fmtMin(m), fmtMin(om), promote, slack))
-			}
-		case c.Clear():
-			badProm += c.Promoted
-			badRuns += c.Runs
-			if !ok || c.Family == TurnsBad || c.RPS < minRPS {
+			if math.IsNaN(om) || math.IsInf(om, 1) {
 				break
 			}
+			s.PromCells++
+			if m <= 1.5*om {
+				s.Prom15++
+			} else {
+				s.Misses = append(s.Misses, fmt.Sprintf("%s: median minutes to promote %s, oracle %s", where, fmtMin(m), fmtMin(om)))
+			}
+			if m <= 2*om {
+				s.Prom2++
+			}
+		case c.Clear():
+			s.ClearProm += c.Promoted
+			s.ClearRuns += c.Runs
+			if !ok {
+				break
+			}
+			s.HarmCells++
+			if oh, h := median(o.Harms()), median(c.Harms()); h <= 1.5*oh {
+				s.Harm15++
+			} else {
+				s.Misses = append(s.Misses, fmt.Sprintf("%s: median errors served %.0f, oracle %.0f", where, h, oh))
+			}
 			om, m := Quantile(o.BackMin, o.Runs, 0.5), Quantile(c.BackMin, c.Runs, 0.5)
-			if !math.IsNaN(om) && !math.IsInf(om, 1) && !(m <= back*om+backSlack*Interval.Minutes()) {
-				miss = append(miss, fmt.Sprintf("%s: median minutes to roll back %s, oracle %s (want ≤ %g × + %g)", where, fmtMin(m), fmtMin(om), back, backSlack))
+			if math.IsNaN(om) || math.IsInf(om, 1) {
+				break
+			}
+			s.BackCells++
+			if m <= om+Interval.Minutes() {
+				s.BackOK++
+			} else {
+				s.Misses = append(s.Misses, fmt.Sprintf("%s: median minutes to roll back %s, oracle %s", where, fmtMin(m), fmtMin(om)))
 			}
 		}
 	}
-	if goodRuns > 0 && float64(goodBack) > 0.01*float64(goodRuns) {
-		miss = append(miss, fmt.Sprintf("%d of %d good canaries rolled back (want ≤ 1 %%)", goodBack, goodRuns))
-	}
-	if badRuns > 0 && float64(badProm) > 0.01*float64(badRuns) {
-		miss = append(miss, fmt.Sprintf("%d of %d clear regressions promoted (want ≤ 1 %%)", badProm, badRuns))
-	}
-	return miss
+	return s
 }
+
+func (s Summary) String() string {
+	return fmt.Sprintf("good canaries rolled back %d of %d (%s); clear regressions promoted %d of %d (%s); "+
+		"cells with median minutes to promote ≤ 1.5 × the oracle's: %d of %d (≤ 2 ×: %d); "+
+		"with median errors served by a clear regression ≤ 1.5 × the oracle's: %d of %d; "+
+		"with median minutes to roll back ≤ the oracle's + 1 interval: %d of %d; "+
+		"good canaries paused for a person: %d of %d, of which %d of the %d the oracle promotes within an hour\nmisses:\n  %s",
+		s.GoodBack, s.GoodRuns, pct(s.GoodBack, s.GoodRuns), s.ClearProm, s.ClearRuns, pct(s.ClearProm, s.ClearRuns),
+		s.Prom15, s.PromCells, s.Prom2, s.Harm15, s.HarmCells, s.BackOK, s.BackCells,
+		s.Paused, s.GoodRuns, s.Paused60, s.Oracle60, strings.Join(s.Misses, "\n  "))
+}
+
+// TestTargets replays the default preset and simulates the oracle on a
+// bounded grid with fixed seeds — every family at 5 and 50 requests/s and
+// stable error rates 0.1, 0.5 and 1 %, 12 runs a cell; no clock: every
+// instant is computed — and asserts issue 18's targets that hold there as
+// the issue states them (≤ 1 % of good canaries rolled back; ≤ 1 % of
+// clear regressions promoted, the canary turning bad at minute 4
+// included; promotion speed) and, as a ratchet, the harm, rollback-speed
+// and pause figures reached so far (the cells that miss are logged;
+// BENCHMARKS.md has the whole grid).
+func TestTargets(t *testing.T) {
+	if testing.Short() {
+		t.Skip("replays about a thousand rollouts")
+	}
+	scs := grid(Families(), []float64{5, 50}, []float64{0.001, 0.005, 0.01})
+	cells := runGrid(t, []Contender{FromPresetNamed("default"), Oracle()}, scs, 12)
+	s := Summarize(cells, "default")
+	t.Logf("\n%s\n%s", CellTable(cells, "default"), s)
+	if lim := 0.01 * float64(s.GoodRuns); float64(s.GoodBack) > lim {
+		t.Errorf("%d of %d good canaries rolled back, want ≤ 1 %%", s.GoodBack, s.GoodRuns)
+	}
+	if lim := 0.01 * float64(s.ClearRuns); float64(s.ClearProm) > lim {
+		t.Errorf("%d of %d clear regressions promoted, want ≤ 1 %%", s.ClearProm, s.ClearRuns)
+	}
+	// The issue's targets that hold on this grid, asserted as the issue
+	// states them: promotion ≤ 1.5 × the oracle's in at least 90 % of the
+	// cells where the oracle promotes in most runs and ≤ 2 × in every
+	// one.
+	if s.PromCells == 0 || 10*s.Prom15 < 9*s.PromCells {
+		t.Errorf("cells with median minutes to promote ≤ 1.5 × the oracle's: %d of %d, want ≥ 90 %%", s.Prom15, s.PromCells)
+	}
+	if s.Prom2 != s.PromCells {
+		t.Errorf("cells with median minutes to promote ≤ 2 × the oracle's: %d of %d, want all", s.Prom2, s.PromCells)
+	}
+	// The ratchet: what holds today of the targets not yet met (raise it
+	// when the figures improve).
+	for _, c := range []struct {
+		what      string
+		got, want int
+	}{
+		{"clear-regression cells with median errors served ≤ 1.5 × the oracle's (issue: every cell)", s.Harm15, ratchetHarm15},
+		{"clear-regression cells with median minutes to roll back ≤ the oracle's + 1 interval (issue: ≥ 80 %)", s.BackOK, ratchetBack},
+	} {
+		if c.got < c.want {
+			t.Errorf("%s: %d, want ≥ %d", c.what, c.got, c.want)
+		}
+	}
+	if s.Paused60 > ratchetPaused60 {
+		t.Errorf("good canaries the oracle promotes within an hour that paused for a person: %d of %d, want ≤ %d (issue: none)", s.Paused60, s.Oracle60, ratchetPaused60)
+	}
+}
+
+// The ratchet of TestTargets: the figures reached on its grid (18 cells
+// each for harm and rollback, 320 runs the oracle promotes within an hour
+// for pauses), with h18core's advance on leaning evidence merged (at
+// c7d1b8c); before it they were 13, 8 and 197.
+const (
+	ratchetHarm15   = 12
+	ratchetBack     = 9
+	ratchetPaused60 = 0
+)
