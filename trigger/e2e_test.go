@@ -332,4 +332,3 @@ func write(t *testing.T, path, text string) {
 		t.Fatal(err)
 	}
 }
-
