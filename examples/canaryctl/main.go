@@ -95,6 +95,7 @@ var commands = map[string]func(e env, args []string) error{
 	"backtest":   cmdBacktest,
 	"report":     cmdReport,
 	"import":     cmdImport,
+	"serve":      cmdServe,
 }
 
 const usage = `usage: canaryctl COMMAND [flags]
@@ -110,6 +111,9 @@ const usage = `usage: canaryctl COMMAND [flags]
   backtest -f rollout.yaml --prometheus URL --from TIME --to TIME
   report NAME -o report.html [--svg F] [--png F]
                                  timeline report (HTML + SVG chart; PNG too)
+  serve --route M:ROLLOUT:ACTION --token-file F
+                                 receive Alertmanager webhooks: firing alerts
+                                 pause or roll back rollouts, once each
   import flagger canary.yaml     a Flagger Canary as a rollout file
   import argo analysistemplate.yaml rollout.yaml
 
