@@ -6,6 +6,9 @@
 #     set, else etcd and prometheus on PATH, else Debian's etcd-server and
 #     prometheus packages, installed with apt-get; promtool
 #     ($MESHCANARY_PROMTOOL, else next to prometheus, else on PATH);
+#   - Alertmanager: $MESHCANARY_ALERTMANAGER if set, else
+#     prometheus-alertmanager on PATH, else Debian's prometheus-alertmanager
+#     package (the trigger package's end-to-end test fires a real alert);
 #   - tmux and chromium (Debian packages) for canaryctl's terminal and
 #     browser tests, when they are not on PATH;
 #   - kube-apiserver: $MESHCANARY_KUBE_APISERVER if set, else
@@ -52,11 +55,13 @@ binary() {
 
 etcd_bin=$(binary MESHCANARY_ETCD etcd)
 prom_bin=$(binary MESHCANARY_PROMETHEUS prometheus)
+am_bin=$(binary MESHCANARY_ALERTMANAGER prometheus-alertmanager)
 
 need=()     # Debian packages to install
 units=()    # their systemd units
 [ -n "$etcd_bin" ] || { need+=(etcd-server); units+=(etcd.service); }
 [ -n "$prom_bin" ] || { need+=(prometheus); units+=(prometheus.service); }
+[ -n "$am_bin" ] || { need+=(prometheus-alertmanager); units+=(prometheus-alertmanager.service); }
 # canaryctl's tests: a real terminal (tmux) and a real browser (Debian's
 # chromium, headless) for its report.
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
@@ -110,7 +115,9 @@ if [ ${#need[@]} -gt 0 ]; then
   etcd_bin=$(binary MESHCANARY_ETCD etcd)
   prom_bin=$(binary MESHCANARY_PROMETHEUS prometheus)
   [ -n "$etcd_bin" ] || die "etcd still not on PATH after installing etcd-server"
+  am_bin=$(binary MESHCANARY_ALERTMANAGER prometheus-alertmanager)
   [ -n "$prom_bin" ] || die "prometheus still not on PATH after installing prometheus"
+  [ -n "$am_bin" ] || die "prometheus-alertmanager still not on PATH after installing prometheus-alertmanager"
 fi
 
 # promtool (it loads the Prometheus tests' history) comes with Prometheus:
@@ -170,4 +177,5 @@ fi
 printf 'export MESHCANARY_ETCD=%q\n' "$etcd_bin"
 printf 'export MESHCANARY_PROMETHEUS=%q\n' "$prom_bin"
 printf 'export MESHCANARY_PROMTOOL=%q\n' "$promtool_bin"
+printf 'export MESHCANARY_ALERTMANAGER=%q\n' "$am_bin"
 printf 'export MESHCANARY_KUBE_APISERVER=%q\n' "$kas"

@@ -64,6 +64,8 @@ type Rollout struct {
 	// rollback defaults when no preset is used).
 	Policy   *Policy   `json:"policy,omitempty"`
 	Analysis *Analysis `json:"analysis,omitempty"`
+	// Signals: notifications and webhooks (signals.go).
+	Signals *Signals `json:"signals,omitempty"`
 }
 
 // Target names what is rolled out; its values fill query templates.

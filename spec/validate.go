@@ -27,6 +27,9 @@ func sortStrings(s []string)               { slices.Sort(s) }
 // written in the file. lookup resolves built-in templates beyond the
 // package's own (see Builtins); nil means the package's own only.
 func (ro *Rollout) Validate(lookup Lookup) error {
+	if err := ro.Signals.validate(); err != nil {
+		return err
+	}
 	_, err := ro.Core(lookup)
 	if err != nil {
 		return err

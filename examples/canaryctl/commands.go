@@ -52,6 +52,8 @@ func cmdRun(e env, args []string) error {
 		return usageErr(f.wrap(err))
 	}
 	show := newProgress(e.stdout, e.tty && !*plain)
+	stopSignals := wireSignals(ctx, f, show)
+	defer stopSignals()
 	d, err := newDriver(ctx, st, f, cfg, show)
 	if err != nil {
 		return err

@@ -58,6 +58,11 @@ func newDriver(ctx context.Context, st rolloutStore, f *rolloutFile, cfg rollbac
 		return nil, err
 	}
 	cfg.Sink = d.audit
+	if f.signals != nil { // notifications and webhooks (signals.go)
+		if err := f.signals(&cfg); err != nil {
+			return nil, err
+		}
+	}
 	if ver != "" && old.Audit.Lines > d.audit.lines {
 		return nil, fmt.Errorf("audit trail of %s has %d lines but the rollout record anchored %d: it was truncated", name, d.audit.lines, old.Audit.Lines)
 	}

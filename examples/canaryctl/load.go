@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/meshcanary/canary"
+	"github.com/meshcanary/canary/rollback"
 	"github.com/meshcanary/canary/spec"
 	"gopkg.in/yaml.v3"
 )
@@ -21,6 +22,8 @@ type rolloutFile struct {
 	path string
 	root *yaml.Node
 	ro   *spec.Rollout
+	// signals wires the file's signals section around cfg.Sink (signals.go).
+	signals func(cfg *rollback.Config) error
 }
 
 // loadRollout reads and validates a rollout file. Every error names the

@@ -97,6 +97,7 @@ var commands = map[string]func(e env, args []string) error{
 	"report":     cmdReport,
 	"import":     cmdImport,
 	"advise":     cmdAdvise,
+	"serve":      cmdServe,
 }
 
 const usage = `usage: canaryctl COMMAND [flags]
@@ -112,6 +113,9 @@ const usage = `usage: canaryctl COMMAND [flags]
   backtest -f rollout.yaml --prometheus URL --from TIME --to TIME
   report NAME -o report.html [--svg F] [--png F]
                                  timeline report (HTML + SVG chart; PNG too)
+  serve --route M:ROLLOUT:ACTION --token-file F
+                                 receive Alertmanager webhooks: firing alerts
+                                 pause or roll back rollouts, once each
   import flagger canary.yaml     a Flagger Canary as a rollout file
   import argo analysistemplate.yaml rollout.yaml
   advise --rps N --error-rate R [-f rollout.yaml | --steps 10,20,30 --interval 1m]
