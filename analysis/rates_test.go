@@ -642,3 +642,38 @@ func TestRatesRegressionDuringAnIncident(t *testing.T) {
 		t.Errorf("%d of %d canaries twice as bad as stable passed around an incident on both versions", passed, runs)
 	}
 }
+
+// TestRatesOneWindowDecidesWhenUnclustered: a canary that turns ten times
+// worse after six good windows is failed in the window it turns when the
+// stable version's errors have shown no clustering over those windows
+// (its dispersion measured and that of independent events), and still
+// needs a second window when they came in clusters (the same mean, every
+// other window's errors at once): what one window adds is capped only
+// while clustering cannot be ruled out.
+func TestRatesOneWindowDecidesWhenUnclustered(t *testing.T) {
+	a := Rates{Metrics: []Rate{{Metric: "e"}}}
+	for _, c := range []struct {
+		name      string
+		clustered bool
+		want      Outcome
+	}{{"unclustered", false, Fail}, {"clustered", true, Inconclusive}} {
+		var ws []window
+		for i := 0; i < 6; i++ {
+			y := int64(27)
+			if c.clustered {
+				y = 54 * int64(i%2)
+			}
+			ws = append(ws, window{n: 300, x: 3, m: 2700, y: y})
+		}
+		ws = append(ws, window{n: 300, x: 30, m: 2700, y: 27})
+		vs := feed(t, a, "e", zeros(len(ws)), ws)
+		for i, v := range vs[:6] {
+			if v.Outcome == Fail {
+				t.Fatalf("%s: good window %d failed: %s", c.name, i+1, v.Reason)
+			}
+		}
+		if v := vs[6]; v.Outcome != c.want {
+			t.Errorf("%s: the window the canary turned bad: %v, want %v: %s", c.name, v.Outcome, c.want, v.Reason)
+		}
+	}
+}

@@ -292,7 +292,7 @@ func TestTargets(t *testing.T) {
 // for pauses), with h18core's advance on leaning evidence merged (at
 // c7d1b8c); before it they were 13, 8 and 197.
 const (
-	ratchetHarm15   = 12
-	ratchetBack     = 9
+	ratchetHarm15   = 13
+	ratchetBack     = 11
 	ratchetPaused60 = 0
 )
