@@ -93,7 +93,7 @@ func TestBadInput(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	out, errOut, code := ctl(t, t.TempDir(), "validate", "-f", "testdata/checkout.yaml")
-	if code != 0 || !strings.Contains(out, "rollout checkout is valid: router httpsplit, 2 metrics, steps 10, 25, 50 %") {
+	if code != 0 || !strings.Contains(out, "rollout checkout is valid: router httpsplit, 2 metrics, stages 10, 25, 50 %") {
 		t.Errorf("exit %d\n%s%s", code, out, errOut)
 	}
 }
