@@ -439,7 +439,7 @@ func crashChild(dir string, sc int) error {
 		Key:      crashKey,
 	}
 	r, err := rollback.Open(ctx, cfg)
-	if err != nil {
+	if err != nil && !errors.Is(err, rollback.ErrFinished) { // finished: deliver what is left
 		return err
 	}
 	say := func(format string, args ...any) { fmt.Printf(format+"\n", args...) }

@@ -49,6 +49,33 @@
 // that no weight exceeds the plan, and that every event reaches the trail
 // exactly once and in order.
 //
+// # Saves that fail
+//
+// A decision that cannot be saved is not acted on, with one exception: a
+// move toward stable. A rollback (an Abort, a failure limit reached, a
+// rollback being retried) writes the all-stable split, scales the canary
+// down and releases the router even while every save fails; each later
+// Step retries the save (with the back-off) until the store takes it, and
+// only then are the rollback's events delivered. Any other decision that
+// could not be saved is dropped: Status and State go back to the state
+// saved last, with the failure recorded, and the next Step decides again,
+// so neither ever reports a weight that the store and the router do not
+// hold. A process that crashes while the rollback is acted on but not yet
+// saved can lose the rollback decision, never more: the router is at
+// stable, the stored state still holds the last saved weight, and a driver
+// that resumes from it finds stable in force, reports a change made
+// outside the rollout and writes the saved weight again (no weight above
+// the saved one, no promotion); the failure that caused the rollback is
+// seen again at the next analyses, and an Abort must be given again. A
+// rollback that was saved is never undone by a crash.
+//
+// A value JSON cannot encode (NaN or ±Inf from an analyzer, a Memory that
+// is not JSON) is a bug in whatever produced it, not a reason to stop: it
+// is left out of the verdict (a Pass made with it counts as inconclusive),
+// reported as a failure event wrapping [ErrNotFinite], and the state, the
+// events and Snapshot stay encodable. A metric value that is not a number
+// is no data ([metrics.Result.Check]).
+//
 // # Phases
 //
 //	from               event                                         to

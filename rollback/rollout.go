@@ -6,11 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/analysis"
+	"github.com/meshcanary/canary/display"
 	"github.com/meshcanary/canary/metrics"
 	"github.com/meshcanary/canary/store"
 	"github.com/meshcanary/canary/traffic"
@@ -69,6 +72,7 @@ type Rollout struct {
 	stepMu sync.Mutex // one Step's reads at a time
 	actMu  sync.Mutex // one round of acting (save, router, scaler, sink) at a time
 	mu     sync.Mutex // the state; held for no I/O
+	gen    uint64     // under mu: counts the decisions taken into s
 
 	m       *machine
 	cfg     Config
@@ -77,10 +81,11 @@ type Rollout struct {
 	s       State
 	lastErr error
 
-	// Under actMu: the last saved state and its version.
-	saved    []byte
-	version  string
-	savedSeq uint64
+	// Under actMu: the last saved state, its encoding and its version.
+	saved      []byte
+	savedState State
+	version    string
+	savedSeq   uint64
 }
 
 type renderedMetric struct {
@@ -117,6 +122,8 @@ func New(cfg Config) (*Rollout, error) {
 		return nil, err
 	}
 	r := &Rollout{m: m, cfg: cfg, key: key, s: m.initial(), queries: queries}
+	r.s.Made = m.planFields()
+	r.savedState = r.s
 	r.savedSeq = ^uint64(0)
 	if cfg.Store != nil {
 		r.savedSeq = 0
@@ -127,6 +134,14 @@ func New(cfg Config) (*Rollout, error) {
 // Open returns the rollout kept in cfg.Store under cfg.Key, resumed where
 // it stopped (a rollback stays a rollback, a split written ahead is
 // finished), or a new one when the store holds none.
+//
+// A finished rollout (succeeded or rolled back) under the key is returned
+// with an error wrapping [ErrFinished] that says what to do: a deploy tool
+// that opens the rollout of every deployment by name would otherwise get
+// the finished one back and do nothing. A caller that only wants to look
+// at it (or deliver its last events with Step) may use the Rollout; one
+// that deploys gives each deployment its own [Config.Key] (for example the
+// name and the canary's version) or deletes the old record first.
 func Open(ctx context.Context, cfg Config) (*Rollout, error) {
 	if cfg.Store == nil {
 		return nil, canary.Invalid("Config.Store", nil, "must be set to Open a rollout")
@@ -145,6 +160,11 @@ func Open(ctx context.Context, cfg Config) (*Rollout, error) {
 	if err := r.adopt(data, version); err != nil {
 		return nil, err
 	}
+	if s := r.State(); s.Phase.Final() {
+		return r, fmt.Errorf("rollback %s: %w: the rollout under key %q %s at %s; "+
+			"to deploy again, give the new deployment its own Config.Key (for example the name and the canary's version) "+
+			"or delete this record from the store first", cfg.Name, ErrFinished, r.key, s.Phase, display.FormatTime(s.PhaseSince))
+	}
 	return r, nil
 }
 
@@ -157,7 +177,7 @@ func (r *Rollout) adopt(data []byte, version string) error {
 	r.mu.Lock()
 	r.s = s
 	r.mu.Unlock()
-	r.saved, r.version, r.savedSeq = data, version, s.Seq
+	r.saved, r.savedState, r.version, r.savedSeq = data, s.clone(), version, s.Seq
 	return nil
 }
 
@@ -255,10 +275,16 @@ func (r *Rollout) Step(ctx context.Context, now time.Time) (Status, error) {
 	if r.m == nil {
 		return Status{}, ErrZeroRollout
 	}
+	if now.IsZero() {
+		return r.Status(now), errZeroTime
+	}
 	r.stepMu.Lock()
 	defer r.stepMu.Unlock()
 
 	r.mu.Lock()
+	if !r.s.Phase.Final() {
+		r.s = r.m.rebase(r.s, now)
+	}
 	w := r.m.wants(r.s, now, r.cfg.Readiness != nil, r.cfg.Gate != nil, r.cfg.Scaler != nil)
 	var totals State
 	if w.analyse {
@@ -287,8 +313,10 @@ func (r *Rollout) Step(ctx context.Context, now time.Time) (Status, error) {
 	}
 	r.mu.Lock()
 	r.s = r.m.step(r.s, in, now)
+	r.gen++
+	gen := r.gen
 	r.mu.Unlock()
-	return r.drive(ctx, now, errs)
+	return r.drive(ctx, now, errs, gen)
 }
 
 // observe does the reads w asks for; no lock is held.
@@ -305,6 +333,10 @@ func (r *Rollout) observe(ctx context.Context, now time.Time, w wants, prev Stat
 			if err != nil {
 				in.failures = append(in.failures, failure{"analyze", err})
 				v = analysis.Verdict{Outcome: analysis.Inconclusive, Reason: "analyzer error: " + err.Error()}
+			}
+			if fv, bad := finiteVerdict(v); len(bad) > 0 {
+				in.failures = append(in.failures, failure{"analyze", fmt.Errorf("%w: %s, left out (a bug in the analyzer)", ErrNotFinite, strings.Join(bad, ", "))})
+				v = fv
 			}
 			in.verdict, in.obs = &v, obs
 		}
@@ -355,6 +387,12 @@ func (r *Rollout) measure(ctx context.Context, now time.Time, in *inputs) []anal
 
 func (r *Rollout) query(ctx context.Context, q renderedMetric, text string, end time.Time, w time.Duration, in *inputs) analysis.Measurement {
 	res, err := q.provider.Query(ctx, metrics.Query{Text: text, Window: w, End: end})
+	if err == nil {
+		// A provider that did not check its result: a value that is not
+		// a number (0/0 with no traffic) is no data, never compared with
+		// a bound nor saved.
+		res, err = res.Check()
+	}
 	if err != nil {
 		if !errors.Is(err, metrics.ErrNoData) {
 			in.failures = append(in.failures, failure{"query " + q.name, err})
@@ -371,17 +409,46 @@ const maxActions = 8
 // drive does what the machine's outbox asks, each result reported back:
 // the state is saved before any action (write-ahead) and after; events
 // are delivered only once saved. It holds actMu, never r.mu, across I/O.
-func (r *Rollout) drive(ctx context.Context, now time.Time, errs []error) (Status, error) {
+//
+// A save that fails stops the round before it acts, with one exception:
+// a move toward stable (a rollback: the all-stable write, the scalings,
+// the release) is made even though its decision could not be saved, and
+// the save is retried by every later round (see "Saves that fail" in the
+// package doc). A decision that was neither saved nor acted on is
+// dropped: the state goes back to the one saved last, with the failure,
+// so that Status and State never report it; the next Step decides again.
+// gen is the generation of the decision the round was called for.
+func (r *Rollout) drive(ctx context.Context, now time.Time, errs []error, gen uint64) (Status, error) {
 	r.actMu.Lock()
 	defer r.actMu.Unlock()
 	failedToAct := false
 	fenced := false
+	var saveErr error // the first failed save of the round, reported once
+	saveFailed := func(err error) {
+		failedToAct = true
+		if saveErr == nil {
+			saveErr = err
+			errs = append(errs, err)
+		}
+	}
 	for i := 0; i < maxActions+2 && !fenced; i++ {
 		if err := r.save(ctx); err != nil {
-			errs = append(errs, err)
-			failedToAct = true
+			saveFailed(err)
 			fenced = errors.Is(err, store.ErrConflict)
-			break // never act on a decision that is not saved
+			if fenced && errors.Is(err, ErrKeyInUse) {
+				r.revert(now, gen, err, true) // nothing adopted: the record is not this rollout's
+			}
+			if fenced {
+				break
+			}
+			if !r.towardStable() {
+				// Never act on a decision that is not saved.
+				if i == 0 {
+					r.revert(now, gen, err, false)
+				}
+				break
+			}
+			// A rollback acts even though it could not be saved.
 		}
 		r.mu.Lock()
 		out := r.m.outbox(r.s, r.savedSeq, r.cfg.Scaler != nil)
@@ -425,8 +492,7 @@ func (r *Rollout) drive(ctx context.Context, now time.Time, errs []error) (Statu
 		// failures of a round that stopped early included), then the
 		// state without them.
 		if err := r.save(ctx); err != nil {
-			errs = append(errs, err)
-			failedToAct = true
+			saveFailed(err)
 		}
 		r.mu.Lock()
 		out := r.m.outbox(r.s, r.savedSeq, r.cfg.Scaler != nil)
@@ -436,15 +502,42 @@ func (r *Rollout) drive(ctx context.Context, now time.Time, errs []error) (Statu
 				errs = append(errs, err)
 				failedToAct = true
 			} else if err := r.save(ctx); err != nil {
-				errs = append(errs, err)
+				saveFailed(err)
 			}
 		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.s = r.m.endRound(r.s, failedToAct)
-	r.lastErr = errors.Join(errs...)
+	r.lastErr = joinErrors(errs)
 	return r.status(now), r.lastErr
+}
+
+// towardStable reports whether the state moves traffic toward stable
+// (a rollback under way or done), which is acted on even unsaved.
+func (r *Rollout) towardStable() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.s.Phase == RollingBack || r.s.Phase == RolledBack
+}
+
+// revert drops a decision that could not be saved and was not acted on:
+// the state goes back to the one saved last, keeping the retry count, and
+// records the failed save. Unless force, it does nothing to a rollback
+// (acted on unsaved) or when a later decision (an operator's command) has
+// arrived meanwhile: that command's own round saves, acts or reverts.
+func (r *Rollout) revert(now time.Time, gen uint64, err error, force bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !force && (r.gen != gen || r.s.Phase == RollingBack || r.s.Phase == RolledBack) {
+		return
+	}
+	s := r.savedState.clone()
+	s.Retries = r.s.Retries
+	if inner := errors.Unwrap(err); inner != nil {
+		err = inner
+	}
+	r.s = r.m.report(s, done{action: "persist", err: err}, now)
 }
 
 // act does the first action of out, and reports whether there was one.
@@ -492,14 +585,34 @@ func (r *Rollout) deliver(ctx context.Context, events []Event) error {
 // with compare-and-swap on the version saved or loaded last. A conflict
 // means another driver wrote the rollout: its state is loaded and adopted
 // (this driver's undone decision is dropped) and the error, wrapping
-// [store.ErrConflict], returned.
+// [store.ErrConflict], returned. A conflict on the first save of a
+// Rollout built with New means the key already holds a rollout: nothing
+// is adopted, and the error matches [ErrKeyInUse] (and [ErrFinished] when
+// that rollout is finished) as well as [store.ErrConflict].
 func (r *Rollout) save(ctx context.Context) error {
 	if r.cfg.Store == nil {
 		return nil
 	}
 	r.mu.Lock()
 	data, err := json.Marshal(r.s)
+	if err != nil {
+		// A value JSON cannot encode is a bug (no analyzer or provider
+		// value reaches the state unchecked); the state is repaired
+		// rather than left unsaveable, and the bug reported.
+		var bad []string
+		scrub(reflect.ValueOf(&r.s).Elem(), "state", &bad)
+		if len(bad) > 0 {
+			rd := round{m: r.m, s: r.s}
+			if n := len(r.s.Undelivered); n > 0 {
+				rd.now = r.s.Undelivered[n-1].Time
+			}
+			rd.failed("persist", fmt.Errorf("%w: %s (replaced; please report this bug)", ErrNotFinite, strings.Join(bad, ", ")))
+			r.s = rd.s
+		}
+		data, err = json.Marshal(r.s)
+	}
 	seq := r.s.Seq
+	state := r.s.clone()
 	r.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("rollback %s: persist: %w", r.cfg.Name, err)
@@ -508,6 +621,9 @@ func (r *Rollout) save(ctx context.Context) error {
 		return nil
 	}
 	v, err := r.cfg.Store.Save(ctx, r.key, data, r.version)
+	if errors.Is(err, store.ErrConflict) && r.version == "" {
+		return r.keyInUse(ctx, err)
+	}
 	if errors.Is(err, store.ErrConflict) {
 		cur, cv, lerr := r.cfg.Store.Load(ctx, r.key)
 		if lerr == nil {
@@ -520,14 +636,36 @@ func (r *Rollout) save(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("rollback %s: persist: %w", r.cfg.Name, err)
 	}
-	r.saved, r.version, r.savedSeq = data, v, seq
+	r.saved, r.savedState, r.version, r.savedSeq = data, state, v, seq
 	return nil
+}
+
+// keyInUse explains a conflict on the first save of a Rollout built with
+// New: the store already holds a rollout under the key.
+func (r *Rollout) keyInUse(ctx context.Context, err error) error {
+	what := "a rollout"
+	var old State
+	data, _, lerr := r.cfg.Store.Load(ctx, r.key)
+	if lerr == nil && json.Unmarshal(data, &old) == nil {
+		what = fmt.Sprintf("rollout %q (%s)", old.Name, old.Phase)
+		if old.Phase.Final() {
+			return fmt.Errorf("rollback %s: %w: %w: the store already holds %s under key %q; "+
+				"to deploy again, give this deployment its own Config.Key (for example the name and the canary's version), "+
+				"or delete the old record (Store.Delete) first: %w",
+				r.cfg.Name, ErrKeyInUse, ErrFinished, what, r.key, err)
+		}
+	}
+	return fmt.Errorf("rollback %s: %w: the store already holds %s under key %q, not made by this Rollout; "+
+		"use Open to resume it, or give this deployment its own Config.Key: %w", r.cfg.Name, ErrKeyInUse, what, r.key, err)
 }
 
 // command runs a manual operation and acts on it at once.
 func (r *Rollout) command(ctx context.Context, now time.Time, c command) (Status, error) {
 	if r.m == nil {
 		return Status{}, ErrZeroRollout
+	}
+	if now.IsZero() {
+		return r.Status(now), errZeroTime
 	}
 	r.mu.Lock()
 	s, err := r.m.command(r.s, c, now)
@@ -537,8 +675,10 @@ func (r *Rollout) command(ctx context.Context, now time.Time, c command) (Status
 		return st, err
 	}
 	r.s = s
+	r.gen++
+	gen := r.gen
 	r.mu.Unlock()
-	return r.drive(ctx, now, nil)
+	return r.drive(ctx, now, nil, gen)
 }
 
 // Pause holds the rollout at its weight until Resume. Analysis goes on
@@ -578,4 +718,55 @@ func (r *Rollout) Promote(ctx context.Context, now time.Time, actor, reason stri
 // rollback is harmless.
 func (r *Rollout) Abort(ctx context.Context, now time.Time, actor, reason string) (Status, error) {
 	return r.command(ctx, now, command{op: opAbort, actor: actor, reason: reason})
+}
+
+// errZeroTime refuses the zero time.Time as now: a caller that forgot to
+// pass the clock, which would start a rollout in year 1 and skip its
+// first hold.
+var errZeroTime = canary.Invalid("now", time.Time{}, "is the zero time; pass the current instant (time.Now())")
+
+// ErrKeyInUse is returned (wrapped, with [store.ErrConflict]) by the first
+// save of a Rollout built with New whose key already holds a rollout in
+// the store: a second deployment under the same name. Nothing of the
+// stored rollout is adopted. Resume it with Open, or give the new
+// deployment its own [Config.Key].
+var ErrKeyInUse = errors.New("rollback: the store already holds a rollout under this key")
+
+// ErrFinished is returned (wrapped) by Open when the store holds a
+// finished rollout under the key (succeeded or rolled back), and by the
+// first save of a New Rollout over one. A deploy tool that calls Open for
+// every deployment would otherwise resume the finished rollout and do
+// nothing. To deploy again, give each deployment its own [Config.Key]
+// (for example the name and the canary's version) or delete the old
+// record with the Store's Delete.
+var ErrFinished = errors.New("rollback: the rollout under this key has finished")
+
+// stepErrors is the error of a Step or an operation that met several
+// failures: one line (each failure's text escaped by [display.OneLine]),
+// the failures joined by "; ", each reachable with errors.Is and As.
+type stepErrors []error
+
+func (e stepErrors) Error() string {
+	parts := make([]string, len(e))
+	for i, err := range e {
+		parts[i] = display.OneLine(err.Error())
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (e stepErrors) Unwrap() []error { return e }
+
+// joinErrors joins errs into one error of one line; nil when there is
+// none.
+func joinErrors(errs []error) error {
+	var out stepErrors
+	for _, err := range errs {
+		if err != nil {
+			out = append(out, err)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }

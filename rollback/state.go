@@ -5,8 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
+	"math"
+	"reflect"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/meshcanary/canary"
@@ -34,8 +39,12 @@ type State struct {
 	Name   string `json:"name"`
 	// Plan is a fingerprint of the plan and policy the state was made
 	// under; Restore refuses another unless [Config.Migrate] is set.
-	Plan  string `json:"plan"`
-	Phase Phase  `json:"phase"`
+	// Made is that plan and policy field by field ("Plan.Stages",
+	// "Policy.FailureLimit", defaults filled in), so that a refusal names
+	// the fields that changed; nil in a state saved before it existed.
+	Plan  string            `json:"plan"`
+	Made  map[string]string `json:"made,omitempty"`
+	Phase Phase             `json:"phase"`
 	// Stage is the index of the plan stage in force; -1 before the first.
 	Stage int `json:"stage"`
 	// Weight is the canary's weight the rollout wants now.
@@ -160,6 +169,7 @@ func (s State) clone() State {
 		s.LastVerdict = &v
 	}
 	s.Memory = slices.Clone(s.Memory)
+	s.Made = maps.Clone(s.Made)
 	if s.Gate != nil {
 		g := *s.Gate
 		s.Gate = &g
@@ -230,8 +240,8 @@ func (m *machine) decodeState(b []byte, migrate bool) (State, error) {
 	if err := m.check(s, migrate); err != nil {
 		return State{}, err
 	}
-	if migrate {
-		s.Plan = m.fingerprint
+	if migrate || s.Made == nil && s.Plan == m.fingerprint {
+		s.Plan, s.Made = m.fingerprint, m.planFields()
 	}
 	return s, nil
 }
@@ -250,11 +260,14 @@ func (m *machine) check(s State, migrate bool) error {
 	case s.Name != m.name:
 		return inv("name", s.Name, "belongs to another rollout; Config.Name is %q", m.name)
 	case s.Plan != m.fingerprint && !migrate:
+		if changed := m.changed(s.Made); changed != "" {
+			return inv("plan", nil, "was made under another plan or policy: %s; set Config.Migrate to continue it", changed)
+		}
 		return inv("plan", s.Plan, "was made under another plan or policy (this one is %s); set Config.Migrate to continue it", m.fingerprint)
 	case s.Phase < Pending || s.Phase > RolledBack:
 		return inv("phase", int(s.Phase), "is not a phase")
 	case s.Stage < -1 || s.Stage >= n:
-		return inv("stage", s.Stage, "must be between -1 and %d for this plan", n-1)
+		return inv("stage", s.Stage, "is the index of the stage in force and must be between -1 (none yet) and %d (stage %d of %d, the last)", n-1, n, n)
 	case s.Phase == Progressing && s.Stage < 0:
 		return inv("stage", s.Stage, "must be a stage of the plan in phase %s", s.Phase)
 	case s.Weight < 0 || s.Weight > 100:
@@ -262,7 +275,7 @@ func (m *machine) check(s State, migrate bool) error {
 	case (s.Phase == Progressing || s.Phase == AwaitingApproval || s.Phase == Paused) && !m.weightAllowed(s.Weight):
 		return inv("weight", s.Weight, "is not a weight of this plan (0, its stages' weights, or a manual weight up to %d)", m.manualMax())
 	case s.Phase == Progressing && s.Weight != m.plan.stages[s.Stage].Weight:
-		return inv("weight", s.Weight, "must be stage %d's weight %d in phase %s", s.Stage, m.plan.stages[s.Stage].Weight, s.Phase)
+		return inv("weight", s.Weight, "must be the weight of stage %d of %d (%d %%) in phase %s", s.Stage+1, n, m.plan.stages[s.Stage].Weight, s.Phase)
 	case (s.Phase == Pending || s.Phase == Validating || s.Phase == RollingBack || s.Phase == RolledBack) && s.Weight != 0:
 		return inv("weight", s.Weight, "must be 0 in phase %s", s.Phase)
 	case (s.Phase == Promoting || s.Phase == Succeeded) && s.Weight != 100:
@@ -272,11 +285,11 @@ func (m *machine) check(s State, migrate bool) error {
 	case s.Phase == AwaitingApproval && s.Gate == nil:
 		return inv("gate", nil, "must be set in phase %s", s.Phase)
 	case s.Phase == AwaitingApproval && s.GateTarget <= s.Stage:
-		return inv("gateTarget", s.GateTarget, "must lead past stage %d", s.Stage)
+		return inv("gateTarget", s.GateTarget, "must lead past the stage in force (stage %d of %d)", s.Stage+1, n)
 	case s.Phase == Paused && s.ResumeTo != Validating && s.ResumeTo != Progressing && s.ResumeTo != AwaitingApproval:
 		return inv("resumeTo", s.ResumeTo.String(), "must be validating, progressing or awaiting-approval")
 	case s.Phase == Paused && s.ResumeTo == AwaitingApproval && (s.Gate == nil || s.GateTarget <= s.Stage):
-		return inv("gate", nil, "must be set, leading past stage %d, when resuming to %s", s.Stage, s.ResumeTo)
+		return inv("gate", nil, "must be set, leading past the stage in force (stage %d of %d), when resuming to %s", s.Stage+1, n, s.ResumeTo)
 	case (s.Phase == Validating || s.Phase == Paused && s.ResumeTo == Validating) && m.plan.zero == nil:
 		return inv("phase", s.Phase.String(), "this plan has no zero-traffic phase")
 	case !active && s.Phase != Paused && (s.Gate != nil || s.GateTarget != 0):
@@ -329,4 +342,184 @@ func (m *machine) manualMax() int {
 		}
 	}
 	return max
+}
+
+// ErrNotFinite is reported (wrapped, in a failure event and in Step's
+// error) when an analyzer's verdict or a metrics provider's value holds a
+// number that is not finite (NaN or ±Inf), which JSON cannot encode: a
+// bug in that analyzer or provider. The value is left out, the verdict
+// counts as no better than inconclusive, and the rollout goes on.
+var ErrNotFinite = errors.New("rollback: a value is not a finite number (NaN or ±Inf)")
+
+// finiteVerdict returns v with every number that is not finite left out
+// (a pointer set to nil, a number to 0) and a Memory
+// that is not JSON dropped, and what it left out. A Pass that held any is
+// made Inconclusive: a verdict is never better than its evidence. v's
+// slices are copied, never written.
+func finiteVerdict(v analysis.Verdict) (analysis.Verdict, []string) {
+	v = cloneVerdict(v)
+	var bad []string
+	scrub(reflect.ValueOf(&v).Elem(), "verdict", &bad)
+	if len(v.Memory) > 0 && !json.Valid(v.Memory) {
+		v.Memory = nil
+		bad = append(bad, "verdict.Memory (not JSON)")
+	}
+	if len(bad) > 0 {
+		if v.Outcome == analysis.Pass {
+			v.Outcome = analysis.Inconclusive
+		}
+		v.Reason += fmt.Sprintf("; the analyzer returned values that are not finite (%s): left out, a bug in the analyzer", strings.Join(bad, ", "))
+	}
+	return v, bad
+}
+
+// scrub walks v (addressable) and replaces every float that is not
+// finite: a *float64 becomes nil, a float64 0, a []float64 loses it;
+// slices are copied before they change. It appends the paths of what it
+// replaced to bad, and leaves a json.RawMessage that is not JSON empty.
+func scrub(v reflect.Value, path string, bad *[]string) {
+	switch v.Kind() {
+	case reflect.Float32, reflect.Float64:
+		if f := v.Float(); math.IsNaN(f) || math.IsInf(f, 0) {
+			*bad = append(*bad, fmt.Sprintf("%s=%v", path, f))
+			v.SetFloat(0)
+		}
+	case reflect.Pointer:
+		if v.IsNil() {
+			return
+		}
+		if e := v.Elem(); e.Kind() == reflect.Float64 || e.Kind() == reflect.Float32 {
+			if f := e.Float(); math.IsNaN(f) || math.IsInf(f, 0) {
+				*bad = append(*bad, fmt.Sprintf("%s=%v", path, f))
+				v.Set(reflect.Zero(v.Type()))
+			}
+			return
+		}
+		c := reflect.New(v.Elem().Type()) // a copy: the original may be shared
+		c.Elem().Set(v.Elem())
+		n := len(*bad)
+		scrub(c.Elem(), path, bad)
+		if len(*bad) > n {
+			v.Set(c)
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			if f := t.Field(i); f.IsExported() {
+				scrub(v.Field(i), path+"."+f.Name, bad)
+			}
+		}
+	case reflect.Slice:
+		if v.Type() == reflect.TypeOf(json.RawMessage(nil)) {
+			if v.Len() > 0 && !json.Valid(v.Bytes()) {
+				*bad = append(*bad, path+" (not JSON)")
+				v.Set(reflect.Zero(v.Type()))
+			}
+			return
+		}
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			return
+		}
+		c := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
+		reflect.Copy(c, v)
+		n := len(*bad)
+		for i := 0; i < c.Len(); i++ {
+			scrub(c.Index(i), fmt.Sprintf("%s[%d]", path, i), bad)
+		}
+		if len(*bad) > n {
+			v.Set(c)
+		}
+	case reflect.Map, reflect.Interface:
+		// No map or interface field holds numbers in a State.
+	}
+}
+
+// clockSkew is how far ahead of now an instant in the state may be
+// before rebase takes it for a clock that went back.
+const clockSkew = time.Minute
+
+// rebase pulls back a schedule that runs ahead of now, which only a clock
+// that went back can make (every instant in the state was once "now", and
+// the next analysis is at most one interval after it): the next analysis
+// is due at once, and a stage's hold, a validation and a readiness wait
+// count from now. Without it a clock set ten years ahead and back left
+// the next analysis scheduled ten years on and the canary unanalysed at
+// its weight. Instants up to clockSkew ahead are left alone (two callers'
+// clocks, or a Step racing an operation, differ by that much). It records
+// an alert event when it changes anything.
+func (m *machine) rebase(s State, now time.Time) State {
+	var moved []string
+	pull := func(name string, t *time.Time, ahead time.Duration) {
+		if !t.IsZero() && t.After(now.Add(ahead+clockSkew)) {
+			moved = append(moved, fmt.Sprintf("%s %s", name, t.UTC().Format(time.RFC3339)))
+			*t = now
+		}
+	}
+	s = s.clone()
+	pull("next analysis", &s.NextAnalysis, m.plan.interval)
+	pull("stage start", &s.StageSince, 0)
+	pull("phase start", &s.PhaseSince, 0)
+	pull("not ready since", &s.NotReadySince, 0)
+	if f := s.Failing; f != nil {
+		pull("failure reported", &f.Reported, 0)
+		pull("failure since", &f.Since, 0)
+	}
+	if len(moved) == 0 {
+		return s
+	}
+	r := round{m: m, s: s, now: now}
+	r.emit(Event{Kind: KindAlert, Action: "clock",
+		Reason: fmt.Sprintf("the clock went back (now %s): %s rescheduled from now", now.UTC().Format(time.RFC3339), strings.Join(moved, ", "))})
+	return r.s
+}
+
+// planFields is the plan and policy field by field, as [State.Made] keeps
+// them: the fields of Config people set, defaults filled in.
+func (m *machine) planFields() map[string]string {
+	p := m.plan
+	f := map[string]string{}
+	st := make([]string, len(p.stages))
+	for i, s := range p.stages {
+		st[i] = fmt.Sprintf("%d %% for %v", s.Weight, s.Hold)
+	}
+	f["Plan.Stages"] = strings.Join(st, ", ")
+	f["Plan.Interval"] = p.interval.String()
+	f["Plan.ProgressDeadline"] = p.deadline.String()
+	f["Plan.ZeroTraffic"] = "none"
+	if z := p.zero; z != nil {
+		f["Plan.ZeroTraffic"] = fmt.Sprintf("%v, mirror %d %%, test route %q=%q", z.Duration, z.Mirror, z.TestRoute.Name, z.TestRoute.Value)
+	}
+	f["Plan.ApproveIncrease"] = fmt.Sprint(p.gateInc)
+	f["Plan.ApprovePromotion"] = fmt.Sprint(p.gateProm)
+	v := reflect.ValueOf(m.policy)
+	for i := 0; i < v.NumField(); i++ {
+		if t := v.Type().Field(i); t.IsExported() {
+			f["Policy."+t.Name] = fmt.Sprint(v.Field(i).Interface())
+		}
+	}
+	return f
+}
+
+// changed names the fields in which made, a state's [State.Made],
+// differs from m's plan and policy, with both values; "" when made is
+// nil or names no difference.
+func (m *machine) changed(made map[string]string) string {
+	if made == nil {
+		return ""
+	}
+	now := m.planFields()
+	var diff []string
+	for _, k := range slices.Sorted(maps.Keys(now)) {
+		if was, ok := made[k]; ok && was != now[k] {
+			diff = append(diff, fmt.Sprintf("%s was %s and is %s", k, was, now[k]))
+		} else if !ok {
+			diff = append(diff, k+" is new")
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(made)) {
+		if _, ok := now[k]; !ok {
+			diff = append(diff, k+" is gone")
+		}
+	}
+	return strings.Join(diff, "; ")
 }

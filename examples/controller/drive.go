@@ -39,6 +39,9 @@ var errFenced = errors.New("fenced: the rollout's state moved in the store")
 func load(ctx context.Context, st store.Store, key string, cfg rollback.Config, gen int64) (*driven, error) {
 	cfg.Store, cfg.Key = st, key
 	r, err := rollback.Open(ctx, cfg)
+	if errors.Is(err, rollback.ErrFinished) {
+		err = nil // the resource's rollout is done: keep reporting its status
+	}
 	if err != nil {
 		return nil, fmt.Errorf("opening the stored state (left as it is): %w", err)
 	}
