@@ -127,6 +127,10 @@ func newDriver(ctx context.Context, st rolloutStore, ro *spec.Rollout, cfg rollb
 		d.r, err = rollback.New(cfg)
 	} else {
 		d.r, err = rollback.Open(ctx, cfg)
+		if errors.Is(err, rollback.ErrFinished) {
+			// It finished between the look above and Open.
+			return nil, finishedErr(name, d.r.State().Phase)
+		}
 		show.note(fmt.Sprintf("resuming %s from the store (%s, canary %d %%)", name, old.Status.Phase, old.Status.CanaryWeight))
 	}
 	if err != nil {
