@@ -166,3 +166,26 @@ func TestBacktestPrometheus(t *testing.T) {
 		t.Errorf("queries: %q", queries)
 	}
 }
+
+// TestHelpListsExitCodes: canaryctl -h lists every exit status, one per
+// outcome, as the README's table does.
+func TestHelpListsExitCodes(t *testing.T) {
+	_, errOut, code := ctl(t, t.TempDir(), "-h")
+	if code != 0 {
+		t.Fatalf("-h: exit %d", code)
+	}
+	for i, want := range []string{"done", "rolled back", "bad input", "queued", "finished already", "stopped before the end", "refused", "does not verify", "another driver holds", "failed"} {
+		if !strings.Contains(errOut, fmt.Sprintf("\n  %d  ", i)) || !strings.Contains(errOut, want) {
+			t.Errorf("-h lacks exit status %d (%s):\n%s", i, want, errOut)
+		}
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		if !strings.Contains(string(readme), fmt.Sprintf("\n| %d | ", i)) {
+			t.Errorf("README's exit status table lacks %d", i)
+		}
+	}
+}
