@@ -54,7 +54,7 @@ func cmdRun(e env, args []string) error {
 	show := newProgress(e.stdout, e.tty && !*plain)
 	stopSignals := wireSignals(ctx, f, show)
 	defer stopSignals()
-	d, err := newDriver(ctx, st, f, cfg, show)
+	d, err := newDriver(ctx, st, f.ro, cfg, show, "", f.signals)
 	if err != nil {
 		return err
 	}
@@ -62,13 +62,13 @@ func cmdRun(e env, args []string) error {
 	final, err := d.drive(ctx, *poll)
 	if err != nil {
 		if ctx.Err() != nil {
-			return fail(1, "stopped before the end: %s at canary %d %% (kept in the store; run again to resume)", final.Phase, final.CanaryWeight)
+			return fail(exitStopped, "stopped before the end: %s at canary %d %% (kept in the store; run again to resume)", final.Phase, final.CanaryWeight)
 		}
 		return err
 	}
 	fmt.Fprintf(e.stdout, "\n%s %s at %s: %s\n", cfg.Name, final.Phase, fmtTime(time.Now()), final.Reason)
 	if final.Phase != rollback.Succeeded {
-		return fail(1, "rollout %s %s: %s", cfg.Name, final.Phase, final.Reason)
+		return fail(exitRolledBack, "rollout %s %s: %s", cfg.Name, final.Phase, final.Reason)
 	}
 	return nil
 }
@@ -99,11 +99,11 @@ func cmdStatus(e env, args []string) error {
 			recent = recent[len(recent)-keepRecent:]
 		}
 	}
-	fmt.Fprint(e.stdout, render(view{name: name, status: rec.Status, steps: rec.Steps, recent: recent, now: time.Now()}, nil, nil))
+	fmt.Fprint(e.stdout, render(view{name: name, status: rec.Status, stages: rec.stages(), recent: recent, now: time.Now()}, nil, nil))
 	driver := "finished"
 	if !rec.Status.Phase.Final() {
 		driver = fmt.Sprintf("process %d on %s since %s", rec.Driver.PID, rec.Driver.Host, fmtTime(rec.Driver.Since))
-		if host, _ := os.Hostname(); host == rec.Driver.Host && !alive(rec.Driver.PID) {
+		if hostname() == rec.Driver.Host && !alive(rec.Driver.PID) {
 			driver += " — not running: commands wait until canaryctl run resumes the rollout"
 		}
 	}
@@ -138,7 +138,10 @@ func operator(op string) func(e env, args []string) error {
 			return err
 		}
 		if rec.Status.Phase.Final() {
-			return usageErr(fmt.Errorf("rollout %s has finished (%s); nothing to %s", name, rec.Status.Phase, op))
+			return fail(exitFinished, "rollout %s has finished (%s); nothing to %s", name, rec.Status.Phase, op)
+		}
+		if rec.Archived != nil {
+			return fail(exitFinished, "rollout %s is being archived; nothing to %s", name, op)
 		}
 		c := command{Op: op, Actor: *actor, Reason: *reason, At: time.Now().UTC()}
 		if op == "set-weight" {
@@ -148,14 +151,27 @@ func operator(op string) func(e env, args []string) error {
 		if err != nil {
 			return err
 		}
+		how := ""
+		if op == "abort" {
+			acted, err := abortWithoutDriver(e, st, name, *wait)
+			if err != nil {
+				return err
+			}
+			if acted {
+				how = "; no driver held the rollout: canaryctl acted on the router itself"
+			}
+		}
 		res, err := awaitResult(e.ctx, st, name, id, *wait)
 		if err != nil {
-			return fail(3, "%s queued as command %d, but no driver applied it within %s (is canaryctl run still driving %s?): %v", op, id, *wait, name, err)
+			return fail(exitQueued, "%s queued as command %d, but no driver applied it within %s (is canaryctl run still driving %s?): %v", op, id, *wait, name, err)
 		}
 		if !res.OK {
-			return fail(1, "%s refused: %s", op, res.Error)
+			return fail(exitRefused, "%s refused: %s", op, res.Error)
 		}
-		fmt.Fprintf(e.stdout, "%s %s by %s: %s at canary %d %% (%s)\n", op, name, *actor, res.After.Phase, res.After.CanaryWeight, fmtTime(res.At))
+		fmt.Fprintf(e.stdout, "%s %s by %s: %s at canary %d %% (%s)%s\n", op, name, *actor, res.After.Phase, res.After.CanaryWeight, fmtTime(res.At), how)
+		if res.Error != "" {
+			return fail(exitFailed, "%s %s: decided and saved, but acting on it failed (retried by the next driver; run canaryctl abort %s again to retry now): %s", op, name, name, res.Error)
+		}
 		return nil
 	}
 }
@@ -237,18 +253,18 @@ func cmdVerify(e env, args []string) error {
 	rep, err := audit.Verify(bytes.NewReader(b), audit.Options{}, nil)
 	n, last := int(rep.Anchor.Lines), rep.Anchor.Chain
 	if err != nil {
-		return fail(1, "audit trail of %s: %v", name, err)
+		return fail(exitTampered, "audit trail of %s: %v", name, err)
 	}
 	switch {
 	case n < rec.Audit.Lines:
-		return fail(1, "audit trail of %s: %d lines, but the rollout record anchored %d: lines were removed from the end", name, n, rec.Audit.Lines)
+		return fail(exitTampered, "audit trail of %s: %d lines, but the rollout record anchored %d: lines were removed from the end", name, n, rec.Audit.Lines)
 	case rec.Audit.Lines > 0 && !chainHas(b, rec.Audit.Lines, rec.Audit.Last):
-		return fail(1, "audit trail of %s: line %d does not carry the chain the rollout record anchored", name, rec.Audit.Lines)
+		return fail(exitTampered, "audit trail of %s: line %d does not carry the chain the rollout record anchored", name, rec.Audit.Lines)
 	}
 	evs, _ := parseEvents(b)
 	for i, ev := range evs {
 		if ev.Seq != uint64(i+1) {
-			return fail(1, "audit trail of %s: line %d has event %d; events are numbered without gaps", name, i+1, ev.Seq)
+			return fail(exitTampered, "audit trail of %s: line %d has event %d; events are numbered without gaps", name, i+1, ev.Seq)
 		}
 	}
 	fmt.Fprintf(e.stdout, "audit trail of %s: %s events, chain intact, anchored at line %s; last chain %s\n",
@@ -284,11 +300,11 @@ func cmdValidate(e env, args []string) error {
 	if err != nil {
 		return usageErr(f.wrap(err))
 	}
-	var steps []string
+	var stages []string
 	for _, s := range cfg.Plan.Stages {
-		steps = append(steps, fmt.Sprint(s.Weight))
+		stages = append(stages, fmt.Sprint(s.Weight))
 	}
-	plan := strings.Join(steps, ", ")
+	plan := strings.Join(stages, ", ")
 	if plan == "" {
 		plan = fmt.Sprintf("every %d up to %d", cfg.Plan.StageWeight, cfg.Plan.MaxWeight)
 	}
@@ -296,7 +312,7 @@ func cmdValidate(e env, args []string) error {
 	if limit == 0 {
 		limit = rollback.DefaultFailureLimit
 	}
-	fmt.Fprintf(e.stdout, "%s: rollout %s is valid: router %s, %d metrics, steps %s %%, analysis every %s, failure limit %d\n",
+	fmt.Fprintf(e.stdout, "%s: rollout %s is valid: router %s, %d metrics, stages %s %%, analysis every %s, failure limit %d\n",
 		*file, cfg.Name, f.ro.Router.Kind(), len(f.ro.Metrics), plan, spec.FormatDuration(cfg.Plan.Interval), limit)
 	return nil
 }

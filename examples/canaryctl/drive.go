@@ -14,12 +14,21 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/audit"
 	"github.com/meshcanary/canary/rollback"
+	"github.com/meshcanary/canary/spec"
 	"github.com/meshcanary/canary/store"
 )
 
 // driver runs one rollout and keeps it in the store.
+//
+// The library keeps the rollout's state itself ([rollback.Config.Store]),
+// through recordStore: every decision is saved in the <name> record, with
+// compare-and-swap on the record's version, before the router is written
+// (write-ahead). So a driver that lost the rollout to another writer (a
+// second driver, an abort acting without a driver, an archive) is refused
+// at its next save and never acts on the router again.
 type driver struct {
 	st    rolloutStore
 	name  string
@@ -31,45 +40,105 @@ type driver struct {
 	show  progress
 }
 
-// newDriver builds the rollout from cfg, or restores it from the store when
-// an earlier run left it unfinished, and writes the rollout record.
-func newDriver(ctx context.Context, st rolloutStore, f *rolloutFile, cfg rollback.Config, show progress) (*driver, error) {
+// heartbeat is how often a driver rewrites its record when nothing else
+// changed, so that an abort on another machine can tell that it lives:
+// a record unchanged for lease has no live driver.
+const (
+	heartbeat = 2 * time.Second
+	lease     = 4 * heartbeat
+)
+
+// hostname names this machine in the record's driver field.
+// CANARYCTL_TEST_HOST replaces it: the tests use it to play a second
+// machine. Only the tests set it.
+func hostname() string {
+	if h := os.Getenv("CANARYCTL_TEST_HOST"); h != "" {
+		return h
+	}
+	h, _ := os.Hostname()
+	return h
+}
+
+// finishedErr is the error for a rollout that has finished: exit status
+// exitFinished, and what to do to deploy again.
+func finishedErr(name string, ph rollback.Phase) error {
+	return fail(exitFinished, "rollout %s has finished (%s): archive it (canaryctl archive %s) or deploy under a new run key (the rollout file's name, e.g. %s-2)", name, ph, name, name)
+}
+
+// heldHere reports whether a live process on this machine other than this
+// one holds the rollout.
+func heldHere(d driverInfo) bool {
+	return d.Host == hostname() && d.PID != os.Getpid() && alive(d.PID)
+}
+
+// newDriver builds the rollout from cfg, or resumes it from the store when
+// an earlier run left it unfinished, and writes the rollout record with
+// this process as its driver (compare-and-swap: of two drivers starting
+// at once, one is refused).
+//
+// expect, when not empty, is the record's version the caller saw: a
+// record written since (a driver that lives) is left to its writer.
+func newDriver(ctx context.Context, st rolloutStore, ro *spec.Rollout, cfg rollback.Config, show progress, expect string, wraps ...func(*rollback.Config) error) (*driver, error) {
 	name := cfg.Name
 	d := &driver{st: st, name: name, show: show}
-	host, _ := os.Hostname()
-	me := driverInfo{PID: os.Getpid(), Host: host, Since: time.Now().UTC()}
+	me := driverInfo{PID: os.Getpid(), Host: hostname(), Since: time.Now().UTC()}
 	old, ver, err := loadJSON[rolloutRecord](ctx, st, name)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		ver = ""
+		// An archive that stopped between its deletions leaves the
+		// queue or the trail behind: a new rollout must not continue them.
+		for _, k := range []string{commandsKey(name), auditKey(name)} {
+			if _, _, err := st.Load(ctx, k); err == nil {
+				return nil, fail(exitFinished, "rollout %s has no record but its record %s is in store %s (left by another tool or an older canaryctl): move it aside before deploying %s", name, k, st.where, name)
+			} else if !errors.Is(err, store.ErrNotFound) {
+				return nil, err
+			}
+		}
 	case err != nil:
 		return nil, err
+	case expect != "" && ver != expect:
+		return nil, fail(exitHeld, "rollout %s was written meanwhile: a driver holds it", name)
+	case old.Archived != nil:
+		return nil, fail(exitFinished, "rollout %s is being archived to %s and the archive did not finish: run canaryctl archive %s again", name, old.Archived.As, name)
 	case old.Status.Phase.Final():
 		// A driver that crashed after its last command finished the
 		// rollout left that command queued: record its result.
 		if err := clearApplied(ctx, st, name, old.Applied, old.Status, time.Now()); err != nil {
 			return nil, err
 		}
-		return nil, fmt.Errorf("rollout %s already finished (%s); choose another name or remove it from the store", name, old.Status.Phase)
-	case old.Driver.Host == host && old.Driver.PID != os.Getpid() && alive(old.Driver.PID):
-		return nil, fmt.Errorf("rollout %s is already being driven by process %d on %s", name, old.Driver.PID, host)
+		return nil, finishedErr(name, old.Status.Phase)
+	case heldHere(old.Driver):
+		return nil, fail(exitHeld, "rollout %s is already being driven by process %d on %s", name, old.Driver.PID, old.Driver.Host)
 	}
 	if d.audit, err = openAudit(ctx, st, name, show); err != nil {
 		return nil, err
 	}
 	cfg.Sink = d.audit
-	if f.signals != nil { // notifications and webhooks (signals.go)
-		if err := f.signals(&cfg); err != nil {
+	cfg.Store, cfg.Key = recordStore{d}, name
+	for _, wrap := range wraps { // notifications and webhooks (signals.go)
+		if wrap == nil {
+			continue
+		}
+		if err := wrap(&cfg); err != nil {
 			return nil, err
 		}
 	}
 	if ver != "" && old.Audit.Lines > d.audit.lines {
 		return nil, fmt.Errorf("audit trail of %s has %d lines but the rollout record anchored %d: it was truncated", name, d.audit.lines, old.Audit.Lines)
 	}
+	d.rec.Spec, d.rec.Driver, d.ver = ro, me, ver
+	if ver != "" {
+		d.rec.Applied = old.Applied
+	}
 	if ver == "" {
 		d.r, err = rollback.New(cfg)
 	} else {
-		d.r, err = rollback.Restore(cfg, old.Snapshot)
+		d.r, err = rollback.Open(ctx, cfg)
+		if errors.Is(err, rollback.ErrFinished) {
+			// It finished between the look above and Open.
+			return nil, finishedErr(name, d.r.State().Phase)
+		}
 		show.note(fmt.Sprintf("resuming %s from the store (%s, canary %d %%)", name, old.Status.Phase, old.Status.CanaryWeight))
 	}
 	if err != nil {
@@ -80,11 +149,7 @@ func newDriver(ctx context.Context, st rolloutStore, f *rolloutFile, cfg rollbac
 		return nil, err
 	}
 	for _, s := range stages {
-		d.rec.Steps = append(d.rec.Steps, s.Weight)
-	}
-	d.rec.Spec, d.rec.Driver, d.ver = f.ro, me, ver
-	if ver != "" {
-		d.rec.Applied = old.Applied
+		d.rec.Stages = append(d.rec.Stages, s.Weight)
 	}
 	if err := d.save(ctx, time.Now(), true); err != nil {
 		return nil, err
@@ -94,26 +159,73 @@ func newDriver(ctx context.Context, st rolloutStore, f *rolloutFile, cfg rollbac
 
 func alive(pid int) bool { return pid > 0 && syscall.Kill(pid, 0) == nil }
 
-// save writes the rollout record when the state changed (or force).
+// recordStore is the [store.Store] the library keeps the rollout's state
+// in: the state is the snapshot field of the <name> record, written
+// together with the driver's other fields, with compare-and-swap on the
+// record's version as this driver last wrote or read it.
+type recordStore struct{ d *driver }
+
+// Load implements [store.Store]: the snapshot in the record.
+func (s recordStore) Load(ctx context.Context, _ string) ([]byte, string, error) {
+	rec, ver, err := loadJSON[rolloutRecord](ctx, s.d.st, s.d.name)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(rec.Snapshot) == 0 {
+		return nil, "", fmt.Errorf("rollout %s has no state: %w", s.d.name, store.ErrNotFound)
+	}
+	return rec.Snapshot, ver, nil
+}
+
+// Save implements [store.Store]: the record with the snapshot data, on
+// the version this driver holds (the library's own version is the same
+// but for a new rollout, whose record this driver created).
+func (s recordStore) Save(ctx context.Context, _ string, data []byte, _ string) (string, error) {
+	if err := s.d.write(ctx, data, time.Now()); err != nil {
+		return "", err
+	}
+	return s.d.ver, nil
+}
+
+// Delete implements [store.Store]; the library never deletes a state.
+func (s recordStore) Delete(context.Context, string, string) error {
+	return errors.New("canaryctl: the rollout record is not deleted by a driver")
+}
+
+// write saves the record with snapshot snap, with compare-and-swap.
+func (d *driver) write(ctx context.Context, snap []byte, now time.Time) error {
+	rec := d.rec
+	rec.Snapshot, rec.Status, rec.Updated = snap, d.r.Status(now), now.UTC()
+	rec.Driver.Seen = now.UTC()
+	rec.Audit = auditHead{Lines: d.audit.lines, Last: d.audit.rep.Anchor.Chain}
+	v, err := saveJSON(ctx, d.st, d.name, rec, d.ver)
+	if err != nil {
+		return err
+	}
+	d.rec, d.ver, d.snap = rec, v, snap
+	return nil
+}
+
+// save writes the rollout record when the state changed, when the
+// heartbeat is due, or when forced.
 func (d *driver) save(ctx context.Context, now time.Time, force bool) error {
 	snap, err := d.r.Snapshot()
 	if err != nil {
 		return err
 	}
-	if !force && bytes.Equal(snap, d.snap) {
+	if !force && bytes.Equal(snap, d.snap) && now.Sub(d.rec.Driver.Seen) < heartbeat {
 		return nil
 	}
-	d.rec.Snapshot, d.rec.Status, d.rec.Updated = snap, d.r.Status(now), now.UTC()
-	d.rec.Audit = auditHead{Lines: d.audit.lines, Last: d.audit.rep.Anchor.Chain}
-	v, err := saveJSON(ctx, d.st, d.name, d.rec, d.ver)
+	return fenced(d.name, d.write(ctx, snap, now))
+}
+
+// fenced gives a compare-and-swap conflict on the rollout record its exit
+// status and message.
+func fenced(name string, err error) error {
 	if errors.Is(err, store.ErrConflict) {
-		return fmt.Errorf("rollout %s was written by someone else meanwhile; this driver stops (run again to resume)", d.name)
+		return fail(exitHeld, "rollout %s was written by someone else meanwhile (another driver, an abort or an archive); this driver stops without acting (run again to resume)", name)
 	}
-	if err != nil {
-		return err
-	}
-	d.ver, d.snap = v, snap
-	return nil
+	return err
 }
 
 // step runs one round of the rollout.
@@ -173,10 +285,16 @@ func (d *driver) commands(ctx context.Context, now time.Time) error {
 			done = append(done, resultOf(applied, c.ID, d.r.Status(now), now))
 			continue
 		}
+		// Marked before it is applied: the library saves the command's
+		// decision (write-ahead) together with this mark.
+		d.rec.Applied = appliedCommands{Through: c.ID, Results: done}
 		st, err := d.apply(ctx, now, c)
-		res := result{ID: c.ID, OK: err == nil, After: st, At: now.UTC()}
+		if errors.Is(err, store.ErrConflict) {
+			return fenced(d.name, err)
+		}
+		res := result{ID: c.ID, OK: err == nil || !refusal(err), After: st, At: now.UTC()}
 		if err != nil {
-			res.Error = err.Error()
+			res.Error = oneLine(err.Error())
 		}
 		done = append(done, res)
 		applied.Through, fresh = c.ID, true
@@ -190,6 +308,14 @@ func (d *driver) commands(ctx context.Context, now time.Time) error {
 		crashHook("between-apply-and-clear")
 	}
 	return clearApplied(ctx, d.st, d.name, d.rec.Applied, d.r.Status(now), now)
+}
+
+// refusal reports whether err says the rollout refused a command (as
+// opposed to a command decided and saved whose action failed and is
+// retried at the next step).
+func refusal(err error) bool {
+	var fe *canary.FieldError
+	return errors.Is(err, rollback.ErrNotAllowed) || errors.As(err, &fe)
 }
 
 // resultOf returns the result recorded for command id, or, when an earlier
@@ -243,6 +369,9 @@ func outcome(r result) string {
 	if !r.OK {
 		return "refused: " + r.Error
 	}
+	if r.Error != "" {
+		return fmt.Sprintf("now %s at canary %d %% (acting failed and is retried: %s)", r.After.Phase, r.After.CanaryWeight, r.Error)
+	}
 	return fmt.Sprintf("now %s at canary %d %%", r.After.Phase, r.After.CanaryWeight)
 }
 
@@ -259,6 +388,9 @@ func (d *driver) drive(ctx context.Context, poll time.Duration) (rollback.Status
 		if !now.Before(due) {
 			var err error
 			st, err = d.step(ctx, now)
+			if errors.Is(err, store.ErrConflict) {
+				return st, fenced(d.name, err)
+			}
 			d.show.stepErr(err)
 			due = st.Next
 		} else {
@@ -268,7 +400,7 @@ func (d *driver) drive(ctx context.Context, poll time.Duration) (rollback.Status
 		if err := d.save(ctx, now, false); err != nil {
 			return st, err
 		}
-		d.show.update(view{name: d.name, status: st, steps: d.rec.Steps, recent: d.audit.recent, now: now})
+		d.show.update(view{name: d.name, status: st, stages: d.rec.Stages, recent: d.audit.recent, now: now})
 		if st.Phase.Final() && len(d.r.State().Undelivered) == 0 {
 			return st, nil
 		}

@@ -93,7 +93,7 @@ func TestBadInput(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	out, errOut, code := ctl(t, t.TempDir(), "validate", "-f", "testdata/checkout.yaml")
-	if code != 0 || !strings.Contains(out, "rollout checkout is valid: router httpsplit, 2 metrics, steps 10, 25, 50 %") {
+	if code != 0 || !strings.Contains(out, "rollout checkout is valid: router httpsplit, 2 metrics, stages 10, 25, 50 %") {
 		t.Errorf("exit %d\n%s%s", code, out, errOut)
 	}
 }
@@ -164,5 +164,28 @@ func TestBacktestPrometheus(t *testing.T) {
 	}
 	if len(queries) != 4 || !strings.Contains(strings.Join(queries, " "), `error_rate{version="canary"}`) {
 		t.Errorf("queries: %q", queries)
+	}
+}
+
+// TestHelpListsExitCodes: canaryctl -h lists every exit status, one per
+// outcome, as the README's table does.
+func TestHelpListsExitCodes(t *testing.T) {
+	_, errOut, code := ctl(t, t.TempDir(), "-h")
+	if code != 0 {
+		t.Fatalf("-h: exit %d", code)
+	}
+	for i, want := range []string{"done", "rolled back", "bad input", "queued", "finished already", "stopped before the end", "refused", "does not verify", "another driver holds", "failed"} {
+		if !strings.Contains(errOut, fmt.Sprintf("\n  %d  ", i)) || !strings.Contains(errOut, want) {
+			t.Errorf("-h lacks exit status %d (%s):\n%s", i, want, errOut)
+		}
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		if !strings.Contains(string(readme), fmt.Sprintf("\n| %d | ", i)) {
+			t.Errorf("README's exit status table lacks %d", i)
+		}
 	}
 }

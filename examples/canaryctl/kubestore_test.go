@@ -89,7 +89,7 @@ func TestKubernetesStore(t *testing.T) {
 	t.Logf("ConfigMap records: %v; the audit trail holds %d events, %d bytes an event", sizes, events, sizes["canaryctl-payments.audit"]/max(events, 1))
 	// A command on the finished rollout is refused and leaves the queue.
 	before, _ := env.Kube(t).CoreV1().ConfigMaps(ns).Get(ctx, "canaryctl-payments.commands", metav1.GetOptions{})
-	if _, e, code := ctl(t, store, "pause", "payments", "--actor", "alice"); code != 2 || !strings.Contains(e, "has finished (rolled-back)") {
+	if _, e, code := ctl(t, store, "pause", "payments", "--actor", "alice"); code != exitFinished || !strings.Contains(e, "has finished (rolled-back)") {
 		t.Errorf("pause after the end: exit %d %q", code, e)
 	}
 	after, _ := env.Kube(t).CoreV1().ConfigMaps(ns).Get(ctx, "canaryctl-payments.commands", metav1.GetOptions{})

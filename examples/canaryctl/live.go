@@ -15,7 +15,7 @@ import (
 type view struct {
 	name   string
 	status rollback.Status
-	steps  []int
+	stages []int // the plan's weights
 	recent []rollback.Event
 	now    time.Time
 }
@@ -42,7 +42,7 @@ func newProgress(w io.Writer, tty bool) progress {
 }
 
 // plainView writes one line per event and one per change of phase,
-// weight or step.
+// weight or stage.
 type plainView struct {
 	w    io.Writer
 	last string
@@ -52,12 +52,12 @@ func (p *plainView) note(msg string)        { fmt.Fprintln(p.w, msg) }
 func (p *plainView) event(e rollback.Event) { fmt.Fprintln(p.w, eventLine(e)) }
 func (p *plainView) stepErr(err error) {
 	if err != nil {
-		fmt.Fprintln(p.w, "step error (retried at the next step):", err)
+		fmt.Fprintln(p.w, "error (retried at the next round):", oneLine(err.Error()))
 	}
 }
 func (p *plainView) update(v view) {
 	s := v.status
-	line := fmt.Sprintf("status: %s, canary %d %%, step %d of %d, failures %d of %d", s.Phase, s.CanaryWeight, s.StageNumber, s.Stages, s.Failures, s.FailureLimit)
+	line := fmt.Sprintf("status: %s, canary %d %%, stage %d of %d, failures %d of %d", s.Phase, s.CanaryWeight, s.StageNumber, s.Stages, s.Failures, s.FailureLimit)
 	if line != p.last {
 		p.last = line
 		fmt.Fprintln(p.w, line)
@@ -98,7 +98,7 @@ func render(v view, notes []string, stepErr error) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "canaryctl run %s   %s\n\n", v.name, fmtTime(v.now))
 	fmt.Fprintf(&b, "phase     %s\n", s.Phase)
-	fmt.Fprintf(&b, "canary    %3d %%  %s  step %d of %d\n", s.CanaryWeight, bar(float64(s.CanaryWeight)/100, 30), s.StageNumber, s.Stages)
+	fmt.Fprintf(&b, "canary    %3d %%  %s  stage %d of %d\n", s.CanaryWeight, bar(float64(s.CanaryWeight)/100, 30), s.StageNumber, s.Stages)
 	fmt.Fprintf(&b, "failures  %d of %d\n", s.Failures, s.FailureLimit)
 	b.WriteString(evidenceText(s.Verdict))
 	if s.Gate != nil {
@@ -107,7 +107,7 @@ func render(v view, notes []string, stepErr error) string {
 	if s.Reason != "" {
 		fmt.Fprintf(&b, "reason    %s\n", s.Reason)
 	}
-	fmt.Fprintf(&b, "next      %s\n", nextText(s, v.steps, v.now))
+	fmt.Fprintf(&b, "next      %s\n", nextText(s, v.stages, v.now))
 	if stepErr != nil {
 		fmt.Fprintf(&b, "error     %s\n", oneLine(stepErr.Error()))
 	}
@@ -157,7 +157,7 @@ func evidenceText(v *analysis.Verdict) string {
 	return b.String()
 }
 
-func nextText(s rollback.Status, steps []int, now time.Time) string {
+func nextText(s rollback.Status, stages []int, now time.Time) string {
 	if s.Phase.Final() {
 		return "nothing: the rollout has finished"
 	}
@@ -165,8 +165,8 @@ func nextText(s rollback.Status, steps []int, now time.Time) string {
 		return "waiting"
 	}
 	what := "analysis"
-	if s.StageNumber < len(steps) && s.Phase == rollback.Progressing {
-		what = fmt.Sprintf("analysis; next step %d %%", steps[s.StageNumber])
+	if s.StageNumber < len(stages) && s.Phase == rollback.Progressing {
+		what = fmt.Sprintf("analysis; next stage %d %%", stages[s.StageNumber])
 	} else if s.Phase == rollback.Progressing || s.Phase == rollback.Pending {
 		what = "analysis; then promotion to 100 %"
 	}

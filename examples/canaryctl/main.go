@@ -7,6 +7,7 @@
 //	canaryctl status NAME                    where it stands
 //	canaryctl pause|resume|promote|abort|approve NAME --actor A --reason R
 //	canaryctl set-weight NAME --weight N --actor A --reason R
+//	canaryctl archive NAME [--force --reason R]  set a finished rollout aside
 //	canaryctl history NAME                   the audit trail for people
 //	canaryctl verify NAME                    check the audit trail's chain
 //	canaryctl validate -f rollout.yaml       lint a rollout file
@@ -24,10 +25,11 @@
 // operator commands queue their requests there for run to apply at its
 // next poll.
 //
-// Exit status: 0 done (run: promoted); 1 the rollout rolled back, a
-// command was refused, a check failed; 2 bad input; 3 an operator command
-// was queued but no driver applied it in time (it stays queued until
-// canaryctl run resumes the rollout).
+// Every outcome has its own exit status (the table exitCodes, printed by
+// canaryctl help): 0 done, 1 rolled back, 2 bad input, 3 queued but not
+// applied, 4 finished already, 5 stopped before the end, 6 refused, 7 the
+// audit trail does not verify, 8 another driver holds the rollout, 9 the
+// store, the router or another system failed.
 package main
 
 import (
@@ -52,6 +54,37 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
+// The exit statuses, one per outcome.
+const (
+	exitOK         = 0 // done: the rollout was promoted, the command applied
+	exitRolledBack = 1 // the rollout rolled back
+	exitBadInput   = 2 // bad input: nothing was written
+	exitQueued     = 3 // the command was queued, but no driver applied it in time
+	exitFinished   = 4 // the rollout has finished already
+	exitStopped    = 5 // run stopped before the end (Ctrl-C, SIGTERM, --timeout)
+	exitRefused    = 6 // the rollout refused the command
+	exitTampered   = 7 // the audit trail does not verify
+	exitHeld       = 8 // another driver holds the rollout
+	exitFailed     = 9 // the store, the router or another system failed
+)
+
+// exitCodes is the table of exit statuses, for the help and the README.
+const exitCodes = `Exit status (one per outcome):
+  0  done: run promoted the canary; a command was applied; a check passed
+  1  run: the rollout rolled back
+  2  bad input (a file, a flag, a name, a missing store): nothing written
+  3  the command was queued, but no driver applied it within --wait
+     (it stays queued until canaryctl run resumes the rollout)
+  4  the rollout has finished already: archive it (canaryctl archive NAME)
+     or deploy under a new run key (the rollout file's name)
+  5  run stopped before the end (Ctrl-C, SIGTERM, --timeout); the rollout
+     is kept in the store and run resumes it
+  6  the rollout refused the command (for example a weight above the plan)
+  7  verify: the audit trail does not verify (edited, truncated)
+  8  another driver holds the rollout (or took it over meanwhile)
+  9  the store, the router or another system failed
+`
+
 func fail(code int, format string, args ...any) error {
 	return &exitError{code: code, err: fmt.Errorf(format, args...)}
 }
@@ -65,7 +98,7 @@ func usageErr(err error) error {
 	if errors.As(err, &ee) {
 		return err
 	}
-	return &exitError{code: 2, err: err}
+	return &exitError{code: exitBadInput, err: err}
 }
 
 func main() {
@@ -90,6 +123,7 @@ var commands = map[string]func(e env, args []string) error{
 	"abort":      operator("abort"),
 	"approve":    operator("approve"),
 	"set-weight": operator("set-weight"),
+	"archive":    cmdArchive,
 	"history":    cmdHistory,
 	"verify":     cmdVerify,
 	"validate":   cmdValidate,
@@ -106,6 +140,11 @@ const usage = `usage: canaryctl COMMAND [flags]
   status NAME                    where a rollout stands
   pause|resume|promote|abort|approve NAME --actor A --reason R
   set-weight NAME --weight N --actor A --reason R
+                                 abort acts on the router itself when no
+                                 driver holds the rollout
+  archive NAME [--force --reason R]
+                                 set a finished rollout aside (to
+                                 NAME.archived.TIME) so NAME can run again
   history NAME                   the audit trail (Europe/London times)
   verify NAME                    check the audit trail's chain
   validate -f rollout.yaml       lint a rollout file
@@ -126,7 +165,8 @@ or with --store k8s:NAMESPACE in the ConfigMaps canaryctl-NAME,
 canaryctl-NAME.commands and canaryctl-NAME.audit of that namespace (which
 must exist), reached with --kubeconfig FILE (default $KUBECONFIG, then
 ~/.kube/config).
-`
+
+` + exitCodes
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
@@ -152,11 +192,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
-	code := 1
-	var ee *exitError
-	if errors.As(err, &ee) {
-		code = ee.code
-	}
+	code := exitCode(err)
 	fmt.Fprintf(stderr, "canaryctl %s: %s\n", args[0], strings.ReplaceAll(err.Error(), "\n", " "))
 	return code
 }

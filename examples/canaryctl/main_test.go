@@ -239,21 +239,22 @@ func TestRunHealthyCanaryIsPromoted(t *testing.T) {
 	trail := filepath.Join(store, "checkout.audit.rec")
 	orig, _ := os.ReadFile(trail)
 	os.WriteFile(trail, bytes.Replace(orig, []byte(`"weightTo":20`), []byte(`"weightTo":30`), 1), 0o600)
-	if _, e, code := ctl(t, store, "verify", "checkout"); code != 1 || !strings.Contains(e, "tampered") {
+	if _, e, code := ctl(t, store, "verify", "checkout"); code != exitTampered || !strings.Contains(e, "tampered") {
 		t.Errorf("verify of an edited trail: exit %d %s", code, e)
 	}
 	lines := bytes.SplitAfter(orig, []byte("\n"))
 	os.WriteFile(trail, bytes.Join(lines[:len(lines)-3], nil), 0o600)
-	if _, e, code := ctl(t, store, "verify", "checkout"); code != 1 || !strings.Contains(e, "lines were removed from the end") {
+	if _, e, code := ctl(t, store, "verify", "checkout"); code != exitTampered || !strings.Contains(e, "lines were removed from the end") {
 		t.Errorf("verify of a truncated trail: exit %d %s", code, e)
 	}
 	os.WriteFile(trail, orig, 0o600)
 
-	// A second run of a finished rollout is refused and changes nothing.
+	// A second run of a finished rollout is refused with its own exit
+	// status, says what to do, and changes nothing.
 	before, _ := os.ReadFile(filepath.Join(store, "checkout.rec"))
 	_, errOut, code = ctl(t, store, "run", "-f", file, "--timeout", "120s")
 	after, _ := os.ReadFile(filepath.Join(store, "checkout.rec"))
-	if code == 0 || !strings.Contains(errOut, "already finished") || !bytes.Equal(before, after) {
+	if code != exitFinished || !strings.Contains(errOut, "has finished (succeeded)") || !strings.Contains(errOut, "canaryctl archive checkout") || !bytes.Equal(before, after) {
 		t.Errorf("second run: exit %d, %s, record changed %v", code, errOut, !bytes.Equal(before, after))
 	}
 }
@@ -324,7 +325,7 @@ func TestOperatorCommandsFromAnotherProcess(t *testing.T) {
 	// A refused command says why and exits 1: weight 60 is above the
 	// plan's largest step below 100.
 	o, e, code = ctl(t, store, "set-weight", "payments", "--weight", "60", "--actor", "alice", "--reason", "more")
-	if code != 1 || !strings.Contains(e, "set-weight refused") {
+	if code != exitRefused || !strings.Contains(e, "set-weight refused") {
 		t.Errorf("set-weight 60: exit %d\n%s%s", code, o, e)
 	}
 	o, e, code = ctl(t, store, "set-weight", "payments", "--weight", "5", "--actor", "alice", "--reason", "less")
@@ -356,12 +357,12 @@ func TestOperatorCommandsFromAnotherProcess(t *testing.T) {
 			t.Errorf("history lacks %q:\n%s", want, hist)
 		}
 	}
-	// A command on the finished rollout: one clear line, exit 2, and the
-	// command queue is left as it was.
+	// A command on the finished rollout: one clear line, its own exit
+	// status, and the command queue is left as it was.
 	q0, _ := os.ReadFile(filepath.Join(store, "payments.commands.rec"))
 	_, e, code = ctl(t, store, "pause", "payments", "--actor", "alice")
 	q1, _ := os.ReadFile(filepath.Join(store, "payments.commands.rec"))
-	if code != 2 || !strings.Contains(e, "has finished (rolled-back)") || strings.Count(strings.TrimSpace(e), "\n") != 0 || !bytes.Equal(q0, q1) {
+	if code != exitFinished || !strings.Contains(e, "has finished (rolled-back)") || strings.Count(strings.TrimSpace(e), "\n") != 0 || !bytes.Equal(q0, q1) {
 		t.Errorf("pause after the end: exit %d %q", code, e)
 	}
 }

@@ -67,7 +67,7 @@ func TestLiveProgressInATerminal(t *testing.T) {
 	})
 	for _, want := range []*regexp.Regexp{
 		regexp.MustCompile(`canaryctl run search   \d\d/\d\d/\d{4} \d\d:\d\d:\d\d (GMT|BST)`),
-		regexp.MustCompile(`canary\s+(20|50) %  \[#+\.+\]  step [12] of 2`),
+		regexp.MustCompile(`canary\s+(20|50) %  \[#+\.+\]  stage [12] of 2`),
 		regexp.MustCompile(`metric    error-rate\s+(pass|inconclusive)`),
 		regexp.MustCompile(`last events`),
 	} {
@@ -84,6 +84,29 @@ func TestLiveProgressInATerminal(t *testing.T) {
 	})
 	if s := screen(); !strings.Contains(s, "search succeeded") || !strings.Contains(s, "EXIT=0") {
 		t.Errorf("final screen:\n%s", s)
+	}
+
+	// Every outcome has its own exit status, in a terminal too: the
+	// finished rollout run again (4: finished, with what to do), and
+	// another rollout stopped with Ctrl-C (5: stopped, kept in the store).
+	tm("send-keys", "-t", "t", "clear; "+bin+" run -f "+file+" --store "+store+"; echo AGAIN\"\"=$?", "Enter")
+	until(t, "the second run of the finished rollout to end", func() bool { return strings.Contains(screen(), "AGAIN=") })
+	if s := screen(); !strings.Contains(s, "AGAIN=4") || !strings.Contains(s, "has finished (succeeded)") {
+		t.Errorf("run of the finished rollout:\n%s", s)
+	}
+	held := m.rolloutFile(t, "search-held", "20, 50", "10m", "")
+	tm("send-keys", "-t", "t", "clear; "+bin+" run -f "+held+" --store "+store+"; echo STOPPED\"\"=$?", "Enter")
+	until(t, "the live screen of the second rollout", func() bool {
+		s := screen()
+		return strings.Contains(s, "canaryctl run search-held") && strings.Contains(s, "phase     progressing")
+	})
+	tm("send-keys", "-t", "t", "C-c")
+	until(t, "run to end after Ctrl-C", func() bool { return strings.Contains(screen(), "STOPPED=") })
+	if s := screen(); !strings.Contains(s, "STOPPED=5") || !strings.Contains(s, "stopped before the end") {
+		t.Errorf("run after Ctrl-C:\n%s", s)
+	}
+	if st, ok := statusOf(t, store, "search-held"); !ok || st.Phase != rollback.Progressing {
+		t.Errorf("after Ctrl-C the rollout is %+v, want kept progressing", st)
 	}
 }
 

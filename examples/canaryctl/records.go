@@ -34,9 +34,12 @@ type rolloutRecord struct {
 	Spec     *spec.Rollout   `json:"spec"`
 	Snapshot json.RawMessage `json:"snapshot"`
 	Status   rollback.Status `json:"status"`
-	// Steps are the plan's weights, for the display of the next step.
-	Steps  []int      `json:"steps"`
-	Driver driverInfo `json:"driver"`
+	// Stages are the plan's weights, for the display of the next stage.
+	Stages []int `json:"stages"`
+	// OldSteps is the same list as written by canaryctl before it said
+	// "stage" everywhere; read only, for records of that version.
+	OldSteps []int      `json:"steps,omitempty"`
+	Driver   driverInfo `json:"driver"`
 	// Audit anchors the trail: how many lines it had and its last chain
 	// when the record was written, so a truncated trail shows.
 	Audit auditHead `json:"audit"`
@@ -47,6 +50,26 @@ type rolloutRecord struct {
 	// it resumes: it skips them and only moves their results to Done.
 	Applied appliedCommands `json:"applied"`
 	Updated time.Time       `json:"updated"`
+	// Archived is set by canaryctl archive before it moves the records
+	// aside: no driver takes the rollout up again.
+	Archived *archiveInfo `json:"archived,omitempty"`
+}
+
+// stages returns the plan's weights, from either version of the record.
+func (r rolloutRecord) stages() []int {
+	if len(r.Stages) > 0 {
+		return r.Stages
+	}
+	return r.OldSteps
+}
+
+// archiveInfo says who archived a rollout, when, why and under which name.
+type archiveInfo struct {
+	As     string    `json:"as"`
+	Actor  string    `json:"actor"`
+	Reason string    `json:"reason,omitempty"`
+	Forced bool      `json:"forced,omitempty"`
+	At     time.Time `json:"at"`
 }
 
 // appliedCommands is the rollout record's mark of the operator commands
@@ -65,6 +88,9 @@ type driverInfo struct {
 	PID   int       `json:"pid"`
 	Host  string    `json:"host"`
 	Since time.Time `json:"since"`
+	// Seen is when the driver last wrote the record (at least every
+	// heartbeat while it lives).
+	Seen time.Time `json:"seen,omitzero"`
 }
 
 type auditHead struct {

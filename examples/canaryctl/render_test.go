@@ -14,7 +14,7 @@ import (
 // still needed; the time is London's (BST in July).
 func TestRenderShowsEvidence(t *testing.T) {
 	now := time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC)
-	v := view{name: "shop", now: now, steps: []int{10, 50},
+	v := view{name: "shop", now: now, stages: []int{10, 50},
 		status: rollback.Status{Phase: rollback.Progressing, StageNumber: 1, Stages: 2, CanaryWeight: 10, FailureLimit: 1,
 			Next: now.Add(30 * time.Second),
 			Verdict: &analysis.Verdict{Outcome: analysis.Inconclusive, Reason: "not yet",
@@ -23,7 +23,7 @@ func TestRenderShowsEvidence(t *testing.T) {
 	for _, want := range []string{
 		"canaryctl run shop   01/07/2026 13:00:00 BST",
 		"evidence  error-rate     fail [###.......]  25 %  pass [######....]  60 %  12,345 requests, about 4,200 more requests",
-		"next      analysis; next step 50 % at 13:00:30 BST (in 30s)",
+		"next      analysis; next stage 50 % at 13:00:30 BST (in 30s)",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("screen lacks %q:\n%s", want, got)

@@ -165,7 +165,7 @@ func TestOperatorCommandExactlyOnceAcrossCrash(t *testing.T) {
 	if q := queueOf(t, store, "basket"); len(q.Queue) != 1 || q.Queue[0].Op != "abort" {
 		t.Fatalf("after the second crash the queue is %+v, want the abort still queued", q)
 	}
-	if _, e, code := ctl(t, store, "run", "-f", file); code == 0 || !strings.Contains(e, "already finished (rolled-back)") {
+	if _, e, code := ctl(t, store, "run", "-f", file); code != exitFinished || !strings.Contains(e, "has finished (rolled-back)") {
 		t.Errorf("run of the finished rollout: exit %d %s", code, e)
 	}
 	if q := queueOf(t, store, "basket"); len(q.Queue) != 0 || len(q.Done) != 2 || q.Done[1].ID != 2 || !q.Done[1].OK || q.Done[1].After.Phase != rollback.RolledBack {
