@@ -83,3 +83,44 @@ func TestReportShowsCost(t *testing.T) {
 		t.Error("page shows a cost without the cost analyzer")
 	}
 }
+
+// costRolloutFile is a rollout file whose analysis includes the cost
+// analyzer; extra is added to its fields.
+func costRolloutFile(extra string) string {
+	return `name: shop
+router:
+  httpsplit: {listen: "127.0.0.1:1", stable: "http://127.0.0.1:2", canary: "http://127.0.0.1:3"}
+provider:
+  prometheus: {address: "http://127.0.0.1:9"}
+metrics:
+  - {name: error-rate, query: 'errors{version="{{version}}"}'}
+  - {name: cpu, query: 'cores{version="{{version}}"}'}
+  - {name: memory, query: 'bytes{version="{{version}}"}'}
+  - {name: requests, query: 'requests{version="{{version}}"}'}
+plan:
+  steps: [10, 50]
+  interval: 1m
+analysis:
+  preset: default
+  analyzers:
+    - cost: {vcpuHour: 0.04, gibHour: 0.005, cpu: cpu, memory: memory, requests: requests, window: 1m, share: 0.2` + extra + `}
+`
+}
+
+func TestValidateCost(t *testing.T) {
+	out, errOut, code := ctl(t, t.TempDir(), "validate", "-f", write(t, "r.yaml", costRolloutFile(", currency: €")))
+	if code != 0 || !strings.Contains(out, "rollout shop is valid: router httpsplit, 4 metrics") {
+		t.Errorf("exit %d\n%s%s", code, out, errOut)
+	}
+	for _, c := range []struct{ old, new, field string }{
+		{"share: 0.2", "share: 0.2, replicaHour: -1", "analysis.analyzers[0].cost.replicaHour"},
+		{"memory: memory", "memory: mem", "analysis.analyzers[0].cost.memory"},
+		{"window: 1m", "window: 0s", "analysis.analyzers[0].cost.window"},
+	} {
+		f := strings.Replace(costRolloutFile(""), c.old, c.new, 1)
+		_, errOut, code := ctl(t, t.TempDir(), "validate", "-f", write(t, "r.yaml", f))
+		if code != 2 || !strings.Contains(errOut, c.field) {
+			t.Errorf("%q: exit %d, stderr %q; want exit 2 naming %s", c.new, code, errOut, c.field)
+		}
+	}
+}
