@@ -124,3 +124,22 @@ func TestValidateCost(t *testing.T) {
 		}
 	}
 }
+
+// TestAlarmsValidatedButNotRun: canaryctl validate checks the alarms
+// section field by field; canaryctl run refuses it, naming it, rather
+// than run a rollout that looks guarded by alarms nobody watches.
+func TestAlarmsValidatedButNotRun(t *testing.T) {
+	alarms := "signals:\n  alarms: {names: [checkout-5xx], tags: [{key: service, value: checkout}], for: 90s, region: eu-west-2}\n"
+	file := write(t, "r.yaml", goodRollout+alarms)
+	if out, errOut, code := ctl(t, t.TempDir(), "validate", "-f", file); code != 0 || !strings.Contains(out, "is valid") {
+		t.Errorf("validate: exit %d\n%s%s", code, out, errOut)
+	}
+	bad := write(t, "r.yaml", goodRollout+strings.Replace(alarms, "for: 90s", "for: -1s", 1))
+	if _, errOut, code := ctl(t, t.TempDir(), "validate", "-f", bad); code != 2 || !strings.Contains(errOut, "signals.alarms.for") {
+		t.Errorf("validate of a negative for: exit %d, %q", code, errOut)
+	}
+	out, errOut, code := ctl(t, t.TempDir(), "run", "-f", file)
+	if code == 0 || !strings.Contains(errOut, "signals.alarms") || !strings.Contains(errOut, "does not watch CloudWatch alarms yet") {
+		t.Errorf("run: exit %d\n%s%s", code, out, errOut)
+	}
+}
