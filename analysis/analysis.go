@@ -132,6 +132,10 @@ type Detail struct {
 	Value    *float64 `json:"value,omitempty"`
 	Stable   *float64 `json:"stable,omitempty"`
 	Baseline *float64 `json:"baseline,omitempty"`
+	// Unit is what Value and Stable are counted in, where the analyzer
+	// says: Cost's line gives its currency symbol ("£"), its values being
+	// per million requests.
+	Unit string `json:"unit,omitempty"`
 	// Bound is the limit the value was held against, as text ("<= 0.02",
 	// ">= 0.99", "<= 1.1 × stable + 0.005").
 	Bound string `json:"bound,omitempty"`

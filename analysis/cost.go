@@ -141,14 +141,18 @@ func (c Cost) windowCost(in Input, pick func(Observation) Measurement) (float64,
 
 // Money writes an amount as people read it: "£1,234.57".
 func (p Prices) Money(v float64) string {
-	cur := p.Currency
-	if cur == "" {
-		cur = "£"
-	}
+	cur := p.symbol()
 	if v < 0 {
 		return "-" + cur + display.FormatNumber(-v, 2)
 	}
 	return cur + display.FormatNumber(v, 2)
+}
+
+func (p Prices) symbol() string {
+	if p.Currency == "" {
+		return "£"
+	}
+	return p.Currency
 }
 
 func requestsOf(in Input, metric string, pick func(Observation) Measurement) float64 {
@@ -194,6 +198,7 @@ func (c Cost) Analyze(ctx context.Context, in Input) (Verdict, error) {
 		}
 		cpm, spm := cc/cr*1e6, sc/sr*1e6
 		d.Value, d.Stable = ptr(cpm), ptr(spm)
+		d.Unit = c.Prices.symbol()
 		diff := fmt.Sprintf("%s per million requests against stable's %s (%s%s",
 			c.Prices.Money(cpm), c.Prices.Money(spm), sign(cpm-spm), c.Prices.Money(math.Abs(cpm-spm)))
 		if spm > 0 {

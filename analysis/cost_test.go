@@ -57,7 +57,7 @@ func TestCostInPounds(t *testing.T) {
 	// £0.025/60/10,000×10⁶ = £0.0417 and £0.1/60/90,000×10⁶ = £0.0185.
 	v := look(t, costAnalyzer, costInput(0.5, 1, 10000, 2, 4, 90000), 1)
 	d := v.Details[0]
-	if d.Metric != analysis.CostMetric || d.Value == nil || d.Stable == nil {
+	if d.Metric != analysis.CostMetric || d.Value == nil || d.Stable == nil || d.Unit != "£" {
 		t.Fatalf("detail %+v", d)
 	}
 	if got, want := *d.Value, 0.025/60/10000*1e6; abs(got-want) > 1e-12 {

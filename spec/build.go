@@ -280,13 +280,13 @@ func direction(field, s string) (analysis.Direction, error) {
 
 func (an Analyzer) build(f string, names map[string]bool) (analysis.Analyzer, error) {
 	n := 0
-	for _, set := range []bool{an.Threshold != nil, an.Compare != nil, an.Sequential != nil, an.DualWindow != nil} {
+	for _, set := range []bool{an.Threshold != nil, an.Compare != nil, an.Sequential != nil, an.DualWindow != nil, an.Cost != nil} {
 		if set {
 			n++
 		}
 	}
 	if n != 1 {
-		return nil, canary.Invalid(f, nil, "must set exactly one of threshold, compare, sequential, dualWindow (%d set)", n)
+		return nil, canary.Invalid(f, nil, "must set exactly one of threshold, compare, sequential, dualWindow, cost (%d set)", n)
 	}
 	metric := func(field, m string) error {
 		if m != "" && !names[m] {
@@ -351,6 +351,8 @@ func (an Analyzer) build(f string, names map[string]bool) (analysis.Analyzer, er
 		}
 		x = analysis.DualWindow{Metric: w.Metric, Direction: d, Bound: w.Bound, Tolerance: w.Tolerance,
 			RequireBoth: w.RequireBoth, MinCount: w.MinCount}
+	case an.Cost != nil:
+		return an.Cost.build(f+".cost", metric)
 	}
 	if v, ok := x.(validator); ok {
 		if err := v.Validate(); err != nil {

@@ -19,5 +19,6 @@
 // "lenient", "fixed-threshold") with the policy it was tuned with, which
 // the rollout's policy block overrides field by field and extra analyzers
 // extend, or analyzers spelled out (threshold, compare, sequential,
-// dualWindow) combined with "all" or "any".
+// dualWindow, cost) combined with "all" or "any". The signals section
+// configures notifications, Flagger-style webhooks and CloudWatch alarms.
 package spec

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
+	"time"
 
 	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/analysis"
@@ -25,6 +27,84 @@ type Signals struct {
 	Report string `json:"report,omitempty"`
 	// Webhooks are Flagger-style hooks (package hook).
 	Webhooks []Webhook `json:"webhooks,omitempty"`
+	// Alarms are CloudWatch alarms that roll the canary back
+	// (providers/cloudwatch.Alarms).
+	Alarms *Alarms `json:"alarms,omitempty"`
+}
+
+// DefaultAlarmFor is the zero Alarms.For, as providers/cloudwatch's
+// DefaultAlarmFor: CloudWatch's one-minute aggregation.
+const DefaultAlarmFor = 60 * time.Second
+
+// Alarms names the CloudWatch alarms watched during the rollout: one in
+// ALARM for at least For rolls the canary back, once.
+type Alarms struct {
+	// Names are alarm names; Tags, all of which an alarm must carry,
+	// select alarms too. At least one of them is required.
+	Names []string   `json:"names,omitempty"`
+	Tags  []AlarmTag `json:"tags,omitempty"`
+	// For is how long an alarm must have been in ALARM; zero means
+	// DefaultAlarmFor.
+	For Duration `json:"for,omitempty"`
+	// Region is the AWS region; empty means the AWS SDK's default
+	// (AWS_REGION, the profile).
+	Region string `json:"region,omitempty"`
+}
+
+// AlarmTag is one tag an alarm must carry, as CloudWatch writes tags.
+type AlarmTag struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// TagMap returns the tags as a map, as cloudwatch.AlarmConfig.Tags takes
+// them.
+func (a *Alarms) TagMap() map[string]string {
+	if len(a.Tags) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(a.Tags))
+	for _, t := range a.Tags {
+		m[t.Key] = t.Value
+	}
+	return m
+}
+
+var awsRegion = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+
+// validate reports the first bad field of a; a nil a is valid.
+func (a *Alarms) validate() error {
+	const f = "signals.alarms"
+	switch {
+	case a == nil:
+		return nil
+	case len(a.Names) == 0 && len(a.Tags) == 0:
+		return canary.Invalid(f+".names", nil, "name at least one alarm, or select alarms by tags")
+	case len(a.Names) > 1000:
+		return canary.Invalid(f+".names", len(a.Names), "must name at most 1,000 alarms")
+	case a.For < 0:
+		return canary.Invalid(f+".for", a.For.D(), "must not be negative (zero means %s)", DefaultAlarmFor)
+	case a.Region != "" && !awsRegion.MatchString(a.Region):
+		return canary.Invalid(f+".region", a.Region, "must be an AWS region such as eu-west-2")
+	}
+	for i, n := range a.Names {
+		if n == "" || len(n) > 255 {
+			return canary.Invalid(fmt.Sprintf("%s.names[%d]", f, i), n, "must be 1 to 255 characters")
+		}
+	}
+	seen := map[string]bool{}
+	for i, t := range a.Tags {
+		switch {
+		case t.Key == "" || len(t.Key) > 128:
+			return canary.Invalid(fmt.Sprintf("%s.tags[%d].key", f, i), t.Key, "must be 1 to 128 characters")
+		case len(t.Value) > 256:
+			return canary.Invalid(fmt.Sprintf("%s.tags[%d].value", f, i), len(t.Value), "must be at most 256 characters")
+		case seen[t.Key]:
+			return canary.Invalid(fmt.Sprintf("%s.tags[%d].key", f, i), t.Key, "is given twice")
+		}
+		seen[t.Key] = true
+	}
+	return nil
 }
 
 // Notification is one destination of package notify.
@@ -65,6 +145,9 @@ func (s *Signals) validate() error {
 		case n.Kind != "webhook" && n.KeyFile != "":
 			return canary.Invalid(f+".keyFile", n.KeyFile, "only a webhook is signed")
 		}
+	}
+	if err := s.Alarms.validate(); err != nil {
+		return err
 	}
 	if s.Report != "" {
 		if u, err := url.Parse(s.Report); err != nil || (u.Scheme != "http" && u.Scheme != "https") {

@@ -313,6 +313,7 @@ type Analyzer struct {
 	Compare    *Compare    `json:"compare,omitempty"`
 	Sequential *Sequential `json:"sequential,omitempty"`
 	DualWindow *DualWindow `json:"dualWindow,omitempty"`
+	Cost       *Cost       `json:"cost,omitempty"` // cost.go
 }
 
 // Threshold holds canary values against fixed limits.

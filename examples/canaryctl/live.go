@@ -3,11 +3,13 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/meshcanary/canary/analysis"
+	"github.com/meshcanary/canary/display"
 	"github.com/meshcanary/canary/rollback"
 )
 
@@ -101,6 +103,9 @@ func render(v view, notes []string, stepErr error) string {
 	fmt.Fprintf(&b, "canary    %3d %%  %s  stage %d of %d\n", s.CanaryWeight, bar(float64(s.CanaryWeight)/100, 30), s.StageNumber, s.Stages)
 	fmt.Fprintf(&b, "failures  %d of %d\n", s.Failures, s.FailureLimit)
 	b.WriteString(evidenceText(s.Verdict))
+	if c, ok := costText(s.Verdict); ok {
+		fmt.Fprintf(&b, "cost      %s\n", c)
+	}
 	if s.Gate != nil {
 		fmt.Fprintf(&b, "gate      %s: canary %d %% → %d %% waits for approval (canaryctl approve %s)\n", s.Gate.Kind, s.Gate.From, s.Gate.To, v.name)
 	}
@@ -155,6 +160,33 @@ func evidenceText(v *analysis.Verdict) string {
 		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// costText shows what the cost analyzer ([analysis.Cost]) found, when the
+// verdict has its line with both versions' cost: stable's and the canary's
+// cost per million requests and the difference, in the analyzer's currency
+// (pounds by default), UK number format.
+func costText(v *analysis.Verdict) (string, bool) {
+	if v == nil {
+		return "", false
+	}
+	for _, d := range v.Details {
+		if d.Metric != analysis.CostMetric || d.Value == nil || d.Stable == nil {
+			continue
+		}
+		p := analysis.Prices{Currency: d.Unit}
+		c, st := *d.Value, *d.Stable
+		sign := "+"
+		if c < st {
+			sign = "-"
+		}
+		diff := sign + p.Money(math.Abs(c-st))
+		if st > 0 {
+			diff += " (" + sign + display.FormatPercent(math.Abs(c/st-1)) + ")"
+		}
+		return fmt.Sprintf("per million requests: stable %s, canary %s, difference %s", p.Money(st), p.Money(c), diff), true
+	}
+	return "", false
 }
 
 func nextText(s rollback.Status, stages []int, now time.Time) string {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/rollback"
 )
 
@@ -25,6 +26,11 @@ func wireSignals(ctx context.Context, f *rolloutFile, show progress) func() {
 	done := make(chan struct{})
 	var stop func()
 	f.signals = func(cfg *rollback.Config) error {
+		if f.ro.Signals.Alarms != nil {
+			// Refused rather than ignored: a rollout must not look guarded
+			// by alarms nobody watches.
+			return f.wrap(canary.Invalid("signals.alarms", nil, "canaryctl run does not watch CloudWatch alarms yet: build providers/cloudwatch.Alarms in Go (AlarmConfig from this section) and poll it with the rollout's trigger.Applier"))
+		}
 		n, err := f.ro.Notifier(cfg.Sink, os.Getenv, os.ReadFile)
 		if err != nil {
 			return f.wrap(err)
