@@ -88,10 +88,20 @@ type Router struct {
 	Istio      *Istio      `json:"istio,omitempty"`
 	GatewayAPI *GatewayAPI `json:"gatewayapi,omitempty"`
 	AppMesh    *AppMesh    `json:"appmesh,omitempty"`
+	// ReplicaRatio is the canary without a traffic router: the weight is
+	// the share of ready canary pods behind one Service.
+	ReplicaRatio *ReplicaRatio `json:"replicaRatio,omitempty"`
+	// SMI is an SMI TrafficSplit (Open Service Mesh, Linkerd's SMI
+	// extension).
+	SMI *SMI `json:"smi,omitempty"`
+	// ALB is the AWS Load Balancer Controller's weighted forward action on
+	// an Ingress.
+	ALB *ALB `json:"alb,omitempty"`
 }
 
 // Kind returns the name of the router that is set ("httpsplit", "istio",
-// "gatewayapi", "appmesh"), or "" when none is.
+// "gatewayapi", "appmesh", "replicaRatio", "smi", "alb"), or "" when none
+// is.
 func (r Router) Kind() string {
 	switch {
 	case r.HTTPSplit != nil:
@@ -102,6 +112,12 @@ func (r Router) Kind() string {
 		return "gatewayapi"
 	case r.AppMesh != nil:
 		return "appmesh"
+	case r.ReplicaRatio != nil:
+		return "replicaRatio"
+	case r.SMI != nil:
+		return "smi"
+	case r.ALB != nil:
+		return "alb"
 	}
 	return ""
 }
@@ -149,6 +165,12 @@ type GatewayAPI struct {
 	Stable   string `json:"stable"`
 	Canary   string `json:"canary"`
 	TestRule string `json:"testRule,omitempty"`
+	// Implementation is the Gateway API implementation that reads the
+	// route: "" (generic), "linkerd" (an HTTPRoute whose parent is a
+	// Service, Linkerd 2.14+) or "vpc-lattice" (the AWS Gateway API
+	// Controller). The router refuses up front what the implementation
+	// does not support.
+	Implementation string `json:"implementation,omitempty"`
 }
 
 // AppMesh is a VirtualRouter router (providers/appmesh; AWS ended App Mesh
@@ -162,6 +184,52 @@ type AppMesh struct {
 	Stable    string `json:"stable"`
 	Canary    string `json:"canary"`
 	TestRoute string `json:"testRoute,omitempty"`
+}
+
+// ReplicaRatio is the canary without a traffic router: a Deployment per
+// version behind one Service, the weight realised as the share of ready
+// canary pods among all ready pods (as Argo Rollouts' basic canary does).
+// The plan's weights are rounded to what Replicas allows.
+type ReplicaRatio struct {
+	Kubeconfig       string `json:"kubeconfig,omitempty"`
+	Namespace        string `json:"namespace"`
+	Service          string `json:"service"`
+	StableDeployment string `json:"stableDeployment"`
+	CanaryDeployment string `json:"canaryDeployment"`
+	// Replicas is the total number of pods shared by the two versions
+	// (at least 1).
+	Replicas int `json:"replicas"`
+}
+
+// SMI is an SMI TrafficSplit router (split.smi-spec.io).
+type SMI struct {
+	Kubeconfig   string `json:"kubeconfig,omitempty"`
+	Namespace    string `json:"namespace"`
+	TrafficSplit string `json:"trafficSplit"`
+	// Service is the root service the clients call.
+	Service string `json:"service"`
+	// StableBackend and CanaryBackend are the backends' Service names.
+	StableBackend string `json:"stableBackend"`
+	CanaryBackend string `json:"canaryBackend"`
+	// APIVersion is the TrafficSplit version: "v1alpha2" (the default),
+	// "v1alpha3" or "v1alpha4".
+	APIVersion string `json:"apiVersion,omitempty"`
+}
+
+// ALB is the AWS Load Balancer Controller's weighted forward action on an
+// Ingress (the actions.<ActionName> annotation).
+type ALB struct {
+	Kubeconfig string `json:"kubeconfig,omitempty"`
+	Namespace  string `json:"namespace"`
+	Ingress    string `json:"ingress"`
+	// ActionName names the action annotation and the Ingress backend that
+	// uses it (service name ActionName, port "use-annotation").
+	ActionName    string `json:"actionName"`
+	StableService string `json:"stableService"`
+	CanaryService string `json:"canaryService"`
+	// ServicePort is the port of both Services the target groups forward
+	// to (1 to 65535).
+	ServicePort int `json:"servicePort"`
 }
 
 // Provider says where metrics come from. Exactly one field is set.

@@ -60,6 +60,9 @@ func (ro *Rollout) validateHead() error {
 
 func (ro *Rollout) validateRouter() error {
 	r := ro.Router
+	if handled, err := r.validateRouters(); handled || err != nil {
+		return err // spec/routers.go
+	}
 	n := 0
 	for _, set := range []bool{r.HTTPSplit != nil, r.Istio != nil, r.GatewayAPI != nil, r.AppMesh != nil} {
 		if set {

@@ -4,13 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
 	"time"
 
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
 	"github.com/meshcanary/canary/metrics"
 	"github.com/meshcanary/canary/providers/httpsplit"
+	k8sprov "github.com/meshcanary/canary/providers/kubernetes"
 	"github.com/meshcanary/canary/providers/prometheus"
 	"github.com/meshcanary/canary/rollback"
 	"github.com/meshcanary/canary/spec"
@@ -85,7 +90,71 @@ func (r *resources) router(_ context.Context, rs spec.Router) (rollback.Router, 
 		r.closers = append(r.closers, func() { srv.Close(); p.Close() })
 		return p, nil
 	}
+	if router, ok, err := moreKubeRouters(rs); ok {
+		return router, err
+	}
 	return kubeRouter(rs)
+}
+
+// moreKubeRouters builds the routers of providers/kubernetes from the
+// rollout file: replicaRatio (no traffic router: the share of ready
+// pods), smi (an SMI TrafficSplit) and alb (the AWS Load Balancer
+// Controller's action on an Ingress). ok is false for any other router.
+func moreKubeRouters(rs spec.Router) (_ rollback.Router, ok bool, _ error) {
+	var file string
+	switch {
+	case rs.ReplicaRatio != nil:
+		file = rs.ReplicaRatio.Kubeconfig
+	case rs.SMI != nil:
+		file = rs.SMI.Kubeconfig
+	case rs.ALB != nil:
+		file = rs.ALB.Kubeconfig
+	default:
+		return nil, false, nil
+	}
+	rc, err := kubeconfig(file)
+	if err != nil {
+		return nil, true, err
+	}
+	switch {
+	case rs.ReplicaRatio != nil:
+		c, err := kubernetes.NewForConfig(rc)
+		if err != nil {
+			return nil, true, err
+		}
+		rr := rs.ReplicaRatio
+		if rr.Replicas < 1 || rr.Replicas > math.MaxInt32 {
+			return nil, true, fmt.Errorf("router.replicaRatio.replicas: %d is not a number of pods", rr.Replicas)
+		}
+		total := int32(rr.Replicas)
+		_, step := k8sprov.RoundWeight(1, total)
+		fmt.Printf("router replicaRatio: %d replicas: a canary weight w runs ceil(%d × w / 100) canary pods, so the canary's share of the pods moves in steps of %d %%\n",
+			total, total, step)
+		r, err := k8sprov.NewReplicaRatio(c, k8sprov.ReplicaRatioConfig{Namespace: rr.Namespace, Service: rr.Service,
+			Stable: rr.StableDeployment, Canary: rr.CanaryDeployment, Replicas: total})
+		return r, true, err
+	case rs.SMI != nil:
+		c, err := dynamic.NewForConfig(rc)
+		if err != nil {
+			return nil, true, err
+		}
+		s := rs.SMI
+		r, err := k8sprov.NewTrafficSplit(c, k8sprov.TrafficSplitConfig{Namespace: s.Namespace, TrafficSplit: s.TrafficSplit,
+			Service: s.Service, Stable: s.StableBackend, Canary: s.CanaryBackend, APIVersion: s.APIVersion})
+		return r, true, err
+	default:
+		c, err := kubernetes.NewForConfig(rc)
+		if err != nil {
+			return nil, true, err
+		}
+		a := rs.ALB
+		if a.ServicePort < 1 || a.ServicePort > 65535 {
+			return nil, true, fmt.Errorf("router.alb.servicePort: %d is not a port number", a.ServicePort)
+		}
+		r, err := k8sprov.NewALB(c, k8sprov.ALBConfig{Namespace: a.Namespace, Ingress: a.Ingress, Action: a.ActionName,
+			Stable: a.StableService, Canary: a.CanaryService, ServicePort: int32(a.ServicePort)})
+		return r, true, err
+	}
 }
 
 func (r *resources) provider(_ context.Context, ps spec.Provider, router rollback.Router) (metrics.Provider, error) {

@@ -72,7 +72,7 @@ func kubeRouter(rs spec.Router) (rollback.Router, error) {
 			return nil, err
 		}
 		return gatewayapi.New(c, gatewayapi.Config{Namespace: g.Namespace, Route: g.Route, Rule: g.Rule,
-			Stable: g.Stable, Canary: g.Canary, TestRule: g.TestRule})
+			Stable: g.Stable, Canary: g.Canary, TestRule: g.TestRule, Implementation: g.Implementation})
 	case rs.AppMesh != nil:
 		a := rs.AppMesh
 		rc, err := kubeconfig(a.Kubeconfig)

@@ -28,6 +28,16 @@
 // falls back to a fresh read). Driver.Desired returns the route as it would
 // be written, without writing, for GitOps pipelines.
 //
+// Config.Implementation names the implementation that reads the route, and
+// the router refuses up front, naming the field, what it does not support:
+// for Linkerd (2.14+, an HTTPRoute whose parentRefs are Services, the GAMMA
+// binding) a parent that is not a Service and a mirror (Linkerd's HTTPRoute
+// has no RequestMirror filter); for Amazon VPC Lattice (the AWS Gateway API
+// Controller, where AWS points App Mesh users since App Mesh ended on 30
+// September 2026) a parent that is not a Gateway, a query-parameter match,
+// more than five header matches in a rule (the test rule adds one) and a
+// mirror. The empty Implementation checks only what Gateway API requires.
+//
 // Errors: a bad Config or a route that cannot carry the split (no such rule,
 // a missing backendRef, a third backend taking traffic, several unnamed
 // rules, a test header the managed rule already matches in any case, a

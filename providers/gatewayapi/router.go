@@ -50,6 +50,11 @@ type Config struct {
 	// pause and a fresh read. Zero means [traffic.DefaultRetries]; negative
 	// means no retry.
 	Retries int
+	// Implementation names the Gateway API implementation that reads the
+	// route, one of Implementations: [Generic] (the empty string),
+	// [Linkerd] or [VPCLattice]. The router refuses up front, naming the
+	// field, what that implementation does not support.
+	Implementation string
 }
 
 // Driver is the [traffic.Driver] over one HTTPRoute. Use it through the
@@ -60,7 +65,10 @@ type Driver struct {
 	cfg    Config
 }
 
-var _ traffic.Driver = (*Driver)(nil)
+var (
+	_ traffic.Driver  = (*Driver)(nil)
+	_ traffic.Checker = (*Driver)(nil)
+)
 
 // New checks cfg and returns a *[traffic.Router] over the HTTPRoute. It sends
 // no request.
@@ -97,6 +105,9 @@ func NewDriver(client versioned.Interface, cfg Config) (*Driver, error) {
 		if errs := c.check(c.value); len(errs) > 0 {
 			return nil, canary.Invalid(c.field, c.value, "%s", errs[0])
 		}
+	}
+	if err := checkImplementation(cfg.Implementation); err != nil {
+		return nil, err
 	}
 	switch {
 	case cfg.Stable == cfg.Canary:
@@ -182,6 +193,9 @@ func (r *Driver) ErrorCode(err error) canary.ErrorCode { return kuberoute.Code(e
 // HTTPRoute. It refuses what a write would refuse.
 func (r *Driver) Desired(ctx context.Context, s traffic.Split) (*gatewayv1.HTTPRoute, error) {
 	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	if err := r.Check(s); err != nil {
 		return nil, err
 	}
 	route, err := r.routes().Get(ctx, r.cfg.Route, metav1.GetOptions{})
@@ -270,6 +284,9 @@ func (r *Driver) splitOf(route *gatewayv1.HTTPRoute) (traffic.Split, error) {
 	if err != nil {
 		return traffic.Split{}, err
 	}
+	if err := r.checkRoute(route, i); err != nil {
+		return traffic.Split{}, err
+	}
 	si, ci, err := r.refs(route, i)
 	if err != nil {
 		return traffic.Split{}, err
@@ -327,6 +344,9 @@ func (r *Driver) apply(route *gatewayv1.HTTPRoute, s traffic.Split) ([]patchOp, 
 	}
 	si, ci, err := r.refs(route, i)
 	if err != nil {
+		return nil, err
+	}
+	if err := r.checkRoute(route, i); err != nil {
 		return nil, err
 	}
 	if err := r.checkTestRoute(route, i, s); err != nil {
@@ -429,6 +449,9 @@ func (r *Driver) apply(route *gatewayv1.HTTPRoute, s traffic.Split) ([]patchOp, 
 func (r *Driver) checkTestRoute(route *gatewayv1.HTTPRoute, i int, s traffic.Split) error {
 	if !s.HasTestRoute() {
 		return nil
+	}
+	if err := r.checkLatticeTestRoute(route, i); err != nil {
+		return err
 	}
 	for k, m := range route.Spec.Rules[i].Matches {
 		for h, hm := range m.Headers {
