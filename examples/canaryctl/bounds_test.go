@@ -54,7 +54,7 @@ func TestLoaderBounds(t *testing.T) {
 	entries := smallRollout + "metrics:\n" + strings.Repeat("  - {name: m, builtin: httpsplit/error-rate}\n", (10<<20)/45)
 	for _, tc := range []struct {
 		name, doc, why string
-		maxAlloc  uint64
+		maxAlloc       uint64
 	}{
 		{"alias bomb", bomb.String(), "more than 20000 values", 32 << 20},
 		{"10 MB comment", comment, "larger than 1048576 bytes", 4 << 20},
