@@ -127,3 +127,39 @@ func TestStagesInTheFile(t *testing.T) {
 	_, err = decode(t, m)
 	fieldErr(t, err, "plan.steps", "give only stages")
 }
+
+// TestImplausibleLatencyBound is issue 19 item 4: every latency is in
+// seconds, so a latency bound of 80 or 250 "seconds" was written in
+// milliseconds; Validate refuses it naming the field and saying so.
+func TestImplausibleLatencyBound(t *testing.T) {
+	for _, tc := range []struct {
+		path  string
+		value any
+		field string
+	}{
+		{"analysis.analyzers.0.threshold.limits.0.max", 250, "analysis.analyzers[0].threshold.limits[0].max"},
+		{"analysis.analyzers.0.threshold.limits.0.max", 80, "analysis.analyzers[0].threshold.limits[0].max"},
+		{"analysis.analyzers.0", map[string]any{"dualWindow": map[string]any{"metric": "latency-p99", "bound": 500}}, "analysis.analyzers[0].dualWindow.bound"},
+	} {
+		m := good(t)
+		set(m, tc.path, tc.value)
+		ro, err := decode(t, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = ro.Validate(nil)
+		fieldErr(t, err, tc.field, "milliseconds")
+	}
+	// A plausible bound in seconds, and a large bound on a metric that is
+	// not a latency, are fine.
+	for path, v := range map[string]any{
+		"analysis.analyzers.0.threshold.limits.0.max": 0.25,
+		"analysis.analyzers.0.threshold.limits.0":     map[string]any{"metric": "error-rate", "max": 250},
+	} {
+		m := good(t)
+		set(m, path, v)
+		if ro, err := decode(t, m); err != nil || ro.Validate(nil) != nil {
+			t.Errorf("%s = %v: %v %v", path, v, err, ro.Validate(nil))
+		}
+	}
+}
