@@ -55,7 +55,7 @@ func TestTemplatesRender(t *testing.T) {
 		}
 	}
 	want := map[string]string{
-		"istio_error_rate":  `(sum(rate(istio_requests_total{reporter="destination",destination_workload_namespace="shop",destination_workload="cart",destination_version="v2",response_code=~"5.."}[120s])) or vector(0)) / sum(rate(istio_requests_total{reporter="destination",destination_workload_namespace="shop",destination_workload="cart",destination_version="v2"}[120s]))`,
+		"istio_error_rate": `(sum(rate(istio_requests_total{reporter="destination",destination_workload_namespace="shop",destination_workload="cart",destination_version="v2",response_code=~"5.."}[120s])) or vector(0)) / sum(rate(istio_requests_total{reporter="destination",destination_workload_namespace="shop",destination_workload="cart",destination_version="v2"}[120s]))`,
 		// Envoy's histogram is in milliseconds; the template answers in
 		// seconds, the module's unit (issue 19 item 4).
 		"envoy_latency_p99": `histogram_quantile(0.99, sum by (le) (rate(envoy_cluster_upstream_rq_time_bucket{kubernetes_namespace="shop",app="cart",version="v2"}[120s]))) / 1000`,
