@@ -11,8 +11,9 @@
 // detail Inconclusive ("nodata"), never Pass or Fail. A verdict is Fail
 // when any judged metric fails, Pass only when every metric was judged and
 // held, Inconclusive otherwise. What an Inconclusive verdict does to a
-// rollout is the rollout policy's choice (rollback.Policy.NoData: Hold, the
-// default; FailNoData; or FailAfter K inconclusive analyses in a row). Bad
+// rollout is the rollout policy's choice (rollback.Policy.NoData:
+// HoldOnNoData, the default; FailOnNoData; or FailAfterNoData, K
+// inconclusive analyses in a row). Bad
 // configuration is an error, a *canary.FieldError naming the field.
 //
 // # Analyzers
