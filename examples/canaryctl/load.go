@@ -27,7 +27,7 @@ type rolloutFile struct {
 
 // loadRollout reads and validates a rollout file. Every error names the
 // file, the line and the field: "rollout.yaml:12: invalid
-// plan.steps[1].weight (150): must be between 1 and 100".
+// plan.stages[1].weight (150): stage 2's weight must be between 1 and 100".
 func loadRollout(path string) (*rolloutFile, error) {
 	fh, err := os.Open(path)
 	if err != nil {
