@@ -68,7 +68,8 @@ func Decode(r io.Reader) (*Rollout, error) {
 // the infinities, which are refused naming their field). The caller bounds
 // the bytes it parses by MaxSize and the values it builds by MaxNodes
 // (counting every value an alias stands for); DecodeValue checks MaxNodes
-// and MaxDepth again. A nil v is an empty document.
+// and MaxDepth again. A nil v is an empty document. DecodeValue renames
+// deprecated keys in v (it is the caller's decoded copy, not kept).
 func DecodeValue(v any) (*Rollout, error) {
 	if v == nil {
 		return nil, errEmpty
