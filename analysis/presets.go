@@ -12,12 +12,13 @@ type NoDataPolicy string
 
 const (
 	// HoldOnNoData: an inconclusive analysis neither passes nor fails
-	// (the rollout's default).
+	// (the rollout's default, rollback.Policy.NoData empty).
 	HoldOnNoData NoDataPolicy = "hold"
-	// FailOnNoData: every inconclusive analysis counts as a failure.
+	// FailOnNoData: every inconclusive analysis counts as a failure
+	// (rollback.Policy.NoData).
 	FailOnNoData NoDataPolicy = "fail"
 	// FailAfterNoData: NoDataAfter inconclusive analyses in a row count as
-	// one failure.
+	// one failure (rollback.Policy.NoData and NoDataAfter).
 	FailAfterNoData NoDataPolicy = "fail-after"
 )
 
@@ -89,8 +90,8 @@ func (m PresetMetrics) rates(ratio, margin float64) []Rate {
 // in steps of 10, 1-minute interval, stable error rate 0.1–2 %): a good
 // canary is promoted in a median of 6–8 minutes at 500 requests/s, 8–21
 // minutes at 50 requests/s and 44–141 minutes at 5 requests/s (after an
-// incident on both versions at 0.1 % errors, half the runs are still
-// undecided at 4 hours); a clear regression of 5 × or +5 points is rolled
+// incident on both versions at 0.1 % errors, 96 of 100 are promoted
+// within 4 hours); a clear regression of 5 × or +5 points is rolled
 // back in 2 minutes from 50 requests/s up (no single window decides) and
 // 3–13 minutes at 5 requests/s (48 at 0.1 % errors). At 0.5 requests/s
 // nothing but a large regression is decided in 4 hours and the rollout

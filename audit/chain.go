@@ -18,13 +18,17 @@ import (
 // ErrTampered is wrapped by Verify's error for a trail that was altered:
 // a line edited, removed, inserted or reordered, a chain value that does
 // not check, a line that is not an event, an event repeated or out of
-// order, or a trail shorter than its Anchor.
+// order, or a trail shorter than its Anchor (whole lines missing, or a
+// line cut in the middle at or below the anchored line).
 var ErrTampered = errors.New("audit: trail tampered with")
 
 // ErrTornLine is wrapped by Verify's error for a trail whose last line is
-// incomplete (no final newline): what a crash during a write leaves. It
+// incomplete (no final newline) after every line its anchor covers: what a
+// crash during a write leaves (the write that was never acknowledged). It
 // does not wrap ErrTampered. Everything before the torn line verified;
 // Report.Size is where it starts, and OpenFile truncates the trail there.
+// A line cut at or below the anchor's last line is not a torn write but a
+// truncated trail, and Verify reports it as ErrTampered.
 var ErrTornLine = errors.New("audit: torn last line")
 
 // Options choose the chain.
@@ -124,6 +128,12 @@ func Verify(r io.Reader, o Options, anchor *Anchor) (Report, error) {
 			break
 		}
 		if line[len(line)-1] != '\n' {
+			if anchor != nil && rep.Anchor.Lines < anchor.Lines {
+				// A crash tears only the line being written, which was
+				// never acknowledged, so never an anchored one: a line
+				// cut below the anchor is a cut trail.
+				return rep, fmt.Errorf("%w: the trail ends in %d bytes of a cut line after line %d, below its anchor (%d lines): truncated, not torn by a crash", ErrTampered, len(line), rep.Anchor.Lines, anchor.Lines)
+			}
 			return rep, fmt.Errorf("%w: %d bytes after line %d", ErrTornLine, len(line), rep.Anchor.Lines)
 		}
 		n := rep.Anchor.Lines + 1

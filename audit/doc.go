@@ -37,6 +37,19 @@
 // and OpenFile repairs, and whose event the rollout delivers again. (On
 // Linux a failed fsync may drop written data while a later fsync
 // succeeds; reading the file back is how OpenFile learns what it holds.)
+// Only a torn line after every acknowledged line is repaired: when the
+// trail reopens itself it checks the file against the last line it
+// acknowledged, and OpenFileAnchored against the anchor the caller saved,
+// so a line cut at or below it is refused as tampering and left in place,
+// never truncated away.
+//
+// # One writer
+//
+// OpenFile and OpenFileAnchored lock the trail (an exclusive flock(2),
+// released by Close or when the process dies); a second writer of the same
+// file gets an error wrapping ErrLocked at once. Two writers would each
+// keep their own Seq and chain value and break the trail for good. On
+// systems without flock(2) the caller must keep to one writer.
 //
 // # What Verify detects, and what it does not
 //
@@ -57,8 +70,9 @@
 // With an Anchor (the line count and last chain value, which JSONLines
 // returns after each Record and which the caller keeps apart from the
 // trail, for example in a store.Store) Verify also detects a trail
-// truncated below the anchor, and any change to the anchored lines even
-// without a key. Lines written after the anchor was taken are covered only
+// truncated below the anchor (whole lines removed, or a line cut in the
+// middle, which is not reported as a torn line), and any change to the
+// anchored lines even without a key. Lines written after the anchor was taken are covered only
 // by the chain. Nothing here detects an attacker who holds the key and
 // can also replace the stored anchor, nor the deletion of the whole trail
 // together with its anchor; nor does the chain hide anything: the trail is

@@ -86,3 +86,45 @@ func TestFileTrailRecoversFromFaults(t *testing.T) {
 		}
 	}
 }
+
+// TestReopenRefusesCutBelowAcknowledged: a file trail that reopens itself
+// after a failed write checks the file against the last line it
+// acknowledged; a trail cut in the middle of an acknowledged line
+// meanwhile is refused as tampered and left as it is, not truncated to
+// its last whole line (issue 19 item 5).
+func TestReopenRefusesCutBelowAcknowledged(t *testing.T) {
+	c := faults{failWrite: 4, short: 0}
+	path := filepath.Join(t.TempDir(), "trail.jsonl")
+	j := &JSONLines{path: path, open: func(p string) (file, error) {
+		f, err := openOSFile(p)
+		if err != nil {
+			return nil, err
+		}
+		return flakyFile{f.(*os.File), &c}, nil
+	}}
+	if err := j.reopen(); err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	at := time.Date(2026, 3, 29, 0, 59, 0, 0, time.UTC)
+	for seq := uint64(1); seq <= 3; seq++ {
+		if err := j.Record(context.Background(), rollback.Event{Seq: seq, Time: at, Rollout: "r", Kind: rollback.KindManual, Action: "pause"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.Record(context.Background(), rollback.Event{Seq: 4, Time: at, Rollout: "r", Kind: rollback.KindManual, Action: "pause"}); err == nil {
+		t.Fatal("the injected write failure did not fail")
+	}
+	whole, _ := os.ReadFile(path)
+	cut := whole[:len(whole)/2] // in the middle of line 2
+	if err := os.WriteFile(path, cut, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := j.Record(context.Background(), rollback.Event{Seq: 4, Time: at, Rollout: "r", Kind: rollback.KindManual, Action: "pause"})
+	if !errors.Is(err, ErrTampered) {
+		t.Errorf("Record after the cut = %v; want ErrTampered", err)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(after, cut) {
+		t.Errorf("the cut trail was changed from %d to %d bytes", len(cut), len(after))
+	}
+}

@@ -44,6 +44,11 @@ type JSONLines struct {
 	broken error // a failure since which f must be reopened
 	closed bool
 	open   func(string) (file, error)
+	unlock func() // releases the exclusive lock on the trail
+	// acked is the anchor of the last line acknowledged (Record returned
+	// nil, or the caller's anchor at open): a reopen may repair a torn
+	// line after it, never one at or below it.
+	acked Anchor
 }
 
 type seqOf struct {
@@ -77,13 +82,45 @@ func New(w io.Writer, o Options, resume Report) (*JSONLines, error) {
 	return j, nil
 }
 
+// ErrLocked is wrapped by OpenFile's error when another JSONLines (in this
+// process or another) holds the trail open: two writers would each keep
+// their own Seq and chain, write the same Seq twice and break the trail.
+var ErrLocked = errors.New("audit: trail held open by another writer")
+
 // OpenFile opens (or creates) the trail at path for appending, verifies
 // it with o, truncates a torn last line (the line a crash interrupted; the
 // rollout delivers that event again), and resumes after its last event.
 // It refuses a trail that does not verify (the error wraps ErrTampered).
+//
+// The trail is locked for writing (an exclusive flock(2) on the file,
+// released by Close or when the process dies): a second OpenFile of the
+// same file before Close fails at once with an error wrapping ErrLocked.
+// On systems without flock(2) there is no such fence.
+//
+// Without an anchor, a trail cut in the middle of a line cannot be told
+// from one a crash tore; use OpenFileAnchored with the last anchor saved
+// to refuse it.
 func OpenFile(path string, o Options) (*JSONLines, error) {
-	j := &JSONLines{o: o, path: path, open: openOSFile}
+	return OpenFileAnchored(path, o, Anchor{})
+}
+
+// OpenFileAnchored is OpenFile for a trail whose last saved Anchor is
+// anchor (the zero Anchor for none). The trail must extend it: a trail
+// shorter than the anchor, or cut in the middle of a line at or below the
+// anchored one, is refused as tampered (the error wraps ErrTampered) and
+// left as it is; only a torn line after the anchored lines, the one write
+// that was never acknowledged, is truncated.
+func OpenFileAnchored(path string, o Options, anchor Anchor) (*JSONLines, error) {
+	if err := checkAnchor("anchor", anchor); err != nil {
+		return nil, err
+	}
+	unlock, err := lockTrail(path)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %s: %w", path, err)
+	}
+	j := &JSONLines{o: o, path: path, open: openOSFile, unlock: unlock, acked: anchor}
 	if err := j.reopen(); err != nil {
+		unlock()
 		return nil, err
 	}
 	return j, nil
@@ -104,7 +141,11 @@ func (j *JSONLines) reopen() error {
 	if err != nil {
 		return err
 	}
-	rep, err := Verify(f, j.o, nil)
+	var anchor *Anchor
+	if j.acked.Lines > 0 {
+		anchor = &j.acked
+	}
+	rep, err := Verify(f, j.o, anchor)
 	switch {
 	case errors.Is(err, ErrTornLine):
 		if terr := f.Truncate(rep.Size); terr != nil {
@@ -120,7 +161,7 @@ func (j *JSONLines) reopen() error {
 		return fmt.Errorf("audit: %s: %w", j.path, err)
 	}
 	j.f, j.w = f, f
-	j.anchor, j.last = rep.Anchor, rep.Last
+	j.anchor, j.last, j.acked = rep.Anchor, rep.Last, rep.Anchor
 	j.pending, j.unsynced, j.broken = nil, false, nil
 	return nil
 }
@@ -152,7 +193,11 @@ func (j *JSONLines) Last() map[string]uint64 {
 func (j *JSONLines) Close() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if j.unlock != nil {
+		defer func() { j.unlock(); j.unlock = nil }()
+	}
 	if j.f == nil {
+		j.closed = j.closed || j.path != ""
 		return nil
 	}
 	err := j.f.Close()
@@ -176,6 +221,7 @@ func (j *JSONLines) Record(_ context.Context, e rollback.Event) error {
 	if err := j.finish(); err != nil {
 		return j.fail(err)
 	}
+	j.acked = j.anchor // all written is synced
 	if last, ok := j.last[e.Rollout]; ok && e.Seq <= last {
 		return nil // already in the trail: exactly once
 	}
@@ -199,6 +245,7 @@ func (j *JSONLines) Record(_ context.Context, e rollback.Event) error {
 		j.unsynced = true
 		return j.fail(err)
 	}
+	j.acked = j.anchor
 	return nil
 }
 

@@ -233,9 +233,13 @@ func (ro *Rollout) Core(lookup Lookup) (rollback.Config, error) {
 	} else if a.ErrorRate != "" || a.Latency != "" {
 		return rollback.Config{}, canary.Invalid("analysis.errorRate", nil, "errorRate and latency name a preset's metrics; set preset too")
 	}
+	latency := latencyMetrics(ro.Metrics)
 	for i, an := range a.Analyzers {
 		x, err := an.build(fmt.Sprintf("analysis.analyzers[%d]", i), names)
 		if err != nil {
+			return rollback.Config{}, err
+		}
+		if err := an.checkLatencyBounds(fmt.Sprintf("analysis.analyzers[%d]", i), latency); err != nil {
 			return rollback.Config{}, err
 		}
 		parts = append(parts, x)
@@ -415,4 +419,55 @@ func (ro *Rollout) Build(ctx context.Context, f Factories) (rollback.Config, err
 
 func newHeaderRoute(name, value string) traffic.HeaderRoute {
 	return traffic.HeaderRoute{Name: name, Value: value}
+}
+
+// MaxLatencyBound is the largest bound, in seconds, a rollout may set on a
+// latency: every latency in this module is in seconds (the built-in
+// templates of every provider convert to seconds), and a request latency
+// bound above 30 s (twice Envoy's default route timeout) is a bound
+// written in milliseconds.
+const MaxLatencyBound = 30.0
+
+// latencyMetrics returns the names of the metrics that are latencies: a
+// built-in latency template, or a metric whose name says latency.
+func latencyMetrics(ms []Metric) map[string]bool {
+	out := map[string]bool{}
+	for _, m := range ms {
+		if strings.Contains(strings.ToLower(m.Builtin), "latency") || strings.Contains(strings.ToLower(m.Name), "latency") {
+			out[m.Name] = true
+		}
+	}
+	return out
+}
+
+// checkLatencyBounds refuses a fixed bound on a latency metric that is
+// implausible in seconds, naming the field and saying what was likely
+// meant.
+func (an Analyzer) checkLatencyBounds(f string, latency map[string]bool) error {
+	check := func(field, metric string, v float64) error {
+		if !latency[metric] || v <= MaxLatencyBound {
+			return nil
+		}
+		return canary.Invalid(field, v, "is %g seconds, an implausible bound for latency %q (latencies are in seconds); if you meant %g milliseconds, write %g",
+			v, metric, v, v/1000)
+	}
+	if t := an.Threshold; t != nil {
+		for i, l := range t.Limits {
+			lf := fmt.Sprintf("%s.threshold.limits[%d]", f, i)
+			if l.Max != nil {
+				if err := check(lf+".max", l.Metric, *l.Max); err != nil {
+					return err
+				}
+			}
+			if l.Min != nil {
+				if err := check(lf+".min", l.Metric, *l.Min); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if w := an.DualWindow; w != nil {
+		return check(f+".dualWindow.bound", w.Metric, w.Bound)
+	}
+	return nil
 }

@@ -6,9 +6,15 @@
 // packages, so any tool — a CLI, a controller, a chat bot — can read the
 // same rollout files.
 //
-// Decode reads a rollout strictly: an unknown field, a value of the wrong
-// type or a duration that does not parse is a *canary.FieldError naming
-// the field as written in the file ("plan.steps[2].weight"). Validate
+// Decode reads a rollout strictly: an unknown field, a key given twice, a
+// value of the wrong type, a number that is not finite, a duration that
+// does not parse or is implausible, and a document beyond MaxSize,
+// MaxNodes or MaxDepth are each a *canary.FieldError naming the field as
+// written in the file ("plan.stages[2].weight"). A rollout's stages are
+// "stages" in a file; the older "steps", "stepWeight" and "passesPerStep"
+// are still read, and Rollout.Warnings says so for the caller to show.
+// DecodeValue does the same for a rollout another format (YAML) has read,
+// whose reader bounds its bytes and values first. Validate
 // checks everything that can be checked without connecting anywhere, and
 // Build turns a valid Rollout into a rollback.Config with routers and
 // metric providers made by the caller's Factories (the Kubernetes routers

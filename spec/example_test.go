@@ -13,7 +13,7 @@ func Example() {
 	  "router": {"httpsplit": {"listen": "127.0.0.1:8080", "stable": "http://127.0.0.1:9001", "canary": "http://127.0.0.1:9002"}},
 	  "provider": {"httpsplit": {}},
 	  "metrics": [{"name": "error-rate", "builtin": "httpsplit/error-rate"}],
-	  "plan": {"stepWeight": 20, "maxWeight": 60, "interval": "1m"},
+	  "plan": {"stageWeight": 20, "maxWeight": 60, "interval": "1m"},
 	  "analysis": {"preset": "strict"}
 	}`))
 	if err != nil {
@@ -32,5 +32,5 @@ func Example() {
 	fmt.Println(ro.Validate(nil))
 	// Output:
 	// checkout 20 60 1m0s 1
-	// invalid plan.maxWeight (120): must be between stepWeight (20) and 100
+	// invalid plan.maxWeight (120): must be between stageWeight (20) and 100
 }

@@ -3,6 +3,7 @@ package spec
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 	"time"
 )
@@ -66,7 +67,14 @@ type Rollout struct {
 	Analysis *Analysis `json:"analysis,omitempty"`
 	// Signals: notifications and webhooks (signals.go).
 	Signals *Signals `json:"signals,omitempty"`
+
+	warnings []string // what Decode read under a deprecated name
 }
+
+// Warnings returns what Decode or DecodeValue read under a deprecated key,
+// one sentence each ("plan.steps is deprecated; write stages (read as
+// plan.stages)"), for the caller to show; nil when nothing was.
+func (ro *Rollout) Warnings() []string { return slices.Clone(ro.warnings) }
 
 // Target names what is rolled out; its values fill query templates.
 type Target struct {
@@ -281,10 +289,13 @@ type Metric struct {
 
 // Plan is how traffic moves.
 type Plan struct {
-	Steps      []Step `json:"steps,omitempty"`
-	StepWeight int    `json:"stepWeight,omitempty"`
-	MaxWeight  int    `json:"maxWeight,omitempty"`
-	// Hold is each step's default hold; zero is Interval.
+	// Steps are the stages, written "stages" in a file ("steps" is still
+	// read, with a warning).
+	Steps []Step `json:"stages,omitempty"`
+	// StepWeight is written "stageWeight" ("stepWeight" is still read).
+	StepWeight int `json:"stageWeight,omitempty"`
+	MaxWeight  int `json:"maxWeight,omitempty"`
+	// Hold is each stage's default hold; zero is Interval.
 	Hold Duration `json:"hold,omitempty"`
 	// Interval is the analysis interval. Required.
 	Interval Duration `json:"interval"`
@@ -294,15 +305,15 @@ type Plan struct {
 	Gates       Gates        `json:"gates,omitzero"`
 }
 
-// Step is one weight and how long it holds (zero: plan.hold). In a file
-// a step is a mapping {weight: 10, hold: 2m} or, holding for plan.hold,
-// just its weight: 10.
+// Step is one stage of plan.stages: a weight and how long it holds (zero:
+// plan.hold). In a file a stage is a mapping {weight: 10, hold: 2m} or,
+// holding for plan.hold, just its weight: 10.
 type Step struct {
 	Weight int      `json:"weight"`
 	Hold   Duration `json:"hold,omitempty"`
 }
 
-// UnmarshalJSON reads a step written as a mapping or as its weight alone.
+// UnmarshalJSON reads a stage written as a mapping or as its weight alone.
 func (s *Step) UnmarshalJSON(b []byte) error {
 	var w int
 	if err := json.Unmarshal(b, &w); err == nil {
@@ -352,10 +363,12 @@ type Policy struct {
 	NoDataAfter *int   `json:"noDataAfter,omitempty"`
 	// OnFailure is "rollback" or "pause".
 	OnFailure string `json:"onFailure,omitempty"`
-	// OnInconclusive is what a step still inconclusive at the deadline
+	// OnInconclusive is what a stage still inconclusive at the deadline
 	// does: "ask" (the default: pause for a person) or "rollback".
 	OnInconclusive string `json:"onInconclusive,omitempty"`
-	PassesPerStep  *int   `json:"passesPerStep,omitempty"`
+	// PassesPerStep is written "passesPerStage" ("passesPerStep" is
+	// still read, with a warning).
+	PassesPerStep *int `json:"passesPerStage,omitempty"`
 }
 
 // Analysis is a preset by name (with the metrics it reads) plus extra

@@ -145,12 +145,14 @@ func (ro *Rollout) RollbackPlan() (rollback.Plan, error) {
 		ProgressDeadline: p.Deadline.D(), ApproveIncrease: p.Gates.BeforeIncrease, ApprovePromotion: p.Gates.BeforePromotion}
 	prev := 0
 	for i, s := range p.Steps {
-		f := fmt.Sprintf("plan.steps[%d].weight", i)
+		// The path indexes the list as the file does (from 0); the
+		// reason counts stages as people and Status do (from 1).
+		f := fmt.Sprintf("plan.stages[%d].weight", i)
 		switch {
 		case s.Weight < 1 || s.Weight > 100:
-			return rollback.Plan{}, canary.Invalid(f, s.Weight, "must be between 1 and 100")
+			return rollback.Plan{}, canary.Invalid(f, s.Weight, "stage %d's weight must be between 1 and 100", i+1)
 		case s.Weight <= prev:
-			return rollback.Plan{}, canary.Invalid(f, s.Weight, "must be above the previous step's %d", prev)
+			return rollback.Plan{}, canary.Invalid(f, s.Weight, "stage %d's weight must be above stage %d's (%d)", i+1, i, prev)
 		}
 		prev = s.Weight
 		out.Stages = append(out.Stages, rollback.Stage{Weight: s.Weight, Hold: s.Hold.D()})
@@ -190,7 +192,7 @@ func (ro *Rollout) policy(base rollback.Policy) (rollback.Policy, error) {
 	if err := nonNeg("policy.failureLimit", p.FailureLimit, &base.FailureLimit); err != nil {
 		return base, err
 	}
-	if err := nonNeg("policy.passesPerStep", p.PassesPerStep, &base.PassesPerStage); err != nil {
+	if err := nonNeg("policy.passesPerStage", p.PassesPerStep, &base.PassesPerStage); err != nil {
 		return base, err
 	}
 	switch p.Counting {
@@ -244,8 +246,8 @@ func (ro *Rollout) policy(base rollback.Policy) (rollback.Policy, error) {
 }
 
 // rename rewrites a *[canary.FieldError] from rollback or analysis
-// ("Plan.Steps[2].Weight", "Threshold.Limits[0].Max") into the file's
-// names ("plan.steps[2].weight"), with prefix in front when given.
+// ("Plan.Stages[2].Weight", "Threshold.Limits[0].Max") into the file's
+// names ("plan.stages[2].weight"), with prefix in front when given.
 func rename(err error) error { return renameUnder(err, "", false) }
 
 func renameUnder(err error, prefix string, dropFirst bool) error {
@@ -264,14 +266,11 @@ func renameUnder(err error, prefix string, dropFirst bool) error {
 	}
 	f := strings.Join(parts, ".")
 	f = strings.Replace(f, "plan.progressDeadline", "plan.deadline", 1)
-	f = strings.Replace(f, "plan.stageWeight", "plan.stepWeight", 1)
-	f = strings.Replace(f, "plan.stages", "plan.steps", 1)
-	f = strings.Replace(f, "policy.passesPerStage", "policy.passesPerStep", 1)
 	f = strings.Replace(f, "zeroTraffic.testRoute", "zeroTraffic.testHeader", 1)
 	if prefix != "" {
 		f = prefix + "." + f
 	}
 	// The reason may name another field in Go's spelling.
-	reason := strings.NewReplacer("StageWeight", "stepWeight", "MaxWeight", "maxWeight").Replace(fe.Reason)
+	reason := strings.NewReplacer("StageWeight", "stageWeight", "MaxWeight", "maxWeight").Replace(fe.Reason)
 	return &canary.FieldError{Field: f, Value: fe.Value, Reason: reason}
 }

@@ -319,7 +319,9 @@ func importFlagger(docs []map[string]any) (*spec.Rollout, []string, error) {
 		case mname == "request-duration" && m.m("templateRef").s("name") == "":
 			met.Name, met.Builtin = "latency-p99", prefix+"/latency-p99"
 			met.SkipStable = true
-			lim.Metric, lim.Max = met.Name, ptrF(mx)
+			// Flagger's request-duration is in milliseconds; the built-in
+			// latency templates answer in seconds.
+			lim.Metric, lim.Max = met.Name, ptrF(roundTo(mx/1000, 6))
 			if !hasMax {
 				lim.Max = nil
 			}

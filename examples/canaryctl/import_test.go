@@ -19,8 +19,8 @@ func TestImport(t *testing.T) {
 		notes []string // in the "not mapped" list
 	}{
 		{"flagger istio tutorial", []string{"flagger", "testdata/flagger/podinfo-canary.yaml"},
-			[]string{"stepWeight: 10", "maxWeight: 50", "interval: 1m", "deadline: 1m", "failureLimit: 5",
-				"builtin: istio/error-rate", "max: 0.01", "builtin: istio/latency-p99", "max: 500", "window: 30s",
+			[]string{"stageWeight: 10", "maxWeight: 50", "interval: 1m", "deadline: 1m", "failureLimit: 5",
+				"builtin: istio/error-rate", "max: 0.01", "builtin: istio/latency-p99", "max: 0.5", "window: 30s",
 				"virtualService: podinfo", "host: podinfo-canary"},
 			[]string{"webhooks[0] (acceptance-test, type pre-rollout)", "webhooks[1] (load-test, type rollout)",
 				"spec.autoscalerRef", "spec.service.gateways", "spec.service.hosts", "spec.service.retries", "no values as a failed check"}},

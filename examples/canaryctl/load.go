@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"math"
 	"os"
 	"regexp"
 	"strconv"
@@ -28,9 +30,15 @@ type rolloutFile struct {
 
 // loadRollout reads and validates a rollout file. Every error names the
 // file, the line and the field: "rollout.yaml:12: invalid
-// plan.steps[1].weight (150): must be between 1 and 100".
+// plan.stages[1].weight (150): stage 2's weight must be between 1 and 100".
 func loadRollout(path string) (*rolloutFile, error) {
-	b, err := os.ReadFile(path)
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("rollout file: %w", err)
+	}
+	// Read no more than the spec's limit allows, before any parsing.
+	b, err := io.ReadAll(io.LimitReader(fh, spec.MaxSize+1))
+	fh.Close()
 	if err != nil {
 		return nil, fmt.Errorf("rollout file: %w", err)
 	}
@@ -46,9 +54,15 @@ func loadRollout(path string) (*rolloutFile, error) {
 
 // parseRollout decodes b strictly without validating it.
 func parseRollout(path string, b []byte) (*rolloutFile, error) {
+	if len(b) > spec.MaxSize {
+		return nil, fmt.Errorf("%s: %w", path, canary.Invalid("rollout", nil, "is larger than %d bytes", spec.MaxSize))
+	}
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(&doc); err != nil {
+	if err := dec.Decode(&doc); err == io.EOF { // nothing but blanks and comments
+		_, err = spec.DecodeValue(nil)
+		return nil, fmt.Errorf("%s: %w", path, err)
+	} else if err != nil {
 		return nil, fmt.Errorf("%s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	var extra yaml.Node
@@ -56,18 +70,16 @@ func parseRollout(path string, b []byte) (*rolloutFile, error) {
 		return nil, fmt.Errorf("%s:%d: a rollout file holds one document; found a second", path, extra.Line)
 	}
 	f := &rolloutFile{path: path, root: &doc}
-	if len(doc.Content) == 0 {
-		return nil, fmt.Errorf("%s: the file is empty", path)
+	var tree any
+	if len(doc.Content) > 0 {
+		budget := spec.MaxNodes // values built, each alias counting all it stands for
+		var err error
+		tree, err = toJSON(doc.Content[0], &budget)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%w", path, err)
+		}
 	}
-	tree, err := toJSON(doc.Content[0])
-	if err != nil {
-		return nil, fmt.Errorf("%s:%w", path, err)
-	}
-	js, err := json.Marshal(tree)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	ro, err := spec.Decode(bytes.NewReader(js))
+	ro, err := spec.DecodeValue(tree) // a nil tree is the empty file's error
 	if err != nil {
 		return nil, f.wrap(err)
 	}
@@ -119,12 +131,18 @@ func lineOf(n *yaml.Node, path string) int {
 	return line
 }
 
-// toJSON turns a YAML node into values encoding/json writes, keeping the
-// YAML types (an unquoted 10 is a number, "10" a string).
-func toJSON(n *yaml.Node) (any, error) {
+// toJSON turns a YAML node into the values spec.DecodeValue reads, keeping
+// the YAML types (an unquoted 10 is a number, "10" a string). Each value it
+// builds, an alias's included every time, costs one of *budget; it stops
+// when the budget is spent, so an alias bomb costs at most spec.MaxNodes
+// values.
+func toJSON(n *yaml.Node, budget *int) (any, error) {
+	if *budget--; *budget < 0 {
+		return nil, fmt.Errorf("%d: the rollout holds more than %d values (aliases count every value they repeat)", n.Line, spec.MaxNodes)
+	}
 	switch n.Kind {
 	case yaml.AliasNode:
-		return toJSON(n.Alias)
+		return toJSON(n.Alias, budget)
 	case yaml.MappingNode:
 		m := make(map[string]any, len(n.Content)/2)
 		for i := 0; i+1 < len(n.Content); i += 2 {
@@ -135,7 +153,7 @@ func toJSON(n *yaml.Node) (any, error) {
 			if _, dup := m[k.Value]; dup {
 				return nil, fmt.Errorf("%d: %s is given twice", k.Line, k.Value)
 			}
-			v, err := toJSON(n.Content[i+1])
+			v, err := toJSON(n.Content[i+1], budget)
 			if err != nil {
 				return nil, err
 			}
@@ -145,7 +163,7 @@ func toJSON(n *yaml.Node) (any, error) {
 	case yaml.SequenceNode:
 		s := make([]any, 0, len(n.Content))
 		for _, c := range n.Content {
-			v, err := toJSON(c)
+			v, err := toJSON(c, budget)
 			if err != nil {
 				return nil, err
 			}
@@ -172,6 +190,9 @@ func toJSON(n *yaml.Node) (any, error) {
 			var x float64
 			if err := n.Decode(&x); err != nil {
 				return nil, fmt.Errorf("%d: %v", n.Line, err)
+			}
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				return x, nil // spec.DecodeValue refuses it, naming the field
 			}
 			return json.Number(strconv.FormatFloat(x, 'g', -1, 64)), nil
 		}

@@ -92,6 +92,7 @@ func publish(f *fakeCloudWatch, id string, requests, errors5, errors4, ms float6
 		}
 		f.put(lattice, "RequestTime", tg(id), at, ms*requests, requests)
 	}
+	f.setUnit(lattice, "RequestTime", tg(id), "Milliseconds")
 	partial := time.Date(2026, 11, 28, 10, 0, 10, 0, time.UTC)
 	f.put(lattice, "TotalRequestCount", tg(id), partial, 1e6, 1)
 	f.put(lattice, "HTTPCode_5XX_Count", tg(id), partial, 1e6, 1)
@@ -171,10 +172,11 @@ func TestTemplatesReadLattice(t *testing.T) {
 		{"5xx rate", q.ErrorRate, "tg-canary", 0.02, 500},
 		{"success rate", q.SuccessRate, "tg-canary", 0.98, 500},
 		{"4xx rate", q.ClientErrorRate, "tg-canary", 0.05, 500},
-		{"latency", q.Latency, "tg-canary", 40, 500},
+		// Published in milliseconds, read in seconds (issue 19 item 4).
+		{"latency", q.Latency, "tg-canary", 0.040, 500},
 		// No 5xx datapoint at all: FILL makes the rate 0, not no data.
 		{"5xx rate, none published", q.ErrorRate, "tg-stable", 0, 1500},
-		{"latency, stable", q.Latency, "tg-stable", 25, 1500},
+		{"latency, stable", q.Latency, "tg-stable", 0.025, 1500},
 	} {
 		r, err := p.Query(context.Background(), query(render(t, c.tmpl, c.version)))
 		if err != nil {
@@ -571,5 +573,24 @@ func TestDefaultChain(t *testing.T) {
 	var fe *canary.FieldError
 	if _, err := cloudwatch.New(context.Background(), cloudwatch.Config{}); !errors.As(err, &fe) || fe.Field != "Config.AWS.Region" {
 		t.Errorf("New without a region = %v, want a *canary.FieldError on Config.AWS.Region", err)
+	}
+}
+
+// TestLatencyUnitChecked is issue 19 item 4: the Lattice latency template
+// names the unit RequestTime is published in (Milliseconds) and answers
+// in seconds; a RequestTime published in another unit reads as no data,
+// not as a value a factor of 1000 off.
+func TestLatencyUnitChecked(t *testing.T) {
+	f := newFakeCloudWatch(t)
+	publish(f, "tg-canary", 100, 0, 0, 40)
+	f.setUnit(lattice, "RequestTime", tg("tg-canary"), "Seconds")
+	p := newProvider(t, f, "cbor", time.Millisecond)
+	text := render(t, latticeQueries(t).Latency, "tg-canary")
+	if !strings.Contains(text, `"Unit": "Milliseconds"`) {
+		t.Errorf("the latency template names no unit:\n%s", text)
+	}
+	r, err := p.Query(context.Background(), query(text))
+	if !errors.Is(err, metrics.ErrNoData) {
+		t.Errorf("latency over a RequestTime in seconds = %v, %v; want no data", r.Value, err)
 	}
 }

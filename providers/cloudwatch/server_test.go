@@ -136,6 +136,10 @@ type fakeCloudWatch struct {
 	server *httptest.Server
 	mu     sync.Mutex
 	series map[string][]point
+	// units holds the unit a series was published with (setUnit); a
+	// MetricStat that names another unit reads no datapoints of it, as
+	// CloudWatch answers.
+	units map[string]string
 	// throttle is how many requests to answer with a throttling error
 	// before answering normally; throttleCode is the error's code.
 	throttle     int
@@ -145,7 +149,7 @@ type fakeCloudWatch struct {
 }
 
 func newFakeCloudWatch(t testing.TB) *fakeCloudWatch {
-	f := &fakeCloudWatch{t: t, series: map[string][]point{}, throttleCode: "ThrottlingException"}
+	f := &fakeCloudWatch{t: t, series: map[string][]point{}, units: map[string]string{}, throttleCode: "ThrottlingException"}
 	f.server = httptest.NewServer(http.HandlerFunc(f.serve))
 	if t != nil {
 		t.Cleanup(f.server.Close)
@@ -169,6 +173,13 @@ func (f *fakeCloudWatch) put(namespace, name string, dims []dimension, t time.Ti
 	k := seriesKey(namespace, name, dims)
 	mean := sum / count
 	f.series[k] = append(f.series[k], point{t: t, sum: sum, count: count, min: mean, max: mean})
+}
+
+// setUnit says the series was published in unit ("Milliseconds").
+func (f *fakeCloudWatch) setUnit(namespace, name string, dims []dimension, unit string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.units[seriesKey(namespace, name, dims)] = unit
 }
 
 func (f *fakeCloudWatch) requestLog() []getMetricDataInput {
@@ -291,7 +302,11 @@ func (f *fakeCloudWatch) answer(in getMetricDataInput) (getMetricDataOutput, err
 			return out, fmt.Errorf("the parameter MetricStat.Period must be positive")
 		}
 		p := time.Duration(ms.Period) * time.Second
-		pts := f.series[seriesKey(ms.Metric.Namespace, ms.Metric.MetricName, ms.Metric.Dimensions)]
+		key := seriesKey(ms.Metric.Namespace, ms.Metric.MetricName, ms.Metric.Dimensions)
+		pts := f.series[key]
+		if u := f.units[key]; ms.Unit != "" && u != "" && u != ms.Unit {
+			pts = nil // published in another unit
+		}
 		vals := map[time.Time]float64{}
 		// Like CloudWatch, the last period may run past EndTime (partial).
 		for t := start; t.Before(end); t = t.Add(p) {

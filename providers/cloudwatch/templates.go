@@ -35,7 +35,12 @@ type Queries struct {
 	SuccessRate metrics.Template
 	// ClientErrorRate is the fraction (0 to 1) answered with a 4xx.
 	ClientErrorRate metrics.Template
-	// Latency is the mean request time over the window, in milliseconds.
+	// Latency is the mean request time over the window, in seconds (the
+	// module's unit for every duration): the source's milliseconds divided
+	// by 1000 in metric math. Where the source publishes a unit (VPC
+	// Lattice's RequestTime is in Milliseconds), the query names it, so a
+	// metric published in another unit reads as no data rather than as a
+	// number off by a factor of 1000.
 	Latency metrics.Template
 }
 
@@ -58,7 +63,7 @@ type LatticeNames struct {
 	Requests      string // [TotalRequestCount]
 	ServerErrors  string // [HTTPCode_5XX_Count]
 	ClientErrors  string // [HTTPCode_4XX_Count]
-	RequestTime   string // request time in ms [RequestTime]
+	RequestTime   string // request time, published in Milliseconds [RequestTime]
 	TargetGroup   string // the dimension that selects a version [TargetGroup]
 	TargetGroupIs string // its value, as template text [{{version}}]
 }
@@ -88,7 +93,7 @@ func LatticeQueries(n LatticeNames) (Queries, error) {
 		return Queries{}, err
 	}
 	dims := []dim{{n.TargetGroup, n.TargetGroupIs}}
-	return build("lattice", n.Namespace, dims, n.Requests, n.ServerErrors, n.ClientErrors, n.RequestTime)
+	return build("lattice", n.Namespace, dims, n.Requests, n.ServerErrors, n.ClientErrors, n.RequestTime, "Milliseconds")
 }
 
 // AppMeshNames names what the App Mesh templates read: Envoy's statistics
@@ -160,7 +165,9 @@ func AppMeshQueries(n AppMeshNames) (Queries, error) {
 			return Queries{}, err
 		}
 	}
-	q, err := build("appmesh", n.Namespace, dims, n.Requests, "", "", n.RequestTime)
+	// The agent publishes Envoy's milliseconds with no CloudWatch unit
+	// (unless its declaration sets one), so the query names none.
+	q, err := build("appmesh", n.Namespace, dims, n.Requests, "", "", n.RequestTime, "")
 	if err != nil {
 		return Queries{}, err
 	}
@@ -188,6 +195,7 @@ type jsonMetric struct {
 type jsonStat struct {
 	Metric jsonMetric
 	Stat   string
+	Unit   string `json:",omitempty"`
 }
 
 type jsonQuery struct {
@@ -225,16 +233,21 @@ func rate(name, ns string, dims []dim, requests, errName string, errDims []dim, 
 		jsonQuery{Id: ValueID, Expression: expr})
 }
 
-func build(prefix, ns string, dims []dim, requests, serverErrors, clientErrors, requestTime string) (Queries, error) {
+// build makes the templates; requestTime is in milliseconds, published
+// with CloudWatch unit timeUnit ("" when the source sets none).
+func build(prefix, ns string, dims []dim, requests, serverErrors, clientErrors, requestTime, timeUnit string) (Queries, error) {
 	var q Queries
 	var err error
 	if q.RequestCount, err = parseJSON(prefix+"_request_count", jsonQuery{
 		Id: ValueID, MetricStat: &jsonStat{Metric: jsonMetric{ns, requests, dims}, Stat: "Sum"}}); err != nil {
 		return Queries{}, err
 	}
+	ms := stat("ms", ns, requestTime, dims, "Average")
+	ms.MetricStat.Unit = timeUnit
 	if q.Latency, err = parseJSON(prefix+"_latency",
-		stat(ValueID, ns, requestTime, dims, "Average"),
-		stat(CountID, ns, requests, dims, "Sum")); err != nil {
+		ms,
+		stat(CountID, ns, requests, dims, "Sum"),
+		jsonQuery{Id: ValueID, Expression: "ms / 1000"}); err != nil {
 		return Queries{}, err
 	}
 	if serverErrors != "" {

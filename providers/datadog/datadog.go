@@ -333,7 +333,29 @@ func (p *Provider) scalar(ctx context.Context, text string, from, to int64) (flo
 	case values[0] == nil:
 		return 0, fmt.Errorf("datadog: %q: the value is null: %w", text, metrics.ErrNoData)
 	}
-	return *values[0], nil
+	return *values[0] * toSeconds(numbers[0].GetMeta().Unit), nil
+}
+
+// timeUnits are Datadog's units of the time family, in seconds (Datadog,
+// "Metrics Units", https://docs.datadoghq.com/metrics/units/).
+var timeUnits = map[string]float64{
+	"nanosecond": 1e-9, "microsecond": 1e-6, "millisecond": 1e-3, "second": 1,
+	"minute": 60, "hour": 3600, "day": 86400, "week": 604800,
+}
+
+// toSeconds returns the factor that turns a value in the unit Datadog
+// reports for it into the module's unit: for a duration (a time unit with
+// no "per" unit, such as millisecond), its length in seconds, so every
+// latency is in seconds; for anything else (no unit, bytes, requests per
+// second), 1.
+func toSeconds(unit []datadogV2.Unit) float64 {
+	if len(unit) == 0 || (len(unit) > 1 && unit[1].GetName() != "") || unit[0].GetFamily() != "time" {
+		return 1
+	}
+	if f, ok := timeUnits[unit[0].GetName()]; ok {
+		return f
+	}
+	return 1
 }
 
 // timeseries returns the complete, non-null points of text's one series
@@ -377,6 +399,10 @@ func (p *Provider) timeseries(ctx context.Context, text string, from, to int64) 
 			interval = d
 		}
 	}
+	scale := 1.0
+	if series := a.GetSeries(); len(series) > 0 {
+		scale = toSeconds(series[0].GetUnit())
+	}
 	var points []float64
 	for i, t := range times {
 		if i >= len(values[0]) {
@@ -386,7 +412,7 @@ func (p *Provider) timeseries(ctx context.Context, text string, from, to int64) 
 		if t < from || t+interval > to || v == nil || math.IsNaN(*v) || math.IsInf(*v, 0) {
 			continue
 		}
-		points = append(points, *v)
+		points = append(points, *v*scale)
 	}
 	return points, nil
 }

@@ -12,6 +12,12 @@
 // after it is partial and is never read, so neither the oldest point nor a
 // half-filled newest point can stand for the window.
 //
+// Every duration is in seconds, the module's unit: a value Datadog reports
+// in a time unit (its answers carry each series' unit, such as
+// millisecond) is converted to seconds, so a latency bound means the same whatever unit a
+// metric was submitted in. Values in other units, or in none, are read as
+// they are.
+//
 // JSON nulls are no data, not zero: a null value, an empty answer and NaN
 // all return an error wrapping metrics.ErrNoData. A query that answers
 // several series (one per tag group) is an error wrapping ErrMultipleSeries:

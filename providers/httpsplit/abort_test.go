@@ -59,9 +59,9 @@ func TestAbortedResponseIsAnError(t *testing.T) {
 	}
 }
 
-// A client that gives up before any response is not the back end's
-// failure: counted as a request, not as an error.
-func TestClientGoneIsNotAnError(t *testing.T) {
+// A client that gives up before any response leaves the request with the
+// version that held it: counted as that version's error (issue 19 item 2).
+func TestClientGoneIsAnError(t *testing.T) {
 	arrived := make(chan struct{})
 	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		close(arrived)
@@ -78,7 +78,7 @@ func TestClientGoneIsNotAnError(t *testing.T) {
 		resp.Body.Close()
 		t.Fatal("a cancelled request got a response")
 	}
-	if res := waitQuery(t, r.p, "error_rate stable", 1); res.Value != 0 {
-		t.Errorf("error_rate stable = %v, want 0", res.Value)
+	if res := waitQuery(t, r.p, "error_rate stable", 1); res.Value != 1 {
+		t.Errorf("error_rate stable = %v, want 1", res.Value)
 	}
 }

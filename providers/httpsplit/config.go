@@ -71,10 +71,12 @@ type Config struct {
 	// response is aborted. Either way the request is measured as a server
 	// error of the version that was too slow, as Envoy reports an expired
 	// route timeout ("upstream request timeout", 504): a version that never
-	// answers is failing, not healthy, even when its clients give up first.
+	// answers is failing, not healthy. A request whose client gives up
+	// first (before the whole response was written) is measured as an
+	// error of the version that held it too, whatever this timeout.
 	// Zero means DefaultUpstreamTimeout (15 s, Envoy's default); a negative
 	// value means no timeout (then a back end that never answers is
-	// measured only when its client goes away, and not as an error).
+	// measured when its client goes away, as an error).
 	UpstreamTimeout time.Duration
 
 	// ErrorLog receives one line per failed proxied request (back end

@@ -49,11 +49,13 @@
 // end has answered, the proxy answers 504 Gateway Timeout, and when the
 // response had begun it is aborted; either way the request is measured as
 // a 5xx of that version, as Envoy measures an "upstream request timeout".
-// So a canary that never answers is read as failing, not as healthy, even
-// when its clients give up first (a request whose client went away before
-// the timeout is not the back end's failure and is not counted as one). A
-// negative UpstreamTimeout disables it; set it above the slowest response
-// the service may legitimately take, streaming included.
+// A request whose client gives up before the whole response has been
+// written (a client timeout shorter than UpstreamTimeout, a closed
+// connection) is measured as an error of the version that held it, as
+// nginx counts its 499 "client closed request". So a canary that never
+// answers is read as failing, not as healthy, whichever side gives up
+// first. A negative UpstreamTimeout disables the timeout; set it above the
+// slowest response the service may legitimately take, streaming included.
 //
 // Close stops the proxy at once (ServeHTTP then answers 503 and copies in
 // flight are cancelled); Shutdown lets copies in flight finish until its
@@ -76,9 +78,10 @@
 // The proxy stamps each request with Config.Now (time.Now by default) when
 // it arrives and when its response has been written, and records, per
 // version, the end time, the latency and whether the response was a server
-// error (a 5xx, or a response aborted half way; a request whose client went
-// away before any response is counted but not as an error, as Envoy reports
-// such requests with code 0).
+// error (a 5xx, a response aborted half way, or a request whose client went
+// away before the whole response was written: the version held it too
+// long for its client). Such a request's latency is the time until the
+// client went away, so latency and slow queries see it too.
 //
 // A Query's Text is "<metric> <version>", or the PromQL-like
 // `<metric>{version="<version>"}` so that a metrics.Template can render it

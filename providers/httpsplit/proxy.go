@@ -167,8 +167,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	completed := false
 	defer func() {
 		// Runs also when the reverse proxy aborts the response with a
-		// panic (http.ErrAbortHandler): that request counts as a 5xx,
-		// unless the client had gone away.
+		// panic (http.ErrAbortHandler): that request counts as an error,
+		// whether the back end or the client broke it off.
 		if !completed && r.Context().Err() != nil {
 			sw.clientGone = true
 		}
@@ -251,15 +251,15 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the server's writer (Flush).
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// failed reports whether the response counts as a server error: a 5xx, or
-// a response the proxy aborted half way. A request the client abandoned
-// before any response is not the back end's failure and does not count
-// (as Envoy reports such requests with code 0 rather than 5xx).
+// failed reports whether the response counts as an error of the version
+// that held the request: a 5xx, a response the proxy aborted half way, or a
+// request its client abandoned before the whole response had been written
+// (nginx's 499 "client closed request"). Clients give up on a version that
+// is too slow for them; leaving such requests out would let a canary that
+// never answers look healthy whenever its clients time out before
+// Config.UpstreamTimeout (issue 19 item 2).
 func (s *statusWriter) failed(completed bool) bool {
-	if s.clientGone {
-		return false
-	}
-	return !completed || s.status >= 500
+	return s.clientGone || !completed || s.status >= 500
 }
 
 // Router returns the proxy's *[traffic.Router], for code that takes one.

@@ -18,6 +18,12 @@
 // field, or its field named "value" (write AS 'value') when it has several;
 // a field named "count" beside "value" becomes Result.Count.
 //
+// Units: the module reads every duration in seconds. APM's Transaction
+// duration attribute is in seconds already; a query over an attribute in
+// milliseconds must convert it (write average(x) / 1000 AS 'value'), since
+// NRQL's answer carries no unit for the adapter to check. The package has
+// no built-in latency template.
+//
 // Regions: RegionUS (the default) and RegionEU; Config.BaseURL replaces the
 // NerdGraph URL for tests and proxies. The user key is sent as the Api-Key
 // header and appears in no error or log line.

@@ -142,9 +142,11 @@ func TestServer(t *testing.T) {
 					{"RequestRate", src.q.RequestRate, w.RPS, 0.02 * w.RPS},
 					{"SuccessRate", src.q.SuccessRate, w.SuccessRate(), 0.0005},
 					{"ErrorRate", src.q.ErrorRate, w.ErrorRate(), 0.0005},
-					{"LatencyP50", src.q.LatencyP50, w.Latency.Quantile(0.5), 0.01 * w.Latency.Quantile(0.5)},
-					{"LatencyP95", src.q.LatencyP95, w.Latency.Quantile(0.95), 0.01 * w.Latency.Quantile(0.95)},
-					{"LatencyP99", src.q.LatencyP99, w.Latency.Quantile(0.99), 0.01 * w.Latency.Quantile(0.99)},
+					// The exporter's histograms are in milliseconds, as
+					// Istio's and Envoy's; the templates answer in seconds.
+					{"LatencyP50", src.q.LatencyP50, w.Latency.Quantile(0.5) / 1000, 0.01 * w.Latency.Quantile(0.5) / 1000},
+					{"LatencyP95", src.q.LatencyP95, w.Latency.Quantile(0.95) / 1000, 0.01 * w.Latency.Quantile(0.95) / 1000},
+					{"LatencyP99", src.q.LatencyP99, w.Latency.Quantile(0.99) / 1000, 0.01 * w.Latency.Quantile(0.99) / 1000},
 				} {
 					q := query(t, c.tmpl, w.Version)
 					r, err := p.Query(ctx, q)

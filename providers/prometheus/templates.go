@@ -30,8 +30,11 @@ type Queries struct {
 	// ErrorRate is the fraction (0 to 1) of requests that answered 5xx.
 	ErrorRate metrics.Template
 	// LatencyP50, LatencyP95 and LatencyP99 are latency quantiles in
-	// milliseconds, from histogram_quantile over the rate of the buckets
-	// (linear interpolation inside a bucket).
+	// seconds, the module's unit for every duration (as
+	// analysis.PresetMetrics and providers/httpsplit), from
+	// histogram_quantile over the rate of the buckets (linear
+	// interpolation inside a bucket). A histogram in milliseconds (Istio's
+	// and Envoy's standard ones) is divided by 1000 in the query.
 	LatencyP50 metrics.Template
 	LatencyP95 metrics.Template
 	LatencyP99 metrics.Template
@@ -40,7 +43,7 @@ type Queries struct {
 }
 
 // Latency returns a template for the latency quantile phi (0 < phi < 1) in
-// milliseconds.
+// seconds.
 func (q Queries) Latency(phi float64) (metrics.Template, error) {
 	if !(phi > 0 && phi < 1) {
 		return metrics.Template{}, canary.Invalid("phi", phi, "must be between 0 and 1, exclusive")
@@ -54,8 +57,11 @@ func (q Queries) Latency(phi float64) (metrics.Template, error) {
 // IstioLabels names what the Istio templates select on. Empty fields take
 // Istio's standard names (shown in brackets).
 type IstioLabels struct {
-	Requests     string // request counter [istio_requests_total]
-	Duration     string // latency histogram, ms [istio_request_duration_milliseconds]
+	Requests string // request counter [istio_requests_total]
+	// Duration is the latency histogram [istio_request_duration_milliseconds].
+	// A name ending in "_seconds" is read as seconds; any other as
+	// milliseconds (Istio's unit), converted to seconds in the query.
+	Duration     string
 	Reporter     string // reporter label [reporter]
 	ReporterIs   string // reporter value [destination]
 	Namespace    string // [destination_workload_namespace]
@@ -91,7 +97,7 @@ func IstioQueries(l IstioLabels) (Queries, error) {
 	}
 	sel := fmt.Sprintf(`%s="%s",%s="{{namespace}}",%s="{{workload}}",%s="{{version}}"`,
 		l.Reporter, l.ReporterIs, l.Namespace, l.Workload, l.Version)
-	return build("istio", l.Requests, l.Duration+"_bucket", sel, l.ResponseCode)
+	return build("istio", l.Requests, l.Duration, sel, l.ResponseCode)
 }
 
 // EnvoyLabels names what the Envoy (App Mesh, Envoy Gateway, Consul…)
@@ -99,8 +105,11 @@ func IstioQueries(l IstioLabels) (Queries, error) {
 // come from the scrape's relabelling (Kubernetes pod labels), so the
 // defaults are the usual ones (shown in brackets).
 type EnvoyLabels struct {
-	Requests     string // request counter [envoy_cluster_upstream_rq]
-	Duration     string // latency histogram, ms [envoy_cluster_upstream_rq_time]
+	Requests string // request counter [envoy_cluster_upstream_rq]
+	// Duration is the latency histogram [envoy_cluster_upstream_rq_time],
+	// in milliseconds (Envoy's unit) unless its name ends in "_seconds";
+	// the templates convert it to seconds.
+	Duration     string
 	Namespace    string // [kubernetes_namespace]
 	Workload     string // [app]
 	Version      string // [version]
@@ -128,10 +137,16 @@ func EnvoyQueries(l EnvoyLabels) (Queries, error) {
 		return Queries{}, err
 	}
 	sel := fmt.Sprintf(`%s="{{namespace}}",%s="{{workload}}",%s="{{version}}"`, l.Namespace, l.Workload, l.Version)
-	return build("envoy", l.Requests, l.Duration+"_bucket", sel, l.ResponseCode)
+	return build("envoy", l.Requests, l.Duration, sel, l.ResponseCode)
 }
 
-func build(prefix, requests, buckets, sel, code string) (Queries, error) {
+// build makes the templates; duration is the latency histogram's name.
+func build(prefix, requests, duration, sel, code string) (Queries, error) {
+	buckets := duration + "_bucket"
+	toSeconds := " / 1000" // Istio and Envoy histograms are in milliseconds
+	if strings.HasSuffix(duration, "_seconds") {
+		toSeconds = ""
+	}
 	parse := func(name, text string) (metrics.Template, error) {
 		return metrics.Parse(metrics.PromQL, prefix+"_"+name, text)
 	}
@@ -141,7 +156,7 @@ func build(prefix, requests, buckets, sel, code string) (Queries, error) {
 	latency := func(phi float64) (metrics.Template, error) {
 		p := strconv.FormatFloat(phi, 'f', -1, 64)
 		return parse("latency_p"+percentile(p),
-			fmt.Sprintf(`histogram_quantile(%s, sum by (le) (rate(%s{%s}[{{window}}])))`, p, buckets, sel))
+			fmt.Sprintf(`histogram_quantile(%s, sum by (le) (rate(%s{%s}[{{window}}])))%s`, p, buckets, sel, toSeconds))
 	}
 	q := Queries{latency: latency}
 	var err error

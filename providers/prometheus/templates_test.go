@@ -55,8 +55,11 @@ func TestTemplatesRender(t *testing.T) {
 		}
 	}
 	want := map[string]string{
-		"istio_error_rate":  `(sum(rate(istio_requests_total{reporter="destination",destination_workload_namespace="shop",destination_workload="cart",destination_version="v2",response_code=~"5.."}[120s])) or vector(0)) / sum(rate(istio_requests_total{reporter="destination",destination_workload_namespace="shop",destination_workload="cart",destination_version="v2"}[120s]))`,
-		"envoy_latency_p99": `histogram_quantile(0.99, sum by (le) (rate(envoy_cluster_upstream_rq_time_bucket{kubernetes_namespace="shop",app="cart",version="v2"}[120s])))`,
+		"istio_error_rate": `(sum(rate(istio_requests_total{reporter="destination",destination_workload_namespace="shop",destination_workload="cart",destination_version="v2",response_code=~"5.."}[120s])) or vector(0)) / sum(rate(istio_requests_total{reporter="destination",destination_workload_namespace="shop",destination_workload="cart",destination_version="v2"}[120s]))`,
+		// Envoy's histogram is in milliseconds; the template answers in
+		// seconds, the module's unit (issue 19 item 4).
+		"envoy_latency_p99": `histogram_quantile(0.99, sum by (le) (rate(envoy_cluster_upstream_rq_time_bucket{kubernetes_namespace="shop",app="cart",version="v2"}[120s]))) / 1000`,
+		"istio_latency_p50": `histogram_quantile(0.5, sum by (le) (rate(istio_request_duration_milliseconds_bucket{reporter="destination",destination_workload_namespace="shop",destination_workload="cart",destination_version="v2"}[120s]))) / 1000`,
 	}
 	for name, w := range want {
 		if got, _ := tmpls[name].Render(vars); got != w {
@@ -151,5 +154,41 @@ func TestCustomLabels(t *testing.T) {
 	}
 	if !strings.HasPrefix(p90.Text(), "histogram_quantile(0.9, ") || p90.Name() != "istio_latency_p90" {
 		t.Errorf("Latency(0.9) = %s %s", p90.Name(), p90.Text())
+	}
+}
+
+// TestLatencyInSeconds is issue 19 item 4: the latency templates answer in
+// seconds, the module's unit, dividing Istio's and Envoy's millisecond
+// histograms by 1000 and leaving a histogram named in seconds alone.
+func TestLatencyInSeconds(t *testing.T) {
+	vars := metrics.Vars{Namespace: "shop", Workload: "cart", Version: "v2", Window: time.Minute}
+	for _, tc := range []struct {
+		labels  prometheus.IstioLabels
+		seconds bool
+	}{
+		{prometheus.IstioLabels{}, false},
+		{prometheus.IstioLabels{Duration: "istio_request_duration_seconds"}, true},
+	} {
+		qs, err := prometheus.IstioQueries(tc.labels)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tmpl := range []metrics.Template{qs.LatencyP50, qs.LatencyP95, qs.LatencyP99} {
+			text, err := tmpl.Render(vars)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.HasSuffix(text, ") / 1000"); got == tc.seconds {
+				t.Errorf("%s: %s; divided by 1000: %v, want %v", tc.labels.Duration, text, got, !tc.seconds)
+			}
+		}
+	}
+	envoy, _ := prometheus.EnvoyQueries(prometheus.EnvoyLabels{})
+	p90, err := envoy.Latency(0.9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text, _ := p90.Render(vars); !strings.HasSuffix(text, ") / 1000") {
+		t.Errorf("Envoy p90 %s is not converted to seconds", text)
 	}
 }
