@@ -31,17 +31,44 @@ var appMeshCRD []byte
 
 var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
 
-// crdSources lists the CRD files the harness installs: module path and the
-// glob of files inside the module.
-var crdSources = []struct{ module, glob string }{
-	{"istio.io/api", "kubernetes/customresourcedefinitions.gen.yaml"},
-	{"sigs.k8s.io/gateway-api", "config/crd/standard/*.yaml"},
+// crdSources lists the CRD files the harness installs: module path, the
+// version (empty: the one the build list selects; set for a module no
+// package imports, fetched through the module proxy and checked against
+// the checksum database like any other) and the glob of files inside the
+// module.
+var crdSources = []struct{ module, version, glob string }{
+	{"istio.io/api", "", "kubernetes/customresourcedefinitions.gen.yaml"},
+	{"sigs.k8s.io/gateway-api", "", "config/crd/standard/*.yaml"},
+	// SMI's TrafficSplit as Open Service Mesh installs it (v1alpha2
+	// served); servedSMI also serves v1alpha3 and v1alpha4.
+	{"github.com/openservicemesh/osm", "v1.2.4", "cmd/osm-bootstrap/crds/smi_traffic_split.yaml"},
+}
+
+// servedSMI makes the TrafficSplit CRD serve v1alpha3 and v1alpha4 as
+// well as OSM's v1alpha2 (the SMI SDK's own CRD serves v1alpha4): OSM's
+// file declares the three with conversion None and the same backends
+// ({service, weight}), so the TrafficSplit router's tests can read and
+// write each version the router supports.
+func servedSMI(crd *unstructured.Unstructured) {
+	if crd.GetName() != "trafficsplits.split.smi-spec.io" {
+		return
+	}
+	versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
+	for _, v := range versions {
+		if m, ok := v.(map[string]any); ok && (m["name"] == "v1alpha3" || m["name"] == "v1alpha4") {
+			m["served"] = true
+		}
+	}
+	_ = unstructured.SetNestedSlice(crd.Object, versions, "spec", "versions")
 }
 
 // moduleDir returns the directory of module in the module cache, at the
-// version this module's go.mod selects, downloading it if needed (a fresh
-// clone has an empty cache until the first build).
-func moduleDir(ctx context.Context, module string) (string, error) {
+// version given or else the one the build list selects, downloading it if
+// needed (a fresh clone has an empty cache until the first build).
+func moduleDir(ctx context.Context, module, version string) (string, error) {
+	if version != "" {
+		module += "@" + version
+	}
 	cmd := exec.CommandContext(ctx, "go", "mod", "download", "-json", module)
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
@@ -63,7 +90,7 @@ func crdDocuments(ctx context.Context) ([]*unstructured.Unstructured, error) {
 	var files [][]byte
 	var names []string
 	for _, src := range crdSources {
-		dir, err := moduleDir(ctx, src.module)
+		dir, err := moduleDir(ctx, src.module, src.version)
 		if err != nil {
 			return nil, err
 		}
@@ -99,6 +126,7 @@ func crdDocuments(ctx context.Context) ([]*unstructured.Unstructured, error) {
 			if obj == nil || u.GetKind() != "CustomResourceDefinition" {
 				continue
 			}
+			servedSMI(u)
 			crds = append(crds, u)
 		}
 	}

@@ -28,7 +28,10 @@
 //
 // Env installs, once, the CustomResourceDefinitions the mesh adapters need:
 // Istio's (from the istio.io/api module), Gateway API's standard channel
-// (from sigs.k8s.io/gateway-api) and an App Mesh VirtualRouter
+// (from sigs.k8s.io/gateway-api), SMI's TrafficSplit (split.smi-spec.io,
+// the CRD Open Service Mesh v1.2.4 installs, from the
+// github.com/openservicemesh/osm module at that version, also serving
+// v1alpha3 and v1alpha4) and an App Mesh VirtualRouter
 // (appmesh.k8s.aws/v1beta2) written for these tests from the public schema,
 // and waits until they are Established.
 package kubetest
