@@ -321,10 +321,34 @@ func TestParseNamesFields(t *testing.T) {
 	if _, err := parse(base()); err != nil {
 		t.Fatalf("valid spec refused: %v", err)
 	}
+	// Each router kind with its own fields is accepted.
+	for _, rt := range []Router{
+		{Kind: "VirtualService", Name: "a", Route: "primary", StableService: "a", CanaryService: "a-canary"},
+		{Kind: "TrafficSplit", Name: "a", RootService: "a", StableService: "a-stable", CanaryService: "a-canary", APIVersion: "v1alpha3"},
+		{Kind: "Ingress", Name: "a", ActionName: "a-split", StableService: "a", CanaryService: "a-canary", ServicePort: 80},
+		{Kind: "ReplicaRatio", Name: "a", Replicas: 5},
+	} {
+		r := base()
+		r.Spec.Router = rt
+		if _, err := parse(r); err != nil {
+			t.Errorf("%s refused: %v", rt.Kind, err)
+		}
+	}
 	for field, edit := range map[string]func(r *Rollout){
-		"spec.stable.deployment":    func(r *Rollout) { r.Spec.Stable.Deployment = "Not_A_Name" },
-		"spec.canary.deployment":    func(r *Rollout) { r.Spec.Canary.Deployment = "a" },
-		"spec.router.kind":          func(r *Rollout) { r.Spec.Router.Kind = "Ingress" },
+		"spec.stable.deployment": func(r *Rollout) { r.Spec.Stable.Deployment = "Not_A_Name" },
+		"spec.canary.deployment": func(r *Rollout) { r.Spec.Canary.Deployment = "a" },
+		"spec.router.kind":       func(r *Rollout) { r.Spec.Router.Kind = "Nginx" },
+		"spec.router.rootService": func(r *Rollout) {
+			r.Spec.Router.Kind = "TrafficSplit"
+		},
+		"spec.router.apiVersion": func(r *Rollout) {
+			r.Spec.Router.Kind, r.Spec.Router.RootService, r.Spec.Router.APIVersion = "TrafficSplit", "a", "v1alpha1"
+		},
+		"spec.router.actionName": func(r *Rollout) { r.Spec.Router.Kind, r.Spec.Router.ServicePort = "Ingress", 80 },
+		"spec.router.servicePort": func(r *Rollout) {
+			r.Spec.Router.Kind, r.Spec.Router.ActionName, r.Spec.Router.ServicePort = "Ingress", "a-split", 70000
+		},
+		"spec.router.replicas":      func(r *Rollout) { r.Spec.Router.Replicas = 3 },
 		"spec.plan.steps":           func(r *Rollout) { r.Spec.Plan.Steps = nil },
 		"spec.plan.steps[0]":        func(r *Rollout) { r.Spec.Plan.Steps = []int{0, 100} },
 		"spec.plan.interval":        func(r *Rollout) { r.Spec.Plan.Interval = "" },

@@ -27,6 +27,18 @@ func TestCRDRefusesBadRollouts(t *testing.T) {
 	if err := create("good", rolloutSpec("good")); err != nil {
 		t.Fatalf("a good Rollout was refused: %v", err)
 	}
+	for name, rt := range map[string]map[string]any{
+		"good-smi":           {"kind": "TrafficSplit", "name": "a", "rootService": "a", "stableService": "a-stable", "canaryService": "a-canary", "apiVersion": "v1alpha3"},
+		"good-alb":           {"kind": "Ingress", "name": "a", "actionName": "a-split", "stableService": "a", "canaryService": "a-canary", "servicePort": int64(80)},
+		"good-replica-ratio": {"kind": "ReplicaRatio", "name": "a", "replicas": int64(5)},
+		"good-httproute":     {"kind": "HTTPRoute", "name": "a", "stableService": "a", "canaryService": "a-canary"},
+	} {
+		s := rolloutSpec(name)
+		s["router"] = rt
+		if err := create(name, s); err != nil {
+			t.Errorf("a good %s Rollout was refused: %v", rt["kind"], err)
+		}
+	}
 	router := func(s map[string]any) map[string]any { return s["router"].(map[string]any) }
 	plan := func(s map[string]any) map[string]any { return s["plan"].(map[string]any) }
 	metric := func(s map[string]any) map[string]any { return s["metrics"].([]any)[0].(map[string]any) }
@@ -62,6 +74,26 @@ func TestCRDRefusesBadRollouts(t *testing.T) {
 			s["metrics"] = ms
 		}, "spec.metrics", "must have at most 10 items"},
 		{"bad-preset", func(s map[string]any) { s["preset"] = "yolo" }, "spec.preset", "Unsupported value"},
+		{"smi-no-root", func(s map[string]any) {
+			s["router"] = map[string]any{"kind": "TrafficSplit", "name": "a", "stableService": "a", "canaryService": "a-canary"}
+		}, "spec.router.rootService", "rootService is required for kind TrafficSplit"},
+		{"smi-version", func(s map[string]any) {
+			s["router"] = map[string]any{"kind": "TrafficSplit", "name": "a", "rootService": "a", "stableService": "a-stable", "canaryService": "a-canary", "apiVersion": "v1alpha1"}
+		}, "spec.router.apiVersion", "Unsupported value"},
+		{"alb-no-action", func(s map[string]any) {
+			s["router"] = map[string]any{"kind": "Ingress", "name": "a", "stableService": "a", "canaryService": "a-canary", "servicePort": int64(80)}
+		}, "spec.router.actionName", "required for kind Ingress"},
+		{"alb-port", func(s map[string]any) {
+			s["router"] = map[string]any{"kind": "Ingress", "name": "a", "actionName": "a-split", "stableService": "a", "canaryService": "a-canary", "servicePort": int64(70000)}
+		}, "spec.router.servicePort", "less than or equal to 65535"},
+		{"replicas-elsewhere", func(s map[string]any) { router(s)["replicas"] = int64(3) }, "spec.router.replicas", "only for kind ReplicaRatio"},
+		{"replica-ratio-services", func(s map[string]any) {
+			s["router"] = map[string]any{"kind": "ReplicaRatio", "name": "a", "stableService": "a"}
+		}, "spec.router.stableService", "not used by kind ReplicaRatio"},
+		{"replica-ratio-zero", func(s map[string]any) {
+			s["router"] = map[string]any{"kind": "ReplicaRatio", "name": "a", "replicas": int64(0)}
+		}, "spec.router.replicas", "greater than or equal to 1"},
+		{"missing-services", func(s map[string]any) { delete(router(s), "canaryService") }, "spec.router.stableService", "stableService and canaryService are required"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := rolloutSpec(c.name)
