@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -69,8 +70,8 @@ func TestImport(t *testing.T) {
 }
 
 // TestImportDocumentationCorpus imports every Rollout and Canary of the
-// projects' documentation collected in testdata/docs (sources and
-// licences in each file's header; testdata/docs/collect.py made them).
+// projects' documentation and examples, read at test time from their Go
+// modules (corpus_test.go; the source of each case in its header).
 // Each either imports into a rollout file that validates, or is refused
 // with exit status 2, nothing on standard output, and a sentence — no Go
 // value dump. The counts are the ones README.md states.
@@ -85,7 +86,7 @@ func TestImportDocumentationCorpus(t *testing.T) {
 		{"flagger", "Canary", "Flagger documentation and examples"},
 	} {
 		t.Run(tc.tool, func(t *testing.T) {
-			files, err := filepath.Glob(filepath.Join("testdata/docs", tc.tool, "*.yaml"))
+			files, err := filepath.Glob(filepath.Join(docCorpus(t, tc.tool), "*.yaml"))
 			if err != nil || len(files) == 0 {
 				t.Fatalf("no corpus: %v", err)
 			}
@@ -201,7 +202,8 @@ func TestImportChoosesByName(t *testing.T) {
 
 // TestImportRouters maps each router of Argo's trafficRouting and of
 // Flagger's providers, and refuses the ones without a router here with a
-// sentence that says what to do.
+// sentence that says what to do. Arguments "corpus/TOOL/FILE" name a case
+// of the documentation corpus (corpus_test.go).
 func TestImportRouters(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -209,13 +211,13 @@ func TestImportRouters(t *testing.T) {
 		code int
 		want []string
 	}{
-		{"argo smi", []string{"argo", "testdata/docs/argo/docs-getting-started-smi-rollout.yaml"}, 0,
+		{"argo smi", []string{"argo", "corpus/argo/docs-getting-started-smi-rollout.yaml"}, 0,
 			[]string{"smi:\n", "trafficSplit: rollouts-demo\n", "service: rollouts-demo-stable\n", "stableBackend: rollouts-demo-stable\n", "canaryBackend: rollouts-demo-canary\n"}},
-		{"argo alb", []string{"argo", "testdata/docs/argo/docs-getting-started-alb-rollout.yaml"}, 0,
+		{"argo alb", []string{"argo", "corpus/argo/docs-getting-started-alb-rollout.yaml"}, 0,
 			[]string{"alb:\n", "ingress: rollouts-demo-ingress\n", "actionName: rollouts-demo-root\n", "servicePort: 80\n", "canaryService: rollouts-demo-canary\n"}},
-		{"argo appMesh", []string{"argo", "testdata/docs/argo/examples-appmesh-canary-rollout.yaml"}, 0,
+		{"argo appMesh", []string{"argo", "corpus/argo/examples-appmesh-canary-rollout.yaml"}, 0,
 			[]string{"appmesh:\n", "virtualRouter: my-svc\n", "stable: my-vn-stable\n", "canary: my-vn-canary\n", "AWS ended App Mesh support"}},
-		{"argo no router", []string{"argo", "testdata/docs/argo/docs-getting-started-basic-rollout.yaml"}, 0,
+		{"argo no router", []string{"argo", "corpus/argo/docs-getting-started-basic-rollout.yaml"}, 0,
 			[]string{"replicaRatio:\n", "replicas: 5\n", "stableDeployment: rollouts-demo-stable\n", "canaryDeployment: rollouts-demo-canary\n", "round to multiples of 20 %"}},
 		{"argo gateway plugin", []string{"--name", "gateway-demo", "argo", "testdata/argo/routers.yaml"}, 0,
 			[]string{"gatewayapi:\n", "route: argo-rollouts-http-route\n", "stable: argo-rollouts-stable-service\n", "canary: argo-rollouts-canary-service\n"}},
@@ -223,11 +225,11 @@ func TestImportRouters(t *testing.T) {
 			[]string{"stableDeployment: rollout-ref-deployment\n", "canaryDeployment: rollout-ref-deployment-canary\n", "replicas: 4\n"}},
 		{"argo nginx", []string{"--name", "nginx-demo", "argo", "testdata/argo/routers.yaml"}, 2,
 			[]string{"ingress-nginx was retired in March 2026", "Gateway API HTTPRoute"}},
-		{"argo two routers", []string{"argo", "testdata/docs/argo/docs-getting-started-mixed-rollout.yaml"}, 2,
+		{"argo two routers", []string{"argo", "corpus/argo/docs-getting-started-mixed-rollout.yaml"}, 2,
 			[]string{"sets 2 traffic routers at once (spec.strategy.canary.trafficRouting: nginx, smi)"}},
-		{"argo blue/green", []string{"argo", "testdata/docs/argo/examples-rollout-bluegreen.yaml"}, 2,
+		{"argo blue/green", []string{"argo", "corpus/argo/examples-rollout-bluegreen.yaml"}, 2,
 			[]string{"blue/green is not supported yet"}},
-		{"argo other router", []string{"argo", "testdata/docs/argo/examples-ambassador-rollout.yaml"}, 2,
+		{"argo other router", []string{"argo", "corpus/argo/examples-ambassador-rollout.yaml"}, 2,
 			[]string{"trafficRouting.ambassador, which has no router here"}},
 		{"flagger osm", []string{"--name", "osm-demo", "flagger", "testdata/flagger/providers.yaml"}, 0,
 			[]string{"smi:\n", "trafficSplit: podinfo\n", "stableBackend: podinfo-primary\n", "canaryBackend: podinfo-canary\n", "osm_request_total{", "max: 0.01\n"}},
@@ -239,15 +241,23 @@ func TestImportRouters(t *testing.T) {
 			[]string{"replicaRatio:\n", "stableDeployment: podinfo-primary\n", "canaryDeployment: podinfo\n", "replicas: 10\n", "set it to your replica count"}},
 		{"flagger contour", []string{"--name", "contour-demo", "flagger", "testdata/flagger/providers.yaml"}, 2,
 			[]string{`spec.provider "contour", which has no router here`, "set spec.provider: gatewayapi:v1"}},
-		{"flagger nginx", []string{"flagger", "testdata/docs/flagger/docs-gitbook-tutorials-nginx-progressive-delivery-2.yaml"}, 2,
+		{"flagger nginx", []string{"flagger", "corpus/flagger/docs-gitbook-tutorials-nginx-progressive-delivery-2.yaml"}, 2,
 			[]string{"ingress-nginx was retired in March 2026"}},
-		{"flagger blue/green", []string{"flagger", "testdata/docs/flagger/docs-gitbook-tutorials-kubernetes-blue-green-1.yaml"}, 2,
+		{"flagger blue/green", []string{"flagger", "corpus/flagger/docs-gitbook-tutorials-kubernetes-blue-green-1.yaml"}, 2,
 			[]string{"blue/green is not supported yet"}},
-		{"flagger A/B", []string{"flagger", "testdata/docs/flagger/docs-gitbook-tutorials-istio-ab-testing-2.yaml"}, 2,
+		{"flagger A/B", []string{"flagger", "corpus/flagger/docs-gitbook-tutorials-istio-ab-testing-2.yaml"}, 2,
 			[]string{"A/B testing is not supported yet"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			out, errOut, code := ctl(t, t.TempDir(), append([]string{"import"}, tc.args...)...)
+			args := slices.Clone(tc.args)
+			for i, a := range args {
+				// A case of the documentation corpus (corpus_test.go).
+				if rest, ok := strings.CutPrefix(a, "corpus/"); ok {
+					tool, file, _ := strings.Cut(rest, "/")
+					args[i] = filepath.Join(docCorpus(t, tool), file)
+				}
+			}
+			out, errOut, code := ctl(t, t.TempDir(), append([]string{"import"}, args...)...)
 			if code != tc.code {
 				t.Fatalf("exit %d, want %d: %s", code, tc.code, errOut)
 			}
