@@ -279,12 +279,15 @@ func (src corpusSource) collect(mod fs.FS, out string) (written, unparsed int, e
 				body.WriteString("\n")
 			}
 			for _, e := range extra {
-				y, err := yaml.Marshal(e.node)
-				if err != nil {
+				body.WriteString("---\n")
+				enc := yaml.NewEncoder(&body)
+				enc.SetIndent(2)
+				if err := enc.Encode(e.node); err != nil {
 					return 0, 0, fmt.Errorf("%s: %v", f, err)
 				}
-				body.WriteString("---\n")
-				body.Write(y)
+				if err := enc.Close(); err != nil {
+					return 0, 0, fmt.Errorf("%s: %v", f, err)
+				}
 			}
 			if err := os.WriteFile(filepath.Join(out, name), []byte(body.String()), 0o644); err != nil {
 				return 0, 0, err
