@@ -24,6 +24,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -37,12 +38,13 @@ import (
 func cmdImport(e env, args []string) error {
 	fs, _ := flags("import", e)
 	out := fs.String("o", "", "write the rollout file here instead of standard output")
+	name := fs.String("name", "", "the Canary or Rollout to import when the files hold several (its metadata.name)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) < 2 {
-		return usageErr(errors.New("usage: canaryctl import flagger canary.yaml [metrictemplates.yaml…] | import argo analysistemplate.yaml rollout.yaml"))
+		return usageErr(errors.New("usage: canaryctl import [--name NAME] flagger canary.yaml [metrictemplates.yaml…] | import [--name NAME] argo rollout.yaml [analysistemplates.yaml…]"))
 	}
 	var docs []map[string]any
 	for _, p := range pos[1:] {
@@ -56,13 +58,16 @@ func cmdImport(e env, args []string) error {
 	var notes []string
 	switch pos[0] {
 	case "flagger":
-		ro, notes, err = importFlagger(docs)
+		ro, notes, err = importFlagger(docs, *name)
 	case "argo":
-		ro, notes, err = importArgo(docs)
+		ro, notes, err = importArgo(docs, *name)
 	default:
 		return usageErr(fmt.Errorf("import from %q: give flagger or argo", pos[0]))
 	}
 	if err != nil {
+		for _, n := range notes {
+			fmt.Fprintln(e.stderr, "not mapped:", n)
+		}
 		return usageErr(err)
 	}
 	y, err := rolloutYAML(ro)
@@ -80,12 +85,17 @@ func cmdImport(e env, args []string) error {
 		}
 	}
 	b.Write(y)
-	// The result must be a rollout file canaryctl reads.
-	if _, err := parseRollout("imported", b.Bytes()); err != nil {
-		return fmt.Errorf("the imported rollout does not read back: %w", err)
+	// The result must be a rollout file canaryctl reads and validates;
+	// nothing is written otherwise.
+	f, err := parseRollout("imported", b.Bytes())
+	if err == nil {
+		err = f.ro.Validate(lookup)
 	}
-	if err := ro.Validate(lookup); err != nil {
-		fmt.Fprintf(e.stderr, "canaryctl import: note: the imported rollout does not validate yet: %v\n", err)
+	if err != nil {
+		for _, n := range notes {
+			fmt.Fprintln(e.stderr, "not mapped:", n)
+		}
+		return usageErr(fmt.Errorf("the rollout file made from %s would not validate, so none was written: %v", ro.Name, err))
 	}
 	for _, n := range notes {
 		fmt.Fprintln(e.stderr, "not mapped:", n)
@@ -96,6 +106,66 @@ func cmdImport(e env, args []string) error {
 	_, err = e.stdout.Write(b.Bytes())
 	return err
 }
+
+// pick returns the one object of the kind the import reads: the one named
+// name, or the only one when name is empty.
+func pick(docs []map[string]any, what, name string, kinds ...string) (obj, error) {
+	all := find(docs, kinds...)
+	whats := what + "s"
+	if w, ok := strings.CutSuffix(what, "y"); ok {
+		whats = w + "ies"
+	}
+	var names []string
+	for _, o := range all {
+		names = append(names, fmt.Sprintf("%q", o.m("metadata").s("name")))
+	}
+	if name != "" {
+		var hit []obj
+		for _, o := range all {
+			if o.m("metadata").s("name") == name {
+				hit = append(hit, o)
+			}
+		}
+		switch {
+		case len(hit) == 1:
+			return hit[0], nil
+		case len(hit) > 1:
+			return nil, fmt.Errorf("the files hold %d %s named %q; give files that hold one", len(hit), whats, name)
+		case len(all) == 0:
+			return nil, fmt.Errorf("the files hold no %s", what)
+		}
+		return nil, fmt.Errorf("the files hold no %s named %q (they hold %s)", what, name, strings.Join(names, ", "))
+	}
+	switch len(all) {
+	case 0:
+		return nil, fmt.Errorf("the files hold no %s", what)
+	case 1:
+		return all[0], nil
+	}
+	return nil, fmt.Errorf("the files hold %d %s (%s): choose one with --name", len(all), whats, strings.Join(names, ", "))
+}
+
+// rolloutName converts a Kubernetes object name into a rollout name
+// (lower-case letters, digits, '-' and '.'), with a note when it changed.
+func rolloutName(n string, notes *[]string) (string, error) {
+	if n == "" {
+		return "", errors.New("its metadata.name is empty; a rollout needs a name")
+	}
+	c := strings.Trim(regexp.MustCompile(`[^a-z0-9.-]+`).ReplaceAllString(strings.ToLower(n), "-"), "-.")
+	if len(c) > 253 {
+		c = strings.Trim(c[:253], "-.")
+	}
+	if c == "" {
+		return "", fmt.Errorf("its metadata.name %q has no letter or digit to make a rollout name from", n)
+	}
+	if c != n {
+		*notes = append(*notes, fmt.Sprintf("metadata.name %q is not a valid rollout name; written as %q", n, c))
+	}
+	return c, nil
+}
+
+// ingressNginx is the sentence for ingress-nginx canaries.
+const ingressNginx = "ingress-nginx was retired in March 2026 and has no router here; put a Gateway API HTTPRoute in front of the stable and canary Services (router gatewayapi) and import again with that"
 
 // readDocs reads every YAML document of a file.
 func readDocs(path string) ([]map[string]any, error) {
@@ -193,60 +263,101 @@ func unmapped(o obj, prefix string, known ...string) []string {
 	return out
 }
 
-func importFlagger(docs []map[string]any) (*spec.Rollout, []string, error) {
-	canaries := find(docs, "Canary")
-	if len(canaries) != 1 {
-		return nil, nil, fmt.Errorf("give exactly one Flagger Canary (found %d)", len(canaries))
+func importFlagger(docs []map[string]any, want string) (*spec.Rollout, []string, error) {
+	c, err := pick(docs, "Flagger Canary", want, "Canary")
+	if err != nil {
+		return nil, nil, err
 	}
 	templates := map[string]obj{}
 	for _, t := range find(docs, "MetricTemplate") {
 		templates[t.m("metadata").s("name")] = t
 	}
-	c := canaries[0]
 	meta, sp := c.m("metadata"), c.m("spec")
 	a := sp.m("analysis")
 	if len(a) == 0 {
 		a = sp.m("canaryAnalysis") // the field's name before flagger.app/v1beta1
 	}
-	name := meta.s("name")
+	var notes []string
+	name, err := rolloutName(meta.s("name"), &notes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("the Canary cannot be imported: %w", err)
+	}
+	provider := sp.s("provider")
+	// Strategies other than a weighted canary (issue 20).
+	switch {
+	case len(a.list("match")) > 0:
+		return nil, nil, fmt.Errorf("Canary %q is an A/B test (spec.analysis.match routes by header or cookie); A/B testing is not supported yet, only weighted canaries are imported", meta.s("name"))
+	case a.has("iterations"):
+		return nil, nil, fmt.Errorf("Canary %q is a blue/green deployment (spec.analysis.iterations without stepWeight); blue/green is not supported yet, only weighted canaries are imported", meta.s("name"))
+	case provider == "nginx":
+		return nil, nil, fmt.Errorf("Canary %q uses spec.provider nginx: %s", meta.s("name"), ingressNginx)
+	}
 	target := sp.m("targetRef").s("name")
 	if target == "" {
-		target = name
+		return nil, nil, fmt.Errorf("Canary %q has no spec.targetRef.name: the workload to roll out is not named", meta.s("name"))
+	}
+	if k := sp.m("targetRef").s("kind"); k != "" && k != "Deployment" {
+		return nil, nil, fmt.Errorf("Canary %q targets a %s (spec.targetRef.kind); only Deployments are imported", meta.s("name"), k)
 	}
 	svc := sp.m("service").s("name")
 	if svc == "" {
 		svc = target
 	}
-	ro := &spec.Rollout{APIVersion: spec.APIVersion, Kind: spec.Kind, Name: name,
-		Target: spec.Target{Namespace: meta.s("namespace"), Service: svc,
-			Stable: spec.Workload{Workload: target + "-primary"}, Canary: spec.Workload{Workload: target}}}
-	var notes []string
 	ns := meta.s("namespace")
 	if ns == "" {
 		ns = "default"
 		notes = append(notes, "metadata.namespace was empty; default assumed")
 	}
-	provider := sp.s("provider")
+	ro := &spec.Rollout{APIVersion: spec.APIVersion, Kind: spec.Kind, Name: name,
+		Target: spec.Target{Namespace: ns, Service: svc,
+			Stable: spec.Workload{Workload: target + "-primary"}, Canary: spec.Workload{Workload: target}}}
+	// Flagger's routers: the primary Deployment and Service are
+	// <target>-primary and <service>-primary, the canary Service is
+	// <service>-canary (docs/gitbook/usage/how-it-works.md).
 	prefix := "istio"
-	switch {
-	case provider == "" || provider == "istio":
+	kind, version, _ := strings.Cut(provider, ":")
+	switch kind {
+	case "", "istio":
 		ro.Router.Istio = &spec.Istio{Namespace: ns, VirtualService: svc,
 			Stable: spec.Destination{Host: svc + "-primary"}, Canary: spec.Destination{Host: svc + "-canary"}}
 		if provider == "" {
 			notes = append(notes, "spec.provider was empty (Flagger's global mesh provider): the Istio router is assumed")
 		}
-	case strings.HasPrefix(provider, "gatewayapi"):
+	case "gatewayapi":
 		ro.Router.GatewayAPI = &spec.GatewayAPI{Namespace: ns, Route: svc, Stable: svc + "-primary", Canary: svc + "-canary"}
 		prefix = "envoy"
 		notes = append(notes, "the built-in metrics were mapped to the Envoy templates; check that they match your gateway's metrics")
-	case strings.HasPrefix(provider, "appmesh"):
+	case "linkerd":
+		// Flagger drives Linkerd through an HTTPRoute whose parent is the
+		// Service (Linkerd 2.12+ reads Gateway API routes).
+		ro.Router.GatewayAPI = &spec.GatewayAPI{Namespace: ns, Route: svc, Stable: svc + "-primary", Canary: svc + "-canary", Implementation: "linkerd"}
+		prefix = "linkerd"
+		notes = append(notes, "Linkerd: an HTTPRoute with the Service as its parent (Linkerd 2.14+); with Linkerd's SMI extension instead, use router smi")
+	case "osm", "smi":
+		ro.Router.SMI = &spec.SMI{Namespace: ns, TrafficSplit: svc, Service: svc, StableBackend: svc + "-primary", CanaryBackend: svc + "-canary"}
+		if kind == "smi" && version != "" {
+			if !slices.Contains(spec.SMIVersions, version) {
+				return nil, nil, fmt.Errorf("Canary %q uses spec.provider %q: the SMI TrafficSplit versions written here are %s", meta.s("name"), provider, strings.Join(spec.SMIVersions, ", "))
+			}
+			ro.Router.SMI.APIVersion = version
+		}
+		prefix = kind
+		if kind == "osm" {
+			notes = append(notes, "Open Service Mesh: an SMI TrafficSplit (split.smi-spec.io v1alpha2); OSM was archived in 2023")
+		}
+	case "appmesh":
 		ro.Router.AppMesh = &spec.AppMesh{Namespace: ns, VirtualRouter: svc, Stable: target + "-primary", Canary: target + "-canary"}
 		prefix = "envoy"
 		notes = append(notes, "App Mesh: AWS ended support on 30 September 2026; consider gatewayapi with VPC Lattice")
+	case "kubernetes":
+		ro.Router.ReplicaRatio = &spec.ReplicaRatio{Namespace: ns, Service: svc, StableDeployment: target + "-primary", CanaryDeployment: target, Replicas: 10}
+		prefix = ""
+		notes = append(notes, "spec.provider kubernetes: the weight is the share of ready canary pods (router replicaRatio); the Canary does not say how many pods, so replicas: 10 is written (weights round to tens) — set it to your replica count")
 	default:
-		ro.Router.Istio = &spec.Istio{Namespace: ns, VirtualService: svc,
-			Stable: spec.Destination{Host: svc + "-primary"}, Canary: spec.Destination{Host: svc + "-canary"}}
-		notes = append(notes, fmt.Sprintf("spec.provider %q has no router here; the Istio router was written as a placeholder", provider))
+		return nil, nil, fmt.Errorf("Canary %q uses spec.provider %q, which has no router here (mapped: istio, linkerd, osm, smi, appmesh, gatewayapi, kubernetes); if %s serves the Gateway API, set spec.provider: gatewayapi:v1 and import again", meta.s("name"), provider, kind)
+	}
+	if a.has("stepWeightPromotion") {
+		notes = append(notes, "spec.analysis.stepWeightPromotion: not mapped; promotion moves all traffic at once")
 	}
 	// Plan.
 	iv := a.s("interval")
@@ -270,10 +381,16 @@ func importFlagger(docs []map[string]any) (*spec.Rollout, []string, error) {
 	} else {
 		sw, _ := a.num("stepWeight")
 		mw, _ := a.num("maxWeight")
+		if sw > 0 && mw == 0 {
+			mw = 100 // Flagger's default maxWeight (pkg/controller/scheduler.go)
+		}
 		ro.Plan.StepWeight, ro.Plan.MaxWeight = int(sw), int(mw)
 		if mw > 0 && sw > 0 && int(mw)%int(sw) != 0 {
 			notes = append(notes, fmt.Sprintf("maxWeight %v is not a multiple of stepWeight %v: the last step is %d", mw, sw, int(mw)/int(sw)*int(sw)))
 		}
+	}
+	if len(ro.Plan.Steps) == 0 && ro.Plan.StepWeight == 0 {
+		return nil, notes, fmt.Errorf("Canary %q's spec.analysis gives no traffic steps (stepWeight, or stepWeights), so there is no weighted canary to import", meta.s("name"))
 	}
 	if a.has("iterations") || a.has("mirror") {
 		notes = append(notes, "spec.analysis.iterations/mirror (blue-green or mirroring): not mapped; see plan.zeroTraffic.mirror for a validation with mirrored traffic")
@@ -307,6 +424,25 @@ func importFlagger(docs []map[string]any) (*spec.Rollout, []string, error) {
 		}
 		lim := spec.Limit{}
 		switch {
+		case (mname == "request-success-rate" || mname == "request-duration") && m.m("templateRef").s("name") == "" && meshQueries[prefix][mname] == "" && prefix != "istio" && prefix != "envoy":
+			notes = append(notes, fmt.Sprintf("%s (%s): Flagger's built-in metric for spec.provider %q has no template here; metric left out (give a MetricTemplate instead)", f, mname, provider))
+			continue
+		case mname == "request-success-rate" && m.m("templateRef").s("name") == "" && meshQueries[prefix][mname] != "":
+			met.Name, met.Query = "error-rate", meshQueries[prefix][mname]
+			lim.Metric = met.Name
+			if hasMin {
+				lim.Max = ptrF(roundTo((100-mn)/100, 6))
+			}
+			if hasMax {
+				notes = append(notes, f+".thresholdRange.max on the success rate: not mapped")
+			}
+			notes = append(notes, fmt.Sprintf("%s (%s): Flagger's %s query, as an error rate per workload", f, mname, prefix))
+		case mname == "request-duration" && m.m("templateRef").s("name") == "" && meshQueries[prefix][mname] != "":
+			met.Name, met.Query, met.SkipStable = "latency-p99", meshQueries[prefix][mname], true
+			lim.Metric, lim.Max = met.Name, ptrF(mx)
+			if !hasMax {
+				lim.Max = nil
+			}
 		case mname == "request-success-rate" && m.m("templateRef").s("name") == "":
 			met.Name, met.Builtin = "error-rate", prefix+"/error-rate"
 			lim.Metric = met.Name
@@ -371,6 +507,9 @@ func importFlagger(docs []map[string]any) (*spec.Rollout, []string, error) {
 			ro.Metrics, ro.Provider = nil, nil
 		}
 	}
+	if n := len(a.list("metrics")); n > 0 && len(limits) == 0 {
+		return nil, notes, fmt.Errorf("none of Canary %q's %d metrics could be mapped to a judged metric (see the notes above), and a rollout without its analysis would promote unchecked", meta.s("name"), n)
+	}
 	// Webhooks.
 	for i, h := range a.list("webhooks") {
 		typ := h.s("type")
@@ -392,10 +531,26 @@ func importFlagger(docs []map[string]any) (*spec.Rollout, []string, error) {
 			notes = append(notes, f+": webhooks are not called; run load tests and hooks around canaryctl run")
 		}
 	}
-	notes = append(notes, unmapped(a, "spec.analysis", "interval", "threshold", "maxWeight", "stepWeight", "stepWeights", "metrics", "webhooks", "iterations", "mirror")...)
+	notes = append(notes, unmapped(a, "spec.analysis", "interval", "threshold", "maxWeight", "stepWeight", "stepWeights", "metrics", "webhooks", "iterations", "mirror", "stepWeightPromotion")...)
 	notes = append(notes, unmapped(sp, "spec", "targetRef", "service", "analysis", "canaryAnalysis", "provider", "progressDeadlineSeconds")...)
 	notes = append(notes, unmapped(sp.m("service"), "spec.service", "name", "port", "targetPort", "portName")...)
 	return ro, notes, nil
+}
+
+// meshQueries are Flagger's built-in queries of the meshes whose metrics
+// have no built-in template here, rewritten as metrics templates: the
+// success rate as an error rate (a fraction), the duration as the p99 in
+// milliseconds. Source: fluxcd/flagger pkg/metrics/observers/linkerd.go
+// and osm.go at commit 15bd6ad555e6 (Apache-2.0).
+var meshQueries = map[string]map[string]string{
+	"linkerd": {
+		"request-success-rate": `sum(rate(response_total{namespace="{{namespace}}", deployment="{{workload}}", classification="failure", direction="inbound"}[{{window}}])) / sum(rate(response_total{namespace="{{namespace}}", deployment="{{workload}}", direction="inbound"}[{{window}}]))`,
+		"request-duration":     `histogram_quantile(0.99, sum(rate(response_latency_ms_bucket{namespace="{{namespace}}", deployment="{{workload}}", direction="inbound"}[{{window}}])) by (le))`,
+	},
+	"osm": {
+		"request-success-rate": `sum(rate(osm_request_total{destination_namespace="{{namespace}}", destination_kind="Deployment", destination_name="{{workload}}", response_code=~"5.*"}[{{window}}])) / sum(rate(osm_request_total{destination_namespace="{{namespace}}", destination_kind="Deployment", destination_name="{{workload}}"}[{{window}}]))`,
+		"request-duration":     `histogram_quantile(0.99, sum(rate(osm_request_duration_ms_bucket{destination_namespace="{{namespace}}", destination_kind="Deployment", destination_name="{{workload}}"}[{{window}}])) by (le))`,
+	},
 }
 
 var flaggerVar = regexp.MustCompile(`\{\{\s*([a-zA-Z_.]+)\s*\}\}`)
@@ -452,36 +607,131 @@ func roundTo(v float64, prec int) float64 {
 
 var argoCond = regexp.MustCompile(`^\s*result(?:\[0\])?\s*(>=|>|<=|<)\s*([-+0-9.eE]+)\s*$`)
 
-func importArgo(docs []map[string]any) (*spec.Rollout, []string, error) {
-	rollouts := find(docs, "Rollout")
-	if len(rollouts) != 1 {
-		return nil, nil, fmt.Errorf("give exactly one Argo Rollouts Rollout (found %d)", len(rollouts))
+func importArgo(docs []map[string]any, want string) (*spec.Rollout, []string, error) {
+	r, err := pick(docs, "Argo Rollouts Rollout", want, "Rollout")
+	if err != nil {
+		return nil, nil, err
 	}
-	templates := find(docs, "AnalysisTemplate", "ClusterAnalysisTemplate")
-	if len(templates) == 0 {
-		return nil, nil, errors.New("give at least one AnalysisTemplate")
+	meta, strategy := r.m("metadata"), r.m("spec").m("strategy")
+	can := strategy.m("canary")
+	rname := meta.s("name")
+	var notes []string
+	name, err := rolloutName(rname, &notes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("the Rollout cannot be imported: %w", err)
 	}
-	r := rollouts[0]
-	meta, can := r.m("metadata"), r.m("spec").m("strategy").m("canary")
-	if len(can) == 0 {
-		return nil, nil, errors.New("the Rollout has no spec.strategy.canary (blue-green is not mapped)")
+	switch {
+	case len(strategy.m("blueGreen")) > 0:
+		return nil, nil, fmt.Errorf("Rollout %q uses spec.strategy.blueGreen; blue/green is not supported yet, only canaries are imported", rname)
+	case len(can) == 0:
+		return nil, nil, fmt.Errorf("Rollout %q has no spec.strategy.canary, so there is no canary to import", rname)
+	}
+	weights := 0
+	for _, st := range can.list("steps") {
+		if st.has("setWeight") {
+			weights++
+		}
+	}
+	if weights == 0 {
+		return nil, nil, fmt.Errorf("Rollout %q's canary steps set no weight (no setWeight step), so there is no traffic plan to import", rname)
+	}
+	// The analysis templates the Rollout names must be given; only those
+	// are read.
+	byName := map[string]obj{}
+	for _, t := range find(docs, "AnalysisTemplate", "ClusterAnalysisTemplate") {
+		byName[t.m("metadata").s("name")] = t
+	}
+	var templates []obj
+	seen := map[string]bool{}
+	refs := can.m("analysis").list("templates")
+	for _, st := range can.list("steps") {
+		refs = append(refs, st.m("analysis").list("templates")...)
+	}
+	for _, ref := range refs {
+		tn := ref.s("templateName")
+		if tn == "" || seen[tn] {
+			continue
+		}
+		seen[tn] = true
+		t, ok := byName[tn]
+		if !ok {
+			return nil, nil, fmt.Errorf("Rollout %q's analysis uses AnalysisTemplate %q, which is not in the files given; pass the file that defines it too", rname, tn)
+		}
+		templates = append(templates, t)
 	}
 	ns := meta.s("namespace")
-	var notes []string
 	if ns == "" {
 		ns = "default"
 		notes = append(notes, "metadata.namespace was empty; default assumed")
 	}
-	ro := &spec.Rollout{APIVersion: spec.APIVersion, Kind: spec.Kind, Name: meta.s("name"),
-		Target: spec.Target{Namespace: ns, Service: can.s("stableService"),
+	stable, canarySvc := can.s("stableService"), can.s("canaryService")
+	ro := &spec.Rollout{APIVersion: spec.APIVersion, Kind: spec.Kind, Name: name,
+		Target: spec.Target{Namespace: ns, Service: stable,
 			Stable: spec.Workload{Version: "stable"}, Canary: spec.Workload{Version: "canary"}}}
 	tr := can.m("trafficRouting")
+	var routers []string
+	for k := range tr {
+		switch k {
+		case "managedRoutes", "maxTrafficWeight":
+			notes = append(notes, "spec.strategy.canary.trafficRouting."+k+": not mapped")
+		default:
+			routers = append(routers, k)
+		}
+	}
+	sort.Strings(routers)
+	needServices := func(router string) error {
+		if stable == "" || canarySvc == "" {
+			return fmt.Errorf("Rollout %q routes through %s but does not name both spec.strategy.canary.stableService and canaryService, which the router splits between", rname, router)
+		}
+		return nil
+	}
 	switch {
-	case len(tr.m("istio")) > 0:
+	case len(routers) > 1:
+		return nil, nil, fmt.Errorf("Rollout %q sets %d traffic routers at once (spec.strategy.canary.trafficRouting: %s); a rollout file has one router: keep one and import again", rname, len(routers), strings.Join(routers, ", "))
+	case len(routers) == 0:
+		// Argo's basic canary: the weight is the share of canary pods.
+		svc := stable
+		if svc == "" {
+			svc = canarySvc
+		}
+		if svc == "" {
+			svc = name
+			notes = append(notes, fmt.Sprintf("no Service is named (spec.strategy.canary.stableService): router.replicaRatio.service %q is assumed", svc))
+		}
+		ro.Target.Service = svc
+		replicas := 1 // Argo's default spec.replicas
+		if v, ok := r.m("spec").num("replicas"); ok {
+			replicas = int(v)
+		}
+		if replicas < 1 {
+			return nil, nil, fmt.Errorf("Rollout %q has spec.replicas %d; a replica-ratio canary needs at least one pod", rname, replicas)
+		}
+		stableDep := name + "-stable"
+		if wr := r.m("spec").m("workloadRef"); wr.s("name") != "" {
+			stableDep = wr.s("name")
+		}
+		canaryDep := strings.TrimSuffix(stableDep, "-stable") + "-canary"
+		ro.Router.ReplicaRatio = &spec.ReplicaRatio{Namespace: ns, Service: svc, StableDeployment: stableDep, CanaryDeployment: canaryDep, Replicas: replicas}
+		notes = append(notes, fmt.Sprintf("no trafficRouting: the weight is the share of ready canary pods among %d (router replicaRatio, as Argo's basic canary); Argo manages ReplicaSets itself, here Deployments %q and %q run the two versions", replicas, stableDep, canaryDep))
+		if replicas < 10 {
+			notes = append(notes, fmt.Sprintf("with %d replicas the plan's weights round to multiples of %s %%", replicas, strconv.FormatFloat(100/float64(replicas), 'f', -1, 64)))
+		}
+	case routers[0] == "istio":
 		is := tr.m("istio")
 		vs := is.m("virtualService")
+		if len(vs) == 0 {
+			if l := is.list("virtualServices"); len(l) > 0 {
+				vs = l[0]
+				if len(l) > 1 {
+					notes = append(notes, "trafficRouting.istio.virtualServices: only the first VirtualService is managed")
+				}
+			}
+		}
+		if vs.s("name") == "" {
+			return nil, nil, fmt.Errorf("Rollout %q's trafficRouting.istio names no VirtualService", rname)
+		}
 		i := &spec.Istio{Namespace: ns, VirtualService: vs.s("name"),
-			Stable: spec.Destination{Host: can.s("stableService")}, Canary: spec.Destination{Host: can.s("canaryService")}}
+			Stable: spec.Destination{Host: stable}, Canary: spec.Destination{Host: canarySvc}}
 		if routes, ok := vs["routes"].([]any); ok && len(routes) > 0 {
 			i.Route = fmt.Sprint(routes[0])
 			if len(routes) > 1 {
@@ -490,19 +740,115 @@ func importArgo(docs []map[string]any) (*spec.Rollout, []string, error) {
 		}
 		if dr := is.m("destinationRule"); len(dr) > 0 {
 			i.DestinationRule = dr.s("name")
-			host := can.s("stableService")
+			host := stable
 			if host == "" {
-				host = ro.Name
+				host = rname
 				notes = append(notes, "destinationRule subsets: the service host was not given; the rollout's name is assumed")
 			}
 			i.Stable = spec.Destination{Host: host, Subset: dr.s("stableSubsetName")}
 			i.Canary = spec.Destination{Host: host, Subset: dr.s("canarySubsetName")}
+		} else if err := needServices("Istio"); err != nil {
+			return nil, nil, err
 		}
 		ro.Router.Istio = i
+	case routers[0] == "smi":
+		if err := needServices("SMI"); err != nil {
+			return nil, nil, err
+		}
+		sm := tr.m("smi")
+		// Argo's defaults: the TrafficSplit is named after the Rollout, the
+		// root service is the stable Service.
+		ts, root := sm.s("trafficSplitName"), sm.s("rootService")
+		if ts == "" {
+			ts = rname
+		}
+		if root == "" {
+			root = stable
+		}
+		ro.Router.SMI = &spec.SMI{Namespace: ns, TrafficSplit: ts, Service: root, StableBackend: stable, CanaryBackend: canarySvc}
+		notes = append(notes, "SMI: a v1alpha2 TrafficSplit is written (Argo's default is the version its controller was started with); set router.smi.apiVersion to the one your mesh serves")
+	case routers[0] == "alb":
+		if err := needServices("the AWS Load Balancer Controller"); err != nil {
+			return nil, nil, err
+		}
+		al := tr.m("alb")
+		ing := al.s("ingress")
+		if ing == "" {
+			if l, ok := al["ingresses"].([]any); ok && len(l) > 0 {
+				ing = fmt.Sprint(l[0])
+				if len(l) > 1 {
+					notes = append(notes, "trafficRouting.alb.ingresses: only the first Ingress is managed")
+				}
+			}
+		}
+		if ing == "" {
+			return nil, nil, fmt.Errorf("Rollout %q's trafficRouting.alb names no Ingress", rname)
+		}
+		port, ok := al.num("servicePort")
+		if !ok || port < 1 || port > 65535 {
+			return nil, nil, fmt.Errorf("Rollout %q's trafficRouting.alb.servicePort is missing or not a port number", rname)
+		}
+		action := al.s("rootService") // Argo names the action after the root service, else the stable one
+		if action == "" {
+			action = stable
+		}
+		ro.Router.ALB = &spec.ALB{Namespace: ns, Ingress: ing, ActionName: action, StableService: stable, CanaryService: canarySvc, ServicePort: int(port)}
+		if al.has("annotationPrefix") {
+			notes = append(notes, "trafficRouting.alb.annotationPrefix: not mapped; the action annotation uses alb.ingress.kubernetes.io")
+		}
+	case routers[0] == "appMesh":
+		am := tr.m("appMesh")
+		vs, group := am.m("virtualService"), am.m("virtualNodeGroup")
+		st, cn := group.m("stableVirtualNodeRef").s("name"), group.m("canaryVirtualNodeRef").s("name")
+		if vs.s("name") == "" || st == "" || cn == "" {
+			return nil, nil, fmt.Errorf("Rollout %q's trafficRouting.appMesh does not name its virtualService and both virtual nodes (virtualNodeGroup.stableVirtualNodeRef, canaryVirtualNodeRef)", rname)
+		}
+		a := &spec.AppMesh{Namespace: ns, VirtualRouter: vs.s("name"), Stable: st, Canary: cn}
+		if routes, ok := vs["routes"].([]any); ok && len(routes) > 0 {
+			a.Route = fmt.Sprint(routes[0])
+		}
+		ro.Router.AppMesh = a
+		notes = append(notes, "App Mesh: the VirtualRouter is assumed to be named as the VirtualService (Argo finds it through the VirtualService's provider); AWS ended App Mesh support on 30 September 2026, consider gatewayapi with VPC Lattice")
+	case routers[0] == "plugins":
+		pl := tr.m("plugins")
+		gw := pl.m("argoproj-labs/gatewayAPI")
+		if len(gw) == 0 || len(pl) > 1 {
+			var names []string
+			for k := range pl {
+				names = append(names, k)
+			}
+			sort.Strings(names)
+			return nil, nil, fmt.Errorf("Rollout %q's trafficRouting.plugins (%s) are not mapped; of the plugins only argoproj-labs/gatewayAPI is, alone", rname, strings.Join(names, ", "))
+		}
+		if err := needServices("the Gateway API"); err != nil {
+			return nil, nil, err
+		}
+		route := gw.s("httpRoute")
+		if route == "" {
+			if l := gw.list("httpRoutes"); len(l) > 0 {
+				route = l[0].s("name")
+				if len(l) > 1 {
+					notes = append(notes, "plugins.argoproj-labs/gatewayAPI.httpRoutes: only the first HTTPRoute is managed")
+				}
+			}
+		}
+		if route == "" {
+			return nil, nil, fmt.Errorf("Rollout %q's Gateway API plugin names no HTTPRoute (httpRoute)", rname)
+		}
+		gns := gw.s("namespace")
+		if gns == "" {
+			gns = ns
+		}
+		ro.Router.GatewayAPI = &spec.GatewayAPI{Namespace: gns, Route: route, Stable: stable, Canary: canarySvc}
+		for _, k := range []string{"grpcRoute", "grpcRoutes", "tcpRoute", "tcpRoutes", "tlsRoute", "tlsRoutes"} {
+			if gw.has(k) {
+				notes = append(notes, "plugins.argoproj-labs/gatewayAPI."+k+": not mapped; only the HTTPRoute is managed")
+			}
+		}
+	case routers[0] == "nginx":
+		return nil, nil, fmt.Errorf("Rollout %q routes through trafficRouting.nginx: %s", rname, ingressNginx)
 	default:
-		ro.Router.Istio = &spec.Istio{Namespace: ns, VirtualService: ro.Name,
-			Stable: spec.Destination{Host: can.s("stableService")}, Canary: spec.Destination{Host: can.s("canaryService")}}
-		notes = append(notes, "spec.strategy.canary.trafficRouting is not Istio: the Istio router was written as a placeholder")
+		return nil, nil, fmt.Errorf("Rollout %q routes through trafficRouting.%s, which has no router here (mapped: istio, smi, alb, appMesh, the Gateway API plugin, or no trafficRouting for a replica ratio)", rname, routers[0])
 	}
 	// Steps: setWeight, then its pause's duration as the step's hold.
 	var holds []time.Duration
@@ -563,9 +909,10 @@ func importArgo(docs []map[string]any) (*spec.Rollout, []string, error) {
 	}
 	argRe := regexp.MustCompile(`\{\{\s*args\.([A-Za-z0-9_-]+)\s*\}\}`)
 	var limits []spec.Limit
-	failureLimit := -1
+	failureLimit, total := -1, 0
 	for _, t := range templates {
 		for i, m := range t.m("spec").list("metrics") {
+			total++
 			f := fmt.Sprintf("AnalysisTemplate %s metrics[%d] (%s)", t.m("metadata").s("name"), i, m.s("name"))
 			prom := m.m("provider").m("prometheus")
 			if len(prom) == 0 {
@@ -646,6 +993,9 @@ func importArgo(docs []map[string]any) (*spec.Rollout, []string, error) {
 	if ro.Plan.Interval == 0 {
 		ro.Plan.Interval = spec.Duration(time.Minute)
 		notes = append(notes, "no metric interval (a single measurement in Argo): plan.interval 1m is assumed")
+	}
+	if len(limits) == 0 && total > 0 {
+		return nil, notes, fmt.Errorf("none of the %d metrics of Rollout %q's analysis could be mapped (see the notes above), and a rollout without its analysis would promote unchecked", total, rname)
 	}
 	if len(limits) > 0 {
 		ro.Analysis = &spec.Analysis{Analyzers: []spec.Analyzer{{Threshold: &spec.Threshold{Limits: limits}}}}

@@ -1,10 +1,17 @@
 package main
 
 import (
+	"bytes"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 )
 
 // TestImport maps the examples of Flagger's and Argo Rollouts' own
@@ -57,7 +64,218 @@ func TestImport(t *testing.T) {
 		})
 	}
 	_, errOut, code := ctl(t, t.TempDir(), "import", "argo", "testdata/argo/rollout.yaml")
-	if code != 2 || !strings.Contains(errOut, "give at least one AnalysisTemplate") {
-		t.Errorf("argo without a template: exit %d %s", code, errOut)
+	if code != 2 || !strings.Contains(errOut, `uses AnalysisTemplate "success-rate", which is not in the files given`) {
+		t.Errorf("argo without its template: exit %d %s", code, errOut)
+	}
+}
+
+// TestImportDocumentationCorpus imports every Rollout and Canary of the
+// projects' documentation and examples, read at test time from their Go
+// modules (corpus_test.go; the source of each case in its header).
+// Each either imports into a rollout file that validates, or is refused
+// with exit status 2, nothing on standard output, and a sentence — no Go
+// value dump. The counts are the ones README.md states.
+func TestImportDocumentationCorpus(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dump := regexp.MustCompile(`map\[|&\{|%!|\[\]interface|0x[0-9a-f]{6}|<nil>`)
+	for _, tc := range []struct{ tool, kind, row string }{
+		{"argo", "Rollout", "Argo Rollouts documentation and examples"},
+		{"flagger", "Canary", "Flagger documentation and examples"},
+	} {
+		t.Run(tc.tool, func(t *testing.T) {
+			files, err := filepath.Glob(filepath.Join(docCorpus(t, tc.tool), "*.yaml"))
+			if err != nil || len(files) == 0 {
+				t.Fatalf("no corpus: %v", err)
+			}
+			imported, refused, total := 0, 0, 0
+			for _, f := range files {
+				for _, name := range objectNames(t, f, tc.kind) {
+					total++
+					args := []string{"import", tc.tool, f}
+					if name != "" {
+						args = []string{"import", "--name", name, tc.tool, f}
+					}
+					out, errOut, code := ctl(t, t.TempDir(), args...)
+					if code == 0 {
+						p := filepath.Join(t.TempDir(), "imported.yaml")
+						if err := os.WriteFile(p, []byte(out), 0o644); err != nil {
+							t.Fatal(err)
+						}
+						if v, e, code := ctl(t, t.TempDir(), "validate", "-f", p); code != 0 {
+							t.Errorf("%s %s: imported, but the file does not validate: %s%s", f, name, v, e)
+							continue
+						}
+						imported++
+						continue
+					}
+					last := strings.TrimSpace(errOut)
+					if i := strings.LastIndex(last, "\n"); i >= 0 {
+						last = last[i+1:]
+					}
+					switch {
+					case code != 2:
+						t.Errorf("%s %s: exit %d, want 0 or 2: %s", f, name, code, errOut)
+					case out != "":
+						t.Errorf("%s %s: refused, yet wrote %q", f, name, out)
+					case !strings.HasPrefix(last, "canaryctl import: ") || len(strings.Fields(last)) < 8:
+						t.Errorf("%s %s: the refusal is not a sentence: %q", f, name, last)
+					case dump.MatchString(errOut):
+						t.Errorf("%s %s: the refusal dumps a Go value: %q", f, name, errOut)
+					default:
+						refused++
+					}
+				}
+			}
+			row := fmt.Sprintf("| %s | %d | %d | %d |", tc.row, imported, refused, total)
+			t.Logf("%s", row)
+			if !bytes.Contains(readme, []byte(row)) {
+				t.Errorf("README.md does not hold the row %q", row)
+			}
+		})
+	}
+}
+
+// objectNames lists the metadata.name of every document of the kind in
+// the file; a file with one such object gives [""] (imported without
+// --name).
+func objectNames(t *testing.T, path, kind string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	var names []string
+	for {
+		var d struct {
+			Kind     string `yaml:"kind"`
+			Metadata struct {
+				Name string `yaml:"name"`
+			} `yaml:"metadata"`
+		}
+		err := dec.Decode(&d)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if d.Kind == kind {
+			names = append(names, d.Metadata.Name)
+		}
+	}
+	if len(names) == 1 {
+		return []string{""}
+	}
+	return names
+}
+
+// TestImportChoosesByName imports one object of a multi-document file
+// with --name and refuses, with a sentence, a file of several without it
+// and a name that is not there.
+func TestImportChoosesByName(t *testing.T) {
+	const f = "testdata/flagger/multi.yaml"
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"import", "flagger", f}, 2, `the files hold 2 Flagger Canaries ("checkout", "Payments_API"): choose one with --name`},
+		{[]string{"import", "--name", "nope", "flagger", f}, 2, `the files hold no Flagger Canary named "nope" (they hold "checkout", "Payments_API")`},
+		{[]string{"import", "--name", "checkout", "flagger", f}, 0, "virtualService: checkout"},
+		// The name is converted, with a note; Linkerd is a Gateway API
+		// route read by Linkerd, its metrics Flagger's Linkerd queries.
+		{[]string{"import", "--name", "Payments_API", "flagger", f}, 0, `metadata.name "Payments_API" is not a valid rollout name; written as "payments-api"`},
+		{[]string{"import", "--name", "Payments_API", "flagger", f}, 0, "name: payments-api\n"},
+		{[]string{"import", "--name", "Payments_API", "flagger", f}, 0, "implementation: linkerd"},
+		{[]string{"import", "--name", "Payments_API", "flagger", f}, 0, `response_total{namespace="{{namespace}}", deployment="{{workload}}", classification="failure"`},
+	} {
+		out, errOut, code := ctl(t, t.TempDir(), tc.args...)
+		if code != tc.code || !strings.Contains(out+errOut, tc.want) {
+			t.Errorf("%v: exit %d, want %d and %q:\n%s%s", tc.args, code, tc.code, tc.want, out, errOut)
+		}
+	}
+}
+
+// TestImportRouters maps each router of Argo's trafficRouting and of
+// Flagger's providers, and refuses the ones without a router here with a
+// sentence that says what to do. Arguments "corpus/TOOL/FILE" name a case
+// of the documentation corpus (corpus_test.go).
+func TestImportRouters(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"argo smi", []string{"argo", "corpus/argo/docs-getting-started-smi-rollout.yaml"}, 0,
+			[]string{"smi:\n", "trafficSplit: rollouts-demo\n", "service: rollouts-demo-stable\n", "stableBackend: rollouts-demo-stable\n", "canaryBackend: rollouts-demo-canary\n"}},
+		{"argo alb", []string{"argo", "corpus/argo/docs-getting-started-alb-rollout.yaml"}, 0,
+			[]string{"alb:\n", "ingress: rollouts-demo-ingress\n", "actionName: rollouts-demo-root\n", "servicePort: 80\n", "canaryService: rollouts-demo-canary\n"}},
+		{"argo appMesh", []string{"argo", "corpus/argo/examples-appmesh-canary-rollout.yaml"}, 0,
+			[]string{"appmesh:\n", "virtualRouter: my-svc\n", "stable: my-vn-stable\n", "canary: my-vn-canary\n", "AWS ended App Mesh support"}},
+		{"argo no router", []string{"argo", "corpus/argo/docs-getting-started-basic-rollout.yaml"}, 0,
+			[]string{"replicaRatio:\n", "replicas: 5\n", "stableDeployment: rollouts-demo-stable\n", "canaryDeployment: rollouts-demo-canary\n", "round to multiples of 20 %"}},
+		{"argo gateway plugin", []string{"--name", "gateway-demo", "argo", "testdata/argo/routers.yaml"}, 0,
+			[]string{"gatewayapi:\n", "route: argo-rollouts-http-route\n", "stable: argo-rollouts-stable-service\n", "canary: argo-rollouts-canary-service\n"}},
+		{"argo workloadRef", []string{"--name", "workload-demo", "argo", "testdata/argo/routers.yaml"}, 0,
+			[]string{"stableDeployment: rollout-ref-deployment\n", "canaryDeployment: rollout-ref-deployment-canary\n", "replicas: 4\n"}},
+		{"argo nginx", []string{"--name", "nginx-demo", "argo", "testdata/argo/routers.yaml"}, 2,
+			[]string{"ingress-nginx was retired in March 2026", "Gateway API HTTPRoute"}},
+		{"argo two routers", []string{"argo", "corpus/argo/docs-getting-started-mixed-rollout.yaml"}, 2,
+			[]string{"sets 2 traffic routers at once (spec.strategy.canary.trafficRouting: nginx, smi)"}},
+		{"argo blue/green", []string{"argo", "corpus/argo/examples-rollout-bluegreen.yaml"}, 2,
+			[]string{"blue/green is not supported yet"}},
+		{"argo other router", []string{"argo", "corpus/argo/examples-ambassador-rollout.yaml"}, 2,
+			[]string{"trafficRouting.ambassador, which has no router here"}},
+		{"flagger osm", []string{"--name", "osm-demo", "flagger", "testdata/flagger/providers.yaml"}, 0,
+			[]string{"smi:\n", "trafficSplit: podinfo\n", "stableBackend: podinfo-primary\n", "canaryBackend: podinfo-canary\n", "osm_request_total{", "max: 0.01\n"}},
+		{"flagger smi version", []string{"--name", "smi-demo", "flagger", "testdata/flagger/providers.yaml"}, 0,
+			[]string{"smi:\n", "apiVersion: v1alpha3\n"}},
+		{"flagger appmesh", []string{"--name", "appmesh-demo", "flagger", "testdata/flagger/providers.yaml"}, 0,
+			[]string{"appmesh:\n", "virtualRouter: podinfo\n", "builtin: envoy/error-rate"}},
+		{"flagger kubernetes", []string{"--name", "kubernetes-demo", "flagger", "testdata/flagger/providers.yaml"}, 0,
+			[]string{"replicaRatio:\n", "stableDeployment: podinfo-primary\n", "canaryDeployment: podinfo\n", "replicas: 10\n", "set it to your replica count"}},
+		{"flagger contour", []string{"--name", "contour-demo", "flagger", "testdata/flagger/providers.yaml"}, 2,
+			[]string{`spec.provider "contour", which has no router here`, "set spec.provider: gatewayapi:v1"}},
+		{"flagger nginx", []string{"flagger", "corpus/flagger/docs-gitbook-tutorials-nginx-progressive-delivery-2.yaml"}, 2,
+			[]string{"ingress-nginx was retired in March 2026"}},
+		{"flagger blue/green", []string{"flagger", "corpus/flagger/docs-gitbook-tutorials-kubernetes-blue-green-1.yaml"}, 2,
+			[]string{"blue/green is not supported yet"}},
+		{"flagger A/B", []string{"flagger", "corpus/flagger/docs-gitbook-tutorials-istio-ab-testing-2.yaml"}, 2,
+			[]string{"A/B testing is not supported yet"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := slices.Clone(tc.args)
+			for i, a := range args {
+				// A case of the documentation corpus (corpus_test.go).
+				if rest, ok := strings.CutPrefix(a, "corpus/"); ok {
+					tool, file, _ := strings.Cut(rest, "/")
+					args[i] = filepath.Join(docCorpus(t, tool), file)
+				}
+			}
+			out, errOut, code := ctl(t, t.TempDir(), append([]string{"import"}, args...)...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d: %s", code, tc.code, errOut)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out+errOut, w) {
+					t.Errorf("output lacks %q:\n%s%s", w, out, errOut)
+				}
+			}
+			if code != 0 {
+				return
+			}
+			p := filepath.Join(t.TempDir(), "imported.yaml")
+			if err := os.WriteFile(p, []byte(out), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if v, e, code := ctl(t, t.TempDir(), "validate", "-f", p); code != 0 {
+				t.Errorf("the imported file does not validate: %s %s", v, e)
+			}
+		})
 	}
 }

@@ -34,6 +34,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	bin = filepath.Join(dir, "canaryctl")
+	corpusRoot = filepath.Join(dir, "corpus")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building canaryctl: %v\n%s", err, out)
 		os.RemoveAll(dir)

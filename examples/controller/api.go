@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -13,6 +15,7 @@ import (
 	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/analysis"
 	"github.com/meshcanary/canary/metrics"
+	mckube "github.com/meshcanary/canary/providers/kubernetes"
 	"github.com/meshcanary/canary/rollback"
 )
 
@@ -56,19 +59,44 @@ type DeploymentRef struct {
 	Deployment string `json:"deployment"`
 }
 
-// Router names the mesh route.
+// Router names what splits the traffic.
 type Router struct {
-	// Kind is VirtualService (Istio) or HTTPRoute (Gateway API).
+	// Kind is VirtualService (Istio), HTTPRoute (Gateway API),
+	// TrafficSplit (SMI: Open Service
+	// Mesh, Linkerd's SMI extension), Ingress (the AWS Load Balancer
+	// Controller's weighted action) or ReplicaRatio (no router: the
+	// share of ready canary pods behind one Service).
 	Kind string `json:"kind"`
+	// Name is the object the router writes (the VirtualService,
+	// HTTPRoute, TrafficSplit or Ingress); for ReplicaRatio, the Service
+	// in front of both Deployments.
 	Name string `json:"name"`
 	// Route is the VirtualService's http route name or the HTTPRoute's
 	// rule name; empty means the only one.
 	Route string `json:"route,omitempty"`
-	// StableService and CanaryService are the hosts (VirtualService) or
-	// backendRefs (HTTPRoute) of the two versions.
-	StableService string `json:"stableService"`
-	CanaryService string `json:"canaryService"`
+	// StableService and CanaryService are the hosts (VirtualService),
+	// backendRefs (HTTPRoute), backends (TrafficSplit) or target groups'
+	// Services (Ingress) of the two versions; not used by ReplicaRatio.
+	StableService string `json:"stableService,omitempty"`
+	CanaryService string `json:"canaryService,omitempty"`
+	// APIVersion (TrafficSplit only) is the split.smi-spec.io version:
+	// v1alpha2 (empty), v1alpha3 or v1alpha4.
+	APIVersion string `json:"apiVersion,omitempty"`
+	// RootService (TrafficSplit only, required) is the Service the
+	// clients call, the split's spec.service.
+	RootService string `json:"rootService,omitempty"`
+	// ActionName (Ingress only, required) names the action annotation
+	// alb.ingress.kubernetes.io/actions.<ActionName>.
+	ActionName string `json:"actionName,omitempty"`
+	// ServicePort (Ingress only, required) is the two Services' port.
+	ServicePort int32 `json:"servicePort,omitempty"`
+	// Replicas (ReplicaRatio only) is the number of pods the two
+	// Deployments share; zero means the sum of their replicas as read.
+	Replicas int32 `json:"replicas,omitempty"`
 }
+
+// routerKinds are the values of spec.router.kind.
+var routerKinds = []string{"VirtualService", "HTTPRoute", "TrafficSplit", "Ingress", "ReplicaRatio"}
 
 // MetricSpec is one metric.
 type MetricSpec struct {
@@ -188,8 +216,7 @@ func parse(r *Rollout) (*parsed, error) {
 	p := &parsed{}
 	for _, f := range []struct{ field, v string }{
 		{"spec.stable.deployment", s.Stable.Deployment}, {"spec.canary.deployment", s.Canary.Deployment},
-		{"spec.router.name", s.Router.Name}, {"spec.router.stableService", s.Router.StableService},
-		{"spec.router.canaryService", s.Router.CanaryService},
+		{"spec.router.name", s.Router.Name},
 	} {
 		if err := dnsLabel(f.field, f.v); err != nil {
 			return nil, err
@@ -198,10 +225,8 @@ func parse(r *Rollout) (*parsed, error) {
 	if s.Stable.Deployment == s.Canary.Deployment {
 		return nil, canary.Invalid("spec.canary.deployment", s.Canary.Deployment, "must differ from spec.stable.deployment")
 	}
-	switch s.Router.Kind {
-	case "VirtualService", "HTTPRoute":
-	default:
-		return nil, canary.Invalid("spec.router.kind", s.Router.Kind, "must be VirtualService or HTTPRoute")
+	if err := checkRouter(s.Router); err != nil {
+		return nil, err
 	}
 	if len(s.Plan.Steps) == 0 {
 		return nil, canary.Invalid("spec.plan.steps", s.Plan.Steps, "must list at least one weight")
@@ -269,6 +294,9 @@ func parse(r *Rollout) (*parsed, error) {
 	svc := s.Service
 	if svc == "" {
 		svc = s.Router.StableService
+		if s.Router.Kind == "ReplicaRatio" {
+			svc = s.Router.Name
+		}
 	}
 	p.target = rollback.Target{Namespace: r.Namespace, Service: svc,
 		Stable: rollback.Workload{Name: s.Stable.Deployment, Version: "stable"},
@@ -281,6 +309,66 @@ func parse(r *Rollout) (*parsed, error) {
 		return nil, specField(err)
 	}
 	return p, nil
+}
+
+// checkRouter checks spec.router: the kind, and the fields that kind uses
+// (and no field of another kind).
+func checkRouter(r Router) error {
+	if !slices.Contains(routerKinds, r.Kind) {
+		return canary.Invalid("spec.router.kind", r.Kind, "must be one of %s", strings.Join(routerKinds, ", "))
+	}
+	if r.Kind != "ReplicaRatio" {
+		for _, f := range []struct{ field, v string }{
+			{"spec.router.stableService", r.StableService}, {"spec.router.canaryService", r.CanaryService},
+		} {
+			if err := dnsLabel(f.field, f.v); err != nil {
+				return err
+			}
+		}
+		if r.StableService == r.CanaryService {
+			return canary.Invalid("spec.router.canaryService", r.CanaryService, "must differ from spec.router.stableService")
+		}
+	}
+	only := func(field string, set bool, kinds ...string) error {
+		if set && !slices.Contains(kinds, r.Kind) {
+			return canary.Invalid("spec.router."+field, nil, "is only for kind %s", strings.Join(kinds, " or "))
+		}
+		return nil
+	}
+	for _, c := range []error{
+		only("route", r.Route != "", "VirtualService", "HTTPRoute"),
+		only("stableService", r.StableService != "" && r.Kind == "ReplicaRatio", "VirtualService", "HTTPRoute", "TrafficSplit", "Ingress"),
+		only("apiVersion", r.APIVersion != "", "TrafficSplit"),
+		only("rootService", r.RootService != "", "TrafficSplit"),
+		only("actionName", r.ActionName != "", "Ingress"),
+		only("servicePort", r.ServicePort != 0, "Ingress"),
+		only("replicas", r.Replicas != 0, "ReplicaRatio"),
+	} {
+		if c != nil {
+			return c
+		}
+	}
+	switch r.Kind {
+	case "TrafficSplit":
+		if err := dnsLabel("spec.router.rootService", r.RootService); err != nil {
+			return err
+		}
+		if r.APIVersion != "" && !slices.Contains(mckube.SMIVersions, r.APIVersion) {
+			return canary.Invalid("spec.router.apiVersion", r.APIVersion, "must be one of %s", strings.Join(mckube.SMIVersions, ", "))
+		}
+	case "Ingress":
+		if err := dnsLabel("spec.router.actionName", r.ActionName); err != nil {
+			return err
+		}
+		if r.ServicePort < 1 || r.ServicePort > 65535 {
+			return canary.Invalid("spec.router.servicePort", r.ServicePort, "must be a port number, 1 to 65535")
+		}
+	case "ReplicaRatio":
+		if r.Replicas < 0 {
+			return canary.Invalid("spec.router.replicas", r.Replicas, "must be at least 1 (or zero: the Deployments' replicas as read)")
+		}
+	}
+	return nil
 }
 
 // specField prefixes a library FieldError's field ("Plan.Interval") with

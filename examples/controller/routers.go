@@ -2,25 +2,38 @@ package main
 
 import (
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
+	"k8s.io/client-go/dynamic"
+	k8s "k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
 	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/providers/gatewayapi"
 	"github.com/meshcanary/canary/providers/istio"
+	mckube "github.com/meshcanary/canary/providers/kubernetes"
 	"github.com/meshcanary/canary/rollback"
 )
 
-// routers returns the function that builds a rollout's traffic router:
-// an Istio VirtualService in host mode (one host per version) or a Gateway
-// API HTTPRoute (one backendRef per version). Only the [rollback.Router]
-// methods are used.
+// routers returns the function that builds a rollout's traffic router from
+// spec.router.kind: an Istio VirtualService in host mode (one host per
+// version), a Gateway API HTTPRoute (one backendRef per version), an SMI TrafficSplit, the AWS Load Balancer
+// Controller's weighted action on an Ingress, or the replica ratio of two
+// Deployments behind one Service. Only the [rollback.Router] methods are
+// used; deploy/rbac.yaml grants each exactly the verbs it uses.
 func routers(cfg *rest.Config) (func(r *Rollout) (rollback.Router, error), error) {
 	ic, err := istioclient.NewForConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
 	gc, err := gatewayclient.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	kc, err := k8s.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	dc, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -33,7 +46,16 @@ func routers(cfg *rest.Config) (func(r *Rollout) (rollback.Router, error), error
 		case "HTTPRoute":
 			return gatewayapi.New(gc, gatewayapi.Config{Namespace: r.Namespace, Route: rt.Name, Rule: rt.Route,
 				Stable: rt.StableService, Canary: rt.CanaryService})
+		case "TrafficSplit":
+			return mckube.NewTrafficSplit(dc, mckube.TrafficSplitConfig{Namespace: r.Namespace, TrafficSplit: rt.Name,
+				Service: rt.RootService, Stable: rt.StableService, Canary: rt.CanaryService, APIVersion: rt.APIVersion})
+		case "Ingress":
+			return mckube.NewALB(kc, mckube.ALBConfig{Namespace: r.Namespace, Ingress: rt.Name, Action: rt.ActionName,
+				Stable: rt.StableService, Canary: rt.CanaryService, ServicePort: rt.ServicePort})
+		case "ReplicaRatio":
+			return mckube.NewReplicaRatio(kc, mckube.ReplicaRatioConfig{Namespace: r.Namespace, Service: rt.Name,
+				Stable: r.Spec.Stable.Deployment, Canary: r.Spec.Canary.Deployment, Replicas: rt.Replicas})
 		}
-		return nil, canary.Invalid("spec.router.kind", rt.Kind, "must be VirtualService or HTTPRoute")
+		return nil, canary.Invalid("spec.router.kind", rt.Kind, "must be one of VirtualService, HTTPRoute, TrafficSplit, Ingress, ReplicaRatio")
 	}, nil
 }
