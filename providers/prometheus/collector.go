@@ -168,12 +168,14 @@ func (m *RolloutMetrics) record(e rollback.Event) {
 	}
 }
 
-var rollbackReasons = []string{"analysis", "not-ready", "progress-deadline", "route-missing", "manual", "other"}
+var rollbackReasons = []string{"analysis", "not-ready", "progress-deadline", "budget", "route-missing", "manual", "other"}
 
 // RollbackReason classifies a transition to rolling-back into one of a
 // fixed set of label values: "analysis" (failed analyses), "not-ready"
-// (the canary never became ready), "progress-deadline", "route-missing"
-// (the route was deleted), "manual" (an operator's abort) or "other".
+// (the canary never became ready), "progress-deadline", "budget" (the
+// evidence could not arrive within rollback.Plan.MaxDuration),
+// "route-missing" (the route was deleted), "manual" (an operator's abort)
+// or "other".
 func RollbackReason(e rollback.Event) string {
 	r := e.Reason
 	switch {
@@ -185,6 +187,8 @@ func RollbackReason(e rollback.Event) string {
 		return "not-ready"
 	case strings.Contains(r, "progress deadline"):
 		return "progress-deadline"
+	case strings.Contains(r, "Plan.MaxDuration"):
+		return "budget"
 	case strings.Contains(r, "route is gone"):
 		return "route-missing"
 	}

@@ -51,6 +51,7 @@ meshcanary_analyses_total{outcome="pass"} 1
 # HELP meshcanary_rollbacks_total Rollbacks by reason class.
 # TYPE meshcanary_rollbacks_total counter
 meshcanary_rollbacks_total{reason="analysis"} 1
+meshcanary_rollbacks_total{reason="budget"} 0
 meshcanary_rollbacks_total{reason="manual"} 1
 meshcanary_rollbacks_total{reason="not-ready"} 0
 meshcanary_rollbacks_total{reason="other"} 0
@@ -112,4 +113,19 @@ func gather(t *testing.T, reg *prom.Registry, names ...string) string {
 		}
 	}
 	return b.String()
+}
+
+// TestRollbackReasonBudget: a rollback because the evidence could not
+// arrive within the rollout's budget (rollback.Plan.MaxDuration) has its
+// own label, not "other".
+func TestRollbackReasonBudget(t *testing.T) {
+	for _, reason := range []string{
+		"the evidence did not arrive within the rollout's budget of 4h0m0s (Plan.MaxDuration)",
+		"the evidence cannot arrive within the rollout's budget (Plan.MaxDuration): about 900 more canary requests",
+	} {
+		e := rollback.Event{Kind: rollback.KindTransition, To: rollback.RollingBack, Reason: reason}
+		if got := prometheus.RollbackReason(e); got != "budget" {
+			t.Errorf("RollbackReason(%q) = %q, want budget", reason, got)
+		}
+	}
 }
