@@ -286,18 +286,18 @@ func importFlagger(docs []map[string]any, want string) (*spec.Rollout, []string,
 	// Strategies other than a weighted canary (issue 20).
 	switch {
 	case len(a.list("match")) > 0:
-		return nil, nil, fmt.Errorf("Canary %q is an A/B test (spec.analysis.match routes by header or cookie); A/B testing is not supported yet, only weighted canaries are imported", meta.s("name"))
+		return nil, nil, fmt.Errorf("the Canary %q is an A/B test (spec.analysis.match routes by header or cookie); A/B testing is not supported yet, only weighted canaries are imported", meta.s("name"))
 	case a.has("iterations"):
-		return nil, nil, fmt.Errorf("Canary %q is a blue/green deployment (spec.analysis.iterations without stepWeight); blue/green is not supported yet, only weighted canaries are imported", meta.s("name"))
+		return nil, nil, fmt.Errorf("the Canary %q is a blue/green deployment (spec.analysis.iterations without stepWeight); blue/green is not supported yet, only weighted canaries are imported", meta.s("name"))
 	case provider == "nginx":
-		return nil, nil, fmt.Errorf("Canary %q uses spec.provider nginx: %s", meta.s("name"), ingressNginx)
+		return nil, nil, fmt.Errorf("the Canary %q uses spec.provider nginx: %s", meta.s("name"), ingressNginx)
 	}
 	target := sp.m("targetRef").s("name")
 	if target == "" {
-		return nil, nil, fmt.Errorf("Canary %q has no spec.targetRef.name: the workload to roll out is not named", meta.s("name"))
+		return nil, nil, fmt.Errorf("the Canary %q has no spec.targetRef.name: the workload to roll out is not named", meta.s("name"))
 	}
 	if k := sp.m("targetRef").s("kind"); k != "" && k != "Deployment" {
-		return nil, nil, fmt.Errorf("Canary %q targets a %s (spec.targetRef.kind); only Deployments are imported", meta.s("name"), k)
+		return nil, nil, fmt.Errorf("the Canary %q targets a %s (spec.targetRef.kind); only Deployments are imported", meta.s("name"), k)
 	}
 	svc := sp.m("service").s("name")
 	if svc == "" {
@@ -337,7 +337,7 @@ func importFlagger(docs []map[string]any, want string) (*spec.Rollout, []string,
 		ro.Router.SMI = &spec.SMI{Namespace: ns, TrafficSplit: svc, Service: svc, StableBackend: svc + "-primary", CanaryBackend: svc + "-canary"}
 		if kind == "smi" && version != "" {
 			if !slices.Contains(spec.SMIVersions, version) {
-				return nil, nil, fmt.Errorf("Canary %q uses spec.provider %q: the SMI TrafficSplit versions written here are %s", meta.s("name"), provider, strings.Join(spec.SMIVersions, ", "))
+				return nil, nil, fmt.Errorf("the Canary %q uses spec.provider %q: the SMI TrafficSplit versions written here are %s", meta.s("name"), provider, strings.Join(spec.SMIVersions, ", "))
 			}
 			ro.Router.SMI.APIVersion = version
 		}
@@ -354,7 +354,7 @@ func importFlagger(docs []map[string]any, want string) (*spec.Rollout, []string,
 		prefix = ""
 		notes = append(notes, "spec.provider kubernetes: the weight is the share of ready canary pods (router replicaRatio); the Canary does not say how many pods, so replicas: 10 is written (weights round to tens) — set it to your replica count")
 	default:
-		return nil, nil, fmt.Errorf("Canary %q uses spec.provider %q, which has no router here (mapped: istio, linkerd, osm, smi, appmesh, gatewayapi, kubernetes); if %s serves the Gateway API, set spec.provider: gatewayapi:v1 and import again", meta.s("name"), provider, kind)
+		return nil, nil, fmt.Errorf("the Canary %q uses spec.provider %q, which has no router here (mapped: istio, linkerd, osm, smi, appmesh, gatewayapi, kubernetes); if %s serves the Gateway API, set spec.provider: gatewayapi:v1 and import again", meta.s("name"), provider, kind)
 	}
 	if a.has("stepWeightPromotion") {
 		notes = append(notes, "spec.analysis.stepWeightPromotion: not mapped; promotion moves all traffic at once")
@@ -390,7 +390,7 @@ func importFlagger(docs []map[string]any, want string) (*spec.Rollout, []string,
 		}
 	}
 	if len(ro.Plan.Steps) == 0 && ro.Plan.StepWeight == 0 {
-		return nil, notes, fmt.Errorf("Canary %q's spec.analysis gives no traffic steps (stepWeight, or stepWeights), so there is no weighted canary to import", meta.s("name"))
+		return nil, notes, fmt.Errorf("the Canary %q's spec.analysis gives no traffic steps (stepWeight, or stepWeights), so there is no weighted canary to import", meta.s("name"))
 	}
 	if a.has("iterations") || a.has("mirror") {
 		notes = append(notes, "spec.analysis.iterations/mirror (blue-green or mirroring): not mapped; see plan.zeroTraffic.mirror for a validation with mirrored traffic")
@@ -622,9 +622,9 @@ func importArgo(docs []map[string]any, want string) (*spec.Rollout, []string, er
 	}
 	switch {
 	case len(strategy.m("blueGreen")) > 0:
-		return nil, nil, fmt.Errorf("Rollout %q uses spec.strategy.blueGreen; blue/green is not supported yet, only canaries are imported", rname)
+		return nil, nil, fmt.Errorf("the Rollout %q uses spec.strategy.blueGreen; blue/green is not supported yet, only canaries are imported", rname)
 	case len(can) == 0:
-		return nil, nil, fmt.Errorf("Rollout %q has no spec.strategy.canary, so there is no canary to import", rname)
+		return nil, nil, fmt.Errorf("the Rollout %q has no spec.strategy.canary, so there is no canary to import", rname)
 	}
 	weights := 0
 	for _, st := range can.list("steps") {
@@ -633,7 +633,7 @@ func importArgo(docs []map[string]any, want string) (*spec.Rollout, []string, er
 		}
 	}
 	if weights == 0 {
-		return nil, nil, fmt.Errorf("Rollout %q's canary steps set no weight (no setWeight step), so there is no traffic plan to import", rname)
+		return nil, nil, fmt.Errorf("the Rollout %q's canary steps set no weight (no setWeight step), so there is no traffic plan to import", rname)
 	}
 	// The analysis templates the Rollout names must be given; only those
 	// are read.
@@ -655,7 +655,7 @@ func importArgo(docs []map[string]any, want string) (*spec.Rollout, []string, er
 		seen[tn] = true
 		t, ok := byName[tn]
 		if !ok {
-			return nil, nil, fmt.Errorf("Rollout %q's analysis uses AnalysisTemplate %q, which is not in the files given; pass the file that defines it too", rname, tn)
+			return nil, nil, fmt.Errorf("the Rollout %q's analysis uses AnalysisTemplate %q, which is not in the files given; pass the file that defines it too", rname, tn)
 		}
 		templates = append(templates, t)
 	}
@@ -681,13 +681,13 @@ func importArgo(docs []map[string]any, want string) (*spec.Rollout, []string, er
 	sort.Strings(routers)
 	needServices := func(router string) error {
 		if stable == "" || canarySvc == "" {
-			return fmt.Errorf("Rollout %q routes through %s but does not name both spec.strategy.canary.stableService and canaryService, which the router splits between", rname, router)
+			return fmt.Errorf("the Rollout %q routes through %s but does not name both spec.strategy.canary.stableService and canaryService, which the router splits between", rname, router)
 		}
 		return nil
 	}
 	switch {
 	case len(routers) > 1:
-		return nil, nil, fmt.Errorf("Rollout %q sets %d traffic routers at once (spec.strategy.canary.trafficRouting: %s); a rollout file has one router: keep one and import again", rname, len(routers), strings.Join(routers, ", "))
+		return nil, nil, fmt.Errorf("the Rollout %q sets %d traffic routers at once (spec.strategy.canary.trafficRouting: %s); a rollout file has one router: keep one and import again", rname, len(routers), strings.Join(routers, ", "))
 	case len(routers) == 0:
 		// Argo's basic canary: the weight is the share of canary pods.
 		svc := stable
@@ -704,7 +704,7 @@ func importArgo(docs []map[string]any, want string) (*spec.Rollout, []string, er
 			replicas = int(v)
 		}
 		if replicas < 1 {
-			return nil, nil, fmt.Errorf("Rollout %q has spec.replicas %d; a replica-ratio canary needs at least one pod", rname, replicas)
+			return nil, nil, fmt.Errorf("the Rollout %q has spec.replicas %d; a replica-ratio canary needs at least one pod", rname, replicas)
 		}
 		stableDep := name + "-stable"
 		if wr := r.m("spec").m("workloadRef"); wr.s("name") != "" {
@@ -728,7 +728,7 @@ func importArgo(docs []map[string]any, want string) (*spec.Rollout, []string, er
 			}
 		}
 		if vs.s("name") == "" {
-			return nil, nil, fmt.Errorf("Rollout %q's trafficRouting.istio names no VirtualService", rname)
+			return nil, nil, fmt.Errorf("the Rollout %q's trafficRouting.istio names no VirtualService", rname)
 		}
 		i := &spec.Istio{Namespace: ns, VirtualService: vs.s("name"),
 			Stable: spec.Destination{Host: stable}, Canary: spec.Destination{Host: canarySvc}}
@@ -782,11 +782,11 @@ func importArgo(docs []map[string]any, want string) (*spec.Rollout, []string, er
 			}
 		}
 		if ing == "" {
-			return nil, nil, fmt.Errorf("Rollout %q's trafficRouting.alb names no Ingress", rname)
+			return nil, nil, fmt.Errorf("the Rollout %q's trafficRouting.alb names no Ingress", rname)
 		}
 		port, ok := al.num("servicePort")
 		if !ok || port < 1 || port > 65535 {
-			return nil, nil, fmt.Errorf("Rollout %q's trafficRouting.alb.servicePort is missing or not a port number", rname)
+			return nil, nil, fmt.Errorf("the Rollout %q's trafficRouting.alb.servicePort is missing or not a port number", rname)
 		}
 		action := al.s("rootService") // Argo names the action after the root service, else the stable one
 		if action == "" {
@@ -801,7 +801,7 @@ func importArgo(docs []map[string]any, want string) (*spec.Rollout, []string, er
 		vs, group := am.m("virtualService"), am.m("virtualNodeGroup")
 		st, cn := group.m("stableVirtualNodeRef").s("name"), group.m("canaryVirtualNodeRef").s("name")
 		if vs.s("name") == "" || st == "" || cn == "" {
-			return nil, nil, fmt.Errorf("Rollout %q's trafficRouting.appMesh does not name its virtualService and both virtual nodes (virtualNodeGroup.stableVirtualNodeRef, canaryVirtualNodeRef)", rname)
+			return nil, nil, fmt.Errorf("the Rollout %q's trafficRouting.appMesh does not name its virtualService and both virtual nodes (virtualNodeGroup.stableVirtualNodeRef, canaryVirtualNodeRef)", rname)
 		}
 		a := &spec.AppMesh{Namespace: ns, VirtualRouter: vs.s("name"), Stable: st, Canary: cn}
 		if routes, ok := vs["routes"].([]any); ok && len(routes) > 0 {
@@ -818,7 +818,7 @@ func importArgo(docs []map[string]any, want string) (*spec.Rollout, []string, er
 				names = append(names, k)
 			}
 			sort.Strings(names)
-			return nil, nil, fmt.Errorf("Rollout %q's trafficRouting.plugins (%s) are not mapped; of the plugins only argoproj-labs/gatewayAPI is, alone", rname, strings.Join(names, ", "))
+			return nil, nil, fmt.Errorf("the Rollout %q's trafficRouting.plugins (%s) are not mapped; of the plugins only argoproj-labs/gatewayAPI is, alone", rname, strings.Join(names, ", "))
 		}
 		if err := needServices("the Gateway API"); err != nil {
 			return nil, nil, err
@@ -833,7 +833,7 @@ func importArgo(docs []map[string]any, want string) (*spec.Rollout, []string, er
 			}
 		}
 		if route == "" {
-			return nil, nil, fmt.Errorf("Rollout %q's Gateway API plugin names no HTTPRoute (httpRoute)", rname)
+			return nil, nil, fmt.Errorf("the Rollout %q's Gateway API plugin names no HTTPRoute (httpRoute)", rname)
 		}
 		gns := gw.s("namespace")
 		if gns == "" {
@@ -846,9 +846,9 @@ func importArgo(docs []map[string]any, want string) (*spec.Rollout, []string, er
 			}
 		}
 	case routers[0] == "nginx":
-		return nil, nil, fmt.Errorf("Rollout %q routes through trafficRouting.nginx: %s", rname, ingressNginx)
+		return nil, nil, fmt.Errorf("the Rollout %q routes through trafficRouting.nginx: %s", rname, ingressNginx)
 	default:
-		return nil, nil, fmt.Errorf("Rollout %q routes through trafficRouting.%s, which has no router here (mapped: istio, smi, alb, appMesh, the Gateway API plugin, or no trafficRouting for a replica ratio)", rname, routers[0])
+		return nil, nil, fmt.Errorf("the Rollout %q routes through trafficRouting.%s, which has no router here (mapped: istio, smi, alb, appMesh, the Gateway API plugin, or no trafficRouting for a replica ratio)", rname, routers[0])
 	}
 	// Steps: setWeight, then its pause's duration as the step's hold.
 	var holds []time.Duration
