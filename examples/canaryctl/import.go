@@ -438,8 +438,11 @@ func importFlagger(docs []map[string]any, want string) (*spec.Rollout, []string,
 			}
 			notes = append(notes, fmt.Sprintf("%s (%s): Flagger's %s query, as an error rate per workload", f, mname, prefix))
 		case mname == "request-duration" && m.m("templateRef").s("name") == "" && meshQueries[prefix][mname] != "":
-			met.Name, met.Query, met.SkipStable = "latency-p99", meshQueries[prefix][mname], true
-			lim.Metric, lim.Max = met.Name, ptrF(mx)
+			// The mesh's histogram is in milliseconds (as Flagger's
+			// threshold); every latency here is in seconds, so the query
+			// and the bound are both converted.
+			met.Name, met.Query, met.SkipStable = "latency-p99", "("+meshQueries[prefix][mname]+") / 1000", true
+			lim.Metric, lim.Max = met.Name, ptrF(roundTo(mx/1000, 6))
 			if !hasMax {
 				lim.Max = nil
 			}
@@ -475,11 +478,20 @@ func importFlagger(docs []map[string]any, want string) (*spec.Rollout, []string,
 			}
 			met.Name, met.Query, met.SkipStable = metricName(mname), q, true
 			lim.Metric = met.Name
+			scale := 1.0
+			if msQuery.MatchString(q) {
+				// A histogram or summary in milliseconds (Linkerd's
+				// response_latency_ms, OSM's …_duration_ms): every latency
+				// here is in seconds, so the query and its bounds are
+				// converted.
+				met.Query, scale = "("+q+") / 1000", 1000
+				notes = append(notes, fmt.Sprintf("%s (%s): the template's query reads a histogram in milliseconds; divided by 1000 (and its thresholds) to read seconds", f, mname))
+			}
 			if hasMin {
-				lim.Min = ptrF(mn)
+				lim.Min = ptrF(roundTo(mn/scale, 6))
 			}
 			if hasMax {
-				lim.Max = ptrF(mx)
+				lim.Max = ptrF(roundTo(mx/scale, 6))
 			}
 			if addr := t.m("spec").m("provider").s("address"); addr != "" {
 				ro.Provider = &spec.Provider{Prometheus: &spec.Prometheus{Address: addr}}
@@ -536,6 +548,11 @@ func importFlagger(docs []map[string]any, want string) (*spec.Rollout, []string,
 	notes = append(notes, unmapped(sp.m("service"), "spec.service", "name", "port", "targetPort", "portName")...)
 	return ro, notes, nil
 }
+
+// msQuery matches a query over a Prometheus metric in milliseconds (a
+// name ending in _ms or _milliseconds, with _bucket, _sum or _count), as
+// Linkerd's response_latency_ms and OSM's osm_request_duration_ms are.
+var msQuery = regexp.MustCompile(`_(ms|milliseconds)(_bucket|_sum|_count)?\b`)
 
 // meshQueries are Flagger's built-in queries of the meshes whose metrics
 // have no built-in template here, rewritten as metrics templates: the

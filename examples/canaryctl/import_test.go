@@ -126,6 +126,7 @@ func TestImportDocumentationCorpus(t *testing.T) {
 						t.Errorf("%s %s: the refusal dumps a Go value: %q", f, name, errOut)
 					default:
 						refused++
+						t.Logf("refused %s %s: %s", filepath.Base(f), name, last)
 					}
 				}
 			}
