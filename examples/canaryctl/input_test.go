@@ -27,7 +27,7 @@ provider:
 metrics:
   - {name: error-rate, builtin: httpsplit/error-rate}
 plan:
-  steps: [10, 50]
+  stages: [10, 50]
   interval: 1m
 analysis:
   preset: default
