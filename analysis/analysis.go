@@ -96,12 +96,13 @@ type Input struct {
 	Looks int `json:"looks"`
 	// Observations holds one entry per metric.
 	Observations []Observation `json:"observations"`
-	// Step is the index of the plan step the window belongs to (0-based;
-	// -1 during a zero-traffic validation). Analyzers that keep evidence
-	// per step start afresh when it changes, so that evidence gathered at
-	// an earlier step cannot carry the canary past a regression at a later
-	// one.
-	Step int `json:"step"`
+	// Stage is the index of the plan's stage the window belongs to,
+	// counted from 0 like rollback.State.Stage (Status.StageNumber counts
+	// from 1); -1 during a zero-traffic validation. Analyzers that keep
+	// evidence per stage start afresh when it changes, so that evidence
+	// gathered at an earlier stage cannot carry the canary past a
+	// regression at a later one.
+	Stage int `json:"stage"`
 	// Memory is what this analyzer returned as Verdict.Memory at the
 	// previous analysis of the rollout; nil at the first. The rollout keeps
 	// it in its state, so an analyzer stays a pure function of its Input.

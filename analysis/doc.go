@@ -297,10 +297,10 @@
 // sat out would otherwise inflate the dispersion, capped at 100, for
 // hours).
 //
-// Memory and steps. The evidence is a handful of sufficient statistics
+// Memory and stages. The evidence is a handful of sufficient statistics
 // per metric kept in Verdict.Memory (under 1 KB a metric, whatever the
-// traffic); the rollout hands it back as Input.Memory and says which step
-// the window belongs to (Input.Step). All, Any and Weighted keep their
+// traffic); the rollout hands it back as Input.Memory and says which stage
+// the window belongs to (Input.Stage). All, Any and Weighted keep their
 // parts' memories. Verdict.Evidence says, per metric, the progress towards
 // each decision and a rough number of further canary requests needed
 // (More), which the rollout shows when it asks a person at the progress

@@ -128,7 +128,7 @@ func ExampleRates() {
 	a := analysis.Rates{Metrics: []analysis.Rate{{Metric: "error-rate"}}}
 	var memory json.RawMessage // what the rollout keeps between analyses
 	for minute := 1; minute <= 20; minute++ {
-		in := analysis.Input{Step: 0, Memory: memory, Observations: []analysis.Observation{{
+		in := analysis.Input{Stage: 0, Memory: memory, Observations: []analysis.Observation{{
 			Metric: "error-rate",
 			Canary: analysis.Observed(0.01, 600),  // 6 errors in 600 requests
 			Stable: analysis.Observed(0.01, 5400), // 54 in 5,400

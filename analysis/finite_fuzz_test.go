@@ -92,7 +92,7 @@ func FuzzEveryAnalyzerFinite(f *testing.F) {
 				Baseline: Observed(pb, nb), CanaryTotal: Observed(pc, nc), StableTotal: Observed(ps, ns)}
 		}
 		for _, an := range everyAnalyzer(a, b) {
-			in := Input{Step: step, Memory: mem, CanaryWeight: 10,
+			in := Input{Stage: step, Memory: mem, CanaryWeight: 10,
 				Observations: []Observation{obs("e"), obs("q"), obs("r"), obs("n"), obs("f")}}
 			for look := 0; look < 3; look++ {
 				v, err := an.Analyze(context.Background(), in)

@@ -102,7 +102,7 @@ func FuzzRates(f *testing.F) {
 	f.Add(0.0, int64(0), 0.0, int64(0), 0, []byte(`{"v":1,"metrics":[{"metric":"e","pass":[1e308,0]}]}`), 3.0, 0.1)
 	f.Fuzz(func(t *testing.T, pc float64, nc int64, ps float64, ns int64, step int, mem []byte, ratio, margin float64) {
 		a := Rates{Metrics: []Rate{{Metric: "e", Ratio: ratio, Margin: margin}}}
-		in := Input{Step: step, Memory: mem, Observations: []Observation{{Metric: "e", Canary: Observed(pc, nc), Stable: Observed(ps, ns)}}}
+		in := Input{Stage: step, Memory: mem, Observations: []Observation{{Metric: "e", Canary: Observed(pc, nc), Stable: Observed(ps, ns)}}}
 		var v Verdict
 		var err error
 		for i := 0; i < 3; i++ { // three looks, threading the memory

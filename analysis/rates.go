@@ -47,8 +47,8 @@ type Rate struct {
 // method, its assumptions and its guarantees.
 //
 // It keeps its evidence between analyses in Verdict.Memory (a few numbers
-// per metric) and reads Input.Step: Pass at a step needs evidence from that
-// step's own windows, so that a canary that turns bad at a later step is
+// per metric) and reads Input.Stage: Pass at a stage needs evidence from that
+// stage's own windows, so that a canary that turns bad at a later stage is
 // not carried to promotion by what it showed earlier. The metric's window
 // must be the analysis interval (the rollout's default), so that no request
 // is counted twice.
@@ -199,8 +199,9 @@ func (r Rates) alphaWeights() ([]float64, float64) {
 // are in nats.
 type rateState struct {
 	Metric string `json:"metric"`
-	// Step is the step the step-local evidence belongs to; Steps how many
-	// distinct steps were seen before it.
+	// Step is the stage (Input.Stage) the stage-local evidence belongs to;
+	// Steps how many distinct stages were seen before it. The JSON keys stay
+	// "step" and "steps": a saved rollout's memory must still decode.
 	Step  int `json:"step"`
 	Steps int `json:"steps"`
 	// N, X: the canary's requests and bad events; M, Y: the stable
@@ -463,11 +464,11 @@ func binLLR(x, n, q1, q0 float64) float64 {
 // update adds in's window for metric m; it returns why the window was
 // not used ("" when it was).
 func (s *rateState) update(m Rate, in Input, lv levels) string {
-	if s.Step != in.Step {
+	if s.Step != in.Stage {
 		if s.Step != math.MinInt32 {
 			s.Steps++
 		}
-		s.Step = in.Step
+		s.Step = in.Stage
 		_, margin := m.tolerance()
 		s.StepRelOnly = s.absoluteHopeless(margin)
 		s.StepN, s.StepX, s.StepM, s.StepY, s.PassStep = 0, 0, 0, 0, [2]float64{}

@@ -38,7 +38,7 @@ func feed(t *testing.T, a Analyzer, metric string, steps []int, ws []window) []V
 	var mem json.RawMessage
 	var out []Verdict
 	for i, w := range ws {
-		v, err := a.Analyze(context.Background(), Input{Step: steps[i], Memory: mem, Observations: []Observation{obsOf(metric, w)}})
+		v, err := a.Analyze(context.Background(), Input{Stage: steps[i], Memory: mem, Observations: []Observation{obsOf(metric, w)}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -175,7 +175,7 @@ func TestRatesLateRegression(t *testing.T) {
 		mem := vs[59].Memory
 		var out []Verdict
 		for _, w := range gen(r, k, 3000, 0.2, 0.01, rho, 0) {
-			v, err := a.Analyze(context.Background(), Input{Step: 1, Memory: mem, Observations: []Observation{obsOf("e", w)}})
+			v, err := a.Analyze(context.Background(), Input{Stage: 1, Memory: mem, Observations: []Observation{obsOf("e", w)}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -409,7 +409,7 @@ func TestRatesStepCostsAboutOneWindow(t *testing.T) {
 		if vs[39].Outcome != Pass {
 			t.Fatalf("StepBeta %g: good canary not passed after 40 windows: %s", c.stepBeta, vs[39].Reason)
 		}
-		v, err := a.Analyze(context.Background(), Input{Step: 1, Memory: vs[39].Memory, Observations: []Observation{obsOf("e", good)}})
+		v, err := a.Analyze(context.Background(), Input{Stage: 1, Memory: vs[39].Memory, Observations: []Observation{obsOf("e", good)}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -92,7 +92,7 @@ type ResourceUsage struct {
 // step starts afresh and catches it there.
 //
 // The evidence lives in Verdict.Memory (counts and two log e-values per
-// metric, bounded whatever the traffic) and starts afresh when Input.Step
+// metric, bounded whatever the traffic) and starts afresh when Input.Stage
 // changes, so evidence gathered at a lower weight cannot carry the canary
 // past a regression at a higher one. A look where either version has no
 // data, no replicas, or fewer than MinRequests requests (for per-request
@@ -215,6 +215,7 @@ type resState struct {
 }
 
 type resMemory struct {
+	// Step is Input.Stage; the key stays "step" so that saved memory decodes.
 	Step    int                  `json:"step"`
 	Metrics map[string]*resState `json:"metrics"`
 }
@@ -260,13 +261,13 @@ func (r Resources) Analyze(ctx context.Context, in Input) (Verdict, error) {
 		return Verdict{}, err
 	}
 	c := r.withDefaults()
-	mem := resMemory{Step: in.Step, Metrics: map[string]*resState{}}
+	mem := resMemory{Step: in.Stage, Metrics: map[string]*resState{}}
 	if len(in.Memory) > 0 {
 		var prev resMemory
 		if err := json.Unmarshal(in.Memory, &prev); err != nil {
 			return Verdict{}, canary.Invalid("Input.Memory", nil, "is not the memory of a Resources analyzer: %v", err)
 		}
-		if prev.Step == in.Step && prev.Metrics != nil {
+		if prev.Step == in.Stage && prev.Metrics != nil {
 			mem = prev
 		}
 	}

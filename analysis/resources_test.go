@@ -27,7 +27,7 @@ func (l resLook) input(step int, memory json.RawMessage) Input {
 		return Observation{Metric: name, Canary: Observed(c, 0), Stable: Observed(s, 0)}
 	}
 	return Input{
-		Step:   step,
+		Stage:  step,
 		Memory: memory,
 		Observations: []Observation{
 			obs("cpu", l.cpuC, l.cpuS),
@@ -211,7 +211,7 @@ func TestResourcesNoDataAddsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, in := range map[string]Input{
-		"no cpu": {Step: 0, Memory: v1.Memory, Observations: []Observation{
+		"no cpu": {Stage: 0, Memory: v1.Memory, Observations: []Observation{
 			{Metric: "replicas", Canary: Observed(1, 0), Stable: Observed(9, 0)},
 			{Metric: "requests", Canary: Observed(1000, 0), Stable: Observed(9000, 0)},
 		}},

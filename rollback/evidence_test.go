@@ -26,7 +26,7 @@ type memoryAnalyzer struct {
 }
 
 func (a *memoryAnalyzer) Analyze(_ context.Context, in analysis.Input) (analysis.Verdict, error) {
-	a.steps = append(a.steps, in.Step)
+	a.steps = append(a.steps, in.Stage)
 	a.mems = append(a.mems, string(in.Memory))
 	var n int
 	json.Unmarshal(in.Memory, &n)
@@ -98,14 +98,14 @@ func TestInconclusiveDeadlineAsksAPerson(t *testing.T) {
 
 // TestAdvanceNeedsAPassAtThatStage: a Pass at one stage does not carry the
 // canary through the next, and promotion needs a Pass at the last stage;
-// Input.Step names the stage the window belongs to.
+// Input.Stage names the stage the window belongs to.
 func TestAdvanceNeedsAPassAtThatStage(t *testing.T) {
 	plan := rollback.Plan{Stages: rollback.Weights(10, 50), Interval: time.Minute, ProgressDeadline: time.Hour}
 	h := newHarness(plan, rollback.Policy{}, fake.Constant(0.001, 500))
 	var steps []int
 	h.cfg.Analyzer = analysis.AnalyzerFunc(func(_ context.Context, in analysis.Input) (analysis.Verdict, error) {
-		steps = append(steps, in.Step)
-		if in.Step == 0 && in.Looks == 0 {
+		steps = append(steps, in.Stage)
+		if in.Stage == 0 && in.Looks == 0 {
 			return analysis.Verdict{Outcome: analysis.Pass}, nil
 		}
 		return analysis.Verdict{Outcome: analysis.Inconclusive}, nil
@@ -117,6 +117,6 @@ func TestAdvanceNeedsAPassAtThatStage(t *testing.T) {
 		t.Fatalf("%v at %d %%: want held at 50 %% with no pass there", st.Phase, st.CanaryWeight)
 	}
 	if steps[0] != 0 || steps[len(steps)-1] != 1 {
-		t.Errorf("Input.Step went %v, want 0 then 1", steps)
+		t.Errorf("Input.Stage went %v, want 0 then 1", steps)
 	}
 }

@@ -129,9 +129,9 @@ func (m *machine) wants(s State, now time.Time, haveReadiness, haveGate, haveSca
 		s.Applied != nil && s.Intent == nil && s.Applied.Equal(m.desired(s)) {
 		w.analyse = true
 		w.applied = *s.Applied
-		w.input = analysis.Input{Time: now, CanaryWeight: s.Applied.Canary, Looks: s.Looks, Step: s.Stage, Memory: s.Memory}
+		w.input = analysis.Input{Time: now, CanaryWeight: s.Applied.Canary, Looks: s.Looks, Stage: s.Stage, Memory: s.Memory}
 		if s.Phase == Validating || s.Phase == Paused && s.ResumeTo == Validating {
-			w.input.Step = -1
+			w.input.Stage = -1
 		}
 	}
 	if active(s.Phase) && haveReadiness && (!s.CanaryReady || w.analyse) {

@@ -37,7 +37,7 @@ func TestOneRoundByHand(t *testing.T) {
 	// and asks for the all-stable write, the scalings and the release.
 	at := t0.Add(time.Minute)
 	w := m.wants(s, at, false, false, true)
-	if !w.analyse || w.input.Step != 0 {
+	if !w.analyse || w.input.Stage != 0 {
 		t.Fatalf("wants %+v", w)
 	}
 	v := analysis.Verdict{Outcome: analysis.Fail, Reason: "error rate 5 %"}

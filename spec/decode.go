@@ -227,7 +227,7 @@ type walker struct{ warnings []string }
 
 var (
 	durationType = reflect.TypeFor[Duration]()
-	stepType     = reflect.TypeFor[Step]()
+	stageType    = reflect.TypeFor[Stage]()
 )
 
 // check walks the decoded JSON tree against t and reports the first value
@@ -260,7 +260,7 @@ func (w *walker) check(v any, t reflect.Type, path string) error {
 		}
 		return nil
 	}
-	if n, ok := v.(json.Number); ok && t == stepType { // a step may be written as its weight alone
+	if n, ok := v.(json.Number); ok && t == stageType { // a stage may be written as its weight alone
 		if _, err := strconv.Atoi(string(n)); err != nil {
 			return canary.Invalid(name, string(n), "must be a whole number (the weight) or a mapping {weight, hold}")
 		}

@@ -95,7 +95,7 @@ func TestDecodeValueBounds(t *testing.T) {
 // a warning the caller can show, not an error; giving both is an error.
 func TestStagesInTheFile(t *testing.T) {
 	ro, err := decode(t, good(t))
-	if err != nil || len(ro.Plan.Steps) != 2 || len(ro.Warnings()) != 0 {
+	if err != nil || len(ro.Plan.Stages) != 2 || len(ro.Warnings()) != 0 {
 		t.Fatalf("stages: %+v, %v, warnings %q", ro, err, ro.Warnings())
 	}
 	m := good(t)
@@ -107,7 +107,7 @@ func TestStagesInTheFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ro.Plan.Steps) != 2 || ro.Plan.Steps[1].Weight != 50 || ro.Policy.PassesPerStep == nil || *ro.Policy.PassesPerStep != 2 {
+	if len(ro.Plan.Stages) != 2 || ro.Plan.Stages[1].Weight != 50 || ro.Policy.PassesPerStage == nil || *ro.Policy.PassesPerStage != 2 {
 		t.Errorf("old keys read as %+v %+v", ro.Plan, ro.Policy)
 	}
 	w := strings.Join(ro.Warnings(), "\n")

@@ -289,12 +289,12 @@ type Metric struct {
 
 // Plan is how traffic moves.
 type Plan struct {
-	// Steps are the stages, written "stages" in a file ("steps" is still
+	// Stages are written "stages" in a file ("steps" is still
 	// read, with a warning).
-	Steps []Step `json:"stages,omitempty"`
-	// StepWeight is written "stageWeight" ("stepWeight" is still read).
-	StepWeight int `json:"stageWeight,omitempty"`
-	MaxWeight  int `json:"maxWeight,omitempty"`
+	Stages []Stage `json:"stages,omitempty"`
+	// StageWeight is written "stageWeight" ("stepWeight" is still read).
+	StageWeight int `json:"stageWeight,omitempty"`
+	MaxWeight   int `json:"maxWeight,omitempty"`
 	// Hold is each stage's default hold; zero is Interval.
 	Hold Duration `json:"hold,omitempty"`
 	// Interval is the analysis interval. Required.
@@ -305,29 +305,29 @@ type Plan struct {
 	Gates       Gates        `json:"gates,omitzero"`
 }
 
-// Step is one stage of plan.stages: a weight and how long it holds (zero:
+// Stage is one stage of plan.stages: a weight and how long it holds (zero:
 // plan.hold). In a file a stage is a mapping {weight: 10, hold: 2m} or,
 // holding for plan.hold, just its weight: 10.
-type Step struct {
+type Stage struct {
 	Weight int      `json:"weight"`
 	Hold   Duration `json:"hold,omitempty"`
 }
 
 // UnmarshalJSON reads a stage written as a mapping or as its weight alone.
-func (s *Step) UnmarshalJSON(b []byte) error {
+func (s *Stage) UnmarshalJSON(b []byte) error {
 	var w int
 	if err := json.Unmarshal(b, &w); err == nil {
-		*s = Step{Weight: w}
+		*s = Stage{Weight: w}
 		return nil
 	}
-	type plain Step
+	type plain Stage
 	var p plain
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
 		return err
 	}
-	*s = Step(p)
+	*s = Stage(p)
 	return nil
 }
 
@@ -366,9 +366,9 @@ type Policy struct {
 	// OnInconclusive is what a stage still inconclusive at the deadline
 	// does: "ask" (the default: pause for a person) or "rollback".
 	OnInconclusive string `json:"onInconclusive,omitempty"`
-	// PassesPerStep is written "passesPerStage" ("passesPerStep" is
+	// PassesPerStage is written "passesPerStage" ("passesPerStep" is
 	// still read, with a warning).
-	PassesPerStep *int `json:"passesPerStage,omitempty"`
+	PassesPerStage *int `json:"passesPerStage,omitempty"`
 }
 
 // Analysis is a preset by name (with the metrics it reads) plus extra

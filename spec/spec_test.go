@@ -117,7 +117,7 @@ func TestGoodRolloutBuilds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if back.Plan.Steps[1].Hold != ro.Plan.Steps[1].Hold || back.Name != ro.Name {
+	if back.Plan.Stages[1].Hold != ro.Plan.Stages[1].Hold || back.Name != ro.Name {
 		t.Errorf("round trip changed the rollout: %+v", back)
 	}
 }

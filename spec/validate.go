@@ -141,10 +141,10 @@ func (ro *Rollout) RollbackPlan() (rollback.Plan, error) {
 	if p.Interval <= 0 {
 		return rollback.Plan{}, canary.Invalid("plan.interval", nil, `is required, e.g. "1m"`)
 	}
-	out := rollback.Plan{StageWeight: p.StepWeight, MaxWeight: p.MaxWeight, Hold: p.Hold.D(), Interval: p.Interval.D(),
+	out := rollback.Plan{StageWeight: p.StageWeight, MaxWeight: p.MaxWeight, Hold: p.Hold.D(), Interval: p.Interval.D(),
 		ProgressDeadline: p.Deadline.D(), ApproveIncrease: p.Gates.BeforeIncrease, ApprovePromotion: p.Gates.BeforePromotion}
 	prev := 0
-	for i, s := range p.Steps {
+	for i, s := range p.Stages {
 		// The path indexes the list as the file does (from 0); the
 		// reason counts stages as people and Status do (from 1).
 		f := fmt.Sprintf("plan.stages[%d].weight", i)
@@ -192,7 +192,7 @@ func (ro *Rollout) policy(base rollback.Policy) (rollback.Policy, error) {
 	if err := nonNeg("policy.failureLimit", p.FailureLimit, &base.FailureLimit); err != nil {
 		return base, err
 	}
-	if err := nonNeg("policy.passesPerStage", p.PassesPerStep, &base.PassesPerStage); err != nil {
+	if err := nonNeg("policy.passesPerStage", p.PassesPerStage, &base.PassesPerStage); err != nil {
 		return base, err
 	}
 	switch p.Counting {

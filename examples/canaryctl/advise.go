@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -50,7 +51,7 @@ func cmdAdvise(e env, args []string) error {
 			return err
 		}
 	}
-	if in.Plan, err = advisePlan(fs, *file, *steps, *interval, *hold, *deadline); err != nil {
+	if in.Plan, err = advisePlan(fs, e.stderr, *file, *steps, *interval, *hold, *deadline); err != nil {
 		return err
 	}
 	found := false
@@ -94,7 +95,7 @@ func share(flagName, s string, pct bool) (float64, error) {
 }
 
 // advisePlan is the plan of the rollout file, or of the flags.
-func advisePlan(fs *flag.FlagSet, file, steps string, interval, hold, deadline time.Duration) (rollback.Plan, error) {
+func advisePlan(fs *flag.FlagSet, warn io.Writer, file, steps string, interval, hold, deadline time.Duration) (rollback.Plan, error) {
 	if file != "" {
 		var clash []string
 		fs.Visit(func(f *flag.Flag) {
@@ -106,7 +107,7 @@ func advisePlan(fs *flag.FlagSet, file, steps string, interval, hold, deadline t
 		if len(clash) > 0 {
 			return rollback.Plan{}, usageErr(fmt.Errorf("give the plan with -f or with %s, not both", strings.Join(clash, ", ")))
 		}
-		f, err := loadRollout(file)
+		f, err := loadRollout(file, warn)
 		if err != nil {
 			return rollback.Plan{}, usageErr(err)
 		}

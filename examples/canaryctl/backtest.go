@@ -79,7 +79,7 @@ func cmdBacktest(e env, args []string) error {
 	if (*csvPath == "") == (*prom == "") {
 		return usageErr(errors.New("give the recorded data with either --csv or --prometheus"))
 	}
-	f, err := loadRollout(*file)
+	f, err := loadRollout(*file, e.stderr)
 	if err != nil {
 		return usageErr(err)
 	}

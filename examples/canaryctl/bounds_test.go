@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -70,7 +71,7 @@ func TestLoaderBounds(t *testing.T) {
 				t.Fatal(err)
 			}
 			var err error
-			n := allocated(func() { _, err = loadRollout(p) })
+			n := allocated(func() { _, err = loadRollout(p, io.Discard) })
 			if err == nil || !strings.Contains(err.Error(), tc.why) {
 				t.Errorf("loadRollout = %v; want an error saying %q", err, tc.why)
 			}

@@ -31,7 +31,7 @@ func cmdRun(e env, args []string) error {
 	if *file == "" {
 		return usageErr(errors.New("give the rollout file with -f"))
 	}
-	f, err := loadRollout(*file)
+	f, err := loadRollout(*file, e.stderr)
 	if err != nil {
 		return usageErr(err)
 	}
@@ -292,7 +292,7 @@ func cmdValidate(e env, args []string) error {
 	if *file == "" {
 		return usageErr(errors.New("give the rollout file with -f"))
 	}
-	f, err := loadRollout(*file)
+	f, err := loadRollout(*file, e.stderr)
 	if err != nil {
 		return usageErr(err)
 	}

@@ -98,7 +98,7 @@ metrics:
   - {name: memory, query: 'bytes{version="{{version}}"}'}
   - {name: requests, query: 'requests{version="{{version}}"}'}
 plan:
-  steps: [10, 50]
+  stages: [10, 50]
   interval: 1m
 analysis:
   preset: default

@@ -195,7 +195,7 @@ func TestAbortWithoutDriver(t *testing.T) {
 				store = "k8s:" + ns
 			}
 			router, weights := gatewayRoute(t, env, ns, kubeconfig)
-			file := write(t, "cart.yaml", "name: cart\nrouter:\n"+router+"plan:\n  steps: [20, 50]\n  interval: 1s\n  hold: 10m\n")
+			file := write(t, "cart.yaml", "name: cart\nrouter:\n"+router+"plan:\n  stages: [20, 50]\n  interval: 1s\n  hold: 10m\n")
 			driver, out, waitDriver := startRun(t, store, file)
 			until(t, "the rollout to progress at 20 %", func() bool {
 				st, ok := statusOf(t, store, "cart")
@@ -252,7 +252,7 @@ func TestAbortWithDriverOnAnotherMachine(t *testing.T) {
 					store = "k8s:" + ns
 				}
 				router, weights := gatewayRoute(t, env, ns, kubeconfig)
-				file := write(t, "cart.yaml", "name: cart\nrouter:\n"+router+"plan:\n  steps: [20, 50]\n  interval: 1s\n  hold: 10m\n")
+				file := write(t, "cart.yaml", "name: cart\nrouter:\n"+router+"plan:\n  stages: [20, 50]\n  interval: 1s\n  hold: 10m\n")
 				driver, out, waitDriver := startRun(t, store, file, "CANARYCTL_TEST_HOST=machine-a")
 				until(t, "the rollout to progress at 20 %", func() bool {
 					st, ok := statusOf(t, store, "cart")

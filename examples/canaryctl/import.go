@@ -375,7 +375,7 @@ func importFlagger(docs []map[string]any, want string) (*spec.Rollout, []string,
 	if l, ok := a["stepWeights"].([]any); ok {
 		for _, w := range l {
 			if n, ok := w.(int); ok {
-				ro.Plan.Steps = append(ro.Plan.Steps, spec.Step{Weight: n})
+				ro.Plan.Stages = append(ro.Plan.Stages, spec.Stage{Weight: n})
 			}
 		}
 	} else {
@@ -384,12 +384,12 @@ func importFlagger(docs []map[string]any, want string) (*spec.Rollout, []string,
 		if sw > 0 && mw == 0 {
 			mw = 100 // Flagger's default maxWeight (pkg/controller/scheduler.go)
 		}
-		ro.Plan.StepWeight, ro.Plan.MaxWeight = int(sw), int(mw)
+		ro.Plan.StageWeight, ro.Plan.MaxWeight = int(sw), int(mw)
 		if mw > 0 && sw > 0 && int(mw)%int(sw) != 0 {
 			notes = append(notes, fmt.Sprintf("maxWeight %v is not a multiple of stepWeight %v: the last step is %d", mw, sw, int(mw)/int(sw)*int(sw)))
 		}
 	}
-	if len(ro.Plan.Steps) == 0 && ro.Plan.StepWeight == 0 {
+	if len(ro.Plan.Stages) == 0 && ro.Plan.StageWeight == 0 {
 		return nil, notes, fmt.Errorf("the Canary %q's spec.analysis gives no traffic steps (stepWeight, or stepWeights), so there is no weighted canary to import", meta.s("name"))
 	}
 	if a.has("iterations") || a.has("mirror") {
@@ -874,7 +874,7 @@ func importArgo(docs []map[string]any, want string) (*spec.Rollout, []string, er
 		switch {
 		case s.has("setWeight"):
 			w, _ := s.num("setWeight")
-			ro.Plan.Steps = append(ro.Plan.Steps, spec.Step{Weight: int(w)})
+			ro.Plan.Stages = append(ro.Plan.Stages, spec.Stage{Weight: int(w)})
 			holds = append(holds, 0)
 		case s.has("pause"):
 			p := s.m("pause")
@@ -888,7 +888,7 @@ func importArgo(docs []map[string]any, want string) (*spec.Rollout, []string, er
 				} else if len(holds) > 0 {
 					holds[len(holds)-1] += d
 				}
-			} else if len(ro.Plan.Steps) == 0 {
+			} else if len(ro.Plan.Stages) == 0 {
 				ro.Plan.Gates.BeforeIncrease = true
 				notes = append(notes, f+": an indefinite pause before the first weight → plan.gates.beforeIncrease (holds every increase)")
 			} else if i == len(can.list("steps"))-1 {
@@ -906,13 +906,13 @@ func importArgo(docs []map[string]any, want string) (*spec.Rollout, []string, er
 			}
 		}
 	}
-	for i := range ro.Plan.Steps {
+	for i := range ro.Plan.Stages {
 		if holds[i] > 0 {
-			ro.Plan.Steps[i].Hold = spec.Duration(holds[i])
+			ro.Plan.Stages[i].Hold = spec.Duration(holds[i])
 		}
 	}
-	if n := len(ro.Plan.Steps); n > 0 && ro.Plan.Steps[n-1].Weight == 100 {
-		ro.Plan.Steps = ro.Plan.Steps[:n-1] // setWeight: 100 is the promotion
+	if n := len(ro.Plan.Stages); n > 0 && ro.Plan.Stages[n-1].Weight == 100 {
+		ro.Plan.Stages = ro.Plan.Stages[:n-1] // setWeight: 100 is the promotion
 	}
 	// Analysis args given by the Rollout.
 	args := map[string]string{}

@@ -27,7 +27,7 @@ provider:
 metrics:
   - {name: error-rate, builtin: httpsplit/error-rate}
 plan:
-  steps: [10, 50]
+  stages: [10, 50]
   interval: 1m
 analysis:
   preset: default
@@ -95,6 +95,33 @@ func TestValidate(t *testing.T) {
 	out, errOut, code := ctl(t, t.TempDir(), "validate", "-f", "testdata/checkout.yaml")
 	if code != 0 || !strings.Contains(out, "rollout checkout is valid: router httpsplit, 2 metrics, stages 10, 25, 50 %") {
 		t.Errorf("exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// TestValidateWarnsDeprecated: a file still written with plan.steps (the
+// old name of plan.stages) validates, exit 0, and the spec's deprecation
+// warning is printed on stderr, one line.
+func TestValidateWarnsDeprecated(t *testing.T) {
+	b, err := os.ReadFile("testdata/checkout.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := strings.Replace(string(b), "  stages:", "  steps:", 1)
+	if old == string(b) {
+		t.Fatal("testdata/checkout.yaml has no plan.stages to rename")
+	}
+	file := write(t, "old.yaml", old)
+	out, errOut, code := ctl(t, t.TempDir(), "validate", "-f", file)
+	if code != 0 || !strings.Contains(out, "rollout checkout is valid: router httpsplit, 2 metrics, stages 10, 25, 50 %") {
+		t.Errorf("exit %d\n%s%s", code, out, errOut)
+	}
+	want := file + ": warning: plan.steps is deprecated; write stages (read as plan.stages)\n"
+	if errOut != want {
+		t.Errorf("stderr %q, want %q", errOut, want)
+	}
+	// The current name gives no warning.
+	if _, errOut, code := ctl(t, t.TempDir(), "validate", "-f", "testdata/checkout.yaml"); code != 0 || errOut != "" {
+		t.Errorf("stages: exit %d, stderr %q; want 0 and no warning", code, errOut)
 	}
 }
 

@@ -66,7 +66,7 @@ router:
     stable: {host: reviews-stable}
     canary: {host: reviews-canary}
 plan:
-  steps: [20, 50]
+  stages: [20, 50]
   interval: 1s
 `)
 	store := t.TempDir()
@@ -127,7 +127,7 @@ func runKubeRouter(t *testing.T, gvr schema.GroupVersionResource, obj *unstructu
 		hold = "  hold: 10m\n"
 	}
 	file := write(t, name+".yaml", "name: "+name+"\nrouter:\n"+router+`plan:
-  steps: [20, 50]
+  stages: [20, 50]
   interval: 1s
 `+hold)
 	store := t.TempDir()

@@ -31,7 +31,10 @@ type rolloutFile struct {
 // loadRollout reads and validates a rollout file. Every error names the
 // file, the line and the field: "rollout.yaml:12: invalid
 // plan.stages[1].weight (150): stage 2's weight must be between 1 and 100".
-func loadRollout(path string) (*rolloutFile, error) {
+// The file's deprecation warnings (spec.Rollout.Warnings: an old name such
+// as plan.steps, still read) go to warn, one line each, prefixed with the
+// file's name; they change neither the result nor the exit code.
+func loadRollout(path string, warn io.Writer) (*rolloutFile, error) {
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("rollout file: %w", err)
@@ -45,6 +48,9 @@ func loadRollout(path string) (*rolloutFile, error) {
 	f, err := parseRollout(path, b)
 	if err != nil {
 		return nil, err
+	}
+	for _, w := range f.ro.Warnings() {
+		fmt.Fprintf(warn, "%s: warning: %s\n", path, w)
 	}
 	if err := f.ro.Validate(lookup); err != nil {
 		return nil, f.wrap(err)

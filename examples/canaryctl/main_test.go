@@ -120,7 +120,7 @@ provider:
 metrics:
   - {name: error-rate, builtin: httpsplit/error-rate}
 plan:
-  steps: [%s]
+  stages: [%s]
   interval: 2s
   hold: %s
   deadline: 60s

@@ -196,7 +196,7 @@ router:
     canaryDeployment: cart-canary
     replicas: 5
 plan:
-  steps: [20, 60]
+  stages: [20, 60]
   interval: 1s
 `)
 	store := t.TempDir()

@@ -110,7 +110,10 @@ type MetricSpec struct {
 
 // PlanSpec is the traffic plan.
 type PlanSpec struct {
-	Steps            []int  `json:"steps"`
+	// Stages are the canary weights, rising.
+	Stages []int `json:"stages,omitempty"`
+	// Steps is the deprecated name of Stages, still accepted (not both).
+	Steps            []int  `json:"steps,omitempty"`
 	Interval         string `json:"interval"`
 	Hold             string `json:"hold,omitempty"`
 	ProgressDeadline string `json:"progressDeadline,omitempty"`
@@ -118,15 +121,16 @@ type PlanSpec struct {
 
 // Status is written back by the controller.
 type Status struct {
-	ObservedGeneration int64         `json:"observedGeneration,omitempty"`
-	Phase              string        `json:"phase,omitempty"`
-	CanaryWeight       int           `json:"canaryWeight"`
-	Step               int           `json:"step,omitempty"`
-	Steps              int           `json:"steps,omitempty"`
-	LastVerdict        *VerdictState `json:"lastVerdict,omitempty"`
-	Evidence           []Evidence    `json:"evidence,omitempty"`
-	Reason             string        `json:"reason,omitempty"`
-	Conditions         []Condition   `json:"conditions,omitempty"`
+	ObservedGeneration int64  `json:"observedGeneration,omitempty"`
+	Phase              string `json:"phase,omitempty"`
+	CanaryWeight       int    `json:"canaryWeight"`
+	// Stage is the plan's stage in force, counted from 1; Stages how many.
+	Stage       int           `json:"stage,omitempty"`
+	Stages      int           `json:"stages,omitempty"`
+	LastVerdict *VerdictState `json:"lastVerdict,omitempty"`
+	Evidence    []Evidence    `json:"evidence,omitempty"`
+	Reason      string        `json:"reason,omitempty"`
+	Conditions  []Condition   `json:"conditions,omitempty"`
 }
 
 // VerdictState is the last analysis.
@@ -210,7 +214,7 @@ func dnsLabel(field, v string) error {
 
 // parse checks the spec and turns it into the library's types. Every
 // refusal is a *[canary.FieldError] naming the field as written in the
-// custom resource ("spec.plan.steps[1]").
+// custom resource ("spec.plan.stages[1]").
 func parse(r *Rollout) (*parsed, error) {
 	s := r.Spec
 	p := &parsed{}
@@ -228,16 +232,24 @@ func parse(r *Rollout) (*parsed, error) {
 	if err := checkRouter(s.Router); err != nil {
 		return nil, err
 	}
-	if len(s.Plan.Steps) == 0 {
-		return nil, canary.Invalid("spec.plan.steps", s.Plan.Steps, "must list at least one weight")
+	// spec.plan.steps is the deprecated name of spec.plan.stages.
+	weights, field := s.Plan.Stages, "spec.plan.stages"
+	switch {
+	case s.Plan.Stages != nil && s.Plan.Steps != nil:
+		return nil, canary.Invalid("spec.plan.steps", s.Plan.Steps, "give stages or the deprecated steps, not both")
+	case s.Plan.Stages == nil && s.Plan.Steps != nil:
+		weights, field = s.Plan.Steps, "spec.plan.steps"
 	}
-	for i, w := range s.Plan.Steps {
-		if w < 1 || w > 100 || i > 0 && w <= s.Plan.Steps[i-1] {
-			return nil, canary.Invalid(fmt.Sprintf("spec.plan.steps[%d]", i), w, "must be 1 to 100 and rise step by step")
+	if len(weights) == 0 {
+		return nil, canary.Invalid(field, weights, "must list at least one weight")
+	}
+	for i, w := range weights {
+		if w < 1 || w > 100 || i > 0 && w <= weights[i-1] {
+			return nil, canary.Invalid(fmt.Sprintf("%s[%d]", field, i), w, "must be 1 to 100 and rise stage by stage")
 		}
 	}
 	var err error
-	p.plan.Stages = rollback.Weights(s.Plan.Steps...)
+	p.plan.Stages = rollback.Weights(weights...)
 	if p.plan.Interval, err = duration("spec.plan.interval", s.Plan.Interval, true); err != nil {
 		return nil, err
 	}

@@ -448,7 +448,7 @@ func (c *Controller) writeStatus(ctx context.Context, u *unstructured.Unstructur
 	if invalid != nil {
 		valid = *invalid
 	} else {
-		ns.Phase, ns.CanaryWeight, ns.Step, ns.Steps, ns.Reason = st.Phase.String(), st.CanaryWeight, st.StageNumber, st.Stages, st.Reason
+		ns.Phase, ns.CanaryWeight, ns.Stage, ns.Stages, ns.Reason = st.Phase.String(), st.CanaryWeight, st.StageNumber, st.Stages, st.Reason
 		ns.LastVerdict, ns.Evidence = nil, nil
 		if v := st.Verdict; v != nil {
 			ns.LastVerdict = &VerdictState{Outcome: v.Outcome.String(), Reason: v.Reason}

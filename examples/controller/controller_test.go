@@ -83,7 +83,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("faulty status = %+v", r.Status)
 	}
 	r = f.rollout(t, "shop")
-	if r.Status.LastVerdict == nil || r.Status.LastVerdict.Outcome != "pass" || r.Status.CanaryWeight != 100 || r.Status.Steps != 2 {
+	if r.Status.LastVerdict == nil || r.Status.LastVerdict.Outcome != "pass" || r.Status.CanaryWeight != 100 || r.Status.Stages != 2 {
 		t.Errorf("healthy status = %+v", r.Status)
 	}
 	poll(t, time.Minute, "the Events", func() (bool, string) {
@@ -316,7 +316,7 @@ func TestParseNamesFields(t *testing.T) {
 			Stable: DeploymentRef{"a"}, Canary: DeploymentRef{"a-canary"},
 			Router:  Router{Kind: "HTTPRoute", Name: "a", StableService: "a", CanaryService: "a-canary"},
 			Metrics: []MetricSpec{{Name: "error-rate", Role: "errorRate", Query: errorRateQuery}},
-			Plan:    PlanSpec{Steps: []int{10, 100}, Interval: "1m"}}}
+			Plan:    PlanSpec{Stages: []int{10, 100}, Interval: "1m"}}}
 	}
 	if _, err := parse(base()); err != nil {
 		t.Fatalf("valid spec refused: %v", err)
@@ -348,9 +348,13 @@ func TestParseNamesFields(t *testing.T) {
 		"spec.router.servicePort": func(r *Rollout) {
 			r.Spec.Router.Kind, r.Spec.Router.ActionName, r.Spec.Router.ServicePort = "Ingress", "a-split", 70000
 		},
-		"spec.router.replicas":      func(r *Rollout) { r.Spec.Router.Replicas = 3 },
-		"spec.plan.steps":           func(r *Rollout) { r.Spec.Plan.Steps = nil },
-		"spec.plan.steps[0]":        func(r *Rollout) { r.Spec.Plan.Steps = []int{0, 100} },
+		"spec.router.replicas": func(r *Rollout) { r.Spec.Router.Replicas = 3 },
+		"spec.plan.stages":     func(r *Rollout) { r.Spec.Plan.Stages = nil },
+		"spec.plan.stages[0]":  func(r *Rollout) { r.Spec.Plan.Stages = []int{0, 100} },
+		"spec.plan.steps":      func(r *Rollout) { r.Spec.Plan.Steps = []int{10, 100} }, // both names
+		"spec.plan.steps[1]": func(r *Rollout) { // the deprecated name is checked alike
+			r.Spec.Plan.Stages, r.Spec.Plan.Steps = nil, []int{50, 20}
+		},
 		"spec.plan.interval":        func(r *Rollout) { r.Spec.Plan.Interval = "" },
 		"spec.plan.hold":            func(r *Rollout) { r.Spec.Plan.Hold = "-1s" },
 		"spec.metrics[0].role":      func(r *Rollout) { r.Spec.Metrics[0].Role = "speed" },
@@ -366,6 +370,21 @@ func TestParseNamesFields(t *testing.T) {
 		if !errors.As(err, &fe) || fe.Field != field {
 			t.Errorf("%s: %v, want a FieldError naming it", field, err)
 		}
+	}
+	// spec.plan.steps, the old name of spec.plan.stages, is still
+	// accepted and gives the same plan.
+	r := base()
+	want, err := parse(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Spec.Plan.Stages, r.Spec.Plan.Steps = nil, r.Spec.Plan.Stages
+	got, err := parse(r)
+	if err != nil {
+		t.Fatalf("steps refused: %v", err)
+	}
+	if fmt.Sprint(got.plan.Stages) != fmt.Sprint(want.plan.Stages) || len(got.plan.Stages) != 2 {
+		t.Errorf("steps gave stages %v, want %v", got.plan.Stages, want.plan.Stages)
 	}
 }
 

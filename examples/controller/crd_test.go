@@ -27,6 +27,13 @@ func TestCRDRefusesBadRollouts(t *testing.T) {
 	if err := create("good", rolloutSpec("good")); err != nil {
 		t.Fatalf("a good Rollout was refused: %v", err)
 	}
+	old := rolloutSpec("good-old-steps") // the deprecated name of plan.stages
+	p := old["plan"].(map[string]any)
+	p["steps"] = p["stages"]
+	delete(p, "stages")
+	if err := create("good-old-steps", old); err != nil {
+		t.Errorf("a Rollout with the deprecated plan.steps was refused: %v", err)
+	}
 	for name, rt := range map[string]map[string]any{
 		"good-smi":           {"kind": "TrafficSplit", "name": "a", "rootService": "a", "stableService": "a-stable", "canaryService": "a-canary", "apiVersion": "v1alpha3"},
 		"good-alb":           {"kind": "Ingress", "name": "a", "actionName": "a-split", "stableService": "a", "canaryService": "a-canary", "servicePort": int64(80)},
@@ -54,11 +61,17 @@ func TestCRDRefusesBadRollouts(t *testing.T) {
 		{"same-service", func(s map[string]any) { router(s)["canaryService"] = router(s)["stableService"] }, "spec.router.canaryService", "must differ from spec.router.stableService"},
 		{"same-deployment", func(s map[string]any) { s["canary"] = map[string]any{"deployment": "same-deployment"} }, "spec.canary.deployment", "must differ from spec.stable.deployment"},
 		{"bad-deployment", func(s map[string]any) { s["stable"] = map[string]any{"deployment": "Not_A_Name"} }, "spec.stable.deployment", "should match"},
-		{"steps-fall", func(s map[string]any) { plan(s)["steps"] = []any{int64(50), int64(20)} }, "spec.plan.steps", "the weights must rise step by step"},
-		{"steps-repeat", func(s map[string]any) { plan(s)["steps"] = []any{int64(20), int64(20), int64(100)} }, "spec.plan.steps", "the weights must rise step by step"},
-		{"step-zero", func(s map[string]any) { plan(s)["steps"] = []any{int64(0), int64(100)} }, "spec.plan.steps[0]", "greater than or equal to 1"},
-		{"step-above-100", func(s map[string]any) { plan(s)["steps"] = []any{int64(50), int64(150)} }, "spec.plan.steps[1]", "less than or equal to 100"},
-		{"no-steps", func(s map[string]any) { plan(s)["steps"] = []any{} }, "spec.plan.steps", "at least 1 items"},
+		{"stages-fall", func(s map[string]any) { plan(s)["stages"] = []any{int64(50), int64(20)} }, "spec.plan.stages", "the weights must rise stage by stage"},
+		{"stages-repeat", func(s map[string]any) { plan(s)["stages"] = []any{int64(20), int64(20), int64(100)} }, "spec.plan.stages", "the weights must rise stage by stage"},
+		{"stage-zero", func(s map[string]any) { plan(s)["stages"] = []any{int64(0), int64(100)} }, "spec.plan.stages[0]", "greater than or equal to 1"},
+		{"stage-above-100", func(s map[string]any) { plan(s)["stages"] = []any{int64(50), int64(150)} }, "spec.plan.stages[1]", "less than or equal to 100"},
+		{"no-stages", func(s map[string]any) { plan(s)["stages"] = []any{} }, "spec.plan.stages", "at least 1 items"},
+		{"stages-missing", func(s map[string]any) { delete(plan(s), "stages") }, "spec.plan.stages", "stages is required"},
+		{"stages-and-steps", func(s map[string]any) { plan(s)["steps"] = plan(s)["stages"] }, "spec.plan.steps", "give stages or the deprecated steps, not both"},
+		{"old-steps-fall", func(s map[string]any) {
+			plan(s)["steps"] = []any{int64(50), int64(20)}
+			delete(plan(s), "stages")
+		}, "spec.plan.steps", "the weights must rise stage by stage"},
 		{"bad-interval", func(s map[string]any) { plan(s)["interval"] = "soon" }, "spec.plan.interval", "should match"},
 		{"no-interval", func(s map[string]any) { delete(plan(s), "interval") }, "spec.plan.interval", "Required value"},
 		{"bad-hold", func(s map[string]any) { plan(s)["hold"] = "-1s" }, "spec.plan.hold", "should match"},

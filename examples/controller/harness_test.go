@@ -269,7 +269,7 @@ func rolloutSpec(name string) map[string]any {
 		"router": map[string]any{"kind": "VirtualService", "name": name, "route": "primary",
 			"stableService": name, "canaryService": name + "-canary"},
 		"metrics": []any{map[string]any{"name": "error-rate", "role": "errorRate", "query": errorRateQuery}},
-		"plan":    map[string]any{"steps": []any{int64(50), int64(100)}, "interval": "1s"},
+		"plan":    map[string]any{"stages": []any{int64(50), int64(100)}, "interval": "1s"},
 		"preset":  "fixed-threshold",
 	}
 }

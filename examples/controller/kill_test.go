@@ -222,7 +222,7 @@ func TestKillShardHolders(t *testing.T) {
 			}
 			created++
 			spec := rolloutSpec(name)
-			spec["plan"].(map[string]any)["steps"] = steps
+			spec["plan"].(map[string]any)["stages"] = steps
 			spec["plan"].(map[string]any)["interval"] = "2s"
 			f.app(t, name, spec)
 			apps = append(apps, name)

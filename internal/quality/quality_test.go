@@ -118,7 +118,7 @@ func TestQualityTable(t *testing.T) {
 		scs := grid(HistoryFamilies(), floats(t, *rpsFlag, []float64{0.5, 5, 50, 500}), floats(t, *ratesFlag, []float64{0.001, 0.005, 0.01, 0.02}))
 		scs, cs := narrowed(scs, HistoryContenders(), "all")
 		cells := runGrid(t, cs, scs, *runs)
-		t.Logf("HISTORY (issue 8's suite and its oracle, which restarts on every change of the rates' ratio and is replayed through the stage-on-Pass machinery): plan StepWeight 10, MaxWeight 50, Interval 1m, progress deadline 4 h; α = β = 1 %%; %d runs per cell\n\n%s\n%s",
+		t.Logf("HISTORY (issue 8's suite and its oracle, which restarts on every change of the rates' ratio and is replayed through the stage-on-Pass machinery): plan StageWeight 10, MaxWeight 50, Interval 1m, progress deadline 4 h; α = β = 1 %%; %d runs per cell\n\n%s\n%s",
 			*runs, Table(cells), HistoryCellTable(cells, "default"))
 		return
 	}
@@ -129,7 +129,7 @@ func TestQualityTable(t *testing.T) {
 	scs := grid(fams, floats(t, *rpsFlag, []float64{0.5, 5, 50}), floats(t, *ratesFlag, []float64{0.001, 0.005, 0.01}))
 	scs, cs := narrowed(scs, Contenders(), "default")
 	cells := runGrid(t, cs, scs, *runs)
-	t.Logf("plan StepWeight 10, MaxWeight 50, Interval 1m, other settings default; oracle: one SPRT over the rollout on the conditional binomial, α = β = 1 %%; %d runs per cell\n\n%s", *runs, Table(cells))
+	t.Logf("plan StageWeight 10, MaxWeight 50, Interval 1m, other settings default; oracle: one SPRT over the rollout on the conditional binomial, α = β = 1 %%; %d runs per cell\n\n%s", *runs, Table(cells))
 	for _, c := range cs {
 		if c.Name != "oracle" {
 			t.Logf("\n%s\n%s", CellTable(cells, c.Name), Summarize(cells, c.Name))
