@@ -89,10 +89,16 @@ func TestRealScaleUnderConcurrentEdits(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		// The other client edits until the scaling is over and at least
+		// one of its edits has landed (bounded), so the outcome does not
+		// depend on which goroutine the scheduler runs first.
+		landed := false
 		for i := 0; i < 200; i++ {
 			select {
 			case <-stop:
-				return
+				if landed {
+					return
+				}
 			default:
 			}
 			dep, err := kc.AppsV1().Deployments(ns).Get(ctx, "app-canary", metav1.GetOptions{})
@@ -103,7 +109,9 @@ func TestRealScaleUnderConcurrentEdits(t *testing.T) {
 				dep.Labels = map[string]string{}
 			}
 			dep.Labels["edited"] = "yes"
-			_, _ = kc.AppsV1().Deployments(ns).Update(ctx, dep, metav1.UpdateOptions{})
+			if _, err := kc.AppsV1().Deployments(ns).Update(ctx, dep, metav1.UpdateOptions{}); err == nil {
+				landed = true
+			}
 		}
 	}()
 	for n := int32(1); n <= 5; n++ {
