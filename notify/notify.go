@@ -83,6 +83,7 @@ type Notifier struct {
 	seen     map[string]uint64            // rollout → the last Seq queued
 	failures []Failure
 	sent     int
+	pending  int // queued or being delivered, over all destinations
 }
 
 // New validates cfg and returns a Notifier.
@@ -168,9 +169,15 @@ func (n *Notifier) Record(ctx context.Context, e rollback.Event) error {
 	}
 	m := compose(d, e, last, report)
 	for i, q := range n.queues {
+		n.mu.Lock()
+		n.pending++ // before the send, so a delivery never sees it negative
+		n.mu.Unlock()
 		select {
 		case q <- m:
 		default:
+			n.mu.Lock()
+			n.pending--
+			n.mu.Unlock()
 			n.fail(Failure{Destination: n.cfg.Destinations[i].Name(), Message: m,
 				Err: fmt.Errorf("%w: %d messages wait for %s", ErrQueueFull, n.cfg.Queue, n.cfg.Destinations[i].Name())})
 		}
@@ -201,13 +208,21 @@ func (n *Notifier) Sent() int {
 	return n.sent
 }
 
-// Pending returns how many messages wait, over all destinations.
+// Pending returns how many messages wait or are being delivered, over all
+// destinations: one taken off its queue counts until it was delivered or
+// given up on, so a caller that waits for Pending to reach 0 before it
+// cancels Run loses no message in flight.
 func (n *Notifier) Pending() int {
-	total := 0
-	for _, q := range n.queues {
-		total += len(q)
-	}
-	return total
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.pending
+}
+
+// done marks one message delivered or given up on.
+func (n *Notifier) done() {
+	n.mu.Lock()
+	n.pending--
+	n.mu.Unlock()
 }
 
 // Run delivers the queued messages, one goroutine per destination (so a
@@ -245,12 +260,14 @@ func (n *Notifier) deliverLoop(ctx context.Context, i int) {
 					n.mu.Lock()
 					n.sent++
 					n.mu.Unlock()
+					n.done()
 					break
 				}
 				var perm permanent
 				if attempt >= n.cfg.Attempts || errors.As(err, &perm) {
 					n.fail(Failure{Destination: d.Name(), Message: m, Attempts: attempt,
 						Err: fmt.Errorf("%w to %s after %d attempts: %w", ErrUndelivered, d.Name(), attempt, err)})
+					n.done()
 					break
 				}
 				wait := n.cfg.Backoff << (attempt - 1)

@@ -335,3 +335,40 @@ func TestQueueFullIsReported(t *testing.T) {
 		t.Fatalf("pending %d, failures %v", n.Pending(), f)
 	}
 }
+
+// TestPendingCountsAMessageInFlight: a message taken off its queue counts
+// as pending until it was delivered, so a caller that waits for Pending to
+// reach 0 before it stops Run (canaryctl run does) loses no message that
+// was being posted (canaryctl's signals test lost "promoted" that way).
+func TestPendingCountsAMessageInFlight(t *testing.T) {
+	arrived, release := make(chan struct{}, 1), make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		arrived <- struct{}{}
+		<-release
+	}))
+	defer srv.Close()
+	n, err := notify.New(notify.Config{Destinations: []notify.Destination{notify.Teams{URL: srv.URL + "/x"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error)
+	go func() { done <- n.Run(ctx) }()
+	e := rollback.Event{Seq: 1, Rollout: "r", Kind: rollback.KindTransition, From: rollback.Promoting, To: rollback.Succeeded, WeightFrom: 10, WeightTo: 100}
+	if err := n.Record(context.Background(), e); err != nil {
+		t.Fatal(err)
+	}
+	<-arrived // off the queue, being posted
+	if p := n.Pending(); p != 1 {
+		t.Errorf("Pending() = %d while the message is being posted, want 1", p)
+	}
+	close(release)
+	waitUntil(t, "the message delivered", func() bool { return n.Sent() == 1 })
+	if p := n.Pending(); p != 0 {
+		t.Errorf("Pending() = %d after delivery, want 0", p)
+	}
+	cancel()
+	<-done
+}
