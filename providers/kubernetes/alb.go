@@ -100,19 +100,14 @@ func NewALBDriver(client k8s.Interface, cfg ALBConfig) (*ALB, error) {
 	if client == nil {
 		return nil, canary.Invalid("Client", nil, "must not be nil")
 	}
-	for _, c := range []struct {
-		field, value string
-		check        func(string) []string
-	}{
-		{"Config.Namespace", cfg.Namespace, validation.IsDNS1123Label},
-		{"Config.Ingress", cfg.Ingress, validation.IsDNS1123Subdomain},
-		{"Config.Action", cfg.Action, validation.IsDNS1035Label},
-		{"Config.Stable", cfg.Stable, validation.IsDNS1035Label},
-		{"Config.Canary", cfg.Canary, validation.IsDNS1035Label},
-	} {
-		if errs := c.check(c.value); len(errs) > 0 {
-			return nil, canary.Invalid(c.field, c.value, "%s", errs[0])
-		}
+	if err := checkNames(
+		name{"Config.Namespace", cfg.Namespace, validation.IsDNS1123Label},
+		name{"Config.Ingress", cfg.Ingress, validation.IsDNS1123Subdomain},
+		name{"Config.Action", cfg.Action, validation.IsDNS1035Label},
+		name{"Config.Stable", cfg.Stable, validation.IsDNS1035Label},
+		name{"Config.Canary", cfg.Canary, validation.IsDNS1035Label},
+	); err != nil {
+		return nil, err
 	}
 	switch {
 	case cfg.Stable == cfg.Canary:

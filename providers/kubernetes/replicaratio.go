@@ -112,18 +112,13 @@ func NewReplicaRatioDriver(client k8s.Interface, cfg ReplicaRatioConfig) (*Repli
 	if client == nil {
 		return nil, canary.Invalid("Client", nil, "must not be nil")
 	}
-	for _, c := range []struct {
-		field, value string
-		check        func(string) []string
-	}{
-		{"Config.Namespace", cfg.Namespace, validation.IsDNS1123Label},
-		{"Config.Service", cfg.Service, validation.IsDNS1035Label},
-		{"Config.Stable", cfg.Stable, validation.IsDNS1123Subdomain},
-		{"Config.Canary", cfg.Canary, validation.IsDNS1123Subdomain},
-	} {
-		if errs := c.check(c.value); len(errs) > 0 {
-			return nil, canary.Invalid(c.field, c.value, "%s", errs[0])
-		}
+	if err := checkNames(
+		name{"Config.Namespace", cfg.Namespace, validation.IsDNS1123Label},
+		name{"Config.Service", cfg.Service, validation.IsDNS1035Label},
+		name{"Config.Stable", cfg.Stable, validation.IsDNS1123Subdomain},
+		name{"Config.Canary", cfg.Canary, validation.IsDNS1123Subdomain},
+	); err != nil {
+		return nil, err
 	}
 	switch {
 	case cfg.Stable == cfg.Canary:

@@ -92,19 +92,14 @@ func NewTrafficSplitDriver(client dynamic.Interface, cfg TrafficSplitConfig) (*T
 	if cfg.APIVersion == "" {
 		cfg.APIVersion = SMIVersions[0]
 	}
-	for _, c := range []struct {
-		field, value string
-		check        func(string) []string
-	}{
-		{"Config.Namespace", cfg.Namespace, validation.IsDNS1123Label},
-		{"Config.TrafficSplit", cfg.TrafficSplit, validation.IsDNS1123Subdomain},
-		{"Config.Service", cfg.Service, validation.IsDNS1035Label},
-		{"Config.Stable", cfg.Stable, validation.IsDNS1035Label},
-		{"Config.Canary", cfg.Canary, validation.IsDNS1035Label},
-	} {
-		if errs := c.check(c.value); len(errs) > 0 {
-			return nil, canary.Invalid(c.field, c.value, "%s", errs[0])
-		}
+	if err := checkNames(
+		name{"Config.Namespace", cfg.Namespace, validation.IsDNS1123Label},
+		name{"Config.TrafficSplit", cfg.TrafficSplit, validation.IsDNS1123Subdomain},
+		name{"Config.Service", cfg.Service, validation.IsDNS1035Label},
+		name{"Config.Stable", cfg.Stable, validation.IsDNS1035Label},
+		name{"Config.Canary", cfg.Canary, validation.IsDNS1035Label},
+	); err != nil {
+		return nil, err
 	}
 	switch {
 	case cfg.Stable == cfg.Canary:
