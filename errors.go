@@ -165,7 +165,7 @@ func HTTPCode(status int) ErrorCode {
 var ErrInvalid = NewError(InvalidArgument, "invalid input")
 
 // FieldError reports one bad input field. Field is a dotted path as the
-// caller wrote it, for example "Plan.Steps[2]" or "Split.Canary".
+// caller wrote it, for example "Plan.Stages[2]" or "Split.Canary".
 type FieldError struct {
 	Field  string // the field, e.g. "Split.Canary"
 	Value  any    // the refused value; nil when showing it would leak a secret
