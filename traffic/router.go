@@ -57,6 +57,29 @@ type Checker interface {
 	Check(Split) error
 }
 
+// Features says which request matches a Driver's back end can carry
+// beyond weights, a mirror and a test route (which [Checker] governs).
+type Features struct {
+	// HeaderMatch: a [Cohort] of exact header matches.
+	HeaderMatch bool
+	// PrefixMatch and RegexMatch: header matches of those kinds.
+	PrefixMatch bool
+	RegexMatch  bool
+	// CookieMatch: cohort matches on a cookie.
+	CookieMatch bool
+	// Affinity: session affinity by cookie ([Affinity]).
+	Affinity bool
+}
+
+// Featurer is implemented by a Driver that can carry a [Cohort] or an
+// [Affinity]. A Driver that does not implement it carries neither: the
+// Router refuses a split that has one before any I/O, with a
+// *[canary.FieldError] naming the field and the object, so a driver
+// written before cohorts existed never drops them silently.
+type Featurer interface {
+	Features() Features
+}
+
 // Version is a Driver's record of the object as it read or wrote it (its
 // resourceVersion, or the whole object), opaque to the Router. A nil
 // Version means none.
@@ -150,6 +173,7 @@ type Options struct {
 type Router struct {
 	d       Driver
 	check   Checker
+	feat    Features
 	name    string
 	retries int
 	backoff Backoff
@@ -168,6 +192,9 @@ func NewRouter(d Driver, o Options) *Router {
 	}
 	r := &Router{d: d, name: o.Name, retries: o.Retries, backoff: o.Backoff, sleep: o.Sleep, rand: o.Rand}
 	r.check, _ = d.(Checker)
+	if f, ok := d.(Featurer); ok {
+		r.feat = f.Features()
+	}
 	if r.name == "" {
 		r.name = "route"
 	}
@@ -204,13 +231,8 @@ func sleep(ctx context.Context, d time.Duration) error {
 // retries and verifies). It returns nil only when the back end reports s
 // in force after the write, or s was already in force.
 func (r *Router) SetSplit(ctx context.Context, s Split) error {
-	if err := s.Validate(); err != nil {
+	if err := r.Check(s); err != nil {
 		return err
-	}
-	if r.check != nil {
-		if err := r.check.Check(s); err != nil {
-			return err
-		}
 	}
 	var fast Version
 	if s == AllStable() {
@@ -220,6 +242,37 @@ func (r *Router) SetSplit(ctx context.Context, s Split) error {
 	return r.update(ctx, "set split of", fast, func(cur Split, readErr error) (Split, bool, error) {
 		return s, readErr != nil || cur != s, nil
 	})
+}
+
+// Check reports, without any I/O, whether the router would take s:
+// [Split.Validate], then the driver's [Features] for a cohort or an
+// affinity, then the driver's Check. A rollout asks it for every split its
+// plan will write before it writes the first, so a plan the router cannot
+// express is refused when the rollout is built, not at a later stage.
+func (r *Router) Check(s Split) error {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	for i, m := range s.Cohort.Matches() {
+		field := fmt.Sprintf("Split.Cohort[%d]", i)
+		switch {
+		case m.Cookie != "" && !r.feat.CookieMatch:
+			return canary.Invalid(field+".Cookie", m.Cookie, "%s cannot route by cookie", r.name)
+		case m.Header != "" && !r.feat.HeaderMatch:
+			return canary.Invalid(field+".Header", m.Header, "%s cannot route by header", r.name)
+		case m.Header != "" && m.EffectiveKind() == Prefix && !r.feat.PrefixMatch:
+			return canary.Invalid(field+".Kind", string(m.Kind), "%s cannot match a header by prefix", r.name)
+		case m.Header != "" && m.EffectiveKind() == Regex && !r.feat.RegexMatch:
+			return canary.Invalid(field+".Kind", string(m.Kind), "%s cannot match a header by regular expression", r.name)
+		}
+	}
+	if !s.Affinity.IsZero() && !r.feat.Affinity {
+		return canary.Invalid("Split.Affinity", s.Affinity.Cookie, "%s cannot keep sessions on a version (session affinity)", r.name)
+	}
+	if r.check != nil {
+		return r.check.Check(s)
+	}
+	return nil
 }
 
 // Split reads the split in force. A missing object or route gives an error

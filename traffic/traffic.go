@@ -3,7 +3,6 @@ package traffic
 import (
 	"fmt"
 	"regexp"
-	"unicode/utf8"
 
 	"github.com/meshcanary/canary"
 )
@@ -39,6 +38,14 @@ type Split struct {
 	// the weighted split applies. The zero HeaderRoute means no such
 	// route (and is left out of the JSON).
 	TestRoute HeaderRoute `json:"testRoute,omitzero"`
+	// Cohort, when set, sends the requests that match it to the canary
+	// whatever the weights say (after TestRoute, before the weights): the
+	// cohort of an A/B test. The zero Cohort matches nothing.
+	Cohort Cohort `json:"cohort,omitzero"`
+	// Affinity, when set, keeps a session on the canary once a request of
+	// it has been sent there (see [Affinity]). The zero Affinity means
+	// none.
+	Affinity Affinity `json:"affinity,omitzero"`
 }
 
 // HeaderRoute matches requests whose header Name equals Value exactly. Its
@@ -76,18 +83,16 @@ func (s Split) Validate() error {
 		if !headerName.MatchString(r.Name) {
 			return canary.Invalid("Split.TestRoute.Name", r.Name, "must be an HTTP header name (a token)")
 		}
-		if r.Value == "" || len(r.Value) > 256 {
-			return canary.Invalid("Split.TestRoute.Value", r.Value, "must be 1 to 256 characters")
+		if err := checkValue("Split.TestRoute.Value", r.Value); err != nil {
+			return err
 		}
-		if !utf8.ValidString(r.Value) {
-			// Not valid UTF-8: it would not survive JSON (a snapshot, an
-			// event, a Kubernetes object) unchanged.
-			return canary.Invalid("Split.TestRoute.Value", fmt.Sprintf("%q", r.Value), "must be valid UTF-8")
-		}
-		for _, c := range r.Value {
-			if c < 0x20 || c == 0x7f {
-				return canary.Invalid("Split.TestRoute.Value", r.Value, "must not contain control characters")
-			}
+	}
+	if err := s.Cohort.validate(); err != nil {
+		return err
+	}
+	if !s.Affinity.IsZero() {
+		if err := s.Affinity.validate(); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -106,6 +111,12 @@ func (s Split) String() string {
 	}
 	if s.HasTestRoute() {
 		str += fmt.Sprintf(", test route %s=%s", s.TestRoute.Name, s.TestRoute.Value)
+	}
+	if !s.Cohort.IsZero() {
+		str += ", cohort " + s.Cohort.String()
+	}
+	if !s.Affinity.IsZero() {
+		str += fmt.Sprintf(", affinity cookie %s (%d s)", s.Affinity.Cookie, s.Affinity.MaxAge)
 	}
 	return str
 }
