@@ -257,11 +257,18 @@
 // (Observation.Baseline, for example the previous 30 minutes), the first
 // window's counts of it set the scale of the alternatives (the stable
 // rate's upper confidence bound in ρ_bad, the absolute test's
-// alternative) before the rollout has measured stable's rate itself. The
-// history is known before every window it is used for and says nothing
-// about the canary, so every e-process stays valid whatever it says (a
-// stale history costs power, never the guarantee); without one the
-// behaviour is as before.
+// alternative) before the rollout has measured stable's rate itself, and
+// when it shows stable's errors near or above the margin, where the
+// absolute test can only drift away from a Pass, the whole rollout's Pass
+// e-process is the relative test alone (weights 1 and 0, fixed before any
+// canary request is judged; at 0.5 requests/s and 1 % errors the 0.2
+// weight cost about a quarter of an hour). Later, ρ_bad's scale comes
+// from the history and from stable's windows that showed no shock: an
+// incident's errors say nothing of stable's usual rate, and counting them
+// lowered ρ_bad for the rest of the rollout. The history is known before
+// every window it is used for and says nothing about the canary, so every
+// e-process stays valid whatever it says (a stale history costs power,
+// never the guarantee); without one the behaviour is as before.
 //
 // Overdispersion. Beyond what conditioning removes (for example errors in
 // clusters from one client), the windows' Pearson residuals around the

@@ -255,6 +255,10 @@ type rateState struct {
 	// StepRelOnly: this step's own Pass e-process is the relative test
 	// alone (chosen when the step began, see absoluteHopeless).
 	StepRelOnly bool `json:"stepRelOnly,omitempty"`
+	// RelOnly: the whole rollout's Pass e-process is the relative test
+	// alone, chosen from the stable version's history before any canary
+	// request was judged (see update).
+	RelOnly bool `json:"relOnly,omitempty"`
 	// Guard: log e-value against "within Limit or the baseline".
 	Guard float64 `json:"guard,omitempty"`
 	// Shock: the last window used showed a shock on the stable version
@@ -497,6 +501,20 @@ func (s *rateState) update(m Rate, in Input, lv levels) string {
 		// The stable version's history, once, before its own windows.
 		if bn, bx, why := countsOf(o.Baseline); why == "" && bn > 0 {
 			s.BaseM, s.BaseY = bn, bx
+			// When the history shows a stable version whose errors are near
+			// or above the margin, the absolute Pass test cannot help (see
+			// absoluteHopeless), and its weight would only raise the bar of
+			// the relative one (from log(1/β) to log(1/(0.8 β)): 0.22 nats,
+			// about a quarter of an hour at 0.5 requests/s and 1 % errors).
+			// The weights of a mixture may be chosen from anything known
+			// before its first bet: here nothing has been judged yet.
+			_, margin := m.tolerance()
+			if s.N == 0 {
+				s.RelOnly = hopelessAt(bx, bn, margin)
+			}
+			if s.StepN == 0 {
+				s.StepRelOnly = s.StepRelOnly || hopelessAt(bx, bn, margin)
+			}
 		}
 	}
 	ratio, margin := m.tolerance()
@@ -745,11 +763,14 @@ var passWeights = []float64{0.8, 0.2}
 // relative and the absolute one, each valid against "regression"), since
 // the start and over this step.
 func (s *rateState) logPass() (whole, step float64) {
-	w := passWeights
-	if s.StepRelOnly {
+	w, ws := passWeights, passWeights
+	if s.RelOnly {
 		w = relativeOnly
 	}
-	return logMix(s.Pass[:], passWeights), logMix(s.PassStep[:], w)
+	if s.StepRelOnly {
+		ws = relativeOnly
+	}
+	return logMix(s.Pass[:], w), logMix(s.PassStep[:], ws)
 }
 
 // absoluteUsable reports whether the absolute Pass test bets on a window
@@ -791,12 +812,16 @@ func (s *rateState) absoluteHopeless(margin float64) bool {
 	if s.M <= 0 || s.LastM <= 0 {
 		return false
 	}
-	hopeless := func(y, m float64) bool {
-		qs := (y + 0.5) / (m + 1)
-		q1 := math.Min(margin/2, math.Max(margin/20, qs))
-		return qs*math.Log(q1/margin)+(1-qs)*(math.Log1p(-q1)-math.Log1p(-margin)) <= 0
-	}
-	return hopeless(s.Y, s.M) && hopeless(s.LastY, s.LastM)
+	return hopelessAt(s.Y, s.M, margin) && hopelessAt(s.LastY, s.LastM, margin)
+}
+
+// hopelessAt reports whether the absolute Pass test drifts away from its
+// threshold for a canary like a stable version that served m requests with
+// y bad events (see absoluteHopeless).
+func hopelessAt(y, m, margin float64) bool {
+	qs := (y + 0.5) / (m + 1)
+	q1 := math.Min(margin/2, math.Max(margin/20, qs))
+	return qs*math.Log(q1/margin)+(1-qs)*(math.Log1p(-q1)-math.Log1p(-margin)) <= 0
 }
 
 func clamp01(v float64) float64 { return math.Max(0, math.Min(1, v)) }

@@ -714,3 +714,52 @@ func TestRatesIncidentDoesNotSetTheScale(t *testing.T) {
 		t.Errorf("regression ratio after an incident %.3g, without one %.3g: the incident's windows set the scale", with, without)
 	}
 }
+
+// TestRatesHistoryChoosesThePassWeights: when stable's history shows errors
+// near or above the margin, the absolute Pass test cannot help, so the
+// whole rollout's Pass e-process is the relative test alone from the first
+// window (its weight of 0.2 would raise the bar by 0.22 nats); without a
+// history, or with one that arrives after canary requests were judged, the
+// weights stay 0.8 and 0.2.
+func TestRatesHistoryChoosesThePassWeights(t *testing.T) {
+	a := Rates{Metrics: []Rate{{Metric: "e"}}}
+	w := window{n: 300, x: 3, m: 2700, y: 27} // 1 % both
+	state := func(baselines ...Measurement) rateState {
+		var mem json.RawMessage
+		for _, b := range baselines {
+			o := obsOf("e", w)
+			o.Baseline = b
+			v, err := a.Analyze(context.Background(), Input{Memory: mem, Observations: []Observation{o}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mem = v.Memory
+		}
+		m, why := decodeRatesMemory(mem, a.Metrics)
+		if why != "" {
+			t.Fatal(why)
+		}
+		return m.Metrics[0]
+	}
+	hist := Observed(0.01, 180000)
+	for _, c := range []struct {
+		name      string
+		baselines []Measurement
+		relOnly   bool
+	}{
+		{"history at 1 %", []Measurement{hist, hist, hist}, true},
+		{"no history", []Measurement{{}, {}, {}}, false},
+		{"history after the first window", []Measurement{{}, hist, hist}, false},
+		{"history at 0.1 %", []Measurement{Observed(0.001, 180000), hist, hist}, false},
+	} {
+		s := state(c.baselines...)
+		whole, _ := s.logPass()
+		want := logMix(s.Pass[:], passWeights)
+		if c.relOnly {
+			want = s.Pass[0]
+		}
+		if math.Abs(whole-want) > 1e-12 {
+			t.Errorf("%s: whole-rollout Pass log e %v, want %v (relative %v, absolute %v)", c.name, whole, want, s.Pass[0], s.Pass[1])
+		}
+	}
+}
