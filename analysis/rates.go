@@ -888,16 +888,21 @@ func (s *rateState) judge(m Rate, lv levels) (Detail, Evidence, bool) {
 				math.Exp(math.Min(s.Det, 700)), math.Exp(detectAt), fmtg(s.N), 100*ev.Fail)
 			return d, ev, false
 		}
-		d.Reason = fmt.Sprintf("not yet decided over %s canary requests, leaning to no regression: fail %.0f %%, pass %.0f %%",
-			fmtg(s.N), 100*ev.Fail, 100*ev.Pass)
-		if ev.More > 0 {
-			d.Reason += fmt.Sprintf(", about %d more canary requests needed", ev.More)
-		}
 		// Leaning also needs the evidence so far to favour "no
 		// regression" over the regression (the Pass e-process at least 1):
 		// a canary at the regression's boundary, where the detector climbs
 		// slowly, is then held at its weight, where it does less harm.
-		return d, ev, lp >= 0
+		leans := lp >= 0
+		lean := "leaning to no regression"
+		if !leans {
+			lean = "not leaning to no regression (the evidence so far favours the regression)"
+		}
+		d.Reason = fmt.Sprintf("not yet decided over %s canary requests, %s: fail %.0f %%, pass %.0f %%",
+			fmtg(s.N), lean, 100*ev.Fail, 100*ev.Pass)
+		if ev.More > 0 {
+			d.Reason += fmt.Sprintf(", about %d more canary requests needed", ev.More)
+		}
+		return d, ev, leans
 	}
 	return d, ev, d.Outcome == Pass
 }

@@ -763,3 +763,24 @@ func TestRatesHistoryChoosesThePassWeights(t *testing.T) {
 		}
 	}
 }
+
+// TestRatesReasonSaysWhetherItLeans: a window whose evidence favours the
+// regression without proving it (two canary errors in 300 requests against
+// three in 2,700) is not leaning, and its reason must not say it leans (it
+// said "leaning to no regression" whatever the evidence favoured).
+func TestRatesReasonSaysWhetherItLeans(t *testing.T) {
+	a := Rates{Metrics: []Rate{{Metric: "e"}}}
+	for _, c := range []struct {
+		w     window
+		leans bool
+	}{{window{n: 300, x: 2, m: 2700, y: 3}, false}, {window{n: 300, x: 0, m: 2700, y: 3}, true}} {
+		v := feed(t, a, "e", zeros(1), []window{c.w})[0]
+		if v.Outcome != Inconclusive || v.Regressing {
+			t.Fatalf("%+v: %v (regressing %v), want an undecided window: %s", c.w, v.Outcome, v.Regressing, v.Reason)
+		}
+		says := strings.Contains(v.Reason, "leaning to no regression") && !strings.Contains(v.Reason, "not leaning")
+		if v.Leaning != c.leans || says != c.leans {
+			t.Errorf("%+v: Leaning %v, reason says it leans %v; want %v: %s", c.w, v.Leaning, says, c.leans, v.Reason)
+		}
+	}
+}
