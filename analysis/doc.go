@@ -205,7 +205,9 @@
 //     depend on the windows before it: when stable's rate is near or above
 //     the margin, where the absolute test can only drift away from a Pass,
 //     the step's Pass is the relative test alone (its 0.8 weight would
-//     otherwise lift the bar of each step from 0.105 to 0.33 nats).
+//     otherwise lift the bar of each step from 0.105 to 0.33 nats). That
+//     rate is judged on the history and the windows without a shock, so a
+//     step that begins during an incident keeps the absolute test.
 //   - The step's own requirement is kept, for the rest of the step, once
 //     met, and the whole-rollout one for the rest of the rollout (Ville's
 //     inequality bounds the probability that an e-process EVER crosses

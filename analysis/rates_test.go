@@ -784,3 +784,33 @@ func TestRatesReasonSaysWhetherItLeans(t *testing.T) {
 		}
 	}
 }
+
+// TestRatesIncidentKeepsTheAbsoluteTest: a stage that begins during a
+// platform incident on both versions, at a stable error rate far below
+// the margin, keeps the absolute test in its own Pass e-process. Judged on
+// the incident's windows, the absolute test looked hopeless, the stage's
+// Pass was the relative test alone, and in the window after the incident,
+// which the relative test sits out, nothing could pass (in the
+// decision-quality suite a good canary at 50 requests/s and 0.1 % took a
+// median 11 minutes to promote through the incident, the oracle 7; now 7).
+func TestRatesIncidentKeepsTheAbsoluteTest(t *testing.T) {
+	a := Rates{Metrics: []Rate{{Metric: "e"}}}
+	clean := window{n: 900, x: 1, m: 2100, y: 2}
+	incident := window{n: 900, x: 91, m: 2100, y: 212}
+	ws := []window{clean, clean, clean, incident, incident}
+	stages := []int{0, 0, 0, 0, 1}
+	vs := feed(t, a, "e", stages, ws)
+	m, why := decodeRatesMemory(vs[len(vs)-1].Memory, a.Metrics)
+	if why != "" {
+		t.Fatal(why)
+	}
+	if m.Metrics[0].StepRelOnly {
+		t.Errorf("a stage begun during an incident at 0.1 %% errors left the absolute test out of its Pass")
+	}
+	// At 1 % errors the absolute test cannot help, incident or not.
+	hi := window{n: 900, x: 9, m: 2100, y: 21}
+	vs = feed(t, a, "e", stages, []window{hi, hi, hi, incident, incident})
+	if m, _ = decodeRatesMemory(vs[len(vs)-1].Memory, a.Metrics); !m.Metrics[0].StepRelOnly {
+		t.Errorf("at 1 %% errors the stage's Pass kept the absolute test")
+	}
+}
