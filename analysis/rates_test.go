@@ -814,3 +814,35 @@ func TestRatesIncidentKeepsTheAbsoluteTest(t *testing.T) {
 		t.Errorf("at 1 %% errors the stage's Pass kept the absolute test")
 	}
 }
+
+// TestRatesMoreAfterAStrayError: after a window with a few stray canary
+// errors, a canary exactly like stable (1 % errors, 300 canary requests a
+// window) still needs a predictable number of requests to a Pass, and
+// Evidence.More says so within a factor of two at every window until then.
+// It extrapolated the drift seen so far, which the stray errors had made
+// negative or small: no estimate at all for two windows, then 4.75 × the
+// truth (the rollout's budget paused good canaries on such estimates).
+func TestRatesMoreAfterAStrayError(t *testing.T) {
+	a := Rates{Metrics: []Rate{{Metric: "e"}}}
+	ws := []window{{n: 300, x: 8, m: 2700, y: 27}}
+	for i := 0; i < 80; i++ {
+		ws = append(ws, window{n: 300, x: 3, m: 2700, y: 27})
+	}
+	vs := feed(t, a, "e", zeros(len(ws)), ws)
+	passAt := -1
+	for i, v := range vs {
+		if v.Outcome == Pass {
+			passAt = i
+			break
+		}
+	}
+	if passAt < 0 {
+		t.Fatal("no Pass")
+	}
+	for i := 1; i < passAt-1; i++ {
+		more, left := vs[i].Evidence[0].More, int64(300*(passAt-i))
+		if more < left/2 || more > 2*left {
+			t.Errorf("window %d: about %d more canary requests estimated, %d were needed", i+1, more, left)
+		}
+	}
+}
