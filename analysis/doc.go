@@ -297,8 +297,8 @@
 // 1/α² from the first window would roll back at 500 requests/s in one minute
 // instead of two — the target is met either way — but failed 22
 // of 100 good canaries with clustered errors, against 7.) Both are approximate defences, not a guarantee: with
-// errors in clusters of 20 within each version, 10 % of good canaries were
-// failed at α = 1 % (9 % with the cap never dropped, 39 % without any
+// errors in clusters of 20 within each version, 9 % of good canaries were
+// failed at α = 1 % (10 % before h18speed; 9 % with the cap never dropped, 39 % without any
 // cap; TestRatesOverdispersion), most of them in the first windows,
 // before the dispersion could be measured. The absolute test,
 // which does not condition, is tempered by the stable version's own
