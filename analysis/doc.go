@@ -205,7 +205,9 @@
 //     depend on the windows before it: when stable's rate is near or above
 //     the margin, where the absolute test can only drift away from a Pass,
 //     the step's Pass is the relative test alone (its 0.8 weight would
-//     otherwise lift the bar of each step from 0.105 to 0.33 nats).
+//     otherwise lift the bar of each step from 0.105 to 0.33 nats). That
+//     rate is judged on the history and the windows without a shock, so a
+//     step that begins during an incident keeps the absolute test.
 //   - The step's own requirement is kept, for the rest of the step, once
 //     met, and the whole-rollout one for the rest of the rollout (Ville's
 //     inequality bounds the probability that an e-process EVER crosses
@@ -257,11 +259,18 @@
 // (Observation.Baseline, for example the previous 30 minutes), the first
 // window's counts of it set the scale of the alternatives (the stable
 // rate's upper confidence bound in ρ_bad, the absolute test's
-// alternative) before the rollout has measured stable's rate itself. The
-// history is known before every window it is used for and says nothing
-// about the canary, so every e-process stays valid whatever it says (a
-// stale history costs power, never the guarantee); without one the
-// behaviour is as before.
+// alternative) before the rollout has measured stable's rate itself, and
+// when it shows stable's errors near or above the margin, where the
+// absolute test can only drift away from a Pass, the whole rollout's Pass
+// e-process is the relative test alone (weights 1 and 0, fixed before any
+// canary request is judged; at 0.5 requests/s and 1 % errors the 0.2
+// weight cost about a quarter of an hour). Later, ρ_bad's scale comes
+// from the history and from stable's windows that showed no shock: an
+// incident's errors say nothing of stable's usual rate, and counting them
+// lowered ρ_bad for the rest of the rollout. The history is known before
+// every window it is used for and says nothing about the canary, so every
+// e-process stays valid whatever it says (a stale history costs power,
+// never the guarantee); without one the behaviour is as before.
 //
 // Overdispersion. Beyond what conditioning removes (for example errors in
 // clusters from one client), the windows' Pearson residuals around the
@@ -288,8 +297,8 @@
 // 1/α² from the first window would roll back at 500 requests/s in one minute
 // instead of two — the target is met either way — but failed 22
 // of 100 good canaries with clustered errors, against 7.) Both are approximate defences, not a guarantee: with
-// errors in clusters of 20 within each version, 10 % of good canaries were
-// failed at α = 1 % (9 % with the cap never dropped, 39 % without any
+// errors in clusters of 20 within each version, 9 % of good canaries were
+// failed at α = 1 % (10 % before h18speed; 9 % with the cap never dropped, 39 % without any
 // cap; TestRatesOverdispersion), most of them in the first windows,
 // before the dispersion could be measured. The absolute test,
 // which does not condition, is tempered by the stable version's own

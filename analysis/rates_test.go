@@ -677,3 +677,172 @@ func TestRatesOneWindowDecidesWhenUnclustered(t *testing.T) {
 		}
 	}
 }
+
+// TestRatesIncidentDoesNotSetTheScale: a platform incident that fails 10 %
+// more of both versions' requests for three windows says nothing of
+// stable's usual rate, so it must not set the scale of the alternatives
+// afterwards. At 0.1 % errors it lowered the regression ratio the relative
+// tests are set at, 1 + Margin / (stable's rate), from about 6 to 2 for
+// the rest of the rollout, and in the decision-quality suite a good canary
+// at 50 requests/s took a median 14 minutes to promote through such an
+// incident, the oracle 8 (10 once the incident's windows were left out).
+func TestRatesIncidentDoesNotSetTheScale(t *testing.T) {
+	a := Rates{Metrics: []Rate{{Metric: "e"}}}
+	rho := func(incident bool) float64 {
+		var mem json.RawMessage
+		for i := 0; i < 10; i++ {
+			w := window{n: 900, x: 1, m: 2100, y: 2}
+			if incident && i >= 3 && i < 6 {
+				w.x, w.y = 91, 212
+			}
+			o := obsOf("e", w)
+			o.Baseline = Observed(0.001, 180000)
+			v, err := a.Analyze(context.Background(), Input{Memory: mem, Observations: []Observation{o}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Outcome == Fail {
+				t.Fatalf("good window %d failed: %s", i+1, v.Reason)
+			}
+			mem = v.Memory
+		}
+		got, _ := decodeRatesMemory(mem, a.Metrics)
+		return got.Metrics[0].rhoBad(2, 0.005)
+	}
+	with, without := rho(true), rho(false)
+	if with < 0.9*without {
+		t.Errorf("regression ratio after an incident %.3g, without one %.3g: the incident's windows set the scale", with, without)
+	}
+}
+
+// TestRatesHistoryChoosesThePassWeights: when stable's history shows errors
+// near or above the margin, the absolute Pass test cannot help, so the
+// whole rollout's Pass e-process is the relative test alone from the first
+// window (its weight of 0.2 would raise the bar by 0.22 nats); without a
+// history, or with one that arrives after canary requests were judged, the
+// weights stay 0.8 and 0.2.
+func TestRatesHistoryChoosesThePassWeights(t *testing.T) {
+	a := Rates{Metrics: []Rate{{Metric: "e"}}}
+	w := window{n: 300, x: 3, m: 2700, y: 27} // 1 % both
+	state := func(baselines ...Measurement) rateState {
+		var mem json.RawMessage
+		for _, b := range baselines {
+			o := obsOf("e", w)
+			o.Baseline = b
+			v, err := a.Analyze(context.Background(), Input{Memory: mem, Observations: []Observation{o}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mem = v.Memory
+		}
+		m, why := decodeRatesMemory(mem, a.Metrics)
+		if why != "" {
+			t.Fatal(why)
+		}
+		return m.Metrics[0]
+	}
+	hist := Observed(0.01, 180000)
+	for _, c := range []struct {
+		name      string
+		baselines []Measurement
+		relOnly   bool
+	}{
+		{"history at 1 %", []Measurement{hist, hist, hist}, true},
+		{"no history", []Measurement{{}, {}, {}}, false},
+		{"history after the first window", []Measurement{{}, hist, hist}, false},
+		{"history at 0.1 %", []Measurement{Observed(0.001, 180000), hist, hist}, false},
+	} {
+		s := state(c.baselines...)
+		whole, _ := s.logPass()
+		want := logMix(s.Pass[:], passWeights)
+		if c.relOnly {
+			want = s.Pass[0]
+		}
+		if math.Abs(whole-want) > 1e-12 {
+			t.Errorf("%s: whole-rollout Pass log e %v, want %v (relative %v, absolute %v)", c.name, whole, want, s.Pass[0], s.Pass[1])
+		}
+	}
+}
+
+// TestRatesReasonSaysWhetherItLeans: a window whose evidence favours the
+// regression without proving it (two canary errors in 300 requests against
+// three in 2,700) is not leaning, and its reason must not say it leans (it
+// said "leaning to no regression" whatever the evidence favoured).
+func TestRatesReasonSaysWhetherItLeans(t *testing.T) {
+	a := Rates{Metrics: []Rate{{Metric: "e"}}}
+	for _, c := range []struct {
+		w     window
+		leans bool
+	}{{window{n: 300, x: 2, m: 2700, y: 3}, false}, {window{n: 300, x: 0, m: 2700, y: 3}, true}} {
+		v := feed(t, a, "e", zeros(1), []window{c.w})[0]
+		if v.Outcome != Inconclusive || v.Regressing {
+			t.Fatalf("%+v: %v (regressing %v), want an undecided window: %s", c.w, v.Outcome, v.Regressing, v.Reason)
+		}
+		says := strings.Contains(v.Reason, "leaning to no regression") && !strings.Contains(v.Reason, "not leaning")
+		if v.Leaning != c.leans || says != c.leans {
+			t.Errorf("%+v: Leaning %v, reason says it leans %v; want %v: %s", c.w, v.Leaning, says, c.leans, v.Reason)
+		}
+	}
+}
+
+// TestRatesIncidentKeepsTheAbsoluteTest: a stage that begins during a
+// platform incident on both versions, at a stable error rate far below
+// the margin, keeps the absolute test in its own Pass e-process. Judged on
+// the incident's windows, the absolute test looked hopeless, the stage's
+// Pass was the relative test alone, and in the window after the incident,
+// which the relative test sits out, nothing could pass (in the
+// decision-quality suite a good canary at 50 requests/s and 0.1 % took a
+// median 11 minutes to promote through the incident, the oracle 7; now 7).
+func TestRatesIncidentKeepsTheAbsoluteTest(t *testing.T) {
+	a := Rates{Metrics: []Rate{{Metric: "e"}}}
+	clean := window{n: 900, x: 1, m: 2100, y: 2}
+	incident := window{n: 900, x: 91, m: 2100, y: 212}
+	ws := []window{clean, clean, clean, incident, incident}
+	stages := []int{0, 0, 0, 0, 1}
+	vs := feed(t, a, "e", stages, ws)
+	m, why := decodeRatesMemory(vs[len(vs)-1].Memory, a.Metrics)
+	if why != "" {
+		t.Fatal(why)
+	}
+	if m.Metrics[0].StepRelOnly {
+		t.Errorf("a stage begun during an incident at 0.1 %% errors left the absolute test out of its Pass")
+	}
+	// At 1 % errors the absolute test cannot help, incident or not.
+	hi := window{n: 900, x: 9, m: 2100, y: 21}
+	vs = feed(t, a, "e", stages, []window{hi, hi, hi, incident, incident})
+	if m, _ = decodeRatesMemory(vs[len(vs)-1].Memory, a.Metrics); !m.Metrics[0].StepRelOnly {
+		t.Errorf("at 1 %% errors the stage's Pass kept the absolute test")
+	}
+}
+
+// TestRatesMoreAfterAStrayError: after a window with a few stray canary
+// errors, a canary exactly like stable (1 % errors, 300 canary requests a
+// window) still needs a predictable number of requests to a Pass, and
+// Evidence.More says so within a factor of two at every window until then.
+// It extrapolated the drift seen so far, which the stray errors had made
+// negative or small: no estimate at all for two windows, then 4.75 × the
+// truth (the rollout's budget paused good canaries on such estimates).
+func TestRatesMoreAfterAStrayError(t *testing.T) {
+	a := Rates{Metrics: []Rate{{Metric: "e"}}}
+	ws := []window{{n: 300, x: 8, m: 2700, y: 27}}
+	for i := 0; i < 80; i++ {
+		ws = append(ws, window{n: 300, x: 3, m: 2700, y: 27})
+	}
+	vs := feed(t, a, "e", zeros(len(ws)), ws)
+	passAt := -1
+	for i, v := range vs {
+		if v.Outcome == Pass {
+			passAt = i
+			break
+		}
+	}
+	if passAt < 0 {
+		t.Fatal("no Pass")
+	}
+	for i := 1; i < passAt-1; i++ {
+		more, left := vs[i].Evidence[0].More, int64(300*(passAt-i))
+		if more < left/2 || more > 2*left {
+			t.Errorf("window %d: about %d more canary requests estimated, %d were needed", i+1, more, left)
+		}
+	}
+}
