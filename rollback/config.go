@@ -666,6 +666,15 @@ type Config struct {
 	// Analyzer judges the observations. Required when Metrics is not
 	// empty; a rollout with neither advances on time alone.
 	Analyzer analysis.Analyzer
+	// PostPromotionAnalyzer, for a blue/green plan, judges the new
+	// version after the switch instead of Analyzer. Stable serves no
+	// request then, so an analyzer that compares the canary with stable's
+	// short window (the presets) can only be inconclusive, and the rollout
+	// would ask a person when its budget is spent; give one that judges
+	// on fixed bounds or on the service's history ([Metric.Baseline]),
+	// such as [analysis.DualWindow] or [analysis.Threshold]. Nil means
+	// Analyzer. Its Input.Memory starts empty at the switch.
+	PostPromotionAnalyzer analysis.Analyzer
 	// Router applies splits. Required: a *[traffic.Router] (every mesh
 	// adapter, providers/httpsplit) or providers/fake's Router.
 	Router Router
@@ -755,32 +764,54 @@ func (c Config) renderMetrics(p *resolved) ([]renderedMetric, error) {
 		}
 		out = append(out, rm)
 	}
-	if reads, stable, ok := analysis.Reads(c.Analyzer); ok {
-		// Every analyzer of package analysis says what it reads
-		// ([analysis.MetricReader]); one that cannot be satisfied is
-		// refused now rather than rolled back at the deadline.
-		if len(reads) == 0 {
-			return nil, canary.Invalid("Config.Analyzer", nil, "reads no metric (an empty All or Any?), so it could never pass")
+	if err := c.checkReads("Config.Analyzer", c.Analyzer); err != nil {
+		return nil, err
+	}
+	if c.PostPromotionAnalyzer != nil {
+		switch {
+		case !p.blueGreen():
+			return nil, canary.Invalid("Config.PostPromotionAnalyzer", nil, "is only used with Plan.Strategy %q", StrategyBlueGreen)
+		case c.Analyzer == nil:
+			return nil, canary.Invalid("Config.Analyzer", nil, "must be set when PostPromotionAnalyzer is")
 		}
-		byName := map[string]Metric{}
-		for _, m := range c.Metrics {
-			byName[m.Name] = m
-		}
-		for _, name := range reads {
-			if name == "" {
-				return nil, canary.Invalid("Config.Analyzer", name, "reads a metric with no name (a preset built without PresetMetrics names?)")
-			}
-			if _, ok := byName[name]; !ok {
-				return nil, canary.Invalid("Config.Analyzer", name, "reads a metric that Config.Metrics does not measure")
-			}
-		}
-		for _, name := range stable {
-			if byName[name].SkipStable {
-				return nil, canary.Invalid("Config.Analyzer", name, "compares the canary with stable on a metric whose Config.Metrics entry has SkipStable")
-			}
+		if err := c.checkReads("Config.PostPromotionAnalyzer", c.PostPromotionAnalyzer); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// checkReads refuses an analyzer (the field named field) that reads what
+// c.Metrics cannot give it.
+func (c Config) checkReads(field string, a analysis.Analyzer) error {
+	reads, stable, ok := analysis.Reads(a)
+	if !ok {
+		return nil
+	}
+	// Every analyzer of package analysis says what it reads
+	// ([analysis.MetricReader]); one that cannot be satisfied is
+	// refused now rather than rolled back at the deadline.
+	if len(reads) == 0 {
+		return canary.Invalid(field, nil, "reads no metric (an empty All or Any?), so it could never pass")
+	}
+	byName := map[string]Metric{}
+	for _, m := range c.Metrics {
+		byName[m.Name] = m
+	}
+	for _, name := range reads {
+		if name == "" {
+			return canary.Invalid(field, name, "reads a metric with no name (a preset built without PresetMetrics names?)")
+		}
+		if _, ok := byName[name]; !ok {
+			return canary.Invalid(field, name, "reads a metric that Config.Metrics does not measure")
+		}
+	}
+	for _, name := range stable {
+		if byName[name].SkipStable {
+			return canary.Invalid(field, name, "compares the canary with stable on a metric whose Config.Metrics entry has SkipStable")
+		}
+	}
+	return nil
 }
 
 func varsFor(t Target, w Workload, window time.Duration) metrics.Vars {

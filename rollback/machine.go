@@ -134,6 +134,7 @@ type wants struct {
 	analyse bool
 	input   analysis.Input
 	applied traffic.Split
+	post    bool // blue/green after the switch: Config.PostPromotionAnalyzer judges
 	ready   bool // ask Readiness about the canary
 	gate    *workload.GateRequest
 	stable  bool // read the stable version's replicas
@@ -149,6 +150,7 @@ func (m *machine) wants(s State, now time.Time, haveReadiness, haveGate, haveSca
 		if s.Phase == Validating || s.Phase == Paused && s.ResumeTo == Validating {
 			w.input.Stage = -1
 		}
+		w.post = m.plan.blueGreen() && s.Stage >= 0
 	}
 	if active(s.Phase) && haveReadiness && (!s.CanaryReady || w.analyse) {
 		w.ready = true
@@ -676,6 +678,9 @@ func (r *round) move(next int, actor, reason string) {
 	r.s.StageSince, r.s.StagePasses, r.s.StageLeans = r.now, 0, 0
 	r.s.NextAnalysis = r.now.Add(r.m.plan.interval)
 	if r.m.plan.blueGreen() {
+		// A new analysis: the evidence before the switch was on the
+		// preview's and the mirror's requests, judged against stable's.
+		r.s.Memory = nil
 		reason += fmt.Sprintf("; switching every request to the new version in one write: post-promotion analysis for %v, the old version kept warm for %v (a failure switches back)",
 			r.m.plan.bg.PostPromotion, r.m.plan.stages[next].Hold)
 	}

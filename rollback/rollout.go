@@ -484,7 +484,11 @@ func (r *Rollout) observe(ctx context.Context, now time.Time, w wants, prev Stat
 			obs := r.measure(ctx, now, &in)
 			in.totals = prepare(prev, obs)
 			w.input.Observations = obs
-			v, err := r.cfg.Analyzer.Analyze(ctx, w.input)
+			an := r.cfg.Analyzer
+			if w.post && r.cfg.PostPromotionAnalyzer != nil {
+				an = r.cfg.PostPromotionAnalyzer
+			}
+			v, err := an.Analyze(ctx, w.input)
 			if err != nil {
 				in.failures = append(in.failures, failure{"analyze", err})
 				v = analysis.Verdict{Outcome: analysis.Inconclusive, Reason: "analyzer error: " + err.Error()}

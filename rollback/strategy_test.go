@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/meshcanary/canary"
+	"github.com/meshcanary/canary/analysis"
 	"github.com/meshcanary/canary/providers/fake"
 	"github.com/meshcanary/canary/rollback"
 	"github.com/meshcanary/canary/store"
@@ -390,5 +391,41 @@ func TestStrategyFingerprintUnchanged(t *testing.T) {
 		if fp := h.build(t).State().Plan; fp == r.State().Plan {
 			t.Errorf("plan %+v has a weighted canary's fingerprint", p)
 		}
+	}
+}
+
+// Blue/green's post-promotion analysis is Config.PostPromotionAnalyzer's,
+// from an empty memory; before the switch, Config.Analyzer's.
+func TestPostPromotionAnalyzer(t *testing.T) {
+	var pre, post []int
+	var postMemory []string
+	h := newHarness(bgPlan(rollback.BlueGreen{PostPromotion: 3 * time.Minute}), rollback.Policy{}, fake.Constant(0.001, 500))
+	h.cfg.Analyzer = analysis.AnalyzerFunc(func(_ context.Context, in analysis.Input) (analysis.Verdict, error) {
+		pre = append(pre, in.CanaryWeight)
+		return analysis.Verdict{Outcome: analysis.Pass, Memory: []byte(`{"pre":1}`)}, nil
+	})
+	h.cfg.PostPromotionAnalyzer = analysis.AnalyzerFunc(func(_ context.Context, in analysis.Input) (analysis.Verdict, error) {
+		post = append(post, in.CanaryWeight)
+		postMemory = append(postMemory, string(in.Memory))
+		return analysis.Verdict{Outcome: analysis.Pass, Memory: []byte(`{"post":1}`)}, nil
+	})
+	seen := run(t, h.build(t), t0, t0.Add(time.Hour))
+	if last := seen[len(seen)-1]; last.Phase != rollback.Succeeded {
+		t.Fatalf("ended %v", last.Phase)
+	}
+	if len(pre) != 1 || pre[0] != 0 || len(post) != 3 || post[0] != 100 || postMemory[0] != "" || postMemory[1] != `{"post":1}` {
+		t.Fatalf("before the switch %v, after %v with memory %q", pre, post, postMemory)
+	}
+	// Only a blue/green plan has one.
+	h = newHarness(affPlan(), rollback.Policy{}, fake.Constant(0.001, 500))
+	h.cfg.PostPromotionAnalyzer = h.cfg.Analyzer
+	var fe *canary.FieldError
+	if _, err := rollback.New(h.cfg); !errors.As(err, &fe) || fe.Field != "Config.PostPromotionAnalyzer" {
+		t.Fatalf("New = %v", err)
+	}
+	h = newHarness(bgPlan(rollback.BlueGreen{}), rollback.Policy{}, fake.Constant(0.001, 500))
+	h.cfg.PostPromotionAnalyzer = analysis.Threshold{Limits: []analysis.Limit{analysis.AtMost("latency", 0.5)}}
+	if _, err := rollback.New(h.cfg); !errors.As(err, &fe) || fe.Field != "Config.PostPromotionAnalyzer" {
+		t.Fatalf("New with an analyzer reading an unmeasured metric = %v", err)
 	}
 }
