@@ -671,9 +671,10 @@ type Config struct {
 	// request then, so an analyzer that compares the canary with stable's
 	// short window (the presets) can only be inconclusive, and the rollout
 	// would ask a person when its budget is spent; give one that judges
-	// on fixed bounds or on the service's history ([Metric.Baseline]),
-	// such as [analysis.DualWindow] or [analysis.Threshold]. Nil means
-	// Analyzer. Its Input.Memory starts empty at the switch.
+	// on fixed bounds ([analysis.Threshold]) or on the service's history
+	// ([analysis.DualWindow], with a [Metric.Baseline]: without history it
+	// fails nothing). Nil means Analyzer. Its Input.Memory starts empty
+	// at the switch.
 	PostPromotionAnalyzer analysis.Analyzer
 	// Router applies splits. Required: a *[traffic.Router] (every mesh
 	// adapter, providers/httpsplit) or providers/fake's Router.

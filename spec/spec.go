@@ -442,6 +442,11 @@ type Analysis struct {
 	Analyzers []Analyzer `json:"analyzers,omitempty"`
 	// Combine is "all" (the default) or "any" for spelled-out analyzers.
 	Combine string `json:"combine,omitempty"`
+	// PostPromotion, for plan.strategy bluegreen, are the analyzers that
+	// judge the new version after the switch (all must pass), when stable
+	// serves no request: fixed bounds (threshold) or the service's history
+	// (dualWindow, with a metric's baseline). Empty: the analyzers above.
+	PostPromotion []Analyzer `json:"postPromotion,omitempty"`
 }
 
 // Analyzer is one analyzer; exactly one field is set.

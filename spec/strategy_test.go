@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/meshcanary/canary"
+	"github.com/meshcanary/canary/analysis"
 	"github.com/meshcanary/canary/rollback"
 	"github.com/meshcanary/canary/traffic"
 )
@@ -123,6 +124,50 @@ func TestStrategyErrorsNameTheKey(t *testing.T) {
 			}
 			if fe.Field != tc.field || !strings.Contains(fe.Reason, tc.why) {
 				t.Errorf("got field %q reason %q, want field %q reason containing %q", fe.Field, fe.Reason, tc.field, tc.why)
+			}
+		})
+	}
+}
+
+func TestPostPromotionAnalyzers(t *testing.T) {
+	bluegreen := map[string]any{"strategy": "bluegreen", "blueGreen": map[string]any{"mirror": 10}}
+	m := shaped(t, bluegreen)
+	m["analysis"].(map[string]any)["postPromotion"] = []any{
+		map[string]any{"dualWindow": map[string]any{"metric": "error-rate", "bound": 0.02, "tolerance": 1}}}
+	ro, err := decode(t, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := ro.Core(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dw, ok := cfg.PostPromotionAnalyzer.(analysis.DualWindow); !ok || dw.Bound != 0.02 || dw.Metric != "error-rate" {
+		t.Fatalf("PostPromotionAnalyzer = %#v", cfg.PostPromotionAnalyzer)
+	}
+	for _, tc := range []struct {
+		name, field string
+		m           func() map[string]any
+	}{
+		{"not blue/green", "analysis.postPromotion", func() map[string]any {
+			m := good(t)
+			m["analysis"].(map[string]any)["postPromotion"] = []any{map[string]any{"dualWindow": map[string]any{"metric": "error-rate", "bound": 0.02}}}
+			return m
+		}},
+		{"unknown metric", "analysis.postPromotion[0].dualWindow.metric", func() map[string]any {
+			m := shaped(t, bluegreen)
+			m["analysis"].(map[string]any)["postPromotion"] = []any{map[string]any{"dualWindow": map[string]any{"metric": "p95", "bound": 0.02}}}
+			return m
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ro, err := decode(t, tc.m())
+			if err == nil {
+				_, err = ro.Core(nil)
+			}
+			var fe *canary.FieldError
+			if !errors.As(err, &fe) || fe.Field != tc.field {
+				t.Fatalf("got %v, want a FieldError for %s", err, tc.field)
 			}
 		})
 	}
