@@ -1077,7 +1077,7 @@ func (m *machine) settleNoScaler(s State, now time.Time) State {
 // weighted canary without session affinity).
 func (m *machine) shape(s State) string {
 	p := m.plan
-	pre := s.Phase == Validating || s.Stage < 0 && (s.Phase == Paused || s.Phase == AwaitingApproval)
+	pre := s.Phase == Pending || s.Phase == Validating || s.Stage < 0 && (s.Phase == Paused || s.Phase == AwaitingApproval)
 	switch {
 	case p.ab != nil:
 		c, _ := traffic.NewCohort(p.ab.Cohort...)

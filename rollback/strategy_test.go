@@ -409,7 +409,11 @@ func TestPostPromotionAnalyzer(t *testing.T) {
 		postMemory = append(postMemory, string(in.Memory))
 		return analysis.Verdict{Outcome: analysis.Pass, Memory: []byte(`{"post":1}`)}, nil
 	})
-	seen := run(t, h.build(t), t0, t0.Add(time.Hour))
+	r := h.build(t)
+	if st := r.Status(t0); st.Strategy != rollback.StrategyBlueGreen || !strings.HasPrefix(st.Shape, "blue/green: the new version is analysed before the switch") {
+		t.Errorf("a pending blue/green's status: %q, %q", st.Strategy, st.Shape)
+	}
+	seen := run(t, r, t0, t0.Add(time.Hour))
 	if last := seen[len(seen)-1]; last.Phase != rollback.Succeeded {
 		t.Fatalf("ended %v", last.Phase)
 	}
