@@ -150,7 +150,10 @@
 // cohort, the preview route and the mirror, each stage with its cookie,
 // 100 % and all-stable — and return its *[canary.FieldError] renamed to
 // the plan's field ("Plan.ABTest.Cohort[0].Cookie: … cannot route by
-// cookie"), the router's reason naming the router. Which routers carry
+// cookie"), the router's reason naming the router. A rollout that has
+// started is still resumed by Open and Restore over such a router (a
+// rollback must reach it, and all-stable is a split every router takes);
+// its next Step reports the refusal. Which routers carry
 // which shape is what each declares ([traffic.Featurer]) and checks; the
 // README has the table.
 //

@@ -110,6 +110,41 @@ type renderedMetric struct {
 // is reported as a *[canary.FieldError] naming it. With a [Config.Store], the
 // first save expects no state under the key: use Open to resume one.
 func New(cfg Config) (*Rollout, error) {
+	r, err := build(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.checkRouter(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// checkRouter asks a router that is a SplitChecker about every split
+// the plan will write.
+func (r *Rollout) checkRouter() error {
+	if c, ok := r.cfg.Router.(SplitChecker); ok {
+		return r.m.checkSplits(c)
+	}
+	return nil
+}
+
+// resumeCheck is checkRouter for a rollout resumed from a state: a
+// rollout that has not started is refused; a started one is driven
+// whatever the router says (a rollback must reach it, and all-stable is
+// a split every router takes), and its next Step reports the refusal.
+func (r *Rollout) resumeCheck() error {
+	err := r.checkRouter()
+	if err == nil || r.State().Phase == Pending {
+		return err
+	}
+	r.preflightErr = errors.Join(r.preflightErr, fmt.Errorf("rollback %s: the router cannot express this plan: %w", r.cfg.Name, err))
+	return nil
+}
+
+// build validates cfg and returns a Rollout in phase Pending, without
+// asking the router about the plan's splits.
+func build(cfg Config) (*Rollout, error) {
 	if cfg.Router == nil {
 		return nil, canary.Invalid("Config.Router", nil, "must not be nil")
 	}
@@ -131,11 +166,6 @@ func New(cfg Config) (*Rollout, error) {
 	queries, err := cfg.renderMetrics(m.plan)
 	if err != nil {
 		return nil, err
-	}
-	if c, ok := cfg.Router.(SplitChecker); ok {
-		if err := m.checkSplits(c); err != nil {
-			return nil, err
-		}
 	}
 	r := &Rollout{m: m, cfg: cfg, key: key, s: m.initial(), queries: queries}
 	r.s.Made = m.planFields()
@@ -162,12 +192,15 @@ func Open(ctx context.Context, cfg Config) (*Rollout, error) {
 	if cfg.Store == nil {
 		return nil, canary.Invalid("Config.Store", nil, "must be set to Open a rollout")
 	}
-	r, err := New(cfg)
+	r, err := build(cfg)
 	if err != nil {
 		return nil, err
 	}
 	data, version, err := cfg.Store.Load(ctx, r.key)
 	if errors.Is(err, store.ErrNotFound) {
+		if err := r.checkRouter(); err != nil {
+			return nil, err
+		}
 		if err := r.preflight(ctx); err != nil {
 			return nil, err
 		}
@@ -179,13 +212,16 @@ func Open(ctx context.Context, cfg Config) (*Rollout, error) {
 	if err := r.adopt(data, version); err != nil {
 		return nil, err
 	}
+	if err := r.resumeCheck(); err != nil {
+		return nil, err
+	}
 	if err := r.preflight(ctx); err != nil {
 		if r.State().Phase == Pending {
 			return nil, err
 		}
 		// A started rollout is driven whatever the router says (a
 		// rollback must reach it); the next Step reports the error.
-		r.preflightErr = err
+		r.preflightErr = errors.Join(r.preflightErr, err)
 	}
 	if s := r.State(); s.Phase.Final() {
 		return r, fmt.Errorf("rollback %s: %w: the rollout under key %q %s at %s; "+
@@ -257,7 +293,7 @@ func Restore(cfg Config, snap []byte) (*Rollout, error) {
 	if cfg.Store != nil {
 		return nil, canary.Invalid("Config.Store", nil, "is set; use Open to resume from the store")
 	}
-	r, err := New(cfg)
+	r, err := build(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -266,6 +302,9 @@ func Restore(cfg Config, snap []byte) (*Rollout, error) {
 		return nil, err
 	}
 	r.s = s
+	if err := r.resumeCheck(); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 

@@ -433,3 +433,41 @@ func TestPostPromotionAnalyzer(t *testing.T) {
 		t.Fatalf("New with an analyzer reading an unmeasured metric = %v", err)
 	}
 }
+
+// A started rollout is resumed over a router that cannot express its
+// plan (a rollback must reach it): Open succeeds, the next Step reports
+// the refusal, and an Abort writes all-stable to it. One that has not
+// started is refused.
+func TestResumeOverLimitedRouter(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(abPlan(5, cookieM), rollback.Policy{}, fake.Constant(0.001, 500))
+	st := &store.Memory{}
+	h.cfg.Store = st
+	r := h.build(t)
+	if _, err := r.Step(ctx, t0); err != nil {
+		t.Fatal(err)
+	}
+	d := &memDriver{split: h.router.Current()}
+	h.cfg.Router = traffic.NewRouter(d, traffic.Options{Name: "VirtualService shop/reviews"})
+	r2, err := rollback.Open(ctx, h.cfg)
+	if err != nil {
+		t.Fatalf("Open of a started rollout: %v", err)
+	}
+	var fe *canary.FieldError
+	if _, err := r2.Step(ctx, t0.Add(time.Second)); !errors.As(err, &fe) || fe.Field != "Plan.ABTest.Cohort[0].Cookie" {
+		t.Fatalf("first Step = %v, want the router's refusal", err)
+	}
+	if st, err := r2.Abort(ctx, t0.Add(2*time.Second), "alice", "router changed"); err != nil || st.Phase != rollback.RolledBack {
+		t.Fatalf("Abort = %v, %v", st.Phase, err)
+	}
+	if d.split != traffic.AllStable() {
+		t.Fatalf("the limited router holds %v", d.split)
+	}
+	// Not started: refused.
+	h2 := newHarness(abPlan(5, cookieM), rollback.Policy{}, fake.Constant(0.001, 500))
+	snap, _ := h2.build(t).Snapshot()
+	h2.cfg.Router = traffic.NewRouter(&memDriver{split: traffic.AllStable()}, traffic.Options{Name: "VirtualService shop/reviews"})
+	if _, err := rollback.Restore(h2.cfg, snap); !errors.As(err, &fe) {
+		t.Fatalf("Restore of a pending rollout = %v", err)
+	}
+}
