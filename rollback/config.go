@@ -862,7 +862,9 @@ func (p Policy) Validate() error {
 
 // Expand returns the plan's stages as a Rollout runs them: StageWeight and
 // MaxWeight expanded and every Hold filled in (the promotion to 100 % comes
-// after the last). It reports a bad plan as Validate does.
+// after the last). An A/B test has one stage, 100 % (its promotion);
+// blue/green one of 100 % held max(PostPromotion, ScaleDownDelay) (the
+// analysis after the switch). It reports a bad plan as Validate does.
 func (p Plan) Expand() ([]Stage, error) {
 	r, err := p.resolve()
 	if err != nil {
