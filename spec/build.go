@@ -258,6 +258,28 @@ func (ro *Rollout) Core(lookup Lookup) (rollback.Config, error) {
 	default:
 		cfg.Analyzer = analysis.All(parts...)
 	}
+	if len(a.PostPromotion) > 0 && plan.Strategy != rollback.StrategyBlueGreen {
+		return rollback.Config{}, canary.Invalid("analysis.postPromotion", nil, "is only used with plan.strategy bluegreen")
+	}
+	var post []analysis.Analyzer
+	for i, an := range a.PostPromotion {
+		f := fmt.Sprintf("analysis.postPromotion[%d]", i)
+		x, err := an.build(f, names)
+		if err != nil {
+			return rollback.Config{}, err
+		}
+		if err := an.checkLatencyBounds(f, latency); err != nil {
+			return rollback.Config{}, err
+		}
+		post = append(post, x)
+	}
+	switch len(post) {
+	case 0:
+	case 1:
+		cfg.PostPromotionAnalyzer = post[0]
+	default:
+		cfg.PostPromotionAnalyzer = analysis.All(post...)
+	}
 	if cfg.Policy, err = ro.policy(base); err != nil {
 		return rollback.Config{}, err
 	}
