@@ -48,7 +48,8 @@ type Event struct {
 	WeightFrom int `json:"weightFrom"`
 	WeightTo   int `json:"weightTo"`
 	// Action names what was done: "set-split", "verify", "scale-canary",
-	// "restore-stable", "record-replicas", "release", "readiness", "gate",
+	// "restore-stable", "scale-stable" (the old version after a blue/green
+	// switch), "record-replicas", "release", "readiness", "gate",
 	// "query <metric>", "analyze", "persist".
 	Action string         `json:"action,omitempty"`
 	Split  *traffic.Split `json:"split,omitempty"`

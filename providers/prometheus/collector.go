@@ -195,7 +195,7 @@ func RollbackReason(e rollback.Event) string {
 	return "other"
 }
 
-var knownActions = map[string]bool{"set-split": true, "verify": true, "scale-canary": true, "restore-stable": true,
+var knownActions = map[string]bool{"set-split": true, "verify": true, "scale-canary": true, "restore-stable": true, "scale-stable": true,
 	"record-replicas": true, "release": true, "readiness": true, "gate": true, "analyze": true, "store": true, "sink": true}
 
 func actionLabel(a string) string {

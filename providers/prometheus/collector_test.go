@@ -129,3 +129,17 @@ func TestRollbackReasonBudget(t *testing.T) {
 		}
 	}
 }
+
+// TestActionScaleStable: the old version's scale-down after a blue/green
+// switch ("scale-stable") has its own label, not "other".
+func TestActionScaleStable(t *testing.T) {
+	m := prometheus.NewRolloutMetrics("")
+	reg := prom.NewPedanticRegistry()
+	reg.MustRegister(m)
+	if err := m.Sink().Record(context.Background(), rollback.Event{Seq: 1, Rollout: "bg", Kind: rollback.KindFailure, Action: "scale-stable", Error: "timeout"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := gather(t, reg, "meshcanary_action_failures_total"); !strings.Contains(got, `meshcanary_action_failures_total{action="scale-stable"} 1`) {
+		t.Fatalf("exposition:\n%s", got)
+	}
+}
