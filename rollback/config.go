@@ -2,7 +2,9 @@ package rollback
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/meshcanary/canary"
@@ -86,7 +88,99 @@ type Plan struct {
 	// promotion. Approval comes from Rollout.Approve or from Config.Gate.
 	ApproveIncrease  bool `json:"approveIncrease,omitempty"`
 	ApprovePromotion bool `json:"approvePromotion,omitempty"`
+
+	// Strategy is the plan's shape: "" or [StrategyCanary] (weighted
+	// stages), [StrategyABTest] (ABTest) or [StrategyBlueGreen]
+	// (BlueGreen). See "Release strategies" in the package doc.
+	Strategy Strategy `json:"strategy,omitempty"`
+	// ABTest configures an A/B test; set exactly when Strategy is
+	// StrategyABTest.
+	ABTest *ABTest `json:"abTest,omitempty"`
+	// BlueGreen configures a blue/green release; set exactly when
+	// Strategy is StrategyBlueGreen.
+	BlueGreen *BlueGreen `json:"blueGreen,omitempty"`
+	// SessionAffinity, for a weighted canary, keeps a user who was sent
+	// to the canary on it for the rest of the rollout.
+	SessionAffinity *SessionAffinity `json:"sessionAffinity,omitempty"`
 }
+
+// Strategy is the shape of a plan.
+type Strategy string
+
+const (
+	// StrategyCanary (or ""): the canary's weight rises stage by stage
+	// (Plan.Stages), optionally after a zero-traffic validation.
+	StrategyCanary Strategy = "canary"
+	// StrategyABTest: the requests of a cohort (header or cookie
+	// matches) go to the canary and every other request to stable; no
+	// weight moves. The canary is judged every Plan.Interval, promoted on
+	// a Pass (after ABTest.Iterations analyses at least) and rolled back
+	// on a Fail. Flagger's A/B testing.
+	StrategyABTest Strategy = "abtest"
+	// StrategyBlueGreen: the new version is analysed with no production
+	// traffic (a preview route, a mirror), then every request switches to
+	// it in one write, it is analysed again with the old version kept
+	// warm (a Fail switches back in one write), and the old version is
+	// scaled down. Argo Rollouts' blueGreen, Flagger's blue/green.
+	StrategyBlueGreen Strategy = "bluegreen"
+)
+
+// ABTest is an A/B test: Cohort's requests go to the canary, the rest to
+// stable.
+type ABTest struct {
+	// Cohort is the requests sent to the canary: those that satisfy any
+	// of these matches (1 to [traffic.MaxMatches]; header exact, prefix or
+	// regex, or cookie).
+	Cohort []traffic.Match `json:"cohort"`
+	// Iterations is how many analyses the test runs at least before a
+	// Pass promotes it (Flagger's iterations); zero promotes on the first
+	// Pass.
+	Iterations int `json:"iterations,omitempty"`
+}
+
+// BlueGreen is a blue/green release. Plan.ApprovePromotion holds the
+// switch for an approval (Argo Rollouts' autoPromotionEnabled: false).
+type BlueGreen struct {
+	// Preview, when set, sends requests carrying this header to the new
+	// version before the switch (Argo's preview service), for tests.
+	Preview traffic.HeaderRoute `json:"preview,omitzero"`
+	// Mirror copies this percentage of production requests to the new
+	// version before the switch, responses discarded (blue/green with
+	// mirroring). Zero mirrors nothing.
+	Mirror int `json:"mirror,omitempty"`
+	// PrePromotion is how long the new version is analysed at least
+	// before the switch; it also needs a Pass. Zero: the first Pass.
+	PrePromotion time.Duration `json:"prePromotion,omitempty"`
+	// PostPromotion is how long the new version is analysed after the
+	// switch, with the old version warm; it also needs a Pass. Zero:
+	// one Plan.Interval. Stable has no traffic then, so the analyzer
+	// judges the new version on fixed bounds or the baseline
+	// ([Metric.Baseline]), not on stable's short window.
+	PostPromotion time.Duration `json:"postPromotion,omitempty"`
+	// ScaleDownDelay keeps the old version warm this long after the
+	// switch at least (Argo's scaleDownDelaySeconds); the analysis goes
+	// on meanwhile, and a Fail still switches back. The old version is
+	// scaled down (Config.Scaler) after max(PostPromotion,
+	// ScaleDownDelay).
+	ScaleDownDelay time.Duration `json:"scaleDownDelay,omitempty"`
+}
+
+// SessionAffinity keeps a user on the canary once a request of theirs was
+// sent there: every weighted stage's split carries a [traffic.Affinity]
+// whose value is chosen once per rollout (and saved with its state), so a
+// user does not flip between versions while the weights move, and a later
+// rollout does not inherit this one's sessions. A rollback is one write of
+// [traffic.AllStable], which carries no affinity. Flagger's
+// sessionAffinity.
+type SessionAffinity struct {
+	// Cookie is the cookie's name (a token).
+	Cookie string `json:"cookie"`
+	// MaxAge is the cookie's lifetime, 1 s to a week; zero means a day.
+	MaxAge time.Duration `json:"maxAge,omitempty"`
+}
+
+// DefaultAffinityAge is used when SessionAffinity.MaxAge is zero.
+const DefaultAffinityAge = 24 * time.Hour
 
 // DefaultProgressDeadline is used when Plan.ProgressDeadline is zero.
 const DefaultProgressDeadline = 10 * time.Minute
@@ -108,6 +202,40 @@ type resolved struct {
 	zero             *ZeroTraffic
 	gateInc          bool
 	gateProm         bool
+
+	strategy Strategy // never "": StrategyCanary for a weighted canary
+	ab       *ABTest
+	bg       *BlueGreen
+	aff      *SessionAffinity // MaxAge filled in
+	// pre is the phase before production traffic (Validating): the
+	// zero-traffic validation, the A/B test or blue/green's preview; nil
+	// when the plan has none.
+	pre *prePhase
+}
+
+// prePhase is what Validating means for a plan.
+type prePhase struct {
+	split traffic.Split
+	// min is how long it lasts at least; passes, whether it also needs a
+	// Pass (A/B, blue/green) rather than ending on time (zero traffic);
+	// looks, the analyses it needs at least (A/B's Iterations).
+	min    time.Duration
+	passes bool
+	looks  int
+	what   string
+}
+
+// blueGreen reports whether the plan is a blue/green release.
+func (r *resolved) blueGreen() bool { return r.strategy == StrategyBlueGreen }
+
+// weighted reports whether the plan moves weights stage by stage.
+func (r *resolved) weighted() bool { return r.strategy == StrategyCanary }
+
+// promotion reports whether moving to stage next is the promotion: past
+// the last stage, or a stage of 100 % (blue/green's one stage at 100 % is
+// its post-promotion analysis, not the promotion).
+func (r *resolved) promotion(next int) bool {
+	return next >= len(r.stages) || r.stages[next].Weight == 100 && !r.blueGreen()
 }
 
 func (r *resolved) maxWeight() int { return r.stages[len(r.stages)-1].Weight }
@@ -124,6 +252,30 @@ func (p Plan) resolve() (*resolved, error) {
 	}
 	if p.MaxDuration < 0 {
 		return nil, canary.Invalid("Plan.MaxDuration", p.MaxDuration, "must not be negative")
+	}
+	strategy := p.Strategy
+	if strategy == "" {
+		strategy = StrategyCanary
+	}
+	switch strategy {
+	case StrategyCanary, StrategyABTest, StrategyBlueGreen:
+	default:
+		return nil, canary.Invalid("Plan.Strategy", string(p.Strategy), "must be %q, %q or %q", StrategyCanary, StrategyABTest, StrategyBlueGreen)
+	}
+	switch {
+	case p.ABTest != nil && strategy != StrategyABTest:
+		return nil, canary.Invalid("Plan.ABTest", nil, "is set, but Plan.Strategy is %q; set it to %q", strategy, StrategyABTest)
+	case p.BlueGreen != nil && strategy != StrategyBlueGreen:
+		return nil, canary.Invalid("Plan.BlueGreen", nil, "is set, but Plan.Strategy is %q; set it to %q", strategy, StrategyBlueGreen)
+	case p.SessionAffinity != nil && strategy != StrategyCanary:
+		return nil, canary.Invalid("Plan.SessionAffinity", nil, "applies to the weighted stages of a canary, and Plan.Strategy is %q", strategy)
+	case strategy == StrategyABTest && p.ABTest == nil:
+		return nil, canary.Invalid("Plan.ABTest", nil, "must be set when Plan.Strategy is %q", strategy)
+	case strategy == StrategyBlueGreen && p.BlueGreen == nil:
+		return nil, canary.Invalid("Plan.BlueGreen", nil, "must be set when Plan.Strategy is %q", strategy)
+	}
+	if strategy != StrategyCanary {
+		return p.resolveShape(strategy)
 	}
 	stages := p.Stages
 	switch {
@@ -185,7 +337,143 @@ func (p Plan) resolve() (*resolved, error) {
 		}
 		zc := *z
 		r.zero = &zc
+		r.pre = &prePhase{split: validationSplit(z), min: z.Duration,
+			what: fmt.Sprintf("zero-traffic validation for %v", z.Duration)}
 	}
+	r.strategy = StrategyCanary
+	if a := p.SessionAffinity; a != nil {
+		ac := *a
+		if ac.MaxAge == 0 {
+			ac.MaxAge = DefaultAffinityAge
+		}
+		switch {
+		case ac.MaxAge < time.Second || ac.MaxAge > traffic.MaxAffinityAge*time.Second:
+			return nil, canary.Invalid("Plan.SessionAffinity.MaxAge", a.MaxAge, "must be between 1s and a week")
+		case ac.MaxAge%time.Second != 0:
+			return nil, canary.Invalid("Plan.SessionAffinity.MaxAge", a.MaxAge, "must be whole seconds (a cookie's Max-Age)")
+		}
+		if err := (traffic.Split{Stable: 50, Canary: 50, Affinity: affinity(&ac, affinityProbe)}).Validate(); err != nil {
+			return nil, planField(err, "Plan.SessionAffinity", "Split.Affinity")
+		}
+		r.aff = &ac
+	}
+	return r, nil
+}
+
+// affinityProbe stands for the per-rollout affinity value when a plan is
+// checked before any rollout has started: the value's form is fixed (16
+// hexadecimal digits), so a router that takes it takes every one.
+const affinityProbe = "0123456789abcdef"
+
+// affinity is the split's affinity for the plan's SessionAffinity a and
+// the rollout's value.
+func affinity(a *SessionAffinity, value string) traffic.Affinity {
+	return traffic.Affinity{Cookie: a.Cookie, Value: value, MaxAge: int(a.MaxAge / time.Second)}
+}
+
+// planField renames the field of a *[canary.FieldError] about a split
+// (from, such as "Split.Cohort") to the plan's field (to, such as
+// "Plan.ABTest.Cohort"), keeping what follows it; other errors are
+// wrapped with the plan field named.
+func planField(err error, to, from string) error {
+	var fe *canary.FieldError
+	if errors.As(err, &fe) && strings.HasPrefix(fe.Field, from) {
+		return &canary.FieldError{Field: to + strings.TrimPrefix(fe.Field, from), Value: fe.Value, Reason: fe.Reason}
+	}
+	return fmt.Errorf("rollback: %s: %w", to, err)
+}
+
+// resolveShape resolves an A/B or blue/green plan: no weighted stages,
+// one phase before production traffic (Validating), then one write to
+// 100 %.
+func (p Plan) resolveShape(strategy Strategy) (*resolved, error) {
+	name := "Plan.ABTest"
+	if strategy == StrategyBlueGreen {
+		name = "Plan.BlueGreen"
+	}
+	switch {
+	case len(p.Stages) > 0:
+		return nil, canary.Invalid("Plan.Stages", len(p.Stages), "must be empty with Plan.Strategy %q: %s moves no weights", strategy, name)
+	case p.StageWeight != 0:
+		return nil, canary.Invalid("Plan.StageWeight", p.StageWeight, "must be zero with Plan.Strategy %q: %s moves no weights", strategy, name)
+	case p.MaxWeight != 0:
+		return nil, canary.Invalid("Plan.MaxWeight", p.MaxWeight, "must be zero with Plan.Strategy %q: %s moves no weights", strategy, name)
+	case p.ZeroTraffic != nil:
+		return nil, canary.Invalid("Plan.ZeroTraffic", nil, "must not be set with Plan.Strategy %q: its analysis before production traffic is %s", strategy, name)
+	case p.ApproveIncrease:
+		return nil, canary.Invalid("Plan.ApproveIncrease", true, "has no weight rise to hold with Plan.Strategy %q; use ApprovePromotion", strategy)
+	}
+	r := &resolved{interval: p.Interval, deadline: p.ProgressDeadline, gateProm: p.ApprovePromotion, strategy: strategy}
+	r.evidenceDeadline = r.deadline != 0
+	if r.deadline == 0 {
+		r.deadline = DefaultProgressDeadline
+	}
+	r.budget = p.MaxDuration
+	if r.budget == 0 {
+		r.budget = DefaultMaxDuration
+	}
+	hold := p.Hold
+	if hold == 0 {
+		hold = p.Interval
+	}
+	if strategy == StrategyABTest {
+		a := p.ABTest
+		if a.Iterations < 0 {
+			return nil, canary.Invalid("Plan.ABTest.Iterations", a.Iterations, "must not be negative")
+		}
+		if len(a.Cohort) == 0 {
+			return nil, canary.Invalid("Plan.ABTest.Cohort", nil, "is empty; give 1 to %d header or cookie matches", traffic.MaxMatches)
+		}
+		c, err := traffic.NewCohort(a.Cohort...)
+		if err != nil {
+			return nil, planField(err, name+".Cohort", "Split.Cohort")
+		}
+		split := traffic.Split{Stable: 100, Cohort: c}
+		if err := split.Validate(); err != nil {
+			return nil, planField(err, name+".Cohort", "Split.Cohort")
+		}
+		ac := *a
+		ac.Cohort = c.Matches()
+		r.ab = &ac
+		r.pre = &prePhase{split: split, passes: true, looks: a.Iterations,
+			what: "A/B test: the cohort " + c.String() + " goes to the canary"}
+		r.stages = []Stage{{Weight: 100, Hold: hold}}
+		return r, nil
+	}
+	b := p.BlueGreen
+	switch {
+	case b.Mirror < 0 || b.Mirror > 100:
+		return nil, canary.Invalid("Plan.BlueGreen.Mirror", b.Mirror, "must be between 0 and 100")
+	case b.PrePromotion < 0 || b.PrePromotion > MaxValidation:
+		return nil, canary.Invalid("Plan.BlueGreen.PrePromotion", b.PrePromotion, "must be between 0 and %v", MaxValidation)
+	case b.PostPromotion < 0 || b.PostPromotion > MaxValidation:
+		return nil, canary.Invalid("Plan.BlueGreen.PostPromotion", b.PostPromotion, "must be between 0 and %v", MaxValidation)
+	case b.ScaleDownDelay < 0 || b.ScaleDownDelay > MaxValidation:
+		return nil, canary.Invalid("Plan.BlueGreen.ScaleDownDelay", b.ScaleDownDelay, "must be between 0 and %v", MaxValidation)
+	}
+	split := traffic.Split{Stable: 100, Mirror: b.Mirror, TestRoute: b.Preview}
+	if err := split.Validate(); err != nil {
+		return nil, planField(err, name+".Preview", "Split.TestRoute")
+	}
+	bc := *b
+	if bc.PostPromotion == 0 {
+		bc.PostPromotion = p.Interval
+	}
+	r.bg = &bc
+	what := "blue/green: the new version is analysed before the switch, with no production traffic"
+	switch {
+	case b.Mirror > 0 && b.Preview != (traffic.HeaderRoute{}):
+		what += fmt.Sprintf(" (%d %% mirrored, preview route %s=%s)", b.Mirror, b.Preview.Name, b.Preview.Value)
+	case b.Mirror > 0:
+		what += fmt.Sprintf(" (%d %% mirrored)", b.Mirror)
+	case b.Preview != (traffic.HeaderRoute{}):
+		what += fmt.Sprintf(" (preview route %s=%s)", b.Preview.Name, b.Preview.Value)
+	}
+	r.pre = &prePhase{split: split, min: b.PrePromotion, passes: true, what: what}
+	// The one stage is the post-promotion analysis at 100 %, the old
+	// version warm; its hold is the longer of the analysis and the
+	// scale-down delay.
+	r.stages = []Stage{{Weight: 100, Hold: max(bc.PostPromotion, bc.ScaleDownDelay)}}
 	return r, nil
 }
 
@@ -378,6 +666,15 @@ type Config struct {
 	// Analyzer judges the observations. Required when Metrics is not
 	// empty; a rollout with neither advances on time alone.
 	Analyzer analysis.Analyzer
+	// PostPromotionAnalyzer, for a blue/green plan, judges the new
+	// version after the switch instead of Analyzer. Stable serves no
+	// request then, so an analyzer that compares the canary with stable's
+	// short window (the presets) can only be inconclusive, and the rollout
+	// would ask a person when its budget is spent; give one that judges
+	// on fixed bounds or on the service's history ([Metric.Baseline]),
+	// such as [analysis.DualWindow] or [analysis.Threshold]. Nil means
+	// Analyzer. Its Input.Memory starts empty at the switch.
+	PostPromotionAnalyzer analysis.Analyzer
 	// Router applies splits. Required: a *[traffic.Router] (every mesh
 	// adapter, providers/httpsplit) or providers/fake's Router.
 	Router Router
@@ -467,32 +764,54 @@ func (c Config) renderMetrics(p *resolved) ([]renderedMetric, error) {
 		}
 		out = append(out, rm)
 	}
-	if reads, stable, ok := analysis.Reads(c.Analyzer); ok {
-		// Every analyzer of package analysis says what it reads
-		// ([analysis.MetricReader]); one that cannot be satisfied is
-		// refused now rather than rolled back at the deadline.
-		if len(reads) == 0 {
-			return nil, canary.Invalid("Config.Analyzer", nil, "reads no metric (an empty All or Any?), so it could never pass")
+	if err := c.checkReads("Config.Analyzer", c.Analyzer); err != nil {
+		return nil, err
+	}
+	if c.PostPromotionAnalyzer != nil {
+		switch {
+		case !p.blueGreen():
+			return nil, canary.Invalid("Config.PostPromotionAnalyzer", nil, "is only used with Plan.Strategy %q", StrategyBlueGreen)
+		case c.Analyzer == nil:
+			return nil, canary.Invalid("Config.Analyzer", nil, "must be set when PostPromotionAnalyzer is")
 		}
-		byName := map[string]Metric{}
-		for _, m := range c.Metrics {
-			byName[m.Name] = m
-		}
-		for _, name := range reads {
-			if name == "" {
-				return nil, canary.Invalid("Config.Analyzer", name, "reads a metric with no name (a preset built without PresetMetrics names?)")
-			}
-			if _, ok := byName[name]; !ok {
-				return nil, canary.Invalid("Config.Analyzer", name, "reads a metric that Config.Metrics does not measure")
-			}
-		}
-		for _, name := range stable {
-			if byName[name].SkipStable {
-				return nil, canary.Invalid("Config.Analyzer", name, "compares the canary with stable on a metric whose Config.Metrics entry has SkipStable")
-			}
+		if err := c.checkReads("Config.PostPromotionAnalyzer", c.PostPromotionAnalyzer); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// checkReads refuses an analyzer (the field named field) that reads what
+// c.Metrics cannot give it.
+func (c Config) checkReads(field string, a analysis.Analyzer) error {
+	reads, stable, ok := analysis.Reads(a)
+	if !ok {
+		return nil
+	}
+	// Every analyzer of package analysis says what it reads
+	// ([analysis.MetricReader]); one that cannot be satisfied is
+	// refused now rather than rolled back at the deadline.
+	if len(reads) == 0 {
+		return canary.Invalid(field, nil, "reads no metric (an empty All or Any?), so it could never pass")
+	}
+	byName := map[string]Metric{}
+	for _, m := range c.Metrics {
+		byName[m.Name] = m
+	}
+	for _, name := range reads {
+		if name == "" {
+			return canary.Invalid(field, name, "reads a metric with no name (a preset built without PresetMetrics names?)")
+		}
+		if _, ok := byName[name]; !ok {
+			return canary.Invalid(field, name, "reads a metric that Config.Metrics does not measure")
+		}
+	}
+	for _, name := range stable {
+		if byName[name].SkipStable {
+			return canary.Invalid(field, name, "compares the canary with stable on a metric whose Config.Metrics entry has SkipStable")
+		}
+	}
+	return nil
 }
 
 func varsFor(t Target, w Workload, window time.Duration) metrics.Vars {

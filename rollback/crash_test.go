@@ -9,7 +9,11 @@ package rollback_test
 // and after every kill and at the end checks:
 //
 //   - no canary traffic is written while the stored state holds a rollback
-//     decision (the router checks the store at every write);
+//     decision (the router checks the store at every write): every such
+//     write is all-stable, with no mirror, test route, cohort or affinity;
+//   - no switch back and forth: at most one write rises to 100 %, and none
+//     after a write that left 100 % (blue/green's switch and switch back);
+//   - one session-affinity value per rollout, across every restart;
 //   - never two promotions (the trail has at most one transition to
 //     promoting and to succeeded, and never both succeeded and rolled back);
 //   - no weight above the plan's largest stage unless the stored state is
@@ -61,6 +65,17 @@ const (
 
 var crashPlan = rollback.Plan{Stages: rollback.Weights(10, 30, 50), Interval: time.Minute, ProgressDeadline: 5 * time.Minute}
 
+// The shapes' plans (issue 20).
+var (
+	crashAB = rollback.Plan{Interval: time.Minute, ProgressDeadline: 5 * time.Minute, Strategy: rollback.StrategyABTest,
+		ABTest: &rollback.ABTest{Cohort: []traffic.Match{{Header: "x-beta", Value: "yes"}, {Cookie: "canary", Value: "always"}}, Iterations: 3}}
+	crashBG = rollback.Plan{Interval: time.Minute, ProgressDeadline: 5 * time.Minute, Strategy: rollback.StrategyBlueGreen,
+		BlueGreen: &rollback.BlueGreen{Preview: traffic.HeaderRoute{Name: "x-preview", Value: "yes"}, Mirror: 10,
+			PrePromotion: 2 * time.Minute, PostPromotion: 2 * time.Minute, ScaleDownDelay: 3 * time.Minute}}
+	crashAffinity = rollback.Plan{Stages: rollback.Weights(10, 30, 50), Interval: time.Minute, ProgressDeadline: 5 * time.Minute,
+		SessionAffinity: &rollback.SessionAffinity{Cookie: "canary-session"}}
+)
+
 // crashScenarios: what each rollout does and how it must end.
 var crashScenarios = []struct {
 	name      string
@@ -68,14 +83,33 @@ var crashScenarios = []struct {
 	bad       bool
 	ops       string // "abort", "pause-weight-resume", "promote"
 	want      rollback.Phase
+	plan      *rollback.Plan // nil: crashPlan
+	// badAt100: the canary is bad only once it takes every request
+	// (blue/green after the switch).
+	badAt100 bool
 }{
-	{"fakes, good canary", false, false, "", rollback.Succeeded},
-	{"fakes, bad canary", false, true, "", rollback.RolledBack},
-	{"fakes, operator aborts", false, false, "abort", rollback.RolledBack},
-	{"fakes, pause, set weight, resume", false, false, "pause-weight-resume", rollback.Succeeded},
-	{"fakes, manual promotion", false, false, "promote", rollback.Succeeded},
-	{"httpsplit, good canary", true, false, "", rollback.Succeeded},
-	{"httpsplit, bad canary", true, true, "", rollback.RolledBack},
+	{"fakes, good canary", false, false, "", rollback.Succeeded, nil, false},
+	{"fakes, bad canary", false, true, "", rollback.RolledBack, nil, false},
+	{"fakes, operator aborts", false, false, "abort", rollback.RolledBack, nil, false},
+	{"fakes, pause, set weight, resume", false, false, "pause-weight-resume", rollback.Succeeded, nil, false},
+	{"fakes, manual promotion", false, false, "promote", rollback.Succeeded, nil, false},
+	{"httpsplit, good canary", true, false, "", rollback.Succeeded, nil, false},
+	{"httpsplit, bad canary", true, true, "", rollback.RolledBack, nil, false},
+	{"fakes, A/B test, good", false, false, "", rollback.Succeeded, &crashAB, false},
+	{"fakes, A/B test, bad", false, true, "", rollback.RolledBack, &crashAB, false},
+	{"fakes, blue/green, good", false, false, "", rollback.Succeeded, &crashBG, false},
+	{"fakes, blue/green, bad before the switch", false, true, "", rollback.RolledBack, &crashBG, false},
+	{"fakes, blue/green, bad after the switch", false, false, "", rollback.RolledBack, &crashBG, true},
+	{"fakes, session affinity, good", false, false, "", rollback.Succeeded, &crashAffinity, false},
+	{"fakes, session affinity, bad", false, true, "", rollback.RolledBack, &crashAffinity, false},
+}
+
+// crashPlanOf is scenario sc's plan.
+func crashPlanOf(sc int) rollback.Plan {
+	if p := crashScenarios[sc].plan; p != nil {
+		return *p
+	}
+	return crashPlan
 }
 
 type crashCounts struct {
@@ -115,7 +149,7 @@ func TestCrashHarness(t *testing.T) {
 			if attempt > 0 {
 				c.restarts++
 			}
-			if v := checkWorld(t, dir, crashScenarios[sc].want, !killed); len(v) > 0 {
+			if v := checkWorld(t, dir, sc, !killed); len(v) > 0 {
 				c.violations += len(v)
 				for _, s := range v {
 					t.Errorf("rollout %d (%s), attempt %d: %s", c.rollouts, crashScenarios[sc].name, attempt, s)
@@ -263,8 +297,7 @@ func (f fileRouter) Release(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.Mirror, s.TestRoute = 0, traffic.HeaderRoute{}
-	return f.SetSplit(ctx, s)
+	return f.SetSplit(ctx, traffic.Split{Stable: s.Stable, Canary: s.Canary}) // as traffic.Router.Release
 }
 
 // fileScaler keeps the replica counts in a file.
@@ -421,6 +454,14 @@ func crashChild(dir string, sc int) error {
 			rate = 0.1
 		}
 		fp.Script(q("canary"), fake.Constant(rate, 500))
+		if scn.badAt100 {
+			fp.Script(q("canary"), func(p fake.Point) (float64, int64, bool) {
+				if p.CanaryWeight == 100 {
+					return 0.1, 500, true
+				}
+				return rate, 500, true
+			})
+		}
 		fp.Script(q("stable"), fake.Constant(0.002, 5000))
 		provider = fp
 		drive = func(time.Time) {}
@@ -428,7 +469,7 @@ func crashChild(dir string, sc int) error {
 	router.next = next
 	cfg := rollback.Config{
 		Name:     "crash",
-		Plan:     crashPlan,
+		Plan:     crashPlanOf(sc),
 		Target:   rollback.Target{Stable: rollback.Workload{Version: "stable"}, Canary: rollback.Workload{Version: "canary"}},
 		Metrics:  []rollback.Metric{{Name: "error-rate", Provider: provider, Query: tmpl}},
 		Analyzer: analysis.Threshold{Limits: []analysis.Limit{analysis.AtMost("error-rate", 0.02)}},
@@ -489,11 +530,20 @@ func crashChild(dir string, sc int) error {
 
 // checkWorld checks the invariants on dir; finished says the child ended
 // on its own (the rollout is final).
-func checkWorld(t *testing.T, dir string, want rollback.Phase, finished bool) []string {
+func checkWorld(t *testing.T, dir string, sc int, finished bool) []string {
 	t.Helper()
 	var v []string
-	max := crashPlan.Stages[len(crashPlan.Stages)-1].Weight
+	want, plan := crashScenarios[sc].want, crashPlanOf(sc)
+	max := 0 // an A/B test moves no weight before its promotion
+	switch {
+	case plan.Strategy == rollback.StrategyBlueGreen:
+		max = 100 // the switch, analysed before the promotion
+	case plan.Strategy != rollback.StrategyABTest:
+		max = plan.Stages[len(plan.Stages)-1].Weight
+	}
 	if b, err := os.ReadFile(filepath.Join(dir, fLog)); err == nil {
+		rises, left100, affinity := 0, false, ""
+		prev := traffic.AllStable()
 		for i, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 			var l routerLogLine
 			if line == "" || json.Unmarshal([]byte(line), &l) != nil {
@@ -501,12 +551,30 @@ func checkWorld(t *testing.T, dir string, want rollback.Phase, finished bool) []
 			}
 			rolledBack := l.Stored == rollback.RollingBack || l.Stored == rollback.RolledBack
 			promoting := l.Stored == rollback.Promoting || l.Stored == rollback.Succeeded
-			if rolledBack && (l.Split.Canary > 0 || l.Split.Mirror > 0) {
+			if rolledBack && l.Split != traffic.AllStable() {
 				v = append(v, fmt.Sprintf("write %d: canary traffic %v after a saved rollback decision", i+1, l.Split))
 			}
 			if l.Split.Canary > max && !promoting {
 				v = append(v, fmt.Sprintf("write %d: %v above the plan's %d %% while the saved state is %v", i+1, l.Split, max, l.Stored))
 			}
+			switch {
+			case l.Split.Canary == 100 && prev.Canary != 100:
+				rises++
+				if rises > 1 || left100 {
+					v = append(v, fmt.Sprintf("write %d: %v switches to 100 %% again (a switch back and forth)", i+1, l.Split))
+				}
+			case l.Split.Canary != 100 && prev.Canary == 100:
+				left100 = true
+			}
+			if a := l.Split.Affinity; !a.IsZero() {
+				if affinity != "" && a.Value != affinity {
+					v = append(v, fmt.Sprintf("write %d: affinity value %q, an earlier write's was %q", i+1, a.Value, affinity))
+				}
+				affinity = a.Value
+			} else if plan.SessionAffinity != nil && l.Split.Canary > 0 && l.Split.Canary < 100 {
+				v = append(v, fmt.Sprintf("write %d: %v carries no affinity", i+1, l.Split))
+			}
+			prev = l.Split
 		}
 	}
 	events := readTrail(dir)
@@ -529,6 +597,16 @@ func checkWorld(t *testing.T, dir string, want rollback.Phase, finished bool) []
 	}
 	if promotions > 1 || successes > 1 || successes > 0 && rollbacks > 0 {
 		v = append(v, fmt.Sprintf("%d promotions, %d successes, %d rollbacks in one rollout", promotions, successes, rollbacks))
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, fRouter)); err == nil && finished {
+		// The fake router's split in force at the end (httpsplit keeps
+		// none): all-stable after a rollback, all-canary after a
+		// promotion, nothing of the rollout's routes left.
+		var s traffic.Split
+		end := map[rollback.Phase]traffic.Split{rollback.RolledBack: traffic.AllStable(), rollback.Succeeded: traffic.Weighted(100)}
+		if json.Unmarshal(b, &s) != nil || s != end[want] {
+			v = append(v, fmt.Sprintf("the split in force at the end is %v, want %v", s, end[want]))
+		}
 	}
 	if finished {
 		st, _ := store.NewFile(filepath.Join(dir, "store"))
@@ -566,4 +644,45 @@ func worldCounts(dir string) (writes, events int) {
 		writes = strings.Count(string(b), "\n")
 	}
 	return writes, len(readTrail(dir))
+}
+
+// The harness's checks catch what they look for: a log that switches to
+// 100 % twice, canary traffic written after a saved rollback, two
+// affinity values, a split left in force.
+func TestCrashChecksCatch(t *testing.T) {
+	bg := -1
+	for i, sc := range crashScenarios {
+		if sc.plan == &crashBG && sc.want == rollback.RolledBack {
+			bg = i
+		}
+	}
+	aff := len(crashScenarios) - 1 // session affinity, bad
+	for _, tc := range []struct {
+		name  string
+		sc    int
+		log   []routerLogLine
+		split traffic.Split
+		want  string
+	}{
+		{"switch back and forth", bg, []routerLogLine{{traffic.Weighted(100), rollback.Progressing}, {traffic.AllStable(), rollback.RollingBack},
+			{traffic.Weighted(100), rollback.Progressing}}, traffic.AllStable(), "switches to 100 % again"},
+		{"cohort after a rollback", bg, []routerLogLine{{traffic.Split{Stable: 100, Mirror: 10}, rollback.RollingBack}}, traffic.AllStable(), "after a saved rollback decision"},
+		{"two affinity values", aff, []routerLogLine{{traffic.Split{Stable: 90, Canary: 10, Affinity: traffic.Affinity{Cookie: "c", Value: "a", MaxAge: 1}}, rollback.Progressing},
+			{traffic.Split{Stable: 70, Canary: 30, Affinity: traffic.Affinity{Cookie: "c", Value: "b", MaxAge: 1}}, rollback.Progressing}}, traffic.AllStable(), "an earlier write's"},
+		{"left in force", bg, nil, traffic.Split{Stable: 100, TestRoute: traffic.HeaderRoute{Name: "x", Value: "y"}}, "in force at the end"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for _, l := range tc.log {
+				b, _ := json.Marshal(l)
+				appendLine(filepath.Join(dir, fLog), b)
+			}
+			b, _ := json.Marshal(tc.split)
+			writeFile(filepath.Join(dir, fRouter), b)
+			v := checkWorld(t, dir, tc.sc, true)
+			if !strings.Contains(strings.Join(v, "\n"), tc.want) {
+				t.Errorf("violations %q, want one saying %q", v, tc.want)
+			}
+		})
+	}
 }

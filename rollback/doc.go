@@ -91,6 +91,76 @@
 // events and Snapshot stay encodable. A metric value that is not a number
 // is no data ([metrics.Result.Check]).
 //
+// # Release strategies
+//
+// A plan has one of three shapes ([Plan.Strategy]), each driven by the
+// same machine, judged by the same analyzers under the same policy,
+// persisted with the same write-ahead rule and recorded in the same audit
+// trail; [Status] says which (Strategy) and where the rollout stands in it
+// (Shape).
+//
+//   - Canary ("" or [StrategyCanary]): the weight rises stage by stage
+//     (Plan.Stages), after an optional zero-traffic validation
+//     (Plan.ZeroTraffic: a header test route and a mirror, analysed with
+//     no production traffic). With [Plan.SessionAffinity], every weighted
+//     stage's split carries a cookie ([traffic.Affinity]): a user sent to
+//     the canary stays on it while the weights move, and the weights apply
+//     to new sessions. The cookie's value is derived once per rollout from
+//     its name and start ([State.AffinityValue], saved with the state), so
+//     it survives a restart and a later rollout does not inherit this
+//     one's sessions. The promotion (100 %) and the rollback (all-stable,
+//     one write) carry no cookie.
+//   - A/B test ([StrategyABTest], [Plan.ABTest]): the requests of a cohort
+//     (up to four header matches — exact, prefix, regular expression — or
+//     cookie matches, any of which sends a request to the canary) go to the
+//     canary and every other request to stable; no weight moves. The
+//     cohort's canary is judged against stable over the same windows every
+//     Plan.Interval (phase validating); a Pass after at least
+//     ABTest.Iterations analyses promotes it in one write (100 %, the
+//     cohort dropped), the failure limit rolls it back in one write
+//     (all-stable, no cohort), and evidence that cannot come within
+//     Plan.MaxDuration asks a person, as a stage's does. This is Flagger's
+//     A/B testing (analysis.match, analysis.iterations).
+//   - Blue/green ([StrategyBlueGreen], [Plan.BlueGreen]): the new version
+//     runs beside the old with no production traffic, reachable through a
+//     preview route (a header) and fed a mirror of production's requests
+//     (their responses discarded): blue/green with mirroring when
+//     BlueGreen.Mirror is set. It is analysed before the switch (phase
+//     validating; a Pass, after PrePromotion at least; Plan.ApprovePromotion
+//     holds the switch for an approval, as Argo Rollouts'
+//     autoPromotionEnabled: false does). The switch is one write of 100 %
+//     (an action event whose reason starts "switch:"), followed by the
+//     post-promotion analysis (phase progressing, stage 1 of 1) with the
+//     old version kept warm for max(PostPromotion, ScaleDownDelay): a
+//     failure then switches back in one write of all-stable ("switch
+//     back:"), the old version still running all its replicas. After that
+//     window, and a Pass, the old version is scaled to zero through
+//     [Config.Scaler] (an action event "scale-stable") and the rollout
+//     finishes succeeded. Stable serves no request after the switch, so
+//     [Config.PostPromotionAnalyzer] judges the new version on fixed bounds
+//     or on the service's history ([Metric.Baseline]); an analyzer that
+//     compares it with stable's short window can only be inconclusive
+//     there. This is Argo Rollouts' blueGreen (preview and active
+//     services, pre- and post-promotion analysis, scaleDownDelaySeconds)
+//     and Flagger's blue/green.
+//
+// A split the router cannot express is refused when the rollout is built:
+// New and Open ask a router that has a Check method ([SplitChecker], as
+// [traffic.Router] has) about every split the plan will write — the
+// cohort, the preview route and the mirror, each stage with its cookie,
+// 100 % and all-stable — and return its *[canary.FieldError] renamed to
+// the plan's field ("Plan.ABTest.Cohort[0].Cookie: … cannot route by
+// cookie"), the router's reason naming the router. Which routers carry
+// which shape is what each declares ([traffic.Featurer]) and checks; the
+// README has the table.
+//
+// In a shape's state, SetWeight is refused ([ErrNotAllowed]); Pause,
+// Resume, Approve, Promote and Abort work as in a canary (Promote switches
+// at once and skips the post-promotion analysis; Abort rolls back in one
+// write). The crash harness runs every shape, and checks also that no
+// write rises to 100 % twice (no switch back and forth across restarts)
+// and that a rollout's affinity value never changes.
+//
 // # Phases
 //
 //	from               event                                         to
@@ -130,7 +200,14 @@
 //	progressing,
 //	awaiting-approval,
 //	paused             Promote                                       promoting
+//	validating         A/B: a Pass after ABTest.Iterations analyses  promoting or awaiting-approval
+//	(A/B test)         at least
+//	validating         blue/green: a Pass after PrePromotion         progressing (the switch: 100 %, the
+//	(blue/green)                                                     post-promotion analysis) or awaiting-approval
+//	progressing        blue/green: max(PostPromotion,                promoting (the old version scaled down)
+//	(blue/green)       ScaleDownDelay) elapsed and a Pass
 //	promoting          full split written, read back and released    succeeded (final)
+//	                   (blue/green: the old version scaled to 0)
 //	any but succeeded  Abort                                         rolling-back
 //	validating,
 //	progressing,

@@ -1,6 +1,8 @@
 package rollback
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -83,13 +85,27 @@ func (m *machine) desired(s State) traffic.Split {
 	case Pending, RollingBack, RolledBack:
 		return traffic.AllStable()
 	case Validating:
-		return validationSplit(m.plan.zero)
-	case Paused:
-		if s.ResumeTo == Validating && m.plan.zero != nil {
-			return validationSplit(m.plan.zero)
+		return m.plan.pre.split
+	case Paused, AwaitingApproval:
+		// Paused from Validating, or (A/B, blue/green) waiting before
+		// the promotion: the split before production traffic stays.
+		if pre := m.plan.pre; pre != nil && (s.Phase == Paused && s.ResumeTo == Validating || !m.plan.weighted() && s.Stage < 0) {
+			return pre.split
 		}
 	}
-	return traffic.Weighted(s.Weight)
+	sp := traffic.Weighted(s.Weight)
+	if a := m.plan.aff; a != nil && s.Weight > 0 && s.Weight < 100 && s.AffinityValue != "" {
+		sp.Affinity = affinity(a, s.AffinityValue)
+	}
+	return sp
+}
+
+// affinityValue is the session-affinity cookie's value of the rollout
+// name started at start: 16 hexadecimal digits, the same whenever it is
+// derived again (Migrate), and different for every rollout.
+func affinityValue(name string, start time.Time) string {
+	h := sha256.Sum256([]byte(name + "\x00" + start.UTC().Format(time.RFC3339Nano)))
+	return hex.EncodeToString(h[:8])
 }
 
 // validationSplit is the split of a zero-traffic validation: no production
@@ -118,6 +134,7 @@ type wants struct {
 	analyse bool
 	input   analysis.Input
 	applied traffic.Split
+	post    bool // blue/green after the switch: Config.PostPromotionAnalyzer judges
 	ready   bool // ask Readiness about the canary
 	gate    *workload.GateRequest
 	stable  bool // read the stable version's replicas
@@ -133,6 +150,7 @@ func (m *machine) wants(s State, now time.Time, haveReadiness, haveGate, haveSca
 		if s.Phase == Validating || s.Phase == Paused && s.ResumeTo == Validating {
 			w.input.Stage = -1
 		}
+		w.post = m.plan.blueGreen() && s.Stage >= 0
 	}
 	if active(s.Phase) && haveReadiness && (!s.CanaryReady || w.analyse) {
 		w.ready = true
@@ -344,9 +362,7 @@ func (m *machine) step(s State, in inputs, now time.Time) State {
 			r.move(r.s.GateTarget, a.Actor, "approved by gate")
 		}
 	case Validating:
-		if !r.now.Before(r.s.PhaseSince.Add(m.plan.zero.Duration)) && r.s.NotReadySince.IsZero() {
-			r.advance("zero-traffic validation complete")
-		}
+		r.validating()
 	case Progressing:
 		st := m.plan.stages[r.s.Stage]
 		holdEnd := r.s.StageSince.Add(st.Hold)
@@ -360,6 +376,9 @@ func (m *machine) step(s State, in inputs, now time.Time) State {
 		switch {
 		case passed && !r.now.Before(holdEnd):
 			why := fmt.Sprintf("stage %d of %d held %v", r.s.Stage+1, len(m.plan.stages), st.Hold)
+			if m.plan.blueGreen() {
+				why = fmt.Sprintf("post-promotion analysis passed, the old version kept warm for %v", st.Hold)
+			}
 			if v := r.s.LastVerdict; !m.timeOnly && v != nil && v.Outcome != analysis.Pass {
 				why += ", and the evidence so far leans towards no regression (not yet a proof)"
 			}
@@ -375,7 +394,56 @@ func (m *machine) step(s State, in inputs, now time.Time) State {
 	return r.finishRound()
 }
 
-// promotesNext reports whether the stage after stage is the promotion.
+// validating decides the phase before production traffic: a
+// zero-traffic validation ends on time; an A/B test and blue/green's
+// preview need a Pass (and A/B's iterations), and a rollout whose
+// evidence does not come is handled as a stage's is (Policy.OnInconclusive).
+func (r *round) validating() {
+	m := r.m
+	pre := m.plan.pre
+	ready := r.s.NotReadySince.IsZero()
+	elapsed := !r.now.Before(r.s.PhaseSince.Add(pre.min))
+	if !pre.passes {
+		if elapsed && ready {
+			r.advance("zero-traffic validation complete")
+		}
+		return
+	}
+	enough := r.s.Looks >= pre.looks && r.s.StagePasses >= m.policy.PassesPerStage
+	if m.timeOnly {
+		enough = !r.now.Before(r.s.PhaseSince.Add(time.Duration(pre.looks) * m.plan.interval))
+	}
+	// The deadline and the budget are weighed once the phase has lasted
+	// its minimum and an interval (after a Resume too).
+	holdEnd := r.s.PhaseSince.Add(max(pre.min, m.plan.interval))
+	switch {
+	case elapsed && enough && ready:
+		why := "A/B test passed"
+		if m.plan.ab != nil && m.plan.ab.Iterations > 0 {
+			why += fmt.Sprintf(" after %d analyses (at least %d)", r.s.Looks, m.plan.ab.Iterations)
+		}
+		if m.plan.blueGreen() {
+			why = "pre-promotion analysis passed"
+			if pre.min > 0 {
+				why += fmt.Sprintf(" (%v at least)", pre.min)
+			}
+		}
+		if m.timeOnly {
+			why = "no analyzer: the time before promotion has passed"
+		}
+		r.advance(why)
+	case m.plan.evidenceDeadline && !r.now.Before(holdEnd.Add(m.plan.deadline)):
+		r.deadline("")
+	case !m.plan.evidenceDeadline && !r.now.Before(holdEnd):
+		if why := m.overBudget(r.s, r.now); why != "" {
+			r.deadline(why)
+		}
+	}
+}
+
+// promotesNext reports whether the stage after stage is the promotion
+// (for blue/green, whether stage is the post-promotion analysis, which
+// needs passes as the promotion does).
 func (m *machine) promotesNext(stage int) bool {
 	next := stage + 1
 	return next >= len(m.plan.stages) || m.plan.stages[next].Weight == 100
@@ -550,9 +618,12 @@ func (s State) evidenceNeeded(rate float64) (int64, time.Duration) {
 func (r *round) start() {
 	r.s.StartedAt = r.now
 	r.s.NextAnalysis = r.now.Add(r.m.plan.interval)
-	if r.m.plan.zero != nil {
+	if r.m.plan.aff != nil {
+		r.s.AffinityValue = affinityValue(r.s.Name, r.now)
+	}
+	if pre := r.m.plan.pre; pre != nil {
 		r.s.StageSince = r.now
-		r.enter(Validating, 0, "", fmt.Sprintf("zero-traffic validation for %v", r.m.plan.zero.Duration))
+		r.enter(Validating, 0, "", pre.what)
 		return
 	}
 	r.advance("rollout started")
@@ -561,6 +632,12 @@ func (r *round) start() {
 // advance goes to the stage after the current one, through its gate.
 func (r *round) advance(reason string) {
 	next := r.s.Stage + 1
+	if r.m.plan.blueGreen() && r.s.Stage >= 0 {
+		// The post-promotion analysis passed: the switch was the
+		// promotion's gate, so the scale-down of the old version has none.
+		r.move(next, "", reason)
+		return
+	}
 	promotion := next >= len(r.m.plan.stages) || r.m.plan.stages[next].Weight == 100
 	to := 100
 	if !promotion {
@@ -587,14 +664,26 @@ func (r *round) advance(reason string) {
 // stage or a stage of 100 %).
 func (r *round) move(next int, actor, reason string) {
 	r.s.Gate, r.s.GateTarget = nil, 0
-	if next >= len(r.m.plan.stages) || r.m.plan.stages[next].Weight == 100 {
-		r.s.Released = false
+	if r.m.plan.promotion(next) {
+		r.s.Released, r.s.StableScaledDown = false, false
+		if r.m.plan.blueGreen() {
+			reason += "; promoting: the old version is scaled down"
+			r.enter(Promoting, 100, actor, reason)
+			return
+		}
 		r.enter(Promoting, 100, actor, reason+"; promoting")
 		return
 	}
 	r.s.Stage = next
 	r.s.StageSince, r.s.StagePasses, r.s.StageLeans = r.now, 0, 0
 	r.s.NextAnalysis = r.now.Add(r.m.plan.interval)
+	if r.m.plan.blueGreen() {
+		// A new analysis: the evidence before the switch was on the
+		// preview's and the mirror's requests, judged against stable's.
+		r.s.Memory = nil
+		reason += fmt.Sprintf("; switching every request to the new version in one write: post-promotion analysis for %v, the old version kept warm for %v (a failure switches back)",
+			r.m.plan.bg.PostPromotion, r.m.plan.stages[next].Hold)
+	}
 	r.enter(Progressing, r.m.plan.stages[next].Weight, actor, reason)
 }
 
@@ -708,6 +797,7 @@ func (r *round) rollBack(actor, reason string) {
 	r.s.Gate, r.s.GateTarget = nil, 0
 	r.s.ResumeTo = 0
 	r.s.CanaryScaledDown, r.s.StableRestored, r.s.Released, r.s.RouteGone = false, false, false, false
+	r.s.StableScaledDown = false
 	r.enter(RollingBack, 0, actor, reason)
 }
 
@@ -767,6 +857,9 @@ func (r *round) command(c command) error {
 	case opSetWeight:
 		if !analysing(ph) {
 			return notAllowed(c.op, ph)
+		}
+		if !r.m.plan.weighted() {
+			return fmt.Errorf("%w: %s in a %s plan, which moves no weights (Promote or Abort)", ErrNotAllowed, c.op, r.m.plan.strategy)
 		}
 		max := r.m.manualMax()
 		if c.weight < 0 || c.weight > max {
@@ -828,6 +921,7 @@ type outbox struct {
 	Split         *traffic.Split
 	ScaleCanary   bool
 	RestoreStable *int32
+	ScaleStable   bool // blue/green's promotion: the old version to zero
 	Release       bool
 	Deliver       []Event
 }
@@ -843,6 +937,9 @@ func (o outbox) String() string {
 	}
 	if o.RestoreStable != nil {
 		fmt.Fprintf(&b, "scale stable to %d\n", *o.RestoreStable)
+	}
+	if o.ScaleStable {
+		b.WriteString("scale stable to 0\n")
 	}
 	if o.Release {
 		b.WriteString("release the router\n")
@@ -876,6 +973,9 @@ func (m *machine) outbox(s State, deliverable uint64, haveScaler bool) outbox {
 		}
 		o.Release = split && !s.Released && !s.RouteGone
 	case Promoting:
+		if haveScaler && m.plan.blueGreen() && !s.StableScaledDown && o.Split == nil {
+			o.ScaleStable = true
+		}
 		o.Release = split && !s.Released
 	}
 	n := 0
@@ -892,7 +992,7 @@ func (m *machine) outbox(s State, deliverable uint64, haveScaler bool) outbox {
 
 // done is the result of one action of the outbox.
 type done struct {
-	action   string // "set-split", "scale-canary", "restore-stable", "release"
+	action   string // "set-split", "scale-canary", "restore-stable", "scale-stable", "release"
 	split    traffic.Split
 	replicas int32
 	err      error
@@ -921,9 +1021,10 @@ func (m *machine) report(s State, d done, now time.Time) State {
 	r.succeeded(d.action)
 	switch d.action {
 	case "set-split":
+		was := r.s.Applied
 		r.s.Applied = cloneSplitPtr(&d.split)
 		r.s.RouteGone = false
-		r.emit(Event{Kind: KindAction, Action: "set-split", Split: cloneSplitPtr(&d.split)})
+		r.emit(Event{Kind: KindAction, Action: "set-split", Split: cloneSplitPtr(&d.split), Reason: r.m.switchReason(was, d.split)})
 	case "scale-canary":
 		r.s.CanaryScaledDown = true
 		r.emit(Event{Kind: KindAction, Action: "scale-canary", Reason: "canary scaled to 0 replicas"})
@@ -931,6 +1032,9 @@ func (m *machine) report(s State, d done, now time.Time) State {
 		r.s.StableRestored = true
 		r.emit(Event{Kind: KindAction, Action: "restore-stable",
 			Reason: fmt.Sprintf("stable restored to %d %s", d.replicas, plural(d.replicas, "replica", "replicas"))})
+	case "scale-stable":
+		r.s.StableScaledDown = true
+		r.emit(Event{Kind: KindAction, Action: "scale-stable", Reason: "the old (stable) version scaled to 0 replicas"})
 	case "release":
 		r.s.Released = true
 		r.emit(Event{Kind: KindAction, Action: "release"})
@@ -944,7 +1048,7 @@ func (r *round) settle() {
 	s := &r.s
 	applied := s.Applied != nil && s.Applied.Equal(r.m.desired(*s))
 	switch {
-	case s.Phase == Promoting && applied && s.Released:
+	case s.Phase == Promoting && applied && s.Released && (!r.m.plan.blueGreen() || s.StableScaledDown):
 		r.enter(Succeeded, 100, "", "every request goes to the canary")
 	case s.Phase == RollingBack && applied && s.CanaryScaledDown && s.StableRestored && s.Released:
 		r.enter(RolledBack, 0, "", "every request goes to the stable version; "+s.Reason)
@@ -961,7 +1065,62 @@ func (m *machine) settleNoScaler(s State, now time.Time) State {
 		r.s.CanaryScaledDown, r.s.StableRestored = true, true
 		r.settle()
 	}
+	if s.Phase == Promoting && m.plan.blueGreen() && !s.StableScaledDown {
+		r.s.StableScaledDown = true
+		r.emit(Event{Kind: KindAlert, Action: "scale-stable", Reason: "no Config.Scaler: the old version is not scaled down; scale it down yourself"})
+		r.settle()
+	}
 	return r.finishRound()
+}
+
+// shape says in one line where s stands in the plan's shape ("" for a
+// weighted canary without session affinity).
+func (m *machine) shape(s State) string {
+	p := m.plan
+	pre := s.Phase == Validating || s.Stage < 0 && (s.Phase == Paused || s.Phase == AwaitingApproval)
+	switch {
+	case p.ab != nil:
+		c, _ := traffic.NewCohort(p.ab.Cohort...)
+		str := "A/B test: the cohort " + c.String() + " goes to the canary"
+		if pre && p.ab.Iterations > 0 {
+			str += fmt.Sprintf("; analysis %d of at least %d", s.Looks, p.ab.Iterations)
+		}
+		return str
+	case p.bg != nil:
+		switch {
+		case s.Phase == RollingBack || s.Phase == RolledBack:
+			if s.Applied != nil && s.Applied.Canary == 100 || s.Intent != nil && s.Intent.Canary == 100 {
+				return "blue/green: switching back to the old version"
+			}
+			return "blue/green: every request on the old version"
+		case pre:
+			return p.pre.what
+		case s.Phase == Promoting:
+			return "blue/green: switched; scaling the old version down"
+		case s.Phase == Succeeded:
+			return "blue/green: switched; the old version scaled down"
+		}
+		return fmt.Sprintf("blue/green: switched; post-promotion analysis, the old version warm until %s",
+			display.FormatTime(s.StageSince.Add(p.stages[0].Hold)))
+	case p.aff != nil:
+		return fmt.Sprintf("canary with session affinity (cookie %s, %v)", p.aff.Cookie, p.aff.MaxAge)
+	}
+	return ""
+}
+
+// switchReason says what a write of split after was (nil: none) means
+// for a blue/green plan: the switch, or the switch back; "" otherwise.
+func (m *machine) switchReason(was *traffic.Split, split traffic.Split) string {
+	if !m.plan.blueGreen() {
+		return ""
+	}
+	switch {
+	case split == traffic.Weighted(100) && (was == nil || was.Canary != 100):
+		return "switch: every request goes to the new version, the old one is kept warm"
+	case split == traffic.AllStable() && was != nil && was.Canary == 100:
+		return "switch back: every request goes to the old version again"
+	}
+	return ""
 }
 
 // delivered drops the events up to seq, which the sink accepted.
@@ -1021,7 +1180,9 @@ func (m *machine) next(s State, now time.Time) time.Time {
 	}
 	switch s.Phase {
 	case Validating:
-		next = earliest(next, s.PhaseSince.Add(m.plan.zero.Duration))
+		if end := s.PhaseSince.Add(m.plan.pre.min); end.After(now) || !m.plan.pre.passes {
+			next = earliest(next, end)
+		}
 	case Progressing:
 		hold := s.StageSince.Add(m.plan.stages[s.Stage].Hold)
 		if hold.After(now) {

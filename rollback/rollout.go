@@ -28,6 +28,12 @@ type Status struct {
 	// before the first) out of Stages.
 	StageNumber int `json:"stageNumber"`
 	Stages      int `json:"stages"`
+	// Strategy is the plan's shape (never ""), and Shape says in one line
+	// where the rollout stands in it ("A/B test: the cohort … goes to the
+	// canary; analysis 2 of at least 5"); empty for a weighted canary
+	// without session affinity.
+	Strategy Strategy `json:"strategy"`
+	Shape    string   `json:"shape,omitempty"`
 	// CanaryWeight is the weight the rollout wants; Split the split last
 	// confirmed in force (zero before the first write).
 	CanaryWeight int           `json:"canaryWeight"`
@@ -125,6 +131,11 @@ func New(cfg Config) (*Rollout, error) {
 	queries, err := cfg.renderMetrics(m.plan)
 	if err != nil {
 		return nil, err
+	}
+	if c, ok := cfg.Router.(SplitChecker); ok {
+		if err := m.checkSplits(c); err != nil {
+			return nil, err
+		}
 	}
 	r := &Rollout{m: m, cfg: cfg, key: key, s: m.initial(), queries: queries}
 	r.s.Made = m.planFields()
@@ -258,6 +269,77 @@ func Restore(cfg Config, snap []byte) (*Rollout, error) {
 	return r, nil
 }
 
+// SplitChecker is implemented by a router that can tell, without any
+// I/O, whether it would take a split, as [traffic.Router.Check] does.
+// New and Open ask it about every split the plan will write (the cohort
+// of an A/B test, blue/green's preview and mirror, a stage's affinity
+// cookie) and refuse a plan it cannot express, with a
+// *[canary.FieldError] naming the plan's field and saying why (the
+// router's reason names the router).
+type SplitChecker interface {
+	Check(traffic.Split) error
+}
+
+// plannedSplit is a split the plan will write, and the plan's fields its
+// own fields come from (a split's field prefix to a plan's).
+type plannedSplit struct {
+	split  traffic.Split
+	fields [][2]string
+	other  string // the plan field of any other split field
+}
+
+// splits lists every split the plan can write, the rollback's first.
+func (m *machine) splits() []plannedSplit {
+	p := m.plan
+	out := []plannedSplit{{split: traffic.AllStable(), other: "Plan"}}
+	if pre := p.pre; pre != nil {
+		ps := plannedSplit{split: pre.split}
+		switch {
+		case p.ab != nil:
+			ps.other, ps.fields = "Plan.ABTest", [][2]string{{"Split.Cohort", "Plan.ABTest.Cohort"}}
+		case p.bg != nil:
+			ps.other, ps.fields = "Plan.BlueGreen", [][2]string{{"Split.TestRoute", "Plan.BlueGreen.Preview"}, {"Split.Mirror", "Plan.BlueGreen.Mirror"}}
+		default:
+			ps.other, ps.fields = "Plan.ZeroTraffic", [][2]string{{"Split.TestRoute", "Plan.ZeroTraffic.TestRoute"}, {"Split.Mirror", "Plan.ZeroTraffic.Mirror"}}
+		}
+		out = append(out, ps)
+	}
+	for i, st := range p.stages {
+		sp := traffic.Weighted(st.Weight)
+		ps := plannedSplit{split: sp, other: fmt.Sprintf("Plan.Stages[%d]", i)}
+		if p.aff != nil && st.Weight < 100 {
+			ps.split.Affinity = affinity(p.aff, affinityProbe)
+			ps.fields = [][2]string{{"Split.Affinity", "Plan.SessionAffinity"}}
+		}
+		if !p.weighted() {
+			ps.other = "Plan.Strategy"
+		}
+		out = append(out, ps)
+	}
+	return append(out, plannedSplit{split: traffic.Weighted(100), other: "Plan"})
+}
+
+// checkSplits asks c about every split the plan will write.
+func (m *machine) checkSplits(c SplitChecker) error {
+	for _, ps := range m.splits() {
+		err := c.Check(ps.split)
+		if err == nil {
+			continue
+		}
+		var fe *canary.FieldError
+		if !errors.As(err, &fe) {
+			return fmt.Errorf("rollback: %s: the router refuses %v: %w", ps.other, ps.split, err)
+		}
+		for _, f := range ps.fields {
+			if strings.HasPrefix(fe.Field, f[0]) {
+				return &canary.FieldError{Field: f[1] + strings.TrimPrefix(fe.Field, f[0]), Value: fe.Value, Reason: fe.Reason}
+			}
+		}
+		return &canary.FieldError{Field: ps.other, Value: ps.split.String(), Reason: fmt.Sprintf("the router refuses this split: %s", fe.Error())}
+	}
+	return nil
+}
+
 // Snapshot returns the whole state as JSON.
 func (r *Rollout) Snapshot() ([]byte, error) {
 	if r.m == nil {
@@ -311,6 +393,7 @@ func (r *Rollout) status(now time.Time) Status {
 		st.Verdict, st.Evidence = v, v.Evidence
 	}
 	st.More, st.Estimate = r.m.evidenceNeeded(*s) // -1 before the first analysis
+	st.Strategy, st.Shape = r.m.plan.strategy, r.m.shape(*s)
 	if s.Gate != nil {
 		g := *s.Gate
 		st.Gate = &g
@@ -401,7 +484,11 @@ func (r *Rollout) observe(ctx context.Context, now time.Time, w wants, prev Stat
 			obs := r.measure(ctx, now, &in)
 			in.totals = prepare(prev, obs)
 			w.input.Observations = obs
-			v, err := r.cfg.Analyzer.Analyze(ctx, w.input)
+			an := r.cfg.Analyzer
+			if w.post && r.cfg.PostPromotionAnalyzer != nil {
+				an = r.cfg.PostPromotionAnalyzer
+			}
+			v, err := an.Analyze(ctx, w.input)
 			if err != nil {
 				in.failures = append(in.failures, failure{"analyze", err})
 				v = analysis.Verdict{Outcome: analysis.Inconclusive, Reason: "analyzer error: " + err.Error()}
@@ -524,7 +611,7 @@ func (r *Rollout) drive(ctx context.Context, now time.Time, errs []error, gen ui
 		}
 		r.mu.Lock()
 		out := r.m.outbox(r.s, r.savedSeq, r.cfg.Scaler != nil)
-		if out.Split == nil && !out.ScaleCanary && out.RestoreStable == nil && r.cfg.Scaler == nil {
+		if out.Split == nil && !out.ScaleCanary && out.RestoreStable == nil && !out.ScaleStable && r.cfg.Scaler == nil {
 			r.s = r.m.settleNoScaler(r.s, now)
 			out = r.m.outbox(r.s, r.savedSeq, false)
 		}
@@ -624,6 +711,8 @@ func (r *Rollout) act(ctx context.Context, out outbox) (done, bool) {
 	case out.RestoreStable != nil:
 		return done{action: "restore-stable", replicas: *out.RestoreStable,
 			err: r.cfg.Scaler.Scale(ctx, workload.Stable, *out.RestoreStable)}, true
+	case out.ScaleStable:
+		return done{action: "scale-stable", err: r.cfg.Scaler.Scale(ctx, workload.Stable, 0)}, true
 	case out.Release:
 		return done{action: "release", err: r.cfg.Router.Release(ctx)}, true
 	}

@@ -105,6 +105,12 @@ type State struct {
 	// RouteGone is set in a rollback whose route was found deleted: the
 	// rollback is accepted once the canary is scaled to zero.
 	RouteGone bool `json:"routeGone,omitempty"`
+	// StableScaledDown: blue/green's promotion scaled the old version
+	// down.
+	StableScaledDown bool `json:"stableScaledDown,omitempty"`
+	// AffinityValue is the session-affinity cookie's value of this
+	// rollout (Plan.SessionAffinity), chosen at the start.
+	AffinityValue string `json:"affinityValue,omitempty"`
 
 	// Totals accumulate every short window since analysis began.
 	Totals []Total `json:"totals,omitempty"`
@@ -224,9 +230,24 @@ func fingerprint(p *resolved, pol Policy) string {
 		Inc      bool
 		Prom     bool
 		Policy   Policy
-	}{p.stages, p.interval, p.deadline, p.zero, p.gateInc, p.gateProm, pol})
+		// Left out when zero, so that a weighted canary's fingerprint
+		// is the one it had before strategies existed.
+		Strategy Strategy         `json:",omitempty"`
+		AB       *ABTest          `json:",omitempty"`
+		BG       *BlueGreen       `json:",omitempty"`
+		Aff      *SessionAffinity `json:",omitempty"`
+	}{p.stages, p.interval, p.deadline, p.zero, p.gateInc, p.gateProm, pol, shapeName(p.strategy), p.ab, p.bg, p.aff})
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:8])
+}
+
+// shapeName is the strategy as the fingerprint keeps it: "" for a
+// weighted canary.
+func shapeName(s Strategy) Strategy {
+	if s == StrategyCanary {
+		return ""
+	}
+	return s
 }
 
 // decodeState reads a snapshot strictly: unknown fields, unknown phases and
@@ -246,6 +267,11 @@ func (m *machine) decodeState(b []byte, migrate bool) (State, error) {
 	}
 	if migrate || s.Made == nil && s.Plan == m.fingerprint {
 		s.Plan, s.Made = m.fingerprint, m.planFields()
+	}
+	if m.plan.aff != nil && s.AffinityValue == "" && s.Phase != Pending {
+		// Migrated from a plan without session affinity: the value is
+		// derived as the start would have.
+		s.AffinityValue = affinityValue(s.Name, s.StartedAt)
 	}
 	return s, nil
 }
@@ -294,8 +320,13 @@ func (m *machine) check(s State, migrate bool) error {
 		return inv("resumeTo", s.ResumeTo.String(), "must be validating, progressing or awaiting-approval")
 	case s.Phase == Paused && s.ResumeTo == AwaitingApproval && (s.Gate == nil || s.GateTarget <= s.Stage):
 		return inv("gate", nil, "must be set, leading past the stage in force (stage %d of %d), when resuming to %s", s.Stage+1, n, s.ResumeTo)
-	case (s.Phase == Validating || s.Phase == Paused && s.ResumeTo == Validating) && m.plan.zero == nil:
+	case (s.Phase == Validating || s.Phase == Paused && s.ResumeTo == Validating) && m.plan.pre == nil:
 		return inv("phase", s.Phase.String(), "this plan has no zero-traffic phase")
+	case m.plan.ab != nil && (s.Phase == Progressing || s.Phase == Paused && s.ResumeTo == Progressing):
+		return inv("phase", s.Phase.String(), "an A/B test has no weighted stage")
+	case s.AffinityValue != "" && m.plan.aff != nil &&
+		(traffic.Split{Stable: 50, Canary: 50, Affinity: affinity(m.plan.aff, s.AffinityValue)}).Validate() != nil:
+		return inv("affinityValue", s.AffinityValue, "must be a cookie value (visible ASCII without '\"', ',', ';' or '\\')")
 	case !active && s.Phase != Paused && (s.Gate != nil || s.GateTarget != 0):
 		return inv("gate", nil, "must not be set in phase %s", s.Phase)
 	case s.Looks < 0 || s.Failed < 0 || s.Consecutive < 0 || s.InconclusiveRun < 0 || s.StagePasses < 0 || s.Retries < 0 || s.Dropped < 0:
@@ -500,6 +531,22 @@ func (m *machine) planFields() map[string]string {
 	}
 	f["Plan.ApproveIncrease"] = fmt.Sprint(p.gateInc)
 	f["Plan.ApprovePromotion"] = fmt.Sprint(p.gateProm)
+	// The shapes' fields are listed when used, so that a state saved
+	// before they existed names no field as new.
+	if p.strategy != StrategyCanary {
+		f["Plan.Strategy"] = string(p.strategy)
+	}
+	if a := p.ab; a != nil {
+		c, _ := traffic.NewCohort(a.Cohort...)
+		f["Plan.ABTest"] = fmt.Sprintf("cohort %s, at least %d analyses", c, a.Iterations)
+	}
+	if b := p.bg; b != nil {
+		f["Plan.BlueGreen"] = fmt.Sprintf("preview %q=%q, mirror %d %%, pre-promotion %v, post-promotion %v, scale-down delay %v",
+			b.Preview.Name, b.Preview.Value, b.Mirror, b.PrePromotion, b.PostPromotion, b.ScaleDownDelay)
+	}
+	if a := p.aff; a != nil {
+		f["Plan.SessionAffinity"] = fmt.Sprintf("cookie %s for %v", a.Cookie, a.MaxAge)
+	}
 	v := reflect.ValueOf(m.policy)
 	for i := 0; i < v.NumField(); i++ {
 		if t := v.Type().Field(i); t.IsExported() {

@@ -16,7 +16,11 @@ package rollback_test
 //	new stages=10,50 [hold=2m] [interval=1m] [deadline=10m] [limit=2]
 //	    [zero=5m] [gate=increase|promotion|both] [on-failure=pause]
 //	    [on-inconclusive=rollback] [counting=consecutive] [readiness] [store]
+//	    [affinity=<cookie>]
+//	new strategy=abtest cohort=header:x-beta:exact:yes[,cookie:canary:exact:always] [iterations=3] ...
+//	new strategy=bluegreen [preview=x-preview:yes] [mirror=10] [pre=2m] [post=3m] [scale-down=5m] ...
 //	traffic [canary-errors=5%] [stable-errors=0.5%] [requests=500] [canary=none]
+//	    [switched-errors=5%] (the canary's errors once it takes 100 %)
 //	step [until=<phase>|until=final] [for=10m] [to=+5m]
 //	pause|resume|approve|promote|abort [actor=alice] [reason=...]
 //	set-weight weight=20 [actor=alice]
@@ -138,6 +142,15 @@ func (d *driver) run(line string) string {
 		if a.kv["canary"] == "none" {
 			d.canary = fake.NoData()
 		}
+		if a.has("switched-errors") {
+			before, after := d.canary, fake.Constant(a.pct("switched-errors", 0), req)
+			d.canary = func(p fake.Point) (float64, int64, bool) {
+				if p.CanaryWeight == 100 {
+					return after(p)
+				}
+				return before(p)
+			}
+		}
 		d.stable = fake.Constant(a.pct("stable-errors", 0.005), 10*req)
 		d.h.provider.Script(d.h.canaryQuery(), d.canary)
 		d.h.provider.Script(d.h.stableQuery(), d.stable)
@@ -187,6 +200,9 @@ func (d *driver) run(line string) string {
 		if st.More != 0 {
 			s += fmt.Sprintf(", %d more canary requests (~%v)", st.More, st.Estimate)
 		}
+		if st.Shape != "" {
+			s += "\nshape: " + st.Shape
+		}
 		return s + "\nreason: " + st.Reason
 	}
 	d.t.Fatalf("unknown command %q", cmd)
@@ -195,12 +211,46 @@ func (d *driver) run(line string) string {
 
 func (d *driver) new(a args) string {
 	stages := []int{}
-	for _, s := range strings.Split(a.kv["stages"], ",") {
-		n, _ := strconv.Atoi(s)
-		stages = append(stages, n)
+	if a.has("stages") {
+		for _, s := range strings.Split(a.kv["stages"], ",") {
+			n, _ := strconv.Atoi(s)
+			stages = append(stages, n)
+		}
 	}
-	plan := rollback.Plan{Stages: rollback.Weights(stages...), Interval: a.dur("interval", time.Minute),
+	plan := rollback.Plan{Interval: a.dur("interval", time.Minute),
 		Hold: a.dur("hold", 0), ProgressDeadline: a.dur("deadline", 0)}
+	if len(stages) > 0 {
+		plan.Stages = rollback.Weights(stages...)
+	}
+	plan.Strategy = rollback.Strategy(a.kv["strategy"])
+	if c := a.kv["cohort"]; c != "" {
+		plan.ABTest = &rollback.ABTest{Iterations: a.int("iterations", 0)}
+		for _, m := range strings.Split(c, ",") {
+			p := strings.SplitN(m, ":", 4)
+			if len(p) != 4 {
+				d.t.Fatalf("cohort match %q: want header|cookie:name:kind:value", m)
+			}
+			tm := traffic.Match{Kind: traffic.MatchKind(p[2]), Value: p[3]}
+			if p[0] == "cookie" {
+				tm.Cookie = p[1]
+			} else {
+				tm.Header = p[1]
+			}
+			plan.ABTest.Cohort = append(plan.ABTest.Cohort, tm)
+		}
+	}
+	if plan.Strategy == rollback.StrategyBlueGreen {
+		bg := &rollback.BlueGreen{Mirror: a.int("mirror", 0), PrePromotion: a.dur("pre", 0),
+			PostPromotion: a.dur("post", 0), ScaleDownDelay: a.dur("scale-down", 0)}
+		if p := a.kv["preview"]; p != "" {
+			n, v, _ := strings.Cut(p, ":")
+			bg.Preview = traffic.HeaderRoute{Name: n, Value: v}
+		}
+		plan.BlueGreen = bg
+	}
+	if c := a.kv["affinity"]; c != "" {
+		plan.SessionAffinity = &rollback.SessionAffinity{Cookie: c, MaxAge: a.dur("max-age", 0)}
+	}
 	if a.has("zero") {
 		plan.ZeroTraffic = &rollback.ZeroTraffic{Duration: a.dur("zero", 5*time.Minute)}
 	}

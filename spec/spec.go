@@ -303,6 +303,62 @@ type Plan struct {
 	Deadline    Duration     `json:"deadline,omitempty"`
 	ZeroTraffic *ZeroTraffic `json:"zeroTraffic,omitempty"`
 	Gates       Gates        `json:"gates,omitzero"`
+	// Strategy is the plan's shape: "canary" (the default: stages),
+	// "abtest" (abTest) or "bluegreen" (blueGreen).
+	Strategy        string           `json:"strategy,omitempty"`
+	ABTest          *ABTest          `json:"abTest,omitempty"`
+	BlueGreen       *BlueGreen       `json:"blueGreen,omitempty"`
+	SessionAffinity *SessionAffinity `json:"sessionAffinity,omitempty"`
+}
+
+// ABTest is an A/B test: the requests that satisfy any of Match go to the
+// canary, every other request to stable.
+type ABTest struct {
+	// Match lists 1 to 4 matches, each a header or a cookie and one of
+	// exact, prefix or regex (a cookie takes exact only):
+	// {header: x-canary, regex: ".*insider.*"}, {cookie: canary, exact: always}.
+	Match []Match `json:"match"`
+	// Iterations is how many analyses the test runs at least before a
+	// pass promotes it; zero promotes on the first pass.
+	Iterations int `json:"iterations,omitempty"`
+}
+
+// Match is one match of an A/B test's cohort.
+type Match struct {
+	Header string `json:"header,omitempty"`
+	Cookie string `json:"cookie,omitempty"`
+	Exact  string `json:"exact,omitempty"`
+	Prefix string `json:"prefix,omitempty"`
+	Regex  string `json:"regex,omitempty"`
+}
+
+// BlueGreen is a blue/green release: analysed before the switch (preview,
+// mirror), switched in one write, analysed after with the old version
+// warm, then the old version scaled down. gates.beforePromotion holds the
+// switch for an approval.
+type BlueGreen struct {
+	// Preview routes requests carrying a header to the new version before
+	// the switch.
+	Preview *Preview `json:"preview,omitempty"`
+	// Mirror copies this percentage of production requests to the new
+	// version before the switch.
+	Mirror         int      `json:"mirror,omitempty"`
+	PrePromotion   Duration `json:"prePromotion,omitempty"`
+	PostPromotion  Duration `json:"postPromotion,omitempty"`
+	ScaleDownDelay Duration `json:"scaleDownDelay,omitempty"`
+}
+
+// Preview is blue/green's preview route: a header and its value.
+type Preview struct {
+	Header string `json:"header"`
+	Value  string `json:"value"`
+}
+
+// SessionAffinity keeps a user sent to the canary on it for the rollout
+// (a cookie); maxAge is the cookie's lifetime, zero a day.
+type SessionAffinity struct {
+	Cookie string   `json:"cookie"`
+	MaxAge Duration `json:"maxAge,omitempty"`
 }
 
 // Stage is one stage of plan.stages: a weight and how long it holds (zero:

@@ -14,6 +14,8 @@ import (
 	"github.com/meshcanary/canary/metrics"
 	"github.com/meshcanary/canary/rollback"
 	"github.com/meshcanary/canary/store"
+
+	"github.com/meshcanary/canary/traffic"
 )
 
 func sortedKeys(m map[string]any) []string { return slices.Sorted(maps.Keys(m)) }
@@ -167,10 +169,93 @@ func (ro *Rollout) RollbackPlan() (rollback.Plan, error) {
 		}
 		out.ZeroTraffic = zt
 	}
+	if err := p.shapes(&out); err != nil {
+		return rollback.Plan{}, err
+	}
 	if err := out.Validate(); err != nil {
 		return rollback.Plan{}, rename(err)
 	}
 	return out, nil
+}
+
+// shapes fills out's strategy fields from the file's.
+func (p Plan) shapes(out *rollback.Plan) error {
+	switch p.Strategy {
+	case "", "canary", "abtest", "bluegreen":
+		out.Strategy = rollback.Strategy(p.Strategy)
+	default:
+		return canary.Invalid("plan.strategy", p.Strategy, "must be canary, abtest or bluegreen")
+	}
+	if a := p.ABTest; a != nil {
+		out.ABTest = &rollback.ABTest{Iterations: a.Iterations}
+		if len(a.Match) > traffic.MaxMatches {
+			return canary.Invalid("plan.abTest.match", len(a.Match), "at most %d matches", traffic.MaxMatches)
+		}
+		for i, m := range a.Match {
+			tm, err := m.match(fmt.Sprintf("plan.abTest.match[%d]", i))
+			if err != nil {
+				return err
+			}
+			out.ABTest.Cohort = append(out.ABTest.Cohort, tm)
+		}
+	}
+	if b := p.BlueGreen; b != nil {
+		out.BlueGreen = &rollback.BlueGreen{Mirror: b.Mirror, PrePromotion: b.PrePromotion.D(),
+			PostPromotion: b.PostPromotion.D(), ScaleDownDelay: b.ScaleDownDelay.D()}
+		if v := b.Preview; v != nil {
+			if v.Header == "" || v.Value == "" {
+				return canary.Invalid("plan.blueGreen.preview", nil, "needs both header and value")
+			}
+			out.BlueGreen.Preview = newHeaderRoute(v.Header, v.Value)
+		}
+	}
+	if a := p.SessionAffinity; a != nil {
+		out.SessionAffinity = &rollback.SessionAffinity{Cookie: a.Cookie, MaxAge: a.MaxAge.D()}
+	}
+	return nil
+}
+
+// match is m as a traffic.Match, checked, its errors naming the file's
+// keys under path.
+func (m Match) match(path string) (traffic.Match, error) {
+	var tm traffic.Match
+	switch {
+	case m.Header != "" && m.Cookie != "":
+		return tm, canary.Invalid(path+".cookie", m.Cookie, "set header or cookie, not both")
+	case m.Header == "" && m.Cookie == "":
+		return tm, canary.Invalid(path, nil, "set header or cookie")
+	}
+	kinds := 0
+	key := ""
+	for _, k := range []struct {
+		key, v string
+		kind   traffic.MatchKind
+	}{{"exact", m.Exact, traffic.Exact}, {"prefix", m.Prefix, traffic.Prefix}, {"regex", m.Regex, traffic.Regex}} {
+		if k.v != "" {
+			kinds++
+			key, tm.Kind, tm.Value = k.key, k.kind, k.v
+		}
+	}
+	if kinds != 1 {
+		return tm, canary.Invalid(path, nil, "set exactly one of exact, prefix and regex (%d set)", kinds)
+	}
+	tm.Header, tm.Cookie = m.Header, m.Cookie
+	c, err := traffic.NewCohort(tm)
+	if err == nil {
+		err = traffic.Split{Stable: 100, Cohort: c}.Validate()
+	}
+	var fe *canary.FieldError
+	if errors.As(err, &fe) {
+		f := path + "." + key
+		switch {
+		case strings.HasSuffix(fe.Field, ".Header"):
+			f = path + ".header"
+		case strings.HasSuffix(fe.Field, ".Cookie"):
+			f = path + ".cookie"
+		}
+		return tm, &canary.FieldError{Field: f, Value: fe.Value, Reason: fe.Reason}
+	}
+	return tm, err
 }
 
 // policy overlays ro.Policy on base.
@@ -267,10 +352,16 @@ func renameUnder(err error, prefix string, dropFirst bool) error {
 	f := strings.Join(parts, ".")
 	f = strings.Replace(f, "plan.progressDeadline", "plan.deadline", 1)
 	f = strings.Replace(f, "zeroTraffic.testRoute", "zeroTraffic.testHeader", 1)
+	f = strings.Replace(f, "plan.aBTest.cohort", "plan.abTest.match", 1)
+	f = strings.Replace(f, "plan.aBTest", "plan.abTest", 1)
+	f = strings.Replace(f, "blueGreen.preview.name", "blueGreen.preview.header", 1)
+	f = strings.Replace(f, "plan.approveIncrease", "plan.gates.beforeIncrease", 1)
 	if prefix != "" {
 		f = prefix + "." + f
 	}
 	// The reason may name another field in Go's spelling.
-	reason := strings.NewReplacer("StageWeight", "stageWeight", "MaxWeight", "maxWeight").Replace(fe.Reason)
+	reason := strings.NewReplacer("StageWeight", "stageWeight", "MaxWeight", "maxWeight", "Plan.Strategy", "plan.strategy",
+		"Plan.ABTest", "plan.abTest", "Plan.BlueGreen", "plan.blueGreen", "Plan.ZeroTraffic", "plan.zeroTraffic",
+		"Plan.ApprovePromotion", "plan.gates.beforePromotion", "ApprovePromotion", "gates.beforePromotion").Replace(fe.Reason)
 	return &canary.FieldError{Field: f, Value: fe.Value, Reason: reason}
 }

@@ -40,6 +40,12 @@ func (r *Router) SetSplit(ctx context.Context, s traffic.Split) error {
 	return r.call(ctx, "set", s, s.Validate() == nil, func() error { return r.r.SetSplit(ctx, s) })
 }
 
+// Check reports, without any I/O and without recording a call, whether
+// the router would take s (see [traffic.Router.Check]); a Rollout asks it
+// for every split its plan will write. The in-memory route carries every
+// split: cohorts, affinity, mirror and test route.
+func (r *Router) Check(s traffic.Split) error { return r.r.Check(s) }
+
 // Split returns the split in force.
 func (r *Router) Split(ctx context.Context) (s traffic.Split, err error) {
 	err = r.call(ctx, "get", nil, true, func() error {
@@ -172,6 +178,12 @@ func (d *routeDriver) Preflight(_ context.Context, v traffic.Versions) (traffic.
 		}
 	}
 	return f, nil
+}
+
+// Features declares that the in-memory route carries every match and
+// session affinity (a [traffic.Featurer] method).
+func (d *routeDriver) Features() traffic.Features {
+	return traffic.Features{HeaderMatch: true, PrefixMatch: true, RegexMatch: true, CookieMatch: true, Affinity: true}
 }
 
 func (d *routeDriver) arm(err error) {
