@@ -160,7 +160,11 @@ func (r *Driver) Read(ctx context.Context) (traffic.Split, traffic.Version, erro
 	}
 	s, err := r.splitOf(obj)
 	if err != nil {
-		return traffic.Split{}, nil, err
+		// The object exists but carries no split the driver can read (a
+		// router-owned part broken by someone else): return it with the
+		// error, so that SetSplit, a rollback above all, can still write
+		// over it (see [traffic.Driver]).
+		return traffic.Split{}, obj, err
 	}
 	return s, obj, nil
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/meshcanary/canary"
@@ -166,5 +167,43 @@ func TestCohortRefusals(t *testing.T) {
 	}
 	if _, err := appmesh.New(f.client, appmesh.Config{Namespace: f.ns, VirtualRouter: "x", Route: "meshcanary-cohort-1", Stable: "a", Canary: "b"}); !errors.Is(err, canary.ErrInvalid) {
 		t.Errorf("a managed route named like a cohort route: %v", err)
+	}
+}
+
+// A VirtualRouter whose cohort route someone else has broken (its header
+// match turned into a suffix match, which the router never writes) reads
+// as an error naming the route, but a rollback still goes through: it is
+// written over the object as read and removes the router's routes.
+func TestRollbackOverABrokenCohort(t *testing.T) {
+	f := newFixture(t)
+	ctx := testCtx(t)
+	f.create(ctx, t, sampleRouter(f.ns, "cart", "httpRoute"))
+	r := f.router(t, "cart", apiConfig)
+	if err := r.SetSplit(ctx, traffic.Split{Stable: 80, Canary: 20, Cohort: mustCohort(t, traffic.Match{Header: "x-user", Value: "beta"})}); err != nil {
+		t.Fatal(err)
+	}
+	obj := f.get(ctx, t, "cart")
+	routes, _, _ := unstructured.NestedSlice(obj.Object, "spec", "routes")
+	first := routes[0].(map[string]any)
+	if first["name"] != "meshcanary-cohort-0" {
+		t.Fatalf("first route %v", first["name"])
+	}
+	_ = unstructured.SetNestedSlice(first, []any{map[string]any{"name": "x-user", "match": map[string]any{"suffix": "beta"}}}, "httpRoute", "match", "headers")
+	_ = unstructured.SetNestedSlice(obj.Object, routes, "spec", "routes")
+	if _, err := f.vr().Update(ctx, obj, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var fe *canary.FieldError
+	if _, err := r.Split(ctx); !errors.As(err, &fe) {
+		t.Fatalf("Split of the broken object = %v, want a FieldError", err)
+	}
+	if err := r.SetSplit(ctx, traffic.AllStable()); err != nil {
+		t.Fatalf("rollback over the broken object: %v", err)
+	}
+	if got, err := r.Split(ctx); err != nil || got != traffic.AllStable() {
+		t.Fatalf("after the rollback: %v, %v", got, err)
+	}
+	if names := routeNames(f.get(ctx, t, "cart")); !reflect.DeepEqual(names, []string{"api", "static"}) {
+		t.Errorf("routes after the rollback: %v", names)
 	}
 }

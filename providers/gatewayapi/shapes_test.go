@@ -215,3 +215,42 @@ func TestRealShapeRefusals(t *testing.T) {
 		t.Errorf("the canary's filter changed: %+v", got)
 	}
 }
+
+// A route whose router-owned parts someone else has broken (here the
+// session cookie filter removed from the canary backendRef) reads as an
+// error naming the field, but a rollback still goes through: it is
+// written over the route as read, and leaves the route all-stable without
+// the router's rules.
+func TestRealRollbackOverABrokenShape(t *testing.T) {
+	f := newFixture(t)
+	ctx := testCtx(t)
+	f.create(ctx, t, sampleRoute(f.ns, "cart"))
+	r := f.router(t, "cart", apiConfig)
+	s := traffic.Split{Stable: 80, Canary: 20, Affinity: traffic.Affinity{Cookie: "s", Value: "v", MaxAge: 60},
+		Cohort: mustCohort(t, traffic.Match{Header: "x-user", Value: "beta"})}
+	if err := r.SetSplit(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	route := f.get(ctx, t, "cart")
+	for i := range route.Spec.Rules {
+		if n := route.Spec.Rules[i].Name; n != nil && *n == "api" {
+			route.Spec.Rules[i].BackendRefs[1].Filters = nil
+		}
+	}
+	if _, err := f.admin.GatewayV1().HTTPRoutes(f.ns).Update(ctx, route, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var fe *canary.FieldError
+	if _, err := r.Split(ctx); !errors.As(err, &fe) || !strings.Contains(fe.Field, "backendRefs[1].filters") {
+		t.Fatalf("Split of the broken route = %v, want a FieldError naming the filters", err)
+	}
+	if err := r.SetSplit(ctx, traffic.AllStable()); err != nil {
+		t.Fatalf("rollback over the broken route: %v", err)
+	}
+	if got, err := r.Split(ctx); err != nil || got != traffic.AllStable() {
+		t.Fatalf("after the rollback: %v, %v", got, err)
+	}
+	if rules := f.get(ctx, t, "cart").Spec.Rules; len(rules) != 2 {
+		t.Errorf("the router's rules are still there: %d rules", len(rules))
+	}
+}
