@@ -12,6 +12,7 @@ import (
 	"github.com/meshcanary/canary/traffic"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	k8stesting "k8s.io/client-go/testing"
 )
@@ -197,5 +198,38 @@ func TestCohortRefusals(t *testing.T) {
 	}
 	if got, err := r.Split(context.Background()); err != nil || got != s {
 		t.Errorf("Split = %v, %v; want %v", got, err, s)
+	}
+}
+
+// A VirtualService whose session cookie someone removed reads as an error
+// naming the field, and a rollback still goes through, removing the
+// router's routes.
+func TestRollbackOverABrokenSession(t *testing.T) {
+	r, cs := subsetFake(t)
+	ctx := context.Background()
+	if err := r.SetSplit(ctx, traffic.Split{Stable: 80, Canary: 20, Affinity: aff}); err != nil {
+		t.Fatal(err)
+	}
+	vs := getVS(t, cs)
+	for _, h := range vs.Spec.Http {
+		if h.Name == "primary" {
+			h.Route[1].Headers = nil
+		}
+	}
+	if _, err := cs.NetworkingV1().VirtualServices(ns).Update(ctx, vs, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var oe *istio.ObjectError
+	if _, err := r.Split(ctx); !errors.As(err, &oe) || !strings.Contains(oe.Field, "headers.response.add") {
+		t.Fatalf("Split of the broken object = %v, want an ObjectError naming the Set-Cookie", err)
+	}
+	if err := r.SetSplit(ctx, traffic.AllStable()); err != nil {
+		t.Fatalf("rollback: %v", err)
+	}
+	if got, err := r.Split(ctx); err != nil || got != traffic.AllStable() {
+		t.Fatalf("after the rollback: %v, %v", got, err)
+	}
+	if got := routeNames(getVS(t, cs)); got != "static,primary,fallback" {
+		t.Errorf("routes after the rollback: %s", got)
 	}
 }
