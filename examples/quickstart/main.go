@@ -23,8 +23,20 @@
 // A rolled-back canary's process is really stopped (the scaler kills it by
 // its PID), and every back end exits when the quickstart does.
 //
+// With -strategy it runs another release shape instead, a healthy and a
+// faulty canary each: abtest (a cohort of requests with header
+// X-Cohort: beta to the canary, analysed for three intervals at least),
+// bluegreen (analysed through the preview header X-Preview: 1, switched in
+// one write, analysed after the switch on a fixed error-rate bound, the old
+// version then stopped), mirror (blue/green judged on a mirror of half of
+// production's requests, whose responses nobody sees) or affinity (the
+// weighted canary with a session cookie: the load stands for 40 users with
+// cookie jars, and no user the canary served is sent back to stable while
+// sessions are kept).
+//
 //	go run ./examples/quickstart
 //	go run ./examples/quickstart -interval 5s -rps 400 -audit /tmp/audit.jsonl
+//	go run ./examples/quickstart -strategy abtest
 package main
 
 import (
@@ -37,6 +49,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,6 +76,7 @@ type options struct {
 	slow      time.Duration
 	timeout   time.Duration
 	audit     string
+	strategy  string
 }
 
 func parse(args []string, stderr io.Writer) (options, error) {
@@ -78,6 +92,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.slow, "slow", 250*time.Millisecond, "a request slower than this counts as slow; the canary's share of slow requests is compared with stable's")
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "give up after this long")
 	fs.StringVar(&o.audit, "audit", "", "also append the tamper-evident audit trail (hash-chained JSON lines, UTC) to this file")
+	fs.StringVar(&o.strategy, "strategy", "canary", "release shape: "+strings.Join(strategies, ", ")+" (each but canary runs a healthy and a faulty canary)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -105,6 +120,8 @@ func parse(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-slow %v: must be positive", o.slow)
 	case o.timeout <= 0:
 		return o, fmt.Errorf("-timeout %v: must be positive", o.timeout)
+	case !slices.Contains(strategies, o.strategy):
+		return o, fmt.Errorf("-strategy %q: must be one of %s", o.strategy, strings.Join(strategies, ", "))
 	}
 	o.burn = *burnKiB << 10
 	return o, nil
@@ -141,6 +158,12 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		{name: "checkout-v2-bad", label: "faulty canary", errorRate: o.errorRate, want: rollback.RolledBack},
 		{name: "checkout-v2-hungry", label: "CPU-hungry canary", burn: o.burn, want: rollback.RolledBack},
 	}
+	if o.strategy != "canary" {
+		canaries = canaries[:2]
+		for i := range canaries {
+			canaries[i].name += "-" + o.strategy
+		}
+	}
 	if o.audit != "" {
 		sink, err := openAudit(o.audit, out)
 		if err != nil {
@@ -154,7 +177,11 @@ func run(ctx context.Context, o options, out io.Writer) error {
 			canaries[i].name = newName(canaries[i].name, sink.Last())
 		}
 	}
-	fmt.Fprintf(out, "meshcanary quickstart — times in Europe/London, analysis every %v, steps %v %%\n", o.interval, o.steps)
+	if o.strategy == "canary" {
+		fmt.Fprintf(out, "meshcanary quickstart — times in Europe/London, analysis every %v, steps %v %%\n", o.interval, o.steps)
+	} else {
+		fmt.Fprintf(out, "meshcanary quickstart — times in Europe/London, analysis every %v, strategy %s\n", o.interval, o.strategy)
+	}
 	var got []string
 	ok := true
 	for _, c := range canaries {
@@ -243,7 +270,7 @@ func rollout(ctx context.Context, o options, out io.Writer, audit rollback.Sink,
 	}
 	defer v2.stop()
 	scaler := &processScaler{replicas: map[workload.Version]int32{workload.Stable: 1, workload.Canary: 1},
-		stop: map[workload.Version]func(){workload.Canary: v2.stop}}
+		stop: map[workload.Version]func(){workload.Canary: v2.stop, workload.Stable: v1.stop}}
 	mesh, err := httpsplit.New(httpsplit.Config{Stable: v1.url, Canary: v2.url})
 	if err != nil {
 		return 0, err
@@ -324,6 +351,24 @@ func rollout(ctx context.Context, o options, out io.Writer, audit rollback.Sink,
 		Scaler:   scaler,
 		Sink:     fanOut(sinks),
 	}
+	var shape *shapeLoad
+	if o.strategy != "canary" {
+		// A release shape: judged by the preset on error rate and latency
+		// (the cohort, the preview or the mirror gets a share of the
+		// traffic, too small for resource use per request to be steady).
+		cfg.Plan = shapePlan(o)
+		cfg.Analyzer = preset.Analyzer
+		cfg.Metrics = cfg.Metrics[:3]
+		if o.strategy == "mirror" {
+			for i := range cfg.Metrics {
+				cfg.Metrics[i].Provider = mirrorView{mesh}
+			}
+		}
+		if cfg.Plan.Strategy == rollback.StrategyBlueGreen {
+			cfg.PostPromotionAnalyzer = postAnalyzer()
+		}
+		shape = newShapeLoad(o, mesh)
+	}
 	r, err := rollback.New(cfg)
 	if err != nil {
 		return 0, err
@@ -335,7 +380,7 @@ func rollout(ctx context.Context, o options, out io.Writer, audit rollback.Sink,
 	var sent, failed atomic.Int64
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); load(loadCtx, meshURL.String(), o.rps, &sent, &failed) }()
+	go func() { defer wg.Done(); load(loadCtx, meshURL.String(), o.rps, &sent, &failed, shape) }()
 	go func() { defer wg.Done(); _ = monitor.Run(loadCtx, o.interval/4) }()
 	defer func() { stopLoad(); wg.Wait() }()
 
@@ -347,8 +392,8 @@ func rollout(ctx context.Context, o options, out io.Writer, audit rollback.Sink,
 		if st.Phase.Final() {
 			stopLoad()
 			wg.Wait()
-			fmt.Fprintf(out, "%s: %s — %s requests sent through the mesh, %s answered 5xx\n",
-				c.name, st.Phase, display.FormatNumber(float64(sent.Load()), 0), display.FormatNumber(float64(failed.Load()), 0))
+			fmt.Fprintf(out, "%s: %s — %s requests sent through the mesh, %s answered 5xx%s\n",
+				c.name, st.Phase, display.FormatNumber(float64(sent.Load()), 0), display.FormatNumber(float64(failed.Load()), 0), shape.report())
 			return st.Phase, nil
 		}
 		wait := time.Until(st.Next)
@@ -444,8 +489,9 @@ func verdictWord(d analysis.Detail) string {
 
 // load sends about rps requests a second to target until ctx ends. It is
 // bounded: one ticker, at most 64 requests in flight.
-func load(ctx context.Context, target string, rps int, sent, failed *atomic.Int64) {
+func load(ctx context.Context, target string, rps int, sent, failed *atomic.Int64, shape *shapeLoad) {
 	client := &http.Client{Timeout: 5 * time.Second}
+	var n int64
 	tick := time.NewTicker(time.Second / time.Duration(rps))
 	defer tick.Stop()
 	slots := make(chan struct{}, 64)
@@ -463,14 +509,17 @@ func load(ctx context.Context, target string, rps int, sent, failed *atomic.Int6
 			continue // the mesh is slow: drop rather than queue
 		}
 		wg.Add(1)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, target+"/checkout", nil)
+		c, sess := shape.prepare(n, req, client)
+		n++
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, target+"/checkout", nil)
-			resp, err := client.Do(req)
+			resp, err := c.Do(req)
 			if err != nil {
 				return
 			}
+			shape.served(ctx, sess, resp)
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			sent.Add(1)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -79,6 +81,7 @@ func TestFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"-steps", "10,x"}, {"-interval", "500ms"}, {"-interval", "1500ms"}, {"-rps", "0"},
 		{"-bad-error-rate", "2"}, {"-hungry-work", "0"}, {"-hungry-work", "99999"}, {"-hold", "0"}, {"-timeout", "-1s"}, {"-nope"}, {"-slow", "0s"},
+		{"-strategy", "nope"}, {"-strategy", ""},
 	} {
 		if _, err := parse(args, new(bytes.Buffer)); err == nil {
 			t.Errorf("parse(%q) accepted bad flags", args)
@@ -96,5 +99,69 @@ func TestNewNameAvoidsRolloutsInTheTrail(t *testing.T) {
 	}
 	if got := newName("checkout-v2-bad", held); got != "checkout-v2-bad" {
 		t.Errorf("newName = %q, want the base name", got)
+	}
+}
+
+// TestStrategies runs each release shape end to end over httpsplit, a
+// healthy and a faulty canary each, with real traffic on loopback: the
+// healthy one is promoted and the faulty one rolled back, and what makes
+// the shape is seen in the timeline — the A/B cohort routed and promoted
+// after its iterations; blue/green's preview, switch and the old version
+// stopped; the mirror's copies judged while no client ever saw the faulty
+// canary's errors; no session the canary served sent back to stable.
+func TestStrategies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real traffic for each shape; run without -short (bash scripts/test.sh)")
+	}
+	for _, c := range []struct {
+		strategy string
+		want     []string
+		check    func(t *testing.T, out string)
+	}{
+		{"abtest", []string{"cohort header X-Cohort=beta", "A/B test passed after"}, nil},
+		{"bluegreen", []string{"preview route X-Preview=1", "switching every request to the new version in one write",
+			"scale-stable: the old (stable) version scaled to 0 replicas"}, nil},
+		{"mirror", []string{"50 % mirrored", "post-promotion analysis passed"}, func(t *testing.T, out string) {
+			// The faulty canary's answers were copies' answers: discarded.
+			if !regexp.MustCompile(`checkout-v2-bad-mirror: rolled-back — [0-9,]+ requests sent through the mesh, 0 answered 5xx`).MatchString(out) {
+				t.Errorf("a client saw an answer of the mirrored faulty canary:\n%s", out)
+			}
+		}},
+		{"affinity", []string{"affinity cookie checkout-canary"}, func(t *testing.T, out string) {
+			m := regexp.MustCompile(`([0-9,]+) of them reached the canary, ([0-9]+) flipped back`).FindAllStringSubmatch(out, -1)
+			if len(m) != 2 {
+				t.Fatalf("no session report for both rollouts:\n%s", out)
+			}
+			for _, g := range m {
+				reached, _ := strconv.Atoi(strings.ReplaceAll(g[1], ",", ""))
+				if reached == 0 || g[2] != "0" {
+					t.Errorf("sessions: %s reached the canary, %s flipped back; want some and none", g[1], g[2])
+				}
+			}
+		}},
+	} {
+		t.Run(c.strategy, func(t *testing.T) {
+			o, err := parse([]string{"-strategy", c.strategy, "-interval", "3s"}, new(bytes.Buffer))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			var out bytes.Buffer
+			if err := run(ctx, o, &out); err != nil {
+				t.Fatalf("run: %v\n%s", err, out.String())
+			}
+			if testing.Verbose() {
+				t.Log(out.String())
+			}
+			for _, w := range append(c.want, "summary: healthy canary succeeded, faulty canary rolled-back") {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("output lacks %q:\n%s", w, out.String())
+				}
+			}
+			if c.check != nil {
+				c.check(t, out.String())
+			}
+		})
 	}
 }

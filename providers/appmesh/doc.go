@@ -21,6 +21,21 @@
 // request mirroring: a split with a mirror is refused with a
 // *canary.FieldError on Split.Mirror.
 //
+// An A/B cohort (traffic.Split's Cohort) becomes one route per match (an
+// App Mesh route has a single match, so the cohort's OR is several
+// routes), named Config.CohortRoute-0, -1… (default meshcanary-cohort-0…),
+// placed first after the test route with priority 0, whose match is the
+// managed route's plus the cohort's header match (exact, prefix or regex;
+// gRPC metadata for a grpcRoute) and whose only target is the canary. A
+// cookie match is a regex on the cookie header (traffic.CookieRegex), on
+// http and http2 routes. App Mesh's limits are checked before any write:
+// header names of at most 50 characters, values of at most 255 (a cookie
+// match's expression included), at most 10 header matches per route. App
+// Mesh cannot add a header to a response, so it has no session affinity:
+// the driver's Features leave it out and the Router refuses a split with
+// an Affinity before any request. A rollback (traffic.AllStable()) or
+// Release removes the cohort routes with the test route.
+//
 // Writes are PUTs of the object as read, unstructured (so fields this
 // module does not know are kept), guarded by the resourceVersion read, made
 // with the field manager canary.FieldManager, retried after a pause from a

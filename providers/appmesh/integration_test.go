@@ -176,6 +176,7 @@ func TestConformance(t *testing.T) {
 			return new(*apierrors.StatusError)
 		},
 		NoMirror: true,
+		Features: &traffic.Features{HeaderMatch: true, PrefixMatch: true, RegexMatch: true, CookieMatch: true},
 	})
 }
 

@@ -13,7 +13,28 @@
 // whose matches are the managed rule's with an exact header match added, so
 // it is more specific than the managed rule (Gateway API's precedence) and
 // sends matching requests to the canary alone. Release removes the test rule
-// and the mirror filter. Every other rule and field is left as it was, so
+// and the mirror filter.
+//
+// An A/B cohort (traffic.Split's Cohort) becomes a rule named
+// Config.CohortRule (default meshcanary-cohort) whose matches are the
+// managed rule's, each combined with one cohort match as an HTTPHeaderMatch:
+// Exact, or RegularExpression for a regex match and for a cookie (a regex on
+// the Cookie header, traffic.CookieRegex). Gateway API has no prefix header
+// match, so the driver's Features refuse a prefix match before any request.
+// Session affinity (its Affinity) is Flagger's shape for Gateway API: a rule
+// named Config.SessionRule (default meshcanary-session) matching the
+// affinity cookie and sending to the canary, and a ResponseHeaderModifier
+// filter on the managed rule's canary backendRef adding Set-Cookie, so the
+// responses the canary serves by weight give the session its cookie (a
+// canary backendRef with a ResponseHeaderModifier of its own is refused: the
+// CRD allows one). The router's rules come first in the list, in the order
+// requests are matched: test, cohort, session; each adds one header match
+// to the managed rule's matches, so each is also more specific than it. The
+// route's own limits are checked before writing (MaxRules rules,
+// MaxMatches matches over all rules, MaxHeaderMatches per match). A
+// rollback (traffic.AllStable()) or Release removes the router's rules and
+// filter, leaving the route as it was. Linkerd and VPC Lattice declare less:
+// see Driver.Features. Every other rule and field is left as it was, so
 // Helm, Argo CD or Flux can own the rest of the route.
 //
 // Each change is one RFC 6902 JSON Patch of the managed paths only (the two
@@ -31,12 +52,12 @@
 // Config.Implementation names the implementation that reads the route, and
 // the router refuses up front, naming the field, what it does not support:
 // for Linkerd (2.14+, an HTTPRoute whose parentRefs are Services, the GAMMA
-// binding) a parent that is not a Service and a mirror (Linkerd's HTTPRoute
-// has no RequestMirror filter); for Amazon VPC Lattice (the AWS Gateway API
+// binding) a parent that is not a Service, a mirror (Linkerd's HTTPRoute
+// has no RequestMirror filter) and session affinity; for Amazon VPC Lattice (the AWS Gateway API
 // Controller, where AWS points App Mesh users since App Mesh ended on 30
 // September 2026) a parent that is not a Gateway, a query-parameter match,
-// more than five header matches in a rule (the test rule adds one) and a
-// mirror. The empty Implementation checks only what Gateway API requires.
+// more than five header matches in a rule (the test rule adds one), a
+// mirror, regex and cookie cohort matches and session affinity. The empty Implementation checks only what Gateway API requires.
 //
 // Errors: a bad Config or a route that cannot carry the split (no such rule,
 // a missing backendRef, a third backend taking traffic, several unnamed

@@ -48,6 +48,32 @@ func checkImplementation(impl string) error {
 	return nil
 }
 
+// Features says which cohort matches and whether session affinity the
+// route carries for Config.Implementation (a [traffic.Featurer] method):
+//
+//   - Generic: header matches Exact and RegularExpression (for a regex
+//     match, and for a cookie as a regex on the Cookie header,
+//     [traffic.CookieRegex]), and session affinity (a ResponseHeaderModifier
+//     filter on the canary backendRef adding Set-Cookie, Flagger's shape).
+//     Gateway API has no prefix header match (HTTPHeaderMatch's types are
+//     Exact and RegularExpression), so a prefix match is refused.
+//   - Linkerd: the same header matches; no session affinity, as Linkerd's
+//     HTTPRoute reference does not list filters on a backendRef, and a
+//     filter the proxy ignored would leave sessions unpinned.
+//   - VPC Lattice: exact header matches only (a VPC Lattice header match
+//     is exact, prefix or contains: no regular expression, so no cookie
+//     either), and no session affinity (a rule has no response header
+//     action).
+func (r *Driver) Features() traffic.Features {
+	switch r.cfg.Implementation {
+	case Linkerd:
+		return traffic.Features{HeaderMatch: true, RegexMatch: true, CookieMatch: true}
+	case VPCLattice:
+		return traffic.Features{HeaderMatch: true}
+	}
+	return traffic.Features{HeaderMatch: true, RegexMatch: true, CookieMatch: true, Affinity: true}
+}
+
 // Check refuses, before any request, a split the implementation cannot
 // carry: a mirror, for Linkerd and VPC Lattice (a [traffic.Checker]
 // method).

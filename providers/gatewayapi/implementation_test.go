@@ -43,9 +43,10 @@ func TestImplementationConformance(t *testing.T) {
 	for _, c := range []struct {
 		impl  string
 		route func(ns, name string) *gatewayv1.HTTPRoute
+		feat  traffic.Features
 	}{
-		{gatewayapi.Linkerd, linkerdRoute},
-		{gatewayapi.VPCLattice, latticeRoute},
+		{gatewayapi.Linkerd, linkerdRoute, traffic.Features{HeaderMatch: true, RegexMatch: true, CookieMatch: true}},
+		{gatewayapi.VPCLattice, latticeRoute, traffic.Features{HeaderMatch: true}},
 	} {
 		t.Run(c.impl, func(t *testing.T) {
 			f := newFixture(t)
@@ -92,6 +93,7 @@ func TestImplementationConformance(t *testing.T) {
 					return new(*apierrors.StatusError)
 				},
 				NoMirror: true, // neither mirrors from an HTTPRoute
+				Features: &c.feat,
 			})
 		})
 	}

@@ -175,6 +175,7 @@ func TestConformance(t *testing.T) {
 			e.counter.Deny(true)
 			return new(*apierrors.StatusError)
 		},
+		Features: &traffic.Features{HeaderMatch: true, RegexMatch: true, CookieMatch: true, Affinity: true},
 	})
 }
 

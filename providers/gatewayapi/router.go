@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,6 +23,22 @@ import (
 // DefaultTestRule is the name of the rule the router adds for a split's
 // test route when Config.TestRule is empty.
 const DefaultTestRule = "meshcanary-test"
+
+// DefaultCohortRule and DefaultSessionRule name the rules the router adds
+// for a split's Cohort and its Affinity when Config.CohortRule and
+// Config.SessionRule are empty.
+const (
+	DefaultCohortRule  = "meshcanary-cohort"
+	DefaultSessionRule = "meshcanary-session"
+)
+
+// MaxMatches is the most matches an HTTPRoute may have over all its rules
+// (a CEL rule of the CRD); MaxHeaderMatches the most header matches one
+// match may have.
+const (
+	MaxMatches       = 128
+	MaxHeaderMatches = 16
+)
 
 // MaxRules is the most rules an HTTPRoute may have (the CRD's maxItems on
 // spec.rules). A route with MaxRules rules and no test rule cannot take a
@@ -46,6 +63,10 @@ type Config struct {
 	// TestRule names the rule added for a split's test route. Empty means
 	// DefaultTestRule.
 	TestRule string
+	// CohortRule and SessionRule name the rules added for a split's Cohort
+	// and its Affinity. Empty means DefaultCohortRule and
+	// DefaultSessionRule.
+	CohortRule, SessionRule string
 	// Retries bounds the retries after a write conflict, each after a
 	// pause and a fresh read. Zero means [traffic.DefaultRetries]; negative
 	// means no retry.
@@ -66,8 +87,9 @@ type Driver struct {
 }
 
 var (
-	_ traffic.Driver  = (*Driver)(nil)
-	_ traffic.Checker = (*Driver)(nil)
+	_ traffic.Driver   = (*Driver)(nil)
+	_ traffic.Checker  = (*Driver)(nil)
+	_ traffic.Featurer = (*Driver)(nil)
 )
 
 // New checks cfg and returns a *[traffic.Router] over the HTTPRoute. It sends
@@ -85,6 +107,12 @@ func NewDriver(client versioned.Interface, cfg Config) (*Driver, error) {
 	if cfg.TestRule == "" {
 		cfg.TestRule = DefaultTestRule
 	}
+	if cfg.CohortRule == "" {
+		cfg.CohortRule = DefaultCohortRule
+	}
+	if cfg.SessionRule == "" {
+		cfg.SessionRule = DefaultSessionRule
+	}
 	checks := []struct {
 		field, value string
 		check        func(string) []string
@@ -94,6 +122,8 @@ func NewDriver(client versioned.Interface, cfg Config) (*Driver, error) {
 		{"Config.Stable", cfg.Stable, validation.IsDNS1123Label},
 		{"Config.Canary", cfg.Canary, validation.IsDNS1123Label},
 		{"Config.TestRule", cfg.TestRule, validation.IsDNS1123Label},
+		{"Config.CohortRule", cfg.CohortRule, validation.IsDNS1123Label},
+		{"Config.SessionRule", cfg.SessionRule, validation.IsDNS1123Label},
 	}
 	if cfg.Rule != "" {
 		checks = append(checks, struct {
@@ -114,6 +144,10 @@ func NewDriver(client versioned.Interface, cfg Config) (*Driver, error) {
 		return nil, canary.Invalid("Config.Canary", cfg.Canary, "must differ from Config.Stable")
 	case cfg.Rule == cfg.TestRule:
 		return nil, canary.Invalid("Config.TestRule", cfg.TestRule, "must differ from Config.Rule")
+	case cfg.Rule == cfg.CohortRule || cfg.CohortRule == cfg.TestRule:
+		return nil, canary.Invalid("Config.CohortRule", cfg.CohortRule, "must differ from Config.Rule and Config.TestRule")
+	case cfg.Rule == cfg.SessionRule || cfg.SessionRule == cfg.TestRule || cfg.SessionRule == cfg.CohortRule:
+		return nil, canary.Invalid("Config.SessionRule", cfg.SessionRule, "must differ from Config.Rule, Config.TestRule and Config.CohortRule")
 	case cfg.Rule != "" && cfg.RuleIndex != nil:
 		return nil, canary.Invalid("Config.RuleIndex", *cfg.RuleIndex, "must be nil when Config.Rule is set")
 	case cfg.RuleIndex != nil && *cfg.RuleIndex < 0:
@@ -143,7 +177,11 @@ func (r *Driver) Read(ctx context.Context) (traffic.Split, traffic.Version, erro
 	}
 	s, err := r.splitOf(route)
 	if err != nil {
-		return traffic.Split{}, nil, err
+		// The object exists but carries no split the driver can read (a
+		// router-owned part broken by someone else): return it with the
+		// error, so that SetSplit, a rollback above all, can still write
+		// over it (see [traffic.Driver]).
+		return traffic.Split{}, route, err
 	}
 	return s, route, nil
 }
@@ -230,7 +268,7 @@ func (r *Driver) managed(route *gatewayv1.HTTPRoute) (int, error) {
 	}
 	var candidates []int
 	for i, rule := range route.Spec.Rules {
-		if rule.Name != nil && string(*rule.Name) == r.cfg.TestRule {
+		if r.isOwnRule(rule) {
 			continue
 		}
 		candidates = append(candidates, i)
@@ -303,11 +341,21 @@ func (r *Driver) splitOf(route *gatewayv1.HTTPRoute) (traffic.Split, error) {
 			s.Mirror = mirrorPercent(f.RequestMirror)
 		}
 	}
-	if t := r.testRule(route); t >= 0 {
+	if t := r.ruleNamed(route, r.cfg.TestRule); t >= 0 {
 		tr := route.Spec.Rules[t]
 		if len(tr.Matches) > 0 && len(tr.Matches[0].Headers) > 0 {
 			h := tr.Matches[0].Headers[len(tr.Matches[0].Headers)-1]
 			s.TestRoute = traffic.HeaderRoute{Name: string(h.Name), Value: h.Value}
+		}
+	}
+	if c := r.ruleNamed(route, r.cfg.CohortRule); c >= 0 {
+		if s.Cohort, err = r.cohortOf(route, i, c); err != nil {
+			return traffic.Split{}, err
+		}
+	}
+	if k := r.ruleNamed(route, r.cfg.SessionRule); k >= 0 {
+		if s.Affinity, err = r.affinityOf(route, i, ci, k); err != nil {
+			return traffic.Split{}, err
 		}
 	}
 	return s, nil
@@ -317,13 +365,24 @@ func (r *Driver) isCanary(ref gatewayv1.BackendObjectReference, ns string) bool 
 	return isService(ref) && sameNamespace(ref, ns) && string(ref.Name) == r.cfg.Canary
 }
 
-func (r *Driver) testRule(route *gatewayv1.HTTPRoute) int {
+// ruleNamed returns the index of the rule named name, or -1.
+func (r *Driver) ruleNamed(route *gatewayv1.HTTPRoute, name string) int {
 	for i, rule := range route.Spec.Rules {
-		if rule.Name != nil && string(*rule.Name) == r.cfg.TestRule {
+		if rule.Name != nil && string(*rule.Name) == name {
 			return i
 		}
 	}
 	return -1
+}
+
+// isOwnRule reports whether rule is one the router adds: the test, cohort
+// or session rule.
+func (r *Driver) isOwnRule(rule gatewayv1.HTTPRouteRule) bool {
+	if rule.Name == nil {
+		return false
+	}
+	n := string(*rule.Name)
+	return n == r.cfg.TestRule || n == r.cfg.CohortRule || n == r.cfg.SessionRule
 }
 
 // patchOp is one RFC 6902 JSON Patch operation.
@@ -399,55 +458,329 @@ func (r *Driver) apply(route *gatewayv1.HTTPRoute, s traffic.Split) ([]patchOp, 
 		}
 	}
 
-	// The test rule: first in the list. Its matches are the managed rule's,
-	// each with the test header added, so it is more specific than the
-	// managed rule for the same requests (Gateway API's precedence) and is
-	// also first.
-	var test *gatewayv1.HTTPRouteRule
+	// Session affinity: a ResponseHeaderModifier filter of the router's on
+	// the canary backendRef adds Set-Cookie to the responses the canary
+	// serves through this rule (Flagger's shape for Gateway API).
+	sessionRule := r.ruleNamed(route, r.cfg.SessionRule)
+	ops, err = r.applyCookie(ops, rule, i, ci, sessionRule >= 0, s.Affinity)
+	if err != nil {
+		return nil, err
+	}
+
+	// The router's rules, first in the list in the order requests are
+	// matched: test, cohort, session. Each one's matches are the managed
+	// rule's, each with one header match added (the test header, a cohort
+	// match, the session cookie), so each is more specific than the
+	// managed rule for the same requests (Gateway API's precedence), and
+	// among themselves the first in the list wins.
+	type own struct {
+		name string
+		rule gatewayv1.HTTPRouteRule
+	}
+	var want []own
+	exact, regex := gatewayv1.HeaderMatchExact, gatewayv1.HeaderMatchRegularExpression
 	if s.HasTestRoute() {
 		tr := s.TestRoute
-		exact := gatewayv1.HeaderMatchExact
-		header := gatewayv1.HTTPHeaderMatch{Type: &exact, Name: gatewayv1.HTTPHeaderName(tr.Name), Value: tr.Value}
-		matches := make([]gatewayv1.HTTPRouteMatch, 0, max(len(rule.Matches), 1))
-		for _, m := range rule.Matches {
-			m = *m.DeepCopy()
-			m.Headers = append(m.Headers, header)
-			matches = append(matches, m)
+		h := gatewayv1.HTTPHeaderMatch{Type: &exact, Name: gatewayv1.HTTPHeaderName(tr.Name), Value: tr.Value}
+		want = append(want, own{r.cfg.TestRule, ownRule(r.cfg.TestRule, rule, canaryRef, h)})
+	}
+	if !s.Cohort.IsZero() {
+		var hs []gatewayv1.HTTPHeaderMatch
+		for _, m := range s.Cohort.Matches() {
+			hs = append(hs, headerMatch(m))
 		}
-		if len(matches) == 0 {
-			matches = append(matches, gatewayv1.HTTPRouteMatch{Headers: []gatewayv1.HTTPHeaderMatch{header}})
-		}
-		name := gatewayv1.SectionName(r.cfg.TestRule)
-		test = &gatewayv1.HTTPRouteRule{
-			Name:        &name,
-			Matches:     matches,
-			BackendRefs: []gatewayv1.HTTPBackendRef{{BackendRef: gatewayv1.BackendRef{BackendObjectReference: canaryRef}}},
+		want = append(want, own{r.cfg.CohortRule, ownRule(r.cfg.CohortRule, rule, canaryRef, hs...)})
+	}
+	if !s.Affinity.IsZero() {
+		h := gatewayv1.HTTPHeaderMatch{Type: &regex, Name: cookieHeader, Value: traffic.CookieRegex(s.Affinity.Cookie, s.Affinity.Value)}
+		want = append(want, own{r.cfg.SessionRule, ownRule(r.cfg.SessionRule, rule, canaryRef, h)})
+	}
+	wanted := map[string]bool{}
+	for _, o := range want {
+		wanted[o.name] = true
+	}
+	remove := func(k int) {
+		route.Spec.Rules = append(route.Spec.Rules[:k:k], route.Spec.Rules[k+1:]...)
+		ops = append(ops, patchOp{Op: "remove", Path: fmt.Sprintf("/spec/rules/%d", k)})
+	}
+	for _, n := range []string{r.cfg.TestRule, r.cfg.CohortRule, r.cfg.SessionRule} {
+		if k := r.ruleNamed(route, n); k >= 0 && !wanted[n] {
+			remove(k)
 		}
 	}
-	t := r.testRule(route)
-	switch {
-	case test == nil && t < 0:
-	case test != nil && t == 0 && reflect.DeepEqual(route.Spec.Rules[0], *test):
-	default:
-		if t >= 0 {
-			route.Spec.Rules = append(route.Spec.Rules[:t:t], route.Spec.Rules[t+1:]...)
-			ops = append(ops, patchOp{Op: "remove", Path: fmt.Sprintf("/spec/rules/%d", t)})
+	// Those kept must be first, in order; otherwise they are taken out and
+	// put back in place.
+	var kept []string
+	for _, o := range want {
+		if r.ruleNamed(route, o.name) >= 0 {
+			kept = append(kept, o.name)
 		}
-		if test != nil {
-			route.Spec.Rules = append([]gatewayv1.HTTPRouteRule{*test}, route.Spec.Rules...)
-			ops = append(ops, patchOp{"add", "/spec/rules/0", test})
+	}
+	for k, n := range kept {
+		if r.ruleNamed(route, n) != k {
+			for _, n := range kept {
+				remove(r.ruleNamed(route, n))
+			}
+			kept = nil
+			break
+		}
+	}
+	for k, o := range want {
+		switch {
+		case k < len(kept) && reflect.DeepEqual(route.Spec.Rules[k], o.rule):
+		case k < len(kept):
+			route.Spec.Rules[k] = o.rule
+			ops = append(ops, patchOp{"replace", fmt.Sprintf("/spec/rules/%d", k), o.rule})
+		default:
+			route.Spec.Rules = append(route.Spec.Rules[:k:k], append([]gatewayv1.HTTPRouteRule{o.rule}, route.Spec.Rules[k:]...)...)
+			ops = append(ops, patchOp{"add", fmt.Sprintf("/spec/rules/%d", k), o.rule})
 		}
 	}
 	return ops, nil
 }
 
-// checkTestRoute refuses a test route the route cannot carry: a header the
-// managed rule already matches (the same name, or one differing in case:
-// header names are case-insensitive, so the API server refuses the first
-// and the second makes the test header ignored), or a route already at
-// MaxRules rules.
+// cookieHeader is the request header cookie matches are carried on.
+const cookieHeader = "Cookie"
+
+// ownRule returns a rule of the router's named name: the managed rule's
+// matches, each combined with each of hs in turn, sending to the canary
+// alone.
+func ownRule(name string, managed *gatewayv1.HTTPRouteRule, canaryRef gatewayv1.BackendObjectReference, hs ...gatewayv1.HTTPHeaderMatch) gatewayv1.HTTPRouteRule {
+	base := managed.Matches
+	if len(base) == 0 {
+		base = []gatewayv1.HTTPRouteMatch{{}}
+	}
+	var matches []gatewayv1.HTTPRouteMatch
+	for _, b := range base {
+		for _, h := range hs {
+			m := *b.DeepCopy()
+			m.Headers = append(m.Headers, h)
+			matches = append(matches, m)
+		}
+	}
+	n := gatewayv1.SectionName(name)
+	return gatewayv1.HTTPRouteRule{
+		Name:        &n,
+		Matches:     matches,
+		BackendRefs: []gatewayv1.HTTPBackendRef{{BackendRef: gatewayv1.BackendRef{BackendObjectReference: canaryRef}}},
+	}
+}
+
+// headerMatch is a cohort match as an HTTPHeaderMatch: Exact, or
+// RegularExpression for a regex and for a cookie (on the Cookie header).
+func headerMatch(m traffic.Match) gatewayv1.HTTPHeaderMatch {
+	exact, regex := gatewayv1.HeaderMatchExact, gatewayv1.HeaderMatchRegularExpression
+	switch {
+	case m.Cookie != "":
+		return gatewayv1.HTTPHeaderMatch{Type: &regex, Name: cookieHeader, Value: traffic.CookieRegex(m.Cookie, m.Value)}
+	case m.EffectiveKind() == traffic.Regex:
+		return gatewayv1.HTTPHeaderMatch{Type: &regex, Name: gatewayv1.HTTPHeaderName(m.Header), Value: m.Value}
+	}
+	return gatewayv1.HTTPHeaderMatch{Type: &exact, Name: gatewayv1.HTTPHeaderName(m.Header), Value: m.Value}
+}
+
+// matchOf reads a header match back as a cohort match.
+func matchOf(h gatewayv1.HTTPHeaderMatch) (traffic.Match, bool) {
+	switch {
+	case h.Type == nil || *h.Type == gatewayv1.HeaderMatchExact:
+		return traffic.Match{Header: string(h.Name), Value: h.Value}, true
+	case *h.Type == gatewayv1.HeaderMatchRegularExpression:
+		if c, v, ok := cookieFromRegex(h.Value); ok && strings.EqualFold(string(h.Name), cookieHeader) {
+			return traffic.Match{Cookie: c, Value: v}, true
+		}
+		return traffic.Match{Header: string(h.Name), Kind: traffic.Regex, Value: h.Value}, true
+	}
+	return traffic.Match{}, false
+}
+
+// cohortOf reads the cohort from rule c: the last header match of each of
+// its first n matches, n being its matches per match of the managed rule
+// i.
+func (r *Driver) cohortOf(route *gatewayv1.HTTPRoute, i, c int) (traffic.Cohort, error) {
+	field := fmt.Sprintf("%s spec.rules[%d].matches", r.object(), c)
+	ms := route.Spec.Rules[c].Matches
+	base := max(len(route.Spec.Rules[i].Matches), 1)
+	n := len(ms) / base
+	if n == 0 || n > traffic.MaxMatches || len(ms)%base != 0 {
+		return traffic.Cohort{}, canary.Invalid(field, len(ms), "the cohort rule has %d matches; want 1 to %d for each of the managed rule's %d", len(ms), traffic.MaxMatches, base)
+	}
+	var out []traffic.Match
+	for k := range n {
+		hs := ms[k].Headers
+		if len(hs) == 0 {
+			return traffic.Cohort{}, canary.Invalid(fmt.Sprintf("%s[%d].headers", field, k), nil, "the cohort rule's match has no header match")
+		}
+		m, ok := matchOf(hs[len(hs)-1])
+		if !ok {
+			return traffic.Cohort{}, canary.Invalid(fmt.Sprintf("%s[%d].headers[%d].type", field, k, len(hs)-1), string(*hs[len(hs)-1].Type), "is not Exact or RegularExpression")
+		}
+		out = append(out, m)
+	}
+	co, err := traffic.NewCohort(out...)
+	if err != nil {
+		return traffic.Cohort{}, canary.Invalid(field, nil, "%v", err)
+	}
+	return co, nil
+}
+
+// affinityOf reads the affinity from the session rule k (its cookie
+// match) and the router's ResponseHeaderModifier on the managed rule i's
+// canary backendRef ci (its Max-Age).
+func (r *Driver) affinityOf(route *gatewayv1.HTTPRoute, i, ci, k int) (traffic.Affinity, error) {
+	field := fmt.Sprintf("%s spec.rules[%d].matches[0].headers", r.object(), k)
+	ms := route.Spec.Rules[k].Matches
+	if len(ms) == 0 || len(ms[0].Headers) == 0 {
+		return traffic.Affinity{}, canary.Invalid(field, nil, "the session rule has no cookie match")
+	}
+	m, ok := matchOf(ms[0].Headers[len(ms[0].Headers)-1])
+	if !ok || m.Cookie == "" {
+		return traffic.Affinity{}, canary.Invalid(field, nil, "the session rule does not match a cookie")
+	}
+	a := traffic.Affinity{Cookie: m.Cookie, Value: m.Value}
+	sc, _ := ownCookieFilter(route.Spec.Rules[i].BackendRefs[ci].Filters)
+	rest, ok := strings.CutPrefix(sc, a.Cookie+"="+a.Value+"; Max-Age=")
+	if ok {
+		rest, ok = strings.CutSuffix(rest, "; Path=/")
+	}
+	if ok {
+		n, err := strconv.Atoi(rest)
+		a.MaxAge = n
+		ok = err == nil && a.SetCookie() == sc
+	}
+	if !ok {
+		return traffic.Affinity{}, canary.Invalid(fmt.Sprintf("%s spec.rules[%d].backendRefs[%d].filters", r.object(), i, ci), sc,
+			"the canary backendRef does not add the session cookie %s=%s with a Max-Age", a.Cookie, a.Value)
+	}
+	return a, nil
+}
+
+// ownCookieFilter finds, among a backendRef's filters, a
+// ResponseHeaderModifier that does nothing but add one Set-Cookie header
+// (the router's shape), and returns that header's value and the filter's
+// index; -1 when there is none, or when the first ResponseHeaderModifier
+// has any other shape.
+func ownCookieFilter(fs []gatewayv1.HTTPRouteFilter) (value string, at int) {
+	for k, f := range fs {
+		m := f.ResponseHeaderModifier
+		if f.Type != gatewayv1.HTTPRouteFilterResponseHeaderModifier || m == nil {
+			continue
+		}
+		if len(m.Set) == 0 && len(m.Remove) == 0 && len(m.Add) == 1 && strings.EqualFold(string(m.Add[0].Name), "Set-Cookie") {
+			return m.Add[0].Value, k
+		}
+		return "", -1
+	}
+	return "", -1
+}
+
+func hasResponseModifier(fs []gatewayv1.HTTPRouteFilter) bool {
+	for _, f := range fs {
+		if f.Type == gatewayv1.HTTPRouteFilterResponseHeaderModifier {
+			return true
+		}
+	}
+	return false
+}
+
+// applyCookie puts the session cookie filter on the canary backendRef ci
+// of rule i when a is set, and takes it off (the router's own, found while
+// its session rule exists) when not.
+func (r *Driver) applyCookie(ops []patchOp, rule *gatewayv1.HTTPRouteRule, i, ci int, owned bool, a traffic.Affinity) ([]patchOp, error) {
+	ref := &rule.BackendRefs[ci]
+	cur, at := ownCookieFilter(ref.Filters)
+	path := fmt.Sprintf("/spec/rules/%d/backendRefs/%d/filters", i, ci)
+	if a.IsZero() {
+		if owned && at >= 0 {
+			ref.Filters = append(ref.Filters[:at:at], ref.Filters[at+1:]...)
+			if len(ref.Filters) == 0 {
+				ref.Filters = nil
+				return append(ops, patchOp{Op: "remove", Path: path}), nil
+			}
+			return append(ops, patchOp{Op: "remove", Path: fmt.Sprintf("%s/%d", path, at)}), nil
+		}
+		return ops, nil
+	}
+	want := a.SetCookie()
+	switch {
+	case at >= 0 && cur == want:
+		return ops, nil
+	case at >= 0 && owned:
+		ref.Filters[at].ResponseHeaderModifier.Add[0].Value = want
+		return append(ops, patchOp{"replace", fmt.Sprintf("%s/%d/responseHeaderModifier/add/0/value", path, at), want}), nil
+	case hasResponseModifier(ref.Filters):
+		return nil, canary.Invalid(fmt.Sprintf("%s spec.rules[%d].backendRefs[%d].filters", r.object(), i, ci), string(ref.Name),
+			"the canary backendRef already has a ResponseHeaderModifier filter (only one is allowed); the router will not merge the session cookie of Split.Affinity into it")
+	}
+	f := gatewayv1.HTTPRouteFilter{
+		Type:                   gatewayv1.HTTPRouteFilterResponseHeaderModifier,
+		ResponseHeaderModifier: &gatewayv1.HTTPHeaderFilter{Add: []gatewayv1.HTTPHeader{{Name: "Set-Cookie", Value: want}}},
+	}
+	if len(ref.Filters) == 0 {
+		ref.Filters = []gatewayv1.HTTPRouteFilter{f}
+		return append(ops, patchOp{"add", path, ref.Filters}), nil
+	}
+	ref.Filters = append(ref.Filters, f)
+	return append(ops, patchOp{"add", path + "/-", f}), nil
+}
+
+// cookieFromRegex recovers the cookie name and value of a regular
+// expression written by [traffic.CookieRegex], and reports whether re is
+// one.
+func cookieFromRegex(re string) (name, value string, ok bool) {
+	sample := traffic.CookieRegex("n", "v")
+	at := strings.Index(sample, "n=v")
+	pre, suf := sample[:at], sample[at+len("n=v"):]
+	if !strings.HasPrefix(re, pre) || !strings.HasSuffix(re, suf) || len(re) < len(pre)+len(suf) {
+		return "", "", false
+	}
+	inner := re[len(pre) : len(re)-len(suf)]
+	var b strings.Builder
+	for k := 0; k < len(inner); k++ {
+		if inner[k] == '\\' && k+1 < len(inner) {
+			k++
+		}
+		b.WriteByte(inner[k])
+	}
+	name, value, found := strings.Cut(b.String(), "=")
+	if !found || traffic.CookieRegex(name, value) != re {
+		return "", "", false
+	}
+	return name, value, true
+}
+
+// checkTestRoute refuses a split whose own rules the route cannot carry:
+// a test, cohort or session header the managed rule already matches (the
+// same name, or one differing in case: header names are case-insensitive,
+// so the API server refuses the first and the second makes the header
+// ignored), a match that would exceed MaxHeaderMatches (or VPC Lattice's
+// limit), or a route that would exceed MaxRules rules or MaxMatches
+// matches.
 func (r *Driver) checkTestRoute(route *gatewayv1.HTTPRoute, i int, s traffic.Split) error {
-	if !s.HasTestRoute() {
+	type added struct {
+		field, name string
+		hint        string
+	}
+	var adds []added
+	rules := 0
+	if s.HasTestRoute() {
+		adds = append(adds, added{"Split.TestRoute.Name", s.TestRoute.Name, "pick another test header than Split.TestRoute.Name"})
+		rules++
+	}
+	for k, m := range s.Cohort.Matches() {
+		name := m.Header
+		if m.Cookie != "" {
+			name = cookieHeader
+		}
+		adds = append(adds, added{fmt.Sprintf("Split.Cohort[%d]", k), name, "the cohort cannot match it too"})
+	}
+	if !s.Cohort.IsZero() {
+		rules++
+	}
+	if !s.Affinity.IsZero() {
+		adds = append(adds, added{"Split.Affinity", cookieHeader, "session affinity matches the Cookie header"})
+		rules++
+	}
+	if len(adds) == 0 {
 		return nil
 	}
 	if err := r.checkLatticeTestRoute(route, i); err != nil {
@@ -455,15 +788,34 @@ func (r *Driver) checkTestRoute(route *gatewayv1.HTTPRoute, i int, s traffic.Spl
 	}
 	for k, m := range route.Spec.Rules[i].Matches {
 		for h, hm := range m.Headers {
-			if strings.EqualFold(string(hm.Name), s.TestRoute.Name) {
-				return canary.Invalid(fmt.Sprintf("%s spec.rules[%d].matches[%d].headers[%d]", r.object(), i, k, h), string(hm.Name),
-					"the managed rule already matches header %q; pick another test header than Split.TestRoute.Name %q", hm.Name, s.TestRoute.Name)
+			for _, a := range adds {
+				if strings.EqualFold(string(hm.Name), a.name) {
+					return canary.Invalid(fmt.Sprintf("%s spec.rules[%d].matches[%d].headers[%d]", r.object(), i, k, h), string(hm.Name),
+						"the managed rule already matches header %q; %s (%s: %q)", hm.Name, a.hint, a.field, a.name)
+				}
 			}
 		}
+		if len(m.Headers)+1 > MaxHeaderMatches {
+			return canary.Invalid(fmt.Sprintf("%s spec.rules[%d].matches[%d].headers", r.object(), i, k), len(m.Headers),
+				"the router's rules add a header match to the managed rule's %d, and a match takes at most %d", len(m.Headers), MaxHeaderMatches)
+		}
 	}
-	if r.testRule(route) < 0 && len(route.Spec.Rules) >= MaxRules {
+	others, matches := 0, 0
+	for _, rule := range route.Spec.Rules {
+		if !r.isOwnRule(rule) {
+			others++
+			matches += max(len(rule.Matches), 1)
+		}
+	}
+	if others+rules > MaxRules {
 		return canary.Invalid(r.object()+" spec.rules", len(route.Spec.Rules),
-			"the route has %d rules, the most an HTTPRoute may have; the test rule for Split.TestRoute would be one more (remove a rule or split the route)", len(route.Spec.Rules))
+			"the route has %d rules of its own, and the router's rules for the split (test route, cohort, affinity) would make %d, more than the %d an HTTPRoute may have (remove a rule or split the route)", others, others+rules, MaxRules)
+	}
+	base := max(len(route.Spec.Rules[i].Matches), 1)
+	matches += base * len(adds)
+	if matches > MaxMatches {
+		return canary.Invalid(r.object()+" spec.rules[].matches", matches,
+			"the router's rules repeat the managed rule's %d matches for each added header match, making %d matches in the route, more than the %d an HTTPRoute may have", base, matches, MaxMatches)
 	}
 	return nil
 }

@@ -24,6 +24,7 @@ func TestRouterConformance(t *testing.T) {
 			return newRig(t, httpsplit.Config{}, backend(t, httpsplit.BackendConfig{Version: "v1"}),
 				backend(t, httpsplit.BackendConfig{Version: "v2"})).p.Router()
 		},
+		Features: &traffic.Features{HeaderMatch: true, PrefixMatch: true, RegexMatch: true, CookieMatch: true, Affinity: true},
 	})
 }
 

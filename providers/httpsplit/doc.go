@@ -19,14 +19,29 @@
 //
 //  1. Test route: a request with a value of header TestRoute.Name equal to
 //     TestRoute.Value goes to the canary, whatever the weights.
-//  2. Weights: the other requests are numbered 0, 1, 2… from the moment the
+//  2. Cohort: a request that satisfies any match of the split's Cohort goes
+//     to the canary (an A/B test). A header match compares each value of
+//     the header on its own (a header sent twice matches if either value
+//     does): exactly, by prefix, or by a regular expression that must
+//     match the whole value, as Envoy's safe_regex does. A cookie match
+//     wants a cookie of that name with exactly that value in the request's
+//     Cookie headers.
+//  3. Affinity: a request carrying the split's Affinity cookie
+//     (Cookie=Value) goes to the canary.
+//  4. Weights: the other requests are numbered 0, 1, 2… from the moment the
 //     split was set (writing the split already in force does not restart
 //     the count), and request n goes to the canary when
 //     ⌊(n mod 100 + 1)·c/100⌋ > ⌊(n mod 100)·c/100⌋ for canary weight c.
 //     This is deterministic and smooth, not random: exactly c of any 100
 //     consecutive requests reach the canary, spread evenly (at 10 %,
-//     exactly one in every ten; at 20 %, requests 4, 9, 14…).
-//  3. Mirror: requests routed to the stable version are numbered the same
+//     exactly one in every ten; at 20 %, requests 4, 9, 14…). When the
+//     split has an Affinity, the canary's response to a request sent to it
+//     by weight carries Set-Cookie: Affinity.SetCookie(), after the back
+//     end's own headers, so the session's later requests follow rule 3
+//     whatever the weights become; responses of rules 1 to 3 and of the
+//     stable version never set it. A rollback (AllStable) has no affinity:
+//     the cookie is then ignored.
+//  5. Mirror: requests routed to the stable version are numbered the same
 //     way and Mirror percent of them are copied to the canary, in the
 //     background, after the stable response has been written. The copy
 //     carries the header X-Httpsplit-Mirror: 1 and its response is
@@ -64,8 +79,10 @@
 //
 // # Router
 //
-// SetSplit, Split and Release are those of the proxy's *traffic.Router
-// (Proxy.Router), over an in-memory driver. They never fail but for an
+// SetSplit, Split, Release and Check are those of the proxy's
+// *traffic.Router (Proxy.Router), over an in-memory driver that declares
+// every traffic.Features (header matches of each kind, cookie matches,
+// affinity), so every valid split is carried. They never fail but for an
 // invalid split (a *canary.FieldError), a done context, or a closed proxy:
 // Close makes them return an error matching ErrClosed, whose code is
 // canary.FailedPrecondition and which does not match traffic.ErrNotFound,

@@ -99,3 +99,77 @@ func ExampleNewBackend() {
 	// 8 served, 2 failed
 	// invalid BackendConfig.ErrorRate (5): must be between 0 and 1
 }
+
+// An A/B test: the requests of a cohort (header X-User: beta, or the
+// cookie ab=on) reach the canary whatever the weights; the rest stay on
+// stable. With session affinity, a response the canary serves by weight
+// sets the session's cookie.
+func Example_abTest() {
+	v1, _ := httpsplit.NewBackend(httpsplit.BackendConfig{Version: "v1"})
+	v2, _ := httpsplit.NewBackend(httpsplit.BackendConfig{Version: "v2"})
+	stable, canary := httptest.NewServer(v1), httptest.NewServer(v2)
+	defer stable.Close()
+	defer canary.Close()
+	stableURL, _ := url.Parse(stable.URL)
+	canaryURL, _ := url.Parse(canary.URL)
+	p, err := httpsplit.New(httpsplit.Config{Stable: stableURL, Canary: canaryURL})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer p.Close()
+	front := httptest.NewServer(p)
+	defer front.Close()
+
+	cohort, err := traffic.NewCohort(traffic.Match{Header: "X-User", Value: "beta"}, traffic.Match{Cookie: "ab", Value: "on"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := p.SetSplit(context.Background(), traffic.Split{Stable: 100, Cohort: cohort}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	get := func(header, value string) (string, string) {
+		req, _ := http.NewRequest(http.MethodGet, front.URL, nil)
+		if header != "" {
+			req.Header.Set(header, value)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err.Error(), ""
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.TrimSpace(string(b)), resp.Header.Get("Set-Cookie")
+	}
+	for _, h := range [][2]string{{"X-User", "beta"}, {"Cookie", "ab=on"}, {"X-User", "alpha"}, {"", ""}} {
+		v, _ := get(h[0], h[1])
+		fmt.Printf("%s %q → %s\n", h[0], h[1], v)
+	}
+
+	// Session affinity at 100 % by weight: the canary's answer sets the
+	// cookie that keeps the session on it when the weight comes down.
+	s := traffic.Weighted(100)
+	s.Affinity = traffic.Affinity{Cookie: "canary-session", Value: "r1", MaxAge: 3600}
+	if err := p.SetSplit(context.Background(), s); err != nil {
+		fmt.Println(err)
+		return
+	}
+	v, cookie := get("", "")
+	fmt.Printf("weighted → %s, Set-Cookie: %s\n", v, cookie)
+	s.Stable, s.Canary = 100, 0
+	if err := p.SetSplit(context.Background(), s); err != nil {
+		fmt.Println(err)
+		return
+	}
+	v, _ = get("Cookie", "canary-session=r1")
+	fmt.Printf("at 0 %% with the cookie → %s\n", v)
+	// Output:
+	// X-User "beta" → v2
+	// Cookie "ab=on" → v2
+	// X-User "alpha" → v1
+	//  "" → v1
+	// weighted → v2, Set-Cookie: canary-session=r1; Max-Age=3600; Path=/
+	// at 0 % with the cookie → v2
+}

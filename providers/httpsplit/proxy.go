@@ -56,6 +56,7 @@ type Proxy struct {
 // split starts its deterministic sequence from the beginning.
 type route struct {
 	split  traffic.Split
+	cohort []matcher     // split.Cohort, compiled
 	next   atomic.Uint64 // requests routed by weight under this split
 	mirror atomic.Uint64 // stable-bound requests considered for a mirror
 }
@@ -64,6 +65,7 @@ var (
 	_ http.Handler        = (*Proxy)(nil)
 	_ traffic.Driver      = routeDriver{}
 	_ traffic.Preflighter = routeDriver{}
+	_ traffic.Featurer    = routeDriver{}
 	_ traffic.Preflighter = (*Proxy)(nil)
 	_ metrics.Provider    = (*Proxy)(nil)
 )
@@ -92,7 +94,12 @@ func New(c Config) (*Proxy, error) {
 	pool := &bufferPool{}
 	for i, target := range []*url.URL{c.Stable, c.Canary} {
 		target := *target
+		var modify func(*http.Response) error
+		if i == int(canaryVersion) {
+			modify = addAffinityCookie
+		}
 		p.proxies[i] = &httputil.ReverseProxy{
+			ModifyResponse: modify,
 			Rewrite: func(pr *httputil.ProxyRequest) {
 				// Keep the client's X-Forwarded-For chain and append to it.
 				pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
@@ -135,10 +142,13 @@ func New(c Config) (*Proxy, error) {
 	return p, nil
 }
 
-// ServeHTTP routes r. A request whose header matches the split's TestRoute
-// goes to the canary; otherwise the weights decide, deterministically (see
-// the package doc). Requests sent to the stable version may also be
-// mirrored to the canary. After Close, ServeHTTP answers 503.
+// ServeHTTP routes r. A request whose header matches the split's
+// TestRoute goes to the canary; so does one in the split's Cohort, and one
+// that carries the Affinity cookie; otherwise the weights decide,
+// deterministically (see the package doc), and a response the canary
+// serves by weight carries the Affinity cookie, when the split has one.
+// Requests sent to the stable version may also be mirrored to the canary.
+// After Close, ServeHTTP answers 503.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p.closed.Load() {
 		http.Error(w, "httpsplit: proxy closed", http.StatusServiceUnavailable)
@@ -147,10 +157,19 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := p.now()
 	rt := p.route.Load()
 	v := stable
-	if tr := rt.split.TestRoute; tr != (traffic.HeaderRoute{}) && headerMatches(r.Header, tr) {
+	aff := rt.split.Affinity
+	switch {
+	case rt.split.TestRoute != (traffic.HeaderRoute{}) && headerMatches(r.Header, rt.split.TestRoute):
 		v = canaryVersion
-	} else if c := rt.split.Canary; c > 0 && pick(rt.next.Add(1)-1, c) {
+	case rt.inCohort(r):
 		v = canaryVersion
+	case !aff.IsZero() && hasCookie(r, aff.Cookie, aff.Value):
+		v = canaryVersion
+	case rt.split.Canary > 0 && pick(rt.next.Add(1)-1, rt.split.Canary):
+		v = canaryVersion
+		if !aff.IsZero() {
+			r = r.WithContext(context.WithValue(r.Context(), setCookieKey{}, aff.SetCookie()))
+		}
 	}
 
 	var m *mirrorCopy
@@ -198,6 +217,26 @@ var errUpstreamTimeout = errors.New("httpsplit: upstream request timeout")
 func pick(n uint64, pct int) bool {
 	i, p := n%100, uint64(pct)
 	return (i+1)*p/100 > i*p/100
+}
+
+// inCohort reports whether r satisfies any match of the route's cohort.
+func (rt *route) inCohort(r *http.Request) bool {
+	for _, m := range rt.cohort {
+		if m(r) {
+			return true
+		}
+	}
+	return false
+}
+
+// addAffinityCookie is the canary reverse proxy's ModifyResponse: it adds
+// the Set-Cookie header ServeHTTP asked for (a response served by weight
+// under a split with an Affinity), after the back end's own headers.
+func addAffinityCookie(resp *http.Response) error {
+	if c, ok := resp.Request.Context().Value(setCookieKey{}).(string); ok {
+		resp.Header.Add("Set-Cookie", c)
+	}
+	return nil
 }
 
 func headerMatches(h http.Header, tr traffic.HeaderRoute) bool {
@@ -275,6 +314,11 @@ func (p *Proxy) SetSplit(ctx context.Context, s traffic.Split) error {
 	return p.router.SetSplit(ctx, s)
 }
 
+// Check reports, without any I/O, whether SetSplit would take s (see
+// [traffic.Router.Check]): the proxy carries every valid split, so only an
+// invalid one is refused. A rollout asks it for every split of its plan.
+func (p *Proxy) Check(s traffic.Split) error { return p.router.Check(s) }
+
 // Split returns the split in force.
 func (p *Proxy) Split(ctx context.Context) (traffic.Split, error) { return p.router.Split(ctx) }
 
@@ -317,12 +361,21 @@ func (d routeDriver) Write(_ context.Context, v traffic.Version, s traffic.Split
 	case cur.split == s:
 		return s, cur, nil // keeps its place in the routing sequence
 	}
-	next := &route{split: s}
+	cohort, err := compileCohort(s.Cohort)
+	if err != nil {
+		return traffic.Split{}, nil, err
+	}
+	next := &route{split: s, cohort: cohort}
 	p.route.Store(next)
 	return s, next, nil
 }
 
 func (routeDriver) ErrorCode(err error) canary.ErrorCode { return canary.Code(err) }
+
+// Features: the proxy carries every cohort match and session affinity.
+func (routeDriver) Features() traffic.Features {
+	return traffic.Features{HeaderMatch: true, PrefixMatch: true, RegexMatch: true, CookieMatch: true, Affinity: true}
+}
 
 // Preflight tells a rollout, before it writes anything, that the route is
 // ephemeral (it lives in this process and starts all-stable, so a resumed

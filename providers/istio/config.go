@@ -56,6 +56,10 @@ type Config struct {
 	Route string
 	// Stable and Canary are the two versions' destinations. Required.
 	Stable, Canary Destination
+	// The router names the routes it adds for an A/B cohort and for
+	// session affinity Route+"-canary-cohort" and Route+"-canary-session"
+	// ("canary-cohort" and "canary-session" when Route is empty).
+	//
 	// TestRoute is the name of the header-matched route the router adds,
 	// immediately before the managed route in spec.http, for zero-traffic
 	// test requests ([traffic.Split]'s
@@ -94,6 +98,23 @@ func (c Config) testRoute() string {
 		return c.Route + "-canary-test"
 	}
 	return "canary-test"
+}
+
+// cohortRoute is the name of the route the router adds for an A/B cohort
+// (traffic.Split's Cohort), and sessionRoute that of the route that sends
+// requests with the affinity cookie to the canary (its Affinity).
+func (c Config) cohortRoute() string {
+	if c.Route != "" {
+		return c.Route + "-canary-cohort"
+	}
+	return "canary-cohort"
+}
+
+func (c Config) sessionRoute() string {
+	if c.Route != "" {
+		return c.Route + "-canary-session"
+	}
+	return "canary-session"
 }
 
 func (c Config) retries() int {
@@ -173,6 +194,9 @@ func (c Config) Validate() error {
 	}
 	if c.testRoute() == c.Route {
 		return canary.Invalid("Config.TestRoute", c.TestRoute, "must differ from Config.Route")
+	}
+	if t := c.testRoute(); t == c.cohortRoute() || t == c.sessionRoute() {
+		return canary.Invalid("Config.TestRoute", c.TestRoute, "must differ from the cohort and session routes' names (%q, %q)", c.cohortRoute(), c.sessionRoute())
 	}
 	for _, d := range []struct {
 		name string

@@ -14,7 +14,26 @@
 // canary at zero weight can receive test requests. Istio takes the first
 // route that matches, so the routes placed before the managed one keep
 // their requests, test header or not. Release removes the test route and
-// the mirror. Every other route and field, including fields this client's
+// the mirror.
+//
+// The driver declares every traffic.Features. An A/B cohort
+// (traffic.Split's Cohort) is a second copy of the managed route, named
+// Route+"-canary-cohort", sending to the canary, whose match blocks are
+// the managed route's blocks each combined with one cohort match
+// (HTTPMatchRequest.headers with exact, prefix or regex; a cookie match is
+// a regex on the cookie header, traffic.CookieRegex, the form Flagger
+// writes). Session affinity (its Affinity) is Flagger's shape for Istio: a
+// third copy, Route+"-canary-session", matching the affinity cookie on the
+// cookie header and sending to the canary, and on the managed route's
+// canary destination headers.response.add Set-Cookie:
+// <Affinity.SetCookie()>, so that the responses the canary serves by
+// weight give the session its cookie (the canary destination is listed at
+// weight 0 when need be). The router's routes sit immediately before the
+// managed route in the order requests are matched: test, cohort, session.
+// Header names must be in lower case, as Istio matches them; a canary
+// destination that already adds another Set-Cookie is refused. A rollback
+// (traffic.AllStable()) or Release removes all three and the cookie,
+// leaving the object as it was before them. Every other route and field, including fields this client's
 // types do not know, is left as it was: writes are RFC 6902 JSON Patches
 // of the managed paths only, made with the field manager
 // canary.FieldManager.

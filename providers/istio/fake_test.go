@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -101,8 +102,11 @@ func conformance(t *testing.T, newRouter func(t *testing.T) (*traffic.Router, *f
 			})
 			return new(*apierrors.StatusError)
 		},
+		Features: &allFeatures,
 	})
 }
+
+var allFeatures = traffic.Features{HeaderMatch: true, PrefixMatch: true, RegexMatch: true, CookieMatch: true, Affinity: true}
 
 func TestConformanceFakeSubsetMode(t *testing.T) { conformance(t, subsetFake) }
 
@@ -590,7 +594,8 @@ func TestRollbackNotHeldUpBySubsetCheck(t *testing.T) {
 }
 
 // route is where Istio sends a request: the first HTTP route whose match
-// (any block: URI prefix or exact, exact headers) the request satisfies, as
+// (any block: URI prefix or exact, headers exact, prefix or regex matched
+// in full) the request satisfies, as
 // Istio evaluates spec.http in order. It returns the route's name.
 func route(vs *networkingv1.VirtualService, path string, headers map[string]string) string {
 	for _, h := range vs.Spec.Http {
@@ -608,8 +613,16 @@ func route(vs *networkingv1.VirtualService, path string, headers map[string]stri
 				}
 			}
 			for name, sm := range m.Headers {
-				if headers[name] != sm.GetExact() {
+				v, present := headers[name]
+				switch {
+				case !present:
 					ok = false
+				case sm.GetPrefix() != "":
+					ok = ok && strings.HasPrefix(v, sm.GetPrefix())
+				case sm.GetRegex() != "":
+					ok = ok && regexp.MustCompile("^(?:"+sm.GetRegex()+")$").MatchString(v)
+				default:
+					ok = ok && v == sm.GetExact()
 				}
 			}
 			if ok {

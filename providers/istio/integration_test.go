@@ -106,6 +106,7 @@ func TestRealConformance(t *testing.T) {
 			h.counter.Deny(true) // the server answers 403 Forbidden from now on
 			return new(*apierrors.StatusError)
 		},
+		Features: &allFeatures,
 	})
 }
 

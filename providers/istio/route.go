@@ -5,6 +5,7 @@ package istio
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 
 	"github.com/meshcanary/canary"
@@ -62,6 +63,8 @@ func (e *ObjectError) ErrorCode() canary.ErrorCode {
 type layout struct {
 	route          int // index of the managed route in spec.http
 	test           int // index of the test route, -1 when absent
+	cohort         int // index of the cohort route, -1 when absent
+	session        int // index of the session (affinity) route, -1 when absent
 	stable, canary int // indices in the managed route's route[], -1 when absent
 }
 
@@ -86,7 +89,7 @@ func describe(d *networkingv1alpha3.Destination) string {
 
 // locate finds the managed route, the test route and the two destinations.
 func (r *Driver) locate(vs *networkingv1.VirtualService) (layout, error) {
-	l := layout{route: -1, test: -1, stable: -1, canary: -1}
+	l := layout{route: -1, test: -1, cohort: -1, session: -1, stable: -1, canary: -1}
 	test := r.cfg.testRoute()
 	var unnamed []int
 	for i, h := range vs.Spec.Http {
@@ -99,6 +102,16 @@ func (r *Driver) locate(vs *networkingv1.VirtualService) (layout, error) {
 				return l, r.vsErr(fmt.Sprintf("spec.http[%d].name", i), nil, "test route name %q is used twice", test)
 			}
 			l.test = i
+		case h.Name == r.cfg.cohortRoute():
+			if l.cohort >= 0 {
+				return l, r.vsErr(fmt.Sprintf("spec.http[%d].name", i), nil, "cohort route name %q is used twice", h.Name)
+			}
+			l.cohort = i
+		case h.Name == r.cfg.sessionRoute():
+			if l.session >= 0 {
+				return l, r.vsErr(fmt.Sprintf("spec.http[%d].name", i), nil, "session route name %q is used twice", h.Name)
+			}
+			l.session = i
 		case r.cfg.Route != "" && h.Name == r.cfg.Route:
 			if l.route >= 0 {
 				return l, r.vsErr(fmt.Sprintf("spec.http[%d].name", i), nil, "route name %q is used twice", h.Name)
@@ -194,6 +207,20 @@ func (r *Driver) parse(vs *networkingv1.VirtualService) (traffic.Split, layout, 
 		}
 		s.TestRoute = hr
 	}
+	if l.cohort >= 0 {
+		c, err := r.parseCohort(vs, l)
+		if err != nil {
+			return s, l, err
+		}
+		s.Cohort = c
+	}
+	if l.session >= 0 {
+		a, err := r.parseAffinity(vs, l)
+		if err != nil {
+			return s, l, err
+		}
+		s.Affinity = a
+	}
 	return s, l, nil
 }
 
@@ -238,7 +265,184 @@ func validateSplit(s traffic.Split) error {
 	if s.HasTestRoute() && s.TestRoute.Name != strings.ToLower(s.TestRoute.Name) {
 		return canary.Invalid("Split.TestRoute.Name", s.TestRoute.Name, "Istio matches header names in lower case; write it in lower case")
 	}
+	for k, m := range s.Cohort.Matches() {
+		field := fmt.Sprintf("Split.Cohort[%d]", k)
+		switch {
+		case m.Header != "" && m.Header != strings.ToLower(m.Header):
+			return canary.Invalid(field+".Header", m.Header, "Istio matches header names in lower case; write it in lower case")
+		case m.Header == "cookie" && m.EffectiveKind() == traffic.Regex:
+			if _, _, ok := cookieFromRegex(m.Value); ok {
+				// It would read back as a cookie match.
+				return canary.Invalid(field+".Value", m.Value, "is the regular expression of a cookie match; write the cookie match instead")
+			}
+		}
+	}
 	return nil
+}
+
+// cookieHeader is the request header a cookie match is carried on.
+const cookieHeader = "cookie"
+
+// cookieFromRegex recovers the cookie name and value of a regular
+// expression written by [traffic.CookieRegex], and reports whether re is
+// one.
+func cookieFromRegex(re string) (name, value string, ok bool) {
+	sample := traffic.CookieRegex("n", "v")
+	at := strings.Index(sample, "n=v")
+	pre, suf := sample[:at], sample[at+len("n=v"):]
+	if !strings.HasPrefix(re, pre) || !strings.HasSuffix(re, suf) || len(re) < len(pre)+len(suf) {
+		return "", "", false
+	}
+	inner := re[len(pre) : len(re)-len(suf)]
+	var b strings.Builder
+	for k := 0; k < len(inner); k++ {
+		if inner[k] == '\\' && k+1 < len(inner) {
+			k++
+		}
+		b.WriteByte(inner[k])
+	}
+	name, value, found := strings.Cut(b.String(), "=")
+	if !found || traffic.CookieRegex(name, value) != re {
+		return "", "", false
+	}
+	return name, value, true
+}
+
+// matchBlocks returns the managed route's match blocks, one nil block
+// (matching everything) when it has none.
+func matchBlocks(h *networkingv1alpha3.HTTPRoute) []*networkingv1alpha3.HTTPMatchRequest {
+	if len(h.Match) == 0 {
+		return []*networkingv1alpha3.HTTPMatchRequest{nil}
+	}
+	return h.Match
+}
+
+// added returns the header matches of m that base does not have.
+func added(base, m *networkingv1alpha3.HTTPMatchRequest) map[string]*networkingv1alpha3.StringMatch {
+	out := map[string]*networkingv1alpha3.StringMatch{}
+	for name, sm := range m.GetHeaders() {
+		if b, ok := base.GetHeaders()[name]; ok && proto.Equal(b, sm) {
+			continue
+		}
+		out[name] = sm
+	}
+	return out
+}
+
+// parseCohort recovers the cohort from the cohort route: a copy of the
+// managed route whose match blocks are the managed route's blocks, each
+// combined with every cohort match in turn (Istio ORs the blocks).
+func (r *Driver) parseCohort(vs *networkingv1.VirtualService, l layout) (traffic.Cohort, error) {
+	t := vs.Spec.Http[l.cohort]
+	base := matchBlocks(vs.Spec.Http[l.route])
+	field := fmt.Sprintf("spec.http[%d].match", l.cohort)
+	n := len(t.Match) / len(base)
+	if n == 0 || n > traffic.MaxMatches || len(t.Match)%len(base) != 0 {
+		return traffic.Cohort{}, r.vsErr(field, nil, "cohort route %q has %d match blocks; want 1 to %d for each of the managed route's %d",
+			t.Name, len(t.Match), traffic.MaxMatches, len(base))
+	}
+	var ms []traffic.Match
+	for j := 0; j < n; j++ {
+		if t.Match[j] == nil {
+			return traffic.Cohort{}, r.vsErr(fmt.Sprintf("%s[%d]", field, j), nil, "is null")
+		}
+		extra := added(base[0], t.Match[j])
+		if len(extra) != 1 {
+			return traffic.Cohort{}, r.vsErr(fmt.Sprintf("%s[%d].headers", field, j), nil,
+				"cohort route %q adds %d header matches to the managed route's; want one", t.Name, len(extra))
+		}
+		for name, sm := range extra {
+			m, ok := toMatch(name, sm)
+			if !ok {
+				return traffic.Cohort{}, r.vsErr(fmt.Sprintf("%s[%d].headers.%s", field, j, name), nil, "is not an exact, prefix or regex match")
+			}
+			ms = append(ms, m)
+		}
+	}
+	c, err := traffic.NewCohort(ms...)
+	if err != nil {
+		return traffic.Cohort{}, r.vsErr(field, nil, "%v", err)
+	}
+	return c, nil
+}
+
+func toMatch(name string, sm *networkingv1alpha3.StringMatch) (traffic.Match, bool) {
+	switch v := sm.GetMatchType().(type) {
+	case *networkingv1alpha3.StringMatch_Exact:
+		return traffic.Match{Header: name, Value: v.Exact}, true
+	case *networkingv1alpha3.StringMatch_Prefix:
+		return traffic.Match{Header: name, Kind: traffic.Prefix, Value: v.Prefix}, true
+	case *networkingv1alpha3.StringMatch_Regex:
+		if c, val, ok := cookieFromRegex(v.Regex); ok && name == cookieHeader {
+			return traffic.Match{Cookie: c, Value: val}, true
+		}
+		return traffic.Match{Header: name, Kind: traffic.Regex, Value: v.Regex}, true
+	}
+	return traffic.Match{}, false
+}
+
+func fromMatch(m traffic.Match) (string, *networkingv1alpha3.StringMatch) {
+	if m.Cookie != "" {
+		return cookieHeader, &networkingv1alpha3.StringMatch{MatchType: &networkingv1alpha3.StringMatch_Regex{Regex: traffic.CookieRegex(m.Cookie, m.Value)}}
+	}
+	switch m.EffectiveKind() {
+	case traffic.Prefix:
+		return m.Header, &networkingv1alpha3.StringMatch{MatchType: &networkingv1alpha3.StringMatch_Prefix{Prefix: m.Value}}
+	case traffic.Regex:
+		return m.Header, &networkingv1alpha3.StringMatch{MatchType: &networkingv1alpha3.StringMatch_Regex{Regex: m.Value}}
+	}
+	return m.Header, &networkingv1alpha3.StringMatch{MatchType: &networkingv1alpha3.StringMatch_Exact{Exact: m.Value}}
+}
+
+// setCookieKey is the key under which the router adds the affinity
+// cookie to the canary destination's response headers.
+const setCookieKey = "Set-Cookie"
+
+// setCookieOf returns the key and value of the Set-Cookie header that d
+// adds to its responses (headers.response.add), if any.
+func setCookieOf(d *networkingv1alpha3.HTTPRouteDestination) (key, value string) {
+	for k, v := range d.GetHeaders().GetResponse().GetAdd() {
+		if strings.EqualFold(k, setCookieKey) {
+			return k, v
+		}
+	}
+	return "", ""
+}
+
+// parseAffinity recovers the affinity from the session route (its cookie
+// match) and the Set-Cookie header of the managed route's canary
+// destination (its Max-Age).
+func (r *Driver) parseAffinity(vs *networkingv1.VirtualService, l layout) (traffic.Affinity, error) {
+	t := vs.Spec.Http[l.session]
+	field := fmt.Sprintf("spec.http[%d].match[0].headers", l.session)
+	if len(t.Match) == 0 || t.Match[0] == nil {
+		return traffic.Affinity{}, r.vsErr(field, nil, "session route %q has no cookie match", t.Name)
+	}
+	extra := added(matchBlocks(vs.Spec.Http[l.route])[0], t.Match[0])
+	m, ok := toMatch(cookieHeader, extra[cookieHeader])
+	if len(extra) != 1 || extra[cookieHeader] == nil || !ok || m.Cookie == "" {
+		return traffic.Affinity{}, r.vsErr(field, nil, "session route %q does not match one cookie", t.Name)
+	}
+	a := traffic.Affinity{Cookie: m.Cookie, Value: m.Value}
+	dfield := fmt.Sprintf("spec.http[%d].route", l.route)
+	if l.canary < 0 {
+		return traffic.Affinity{}, r.vsErr(dfield, nil, "has no canary destination to set the session cookie %q", a.Cookie)
+	}
+	dfield = fmt.Sprintf("%s[%d].headers.response.add", dfield, l.canary)
+	_, sc := setCookieOf(vs.Spec.Http[l.route].Route[l.canary])
+	rest, ok := strings.CutPrefix(sc, a.Cookie+"="+a.Value+"; Max-Age=")
+	if ok {
+		rest, ok = strings.CutSuffix(rest, "; Path=/")
+	}
+	if ok {
+		n, err := strconv.Atoi(rest)
+		a.MaxAge = n
+		ok = err == nil && a.SetCookie() == sc
+	}
+	if !ok {
+		return traffic.Affinity{}, r.vsErr(dfield, nil, "Set-Cookie %q is not the session cookie %s=%s with a Max-Age", sc, a.Cookie, a.Value)
+	}
+	return a, nil
 }
 
 // patchOp is one RFC 6902 JSON Patch operation.
@@ -334,7 +538,9 @@ func (r *Driver) render(vs *networkingv1.VirtualService, s traffic.Split) (*netw
 
 	// Weights: both destinations stay listed once present, with explicit
 	// weights; a lone destination receives everything whatever its weight.
-	if l.canary < 0 && s.Canary > 0 {
+	if l.canary < 0 && (s.Canary > 0 || !s.Affinity.IsZero()) {
+		// Session affinity needs the canary destination listed (at weight
+		// 0 if need be) to carry its Set-Cookie header.
 		e.appendDest(i, &networkingv1alpha3.HTTPRouteDestination{Destination: r.dest(r.cfg.Canary), Weight: int32(s.Canary)})
 		l.canary = len(h.Route) - 1
 		h = e.route(i)
@@ -366,63 +572,234 @@ func (r *Driver) render(vs *networkingv1.VirtualService, s traffic.Split) (*netw
 		e.dropMirror(i)
 	}
 
-	// Test route: immediately before the managed route in spec.http, a
-	// copy of it that matches only requests with the test header and sends
-	// them to the canary. Istio takes the first route that matches, so the
-	// routes before the managed one keep their traffic, test header or not.
-	switch {
-	case !s.HasTestRoute() && l.test >= 0:
-		e.removeRoute(l.test)
-	case s.HasTestRoute():
-		t, err := r.testRouteFor(e.route(i), field, s.TestRoute)
+	// Session affinity, Flagger's shape for Istio: the canary destination
+	// of the weighted route adds Set-Cookie to its responses
+	// (headers.response.add), and the session route below sends requests
+	// carrying the cookie to the canary.
+	wantCookie := ""
+	if !s.Affinity.IsZero() {
+		wantCookie = s.Affinity.SetCookie()
+	}
+	if l.canary >= 0 {
+		key, cur := setCookieOf(h.Route[l.canary])
+		switch {
+		case wantCookie != "" && key != "" && cur != wantCookie && l.session < 0:
+			return nil, nil, r.vsErr(fmt.Sprintf("%s.route[%d].headers.response.add", field, l.canary), nil,
+				"already adds a Set-Cookie header (%q); the router will not replace it with its session cookie", cur)
+		case wantCookie != "" && cur != wantCookie:
+			e.setCookie(i, l.canary, key, wantCookie)
+		case wantCookie == "" && key != "" && l.session >= 0:
+			e.dropCookie(i, l.canary, key)
+		}
+	}
+
+	// The router's own routes sit immediately before the managed route in
+	// spec.http, in the order a request is matched: the test route, the
+	// cohort route, the session route. Each is a copy of the managed route
+	// that matches only its requests (the managed route's match blocks
+	// combined with its header or cookie matches) and sends them to the
+	// canary. Istio takes the first route that matches, so the routes
+	// before the managed one keep their traffic whatever the requests
+	// carry.
+	type aux struct {
+		name  string
+		route *networkingv1alpha3.HTTPRoute
+	}
+	var want []aux
+	if s.HasTestRoute() {
+		exact := &networkingv1alpha3.StringMatch{MatchType: &networkingv1alpha3.StringMatch_Exact{Exact: s.TestRoute.Value}}
+		t, err := r.auxRoute(e.route(i), field, r.cfg.testRoute(), wantCookie,
+			[]map[string]*networkingv1alpha3.StringMatch{{s.TestRoute.Name: exact}}, "pick another test header")
 		if err != nil {
 			return nil, nil, err
 		}
-		switch {
-		case l.test < 0:
-			e.insertRoute(i, t)
-		case l.test != i-1:
-			// Elsewhere (first, as older versions placed it): move it.
-			e.removeRoute(l.test)
-			if l.test < i {
+		want = append(want, aux{r.cfg.testRoute(), t})
+	}
+	if !s.Cohort.IsZero() {
+		var blocks []map[string]*networkingv1alpha3.StringMatch
+		for _, m := range s.Cohort.Matches() {
+			name, sm := fromMatch(m)
+			blocks = append(blocks, map[string]*networkingv1alpha3.StringMatch{name: sm})
+		}
+		t, err := r.auxRoute(e.route(i), field, r.cfg.cohortRoute(), wantCookie, blocks, "the cohort cannot match it too")
+		if err != nil {
+			return nil, nil, err
+		}
+		want = append(want, aux{r.cfg.cohortRoute(), t})
+	}
+	if !s.Affinity.IsZero() {
+		_, sm := fromMatch(traffic.Match{Cookie: s.Affinity.Cookie, Value: s.Affinity.Value})
+		t, err := r.auxRoute(e.route(i), field, r.cfg.sessionRoute(), wantCookie,
+			[]map[string]*networkingv1alpha3.StringMatch{{cookieHeader: sm}}, "session affinity matches the cookie header")
+		if err != nil {
+			return nil, nil, err
+		}
+		want = append(want, aux{r.cfg.sessionRoute(), t})
+	}
+	wanted := map[string]bool{}
+	for _, a := range want {
+		wanted[a.name] = true
+	}
+	// Drop the routes no longer wanted.
+	for _, n := range []string{r.cfg.testRoute(), r.cfg.cohortRoute(), r.cfg.sessionRoute()} {
+		if k := e.find(n); k >= 0 && !wanted[n] {
+			e.removeRoute(k)
+			if k < i {
 				i--
 			}
-			e.insertRoute(i, t)
-		case !proto.Equal(e.vs.Spec.Http[l.test], t):
-			e.replaceRoute(l.test, t)
 		}
+	}
+	// Those kept must sit right before the managed route, in order;
+	// elsewhere (first, as older versions placed the test route) they are
+	// taken out and put back in place.
+	var kept []string
+	for _, a := range want {
+		if e.find(a.name) >= 0 {
+			kept = append(kept, a.name)
+		}
+	}
+	for k, n := range kept {
+		if e.find(n) != i-len(kept)+k {
+			for _, n := range kept {
+				k := e.find(n)
+				e.removeRoute(k)
+				if k < i {
+					i--
+				}
+			}
+			kept = nil
+			break
+		}
+	}
+	pos := i - len(kept)
+	for _, a := range want {
+		if pos < i && e.vs.Spec.Http[pos].Name == a.name {
+			if !proto.Equal(e.vs.Spec.Http[pos], a.route) {
+				e.replaceRoute(pos, a.route)
+			}
+		} else {
+			e.insertRoute(pos, a.route)
+			i++
+		}
+		pos++
 	}
 	return e.vs, e.ops, nil
 }
 
-func (r *Driver) testRouteFor(h *networkingv1alpha3.HTTPRoute, field string, hr traffic.HeaderRoute) (*networkingv1alpha3.HTTPRoute, error) {
+// find returns the index in spec.http of the route named name, or -1.
+func (e *editor) find(name string) int {
+	for k, h := range e.vs.Spec.Http {
+		if h.Name == name {
+			return k
+		}
+	}
+	return -1
+}
+
+// auxRoute returns a route of the router's own: a copy of the managed
+// route h named name, sending to the canary alone (no mirror, and without
+// the session cookie, which only the weighted route sets), whose match
+// blocks are each of h's blocks combined with each of blocks in turn (so
+// Istio, which ORs the blocks, takes a request h takes that satisfies any
+// of blocks).
+func (r *Driver) auxRoute(h *networkingv1alpha3.HTTPRoute, field, name, cookie string, blocks []map[string]*networkingv1alpha3.StringMatch, hint string) (*networkingv1alpha3.HTTPRoute, error) {
 	t := proto.Clone(h).(*networkingv1alpha3.HTTPRoute)
-	t.Name = r.cfg.testRoute()
+	t.Name = name
 	canaryDest := &networkingv1alpha3.HTTPRouteDestination{Destination: r.dest(r.cfg.Canary)}
 	for _, d := range h.Route {
 		if r.is(d.Destination, r.cfg.Canary) {
 			canaryDest = proto.Clone(d).(*networkingv1alpha3.HTTPRouteDestination)
 			canaryDest.Weight = 0
+			if key, v := setCookieOf(canaryDest); key != "" && v == cookie {
+				stripCookie(canaryDest, key)
+			}
 		}
 	}
 	t.Route = []*networkingv1alpha3.HTTPRouteDestination{canaryDest}
 	t.Mirror, t.MirrorPercentage, t.MirrorPercent, t.Mirrors = nil, nil, nil, nil
-	exact := &networkingv1alpha3.StringMatch{MatchType: &networkingv1alpha3.StringMatch_Exact{Exact: hr.Value}}
-	if len(t.Match) == 0 {
-		t.Match = []*networkingv1alpha3.HTTPMatchRequest{{}}
-	}
-	for k, m := range t.Match {
-		if m == nil {
-			m = &networkingv1alpha3.HTTPMatchRequest{}
-			t.Match[k] = m
+	base := matchBlocks(h)
+	t.Match = nil
+	for k, b := range base {
+		for _, extra := range blocks {
+			m := &networkingv1alpha3.HTTPMatchRequest{}
+			if b != nil {
+				m = proto.Clone(b).(*networkingv1alpha3.HTTPMatchRequest)
+			}
+			if m.Headers == nil {
+				m.Headers = map[string]*networkingv1alpha3.StringMatch{}
+			}
+			for hn, sm := range extra {
+				if _, ok := m.Headers[hn]; ok {
+					return nil, r.vsErr(fmt.Sprintf("%s.match[%d].headers", field, k), nil, "already matches header %q; %s", hn, hint)
+				}
+				m.Headers[hn] = proto.Clone(sm).(*networkingv1alpha3.StringMatch)
+			}
+			t.Match = append(t.Match, m)
 		}
-		if _, ok := m.Headers[hr.Name]; ok {
-			return nil, r.vsErr(fmt.Sprintf("%s.match[%d].headers", field, k), nil, "already matches header %q; pick another test header", hr.Name)
-		}
-		if m.Headers == nil {
-			m.Headers = map[string]*networkingv1alpha3.StringMatch{}
-		}
-		m.Headers[hr.Name] = proto.Clone(exact).(*networkingv1alpha3.StringMatch)
 	}
 	return t, nil
+}
+
+// stripCookie removes the response header key from d's additions, and the
+// header operations left empty by it.
+func stripCookie(d *networkingv1alpha3.HTTPRouteDestination, key string) {
+	ho := d.Headers.Response
+	delete(ho.Add, key)
+	switch {
+	case len(ho.Add) > 0:
+	case len(ho.Set) > 0 || len(ho.Remove) > 0:
+		ho.Add = nil
+	case d.Headers.Request != nil:
+		d.Headers.Response = nil
+	default:
+		d.Headers = nil
+	}
+}
+
+// setCookie makes destination j of route i add Set-Cookie: v to its
+// responses, under key (or "Set-Cookie" when empty), creating the header
+// operations it needs.
+func (e *editor) setCookie(i, j int, key, v string) {
+	d := e.route(i).Route[j]
+	path := fmt.Sprintf("/spec/http/%d/route/%d/headers", i, j)
+	if key == "" {
+		key = setCookieKey
+	}
+	switch {
+	case d.Headers == nil:
+		d.Headers = &networkingv1alpha3.Headers{Response: &networkingv1alpha3.Headers_HeaderOperations{Add: map[string]string{key: v}}}
+		e.ops = append(e.ops, patchOp{"add", path, map[string]any{"response": map[string]any{"add": map[string]string{key: v}}}})
+	case d.Headers.Response == nil:
+		d.Headers.Response = &networkingv1alpha3.Headers_HeaderOperations{Add: map[string]string{key: v}}
+		e.ops = append(e.ops, patchOp{"add", path + "/response", map[string]any{"add": map[string]string{key: v}}})
+	case d.Headers.Response.Add == nil:
+		d.Headers.Response.Add = map[string]string{key: v}
+		e.ops = append(e.ops, patchOp{"add", path + "/response/add", map[string]string{key: v}})
+	default:
+		d.Headers.Response.Add[key] = v
+		e.ops = append(e.ops, patchOp{"add", path + "/response/add/" + pointerToken(key), v})
+	}
+}
+
+// dropCookie removes what setCookie added: the key, and the header
+// operations it leaves empty.
+func (e *editor) dropCookie(i, j int, key string) {
+	d := e.route(i).Route[j]
+	path := fmt.Sprintf("/spec/http/%d/route/%d/headers", i, j)
+	ho := d.Headers.Response
+	switch {
+	case len(ho.Add) > 1:
+		path += "/response/add/" + pointerToken(key)
+	case len(ho.Set) > 0 || len(ho.Remove) > 0:
+		path += "/response/add"
+	case d.Headers.Request != nil:
+		path += "/response"
+	}
+	stripCookie(d, key)
+	e.ops = append(e.ops, patchOp{Op: "remove", Path: path})
+}
+
+// pointerToken escapes a map key for a JSON Pointer (RFC 6901).
+func pointerToken(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
 }

@@ -29,9 +29,19 @@ type Driver struct {
 }
 
 var (
-	_ traffic.Driver  = (*Driver)(nil)
-	_ traffic.Checker = (*Driver)(nil)
+	_ traffic.Driver   = (*Driver)(nil)
+	_ traffic.Checker  = (*Driver)(nil)
+	_ traffic.Featurer = (*Driver)(nil)
 )
+
+// Features says what the driver carries beyond weights, a mirror and a
+// test route (a [traffic.Featurer] method): a cohort of header matches of
+// every kind (HTTPMatchRequest.headers exact, prefix, regex) and of
+// cookies (a regex on the cookie header, [traffic.CookieRegex]), and
+// session affinity.
+func (r *Driver) Features() traffic.Features {
+	return traffic.Features{HeaderMatch: true, PrefixMatch: true, RegexMatch: true, CookieMatch: true, Affinity: true}
+}
 
 // New returns a *[traffic.Router] over the route cfg names, talking to the
 // cluster through client. It validates cfg (a *[canary.FieldError] names the
@@ -82,12 +92,14 @@ func (r *Driver) Read(ctx context.Context) (traffic.Split, traffic.Version, erro
 }
 
 // Check refuses what Istio cannot express (a [traffic.Checker] method): a
-// test header name in upper case.
+// test or cohort header name in upper case (Istio matches header names in
+// lower case), and a regex match on the cookie header that is a cookie
+// match's own expression (it would read back as the cookie match).
 func (r *Driver) Check(s traffic.Split) error { return validateSplit(s) }
 
 // Write puts s in force on the VirtualService v (a [traffic.Driver] method):
-// one JSON Patch that changes only the managed route's weights and mirror
-// and the test route, pinned to v's resourceVersion. Unless s is
+// one JSON Patch that changes only the managed route's weights, mirror and
+// canary Set-Cookie and the router's own routes (test, cohort, session), pinned to v's resourceVersion. Unless s is
 // traffic.AllStable() (a rollback is never held up by a subset check), it
 // first checks the DestinationRule subsets once per Driver (see
 // EnsureSubsets).
@@ -137,8 +149,8 @@ func (r *Driver) patch(ctx context.Context, vs *networkingv1.VirtualService, ops
 // Desired reads the VirtualService and returns it as a write of s would
 // make it, without writing anything: for GitOps set-ups where Argo CD or
 // Flux owns the object and the change goes through a repository. Only the
-// managed route's weights and mirror and the test route differ from the
-// object read. It does not check the DestinationRule subsets.
+// managed route's weights, mirror and canary Set-Cookie and the router's
+// own routes differ from the object read. It does not check the DestinationRule subsets.
 func (r *Driver) Desired(ctx context.Context, s traffic.Split) (*networkingv1.VirtualService, error) {
 	if err := validateSplit(s); err != nil {
 		return nil, err

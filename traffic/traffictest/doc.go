@@ -22,4 +22,14 @@
 // (TestCancelledContext); a missing route gives traffic.ErrNotFound
 // (TestMissingRouteIsNotFound); and the back end's native error stays
 // reachable with errors.As (TestNativeErrorReachable).
+//
+// Each release shape has a named test: an A/B cohort by header
+// (TestCohortHeaderExact, TestCohortHeaderPrefix, TestCohortHeaderRegex) or
+// by cookie (TestCohortCookie), session affinity (TestAffinity), the mirror
+// (TestMirror), and all of them at once (TestAllShapesTogether). A shape
+// is written and read back only when the driver declares it
+// (traffic.Featurer, learnt through the Router's Check, and compared with
+// Harness.Features when that is set); otherwise the test checks that the
+// Router refuses it with a *canary.FieldError naming the field before any
+// I/O, and that the split in force stays.
 package traffictest

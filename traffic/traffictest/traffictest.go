@@ -28,6 +28,13 @@ type Harness struct {
 	// cannot express; SetSplit must then refuse such splits with an error
 	// matching [canary.ErrInvalid].
 	NoMirror, NoTestRoute bool
+	// Features, when set, is what the driver must declare
+	// ([traffic.Featurer]): the suite fails when the Router's Check takes a
+	// cohort match or an affinity the driver should refuse, or refuses one
+	// it should take. Nil leaves the suite to learn the features from
+	// Check alone; either way a shape's test writes the shape when Check
+	// takes it and otherwise checks that it is refused before any write.
+	Features *traffic.Features
 }
 
 // Run runs every test of the suite against h, each as a subtest named
@@ -51,6 +58,12 @@ func Run(t *testing.T, h Harness) {
 		{"CancelledContext", TestCancelledContext},
 		{"MissingRouteIsNotFound", TestMissingRouteIsNotFound},
 		{"NativeErrorReachable", TestNativeErrorReachable},
+		{"CohortHeaderExact", TestCohortHeaderExact},
+		{"CohortHeaderPrefix", TestCohortHeaderPrefix},
+		{"CohortHeaderRegex", TestCohortHeaderRegex},
+		{"CohortCookie", TestCohortCookie},
+		{"Affinity", TestAffinity},
+		{"AllShapesTogether", TestAllShapesTogether},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, h) })
 	}
