@@ -50,7 +50,7 @@ func wireSignals(ctx context.Context, f *rolloutFile, show progress) func() {
 				}
 			}
 		}
-		if _, err := f.ro.ApplyWebhooks(cfg); err != nil {
+		if _, err := f.ro.ApplyWebhooks(cfg, os.Getenv, os.ReadFile); err != nil {
 			return f.wrap(err)
 		}
 		return nil
