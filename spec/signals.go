@@ -173,6 +173,11 @@ var (
 	webhookTypes = []string{"confirm-rollout", "pre-rollout", "rollout", "confirm-traffic-increase", "confirm-promotion", "post-rollout", "rollback", "event"}
 )
 
+// ValidMetadataKey reports whether k is a metadata key a rollout file
+// takes: 1 to 253 letters, digits, '-', '_' and '.', starting and ending
+// with a letter or digit.
+func ValidMetadataKey(k string) bool { return metadataKey.MatchString(k) }
+
 // validate reports the first bad field of w, the i-th webhook. Metadata
 // values are never shown.
 func (w Webhook) validate(i int, names map[string]bool) error {
