@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -234,4 +236,81 @@ func TestRunWebhooks(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestRunImportedWebhooks: the webhooks canaryctl import flagger maps from
+// Flagger's webhook page (testdata/flagger/webhooks.yaml) run: spliced
+// into a rollout on the in-process mesh, with the hosts pointed at a
+// server answering as Flagger's load tester does (the gates approve, no
+// rollback asked), the rollout is promoted and every hook type was
+// called, each with its metadata.
+func TestRunImportedWebhooks(t *testing.T) {
+	slow(t)
+	out, errOut, code := ctl(t, t.TempDir(), "import", "flagger", "testdata/flagger/webhooks.yaml")
+	if code != 0 {
+		t.Fatalf("import: exit %d %s", code, errOut)
+	}
+	i := strings.Index(out, "\nsignals:\n")
+	if i < 0 {
+		t.Fatalf("no signals section:\n%s", out)
+	}
+	signals := out[i+1:]
+	if j := strings.Index(signals, "\nplan:"); j >= 0 {
+		signals = signals[:j+1]
+	}
+	var mu sync.Mutex
+	seen := map[string]hook.Payload{} // by what the payload shows of its hook
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p hook.Payload
+		_ = json.NewDecoder(r.Body).Decode(&p)
+		key := r.URL.Path
+		switch {
+		case p.Metadata["eventMessage"] != "":
+			key = "event"
+		case p.Metadata["type"] == "helmv3":
+			key = "pre-rollout"
+		case strings.HasPrefix(p.Metadata["cmd"], "hey "):
+			key = "rollout"
+		case p.Metadata["some"] == "message":
+			key = "post-rollout"
+		case r.URL.Path == "/gate/approve":
+			key += " " + p.Phase
+		}
+		mu.Lock()
+		seen[key] = p
+		mu.Unlock()
+		switch r.URL.Path {
+		case "/gate/halt":
+			http.Error(w, "Forbidden", http.StatusForbidden)
+		case "/rollback/check":
+			http.Error(w, "Forbidden", http.StatusForbidden) // no rollback asked
+		}
+	}))
+	defer srv.Close()
+	for _, host := range []string{"http://flagger-loadtester.test", "http://flagger-helmtester.flagger", "http://telegram.bot:8080", "http://event-recevier.notifications"} {
+		signals = strings.ReplaceAll(signals, host, srv.URL)
+	}
+	signals = strings.ReplaceAll(signals, "/gate/halt", "/gate/approve") // the muted gate, approving
+	store := t.TempDir()
+	m := newMesh(t, 0)
+	m.load(t)
+	file := m.rolloutFile(t, "podinfo", "10, 50", "1s", signals)
+	b, _ := os.ReadFile(file)
+	if err := os.WriteFile(file, []byte(strings.Replace(string(b), "  deadline: 60s\n", "  deadline: 60s\n  gates: {beforeIncrease: true, beforePromotion: true}\n", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runOut, runErr, code := ctl(t, store, "run", "-f", file, "--timeout", "120s")
+	if code != 0 {
+		t.Fatalf("run: exit %d\n%s\n%s", code, runOut, runErr)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, k := range []string{"/gate/approve Initialized", "pre-rollout", "rollout", "/gate/approve Waiting", "/gate/approve WaitingPromotion", "/rollback/check", "event", "post-rollout"} {
+		if _, ok := seen[k]; !ok {
+			t.Errorf("no call of %s; calls: %v", k, slices.Collect(maps.Keys(seen)))
+		}
+	}
+	if p := seen["event"]; p.Metadata["cluster"] != "flagger-test" || p.Metadata["environment"] != "test" || p.Name != "podinfo" {
+		t.Errorf("event payload %+v", p)
+	}
 }
