@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -315,5 +316,27 @@ func TestRunAlarmMissing(t *testing.T) {
 	}
 	if n := strings.Count(out.String(), `alarm not found: "cart-5xx"`); n != 1 {
 		t.Fatalf("the missing alarm said %d times:\n%s", n, out.String())
+	}
+}
+
+// TestStaleLedgerRefused: a signal ledger left without its rollout record
+// (by an archive of an older canaryctl, which did not move it) is not
+// taken up by a new rollout of the name: it could hold, as applied, the
+// very alarm that should roll the new one back.
+func TestStaleLedgerRefused(t *testing.T) {
+	ctx := context.Background()
+	fs, err := canarystore.NewFile(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := rolloutStore{Store: fs, where: "test"}
+	if _, err := st.Save(ctx, trigger.Key("cart"), []byte(`{"signals":[]}`), ""); err != nil {
+		t.Fatal(err)
+	}
+	cfg := rollback.Config{Name: "cart", Router: fake.NewRouter(),
+		Plan: rollback.Plan{Stages: rollback.Weights(20, 50), Interval: time.Second}}
+	_, err = newDriver(ctx, st, nil, cfg, &plainView{w: io.Discard}, "")
+	if exitCode(err) != exitFinished || !strings.Contains(fmt.Sprint(err), "cart.signals") {
+		t.Fatalf("newDriver: %v", err)
 	}
 }
