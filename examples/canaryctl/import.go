@@ -10,7 +10,9 @@ package main
 //     thresholdRange; MetricTemplate with {{ namespace }}, {{ target }},
 //     {{ interval }}, {{ variables.* }}), usage/webhooks.md (webhook
 //     types), tutorials/istio-progressive-delivery.md — fluxcd/flagger at
-//     15bd6ad555e6.
+//     15bd6ad555e6; the webhook fields (CanaryWebhook in
+//     pkg/apis/flagger/v1beta1/canary.go) and their default timeouts
+//     (pkg/controller/webhook.go) at v1.36.1.
 //   - Argo Rollouts: docs/features/analysis.md (AnalysisTemplate metrics
 //     with interval, successCondition/failureCondition on result[0],
 //     failureLimit, provider.prometheus; Rollout canary steps setWeight
