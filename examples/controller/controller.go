@@ -340,6 +340,14 @@ func (c *Controller) reconcile(ctx context.Context, key string) (time.Duration, 
 		c.o.Log.Warn("fenced off by the store; reloading", "rollout", key, "err", err)
 		return 0, err
 	}
+	var fe *canary.FieldError
+	if errors.As(err, &fe) {
+		// The router refused the object it writes, naming the field: a
+		// route its implementation cannot carry (an HTTPRoute whose
+		// parent Linkerd does not read), a split that does not match the
+		// spec. Nothing was written for it; say so on the Rollout.
+		return 0, c.invalid(shardCtx, u, ro, ref, err)
+	}
 	if serr := c.writeStatus(shardCtx, u, ro, status, nil); serr != nil && err == nil {
 		err = serr
 	}
