@@ -209,18 +209,44 @@ func (f *fixture) replicas(t *testing.T, name string) (int32, map[string]string)
 // Gateway instead, which Linkerd does not read.
 func (f *fixture) linkerdApp(t *testing.T, name string, gatewayParent bool) *unstructured.Unstructured {
 	t.Helper()
-	f.deployment(t, name, 4)
-	f.deployment(t, name+"-canary", 2)
 	parent := map[string]any{"group": "core", "kind": "Service", "name": name, "port": int64(80)}
 	if gatewayParent {
 		parent = map[string]any{"name": "mesh-gateway"}
 	}
+	return f.gatewayApp(t, name, "linkerd", parent, nil)
+}
+
+// latticeApp is an application behind an HTTPRoute of the AWS Gateway API
+// Controller (implementation vpc-lattice): its parent is a Gateway, and
+// the managed rule matches on headers headers (VPC Lattice takes at most
+// 5).
+func (f *fixture) latticeApp(t *testing.T, name string, headers int) *unstructured.Unstructured {
+	t.Helper()
+	var hs []any
+	for i := range headers {
+		hs = append(hs, map[string]any{"name": fmt.Sprintf("x-h%d", i), "value": "1"})
+	}
+	match := []any{map[string]any{"path": map[string]any{"type": "PathPrefix", "value": "/api"}, "headers": hs}}
+	return f.gatewayApp(t, name, "vpc-lattice", map[string]any{"name": "lattice-network"}, match)
+}
+
+// gatewayApp creates the Deployments, an HTTPRoute whose rule "primary"
+// (with matches) sends all traffic to stable, another rule, and a Rollout
+// through it with the implementation given.
+func (f *fixture) gatewayApp(t *testing.T, name, impl string, parent map[string]any, matches []any) *unstructured.Unstructured {
+	t.Helper()
+	f.deployment(t, name, 4)
+	f.deployment(t, name+"-canary", 2)
 	backend := func(svc string, w int64) any { return map[string]any{"name": svc, "port": int64(80), "weight": w} }
+	primary := map[string]any{"name": "primary", "backendRefs": []any{backend(name, 100), backend(name+"-canary", 0)}}
+	if matches != nil {
+		primary["matches"] = matches
+	}
 	u := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
 		"metadata": map[string]any{"name": name, "namespace": f.ns, "annotations": map[string]any{"team": "cart"}},
 		"spec": map[string]any{"parentRefs": []any{parent}, "rules": []any{
-			map[string]any{"name": "primary", "backendRefs": []any{backend(name, 100), backend(name+"-canary", 0)}},
+			primary,
 			map[string]any{"name": "other", "matches": []any{map[string]any{"path": map[string]any{"type": "PathPrefix", "value": "/static"}}},
 				"backendRefs": []any{backend("assets", 1)}},
 		}},
@@ -230,10 +256,41 @@ func (f *fixture) linkerdApp(t *testing.T, name string, gatewayParent bool) *uns
 		t.Fatal(err)
 	}
 	spec := rolloutSpec(name)
-	spec["router"] = map[string]any{"kind": "HTTPRoute", "name": name, "route": "primary", "implementation": "linkerd",
+	spec["router"] = map[string]any{"kind": "HTTPRoute", "name": name, "route": "primary", "implementation": impl,
 		"stableService": name, "canaryService": name + "-canary"}
 	f.createRollout(t, name, spec)
 	return before
+}
+
+// refused waits until the Rollout name has Valid=False and an InvalidSpec
+// Event whose messages hold every fragment, and checks that the object
+// before was never written.
+func (f *fixture) refused(t *testing.T, name string, before *unstructured.Unstructured, fragments ...string) {
+	t.Helper()
+	has := func(msg string) bool {
+		for _, fr := range fragments {
+			if !strings.Contains(msg, fr) {
+				return false
+			}
+		}
+		return true
+	}
+	poll(t, 2*time.Minute, name+"'s condition and Event", func() (bool, string) {
+		r := f.rollout(t, name)
+		ok := false
+		for _, c := range r.Status.Conditions {
+			ok = ok || c.Type == "Valid" && c.Status == "False" && has(c.Message)
+		}
+		ev := false
+		for _, e := range f.events(t, name) {
+			ev = ev || e.Reason == "InvalidSpec" && e.Type == "Warning" && has(e.Message)
+		}
+		return ok && ev, fmt.Sprintf("status %+v", r.Status)
+	})
+	got, err := f.dc.Resource(routeGVR).Namespace(f.ns).Get(f.ctx, name, metav1.GetOptions{})
+	if err != nil || got.GetResourceVersion() != before.GetResourceVersion() {
+		t.Errorf("the HTTPRoute %s was written: %v, resourceVersion %s → %s", name, err, before.GetResourceVersion(), got.GetResourceVersion())
+	}
 }
 
 // sameObject reports how after differs from before in what a rollback
@@ -255,7 +312,8 @@ func sameObject(before, after *unstructured.Unstructured) string {
 
 // The routers of issue 21, end to end: for an SMI TrafficSplit, an
 // Ingress of the AWS Load Balancer Controller, a replica-ratio canary (no
-// router) and an HTTPRoute read by Linkerd (implementation linkerd), a
+// router), an HTTPRoute read by Linkerd (implementation linkerd) and one
+// read by the AWS Gateway API Controller (implementation vpc-lattice), a
 // healthy canary is promoted and a faulty one rolled back by the
 // controller running as the ServiceAccount of deploy/rbac.yaml. Every
 // object it writes is accepted by the API server (the SMI CRD is Open
@@ -264,8 +322,9 @@ func sameObject(before, after *unstructured.Unstructured) string {
 // rollout and fail the test), no request is Forbidden, every write names
 // the field manager meshcanary, and a rollback leaves the object it
 // routed through as it was before the rollout. An HTTPRoute whose parent
-// Linkerd does not read (a Gateway) is refused with a condition and an
-// Event naming the route's field, and is not written.
+// Linkerd does not read (a Gateway), and one whose rule has more header
+// matches than VPC Lattice takes, are refused with a condition and an
+// Event naming the route's field, and are not written.
 func TestEndToEndRouters(t *testing.T) {
 	f := newFixture(t)
 	smiBefore := f.smiApp(t, "smi-shop")
@@ -275,6 +334,9 @@ func TestEndToEndRouters(t *testing.T) {
 	f.linkerdApp(t, "linkerd-shop", false)
 	linkerdFaultyBefore := f.linkerdApp(t, "linkerd-faulty", false)
 	badParent := f.linkerdApp(t, "linkerd-gateway", true)
+	f.latticeApp(t, "lattice-shop", 2)
+	latticeFaultyBefore := f.latticeApp(t, "lattice-faulty", 2)
+	tooManyHeaders := f.latticeApp(t, "lattice-headers", 6)
 	f.kubelet(t) // after f.deployment has written its statuses
 	f.ratioApp(t, "ratio-shop")
 	f.ratioApp(t, "ratio-faulty")
@@ -285,7 +347,7 @@ func TestEndToEndRouters(t *testing.T) {
 	start(t, f.controllerOptions(t, "replica-0", cfg))
 
 	want := map[string]string{}
-	for _, kind := range []string{"smi", "alb", "ratio", "linkerd"} {
+	for _, kind := range []string{"smi", "alb", "ratio", "linkerd", "lattice"} {
 		want[kind+"-shop"], want[kind+"-faulty"] = "succeeded", "rolled-back"
 	}
 	for name, phase := range want {
@@ -376,22 +438,21 @@ func TestEndToEndRouters(t *testing.T) {
 			t.Errorf("the rollback did not restore the HTTPRoute: %s", diff)
 		}
 		// A Gateway parent: refused with the field, nothing written.
-		poll(t, 2*time.Minute, "linkerd-gateway's condition and Event", func() (bool, string) {
-			r := f.rollout(t, "linkerd-gateway")
-			ok := false
-			for _, c := range r.Status.Conditions {
-				ok = ok || c.Type == "Valid" && c.Status == "False" && strings.Contains(c.Message, "spec.parentRefs[0]") && strings.Contains(c.Message, "Linkerd")
-			}
-			ev := false
-			for _, e := range f.events(t, "linkerd-gateway") {
-				ev = ev || e.Reason == "InvalidSpec" && e.Type == "Warning" && strings.Contains(e.Message, "spec.parentRefs[0]")
-			}
-			return ok && ev, fmt.Sprintf("status %+v", r.Status)
-		})
-		got, err := f.dc.Resource(routeGVR).Namespace(f.ns).Get(f.ctx, "linkerd-gateway", metav1.GetOptions{})
-		if err != nil || got.GetResourceVersion() != badParent.GetResourceVersion() {
-			t.Errorf("the HTTPRoute Linkerd does not read was written: %v, resourceVersion %s → %s", err, badParent.GetResourceVersion(), got.GetResourceVersion())
+		f.refused(t, "linkerd-gateway", badParent, "spec.parentRefs[0]", "Linkerd reads an HTTPRoute whose parents are Services")
+	})
+	t.Run("HTTPRoute-vpc-lattice", func(t *testing.T) {
+		if wt := f.routeCanaryWeight(t, "lattice-shop", "lattice-shop-canary"); wt != 100 {
+			t.Errorf("promoted canary weight %d in the HTTPRoute, want 100", wt)
 		}
+		after, err := f.dc.Resource(routeGVR).Namespace(f.ns).Get(f.ctx, "lattice-faulty", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := sameObject(latticeFaultyBefore, after); diff != "" {
+			t.Errorf("the rollback did not restore the HTTPRoute: %s", diff)
+		}
+		// Six header matches: more than a VPC Lattice rule takes.
+		f.refused(t, "lattice-headers", tooManyHeaders, "spec.rules[0].matches[0].headers", "VPC Lattice takes at most 5 header matches")
 	})
 
 	// No request was Forbidden, and every write named the field manager.
