@@ -234,3 +234,57 @@ func TestAlertAuthFlags(t *testing.T) {
 		t.Errorf("run without a credential: %v", err)
 	}
 }
+
+// The flags, in a controller process: -alerts-address on loopback (port
+// 0: the address is read from the process's log) and -alerts-token-file.
+// A firing alert posted to it rolls the Rollout back; a second delivery
+// is a duplicate.
+func TestAlertReceiverProcess(t *testing.T) {
+	f := newFixture(t)
+	spec := rolloutSpec("proc-alert")
+	spec["plan"] = map[string]any{"stages": []any{int64(10), int64(100)}, "interval": "1s", "hold": "1h"}
+	f.app(t, "proc-alert", spec)
+	tok := t.TempDir() + "/token"
+	if err := os.WriteFile(tok, []byte("process-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := startReplica(t, f, kubeconfig(t, f.applyRBAC(t, nil)), "proc-0", 4,
+		"-alerts-address", "127.0.0.1:0", "-alerts-token-file", tok)
+	var addr string
+	poll(t, 2*time.Minute, "the receiver's address in the log", func() (bool, string) {
+		b, err := os.ReadFile(r.log)
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			var rec struct{ Msg, Address string }
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "receiving Alertmanager webhooks" {
+				addr = rec.Address
+				return true, ""
+			}
+		}
+		return false, string(b)
+	})
+	if !strings.HasPrefix(addr, "127.0.0.1:") {
+		t.Fatalf("the receiver listens on %q, want loopback", addr)
+	}
+	poll(t, 2*time.Minute, "proc-alert at its first stage", func() (bool, string) {
+		ro := f.rollout(t, "proc-alert")
+		return ro.Status.Phase == "progressing" && ro.Status.CanaryWeight == 10, fmt.Sprintf("%+v", ro.Status)
+	})
+	body := alertPayload(t, AlertName(f.ns, "proc-alert"), "5e6f7a8b9c0d1e2f", time.Now().Add(-time.Minute).UTC())
+	url := "http://" + addr + "/alerts"
+	if code, res := postAlert(t, url, "process-token", body); code != http.StatusOK || len(res.Applied) != 1 {
+		t.Fatalf("the alert: %d %+v, want 200 with one rollback applied", code, res)
+	}
+	poll(t, 2*time.Minute, "proc-alert to be rolled back", func() (bool, string) {
+		ro := f.rollout(t, "proc-alert")
+		return ro.Status.Phase == "rolled-back", fmt.Sprintf("%+v", ro.Status)
+	})
+	if w := f.canaryWeight(t, "proc-alert", "proc-alert-canary"); w != 0 {
+		t.Errorf("canary weight %d after the rollback, want 0", w)
+	}
+	if code, res := postAlert(t, url, "process-token", body); code != http.StatusOK || res.Duplicates != 1 || len(res.Applied) != 0 {
+		t.Errorf("the repeated delivery: %d %+v, want one duplicate", code, res)
+	}
+}
