@@ -233,6 +233,11 @@ func TestAlertAuthFlags(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "-alerts-token-file") {
 		t.Errorf("run without a credential: %v", err)
 	}
+	err = run(context.Background(), []string{"-kubeconfig", dir + "/none", "-alerts-address", "127.0.0.1:0",
+		"-alerts-token-file", tok, "-alerts-path", "alerts"}, fakeMetrics{})
+	if err == nil || !strings.Contains(err.Error(), "-alerts-path") {
+		t.Errorf("run with a path without /: %v", err)
+	}
 }
 
 // The flags, in a controller process: -alerts-address on loopback (port
@@ -274,6 +279,9 @@ func TestAlertReceiverProcess(t *testing.T) {
 	})
 	body := alertPayload(t, AlertName(f.ns, "proc-alert"), "5e6f7a8b9c0d1e2f", time.Now().Add(-time.Minute).UTC())
 	url := "http://" + addr + "/alerts"
+	if code, _ := postAlert(t, "http://"+addr+"/other", "process-token", body); code != http.StatusNotFound {
+		t.Errorf("a post to another path: %d, want 404", code)
+	}
 	if code, res := postAlert(t, url, "process-token", body); code != http.StatusOK || len(res.Applied) != 1 {
 		t.Fatalf("the alert: %d %+v, want 200 with one rollback applied", code, res)
 	}

@@ -65,6 +65,9 @@ func run(ctx context.Context, args []string, provider metrics.Provider) error {
 	}
 	var auth trigger.Authenticator
 	if *alertsAddr != "" {
+		if !strings.HasPrefix(*alertsPath, "/") {
+			return fmt.Errorf("-alerts-path %q must start with /", *alertsPath)
+		}
 		var err error
 		if auth, err = alertAuth(*tokenFile, *keyFile); err != nil {
 			return err
@@ -118,13 +121,19 @@ func run(ctx context.Context, args []string, provider metrics.Provider) error {
 		if err != nil {
 			return err
 		}
-		mux := http.NewServeMux()
-		mux.Handle(*alertsPath, recv)
+		path := *alertsPath
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != path {
+				http.NotFound(w, r)
+				return
+			}
+			recv.ServeHTTP(w, r)
+		})
 		l, err := net.Listen("tcp", *alertsAddr)
 		if err != nil {
 			return err
 		}
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: abortWait + 30*time.Second}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: abortWait + 30*time.Second}
 		log.Info("receiving Alertmanager webhooks", "address", l.Addr().String(), "path", *alertsPath, "label", *alertsLabel)
 		go func() {
 			if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
