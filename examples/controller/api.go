@@ -15,6 +15,7 @@ import (
 	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/analysis"
 	"github.com/meshcanary/canary/metrics"
+	"github.com/meshcanary/canary/providers/gatewayapi"
 	mckube "github.com/meshcanary/canary/providers/kubernetes"
 	"github.com/meshcanary/canary/rollback"
 )
@@ -93,6 +94,13 @@ type Router struct {
 	// Replicas (ReplicaRatio only) is the number of pods the two
 	// Deployments share; zero means the sum of their replicas as read.
 	Replicas int32 `json:"replicas,omitempty"`
+	// Implementation (HTTPRoute only) names the Gateway API
+	// implementation that reads the route, whose limits the router
+	// checks before it writes (gatewayapi.Config.Implementation): empty
+	// (generic Gateway API), "linkerd" (Linkerd 2.14+, an HTTPRoute whose
+	// parents are Services) or "vpc-lattice" (the AWS Gateway API
+	// Controller for Amazon VPC Lattice).
+	Implementation string `json:"implementation,omitempty"`
 }
 
 // routerKinds are the values of spec.router.kind.
@@ -355,12 +363,17 @@ func checkRouter(r Router) error {
 		only("actionName", r.ActionName != "", "Ingress"),
 		only("servicePort", r.ServicePort != 0, "Ingress"),
 		only("replicas", r.Replicas != 0, "ReplicaRatio"),
+		only("implementation", r.Implementation != "", "HTTPRoute"),
 	} {
 		if c != nil {
 			return c
 		}
 	}
 	switch r.Kind {
+	case "HTTPRoute":
+		if !slices.Contains(gatewayapi.Implementations, r.Implementation) {
+			return canary.Invalid("spec.router.implementation", r.Implementation, "must be empty (generic Gateway API), %q or %q", gatewayapi.Linkerd, gatewayapi.VPCLattice)
+		}
 	case "TrafficSplit":
 		if err := dnsLabel("spec.router.rootService", r.RootService); err != nil {
 			return err

@@ -302,11 +302,11 @@ func (c *Controller) reconcile(ctx context.Context, key string) (time.Duration, 
 		err = c.deploymentsExist(ro)
 	}
 	if err != nil {
-		return 0, c.invalid(shardCtx, u, ro, ref, err)
+		return 0, c.invalid(shardCtx, u, ro, ref, err, rollback.Status{})
 	}
 	cfg, err := c.config(ro, p, ref)
 	if err != nil {
-		return 0, c.invalid(shardCtx, u, ro, ref, err)
+		return 0, c.invalid(shardCtx, u, ro, ref, err, rollback.Status{})
 	}
 	st := &kubernetes.ConfigMapStore{Client: c.o.Kube, Namespace: ns, Owners: func(string) []metav1.OwnerReference {
 		return []metav1.OwnerReference{{APIVersion: APIVersion, Kind: Kind, Name: name, UID: types.UID(ro.UID)}}
@@ -319,7 +319,7 @@ func (c *Controller) reconcile(ctx context.Context, key string) (time.Duration, 
 		if err != nil {
 			var fe *canary.FieldError
 			if errors.As(err, &fe) || errors.Is(err, kubernetes.ErrNotRecord) {
-				return 0, c.invalid(shardCtx, u, ro, ref, err)
+				return 0, c.invalid(shardCtx, u, ro, ref, err, rollback.Status{})
 			}
 			return 0, err
 		}
@@ -339,6 +339,15 @@ func (c *Controller) reconcile(ctx context.Context, key string) (time.Duration, 
 		c.mu.Unlock()
 		c.o.Log.Warn("fenced off by the store; reloading", "rollout", key, "err", err)
 		return 0, err
+	}
+	var fe *canary.FieldError
+	if errors.As(err, &fe) {
+		// The router refused the object it writes, naming the field: a
+		// route its implementation cannot carry (an HTTPRoute whose
+		// parent Linkerd does not read), a split that does not match the
+		// spec. The route was not written; say so on the Rollout, with
+		// the status the step reached.
+		return 0, c.invalid(shardCtx, u, ro, ref, err, status)
 	}
 	if serr := c.writeStatus(shardCtx, u, ro, status, nil); serr != nil && err == nil {
 		err = serr
@@ -424,16 +433,18 @@ func (c *Controller) sink(ref *corev1.ObjectReference, ro *Rollout) rollback.Sin
 
 const eventsDroppedMsg = "the API server refused an Event for good (Forbidden or Invalid) and it was dropped: check that the controller may create events"
 
-// invalid reports a spec (or stored state) the controller cannot drive:
-// a status condition and a Warning Event naming the field, then a retry
-// with back-off (the returned error).
-func (c *Controller) invalid(ctx context.Context, u *unstructured.Unstructured, ro *Rollout, ref *corev1.ObjectReference, cause error) error {
+// invalid reports a spec (or stored state, or an object a router writes)
+// the controller cannot drive: a status condition and a Warning Event
+// naming the field, then a retry with back-off (the returned error). st
+// is the status a step reached; the zero Status (no step ran) keeps the
+// status fields as they are.
+func (c *Controller) invalid(ctx context.Context, u *unstructured.Unstructured, ro *Rollout, ref *corev1.ObjectReference, cause error, st rollback.Status) error {
 	msg := cause.Error()
 	if err := c.events.Warn(ctx, ref, "InvalidSpec", msg); err != nil {
 		c.o.Log.Warn("recording an Event failed", "err", err)
 	}
 	cond := &Condition{Type: "Valid", Status: "False", Reason: "InvalidSpec", Message: msg, ObservedGeneration: ro.Generation}
-	if err := c.writeStatus(ctx, u, ro, rollback.Status{}, cond); err != nil {
+	if err := c.writeStatus(ctx, u, ro, st, cond); err != nil {
 		c.o.Log.Warn("writing the status failed", "rollout", ro.Namespace+"/"+ro.Name, "err", err)
 	}
 	return fmt.Errorf("invalid rollout: %w", cause)
@@ -447,7 +458,8 @@ func (c *Controller) writeStatus(ctx context.Context, u *unstructured.Unstructur
 	valid := Condition{Type: "Valid", Status: "True", Reason: "Driven", ObservedGeneration: ro.Generation}
 	if invalid != nil {
 		valid = *invalid
-	} else {
+	}
+	if invalid == nil || st.Name != "" { // the zero Status: no step ran
 		ns.Phase, ns.CanaryWeight, ns.Stage, ns.Stages, ns.Reason = st.Phase.String(), st.CanaryWeight, st.StageNumber, st.Stages, st.Reason
 		ns.LastVerdict, ns.Evidence = nil, nil
 		if v := st.Verdict; v != nil {

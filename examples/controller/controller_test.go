@@ -327,6 +327,8 @@ func TestParseNamesFields(t *testing.T) {
 		{Kind: "TrafficSplit", Name: "a", RootService: "a", StableService: "a-stable", CanaryService: "a-canary", APIVersion: "v1alpha3"},
 		{Kind: "Ingress", Name: "a", ActionName: "a-split", StableService: "a", CanaryService: "a-canary", ServicePort: 80},
 		{Kind: "ReplicaRatio", Name: "a", Replicas: 5},
+		{Kind: "HTTPRoute", Name: "a", StableService: "a", CanaryService: "a-canary", Implementation: "linkerd"},
+		{Kind: "HTTPRoute", Name: "a", StableService: "a", CanaryService: "a-canary", Implementation: "vpc-lattice"},
 	} {
 		r := base()
 		r.Spec.Router = rt
@@ -348,10 +350,11 @@ func TestParseNamesFields(t *testing.T) {
 		"spec.router.servicePort": func(r *Rollout) {
 			r.Spec.Router.Kind, r.Spec.Router.ActionName, r.Spec.Router.ServicePort = "Ingress", "a-split", 70000
 		},
-		"spec.router.replicas": func(r *Rollout) { r.Spec.Router.Replicas = 3 },
-		"spec.plan.stages":     func(r *Rollout) { r.Spec.Plan.Stages = nil },
-		"spec.plan.stages[0]":  func(r *Rollout) { r.Spec.Plan.Stages = []int{0, 100} },
-		"spec.plan.steps":      func(r *Rollout) { r.Spec.Plan.Steps = []int{10, 100} }, // both names
+		"spec.router.replicas":       func(r *Rollout) { r.Spec.Router.Replicas = 3 },
+		"spec.router.implementation": func(r *Rollout) { r.Spec.Router.Implementation = "istio" },
+		"spec.plan.stages":           func(r *Rollout) { r.Spec.Plan.Stages = nil },
+		"spec.plan.stages[0]":        func(r *Rollout) { r.Spec.Plan.Stages = []int{0, 100} },
+		"spec.plan.steps":            func(r *Rollout) { r.Spec.Plan.Steps = []int{10, 100} }, // both names
 		"spec.plan.steps[1]": func(r *Rollout) { // the deprecated name is checked alike
 			r.Spec.Plan.Stages, r.Spec.Plan.Steps = nil, []int{50, 20}
 		},

@@ -39,6 +39,8 @@ func TestCRDRefusesBadRollouts(t *testing.T) {
 		"good-alb":           {"kind": "Ingress", "name": "a", "actionName": "a-split", "stableService": "a", "canaryService": "a-canary", "servicePort": int64(80)},
 		"good-replica-ratio": {"kind": "ReplicaRatio", "name": "a", "replicas": int64(5)},
 		"good-httproute":     {"kind": "HTTPRoute", "name": "a", "stableService": "a", "canaryService": "a-canary"},
+		"good-linkerd":       {"kind": "HTTPRoute", "name": "a", "stableService": "a", "canaryService": "a-canary", "implementation": "linkerd"},
+		"good-vpc-lattice":   {"kind": "HTTPRoute", "name": "a", "stableService": "a", "canaryService": "a-canary", "implementation": "vpc-lattice"},
 	} {
 		s := rolloutSpec(name)
 		s["router"] = rt
@@ -106,6 +108,10 @@ func TestCRDRefusesBadRollouts(t *testing.T) {
 		{"replica-ratio-zero", func(s map[string]any) {
 			s["router"] = map[string]any{"kind": "ReplicaRatio", "name": "a", "replicas": int64(0)}
 		}, "spec.router.replicas", "greater than or equal to 1"},
+		{"unknown-implementation", func(s map[string]any) {
+			s["router"] = map[string]any{"kind": "HTTPRoute", "name": "a", "stableService": "a", "canaryService": "a-canary", "implementation": "istio"}
+		}, "spec.router.implementation", "Unsupported value"},
+		{"implementation-elsewhere", func(s map[string]any) { router(s)["implementation"] = "linkerd" }, "spec.router.implementation", "only for kind HTTPRoute"},
 		{"missing-services", func(s map[string]any) { delete(router(s), "canaryService") }, "spec.router.stableService", "stableService and canaryService are required"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

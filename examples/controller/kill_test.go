@@ -43,13 +43,16 @@ type replica struct {
 	id   string
 	cmd  *exec.Cmd
 	done chan struct{}
+	log  string // the process's stdout and stderr
 }
 
-func startReplica(t *testing.T, f *fixture, kcfg, id string, shards int) *replica {
+// startReplica starts a replica process with the flags the tests use,
+// then extra ones.
+func startReplica(t *testing.T, f *fixture, kcfg, id string, shards int, extra ...string) *replica {
 	t.Helper()
-	args, _ := json.Marshal([]string{"-kubeconfig", kcfg, "-namespace", f.ns, "-lease-namespace", f.ns,
+	args, _ := json.Marshal(append([]string{"-kubeconfig", kcfg, "-namespace", f.ns, "-lease-namespace", f.ns,
 		"-identity", id, "-shards", strconv.Itoa(shards), "-lease-duration", "3s", "-renew-deadline", "2s",
-		"-retry-period", "500ms", "-metrics-address", "", "-workers", "4"})
+		"-retry-period", "500ms", "-metrics-address", "", "-workers", "4"}, extra...))
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "MESHCANARY_CONTROLLER_ARGS="+string(args))
 	logf, err := os.Create(t.TempDir() + "/" + id + ".log")
@@ -60,7 +63,7 @@ func startReplica(t *testing.T, f *fixture, kcfg, id string, shards int) *replic
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	r := &replica{id: id, cmd: cmd, done: make(chan struct{})}
+	r := &replica{id: id, cmd: cmd, done: make(chan struct{}), log: logf.Name()}
 	go func() { _ = cmd.Wait(); logf.Close(); close(r.done) }()
 	t.Cleanup(func() { r.kill() })
 	return r

@@ -10,9 +10,11 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -26,6 +28,7 @@ import (
 
 	"github.com/meshcanary/canary/metrics"
 	mcprom "github.com/meshcanary/canary/providers/prometheus"
+	"github.com/meshcanary/canary/trigger"
 )
 
 func main() {
@@ -52,8 +55,23 @@ func run(ctx context.Context, args []string, provider metrics.Provider) error {
 	listen := fs.String("metrics-address", ":8080", "where /metrics and /healthz are served; empty serves nothing")
 	balance := fs.Bool("balance", true, "spread the shards over the live replicas (member Leases)")
 	qps := fs.Float64("kube-qps", 50, "client-side rate limit of API requests per second")
+	alertsAddr := fs.String("alerts-address", "", "where the Alertmanager webhook receiver listens (e.g. :9095); empty runs none")
+	alertsPath := fs.String("alerts-path", "/alerts", "URL path of the Alertmanager webhook receiver")
+	alertsLabel := fs.String("alerts-label", DefaultAlertLabel, "the alert label naming the Rollout to roll back, as <namespace>.<name>")
+	tokenFile := fs.String("alerts-token-file", "", "file holding the bearer token Alertmanager sends (http_config.authorization)")
+	keyFile := fs.String("alerts-hmac-key-file", "", "file holding the HMAC key of signed requests (instead of -alerts-token-file)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var auth trigger.Authenticator
+	if *alertsAddr != "" {
+		if !strings.HasPrefix(*alertsPath, "/") {
+			return fmt.Errorf("-alerts-path %q must start with /", *alertsPath)
+		}
+		var err error
+		if auth, err = alertAuth(*tokenFile, *keyFile); err != nil {
+			return err
+		}
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("identity", *identity)
 	var rc *rest.Config
@@ -98,6 +116,32 @@ func run(ctx context.Context, args []string, provider metrics.Provider) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	if *alertsAddr != "" {
+		recv, err := c.AlertReceiver(auth, *alertsLabel)
+		if err != nil {
+			return err
+		}
+		path := *alertsPath
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != path {
+				http.NotFound(w, r)
+				return
+			}
+			recv.ServeHTTP(w, r)
+		})
+		l, err := net.Listen("tcp", *alertsAddr)
+		if err != nil {
+			return err
+		}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: abortWait + 30*time.Second}
+		log.Info("receiving Alertmanager webhooks", "address", l.Addr().String(), "path", *alertsPath, "label", *alertsLabel)
+		go func() {
+			if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("alert receiver", "err", err)
+			}
+		}()
+		defer srv.Close()
+	}
 	if *listen != "" {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -111,4 +155,32 @@ func run(ctx context.Context, args []string, provider metrics.Provider) error {
 		defer srv.Close()
 	}
 	return c.Run(ctx)
+}
+
+// alertAuth reads the receiver's credential: exactly one of a bearer
+// token file and an HMAC key file. No error holds the secret.
+func alertAuth(tokenFile, keyFile string) (trigger.Authenticator, error) {
+	if (tokenFile == "") == (keyFile == "") {
+		return nil, errors.New("-alerts-address needs exactly one of -alerts-token-file and -alerts-hmac-key-file")
+	}
+	path, what := tokenFile, "-alerts-token-file"
+	if keyFile != "" {
+		path, what = keyFile, "-alerts-hmac-key-file"
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", what, err)
+	}
+	secret := strings.TrimSpace(string(b))
+	if secret == "" {
+		return nil, fmt.Errorf("%s %s is empty", what, path)
+	}
+	if tokenFile != "" {
+		return trigger.Bearer{Token: secret}, nil
+	}
+	h, err := trigger.NewHMAC([]byte(secret), 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	"k8s.io/client-go/dynamic"
 	k8s "k8s.io/client-go/kubernetes"
@@ -44,8 +46,12 @@ func routers(cfg *rest.Config) (func(r *Rollout) (rollback.Router, error), error
 			return istio.New(ic, istio.Config{Namespace: r.Namespace, VirtualService: rt.Name, Route: rt.Route,
 				Stable: istio.Destination{Host: rt.StableService}, Canary: istio.Destination{Host: rt.CanaryService}})
 		case "HTTPRoute":
-			return gatewayapi.New(gc, gatewayapi.Config{Namespace: r.Namespace, Route: rt.Name, Rule: rt.Route,
-				Stable: rt.StableService, Canary: rt.CanaryService})
+			g, err := gatewayapi.New(gc, gatewayapi.Config{Namespace: r.Namespace, Route: rt.Name, Rule: rt.Route,
+				Stable: rt.StableService, Canary: rt.CanaryService, Implementation: rt.Implementation})
+			if err != nil {
+				return nil, configField(err, "Config.Implementation", "spec.router.implementation")
+			}
+			return g, nil
 		case "TrafficSplit":
 			return mckube.NewTrafficSplit(dc, mckube.TrafficSplitConfig{Namespace: r.Namespace, TrafficSplit: rt.Name,
 				Service: rt.RootService, Stable: rt.StableService, Canary: rt.CanaryService, APIVersion: rt.APIVersion})
@@ -58,4 +64,15 @@ func routers(cfg *rest.Config) (func(r *Rollout) (rollback.Router, error), error
 		}
 		return nil, canary.Invalid("spec.router.kind", rt.Kind, "must be one of VirtualService, HTTPRoute, TrafficSplit, Ingress, ReplicaRatio")
 	}, nil
+}
+
+// configField renames a router constructor's *[canary.FieldError] on
+// field (a Config field of the library) to the custom resource's field,
+// so that the condition and the Event name what the user wrote.
+func configField(err error, field, crField string) error {
+	var fe *canary.FieldError
+	if errors.As(err, &fe) && fe.Field == field {
+		return canary.Invalid(crField, fe.Value, "%s", fe.Reason)
+	}
+	return err
 }

@@ -26,6 +26,8 @@ func TestRoutersBuildEveryKind(t *testing.T) {
 		{Kind: "TrafficSplit", Name: "a", RootService: "a", StableService: "a-stable", CanaryService: "a-canary"},
 		{Kind: "Ingress", Name: "a", ActionName: "a-split", StableService: "a", CanaryService: "a-canary", ServicePort: 80},
 		{Kind: "ReplicaRatio", Name: "a", Replicas: 4},
+		{Kind: "HTTPRoute", Name: "a", StableService: "a", CanaryService: "a-canary", Implementation: "linkerd"},
+		{Kind: "HTTPRoute", Name: "a", StableService: "a", CanaryService: "a-canary", Implementation: "vpc-lattice"},
 	} {
 		if r, err := build(spec(rt)); err != nil || r == nil {
 			t.Errorf("%s: %v", rt.Kind, err)
@@ -35,5 +37,11 @@ func TestRoutersBuildEveryKind(t *testing.T) {
 	var fe *canary.FieldError
 	if !errors.As(err, &fe) || fe.Field != "spec.router.kind" {
 		t.Errorf("unknown kind: %v, want a FieldError naming spec.router.kind", err)
+	}
+	// An implementation the Gateway API router does not know is refused
+	// naming the custom resource's field, not the library's Config.
+	r, err := build(spec(Router{Kind: "HTTPRoute", Name: "a", StableService: "a", CanaryService: "a-canary", Implementation: "istio"}))
+	if !errors.As(err, &fe) || fe.Field != "spec.router.implementation" || r != nil {
+		t.Errorf("unknown implementation: %v %v, want a FieldError naming spec.router.implementation", r, err)
 	}
 }
