@@ -12,6 +12,39 @@
 // route". The zero Split is not valid (its weights sum to 0); use
 // [AllStable].
 //
+// # Cohorts and session affinity
+//
+// A Split's Cohort sends the requests that match any of its matches (a
+// header compared exactly, by prefix or by an RE2 regular expression, or a
+// cookie) to the canary whatever the weights say: the cohort of an A/B
+// test. Its Affinity keeps a session on the canary once the weights sent a
+// request of it there: the canary's responses to weighted requests carry a
+// Set-Cookie header, and every request carrying that cookie goes to the
+// canary. A router applies them in this order: TestRoute, Cohort, the
+// affinity cookie, the weights; the mirror copies requests bound for stable.
+//
+// Not every back end can express them. A Driver declares what it carries
+// with [Featurer]; one that does not implement it carries neither, and the
+// Router refuses such a split before any I/O with a *[canary.FieldError]
+// naming the field and the object. [Router.Check] answers without I/O, so a
+// rollout refuses a plan its router cannot carry when it is built
+// (rollback.New and Open ask it for every split the plan will write). What
+// the drivers in this module declare:
+//
+//	driver                         test route  mirror  header: exact prefix regex  cookie  affinity
+//	providers/httpsplit            yes         yes     yes    yes    yes           yes     yes
+//	providers/istio                yes         yes     yes    yes    yes           yes     yes
+//	providers/gatewayapi (generic) yes         yes     yes    no     yes           yes     yes
+//	  Implementation: linkerd      yes         no      yes    no     yes           yes     no
+//	  Implementation: vpc-lattice  yes         no      yes    no     no            no      no
+//	providers/appmesh              yes         no      yes    yes    yes           yes     no
+//	providers/kubernetes (SMI,     no          no      no     no     no            no      no
+//	  ALB, ReplicaRatio)
+//	providers/fake                 yes         yes     yes    yes    yes           yes     yes
+//
+// Every router carries a weighted canary, and so a blue/green switch (one
+// write of [Weighted](100)) and its switch back ([AllStable]).
+//
 // # Router and Driver
 //
 // A Router holds, once for every adapter, what a router must do besides
