@@ -1,7 +1,10 @@
 // Package analysis judges a canary from observations: the Analyzer
 // interface, the Verdict it returns, the analyzers that ship with the
 // module, ways to combine them, and presets tuned on a decision-quality
-// suite (internal/quality). It imports only the standard library.
+// suite (internal/quality). The statistics the analyzers are built on
+// (the rank-sum test, the mSPRT, the conditional binomial and its
+// e-processes) are in package [stats]. It imports only the standard
+// library.
 //
 // # Evidence
 //
@@ -43,7 +46,8 @@
 //
 // MannWhitney is a judge in Kayenta's manner over the samples of each
 // version: NaN strategy, optional IQR outlier removal, the Mann-Whitney U
-// test with a confidence interval (98 % by default) for the shift and its
+// test ([stats.UTest]) with a confidence interval (98 % by default) for
+// the shift and its
 // Hodges–Lehmann estimate, the ratio of means as effect size with allowed
 // and critical increases and decreases, a class per metric (pass, high,
 // low, nodata), critical metrics, group weights, and a score with marginal
@@ -55,64 +59,28 @@
 // into the combined verdict. Weighted counts an inconclusive part both ways
 // and passes only if the score is reached with it counted as failed.
 //
-// # The rank-sum test
-//
-// UTest computes what R's wilcox.test(x, y, conf.int = TRUE) computes for
-// two samples, and the tests hold it to R's printed values to 1e-9
-// (testdata/wilcox_reference.json, made by scripts/r/wilcox_reference.R):
-// the exact distribution when both samples are smaller than 50 and there
-// are no ties, with the interval from the order statistics of the pairwise
-// differences and the Hodges–Lehmann estimate their median; otherwise the
-// normal approximation with tie correction and (unless NoCorrection)
-// continuity correction, with the interval and estimate found by inverting
-// the standardized statistic with a port of R's root finder, so that even
-// the roots match R bit for bit. Each evaluation of the statistic is a
-// merge of two sorted samples (no re-sorting), so 2 × 10,000 samples take
-// a few milliseconds.
-//
-// Beyond R: with ties, R falls back to the normal approximation. With
-// MethodExactTies (what the MannWhitney judge uses), samples smaller than
-// 50 get the exact conditional distribution of the rank sum given the ties,
-// computed by the shift algorithm over doubled mid-ranks; two-sided p-values
-// are P(|S − E S| ≥ |s − E S|). These are checked against R's
-// exactRankTests::wilcox.exact (testdata/wilcox_exact_ties.json) and
-// against brute-force enumeration. The interval in that case still uses
-// the untied quantiles, as R's exact interval does (conservative with
-// ties). When every value ties with every other the statistic has no
-// variance: UTest reports p = 1 and a shift of exactly 0 where R reports NaN.
-//
-// # Sequential detection and its guarantee
+// # Sequential detection
 //
 // Checking a fixed threshold at every interval inflates false alarms: each
 // look is another chance to cross by noise (in this package's test, a 5 %
-// z-test looked at 30 times fails 26 % of good canaries). Sequential instead
-// runs a mixture sequential probability ratio test (mSPRT; Robbins' normal
-// mixture, as in the always-valid p-values of Johari, Pekelis and Walsh) on
-// the cumulative totals the rollout keeps (Observation.CanaryTotal and
-// StableTotal): with θ̂ the canary's excess rate over (1 + Tolerance) ×
-// stable + Margin and V its pooled null variance,
-//
-//	Λ = √(V / (V + τ²)) · exp(τ² θ̂² / (2 V (V + τ²)))
-//
-// and the canary fails when θ̂ > 0 and Λ ≥ 1/α. The analyzer is stateless
-// and may be evaluated at every interval, or at any instants at all.
-//
-// Guarantee: if the canary's errors are independent with a rate no higher
-// than the null allows, Λ is (to the normal approximation of the binomial
-// counts) a non-negative martingale with mean 1, and by Ville's inequality
-// P(Λ ever ≥ 1/α) ≤ α: the chance that a good canary is ever failed by the
-// test, over all the looks of a rollout, is at most α — not α per look.
-// 1/Λ is an always-valid p-value. The guarantee assumes the rate does not
-// drift in step with the traffic split: the cumulative totals weight the
-// windows by each version's requests, so if the error rate of both versions
-// rises while the canary's weight rises, the canary's total leans on the
-// worse windows. To guard against that, a cumulative rejection must be
-// confirmed by the short window (both versions over the same minutes) with
-// a one-sided z-test at ConfirmAlpha; an extra condition can only lower the
-// false-failure rate. The guarantee is asymptotic: MinCount (100 requests
-// by default) keeps the test from deciding on a handful of requests. Λ is
-// computed in log space and capped at e^700, so it is always finite.
-// Sequential judges only Fail; Rates judges both directions.
+// z-test looked at 30 times fails 26 % of good canaries). Sequential
+// instead runs the mixture sequential probability ratio test
+// ([stats.MSPRT], whose documentation gives the formula and the
+// guarantee) on the cumulative totals the rollout keeps
+// (Observation.CanaryTotal and StableTotal): the chance that a good canary
+// is ever failed by the test, over all the looks of a rollout, is at most
+// α — not α per look. The analyzer is stateless and may be evaluated at
+// every interval, or at any instants at all. The guarantee assumes the
+// rate does not drift in step with the traffic split: the cumulative
+// totals weight the windows by each version's requests, so if the error
+// rate of both versions rises while the canary's weight rises, the
+// canary's total leans on the worse windows. To guard against that, a
+// cumulative rejection must be confirmed by the short window (both
+// versions over the same minutes) with a one-sided z-test at
+// ConfirmAlpha; an extra condition can only lower the false-failure rate.
+// MinCount (100 requests by default) keeps the test from deciding on a
+// handful of requests. Sequential judges only Fail; Rates judges both
+// directions.
 //
 // # Evidence in both directions (Rates)
 //
@@ -138,29 +106,12 @@
 // turn bad late included (BENCHMARKS.md gives the counts). This is
 // measured, not proven.
 //
-// The conditional binomial. In each window the rollout measures, per
-// metric, the canary's n requests with x bad events and stable's m
-// requests with y. If both versions' bad events are Poisson with rates
-// ρ·λ and λ for the canary and stable — whatever λ does from one window to
-// the next — then given t = x + y, x is Binomial(t, nρ / (nρ + m)). The
-// shared λ drops out: a platform incident or a burst that multiplies both
-// versions' rates cancels, which is how Lindon, Sanden and Shirikian
-// (KDD 2022, and Lindon and Malek, NeurIPS 2022) compare versions within
-// the same period at Netflix. Its likelihood ratio for ρ = a against ρ = b
-// is
-//
-//	LR = (a/b)^x · ((n·b + m) / (n·a + m))^t
-//
-// E-processes. The binomial family has a monotone likelihood ratio in x,
-// so for any a > b the LR of a window has expectation ≤ 1 under every
-// ρ ≤ b; the product over windows of such LRs, each with an alternative
-// chosen from earlier windows only (predictable), is a non-negative
-// supermartingale under the null, and by Ville's inequality it exceeds 1/α
-// with probability at most α, however often it is looked at (Wald 1945;
-// Robbins; Ramdas, Grünwald, Vovk and Shafer's survey of e-values and
-// Howard, Ramdas, McAuliffe and Sekhon, Ann. Statist. 2021, on time-uniform
-// bounds; Johari, Koomen, Pekelis and Walsh, Oper. Res. 2022, on
-// always-valid p-values).
+// The evidence is built from the conditional binomial of each window
+// (x of the t = x + y bad events of both versions falling on the canary's
+// n requests against stable's m: a shared shock cancels) and e-processes
+// on it; [stats] documents both, with their references, and the pieces
+// used below ([stats.ConditionalLogLR], [stats.CUSUM], [stats.EDetector],
+// [stats.LogMix], [stats.Dispersion]).
 //
 //   - Fail multiplies LR(ρ₁ : 1) with ρ₁ a lower confidence bound of the
 //     ratio estimated from earlier windows, never below the regression

@@ -8,22 +8,6 @@ import (
 	"github.com/meshcanary/canary/analysis"
 )
 
-func ExampleUTest() {
-	// R: wilcox.test(canary, stable, conf.int = TRUE, conf.level = 0.98)
-	// gives W = 70, p-value = 0.0003291, CI 20 52, estimate 39.5.
-	canary := []float64{212, 230, 251, 244, 260, 238, 249, 255}
-	stable := []float64{201, 199, 214, 208, 196, 210, 205, 203, 215}
-	r, err := analysis.UTest(canary, stable, analysis.UTestOptions{ConfLevel: 0.98})
-	if err != nil {
-		panic(err)
-	}
-	fmt.Printf("W = %g, p = %.5f, exact = %v\n", r.W, r.PValue, r.Exact)
-	fmt.Printf("shift %.1f, 98%% CI [%.0f, %.0f]\n", r.Estimate, r.Low, r.High)
-	// Output:
-	// W = 70, p = 0.00033, exact = true
-	// shift 39.5, 98% CI [20, 52]
-}
-
 func ExampleDualWindow() {
 	rule := analysis.DualWindow{Metric: "error-rate", Bound: 0.02}
 	in := analysis.Input{Observations: []analysis.Observation{{

@@ -122,7 +122,4 @@ func TestSequentialBothVersionsFailEverything(t *testing.T) {
 			t.Errorf("failed a canary no worse than stable: %s", v.Reason)
 		}
 	}
-	if l, _, err := MSPRT(1, 500, 1, 4500, 0, 0, 0.001); err != nil || math.IsNaN(l) || math.IsInf(l, 0) {
-		t.Errorf("MSPRT(1, 1) = %v, %v", l, err)
-	}
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"math"
 	"testing"
+
+	"github.com/meshcanary/canary/stats"
 )
 
 func floatsFrom(b []byte, max int) []float64 {
@@ -25,29 +27,6 @@ func bytesOf(v ...float64) []byte {
 	return b
 }
 
-// FuzzUTest: any input gives either a *canary.FieldError or a result whose
-// p-value is in [0, 1] and whose interval is ordered; never a panic.
-func FuzzUTest(f *testing.F) {
-	f.Add(bytesOf(1, 2, 3), bytesOf(4, 5), uint8(0), uint8(0), 0.95)
-	f.Add(bytesOf(1, 1, 1), bytesOf(1, 1), uint8(1), uint8(1), 0.98)
-	f.Add(bytesOf(math.NaN()), bytesOf(1), uint8(2), uint8(2), 0.5)
-	f.Add([]byte{}, bytesOf(1), uint8(0), uint8(0), 1.5)
-	f.Add(bytesOf(0, 0, 1, 0, 2), bytesOf(0, 0, 0, 1, 0, 0), uint8(0), uint8(1), 0.9)
-	f.Fuzz(func(t *testing.T, xb, yb []byte, alt, method uint8, conf float64) {
-		x, y := floatsFrom(xb, 60), floatsFrom(yb, 60)
-		r, err := UTest(x, y, UTestOptions{Alternative: Alternative(alt % 4), Method: Method(method % 4), ConfLevel: conf})
-		if err != nil {
-			return
-		}
-		if !(r.PValue >= 0 && r.PValue <= 1) {
-			t.Fatalf("p-value %v for %v vs %v", r.PValue, x, y)
-		}
-		if r.Low > r.High || math.IsNaN(r.Low) || math.IsNaN(r.High) || math.IsNaN(r.Estimate) {
-			t.Fatalf("interval [%v, %v], estimate %v", r.Low, r.High, r.Estimate)
-		}
-	})
-}
-
 // FuzzSequential: any rates and counts give an error or a verdict, never a
 // panic, and never a Fail on fewer requests than MinCount.
 func FuzzSequential(f *testing.F) {
@@ -64,7 +43,7 @@ func FuzzSequential(f *testing.F) {
 		if v.Outcome == Fail && nc < 100 {
 			t.Fatalf("failed on %d requests", nc)
 		}
-		if _, _, err := MSPRT(pc, nc, ps, ns, tol, 0, tau); err == nil && v.Outcome == Inconclusive && nc >= 100 && ns > 0 {
+		if _, _, err := stats.MSPRT(pc, nc, ps, ns, tol, 0, tau); err == nil && v.Outcome == Inconclusive && nc >= 100 && ns > 0 {
 			t.Fatalf("valid input judged inconclusive: %v", v)
 		}
 	})

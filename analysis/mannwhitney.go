@@ -8,6 +8,7 @@ import (
 	"sort"
 
 	"github.com/meshcanary/canary"
+	"github.com/meshcanary/canary/stats"
 )
 
 // NaNStrategy says what the Mann-Whitney judge does with NaN samples. The
@@ -83,7 +84,7 @@ type MannWhitney struct {
 	MarginalScore float64 `json:"marginalScore,omitempty"`
 	// NormalOnly uses the normal approximation for every sample size, as
 	// Kayenta does; by default small samples (both under 50) use the exact
-	// distribution, ties included (MethodExactTies).
+	// distribution, ties included ([stats.MethodExactTies]).
 	NormalOnly bool `json:"normalOnly,omitempty"`
 }
 
@@ -252,9 +253,9 @@ func (m MannWhitney) Analyze(ctx context.Context, in Input) (Verdict, error) {
 	if conf == 0 {
 		conf = 0.98
 	}
-	method := MethodExactTies
+	method := stats.MethodExactTies
 	if m.NormalOnly {
-		method = MethodNormal
+		method = stats.MethodNormal
 	}
 	type tally struct{ pass, judged int }
 	groups := map[string]*tally{}
@@ -318,7 +319,7 @@ func (m MannWhitney) Analyze(ctx context.Context, in Input) (Verdict, error) {
 }
 
 // judge classifies one metric; crit reports a critical failure.
-func (j Judged) judge(in Input, conf float64, method Method) (d Detail, crit bool) {
+func (j Judged) judge(in Input, conf float64, method stats.Method) (d Detail, crit bool) {
 	d = Detail{Metric: j.Metric, Class: "nodata"}
 	o, ok := in.Observation(j.Metric)
 	if !ok || !o.Canary.Observed || !o.Stable.Observed {
@@ -334,7 +335,7 @@ func (j Judged) judge(in Input, conf float64, method Method) (d Detail, crit boo
 		d.Reason = fmt.Sprintf("%d canary and %d stable samples after cleaning, fewer than the %d needed", len(c), len(s), need)
 		return d, false
 	}
-	r, err := UTest(c, s, UTestOptions{ConfLevel: conf, Method: method})
+	r, err := stats.UTest(c, s, stats.UTestOptions{ConfLevel: conf, Method: method})
 	if err != nil { // cannot happen after cleaning; never pass on it
 		d.Reason = "test refused the samples: " + err.Error()
 		return d, false

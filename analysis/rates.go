@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/meshcanary/canary"
+	"github.com/meshcanary/canary/stats"
 )
 
 // Rate is one rate metric judged by Rates: a count of bad events over the
@@ -421,18 +422,6 @@ func (s *rateState) stableUCB() float64 {
 // now 10).
 func (s *rateState) stableCounts() (y, m float64) { return s.AbsY + s.BaseY, s.AbsM + s.BaseM }
 
-// phi returns the dispersion of a bucketed Pearson statistic: 1 unless the
-// statistic is well above its χ² mean (beyond three standard deviations
-// and 3, so that a chance excess on the first few buckets does not slow
-// every decision), else its ratio to the number of buckets (capped at
-// 100).
-func phi(sum, k float64) float64 {
-	if k < 1 || sum <= k+3*math.Sqrt(2*k)+3 {
-		return 1
-	}
-	return math.Min(100, sum/k)
-}
-
 // capped caps what one window adds to an e-process at a little over half
 // the log threshold it is held to (plus 0.25, what the mixtures' weights
 // cost: 0.11 for Fail's 0.9, 0.22 for Pass's 0.8): min(LR, C) of an
@@ -457,19 +446,6 @@ func plugIn(rb, x, n, y, m float64) float64 {
 	}
 	lcb := math.Log((x/n)/(y/m)) - 1.5*math.Sqrt(1/x+1/y)
 	return math.Min(maxRatio, math.Max(rb, math.Exp(lcb)))
-}
-
-// condLLR is the log likelihood ratio of the rate ratio a against b for x
-// of t bad events falling on the canary's n requests (against the stable
-// version's m), given t: the binomial of the conditional identity.
-func condLLR(x, t, n, m, a, b float64) float64 {
-	return x*math.Log(a/b) - t*math.Log((n*a+m)/(n*b+m))
-}
-
-// binLLR is the log likelihood ratio of rate q1 against q0 for x bad
-// events in n requests.
-func binLLR(x, n, q1, q0 float64) float64 {
-	return x*math.Log(q1/q0) + (n-x)*math.Log1p(-q1) - (n-x)*math.Log1p(-q0)
 }
 
 // update adds in's window for metric m; it returns why the window was
@@ -526,15 +502,15 @@ func (s *rateState) update(m Rate, in Input, lv levels) string {
 	var stepRel float64
 	rho := ((s.X + 0.5) / (s.N + 1)) / ((s.Y + 0.5) / (s.M + 1))
 	if n > 0 && mm > 0 && t > 0 {
-		f := 1 / phi(s.D, s.DK)
+		f := 1 / stats.Dispersion(s.D, s.DK)
 		if !s.Shock {
 			// Not in the window after one in which stable showed a shock
 			// (an incident on both versions, which adds errors to both
 			// rather than multiplying their rates, and makes any canary's
 			// ratio look like 1): whether it bets depends only on earlier
 			// windows, so it stays an e-process.
-			pass[0] = capped(f*condLLR(x, t, n, mm, 1, rb), lv.pass)
-			stepRel = capped(f*condLLR(x, t, n, mm, math.Pow(rb, stepGamma), rb), lv.pass)
+			pass[0] = capped(f*stats.ConditionalLogLR(x, t, n, mm, 1, rb), lv.pass)
+			stepRel = capped(f*stats.ConditionalLogLR(x, t, n, mm, math.Pow(rb, stepGamma), rb), lv.pass)
 		}
 		// Fail: the alternative is the ratio estimated from earlier
 		// windows (a predictable plug-in, Robbins' method), never below
@@ -553,7 +529,7 @@ func (s *rateState) update(m Rate, in Input, lv levels) string {
 		if unclustered {
 			capP, capG = math.Inf(1), math.Inf(1)
 		}
-		s.Fail += math.Min(f*condLLR(x, t, n, mm, plugIn(rb, s.X, s.N, s.Y, s.M), 1), capP)
+		s.Fail += math.Min(f*stats.ConditionalLogLR(x, t, n, mm, plugIn(rb, s.X, s.N, s.Y, s.M), 1), capP)
 		// The detector (FailStep, FailGridStep): a mixture over start
 		// windows j of the products from j on, weight 1/((j+1)(j+2)) —
 		// Shin, Ramdas and Rinaldo's e-detector made an e-process by the
@@ -577,18 +553,18 @@ func (s *rateState) update(m Rate, in Input, lv levels) string {
 			}
 			return l
 		}
-		s.FailStep = math.Min(f*condLLR(x, t, n, mm, rb, 1), detCap(failPlugIn)) + logAdd(prev(s.FailStep), lw)
+		s.FailStep = stats.EDetector(prev(s.FailStep), math.Min(f*stats.ConditionalLogLR(x, t, n, mm, rb, 1), detCap(failPlugIn)), lw)
 		// And against fixed alternatives (a grid): a large regression
 		// seen in few events is found sooner than by the plug-in, whose
 		// lower bound stays near the regression ratio while events are few.
 		for i, g := range failGrid {
 			a := math.Max(rb, g)
-			s.FailGrid[i] += math.Min(f*condLLR(x, t, n, mm, a, 1), capG)
-			s.FailGridStep[i] = math.Min(f*condLLR(x, t, n, mm, a, 1), detCap(failGridWeight())) + logAdd(prev(s.FailGridStep[i]), lw)
+			s.FailGrid[i] += math.Min(f*stats.ConditionalLogLR(x, t, n, mm, a, 1), capG)
+			s.FailGridStep[i] = stats.EDetector(prev(s.FailGridStep[i]), math.Min(f*stats.ConditionalLogLR(x, t, n, mm, a, 1), detCap(failGridWeight())), lw)
 		}
 		s.K++
 		// The regression detector for Pass and leaning (Page's CUSUM).
-		s.Det = math.Max(0, s.Det+f*condLLR(x, t, n, mm, rb, 1))
+		s.Det = stats.CUSUM(s.Det, f*stats.ConditionalLogLR(x, t, n, mm, rb, 1))
 		// Dispersion: residual of x around its prediction from earlier
 		// windows' ratio estimate.
 		// The prediction's own error adds to the variance (delta method:
@@ -623,7 +599,7 @@ func (s *rateState) update(m Rate, in Input, lv levels) string {
 	if n > 0 && useAbs {
 		qs := (s.Y + 0.5) / (s.M + 1)
 		q1 := math.Min(margin/2, math.Max(margin/20, qs))
-		pass[1] = capped(binLLR(x, n, q1, margin)/phi(s.S, s.SK), lv.pass)
+		pass[1] = capped(stats.BinomialLogLR(x, n, q1, margin)/stats.Dispersion(s.S, s.SK), lv.pass)
 	}
 	for i, l := range pass {
 		s.Pass[i] += l
@@ -654,7 +630,7 @@ func (s *rateState) update(m Rate, in Input, lv levels) string {
 			if q1 <= q0 {
 				q1 = (q0 + 1) / 2
 			}
-			s.Guard += capped(binLLR(x, n, q1, q0), lv.guard)
+			s.Guard += capped(stats.BinomialLogLR(x, n, q1, q0), lv.guard)
 		}
 	}
 	s.N += n
@@ -706,35 +682,6 @@ func failGridWeight() float64 { return (1 - failPlugIn) / float64(len(failGrid))
 // clustering cannot be ruled out (see rateState.unclustered).
 func failCap(at, w float64) float64 { return (at + math.Log(1/(w*failWhole))) / 2 }
 
-// logSumExp returns log Σ exp(v[i]) · w[i].
-func logMix(v []float64, w []float64) float64 {
-	hi := math.Inf(-1)
-	for i := range v {
-		if w[i] > 0 && v[i]+math.Log(w[i]) > hi {
-			hi = v[i] + math.Log(w[i])
-		}
-	}
-	if math.IsInf(hi, -1) {
-		return hi
-	}
-	s := 0.0
-	for i := range v {
-		if w[i] > 0 {
-			s += math.Exp(v[i] + math.Log(w[i]) - hi)
-		}
-	}
-	return hi + math.Log(s)
-}
-
-// logAdd returns log(e^a + e^b); a may be −∞.
-func logAdd(a, b float64) float64 {
-	if math.IsInf(a, -1) {
-		return b
-	}
-	hi, lo := math.Max(a, b), math.Min(a, b)
-	return hi + math.Log1p(math.Exp(lo-hi))
-}
-
 // logFail is the log of the Fail e-process: the whole-rollout mixture
 // (weight failWhole) plus the detector over start windows (weight
 // 1 − failWhole).
@@ -744,12 +691,12 @@ func (s *rateState) logFail() float64 {
 	for i := range failGrid {
 		w[1+i] = failGridWeight()
 	}
-	whole := logMix(append([]float64{s.Fail}, s.FailGrid[:]...), w)
-	step := logMix(append([]float64{s.FailStep}, s.FailGridStep[:]...), w)
+	whole := stats.LogMix(append([]float64{s.Fail}, s.FailGrid[:]...), w)
+	step := stats.LogMix(append([]float64{s.FailStep}, s.FailGridStep[:]...), w)
 	if s.K == 0 {
-		return logMix([]float64{whole}, []float64{failWhole})
+		return stats.LogMix([]float64{whole}, []float64{failWhole})
 	}
-	return logMix([]float64{whole, step}, []float64{failWhole, 1 - failWhole})
+	return stats.LogMix([]float64{whole, step}, []float64{failWhole, 1 - failWhole})
 }
 
 // passWeights weigh the relative and the absolute Pass e-processes. The
@@ -770,7 +717,7 @@ func (s *rateState) logPass() (whole, step float64) {
 	if s.StepRelOnly {
 		ws = relativeOnly
 	}
-	return logMix(s.Pass[:], w), logMix(s.PassStep[:], ws)
+	return stats.LogMix(s.Pass[:], w), stats.LogMix(s.PassStep[:], ws)
 }
 
 // absoluteUsable reports whether the absolute Pass test bets on a window

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/meshcanary/canary"
+	"github.com/meshcanary/canary/stats"
 )
 
 // window is one analysis window of one rate metric.
@@ -754,7 +755,7 @@ func TestRatesHistoryChoosesThePassWeights(t *testing.T) {
 	} {
 		s := state(c.baselines...)
 		whole, _ := s.logPass()
-		want := logMix(s.Pass[:], passWeights)
+		want := stats.LogMix(s.Pass[:], passWeights)
 		if c.relOnly {
 			want = s.Pass[0]
 		}

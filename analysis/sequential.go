@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/meshcanary/canary"
+	"github.com/meshcanary/canary/stats"
 )
 
 // Sequential is an early-detection test for a rate (errors per request)
@@ -89,57 +90,8 @@ func (s Sequential) Validate() error {
 
 // maxTolerance bounds Sequential.Tolerance: a canary allowed a thousand
 // times stable's rate is not being judged, and (1 + Tolerance)² must stay
-// a finite number.
+// a finite number. It is the bound [stats.MSPRT] holds its tolerance to.
 const maxTolerance = 1000
-
-// maxLogLambda caps log Λ: e^700 ≈ 1e304 is finite, and far beyond any
-// 1/α.
-const maxLogLambda = 700
-
-// MSPRT returns the mixture likelihood ratio Λ (capped at e^700, so
-// always finite) and the observed excess θ̂
-// for cumulative canary and stable rates pc and ps over nc and ns requests
-// (see Sequential for the formula). It refuses rates outside [0, 1],
-// non-positive counts, and tau ≤ 0.
-func MSPRT(pc float64, nc int64, ps float64, ns int64, tolerance, margin, tau float64) (lambda, excess float64, err error) {
-	switch {
-	case !(pc >= 0 && pc <= 1):
-		return 0, 0, canary.Invalid("pc", pc, "must be a rate in [0, 1]")
-	case !(ps >= 0 && ps <= 1):
-		return 0, 0, canary.Invalid("ps", ps, "must be a rate in [0, 1]")
-	case nc <= 0:
-		return 0, 0, canary.Invalid("nc", nc, "must be positive")
-	case ns <= 0:
-		return 0, 0, canary.Invalid("ns", ns, "must be positive")
-	case !(tau > 0) || math.IsInf(tau, 0):
-		return 0, 0, canary.Invalid("tau", tau, "must be a positive number")
-	case !(tolerance >= 0 && tolerance <= maxTolerance):
-		return 0, 0, canary.Invalid("tolerance", tolerance, "must be between 0 and %g", float64(maxTolerance))
-	case !(margin >= 0 && margin < 1):
-		return 0, 0, canary.Invalid("margin", margin, "must be in [0, 1)")
-	}
-	k := 1 + tolerance
-	excess = pc - k*ps - margin
-	fc, fs := float64(nc), float64(ns)
-	p := (pc*fc + ps*fs) / (fc + fs)
-	// Under the null the pooled rate stands for both; keep V away from 0
-	// so that zero errors on both sides means "no evidence", not 0/0.
-	// Likewise away from 1: both versions failing every request (an
-	// incident on both) is no evidence either, where p(1 − p) = 0 made
-	// Λ = 0/0, a NaN that no state or event can carry.
-	p = math.Min(math.Max(p, 0.5/(fc+fs)), 1-0.5/(fc+fs))
-	v := p * (1 - p) * (1/fc + k*k/fs)
-	t2 := tau * tau
-	// In log space, capped so that Λ stays a finite float64 (a clearly
-	// bad canary at high traffic would overflow exp to +Inf, which JSON
-	// cannot carry).
-	logLambda := 0.5*math.Log(v/(v+t2)) + t2*excess*excess/(2*v*(v+t2))
-	if math.IsNaN(logLambda) {
-		logLambda = 0 // no evidence either way; never a NaN
-	}
-	lambda = math.Exp(math.Min(logLambda, maxLogLambda))
-	return lambda, excess, nil
-}
 
 // Analyze runs the test on in's cumulative measurements of s.Metric.
 func (s Sequential) Analyze(ctx context.Context, in Input) (Verdict, error) {
@@ -178,7 +130,7 @@ func (s Sequential) Analyze(ctx context.Context, in Input) (Verdict, error) {
 	if tau == 0 {
 		tau = math.Max(st.Value, 0.001)
 	}
-	lambda, excess, err := MSPRT(c.Value, c.Count, st.Value, st.Count, s.Tolerance, s.Margin, tau)
+	lambda, excess, err := stats.MSPRT(c.Value, c.Count, st.Value, st.Count, s.Tolerance, s.Margin, tau)
 	if err != nil {
 		// Rates outside [0, 1]: the metric is not a rate; refuse to judge.
 		d.Class, d.Reason = "nodata", "not a rate: "+err.Error()
@@ -228,8 +180,8 @@ func (s Sequential) confirm(o Observation) (bool, string) {
 	fc, fs := float64(c.Count), float64(st.Count)
 	p := math.Min(math.Max((c.Value*fc+st.Value*fs)/(fc+fs), 0.5/(fc+fs)), 1-0.5/(fc+fs))
 	z := (c.Value - k*st.Value - s.Margin) / math.Sqrt(p*(1-p)*(1/fc+k*k/fs))
-	if z >= qnorm(1-ca) {
+	if z >= stats.NormalQuantile(1-ca) {
 		return true, ""
 	}
-	return false, fmt.Sprintf("short-window z = %.3g below %.3g", z, qnorm(1-ca))
+	return false, fmt.Sprintf("short-window z = %.3g below %.3g", z, stats.NormalQuantile(1-ca))
 }

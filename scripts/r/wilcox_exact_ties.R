@@ -1,9 +1,9 @@
-# Reference p-values for analysis.UTest with MethodExactTies: the exact
+# Reference p-values for stats.UTest with MethodExactTies: the exact
 # conditional distribution of the rank sum with ties, which R's wilcox.test
 # does not compute (it falls back to the normal approximation). Computed by
 # exactRankTests::wilcox.exact (Debian: apt-get install r-cran-exactranktests).
 #
-#   Rscript scripts/r/wilcox_exact_ties.R > analysis/testdata/wilcox_exact_ties.json
+#   Rscript scripts/r/wilcox_exact_ties.R > stats/testdata/wilcox_exact_ties.json
 
 suppressMessages(library(exactRankTests))
 set.seed(20260302)

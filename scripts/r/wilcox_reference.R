@@ -1,6 +1,6 @@
-# Reference values for analysis.UTest, computed by R's wilcox.test.
+# Reference values for stats.UTest, computed by R's wilcox.test.
 #
-#   Rscript scripts/r/wilcox_reference.R > analysis/testdata/wilcox_reference.json
+#   Rscript scripts/r/wilcox_reference.R > stats/testdata/wilcox_reference.json
 #
 # Needs only base R (Debian: apt-get install r-base-core). The Go tests read
 # the JSON; R is not needed at test time. Every number is written with 17
