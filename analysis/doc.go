@@ -55,6 +55,11 @@
 //
 // Sequential is early detection for rates, described below.
 //
+// Resources judges resource use per unit of work (CPU, memory, replicas,
+// restarts: the canary's per request, or per replica, against stable's)
+// with an anytime-valid sign test over the looks; Cost judges the price
+// per request the same way. Their type docs give the method.
+//
 // All, Any and Weighted combine analyzers; every part's details are carried
 // into the combined verdict. Weighted counts an inconclusive part both ways
 // and passes only if the score is reached with it counted as failed.

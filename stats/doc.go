@@ -35,6 +35,12 @@
 // ties). When every value ties with every other the statistic has no
 // variance: UTest reports p = 1 and a shift of exactly 0 where R reports NaN.
 //
+// References: Mann and Whitney, Ann. Math. Statist. 18 (1947); Hodges and
+// Lehmann, Ann. Math. Statist. 34 (1963), for the estimate; Bauer, JASA
+// 67 (1972), for the interval; Streitberg and Röhmel, Statistical Software
+// Newsletter 12 (1986), for the shift algorithm; Brent, Algorithms for
+// Minimization without Derivatives (1973), for the root finder R ports.
+//
 // # The mixture sequential probability ratio test
 //
 // [MSPRT] is Robbins' normal mixture over the excess of the canary's rate

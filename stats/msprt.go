@@ -16,10 +16,14 @@ const maxTolerance = 1000
 const maxLogLambda = 700
 
 // MSPRT returns the mixture likelihood ratio Λ (capped at e^700, so
-// always finite) and the observed excess θ̂
-// for cumulative canary and stable rates pc and ps over nc and ns requests
-// (see the package documentation for the formula and its guarantee). It refuses rates outside [0, 1],
-// non-positive counts, and tau ≤ 0.
+// always finite) and the observed excess θ̂ for cumulative canary and
+// stable rates pc and ps over nc and ns requests, against the null "the
+// canary's rate is at most (1 + tolerance) × stable's + margin", with a
+// normal mixture of scale tau over the excess. The package documentation
+// gives the formula and its guarantee: P(Λ ever ≥ 1/α) ≤ α under the null.
+// It refuses rates outside [0, 1], non-positive counts, tau ≤ 0, a
+// tolerance outside [0, 1000] and a margin outside [0, 1), each with a
+// *canary.FieldError naming the argument.
 func MSPRT(pc float64, nc int64, ps float64, ns int64, tolerance, margin, tau float64) (lambda, excess float64, err error) {
 	switch {
 	case !(pc >= 0 && pc <= 1):
