@@ -194,7 +194,7 @@ func (j Judged) clean(s []float64) []float64 {
 	if j.RemoveOutliers && len(out) >= 4 {
 		sorted := slices.Clone(out)
 		slices.Sort(sorted)
-		q1, q3 := quantile7(sorted, 0.25), quantile7(sorted, 0.75)
+		q1, q3 := stats.Quantile(sorted, 0.25), stats.Quantile(sorted, 0.75)
 		lo, hi := q1-1.5*(q3-q1), q3+1.5*(q3-q1)
 		kept := out[:0]
 		for _, v := range out {
@@ -205,18 +205,6 @@ func (j Judged) clean(s []float64) []float64 {
 		out = kept
 	}
 	return out
-}
-
-// quantile7 is the sample quantile of sorted data by linear interpolation
-// (R's type 7, the default of quantile()).
-func quantile7(sorted []float64, p float64) float64 {
-	h := float64(len(sorted)-1) * p
-	lo := math.Floor(h)
-	i := int(lo)
-	if i+1 >= len(sorted) {
-		return sorted[len(sorted)-1]
-	}
-	return sorted[i] + (h-lo)*(sorted[i+1]-sorted[i])
 }
 
 // mean is the mean of finite s, summed as v/n so that samples near the

@@ -2,10 +2,11 @@
 // built on: the Mann–Whitney rank-sum test, the mixture sequential
 // probability ratio test, the conditional binomial and the e-processes,
 // CUSUM and e-detectors built on it, and the numeric helpers they need
-// (the normal quantile, a port of R's root finder, the quasi-likelihood
-// dispersion). Each function is pure, imports only the standard library
-// and the module's error type, and refuses bad input with a
-// *canary.FieldError naming the argument; none panics. Package analysis
+// (the normal quantile, R's sample quantile, a port of R's root finder,
+// the quasi-likelihood dispersion). Each function is pure and imports only
+// the standard library and the module's error type; the tests refuse bad
+// input with a *canary.FieldError naming the argument, the helpers return
+// NaN or a documented bound, and none panics. Package analysis
 // says how a canary is judged with them; this package says what each
 // statistic is, where it comes from and what it guarantees.
 //
