@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,8 +21,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/hook"
 	"github.com/meshcanary/canary/notify"
+	"github.com/meshcanary/canary/rollback"
 	"github.com/meshcanary/canary/trigger"
 )
 
@@ -300,4 +303,59 @@ func TestSignalsInvalidSecrets(t *testing.T) {
 		r := f.rollout(t, "no-secret")
 		return r.Status.Phase == "succeeded", fmt.Sprintf("%+v", r.Status)
 	})
+}
+
+// checkSignals refuses what the CRD's schema would (for an API server
+// without it, or an older object), naming the field and never a URL or
+// a metadata value, and sets the plan's gates of the confirmation hooks.
+func TestCheckSignalsFields(t *testing.T) {
+	good := func() *Signals {
+		ref := &SecretKeyRef{Name: "hooks", Key: "url"}
+		return &Signals{
+			Webhooks: []WebhookSpec{{Name: "gate", Type: "confirm-promotion", URL: "https://gate.example/secret-path", Metadata: map[string]string{"cmd": "hey"}}},
+			Notify:   []NotifySpec{{Kind: "webhook", URLSecretRef: ref, KeySecretRef: &SecretKeyRef{Name: "hooks", Key: "hmac"}}},
+		}
+	}
+	var plan rollback.Plan
+	if err := checkSignals(good(), &plan); err != nil {
+		t.Fatalf("good signals refused: %v", err)
+	}
+	if !plan.ApprovePromotion || plan.ApproveIncrease {
+		t.Errorf("a confirm-promotion hook set the gates %+v", plan)
+	}
+	for _, c := range []struct {
+		edit  func(s *Signals)
+		field string
+	}{
+		{func(s *Signals) { s.Webhooks[0].Type = "rollback" }, "spec.signals.webhooks[0].type"},
+		{func(s *Signals) { s.Webhooks[0].Name = "" }, "spec.signals.webhooks[0].name"},
+		{func(s *Signals) { s.Webhooks = append(s.Webhooks, s.Webhooks[0]) }, "spec.signals.webhooks[1].name"},
+		{func(s *Signals) { s.Webhooks[0].URL = "ftp://gate.example/secret-path" }, "spec.signals.webhooks[0].url"},
+		{func(s *Signals) { s.Webhooks[0].Timeout = "0s" }, "spec.signals.webhooks[0].timeout"},
+		{func(s *Signals) { s.Webhooks[0].Retries = 11 }, "spec.signals.webhooks[0].retries"},
+		{func(s *Signals) {
+			s.Webhooks[0].SecretMetadata = map[string]SecretKeyRef{"cmd": {Name: "hooks", Key: "cmd"}}
+		}, "spec.signals.webhooks[0].secretMetadata.cmd"},
+		{func(s *Signals) {
+			s.Webhooks[0].SecretMetadata = map[string]SecretKeyRef{"token": {Name: "Hooks!", Key: "cmd"}}
+		}, "spec.signals.webhooks[0].secretMetadata.token.name"},
+		{func(s *Signals) { s.Notify[0].Kind = "email" }, "spec.signals.notify[0].kind"},
+		{func(s *Signals) { s.Notify[0].URLSecretRef = nil }, "spec.signals.notify[0].urlSecretRef"},
+		{func(s *Signals) { s.Notify[0].KeySecretRef = nil }, "spec.signals.notify[0].keySecretRef"},
+		{func(s *Signals) { s.Notify[0].Kind = "teams" }, "spec.signals.notify[0].keySecretRef"},
+		{func(s *Signals) { s.Notify[0].URLSecretRef.Key = "a/b" }, "spec.signals.notify[0].urlSecretRef.key"},
+		{func(s *Signals) { s.Report = "mailto:team@example" }, "spec.signals.report"},
+	} {
+		s := good()
+		c.edit(s)
+		err := checkSignals(s, &rollback.Plan{})
+		var fe *canary.FieldError
+		if !errors.As(err, &fe) || fe.Field != c.field {
+			t.Errorf("%s: got %v, want a FieldError naming it", c.field, err)
+			continue
+		}
+		if strings.Contains(err.Error(), "secret-path") {
+			t.Errorf("%s: the error shows the URL: %v", c.field, err)
+		}
+	}
 }
