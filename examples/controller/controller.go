@@ -357,6 +357,11 @@ func (c *Controller) reconcile(ctx context.Context, key string) (time.Duration, 
 			return 0, err
 		}
 		if !ok {
+			st := d.r.Status(c.o.Clock())
+			st.Reason = "waiting for the confirm-rollout webhooks to say yes"
+			if err := c.writeStatus(shardCtx, u, ro, st, nil); err != nil {
+				return 0, err
+			}
 			return p.plan.Interval, nil
 		}
 	}

@@ -359,3 +359,46 @@ func TestCheckSignalsFields(t *testing.T) {
 		}
 	}
 }
+
+// The other hook types that decide: a confirm-rollout webhook that says
+// no keeps its Rollout from starting (phase pending, no traffic, the
+// reason in the status) until it says yes, and a pre-rollout webhook
+// that says no is a failed check: a canary whose metrics are healthy is
+// rolled back.
+func TestSignalsStartGateAndFailedCheck(t *testing.T) {
+	f := newFixture(t)
+	confirm := newGateServer(t)
+	pre := newGateServer(t) // never allowed
+	waits := rolloutSpec("waits")
+	waits["signals"] = map[string]any{"webhooks": []any{map[string]any{"name": "go", "type": "confirm-rollout", "url": confirm.URL + "/"}}}
+	f.app(t, "waits", waits)
+	checked := rolloutSpec("checked")
+	checked["signals"] = map[string]any{"webhooks": []any{map[string]any{"name": "smoke", "type": "pre-rollout", "url": pre.URL + "/"}}}
+	f.app(t, "checked", checked)
+	start(t, f.controllerOptions(t, "replica-0", nil))
+
+	poll(t, 3*time.Minute, "waits to be held pending, the hook asked twice", func() (bool, string) {
+		r := f.rollout(t, "waits")
+		return r.Status.Phase == "pending" && strings.Contains(r.Status.Reason, "confirm-rollout") && len(confirm.payloads()) >= 2,
+			fmt.Sprintf("%+v, %d calls", r.Status, len(confirm.payloads()))
+	})
+	if wt := f.canaryWeight(t, "waits", "waits-canary"); wt != 0 {
+		t.Fatalf("canary weight %d before the rollout was confirmed", wt)
+	}
+	confirm.allow.Store(true)
+	poll(t, 3*time.Minute, "waits to be promoted once confirmed", func() (bool, string) {
+		r := f.rollout(t, "waits")
+		return r.Status.Phase == "succeeded", fmt.Sprintf("%+v", r.Status)
+	})
+
+	poll(t, 3*time.Minute, "checked to be rolled back on its pre-rollout hook's no", func() (bool, string) {
+		r := f.rollout(t, "checked")
+		return r.Status.Phase == "rolled-back", fmt.Sprintf("%+v, %d calls", r.Status, len(pre.payloads()))
+	})
+	if len(pre.payloads()) == 0 {
+		t.Error("the pre-rollout hook was never called")
+	}
+	if wt := f.canaryWeight(t, "checked", "checked-canary"); wt != 0 {
+		t.Errorf("rolled-back canary weight %d", wt)
+	}
+}
