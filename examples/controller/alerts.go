@@ -227,7 +227,7 @@ func (c *Controller) manual(ctx context.Context, namespace, name string,
 		}
 		// A rollout this replica drives from an older read reloads.
 		c.mu.Lock()
-		delete(c.driven, key)
+		c.drop(key)
 		c.mu.Unlock()
 	}
 	status, err := op(ctx, d.r)

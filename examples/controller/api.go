@@ -53,6 +53,9 @@ type Spec struct {
 	// Preset is default, strict, lenient or fixed-threshold; empty means
 	// default.
 	Preset string `json:"preset,omitempty"`
+	// Signals are the webhooks the rollout calls and the notifications
+	// it sends (signals.go).
+	Signals *Signals `json:"signals,omitempty"`
 }
 
 // DeploymentRef names a Deployment of the rollout's namespace.
@@ -309,6 +312,9 @@ func parse(r *Rollout) (*parsed, error) {
 		p.preset = analysis.FixedThresholdPreset(pm)
 	default:
 		return nil, canary.Invalid("spec.preset", s.Preset, "must be default, strict, lenient or fixed-threshold")
+	}
+	if err := checkSignals(s.Signals, &p.plan); err != nil {
+		return nil, err
 	}
 	p.policy = rollback.PresetPolicy(p.preset)
 	svc := s.Service

@@ -27,6 +27,7 @@ import (
 
 	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/metrics"
+	"github.com/meshcanary/canary/notify"
 	"github.com/meshcanary/canary/providers/kubernetes"
 	mcprom "github.com/meshcanary/canary/providers/prometheus"
 	"github.com/meshcanary/canary/rollback"
@@ -66,6 +67,11 @@ type Options struct {
 	Collector *mcprom.RolloutMetrics
 	// Events, when set, records Kubernetes Events; nil makes one.
 	Events *kubernetes.Events
+	// Notify tunes the delivery of spec.signals.notify (queue, attempts,
+	// back-off, interval, timeout, client; its zero values are
+	// notify.Config's defaults). Next, Destinations, Report and Failed
+	// are set per rollout.
+	Notify notify.Config
 }
 
 // Controller drives one [rollback.Rollout] per Rollout object of the shards
@@ -238,7 +244,7 @@ func (c *Controller) shardLost(shard int) {
 	defer c.mu.Unlock()
 	for key := range c.driven {
 		if c.shards.of(key) == shard {
-			delete(c.driven, key)
+			c.drop(key)
 		}
 	}
 }
@@ -281,7 +287,7 @@ func (c *Controller) reconcile(ctx context.Context, key string) (time.Duration, 
 	obj, err := c.rollouts.ByNamespace(ns).Get(name)
 	if apierrors.IsNotFound(err) {
 		c.mu.Lock()
-		delete(c.driven, key)
+		c.drop(key)
 		c.mu.Unlock()
 		if c.o.Collector != nil {
 			c.o.Collector.Forget(key)
@@ -315,7 +321,15 @@ func (c *Controller) reconcile(ctx context.Context, key string) (time.Duration, 
 	d := c.driven[key]
 	c.mu.Unlock()
 	if d == nil || d.gen != ro.Generation {
-		d, err = load(shardCtx, st, storeKey(ro), cfg, ro.Generation)
+		c.mu.Lock()
+		c.drop(key)
+		c.mu.Unlock()
+		// The Secrets spec.signals names are read here, once per
+		// generation (a changed Secret is read at the next one).
+		sig, err := c.signals(shardCtx, ro, &cfg)
+		if err == nil {
+			d, err = load(shardCtx, st, storeKey(ro), cfg, ro.Generation)
+		}
 		if err != nil {
 			var fe *canary.FieldError
 			if errors.As(err, &fe) || errors.Is(err, kubernetes.ErrNotRecord) {
@@ -323,9 +337,33 @@ func (c *Controller) reconcile(ctx context.Context, key string) (time.Duration, 
 			}
 			return 0, err
 		}
+		d.hooks = sig.hooks
+		if n := sig.notifier; n != nil {
+			// The notifier delivers on its own goroutines, never in the
+			// step's way; it ends with the shard or when d is dropped.
+			nctx, cancel := context.WithCancel(shardCtx)
+			go func() { _ = n.Run(nctx) }()
+			d.stop = cancel
+		}
 		c.mu.Lock()
 		c.driven[key] = d
 		c.mu.Unlock()
+	}
+	if d.hooks != nil && d.r.State().Phase == rollback.Pending {
+		// confirm-rollout: the first step waits for every such hook's
+		// yes, asked again each interval.
+		ok, err := d.hooks.ConfirmRollout(shardCtx)
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			st := d.r.Status(c.o.Clock())
+			st.Reason = "waiting for the confirm-rollout webhooks to say yes"
+			if err := c.writeStatus(shardCtx, u, ro, st, nil); err != nil {
+				return 0, err
+			}
+			return p.plan.Interval, nil
+		}
 	}
 	start := time.Now()
 	now := c.o.Clock()
@@ -335,7 +373,7 @@ func (c *Controller) reconcile(ctx context.Context, key string) (time.Duration, 
 	}
 	if errors.Is(err, errFenced) {
 		c.mu.Lock()
-		delete(c.driven, key)
+		c.drop(key)
 		c.mu.Unlock()
 		c.o.Log.Warn("fenced off by the store; reloading", "rollout", key, "err", err)
 		return 0, err

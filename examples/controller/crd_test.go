@@ -48,7 +48,20 @@ func TestCRDRefusesBadRollouts(t *testing.T) {
 			t.Errorf("a good %s Rollout was refused: %v", rt["kind"], err)
 		}
 	}
+	withSignals := rolloutSpec("good-signals")
+	withSignals["signals"] = goodSignals()
+	if err := create("good-signals", withSignals); err != nil {
+		t.Errorf("a Rollout with webhooks and notifications was refused: %v", err)
+	}
 	router := func(s map[string]any) map[string]any { return s["router"].(map[string]any) }
+	signals := func(s map[string]any) map[string]any {
+		if s["signals"] == nil {
+			s["signals"] = goodSignals()
+		}
+		return s["signals"].(map[string]any)
+	}
+	webhook := func(s map[string]any) map[string]any { return signals(s)["webhooks"].([]any)[0].(map[string]any) }
+	notification := func(s map[string]any) map[string]any { return signals(s)["notify"].([]any)[0].(map[string]any) }
 	plan := func(s map[string]any) map[string]any { return s["plan"].(map[string]any) }
 	metric := func(s map[string]any) map[string]any { return s["metrics"].([]any)[0].(map[string]any) }
 	for _, c := range []struct {
@@ -113,6 +126,21 @@ func TestCRDRefusesBadRollouts(t *testing.T) {
 		}, "spec.router.implementation", "Unsupported value"},
 		{"implementation-elsewhere", func(s map[string]any) { router(s)["implementation"] = "linkerd" }, "spec.router.implementation", "only for kind HTTPRoute"},
 		{"missing-services", func(s map[string]any) { delete(router(s), "canaryService") }, "spec.router.stableService", "stableService and canaryService are required"},
+		{"bad-webhook-type", func(s map[string]any) { webhook(s)["type"] = "pre-flight" }, "spec.signals.webhooks[0].type", "Unsupported value"},
+		{"rollback-webhook", func(s map[string]any) { webhook(s)["type"] = "rollback" }, "spec.signals.webhooks[0].type", "Unsupported value"},
+		{"webhook-not-http", func(s map[string]any) { webhook(s)["url"] = "ftp://hooks.example/x" }, "spec.signals.webhooks[0].url", "should match"},
+		{"webhook-retries", func(s map[string]any) { webhook(s)["retries"] = int64(11) }, "spec.signals.webhooks[0].retries", "less than or equal to 10"},
+		{"webhook-metadata-twice", func(s map[string]any) {
+			webhook(s)["secretMetadata"] = map[string]any{"cmd": map[string]any{"name": "hooks", "key": "cmd"}}
+		}, "spec.signals.webhooks[0].secretMetadata", "in both metadata and secretMetadata"},
+		{"webhook-name-twice", func(s map[string]any) {
+			sig := signals(s)
+			sig["webhooks"] = append(sig["webhooks"].([]any), webhook(s))
+		}, "spec.signals.webhooks[2]", "Duplicate value"},
+		{"notify-kind", func(s map[string]any) { notification(s)["kind"] = "email" }, "spec.signals.notify[0].kind", "Unsupported value"},
+		{"notify-unsigned", func(s map[string]any) { delete(notification(s), "keySecretRef") }, "spec.signals.notify[0].keySecretRef", "required for kind webhook"},
+		{"notify-slack-key", func(s map[string]any) { notification(s)["kind"] = "slack" }, "spec.signals.notify[0].keySecretRef", "only for it"},
+		{"notify-no-url", func(s map[string]any) { delete(notification(s), "urlSecretRef") }, "spec.signals.notify[0].urlSecretRef", "Required value"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := rolloutSpec(c.name)
@@ -128,5 +156,22 @@ func TestCRDRefusesBadRollouts(t *testing.T) {
 				t.Errorf("the refused Rollout was stored (get: %v)", err)
 			}
 		})
+	}
+}
+
+// goodSignals is a spec.signals the CRD accepts: every field in use.
+func goodSignals() map[string]any {
+	ref := func(key string) map[string]any { return map[string]any{"name": "hooks", "key": key} }
+	return map[string]any{
+		"report": "https://reports.example/shop",
+		"webhooks": []any{
+			map[string]any{"name": "load", "type": "rollout", "url": "http://loadtester.test/", "timeout": "5s", "retries": int64(2),
+				"metadata": map[string]any{"cmd": "hey -z 1m http://shop-canary/"}, "secretMetadata": map[string]any{"token": ref("token")}},
+			map[string]any{"name": "ship-it", "type": "confirm-promotion", "url": "https://gate.example/approve"},
+		},
+		"notify": []any{
+			map[string]any{"kind": "webhook", "urlSecretRef": ref("url"), "keySecretRef": ref("hmac")},
+			map[string]any{"kind": "slack", "urlSecretRef": ref("slack")},
+		},
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/meshcanary/canary/hook"
 	"github.com/meshcanary/canary/rollback"
 	"github.com/meshcanary/canary/store"
 )
@@ -27,6 +28,19 @@ const writeAhead = true
 type driven struct {
 	r   *rollback.Rollout
 	gen int64 // the custom resource's generation cfg was built from
+	// hooks are the rollout's webhooks (nil without); stop ends its
+	// notifier's deliveries (nil without notifications).
+	hooks *hook.Set
+	stop  func()
+}
+
+// drop forgets the driven rollout of key (the caller holds c.mu) and
+// stops its notifier.
+func (c *Controller) drop(key string) {
+	if d := c.driven[key]; d != nil && d.stop != nil {
+		d.stop()
+	}
+	delete(c.driven, key)
 }
 
 // errFenced means the store refused the driver's write: another driver
