@@ -306,6 +306,17 @@ func (w *walker) check(v any, t reflect.Type, path string) error {
 			}
 		}
 		return nil
+	case reflect.Map: // string keys only (a webhook's metadata)
+		obj, ok := v.(map[string]any)
+		if !ok || t.Key().Kind() != reflect.String {
+			return canary.Invalid(name, nil, "must be a mapping (got %s)", kindOf(v))
+		}
+		for _, k := range sortedKeys(obj) {
+			if err := w.check(obj[k], t.Elem(), join(path, k)); err != nil {
+				return err
+			}
+		}
+		return nil
 	case reflect.Slice:
 		arr, ok := v.([]any)
 		if !ok {

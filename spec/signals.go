@@ -1,10 +1,15 @@
 package spec
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -118,14 +123,134 @@ type Notification struct {
 	KeyFile string `json:"keyFile,omitempty"`
 }
 
-// Webhook is one hook, as in a Flagger Canary's analysis.webhooks (the
-// metadata map is not supported in rollout files).
+// Webhook is one hook, as a Flagger Canary's analysis.webhooks[] declares
+// it (name, type, url, timeout, metadata, retries), plus SecretMetadata.
 type Webhook struct {
-	Name    string   `json:"name"`
-	Type    string   `json:"type"`
-	URL     string   `json:"url"`
+	Name string `json:"name"`
+	// Type is when the hook is called, with Flagger's names (package
+	// hook): confirm-rollout, pre-rollout, rollout,
+	// confirm-traffic-increase, confirm-promotion, post-rollout, rollback
+	// or event.
+	Type string `json:"type"`
+	URL  string `json:"url"`
+	// Timeout cuts one call; zero means hook.DefaultTimeout.
 	Timeout Duration `json:"timeout,omitempty"`
-	Retries int      `json:"retries,omitempty"`
+	// Retries is how many more times a call that failed by a transport
+	// error, a timeout, a 429 or a 5xx is made: 0 to 10.
+	Retries int `json:"retries,omitempty"`
+	// Metadata is sent in every payload, as Flagger's metadata map (a
+	// load tester's type and cmd, say). It is kept in the rollout record
+	// like the rest of the file, so it must hold no secret: put those in
+	// SecretMetadata.
+	Metadata map[string]string `json:"metadata,omitempty"`
+	// SecretMetadata adds metadata keys whose values are read when the
+	// hooks are built, from an environment variable or a file; the file
+	// and the store hold only where they are, and no error, log line or
+	// event shows a value.
+	SecretMetadata map[string]SecretRef `json:"secretMetadata,omitempty"`
+}
+
+// SecretRef says where a secret value is: exactly one of Env (an
+// environment variable) and File (a file; its content is trimmed of
+// surrounding white space).
+type SecretRef struct {
+	Env  string `json:"env,omitempty"`
+	File string `json:"file,omitempty"`
+}
+
+// Bounds of a webhook's metadata.
+const (
+	// MaxWebhookMetadata is the most metadata keys (plain and secret) a
+	// webhook may have.
+	MaxWebhookMetadata = 64
+	// MaxMetadataValue is the longest metadata value, in bytes.
+	MaxMetadataValue = 16 << 10
+)
+
+var (
+	envName      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	metadataKey  = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9_.\-]{0,251}[A-Za-z0-9])?$`)
+	webhookTypes = []string{"confirm-rollout", "pre-rollout", "rollout", "confirm-traffic-increase", "confirm-promotion", "post-rollout", "rollback", "event"}
+)
+
+// ValidMetadataKey reports whether k is a metadata key a rollout file
+// takes: 1 to 253 letters, digits, '-', '_' and '.', starting and ending
+// with a letter or digit.
+func ValidMetadataKey(k string) bool { return metadataKey.MatchString(k) }
+
+// validate reports the first bad field of w, the i-th webhook. Metadata
+// values are never shown.
+func (w Webhook) validate(i int, names map[string]bool) error {
+	f := fmt.Sprintf("signals.webhooks[%d]", i)
+	switch {
+	case w.Name == "":
+		return canary.Invalid(f+".name", w.Name, "must not be empty")
+	case names[w.Name]:
+		return canary.Invalid(f+".name", w.Name, "is used by another webhook")
+	case !slices.Contains(webhookTypes, w.Type):
+		return canary.Invalid(f+".type", w.Type, "must be one of Flagger's hook types (%s)", strings.Join(webhookTypes, ", "))
+	case w.Retries < 0 || w.Retries > 10:
+		return canary.Invalid(f+".retries", w.Retries, "must be 0 to 10")
+	case w.Timeout < 0:
+		return canary.Invalid(f+".timeout", w.Timeout.D(), "must not be negative (zero means %s)", hook.DefaultTimeout)
+	case len(w.Metadata)+len(w.SecretMetadata) > MaxWebhookMetadata:
+		return canary.Invalid(f+".metadata", len(w.Metadata)+len(w.SecretMetadata), "must hold at most %d keys, with secretMetadata", MaxWebhookMetadata)
+	}
+	if u, err := url.Parse(w.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return canary.Invalid(f+".url", nil, "must be an http or https URL with a host")
+	}
+	for _, k := range slices.Sorted(maps.Keys(w.Metadata)) {
+		switch {
+		case !metadataKey.MatchString(k):
+			return canary.Invalid(f+".metadata", k, "keys are 1 to 253 letters, digits, '-', '_' and '.', starting and ending with a letter or digit")
+		case len(w.Metadata[k]) > MaxMetadataValue:
+			return canary.Invalid(f+".metadata."+k, nil, "must be at most %d bytes (the value is not shown)", MaxMetadataValue)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(w.SecretMetadata)) {
+		r, sub := w.SecretMetadata[k], f+".secretMetadata."+k
+		_, plain := w.Metadata[k]
+		switch {
+		case !metadataKey.MatchString(k):
+			return canary.Invalid(f+".secretMetadata", k, "keys are 1 to 253 letters, digits, '-', '_' and '.', starting and ending with a letter or digit")
+		case plain:
+			return canary.Invalid(sub, nil, "is also in metadata; give a key in one of them")
+		case (r.Env == "") == (r.File == ""):
+			return canary.Invalid(sub, nil, "give exactly one of env and file")
+		case r.Env != "" && !envName.MatchString(r.Env):
+			return canary.Invalid(sub+".env", r.Env, "must be an environment variable's name")
+		}
+	}
+	return nil
+}
+
+// secrets reads the values of w's SecretMetadata (of the i-th webhook).
+// An error names the field and where the value was to be read, never a
+// value.
+func (w Webhook) secrets(i int, getenv func(string) string, readFile func(string) ([]byte, error)) (map[string]string, error) {
+	out := make(map[string]string, len(w.SecretMetadata))
+	for _, k := range slices.Sorted(maps.Keys(w.SecretMetadata)) {
+		r, sub := w.SecretMetadata[k], fmt.Sprintf("signals.webhooks[%d].secretMetadata.%s", i, k)
+		var v string
+		if r.Env != "" {
+			if v = getenv(r.Env); v == "" {
+				return nil, canary.Invalid(sub+".env", r.Env, "the environment variable is not set or is empty")
+			}
+		} else {
+			b, err := readFile(r.File)
+			if err != nil {
+				return nil, canary.Invalid(sub+".file", r.File, "cannot be read: %v", err)
+			}
+			if v = strings.TrimSpace(string(b)); v == "" {
+				return nil, canary.Invalid(sub+".file", r.File, "is empty")
+			}
+		}
+		if len(v) > MaxMetadataValue {
+			return nil, canary.Invalid(sub, nil, "the value read is longer than %d bytes (it is not shown)", MaxMetadataValue)
+		}
+		out[k] = v
+	}
+	return out, nil
 }
 
 // validate reports the first bad field of s; a nil s is valid.
@@ -154,22 +279,56 @@ func (s *Signals) validate() error {
 			return canary.Invalid("signals.report", s.Report, "must be an http or https URL")
 		}
 	}
-	if _, err := s.hooks("x"); err != nil {
-		return err
+	names := map[string]bool{}
+	for i, w := range s.Webhooks {
+		if err := w.validate(i, names); err != nil {
+			return err
+		}
+		names[w.Name] = true
 	}
 	return nil
 }
 
-func (s *Signals) hooks(name string) (*hook.Set, error) {
+// Webhooks builds the rollout's hook set (nil when the file has no
+// webhook): named after the rollout, with its target's namespace, and as
+// checksum a hash of the rollout file (Flagger hashes the Canary's spec),
+// so that a rollback hook's yes acts once per configuration. getenv and
+// readFile read the SecretMetadata values (nil means os.Getenv and
+// os.ReadFile).
+func (ro *Rollout) Webhooks(getenv func(string) string, readFile func(string) ([]byte, error)) (*hook.Set, error) {
+	s := ro.Signals
+	if s == nil || len(s.Webhooks) == 0 {
+		return nil, nil
+	}
+	if err := s.validate(); err != nil {
+		return nil, err
+	}
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	if readFile == nil {
+		readFile = os.ReadFile
+	}
 	var hs []hook.Hook
 	for i, w := range s.Webhooks {
-		h := hook.Hook{Name: w.Name, Type: hook.Type(w.Type), URL: w.URL, Timeout: w.Timeout.D(), Retries: w.Retries}
-		if err := h.Validate(); err != nil {
-			return nil, fmt.Errorf("signals.webhooks[%d]: %w", i, err)
+		md, err := w.secrets(i, getenv, readFile)
+		if err != nil {
+			return nil, err
 		}
-		hs = append(hs, h)
+		for k, v := range w.Metadata {
+			md[k] = v
+		}
+		if len(md) == 0 {
+			md = nil
+		}
+		hs = append(hs, hook.Hook{Name: w.Name, Type: hook.Type(w.Type), URL: w.URL, Timeout: w.Timeout.D(), Retries: w.Retries, Metadata: md})
 	}
-	set, err := hook.New(hook.Config{Name: name, Hooks: hs})
+	b, err := json.Marshal(ro)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(b)
+	set, err := hook.New(hook.Config{Name: ro.Name, Namespace: ro.Target.Namespace, Checksum: hex.EncodeToString(sum[:8]), Hooks: hs})
 	if err != nil {
 		return nil, fmt.Errorf("signals.webhooks: %w", err)
 	}
@@ -232,19 +391,17 @@ func (ro *Rollout) Notifier(next rollback.Sink, getenv func(string) string, read
 	return notify.New(cfg)
 }
 
-// ApplyWebhooks adds the file's webhooks to cfg: the pre-rollout and
-// rollout hooks as a metric judged with the analyzer (a failed hook is a
-// failed check), the confirmation hooks as cfg.Gate (when cfg has none),
-// and the event and post-rollout hooks around cfg.Sink — so call it after
-// cfg.Sink is set. It returns the hook set (nil when the file has no
-// webhook) for its ConfirmRollout and CheckRollback.
-func (ro *Rollout) ApplyWebhooks(cfg *rollback.Config) (*hook.Set, error) {
-	s := ro.Signals
-	if s == nil || len(s.Webhooks) == 0 {
-		return nil, nil
-	}
-	set, err := s.hooks(ro.Name)
-	if err != nil {
+// ApplyWebhooks adds the file's webhooks (built by [Rollout.Webhooks]
+// with getenv and readFile) to cfg: the pre-rollout and rollout hooks as
+// a metric judged with the analyzer (a failed hook is a failed check),
+// the confirmation hooks as cfg.Gate (when cfg has none), and the event
+// and post-rollout hooks around cfg.Sink — so call it after cfg.Sink is
+// set. It returns the hook set (nil when the file has no webhook): the
+// caller calls its ConfirmRollout before the rollout starts and its
+// CheckRollback while it runs (canaryctl run does both).
+func (ro *Rollout) ApplyWebhooks(cfg *rollback.Config, getenv func(string) string, readFile func(string) ([]byte, error)) (*hook.Set, error) {
+	set, err := ro.Webhooks(getenv, readFile)
+	if set == nil || err != nil {
 		return nil, err
 	}
 	m, err := set.Metric(cfg.Target.Canary.Version)

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/meshcanary/canary"
@@ -49,7 +48,7 @@ func TestSignalsDecodedAndBuilt(t *testing.T) {
 		t.Fatalf("Notifier: %v", err)
 	}
 	cfg := rollback.Config{Target: rollback.Target{Canary: rollback.Workload{Version: "canary"}}, Sink: n}
-	hs, err := ro.ApplyWebhooks(&cfg)
+	hs, err := ro.ApplyWebhooks(&cfg, nil, nil)
 	if err != nil || hs == nil || cfg.Gate == nil || len(cfg.Metrics) != 1 || cfg.Metrics[0].Name != "webhooks" || cfg.Analyzer == nil {
 		t.Fatalf("ApplyWebhooks: %v %+v", err, cfg)
 	}
@@ -68,12 +67,12 @@ func TestSignalsRefused(t *testing.T) {
 		{map[string]any{"notify": []any{map[string]any{"kind": "slack"}}}, "signals.notify[0].urlEnv"},
 		{map[string]any{"notify": []any{map[string]any{"kind": "slack", "url": "https://hooks.slack.com/x"}}}, "signals.notify[0].url"},
 		{map[string]any{"notify": []any{map[string]any{"kind": "webhook", "urlEnv": "X"}}}, "signals.notify[0].keyFile"},
-		{map[string]any{"webhooks": []any{map[string]any{"name": "a", "type": "pre-flight", "url": "http://x"}}}, "Hook.Type"},
+		{map[string]any{"webhooks": []any{map[string]any{"name": "a", "type": "pre-flight", "url": "http://x"}}}, "signals.webhooks[0].type"},
 		{map[string]any{"report": "ftp://x"}, "signals.report"},
 	} {
 		_, err := signalsRollout(t, c.signals)
 		var fe *canary.FieldError
-		if !errors.As(err, &fe) || !strings.Contains(fe.Field, c.field) {
+		if !errors.As(err, &fe) || fe.Field != c.field {
 			t.Errorf("%v: %v, want a FieldError naming %s", c.signals, err, c.field)
 		}
 	}

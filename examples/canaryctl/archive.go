@@ -10,11 +10,13 @@ import (
 
 	"github.com/meshcanary/canary/rollback"
 	"github.com/meshcanary/canary/store"
+	"github.com/meshcanary/canary/trigger"
 )
 
 // cmdArchive sets a finished rollout aside so that its name can be
 // deployed again: the three records NAME, NAME.commands and NAME.audit
-// move to NAME.archived.TIME, NAME.archived.TIME.commands and
+// (and the signal ledger NAME.signals, when there is one) move to
+// NAME.archived.TIME, NAME.archived.TIME.commands and
 // NAME.archived.TIME.audit (TIME is when the archive started, UTC), where
 // status, history, verify and report still read them. An unfinished
 // rollout is refused unless --force is given with a --reason, and never
@@ -87,12 +89,16 @@ func cmdArchive(e env, args []string) error {
 		}
 	}
 	as := rec.Archived.As
-	for _, k := range [][2]string{{commandsKey(name), commandsKey(as)}, {auditKey(name), auditKey(as)}, {name, as}} {
+	// The signal ledger (trigger.Key: what the Alertmanager receiver, the
+	// alarms and the rollback hooks applied) moves too: left behind, it
+	// would keep a rollout deployed again under the name from being
+	// rolled back by an alert or alarm it names.
+	for _, k := range [][2]string{{commandsKey(name), commandsKey(as)}, {auditKey(name), auditKey(as)}, {trigger.Key(name), trigger.Key(as)}, {name, as}} {
 		if err := copyRecord(e, st, k[0], k[1]); err != nil {
 			return err
 		}
 	}
-	for _, k := range []string{commandsKey(name), auditKey(name)} {
+	for _, k := range []string{commandsKey(name), auditKey(name), trigger.Key(name)} {
 		if err := deleteRecord(e, st, k); err != nil {
 			return err
 		}

@@ -52,11 +52,15 @@ func cmdRun(e env, args []string) error {
 		return usageErr(f.wrap(err))
 	}
 	show := newProgress(e.stdout, e.tty && !*plain)
-	stopSignals := wireSignals(ctx, f, show)
-	defer stopSignals()
+	sr := wireSignals(ctx, f, show)
+	defer sr.stop()
 	d, err := newDriver(ctx, st, f.ro, cfg, show, "", f.signals)
 	if err != nil {
 		return err
+	}
+	if sr.watch != nil {
+		sr.watch.attach(st, d.r)
+		d.watch = sr.watch
 	}
 	show.note(fmt.Sprintf("driving %s; store %s; steer it with canaryctl pause|resume|promote|abort|set-weight|approve %s", cfg.Name, st.where, cfg.Name))
 	final, err := d.drive(ctx, *poll)

@@ -125,10 +125,11 @@ func TestValidateCost(t *testing.T) {
 	}
 }
 
-// TestAlarmsValidatedButNotRun: canaryctl validate checks the alarms
-// section field by field; canaryctl run refuses it, naming it, rather
-// than run a rollout that looks guarded by alarms nobody watches.
-func TestAlarmsValidatedButNotRun(t *testing.T) {
+// TestAlarmsValidated: canaryctl validate checks the alarms section field
+// by field, and run refuses, naming the field, alarms it cannot read for
+// want of an AWS region (rather than run a rollout that looks guarded by
+// alarms nobody watches). The alarms polled: alarms_test.go.
+func TestAlarmsValidated(t *testing.T) {
 	alarms := "signals:\n  alarms: {names: [checkout-5xx], tags: [{key: service, value: checkout}], for: 90s, region: eu-west-2}\n"
 	file := write(t, "r.yaml", goodRollout+alarms)
 	if out, errOut, code := ctl(t, t.TempDir(), "validate", "-f", file); code != 0 || !strings.Contains(out, "is valid") {
@@ -138,8 +139,10 @@ func TestAlarmsValidatedButNotRun(t *testing.T) {
 	if _, errOut, code := ctl(t, t.TempDir(), "validate", "-f", bad); code != 2 || !strings.Contains(errOut, "signals.alarms.for") {
 		t.Errorf("validate of a negative for: exit %d, %q", code, errOut)
 	}
-	out, errOut, code := ctl(t, t.TempDir(), "run", "-f", file)
-	if code == 0 || !strings.Contains(errOut, "signals.alarms") || !strings.Contains(errOut, "does not watch CloudWatch alarms yet") {
+	awsEnv(t, "http://127.0.0.1:1")
+	noRegion := write(t, "r.yaml", goodRollout+strings.Replace(alarms, ", region: eu-west-2", "", 1))
+	out, errOut, code := ctl(t, t.TempDir(), "run", "-f", noRegion)
+	if code != 2 || !strings.Contains(errOut, "signals.alarms.region") || !strings.Contains(errOut, "no AWS region") {
 		t.Errorf("run: exit %d\n%s%s", code, out, errOut)
 	}
 }

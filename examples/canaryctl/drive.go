@@ -19,6 +19,7 @@ import (
 	"github.com/meshcanary/canary/rollback"
 	"github.com/meshcanary/canary/spec"
 	"github.com/meshcanary/canary/store"
+	"github.com/meshcanary/canary/trigger"
 )
 
 // driver runs one rollout and keeps it in the store.
@@ -38,6 +39,9 @@ type driver struct {
 	snap  []byte // the snapshot last saved
 	audit *auditSink
 	show  progress
+	// watch, when the file has webhooks or alarms, is polled at every
+	// round (signals.go).
+	watch *signalWatch
 }
 
 // heartbeat is how often a driver rewrites its record when nothing else
@@ -88,7 +92,7 @@ func newDriver(ctx context.Context, st rolloutStore, ro *spec.Rollout, cfg rollb
 		ver = ""
 		// An archive that stopped between its deletions leaves the
 		// queue or the trail behind: a new rollout must not continue them.
-		for _, k := range []string{commandsKey(name), auditKey(name)} {
+		for _, k := range []string{commandsKey(name), auditKey(name), trigger.Key(name)} {
 			if _, _, err := st.Load(ctx, k); err == nil {
 				return nil, fail(exitFinished, "rollout %s has no record but its record %s is in store %s (left by another tool or an older canaryctl): move it aside before deploying %s", name, k, st.where, name)
 			} else if !errors.Is(err, store.ErrNotFound) {
@@ -379,13 +383,18 @@ func outcome(r result) string {
 // command queue every poll.
 func (d *driver) drive(ctx context.Context, poll time.Duration) (rollback.Status, error) {
 	var st rollback.Status
-	due := time.Time{}
+	due, held := time.Time{}, false
 	for {
 		now := time.Now()
 		if err := d.commands(ctx, now); err != nil {
 			return st, err
 		}
-		if !now.Before(due) {
+		if err := d.watch.poll(ctx, now, d.r.Status(now)); err != nil {
+			return st, fenced(d.name, err)
+		}
+		switch {
+		case !now.Before(due) && d.watch.ready(ctx, now, d.r.Status(now)):
+			held = false
 			var err error
 			st, err = d.step(ctx, now)
 			if errors.Is(err, store.ErrConflict) {
@@ -393,7 +402,14 @@ func (d *driver) drive(ctx context.Context, poll time.Duration) (rollback.Status
 			}
 			d.show.stepErr(err)
 			due = st.Next
-		} else {
+		case !now.Before(due):
+			// Held by the confirm-rollout hooks: asked again at their time
+			// (a pending rollout's Next is always a little ahead of now).
+			st = d.r.Status(now)
+			due, held = d.watch.nextAsk, true
+		case held:
+			st = d.r.Status(now)
+		default:
 			st = d.r.Status(now)
 			due = st.Next
 		}

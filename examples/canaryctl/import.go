@@ -10,7 +10,9 @@ package main
 //     thresholdRange; MetricTemplate with {{ namespace }}, {{ target }},
 //     {{ interval }}, {{ variables.* }}), usage/webhooks.md (webhook
 //     types), tutorials/istio-progressive-delivery.md — fluxcd/flagger at
-//     15bd6ad555e6.
+//     15bd6ad555e6; the webhook fields (CanaryWebhook in
+//     pkg/apis/flagger/v1beta1/canary.go) and their default timeouts
+//     (pkg/controller/webhook.go) at v1.36.1.
 //   - Argo Rollouts: docs/features/analysis.md (AnalysisTemplate metrics
 //     with interval, successCondition/failureCondition on result[0],
 //     failureLimit, provider.prometheus; Rollout canary steps setWeight
@@ -22,6 +24,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"net/url"
 	"os"
 	"regexp"
 	"slices"
@@ -523,30 +527,123 @@ func importFlagger(docs []map[string]any, want string) (*spec.Rollout, []string,
 		return nil, notes, fmt.Errorf("none of Canary %q's %d metrics could be mapped to a judged metric (see the notes above), and a rollout without its analysis would promote unchecked", meta.s("name"), n)
 	}
 	// Webhooks.
-	for i, h := range a.list("webhooks") {
-		typ := h.s("type")
-		if typ == "" {
-			typ = "rollout" // Flagger's default webhook type
-		}
-		f := fmt.Sprintf("spec.analysis.webhooks[%d] (%s, type %s)", i, h.s("name"), typ)
-		switch h.s("type") {
+	hooks, hookNotes := flaggerWebhooks(a.list("webhooks"))
+	notes = append(notes, hookNotes...)
+	for _, h := range hooks {
+		switch h.Type {
 		case "confirm-promotion":
-			ro.Plan.Gates.BeforePromotion = true
-			notes = append(notes, f+": mapped to plan.gates.beforePromotion; approve with canaryctl approve instead of the webhook")
+			ro.Plan.Gates.BeforePromotion = true // where the hook is asked
 		case "confirm-traffic-increase":
 			ro.Plan.Gates.BeforeIncrease = true
-			notes = append(notes, f+": mapped to plan.gates.beforeIncrease; approve with canaryctl approve instead of the webhook")
-		case "confirm-rollout":
-			ro.Plan.Gates.BeforeIncrease = true
-			notes = append(notes, f+": mapped to plan.gates.beforeIncrease, which also holds every later increase")
-		default:
-			notes = append(notes, f+": webhooks are not called; run load tests and hooks around canaryctl run")
 		}
+	}
+	if len(hooks) > 0 {
+		ro.Signals = &spec.Signals{Webhooks: hooks}
 	}
 	notes = append(notes, unmapped(a, "spec.analysis", "interval", "threshold", "maxWeight", "stepWeight", "stepWeights", "metrics", "webhooks", "iterations", "mirror", "stepWeightPromotion")...)
 	notes = append(notes, unmapped(sp, "spec", "targetRef", "service", "analysis", "canaryAnalysis", "provider", "progressDeadlineSeconds")...)
 	notes = append(notes, unmapped(sp.m("service"), "spec.service", "name", "port", "targetPort", "portName")...)
 	return ro, notes, nil
+}
+
+// flaggerWebhooks maps a Canary's spec.analysis.webhooks to the rollout
+// file's signals.webhooks, which canaryctl run calls with Flagger's
+// payload and meaning (package hook): name, type (empty is Flagger's
+// default, rollout), url, timeout (empty is Flagger's default, 10 s; an
+// event hook's is always 5 s in Flagger, pkg/controller/webhook.go at
+// v1.36.1), retries and metadata (a load tester's type and cmd go as
+// they are: the load tester at url runs the command). What cannot be
+// mapped is a note naming the field; a hook that cannot be called at all
+// (no URL) is left out, with a note.
+func flaggerWebhooks(list []obj) ([]spec.Webhook, []string) {
+	var hooks []spec.Webhook
+	var notes []string
+	names := map[string]bool{}
+	for i, h := range list {
+		f := fmt.Sprintf("spec.analysis.webhooks[%d]", i)
+		w := spec.Webhook{Name: h.s("name"), Type: h.s("type"), URL: strings.TrimSpace(h.s("url"))}
+		if w.Type == "" {
+			w.Type = "rollout" // Flagger's default webhook type
+		}
+		if !slices.Contains([]string{"confirm-rollout", "pre-rollout", "rollout", "confirm-traffic-increase", "confirm-promotion", "post-rollout", "rollback", "event"}, w.Type) {
+			notes = append(notes, fmt.Sprintf("%s.type %q: not a Flagger webhook type; hook left out", f, w.Type))
+			continue
+		}
+		if u, err := url.Parse(w.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			notes = append(notes, fmt.Sprintf("%s.url: not an http or https URL; hook %q left out", f, w.Name))
+			continue
+		}
+		if w.Name == "" {
+			w.Name = fmt.Sprintf("webhook-%d", i+1)
+			notes = append(notes, fmt.Sprintf("%s.name: none given; named %s", f, w.Name))
+		}
+		if names[w.Name] {
+			n := w.Name
+			for k := 2; names[w.Name]; k++ {
+				w.Name = fmt.Sprintf("%s-%d", n, k)
+			}
+			notes = append(notes, fmt.Sprintf("%s.name %q: used twice; this one named %q", f, n, w.Name))
+		}
+		names[w.Name] = true
+		timeout := h.s("timeout")
+		switch {
+		case w.Type == "event":
+			timeout = "5s"
+			if h.has("timeout") {
+				notes = append(notes, f+".timeout: Flagger calls event hooks with 5 s whatever it says; mapped as 5s")
+			}
+		case len(timeout) < 2: // as Flagger reads it
+			timeout = "10s"
+		}
+		d, err := duration(timeout)
+		switch {
+		case err != nil || d < 0:
+			notes = append(notes, fmt.Sprintf("%s.timeout %q: not a duration; Flagger's default 10s used", f, timeout))
+			d = spec.Duration(10 * time.Second)
+		case d.D() < time.Second:
+			notes = append(notes, fmt.Sprintf("%s.timeout %q: under a second, which a rollout file does not take; 1s used", f, timeout))
+			d = spec.Duration(time.Second)
+		}
+		w.Timeout = d
+		if r, ok := h.num("retries"); ok {
+			w.Retries = min(max(int(r), 0), 10)
+			if float64(w.Retries) != r {
+				notes = append(notes, fmt.Sprintf("%s.retries %v: a rollout file takes 0 to 10; %d used", f, r, w.Retries))
+			}
+		}
+		md, _ := h["metadata"].(map[string]any)
+		for _, k := range slices.Sorted(maps.Keys(md)) {
+			v := md[k]
+			switch v.(type) {
+			case string, int, float64, bool:
+			default:
+				notes = append(notes, fmt.Sprintf("%s.metadata.%s: not a string; left out", f, k))
+				continue
+			}
+			sv := fmt.Sprint(v)
+			if !spec.ValidMetadataKey(k) || len(sv) > spec.MaxMetadataValue {
+				notes = append(notes, fmt.Sprintf("%s.metadata.%s: the key or its value is not one a rollout file takes; left out", f, k))
+				continue
+			}
+			if w.Metadata == nil {
+				w.Metadata = map[string]string{}
+			}
+			w.Metadata[k] = sv
+		}
+		if len(w.Metadata) > spec.MaxWebhookMetadata {
+			notes = append(notes, fmt.Sprintf("%s.metadata: more than %d keys; hook %q left out", f, spec.MaxWebhookMetadata, w.Name))
+			continue
+		}
+		if h.has("muteAlert") {
+			notes = append(notes, f+".muteAlert: not mapped (canaryctl's notifications are not per hook)")
+		}
+		notes = append(notes, unmapped(h, f, "name", "type", "url", "timeout", "retries", "metadata", "muteAlert")...)
+		hooks = append(hooks, w)
+	}
+	if len(hooks) > 0 {
+		notes = append(notes, "spec.analysis.webhooks: canaryctl run calls them from where it runs, so their URLs (often cluster-internal, like Flagger's load tester) must be reachable from there; secrets in metadata belong in signals.webhooks[].secretMetadata")
+	}
+	return hooks, notes
 }
 
 // msQuery matches a query over a Prometheus metric in milliseconds (a

@@ -28,13 +28,40 @@ func TestImport(t *testing.T) {
 		{"flagger istio tutorial", []string{"flagger", "testdata/flagger/podinfo-canary.yaml"},
 			[]string{"stageWeight: 10", "maxWeight: 50", "interval: 1m", "deadline: 1m", "failureLimit: 5",
 				"builtin: istio/error-rate", "max: 0.01", "builtin: istio/latency-p99", "max: 0.5", "window: 30s",
-				"virtualService: podinfo", "host: podinfo-canary"},
-			[]string{"webhooks[0] (acceptance-test, type pre-rollout)", "webhooks[1] (load-test, type rollout)",
+				"virtualService: podinfo", "host: podinfo-canary",
+				"    - name: acceptance-test\n      type: pre-rollout\n      url: http://flagger-loadtester.test/\n      timeout: 30s\n      metadata:\n        cmd: curl -sd 'test' http://podinfo-canary:9898/token | grep token\n        type: bash\n",
+				"    - name: load-test\n      type: rollout\n      url: http://flagger-loadtester.test/\n      timeout: 5s\n      metadata:\n        cmd: hey -z 1m -q 10 -c 2 http://podinfo-canary.test:9898/\n"},
+			[]string{"spec.analysis.webhooks: canaryctl run calls them from where it runs",
 				"spec.autoscalerRef", "spec.service.gateways", "spec.service.hosts", "spec.service.retries", "no values as a failed check"}},
 		{"flagger stepWeights, MetricTemplate, promotion gate", []string{"flagger", "testdata/flagger/custom-metric.yaml"},
 			[]string{"- weight: 1\n", "- weight: 80\n", "beforePromotion: true", `destination_workload="{{workload}}"`,
-				"}[{{window}}]", "address: http://prometheus.istio-system:9090", "max: 5", "failureLimit: 10"},
-			[]string{"confirm-promotion): mapped to plan.gates.beforePromotion"}},
+				"}[{{window}}]", "address: http://prometheus.istio-system:9090", "max: 5", "failureLimit: 10",
+				"    - name: promotion gate\n      type: confirm-promotion\n      url: http://flagger-loadtester.test/gate/approve\n      timeout: 10s\n"},
+			nil},
+		{"flagger webhooks of every type", []string{"flagger", "testdata/flagger/webhooks.yaml"},
+			[]string{"beforeIncrease: true", "beforePromotion: true",
+				"    - name: start gate\n      type: confirm-rollout\n      url: http://flagger-loadtester.test/gate/approve\n      timeout: 10s\n      retries: 5\n",
+				"    - name: helm test\n      type: pre-rollout\n      url: http://flagger-helmtester.flagger/\n      timeout: 3m\n      metadata:\n        cmd: test podinfo -n test\n        type: helmv3\n",
+				"    - name: load test\n      type: rollout\n      url: http://flagger-loadtester.test/\n      timeout: 15s\n",
+				"    - name: traffic increase gate\n      type: confirm-traffic-increase\n",
+				"    - name: notify\n      type: post-rollout\n      url: http://telegram.bot:8080/\n      timeout: 5s\n      metadata:\n        some: message\n",
+				"    - name: rollback gate\n      type: rollback\n      url: http://flagger-loadtester.test/rollback/check\n",
+				"    - name: send to Slack\n      type: event\n      url: http://event-recevier.notifications/slack\n      timeout: 5s\n      retries: 3\n      metadata:\n        cluster: flagger-test\n        environment: test\n",
+				"    - name: muted gate\n      type: confirm-rollout\n"},
+			[]string{"spec.analysis.webhooks[8].muteAlert: not mapped"}},
+		{"flagger webhooks a rollout file cannot take", []string{"flagger", "testdata/flagger/webhooks-odd.yaml"},
+			[]string{"    - name: webhook-4\n      type: rollout\n      url: http://flagger-loadtester.test/\n      timeout: 1s\n",
+				"    - name: load\n      type: rollout\n      url: http://flagger-loadtester.test/\n      timeout: 10s\n      retries: 10\n      metadata:\n        cmd: hey -z 1m -q 5 -c 2 http://podinfo-canary.test:9898/\n    - name: load-2\n"},
+			[]string{`spec.analysis.webhooks[0].url: not an http or https URL; hook "no url" left out`,
+				`spec.analysis.webhooks[1].url: not an http or https URL; hook "ftp" left out`,
+				`spec.analysis.webhooks[2].type "pre-flight": not a Flagger webhook type`,
+				"spec.analysis.webhooks[3].name: none given; named webhook-4",
+				`spec.analysis.webhooks[3].timeout "500ms": under a second`,
+				"spec.analysis.webhooks[4].retries 20: a rollout file takes 0 to 10; 10 used",
+				"spec.analysis.webhooks[4].metadata.nested: not a string; left out",
+				`spec.analysis.webhooks[5].name "load": used twice; this one named "load-2"`,
+				`spec.analysis.webhooks[5].timeout "soon": not a duration`,
+				"spec.analysis.webhooks[5].headers"}},
 		{"argo background analysis", []string{"argo", "testdata/argo/analysistemplate.yaml", "testdata/argo/rollout.yaml"},
 			[]string{"weight: 20\n      hold: 10m", "weight: 80\n      hold: 10m", "interval: 5m", "min: 0.95",
 				`destination_service=~"guestbook-svc.default.svc.cluster.local"`, "failureLimit: 4",
@@ -91,9 +118,17 @@ func TestImportDocumentationCorpus(t *testing.T) {
 				t.Fatalf("no corpus: %v", err)
 			}
 			imported, refused, total := 0, 0, 0
+			// Flagger's webhooks: the Canaries that have some, imported and
+			// refused, and how many of the imported ones' webhooks are in
+			// the rollout file's signals.webhooks.
+			hooked := struct{ imported, refused, hooks, mapped int }{}
 			for _, f := range files {
 				for _, name := range objectNames(t, f, tc.kind) {
 					total++
+					nHooks := 0
+					if tc.tool == "flagger" {
+						nHooks = canaryWebhooks(t, f, name)
+					}
 					args := []string{"import", tc.tool, f}
 					if name != "" {
 						args = []string{"import", "--name", name, tc.tool, f}
@@ -109,6 +144,11 @@ func TestImportDocumentationCorpus(t *testing.T) {
 							continue
 						}
 						imported++
+						if nHooks > 0 {
+							hooked.imported++
+							hooked.hooks += nHooks
+							hooked.mapped += importedWebhooks(t, out)
+						}
 						continue
 					}
 					last := strings.TrimSpace(errOut)
@@ -126,6 +166,9 @@ func TestImportDocumentationCorpus(t *testing.T) {
 						t.Errorf("%s %s: the refusal dumps a Go value: %q", f, name, errOut)
 					default:
 						refused++
+						if nHooks > 0 {
+							hooked.refused++
+						}
 						t.Logf("refused %s %s: %s", filepath.Base(f), name, last)
 					}
 				}
@@ -135,8 +178,64 @@ func TestImportDocumentationCorpus(t *testing.T) {
 			if !bytes.Contains(readme, []byte(row)) {
 				t.Errorf("README.md does not hold the row %q", row)
 			}
+			if tc.tool != "flagger" {
+				return
+			}
+			row = fmt.Sprintf("| Flagger Canaries with webhooks | %d | %d | %d | %d of %d |", hooked.imported, hooked.refused,
+				hooked.imported+hooked.refused, hooked.mapped, hooked.hooks)
+			t.Logf("%s", row)
+			if !bytes.Contains(readme, []byte(row)) {
+				t.Errorf("README.md does not hold the row %q", row)
+			}
 		})
 	}
+}
+
+// canaryWebhooks counts the spec.analysis.webhooks of the Canary named
+// name in the file (the only one when name is empty).
+func canaryWebhooks(t *testing.T, path, name string) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	for {
+		var d struct {
+			Kind     string `yaml:"kind"`
+			Metadata struct {
+				Name string `yaml:"name"`
+			} `yaml:"metadata"`
+			Spec struct {
+				Analysis struct {
+					Webhooks []any `yaml:"webhooks"`
+				} `yaml:"analysis"`
+			} `yaml:"spec"`
+		}
+		if err := dec.Decode(&d); err != nil {
+			if err != io.EOF {
+				t.Fatalf("%s: %v", path, err)
+			}
+			return 0
+		}
+		if d.Kind == "Canary" && (name == "" || d.Metadata.Name == name) {
+			return len(d.Spec.Analysis.Webhooks)
+		}
+	}
+}
+
+// importedWebhooks counts the signals.webhooks of an imported rollout file.
+func importedWebhooks(t *testing.T, file string) int {
+	t.Helper()
+	var ro struct {
+		Signals struct {
+			Webhooks []any `yaml:"webhooks"`
+		} `yaml:"signals"`
+	}
+	if err := yaml.Unmarshal([]byte(file), &ro); err != nil {
+		t.Fatal(err)
+	}
+	return len(ro.Signals.Webhooks)
 }
 
 // objectNames lists the metadata.name of every document of the kind in
