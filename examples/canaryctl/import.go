@@ -289,10 +289,6 @@ func importFlagger(docs []map[string]any, want string) (*spec.Rollout, []string,
 	provider := sp.s("provider")
 	// Strategies other than a weighted canary (issue 20).
 	switch {
-	case len(a.list("match")) > 0:
-		return nil, nil, fmt.Errorf("the Canary %q is an A/B test (spec.analysis.match routes by header or cookie); A/B testing is not supported yet, only weighted canaries are imported", meta.s("name"))
-	case a.has("iterations"):
-		return nil, nil, fmt.Errorf("the Canary %q is a blue/green deployment (spec.analysis.iterations without stepWeight); blue/green is not supported yet, only weighted canaries are imported", meta.s("name"))
 	case provider == "nginx":
 		return nil, nil, fmt.Errorf("the Canary %q uses spec.provider nginx: %s", meta.s("name"), ingressNginx)
 	}
@@ -376,13 +372,51 @@ func importFlagger(docs []map[string]any, want string) (*spec.Rollout, []string,
 	if v, ok := sp.num("progressDeadlineSeconds"); ok {
 		ro.Plan.Deadline = spec.Duration(time.Duration(v) * time.Second)
 	}
-	if l, ok := a["stepWeights"].([]any); ok {
+	weighted := a.has("stepWeights") || a.has("stepWeight")
+	abtest := len(a.list("match")) > 0 && (a.has("iterations") || !weighted)
+	bluegreen := !abtest && a.has("iterations") && !weighted
+	switch {
+	case abtest:
+		ms, err := flaggerMatches(a.list("match"), &notes)
+		if err != nil {
+			return nil, notes, fmt.Errorf("the Canary %q is an A/B test, but %w", meta.s("name"), err)
+		}
+		it, _ := a.num("iterations")
+		ro.Plan.Strategy = "abtest"
+		ro.Plan.ABTest = &spec.ABTest{Match: ms, Iterations: int(it)}
+		if !a.has("iterations") {
+			notes = append(notes, "spec.analysis.match without iterations: an A/B test promoted on its first passing analysis (plan.abTest.iterations 0)")
+		}
+		if weighted || a.has("maxWeight") {
+			notes = append(notes, "spec.analysis.stepWeight/maxWeight: an A/B test moves no weights; not mapped")
+		}
+	case bluegreen:
+		// Flagger's blue/green: iterations analyses with no production
+		// traffic (its tests reach <service>-canary), then the switch.
+		it, _ := a.num("iterations")
+		ro.Plan.Strategy = "bluegreen"
+		ro.Plan.BlueGreen = &spec.BlueGreen{PrePromotion: spec.Duration(time.Duration(it) * d.D())}
+		if a.has("mirror") {
+			if on, _ := a["mirror"].(bool); on {
+				mw, ok := a.num("mirrorWeight")
+				if !ok {
+					mw = 100 // Flagger's default mirrorWeight
+				}
+				ro.Plan.BlueGreen.Mirror = int(mw)
+			}
+		}
+		notes = append(notes, fmt.Sprintf("spec.analysis.iterations %d: blue/green, analysed for at least %d intervals (plan.blueGreen.prePromotion) before the switch; Flagger's tests reach the new version through %s-canary, no preview route is written", int(it), int(it), svc))
+		if a.has("maxWeight") {
+			notes = append(notes, "spec.analysis.maxWeight: blue/green moves no weights; not mapped")
+		}
+	}
+	if l, ok := a["stepWeights"].([]any); ok && !abtest && !bluegreen {
 		for _, w := range l {
 			if n, ok := w.(int); ok {
 				ro.Plan.Stages = append(ro.Plan.Stages, spec.Stage{Weight: n})
 			}
 		}
-	} else {
+	} else if !abtest && !bluegreen {
 		sw, _ := a.num("stepWeight")
 		mw, _ := a.num("maxWeight")
 		if sw > 0 && mw == 0 {
@@ -393,11 +427,35 @@ func importFlagger(docs []map[string]any, want string) (*spec.Rollout, []string,
 			notes = append(notes, fmt.Sprintf("maxWeight %v is not a multiple of stepWeight %v: the last step is %d", mw, sw, int(mw)/int(sw)*int(sw)))
 		}
 	}
-	if len(ro.Plan.Stages) == 0 && ro.Plan.StageWeight == 0 {
+	if len(ro.Plan.Stages) == 0 && ro.Plan.StageWeight == 0 && !abtest && !bluegreen {
 		return nil, notes, fmt.Errorf("the Canary %q's spec.analysis gives no traffic steps (stepWeight, or stepWeights), so there is no weighted canary to import", meta.s("name"))
 	}
-	if a.has("iterations") || a.has("mirror") {
-		notes = append(notes, "spec.analysis.iterations/mirror (blue-green or mirroring): not mapped; see plan.zeroTraffic.mirror for a validation with mirrored traffic")
+	if !abtest && !bluegreen {
+		if a.has("iterations") {
+			notes = append(notes, "spec.analysis.iterations with stepWeight: a weighted canary; iterations not mapped")
+		}
+		if len(a.list("match")) > 0 {
+			notes = append(notes, "spec.analysis.match without iterations on a weighted canary: not mapped")
+		}
+	}
+	if on, _ := a["mirror"].(bool); on && !bluegreen {
+		notes = append(notes, "spec.analysis.mirror: Flagger mirrors in blue/green (with iterations) only; not mapped (see plan.zeroTraffic.mirror for a validation with mirrored traffic)")
+	}
+	if sa := a.m("sessionAffinity"); len(sa) > 0 {
+		switch {
+		case abtest || bluegreen:
+			notes = append(notes, "spec.analysis.sessionAffinity: applies to a weighted canary only; not mapped")
+		case sa.s("cookieName") == "":
+			notes = append(notes, "spec.analysis.sessionAffinity: no cookieName; not mapped")
+		default:
+			ro.Plan.SessionAffinity = &spec.SessionAffinity{Cookie: sa.s("cookieName")}
+			if v, ok := sa.num("maxAge"); ok {
+				ro.Plan.SessionAffinity.MaxAge = spec.Duration(time.Duration(v) * time.Second)
+			}
+		}
+	}
+	if err := fitRouter(ro, &notes); err != nil {
+		return nil, notes, fmt.Errorf("the Canary %q cannot be imported: %w", meta.s("name"), err)
 	}
 	if v, ok := a.num("threshold"); ok {
 		ro.Policy = &spec.Policy{FailureLimit: ptrI(int(v)), Counting: "cumulative"}
@@ -540,7 +598,7 @@ func importFlagger(docs []map[string]any, want string) (*spec.Rollout, []string,
 	if len(hooks) > 0 {
 		ro.Signals = &spec.Signals{Webhooks: hooks}
 	}
-	notes = append(notes, unmapped(a, "spec.analysis", "interval", "threshold", "maxWeight", "stepWeight", "stepWeights", "metrics", "webhooks", "iterations", "mirror", "stepWeightPromotion")...)
+	notes = append(notes, unmapped(a, "spec.analysis", "interval", "threshold", "maxWeight", "stepWeight", "stepWeights", "metrics", "webhooks", "iterations", "mirror", "mirrorWeight", "match", "sessionAffinity", "stepWeightPromotion")...)
 	notes = append(notes, unmapped(sp, "spec", "targetRef", "service", "analysis", "canaryAnalysis", "provider", "progressDeadlineSeconds")...)
 	notes = append(notes, unmapped(sp.m("service"), "spec.service", "name", "port", "targetPort", "portName")...)
 	return ro, notes, nil
