@@ -26,6 +26,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/meshcanary/canary/spec"
 )
@@ -188,4 +189,227 @@ func fitRouter(ro *spec.Rollout, notes *[]string) error {
 		return fmt.Errorf("it asks for session affinity, which router %s cannot carry (an affinity cookie needs a header match and a response header: istio, gatewayapi or httpsplit)", name)
 	}
 	return nil
+}
+
+// argoTemplates returns the analysis templates the references name, each
+// once; a template not in the files is an error.
+func argoTemplates(docs []map[string]any, rname string, refs []obj) ([]obj, error) {
+	byName := map[string]obj{}
+	for _, t := range find(docs, "AnalysisTemplate", "ClusterAnalysisTemplate") {
+		byName[t.m("metadata").s("name")] = t
+	}
+	var out []obj
+	seen := map[string]bool{}
+	for _, ref := range refs {
+		tn := ref.s("templateName")
+		if tn == "" || seen[tn] {
+			continue
+		}
+		seen[tn] = true
+		t, ok := byName[tn]
+		if !ok {
+			return nil, fmt.Errorf("the Rollout %q's analysis uses AnalysisTemplate %q, which is not in the files given; pass the file that defines it too", rname, tn)
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// argoArgs are the values of an analysis block's args.
+func argoArgs(blocks ...obj) map[string]string {
+	args := map[string]string{}
+	for _, b := range blocks {
+		for _, a := range b.list("args") {
+			args[a.s("name")] = a.s("value")
+		}
+	}
+	return args
+}
+
+// argoBlueGreen imports a Rollout of spec.strategy.blueGreen as a
+// blue/green rollout file. Argo switches the activeService's selector
+// between two ReplicaSets; here the two versions are two Deployments
+// behind the activeService and the switch moves every ready pod's share
+// to the new one (router replicaRatio), which is the router a Rollout
+// with no trafficRouting maps to.
+func argoBlueGreen(docs []map[string]any, r obj, name string, notes []string) (*spec.Rollout, []string, error) {
+	meta, bg := r.m("metadata"), r.m("spec").m("strategy").m("blueGreen")
+	rname := meta.s("name")
+	active := bg.s("activeService")
+	if active == "" {
+		return nil, notes, fmt.Errorf("the Rollout %q's spec.strategy.blueGreen names no activeService, the Service whose traffic switches", rname)
+	}
+	pre, post := bg.m("prePromotionAnalysis"), bg.m("postPromotionAnalysis")
+	preT, err := argoTemplates(docs, rname, pre.list("templates"))
+	if err != nil {
+		return nil, notes, err
+	}
+	postT, err := argoTemplates(docs, rname, post.list("templates"))
+	if err != nil {
+		return nil, notes, err
+	}
+	ns := meta.s("namespace")
+	if ns == "" {
+		ns = "default"
+		notes = append(notes, "metadata.namespace was empty; default assumed")
+	}
+	replicas := 1 // Argo's default spec.replicas
+	if v, ok := r.m("spec").num("replicas"); ok {
+		replicas = int(v)
+	}
+	if replicas < 1 {
+		return nil, notes, fmt.Errorf("the Rollout %q has spec.replicas %d; a blue/green release needs at least one pod", rname, replicas)
+	}
+	stableDep := name + "-stable"
+	if wr := r.m("spec").m("workloadRef"); wr.s("name") != "" {
+		stableDep = wr.s("name")
+	}
+	canaryDep := strings.TrimSuffix(stableDep, "-stable") + "-canary"
+	ro := &spec.Rollout{APIVersion: spec.APIVersion, Kind: spec.Kind, Name: name,
+		Target: spec.Target{Namespace: ns, Service: active,
+			Stable: spec.Workload{Version: "stable"}, Canary: spec.Workload{Version: "canary"}}}
+	ro.Router.ReplicaRatio = &spec.ReplicaRatio{Namespace: ns, Service: active, StableDeployment: stableDep, CanaryDeployment: canaryDep, Replicas: replicas}
+	notes = append(notes, fmt.Sprintf("spec.strategy.blueGreen.activeService %q: the switch moves the Service's traffic from Deployment %q to %q in one write (router replicaRatio, %d replicas); Argo switches the Service's selector between ReplicaSets instead", active, stableDep, canaryDep, replicas))
+	b := &spec.BlueGreen{ScaleDownDelay: spec.Duration(30 * time.Second)} // Argo's default scaleDownDelaySeconds
+	ro.Plan.Strategy, ro.Plan.BlueGreen = "bluegreen", b
+	if ps := bg.s("previewService"); ps != "" {
+		notes = append(notes, fmt.Sprintf("spec.strategy.blueGreen.previewService %q: no preview route is written (the replicaRatio router has no header route); point the Service at Deployment %q to reach the new version before the switch, or use a router with plan.blueGreen.preview", ps, canaryDep))
+	}
+	if v, ok := bg["autoPromotionEnabled"].(bool); ok && !v {
+		ro.Plan.Gates.BeforePromotion = true
+		notes = append(notes, "spec.strategy.blueGreen.autoPromotionEnabled false → plan.gates.beforePromotion (the switch waits for an approval)")
+	}
+	if v, ok := bg.num("autoPromotionSeconds"); ok && v > 0 {
+		b.PrePromotion = spec.Duration(time.Duration(v) * time.Second)
+		notes = append(notes, fmt.Sprintf("spec.strategy.blueGreen.autoPromotionSeconds %d → plan.blueGreen.prePromotion: the switch comes after at least %s and a passing analysis (Argo switches after that long whatever the analysis)", int(v), spec.FormatDuration(b.PrePromotion.D())))
+	}
+	if v, ok := bg.num("scaleDownDelaySeconds"); ok && v >= 0 {
+		b.ScaleDownDelay = spec.Duration(time.Duration(v) * time.Second)
+	}
+	preLimits, preFail, preTotal, preSpan := argoMetrics(ro, preT, argoArgs(pre), &notes)
+	postLimits, postFail, postTotal, postSpan := argoMetrics(ro, postT, argoArgs(post), &notes)
+	if b.PrePromotion == 0 && preSpan > 0 {
+		b.PrePromotion = spec.Duration(preSpan)
+	}
+	b.PostPromotion = spec.Duration(postSpan)
+	switch {
+	case preTotal > 0 && len(preLimits) == 0:
+		return nil, notes, fmt.Errorf("none of the %d metrics of Rollout %q's prePromotionAnalysis could be mapped (see the notes above), and a blue/green release would switch unchecked", preTotal, rname)
+	case postTotal > 0 && len(postLimits) == 0:
+		return nil, notes, fmt.Errorf("none of the %d metrics of Rollout %q's postPromotionAnalysis could be mapped (see the notes above), and the switch would stand unchecked", postTotal, rname)
+	}
+	if ro.Plan.Interval == 0 {
+		ro.Plan.Interval = spec.Duration(time.Minute)
+		if preTotal+postTotal > 0 {
+			notes = append(notes, "no metric interval (a single measurement in Argo): plan.interval 1m is assumed")
+		}
+	}
+	if postTotal > 0 && postSpan == 0 {
+		notes = append(notes, "spec.strategy.blueGreen.postPromotionAnalysis: its metrics give no count × interval; the post-promotion analysis lasts one plan.interval (plan.blueGreen.postPromotion)")
+	}
+	failureLimit := -1
+	for _, f := range []int{preFail, postFail} {
+		if f >= 0 && (failureLimit < 0 || f < failureLimit) {
+			failureLimit = f
+		}
+	}
+	if len(preLimits) > 0 || len(postLimits) > 0 {
+		if len(preLimits) == 0 {
+			// A post-promotion analysis needs the analysis before the
+			// switch too (rollback.Config.Analyzer).
+			preLimits = postLimits
+			notes = append(notes, "spec.strategy.blueGreen: no prePromotionAnalysis; the postPromotionAnalysis's limits judge the new version before the switch too")
+		}
+		ro.Analysis = &spec.Analysis{Analyzers: []spec.Analyzer{{Threshold: &spec.Threshold{Limits: preLimits}}}}
+		if len(postLimits) > 0 {
+			ro.Analysis.PostPromotion = []spec.Analyzer{{Threshold: &spec.Threshold{Limits: postLimits}}}
+		}
+		ro.Policy = &spec.Policy{FailureLimit: ptrI(failureLimit + 1), Counting: "cumulative"}
+	} else {
+		ro.Metrics, ro.Provider = nil, nil
+		notes = append(notes, "spec.strategy.blueGreen has no analysis: the rollout file's default analysis judges the new version")
+	}
+	notes = append(notes, unmapped(bg, "spec.strategy.blueGreen", "activeService", "previewService", "autoPromotionEnabled",
+		"autoPromotionSeconds", "scaleDownDelaySeconds", "prePromotionAnalysis", "postPromotionAnalysis")...)
+	return ro, notes, nil
+}
+
+// argoHeaderRoute maps a setHeaderRoute step. With no setWeight step the
+// Rollout is an A/B test: the route's matches (OR'ed, each one header)
+// become plan.abTest.match. Beside weights a header route cannot be
+// carried (a weighted plan has no cohort here), so it is a note; so is a
+// step with no match (Argo's removal of the route).
+func argoHeaderRoute(ro *spec.Rollout, hr obj, f string, weights int, notes *[]string) {
+	ms := hr.list("match")
+	switch {
+	case len(ms) == 0:
+		return // removes the route; the rollout's end removes it here
+	case weights > 0:
+		*notes = append(*notes, f+".setHeaderRoute: a header route beside weighted steps is not mapped (an A/B test here moves no weights; plan.zeroTraffic.testHeader routes a header before the first weight)")
+		return
+	case ro.Plan.ABTest != nil:
+		*notes = append(*notes, f+".setHeaderRoute: only the first header route is mapped")
+		return
+	}
+	var out []spec.Match
+	for i, m := range ms {
+		g := fmt.Sprintf("%s.setHeaderRoute.match[%d]", f, i)
+		v := m.m("headerValue")
+		sm := spec.Match{Header: strings.ToLower(m.s("headerName"))}
+		switch {
+		case sm.Header == "" || len(v) != 1:
+			*notes = append(*notes, g+": not one headerName with one of exact, prefix, regex; left out")
+			continue
+		case v.s("exact") != "":
+			sm.Exact = v.s("exact")
+		case v.s("prefix") != "":
+			sm.Prefix = v.s("prefix")
+		case v.s("regex") != "":
+			sm.Regex = v.s("regex")
+		default:
+			*notes = append(*notes, g+": not one headerName with one of exact, prefix, regex; left out")
+			continue
+		}
+		out = append(out, sm)
+	}
+	if len(out) > 4 {
+		*notes = append(*notes, fmt.Sprintf("%s.setHeaderRoute: %d matches; a cohort here holds 4, the rest left out", f, len(out)))
+		out = out[:4]
+	}
+	if len(out) == 0 {
+		return
+	}
+	ro.Plan.Strategy, ro.Plan.ABTest = "abtest", &spec.ABTest{Match: out}
+	*notes = append(*notes, f+".setHeaderRoute with no setWeight step: an A/B test (plan.abTest), promoted after its analysis passes")
+}
+
+// argoMirrorRoute maps a setMirrorRoute step's percentage: before the
+// first setWeight it is plan.zeroTraffic.mirror; with no setWeight step
+// (and no header route) the Rollout is a blue/green release with
+// mirroring. Its match (method, path, headers) is not mapped: the share
+// is of every request, with a note.
+func argoMirrorRoute(ro *spec.Rollout, mr obj, f string, weights int, notes *[]string) {
+	if len(mr.list("match")) == 0 && !mr.has("percentage") {
+		return // removes the route
+	}
+	pct := 100.0 // Argo's default percentage
+	if v, ok := mr.num("percentage"); ok {
+		pct = v
+	}
+	if len(mr.list("match")) > 0 {
+		*notes = append(*notes, fmt.Sprintf("%s.setMirrorRoute.match: not mapped; %v %% of every request is mirrored, not only of the matching ones", f, pct))
+	}
+	switch {
+	case weights > 0 && len(ro.Plan.Stages) == 0:
+		ro.Plan.ZeroTraffic = &spec.ZeroTraffic{Mirror: int(pct)}
+		*notes = append(*notes, f+".setMirrorRoute before the first setWeight → plan.zeroTraffic.mirror, for the pauses before that weight")
+	case weights > 0:
+		*notes = append(*notes, f+".setMirrorRoute after a weight: not mapped (a mirror here runs before the first weight, plan.zeroTraffic.mirror)")
+	case ro.Plan.ABTest != nil:
+		*notes = append(*notes, f+".setMirrorRoute in an A/B test: not mapped")
+	default:
+		ro.Plan.Strategy = "bluegreen"
+		ro.Plan.BlueGreen = &spec.BlueGreen{Mirror: int(pct)}
+		*notes = append(*notes, f+".setMirrorRoute with no setWeight step: a blue/green release with mirroring (plan.blueGreen.mirror), switched after its analysis passes")
+	}
 }

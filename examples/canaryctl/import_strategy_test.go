@@ -137,3 +137,109 @@ func TestImportFlaggerStrategies(t *testing.T) {
 		})
 	}
 }
+
+// argoTemplate is an AnalysisTemplate with one prometheus metric.
+const argoTemplate = `---
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: success-rate}
+spec:
+  metrics:
+    - name: success-rate
+      interval: 1m
+      count: 5
+      successCondition: result[0] >= 0.95
+      failureLimit: 2
+      provider:
+        prometheus:
+          address: http://prometheus.example.com:9090
+          query: sum(rate(http_requests_total{version="{{version}}",code!~"5.."}[1m])) / sum(rate(http_requests_total{version="{{version}}"}[1m]))
+`
+
+// TestImportArgoStrategies maps Argo Rollouts' blueGreen strategy and the
+// canary steps setHeaderRoute and setMirrorRoute (features/bluegreen.md,
+// features/traffic-management/index.md) and checks the file validates.
+func TestImportArgoStrategies(t *testing.T) {
+	rollout := func(strategy string) string {
+		return `apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: shop, namespace: web}
+spec:
+  replicas: 4
+  strategy:
+` + strategy + argoTemplate
+	}
+	istio := `      canaryService: shop-canary
+      stableService: shop-stable
+      trafficRouting:
+        istio: {virtualService: {name: shop, routes: [primary]}}
+`
+	for _, tc := range []struct {
+		name, strategy string
+		code           int
+		want, absent   []string
+	}{
+		{"blueGreen with both analyses, a manual promotion and a delay", `    blueGreen:
+      activeService: shop-active
+      previewService: shop-preview
+      autoPromotionEnabled: false
+      scaleDownDelaySeconds: 600
+      prePromotionAnalysis: {templates: [{templateName: success-rate}]}
+      postPromotionAnalysis: {templates: [{templateName: success-rate}]}
+      previewReplicaCount: 1
+`, 0, []string{"strategy: bluegreen", "prePromotion: 5m\n", "postPromotion: 5m\n", "scaleDownDelay: 10m\n", "beforePromotion: true",
+			"service: shop-active\n", "replicaRatio:", "replicas: 4\n", "postPromotion:\n    - threshold:", "min: 0.95",
+			`previewService "shop-preview": no preview route is written`, "spec.strategy.blueGreen.previewReplicaCount"}, nil},
+		{"blueGreen with autoPromotionSeconds and Argo's default delay", `    blueGreen:
+      activeService: shop-active
+      autoPromotionSeconds: 120
+`, 0, []string{"prePromotion: 2m\n", "scaleDownDelay: 30s\n"}, []string{"beforePromotion"}},
+		{"blueGreen without activeService", `    blueGreen: {previewService: shop-preview}
+`, 2, []string{"names no activeService"}, nil},
+		{"setHeaderRoute with no weight is an A/B test", `    canary:
+` + istio + `      steps:
+        - setHeaderRoute:
+            name: header-1
+            match:
+              - {headerName: Custom-Header1, headerValue: {exact: Mozilla}}
+              - {headerName: Custom-Header2, headerValue: {prefix: Mozilla}}
+              - {headerName: Custom-Header3, headerValue: {regex: "Mozilla(.*)"}}
+        - pause: {duration: 10m}
+        - setHeaderRoute: {name: header-1}
+`, 0, []string{"strategy: abtest", "- header: custom-header1\n        exact: Mozilla\n", "- header: custom-header2\n        prefix: Mozilla\n",
+			"- header: custom-header3\n        regex: Mozilla(.*)\n", "iterations: 10\n"}, nil},
+		{"setHeaderRoute beside weights is a note", `    canary:
+` + istio + `      steps:
+        - setWeight: 20
+        - setHeaderRoute:
+            name: header-1
+            match: [{headerName: x-canary, headerValue: {exact: "yes"}}]
+        - pause: {duration: 1h}
+`, 0, []string{"- weight: 20", "setHeaderRoute: a header route beside weighted steps is not mapped"}, []string{"abTest"}},
+		{"setMirrorRoute with no weight is blue/green with mirroring", `    canary:
+` + istio + `      steps:
+        - setMirrorRoute:
+            name: mirror-1
+            percentage: 35
+            match: [{method: {exact: GET}}]
+        - pause: {duration: 15m}
+`, 0, []string{"strategy: bluegreen", "mirror: 35\n", "prePromotion: 15m\n", "setMirrorRoute.match: not mapped; 35 % of every request"}, nil},
+		{"setMirrorRoute before the first weight is a zero-traffic mirror", `    canary:
+` + istio + `      steps:
+        - setMirrorRoute: {name: mirror-1, percentage: 20}
+        - pause: {duration: 5m}
+        - setWeight: 10
+        - pause: {duration: 5m}
+`, 0, []string{"zeroTraffic:\n    duration: 5m\n    mirror: 20\n", "- weight: 10"}, []string{"strategy:"}},
+		{"setHeaderRoute with no router is refused", `    canary:
+      steps:
+        - setHeaderRoute:
+            name: header-1
+            match: [{headerName: x-canary, headerValue: {exact: "yes"}}]
+`, 2, []string{"router replicaRatio can carry none of its matches"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			importCase(t, "argo", rollout(tc.strategy), tc.code, tc.want, tc.absent)
+		})
+	}
+}
