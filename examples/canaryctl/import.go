@@ -289,10 +289,6 @@ func importFlagger(docs []map[string]any, want string) (*spec.Rollout, []string,
 	provider := sp.s("provider")
 	// Strategies other than a weighted canary (issue 20).
 	switch {
-	case len(a.list("match")) > 0:
-		return nil, nil, fmt.Errorf("the Canary %q is an A/B test (spec.analysis.match routes by header or cookie); A/B testing is not supported yet, only weighted canaries are imported", meta.s("name"))
-	case a.has("iterations"):
-		return nil, nil, fmt.Errorf("the Canary %q is a blue/green deployment (spec.analysis.iterations without stepWeight); blue/green is not supported yet, only weighted canaries are imported", meta.s("name"))
 	case provider == "nginx":
 		return nil, nil, fmt.Errorf("the Canary %q uses spec.provider nginx: %s", meta.s("name"), ingressNginx)
 	}
@@ -376,13 +372,51 @@ func importFlagger(docs []map[string]any, want string) (*spec.Rollout, []string,
 	if v, ok := sp.num("progressDeadlineSeconds"); ok {
 		ro.Plan.Deadline = spec.Duration(time.Duration(v) * time.Second)
 	}
-	if l, ok := a["stepWeights"].([]any); ok {
+	weighted := a.has("stepWeights") || a.has("stepWeight")
+	abtest := len(a.list("match")) > 0 && (a.has("iterations") || !weighted)
+	bluegreen := !abtest && a.has("iterations") && !weighted
+	switch {
+	case abtest:
+		ms, err := flaggerMatches(a.list("match"), &notes)
+		if err != nil {
+			return nil, notes, fmt.Errorf("the Canary %q is an A/B test, but %w", meta.s("name"), err)
+		}
+		it, _ := a.num("iterations")
+		ro.Plan.Strategy = "abtest"
+		ro.Plan.ABTest = &spec.ABTest{Match: ms, Iterations: int(it)}
+		if !a.has("iterations") {
+			notes = append(notes, "spec.analysis.match without iterations: an A/B test promoted on its first passing analysis (plan.abTest.iterations 0)")
+		}
+		if weighted || a.has("maxWeight") {
+			notes = append(notes, "spec.analysis.stepWeight/maxWeight: an A/B test moves no weights; not mapped")
+		}
+	case bluegreen:
+		// Flagger's blue/green: iterations analyses with no production
+		// traffic (its tests reach <service>-canary), then the switch.
+		it, _ := a.num("iterations")
+		ro.Plan.Strategy = "bluegreen"
+		ro.Plan.BlueGreen = &spec.BlueGreen{PrePromotion: spec.Duration(time.Duration(it) * d.D())}
+		if a.has("mirror") {
+			if on, _ := a["mirror"].(bool); on {
+				mw, ok := a.num("mirrorWeight")
+				if !ok {
+					mw = 100 // Flagger's default mirrorWeight
+				}
+				ro.Plan.BlueGreen.Mirror = int(mw)
+			}
+		}
+		notes = append(notes, fmt.Sprintf("spec.analysis.iterations %d: blue/green, analysed for at least %d intervals (plan.blueGreen.prePromotion) before the switch; Flagger's tests reach the new version through %s-canary, no preview route is written", int(it), int(it), svc))
+		if a.has("maxWeight") {
+			notes = append(notes, "spec.analysis.maxWeight: blue/green moves no weights; not mapped")
+		}
+	}
+	if l, ok := a["stepWeights"].([]any); ok && !abtest && !bluegreen {
 		for _, w := range l {
 			if n, ok := w.(int); ok {
 				ro.Plan.Stages = append(ro.Plan.Stages, spec.Stage{Weight: n})
 			}
 		}
-	} else {
+	} else if !abtest && !bluegreen {
 		sw, _ := a.num("stepWeight")
 		mw, _ := a.num("maxWeight")
 		if sw > 0 && mw == 0 {
@@ -393,11 +427,35 @@ func importFlagger(docs []map[string]any, want string) (*spec.Rollout, []string,
 			notes = append(notes, fmt.Sprintf("maxWeight %v is not a multiple of stepWeight %v: the last step is %d", mw, sw, int(mw)/int(sw)*int(sw)))
 		}
 	}
-	if len(ro.Plan.Stages) == 0 && ro.Plan.StageWeight == 0 {
+	if len(ro.Plan.Stages) == 0 && ro.Plan.StageWeight == 0 && !abtest && !bluegreen {
 		return nil, notes, fmt.Errorf("the Canary %q's spec.analysis gives no traffic steps (stepWeight, or stepWeights), so there is no weighted canary to import", meta.s("name"))
 	}
-	if a.has("iterations") || a.has("mirror") {
-		notes = append(notes, "spec.analysis.iterations/mirror (blue-green or mirroring): not mapped; see plan.zeroTraffic.mirror for a validation with mirrored traffic")
+	if !abtest && !bluegreen {
+		if a.has("iterations") {
+			notes = append(notes, "spec.analysis.iterations with stepWeight: a weighted canary; iterations not mapped")
+		}
+		if len(a.list("match")) > 0 {
+			notes = append(notes, "spec.analysis.match without iterations on a weighted canary: not mapped")
+		}
+	}
+	if on, _ := a["mirror"].(bool); on && !bluegreen {
+		notes = append(notes, "spec.analysis.mirror: Flagger mirrors in blue/green (with iterations) only; not mapped (see plan.zeroTraffic.mirror for a validation with mirrored traffic)")
+	}
+	if sa := a.m("sessionAffinity"); len(sa) > 0 {
+		switch {
+		case abtest || bluegreen:
+			notes = append(notes, "spec.analysis.sessionAffinity: applies to a weighted canary only; not mapped")
+		case sa.s("cookieName") == "":
+			notes = append(notes, "spec.analysis.sessionAffinity: no cookieName; not mapped")
+		default:
+			ro.Plan.SessionAffinity = &spec.SessionAffinity{Cookie: sa.s("cookieName")}
+			if v, ok := sa.num("maxAge"); ok {
+				ro.Plan.SessionAffinity.MaxAge = spec.Duration(time.Duration(v) * time.Second)
+			}
+		}
+	}
+	if err := fitRouter(ro, &notes); err != nil {
+		return nil, notes, fmt.Errorf("the Canary %q cannot be imported: %w", meta.s("name"), err)
 	}
 	if v, ok := a.num("threshold"); ok {
 		ro.Policy = &spec.Policy{FailureLimit: ptrI(int(v)), Counting: "cumulative"}
@@ -540,7 +598,7 @@ func importFlagger(docs []map[string]any, want string) (*spec.Rollout, []string,
 	if len(hooks) > 0 {
 		ro.Signals = &spec.Signals{Webhooks: hooks}
 	}
-	notes = append(notes, unmapped(a, "spec.analysis", "interval", "threshold", "maxWeight", "stepWeight", "stepWeights", "metrics", "webhooks", "iterations", "mirror", "stepWeightPromotion")...)
+	notes = append(notes, unmapped(a, "spec.analysis", "interval", "threshold", "maxWeight", "stepWeight", "stepWeights", "metrics", "webhooks", "iterations", "mirror", "mirrorWeight", "match", "sessionAffinity", "stepWeightPromotion")...)
 	notes = append(notes, unmapped(sp, "spec", "targetRef", "service", "analysis", "canaryAnalysis", "provider", "progressDeadlineSeconds")...)
 	notes = append(notes, unmapped(sp.m("service"), "spec.service", "name", "port", "targetPort", "portName")...)
 	return ro, notes, nil
@@ -736,17 +794,20 @@ func importArgo(docs []map[string]any, want string) (*spec.Rollout, []string, er
 	}
 	switch {
 	case len(strategy.m("blueGreen")) > 0:
-		return nil, nil, fmt.Errorf("the Rollout %q uses spec.strategy.blueGreen; blue/green is not supported yet, only canaries are imported", rname)
+		return argoBlueGreen(docs, r, name, notes)
 	case len(can) == 0:
 		return nil, nil, fmt.Errorf("the Rollout %q has no spec.strategy.canary, so there is no canary to import", rname)
 	}
-	weights := 0
+	weights, routes := 0, 0
 	for _, st := range can.list("steps") {
 		if st.has("setWeight") {
 			weights++
 		}
+		if len(st.m("setHeaderRoute").list("match")) > 0 || len(st.m("setMirrorRoute")) > 0 {
+			routes++
+		}
 	}
-	if weights == 0 {
+	if weights == 0 && routes == 0 {
 		return nil, nil, fmt.Errorf("the Rollout %q's canary steps set no weight (no setWeight step), so there is no traffic plan to import", rname)
 	}
 	// The analysis templates the Rollout names must be given; only those
@@ -966,9 +1027,14 @@ func importArgo(docs []map[string]any, want string) (*spec.Rollout, []string, er
 	}
 	// Steps: setWeight, then its pause's duration as the step's hold.
 	var holds []time.Duration
+	var before time.Duration // the pauses before the first weight
 	for i, s := range can.list("steps") {
 		f := fmt.Sprintf("spec.strategy.canary.steps[%d]", i)
 		switch {
+		case s.has("setHeaderRoute"):
+			argoHeaderRoute(ro, s.m("setHeaderRoute"), f, weights, &notes)
+		case s.has("setMirrorRoute"):
+			argoMirrorRoute(ro, s.m("setMirrorRoute"), f, weights, &notes)
 		case s.has("setWeight"):
 			w, _ := s.num("setWeight")
 			ro.Plan.Stages = append(ro.Plan.Stages, spec.Stage{Weight: int(w)})
@@ -984,7 +1050,12 @@ func importArgo(docs []map[string]any, want string) (*spec.Rollout, []string, er
 					notes = append(notes, fmt.Sprintf("%s.pause.duration %q: not a duration; ignored", f, dv))
 				} else if len(holds) > 0 {
 					holds[len(holds)-1] += d
+				} else {
+					before += d
 				}
+			} else if weights == 0 || i == len(can.list("steps"))-1 && len(ro.Plan.Stages) > 0 {
+				ro.Plan.Gates.BeforePromotion = true
+				notes = append(notes, f+": an indefinite pause at the end → plan.gates.beforePromotion")
 			} else if len(ro.Plan.Stages) == 0 {
 				ro.Plan.Gates.BeforeIncrease = true
 				notes = append(notes, f+": an indefinite pause before the first weight → plan.gates.beforeIncrease (holds every increase)")
@@ -1021,16 +1092,61 @@ func importArgo(docs []map[string]any, want string) (*spec.Rollout, []string, er
 			args[a.s("name")] = a.s("value")
 		}
 	}
-	argRe := regexp.MustCompile(`\{\{\s*args\.([A-Za-z0-9_-]+)\s*\}\}`)
-	var limits []spec.Limit
-	failureLimit, total := -1, 0
+	limits, failureLimit, total, _ := argoMetrics(ro, templates, args, &notes)
+	if ro.Plan.Interval == 0 {
+		ro.Plan.Interval = spec.Duration(time.Minute)
+		notes = append(notes, "no metric interval (a single measurement in Argo): plan.interval 1m is assumed")
+	}
+	switch p := &ro.Plan; {
+	case p.ABTest != nil && before > 0:
+		iv := p.Interval.D()
+		p.ABTest.Iterations = int((before + iv - 1) / iv)
+		notes = append(notes, fmt.Sprintf("the pauses of the header route (%s) → plan.abTest.iterations %d of plan.interval", spec.FormatDuration(before), p.ABTest.Iterations))
+	case p.BlueGreen != nil:
+		p.BlueGreen.PrePromotion = spec.Duration(before)
+	case p.ZeroTraffic != nil && before > 0:
+		p.ZeroTraffic.Duration = spec.Duration(before)
+	case p.ZeroTraffic != nil:
+		p.ZeroTraffic.Duration = p.Interval
+		notes = append(notes, "setMirrorRoute with no pause before the first setWeight: plan.zeroTraffic.duration is one plan.interval")
+	}
+	if err := fitRouter(ro, &notes); err != nil {
+		return nil, notes, fmt.Errorf("the Rollout %q cannot be imported: %w", rname, err)
+	}
+	if len(limits) == 0 && total > 0 {
+		return nil, notes, fmt.Errorf("none of the %d metrics of Rollout %q's analysis could be mapped (see the notes above), and a rollout without its analysis would promote unchecked", total, rname)
+	}
+	if len(limits) > 0 {
+		ro.Analysis = &spec.Analysis{Analyzers: []spec.Analyzer{{Threshold: &spec.Threshold{Limits: limits}}}}
+		// Argo fails an analysis when more than failureLimit measurements
+		// failed; the rollout rolls back at FailureLimit failures.
+		ro.Policy = &spec.Policy{FailureLimit: ptrI(failureLimit + 1), Counting: "cumulative"}
+	} else {
+		ro.Metrics, ro.Provider = nil, nil
+	}
+	if can.m("analysis").s("startingStep") != "" || can.m("analysis").has("startingStep") {
+		notes = append(notes, "spec.strategy.canary.analysis.startingStep: not mapped; analysis runs from the first step")
+	}
+	notes = append(notes, unmapped(can, "spec.strategy.canary", "canaryService", "stableService", "trafficRouting", "steps", "analysis")...)
+	return ro, notes, nil
+}
+
+var argRe = regexp.MustCompile(`\{\{\s*args\.([A-Za-z0-9_-]+)\s*\}\}`)
+
+// argoMetrics maps the prometheus metrics of Argo analysis templates
+// into ro.Metrics (once per name) and returns their limits, the smallest
+// failureLimit (-1 when none was mapped), how many metrics the templates
+// hold, and the longest count × interval among them (how long Argo's
+// analysis runs; zero when no metric says).
+func argoMetrics(ro *spec.Rollout, templates []obj, args map[string]string, notes *[]string) (limits []spec.Limit, failureLimit, total int, span time.Duration) {
+	failureLimit = -1
 	for _, t := range templates {
 		for i, m := range t.m("spec").list("metrics") {
 			total++
 			f := fmt.Sprintf("AnalysisTemplate %s metrics[%d] (%s)", t.m("metadata").s("name"), i, m.s("name"))
 			prom := m.m("provider").m("prometheus")
 			if len(prom) == 0 {
-				notes = append(notes, f+": only the prometheus provider is mapped; metric left out")
+				*notes = append(*notes, f+": only the prometheus provider is mapped; metric left out")
 				continue
 			}
 			q, missing := strings.TrimSpace(prom.s("query")), ""
@@ -1043,11 +1159,11 @@ func importArgo(docs []map[string]any, want string) (*spec.Rollout, []string, er
 				return s
 			})
 			if missing != "" {
-				notes = append(notes, fmt.Sprintf("%s: argument %q has no value in the Rollout (valueFrom is not mapped); metric left out", f, missing))
+				*notes = append(*notes, fmt.Sprintf("%s: argument %q has no value in the Rollout (valueFrom is not mapped); metric left out", f, missing))
 				continue
 			}
 			if _, err := metrics.Parse(metrics.PromQL, "imported", q); err != nil {
-				notes = append(notes, fmt.Sprintf("%s: the query is not a safe template (%v); metric left out", f, err))
+				*notes = append(*notes, fmt.Sprintf("%s: the query is not a safe template (%v); metric left out", f, err))
 				continue
 			}
 			met := spec.Metric{Name: metricName(m.s("name")), Query: q, SkipStable: true}
@@ -1060,7 +1176,7 @@ func importArgo(docs []map[string]any, want string) (*spec.Rollout, []string, er
 				for _, part := range strings.Split(c.cond, "&&") {
 					g := argoCond.FindStringSubmatch(part)
 					if g == nil {
-						notes = append(notes, fmt.Sprintf("%s: condition %q is not mapped (result[0] compared with a number is)", f, c.cond))
+						*notes = append(*notes, fmt.Sprintf("%s: condition %q is not mapped (result[0] compared with a number is)", f, c.cond))
 						ok = false
 						break
 					}
@@ -1093,35 +1209,23 @@ func importArgo(docs []map[string]any, want string) (*spec.Rollout, []string, er
 				ro.Provider = &spec.Provider{Prometheus: &spec.Prometheus{Address: addr}}
 			}
 			if !strings.Contains(q, "{{version}}") {
-				notes = append(notes, f+": the query does not select the version; it judges whatever it measures against fixed limits — add a canary selector with {{version}} or {{workload}}")
+				*notes = append(*notes, f+": the query does not select the version; it judges whatever it measures against fixed limits — add a canary selector with {{version}} or {{workload}}")
+			}
+			if c, ok := m.num("count"); ok && c > 0 {
+				if d, err := time.ParseDuration(m.s("interval")); err == nil {
+					span = max(span, time.Duration(c)*d)
+				}
 			}
 			for _, k := range []string{"count", "consecutiveErrorLimit", "inconclusiveLimit", "initialDelay"} {
 				if m.has(k) {
-					notes = append(notes, f+"."+k+": not mapped")
+					*notes = append(*notes, f+"."+k+": not mapped")
 				}
 			}
 			limits = append(limits, lim)
-			ro.Metrics = append(ro.Metrics, met)
+			if !slices.ContainsFunc(ro.Metrics, func(x spec.Metric) bool { return x.Name == met.Name }) {
+				ro.Metrics = append(ro.Metrics, met)
+			}
 		}
 	}
-	if ro.Plan.Interval == 0 {
-		ro.Plan.Interval = spec.Duration(time.Minute)
-		notes = append(notes, "no metric interval (a single measurement in Argo): plan.interval 1m is assumed")
-	}
-	if len(limits) == 0 && total > 0 {
-		return nil, notes, fmt.Errorf("none of the %d metrics of Rollout %q's analysis could be mapped (see the notes above), and a rollout without its analysis would promote unchecked", total, rname)
-	}
-	if len(limits) > 0 {
-		ro.Analysis = &spec.Analysis{Analyzers: []spec.Analyzer{{Threshold: &spec.Threshold{Limits: limits}}}}
-		// Argo fails an analysis when more than failureLimit measurements
-		// failed; the rollout rolls back at FailureLimit failures.
-		ro.Policy = &spec.Policy{FailureLimit: ptrI(failureLimit + 1), Counting: "cumulative"}
-	} else {
-		ro.Metrics, ro.Provider = nil, nil
-	}
-	if can.m("analysis").s("startingStep") != "" || can.m("analysis").has("startingStep") {
-		notes = append(notes, "spec.strategy.canary.analysis.startingStep: not mapped; analysis runs from the first step")
-	}
-	notes = append(notes, unmapped(can, "spec.strategy.canary", "canaryService", "stableService", "trafficRouting", "steps", "analysis")...)
-	return ro, notes, nil
+	return limits, failureLimit, total, span
 }

@@ -122,6 +122,9 @@ func TestImportDocumentationCorpus(t *testing.T) {
 			// refused, and how many of the imported ones' webhooks are in
 			// the rollout file's signals.webhooks.
 			hooked := struct{ imported, refused, hooks, mapped int }{}
+			// The release strategies other than a weighted canary (issue
+			// 20), as the source object states them: imported, refused.
+			shaped := map[string]*[2]int{}
 			for _, f := range files {
 				for _, name := range objectNames(t, f, tc.kind) {
 					total++
@@ -134,6 +137,7 @@ func TestImportDocumentationCorpus(t *testing.T) {
 						args = []string{"import", "--name", name, tc.tool, f}
 					}
 					out, errOut, code := ctl(t, t.TempDir(), args...)
+					shapes := sourceStrategies(t, f, tc.kind, name)
 					if code == 0 {
 						p := filepath.Join(t.TempDir(), "imported.yaml")
 						if err := os.WriteFile(p, []byte(out), 0o644); err != nil {
@@ -144,6 +148,15 @@ func TestImportDocumentationCorpus(t *testing.T) {
 							continue
 						}
 						imported++
+						for _, sh := range shapes {
+							if shaped[sh] == nil {
+								shaped[sh] = new([2]int)
+							}
+							shaped[sh][0]++
+							if !strings.Contains(out, strategyMark[sh]) {
+								t.Errorf("%s %s: a %s imported without %q:\n%s", f, name, sh, strategyMark[sh], out)
+							}
+						}
 						if nHooks > 0 {
 							hooked.imported++
 							hooked.hooks += nHooks
@@ -166,10 +179,16 @@ func TestImportDocumentationCorpus(t *testing.T) {
 						t.Errorf("%s %s: the refusal dumps a Go value: %q", f, name, errOut)
 					default:
 						refused++
+						for _, sh := range shapes {
+							if shaped[sh] == nil {
+								shaped[sh] = new([2]int)
+							}
+							shaped[sh][1]++
+						}
 						if nHooks > 0 {
 							hooked.refused++
 						}
-						t.Logf("refused %s %s: %s", filepath.Base(f), name, last)
+						t.Logf("refused %s %s %v: %s", filepath.Base(f), name, shapes, last)
 					}
 				}
 			}
@@ -177,6 +196,17 @@ func TestImportDocumentationCorpus(t *testing.T) {
 			t.Logf("%s", row)
 			if !bytes.Contains(readme, []byte(row)) {
 				t.Errorf("README.md does not hold the row %q", row)
+			}
+			for _, sh := range strategyOrder[tc.tool] {
+				c := shaped[sh]
+				if c == nil {
+					c = new([2]int)
+				}
+				row = fmt.Sprintf("| %s: %s | %d | %d | %d |", tc.tool, sh, c[0], c[1], c[0]+c[1])
+				t.Logf("%s", row)
+				if !bytes.Contains(readme, []byte(row)) {
+					t.Errorf("README.md does not hold the row %q", row)
+				}
 			}
 			if tc.tool != "flagger" {
 				return
@@ -327,8 +357,11 @@ func TestImportRouters(t *testing.T) {
 			[]string{"ingress-nginx was retired in March 2026", "Gateway API HTTPRoute"}},
 		{"argo two routers", []string{"argo", "corpus/argo/docs-getting-started-mixed-rollout.yaml"}, 2,
 			[]string{"sets 2 traffic routers at once (spec.strategy.canary.trafficRouting: nginx, smi)"}},
-		{"argo blue/green", []string{"argo", "corpus/argo/examples-rollout-bluegreen.yaml"}, 2,
-			[]string{"blue/green is not supported yet"}},
+		{"argo blue/green", []string{"argo", "corpus/argo/examples-rollout-bluegreen.yaml"}, 0,
+			[]string{"strategy: bluegreen", "replicaRatio:\n", "service: rollout-bluegreen-active\n", "beforePromotion: true", "scaleDownDelay: 30s\n",
+				`previewService "rollout-bluegreen-preview": no preview route is written`}},
+		{"argo mirror route", []string{"argo", "corpus/argo/examples-istio-istio-mirror.yaml"}, 0,
+			[]string{"strategy: bluegreen", "mirror: 50\n", "virtualService: istio-host-split-vsvc\n"}},
 		{"argo other router", []string{"argo", "corpus/argo/examples-ambassador-rollout.yaml"}, 2,
 			[]string{"trafficRouting.ambassador, which has no router here"}},
 		{"flagger osm", []string{"--name", "osm-demo", "flagger", "testdata/flagger/providers.yaml"}, 0,
@@ -343,10 +376,10 @@ func TestImportRouters(t *testing.T) {
 			[]string{`spec.provider "contour", which has no router here`, "set spec.provider: gatewayapi:v1"}},
 		{"flagger nginx", []string{"flagger", "corpus/flagger/docs-gitbook-tutorials-nginx-progressive-delivery-2.yaml"}, 2,
 			[]string{"ingress-nginx was retired in March 2026"}},
-		{"flagger blue/green", []string{"flagger", "corpus/flagger/docs-gitbook-tutorials-kubernetes-blue-green-1.yaml"}, 2,
-			[]string{"blue/green is not supported yet"}},
-		{"flagger A/B", []string{"flagger", "corpus/flagger/docs-gitbook-tutorials-istio-ab-testing-2.yaml"}, 2,
-			[]string{"A/B testing is not supported yet"}},
+		{"flagger blue/green with Kubernetes' metrics", []string{"flagger", "corpus/flagger/docs-gitbook-tutorials-kubernetes-blue-green-1.yaml"}, 2,
+			[]string{`Flagger's built-in metric for spec.provider "kubernetes" has no template here`}},
+		{"flagger A/B", []string{"flagger", "corpus/flagger/docs-gitbook-tutorials-istio-ab-testing-2.yaml"}, 0,
+			[]string{"strategy: abtest", "- header: user-agent\n        regex: .*Firefox.*\n", "- cookie: type\n        exact: insider\n", "iterations: 10\n"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := slices.Clone(tc.args)
@@ -377,5 +410,90 @@ func TestImportRouters(t *testing.T) {
 				t.Errorf("the imported file does not validate: %s %s", v, e)
 			}
 		})
+	}
+}
+
+// strategyOrder lists the release strategies the corpus test counts, per
+// tool, as sourceStrategies names them.
+var strategyOrder = map[string][]string{
+	"flagger": {"A/B test", "blue/green", "blue/green with mirroring", "session affinity"},
+	"argo":    {"blueGreen", "setHeaderRoute", "setMirrorRoute"},
+}
+
+// strategyMark is what a rollout file imported from each strategy holds.
+var strategyMark = map[string]string{
+	"A/B test": "strategy: abtest", "blue/green": "strategy: bluegreen", "blue/green with mirroring": "strategy: bluegreen",
+	"session affinity": "sessionAffinity:", "blueGreen": "strategy: bluegreen", "setHeaderRoute": "strategy: abtest", "setMirrorRoute": "mirror:",
+}
+
+// sourceStrategies says which release strategies other than a weighted
+// canary the object (the only one of its kind when name is empty) uses,
+// read from the source as the tool's documentation defines them:
+// Flagger's analysis.match with iterations (A/B), iterations with no
+// stepWeight (blue/green, with mirror: true mirroring),
+// sessionAffinity; Argo's strategy.blueGreen and the canary steps
+// setHeaderRoute and setMirrorRoute.
+func sourceStrategies(t *testing.T, path, kind, name string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	for {
+		var d struct {
+			Kind     string `yaml:"kind"`
+			Metadata struct {
+				Name string `yaml:"name"`
+			} `yaml:"metadata"`
+			Spec struct {
+				Analysis struct {
+					Match           []any `yaml:"match"`
+					Iterations      any   `yaml:"iterations"`
+					StepWeight      any   `yaml:"stepWeight"`
+					StepWeights     any   `yaml:"stepWeights"`
+					Mirror          bool  `yaml:"mirror"`
+					SessionAffinity any   `yaml:"sessionAffinity"`
+				} `yaml:"analysis"`
+				Strategy struct {
+					BlueGreen any `yaml:"blueGreen"`
+					Canary    struct {
+						Steps []map[string]any `yaml:"steps"`
+					} `yaml:"canary"`
+				} `yaml:"strategy"`
+			} `yaml:"spec"`
+		}
+		if err := dec.Decode(&d); err != nil {
+			if err != io.EOF {
+				t.Fatalf("%s: %v", path, err)
+			}
+			return nil
+		}
+		if d.Kind != kind || (name != "" && d.Metadata.Name != name) {
+			continue
+		}
+		var out []string
+		a, st := d.Spec.Analysis, d.Spec.Strategy
+		weighted := a.StepWeight != nil || a.StepWeights != nil
+		switch {
+		case len(a.Match) > 0 && a.Iterations != nil:
+			out = append(out, "A/B test")
+		case a.Iterations != nil && !weighted && a.Mirror:
+			out = append(out, "blue/green with mirroring")
+		case a.Iterations != nil && !weighted:
+			out = append(out, "blue/green")
+		}
+		if a.SessionAffinity != nil {
+			out = append(out, "session affinity")
+		}
+		if st.BlueGreen != nil {
+			out = append(out, "blueGreen")
+		}
+		for _, k := range []string{"setHeaderRoute", "setMirrorRoute"} {
+			if slices.ContainsFunc(st.Canary.Steps, func(s map[string]any) bool { _, ok := s[k]; return ok }) {
+				out = append(out, k)
+			}
+		}
+		return out
 	}
 }
