@@ -30,10 +30,9 @@ import (
 // (Flagger's mirror, Argo's setMirrorRoute) are not run here: httpsplit
 // records mirrored requests as the series "mirror", not "canary", so the
 // canary's metrics have no data before the switch (left for the router's
-// owners). Nor are the A/B and session-affinity plans: the httpsplit
-// proxy canaryctl drives on this branch refuses a cohort or an affinity
-// cookie at its first write ("httpsplit proxy cannot route by header");
-// they run once httpsplit carries them (issue 20, item 2).
+// owners). The A/B plan keeps its imported cohort, and half the load
+// carries a header in it; the session-affinity plan runs its weighted
+// stages with the imported cookie.
 func TestImportedStrategiesRun(t *testing.T) {
 	slow(t)
 	for _, tc := range []struct {
@@ -42,6 +41,12 @@ func TestImportedStrategiesRun(t *testing.T) {
 	}{
 		{"flagger blue/green", "flagger", "docs-gitbook-tutorials-prometheus-operator-4.yaml", "bluegreen", [2]string{"x-preview", "yes"}},
 		{"argo blueGreen", "argo", "examples-rollout-bluegreen.yaml", "bluegreen", [2]string{"x-preview", "yes"}},
+		// Flagger's Istio A/B example: the cookie type=insider, or a
+		// user-agent matching .*Firefox.*; half the load is the cohort.
+		{"flagger A/B", "flagger", "artifacts-examples-istio-abtest.yaml", "abTest", [2]string{"User-Agent", "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"}},
+		// Flagger's Istio session-affinity tutorial: a weighted canary whose
+		// canary answers set the session cookie.
+		{"flagger session affinity", "flagger", "docs-gitbook-tutorials-istio-progressive-delivery-3.yaml", "sessionAffinity", [2]string{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src := filepath.Join(docCorpus(t, tc.tool), tc.file)
