@@ -164,7 +164,10 @@ func (r *resources) provider(_ context.Context, ps spec.Provider, router rollbac
 		if !ok {
 			return nil, fmt.Errorf("the httpsplit provider needs the httpsplit router")
 		}
-		return p, nil
+		// While the canary has no weight and a mirror is set (blue/green
+		// with mirroring before the switch, a zero-traffic phase with a
+		// mirror), its only requests are the copies: judge it on them.
+		return p.MirrorView(), nil
 	case ps.Prometheus != nil:
 		return prometheus.New(prometheus.Config{Address: ps.Prometheus.Address})
 	}

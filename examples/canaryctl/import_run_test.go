@@ -27,10 +27,9 @@ import (
 // preview header route, standing for the load tester that reaches
 // Flagger's <service>-canary or Argo's previewService: with no request
 // at all the new version could not be judged. The mirroring plans
-// (Flagger's mirror, Argo's setMirrorRoute) are not run here: httpsplit
-// records mirrored requests as the series "mirror", not "canary", so the
-// canary's metrics have no data before the switch (left for the router's
-// owners). The A/B plan keeps its imported cohort, and half the load
+// (Flagger's mirror, Argo's setMirrorRoute) run with their mirror alone:
+// canaryctl's httpsplit provider judges the canary on the copies while it
+// has no weight (httpsplit.Proxy.MirrorView). The A/B plan keeps its imported cohort, and half the load
 // carries a header in it; the session-affinity plan runs its weighted
 // stages with the imported cookie.
 func TestImportedStrategiesRun(t *testing.T) {
@@ -46,6 +45,11 @@ func TestImportedStrategiesRun(t *testing.T) {
 		{"flagger A/B", "flagger", "artifacts-examples-istio-abtest.yaml", "abTest", [2]string{"User-Agent", "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"}},
 		// Flagger's Istio session-affinity tutorial: a weighted canary whose
 		// canary answers set the session cookie.
+		// Blue/green with mirroring (Flagger's Gateway API tutorial) and a
+		// mirror route with no weights (Argo's istio-mirror example, also blue/green with mirroring): the
+		// canary is judged on the copies until it gets traffic.
+		{"flagger blue/green mirror", "flagger", "docs-gitbook-tutorials-gatewayapi-progressive-delivery-6.yaml", "blueGreen", [2]string{}},
+		{"argo setMirrorRoute", "argo", "examples-istio-istio-mirror.yaml", "blueGreen", [2]string{}},
 		{"flagger session affinity", "flagger", "docs-gitbook-tutorials-istio-progressive-delivery-3.yaml", "sessionAffinity", [2]string{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -361,7 +361,7 @@ func rollout(ctx context.Context, o options, out io.Writer, audit rollback.Sink,
 		cfg.Metrics = cfg.Metrics[:3]
 		if o.strategy == "mirror" {
 			for i := range cfg.Metrics {
-				cfg.Metrics[i].Provider = mirrorView{mesh}
+				cfg.Metrics[i].Provider = mesh.MirrorView()
 			}
 		}
 		if cfg.Plan.Strategy == rollback.StrategyBlueGreen {

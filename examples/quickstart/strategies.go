@@ -5,13 +5,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/cookiejar"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/meshcanary/canary/analysis"
 	"github.com/meshcanary/canary/display"
-	"github.com/meshcanary/canary/metrics"
 	"github.com/meshcanary/canary/providers/httpsplit"
 	"github.com/meshcanary/canary/rollback"
 	"github.com/meshcanary/canary/traffic"
@@ -79,19 +77,6 @@ func shapePlan(o options) rollback.Plan {
 // rate over at least 50 requests.
 func postAnalyzer() analysis.Analyzer {
 	return analysis.Threshold{Limits: []analysis.Limit{analysis.AtMost("error-rate", 0.02)}, MinCount: 50}
-}
-
-// mirrorView answers the canary's queries from its mirrored copies
-// (httpsplit's version "mirror") while the canary has no weight and a
-// mirror is set: before a blue/green switch with mirroring, the canary's
-// only requests are the copies.
-type mirrorView struct{ mesh *httpsplit.Proxy }
-
-func (m mirrorView) Query(ctx context.Context, q metrics.Query) (metrics.Result, error) {
-	if s, err := m.mesh.Split(ctx); err == nil && s.Canary == 0 && s.Mirror > 0 {
-		q.Text = strings.ReplaceAll(q.Text, `version="canary"`, `version="mirror"`)
-	}
-	return m.mesh.Query(ctx, q)
 }
 
 // shapeLoad is what the load sends for a shape: a header on one request in

@@ -262,6 +262,26 @@ func parseQuery(text string) (metric, version, error) {
 // or version, a window longer than Config.Retention, or a window that
 // reaches back past the history still held.
 func (p *Proxy) Query(ctx context.Context, q metrics.Query) (metrics.Result, error) {
+	return p.query(ctx, q, false)
+}
+
+// MirrorView returns a [metrics.Provider] over p's measurements that
+// answers the canary's queries from its mirrored copies (the version
+// "mirror") while the split in force gives the canary no weight and
+// mirrors a share of stable's requests to it — before a blue/green switch
+// with mirroring, or in a zero-traffic phase with a mirror — when the
+// copies are the canary's only requests and a query of "canary" would
+// have no data. At any other split it answers as [Proxy.Query]. A split
+// that cannot be read answers as Query too.
+func (p *Proxy) MirrorView() metrics.Provider { return mirrorView{p} }
+
+type mirrorView struct{ p *Proxy }
+
+func (m mirrorView) Query(ctx context.Context, q metrics.Query) (metrics.Result, error) {
+	return m.p.query(ctx, q, true)
+}
+
+func (p *Proxy) query(ctx context.Context, q metrics.Query, mirrorView bool) (metrics.Result, error) {
 	if err := q.Validate(); err != nil {
 		return metrics.Result{}, err
 	}
@@ -271,6 +291,11 @@ func (p *Proxy) Query(ctx context.Context, q metrics.Query) (metrics.Result, err
 	m, v, err := parseQuery(q.Text)
 	if err != nil {
 		return metrics.Result{}, err
+	}
+	if mirrorView && v == canaryVersion {
+		if s, err := p.Split(ctx); err == nil && s.Canary == 0 && s.Mirror > 0 {
+			v = mirrorVersion
+		}
 	}
 	s := p.series[v]
 	winSec := int64(q.Window / time.Second) // rounded up, without overflow

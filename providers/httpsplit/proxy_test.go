@@ -594,3 +594,48 @@ func TestForwardedHeaders(t *testing.T) {
 		t.Errorf("back end saw %q, want the path joined to the base URL", got)
 	}
 }
+
+// TestMirrorView: while the canary has no weight and a mirror is set, the
+// view answers the canary's queries from the copies; otherwise as Query.
+func TestMirrorView(t *testing.T) {
+	rec := &recorder{}
+	stable := backend(t, httpsplit.BackendConfig{Version: "v1"})
+	r := newRig(t, httpsplit.Config{MirrorConcurrency: 200}, stable, rec)
+	if err := r.p.SetSplit(ctx(t), traffic.Split{Stable: 100, Mirror: 25}); err != nil {
+		t.Fatal(err)
+	}
+	for range 100 {
+		r.get(t)
+	}
+	// Wait for the copies in flight to be measured (a condition, not a
+	// duration: the bound only stops a broken proxy from hanging the test).
+	for deadline := time.Now().Add(time.Minute); ; {
+		res, err := r.p.Query(ctx(t), metrics.Query{Text: "requests mirror", Window: time.Minute, End: nextSecond()})
+		if err == nil && res.Value == 25 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("requests mirror = %+v, %v; want 25", res, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	view := r.p.MirrorView()
+	for _, text := range []string{"requests canary", `requests{version="canary"}`} {
+		res, err := view.Query(ctx(t), metrics.Query{Text: text, Window: time.Minute, End: nextSecond()})
+		if err != nil || res.Value != 25 {
+			t.Errorf("view: %s = %+v, %v; want the 25 copies", text, res, err)
+		}
+	}
+	if res, err := view.Query(ctx(t), metrics.Query{Text: "requests stable", Window: time.Minute, End: nextSecond()}); err != nil || res.Value != 100 {
+		t.Errorf("view: requests stable = %+v, %v; want 100", res, err)
+	}
+
+	// No mirror: the canary's queries are the canary's.
+	r2 := newRig(t, httpsplit.Config{}, backend(t, httpsplit.BackendConfig{Version: "v1"}), &recorder{})
+	for range 10 {
+		r2.get(t)
+	}
+	if _, err := r2.p.MirrorView().Query(ctx(t), metrics.Query{Text: "requests canary", Window: time.Minute, End: nextSecond()}); !errors.Is(err, metrics.ErrNoData) {
+		t.Errorf("view without a mirror: requests canary = %v, want ErrNoData", err)
+	}
+}
