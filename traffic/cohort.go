@@ -145,6 +145,32 @@ func CookieRegex(name, value string) string {
 	return "^(.*?;\\s*)?(" + regexp.QuoteMeta(name) + "=" + regexp.QuoteMeta(value) + ")(;.*)?$"
 }
 
+// CookieFromRegex is the inverse of [CookieRegex]: it recovers the cookie
+// name and value of a regular expression CookieRegex wrote, and reports
+// whether re is one. A router reading its own objects back uses it to
+// tell a cookie match from a header regex on the Cookie header.
+func CookieFromRegex(re string) (name, value string, ok bool) {
+	sample := CookieRegex("n", "v")
+	at := strings.Index(sample, "n=v")
+	pre, suf := sample[:at], sample[at+len("n=v"):]
+	if !strings.HasPrefix(re, pre) || !strings.HasSuffix(re, suf) || len(re) < len(pre)+len(suf) {
+		return "", "", false
+	}
+	inner := re[len(pre) : len(re)-len(suf)]
+	var b strings.Builder
+	for k := 0; k < len(inner); k++ {
+		if inner[k] == '\\' && k+1 < len(inner) {
+			k++
+		}
+		b.WriteByte(inner[k])
+	}
+	name, value, found := strings.Cut(b.String(), "=")
+	if !found || CookieRegex(name, value) != re {
+		return "", "", false
+	}
+	return name, value, true
+}
+
 // Cookie values are cookie-octets (RFC 6265 §4.1.1): visible ASCII but
 // for '"', ',', ';' and '\'.
 var cookieValue = regexp.MustCompile(`^[!#-+\--:<-\[\]-~]+$`)

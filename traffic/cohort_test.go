@@ -174,3 +174,17 @@ func TestRouterRefusesMatchesItsDriverCannotCarry(t *testing.T) {
 		}
 	}
 }
+
+func TestCookieFromRegexInvertsCookieRegex(t *testing.T) {
+	for _, c := range [][2]string{{"canary", "always"}, {"a.b", "x+y*z"}, {"s", "v=1"}} {
+		n, v, ok := traffic.CookieFromRegex(traffic.CookieRegex(c[0], c[1]))
+		if !ok || n != c[0] || v != c[1] {
+			t.Errorf("CookieFromRegex(CookieRegex(%q, %q)) = %q, %q, %v", c[0], c[1], n, v, ok)
+		}
+	}
+	for _, re := range []string{".*Firefox.*", "^(.*?;)?(canary=always)(;.*)?$", traffic.CookieRegex("a", "b") + "x", ""} {
+		if n, v, ok := traffic.CookieFromRegex(re); ok {
+			t.Errorf("CookieFromRegex(%q) = %q, %q, true; want not a cookie regex", re, n, v)
+		}
+	}
+}

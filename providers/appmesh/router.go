@@ -231,37 +231,12 @@ func matchOf(h map[string]any) (traffic.Match, bool) {
 		return traffic.Match{Header: name, Kind: traffic.Prefix, Value: v}, true
 	}
 	if v, ok := m["regex"].(string); ok {
-		if c, cv, ok := cookieFromRegex(v); ok && strings.EqualFold(name, cookieHeader) {
+		if c, cv, ok := traffic.CookieFromRegex(v); ok && strings.EqualFold(name, cookieHeader) {
 			return traffic.Match{Cookie: c, Value: cv}, true
 		}
 		return traffic.Match{Header: name, Kind: traffic.Regex, Value: v}, true
 	}
 	return traffic.Match{}, false
-}
-
-// cookieFromRegex recovers the cookie name and value of a regular
-// expression written by [traffic.CookieRegex], and reports whether re is
-// one.
-func cookieFromRegex(re string) (name, value string, ok bool) {
-	sample := traffic.CookieRegex("n", "v")
-	at := strings.Index(sample, "n=v")
-	pre, suf := sample[:at], sample[at+len("n=v"):]
-	if !strings.HasPrefix(re, pre) || !strings.HasSuffix(re, suf) || len(re) < len(pre)+len(suf) {
-		return "", "", false
-	}
-	inner := re[len(pre) : len(re)-len(suf)]
-	var b strings.Builder
-	for k := 0; k < len(inner); k++ {
-		if inner[k] == '\\' && k+1 < len(inner) {
-			k++
-		}
-		b.WriteByte(inner[k])
-	}
-	name, value, found := strings.Cut(b.String(), "=")
-	if !found || traffic.CookieRegex(name, value) != re {
-		return "", "", false
-	}
-	return name, value, true
 }
 
 // cohortIndex returns k when name is stem-k (a cohort route's name), and

@@ -585,7 +585,7 @@ func matchOf(h gatewayv1.HTTPHeaderMatch) (traffic.Match, bool) {
 	case h.Type == nil || *h.Type == gatewayv1.HeaderMatchExact:
 		return traffic.Match{Header: string(h.Name), Value: h.Value}, true
 	case *h.Type == gatewayv1.HeaderMatchRegularExpression:
-		if c, v, ok := cookieFromRegex(h.Value); ok && strings.EqualFold(string(h.Name), cookieHeader) {
+		if c, v, ok := traffic.CookieFromRegex(h.Value); ok && strings.EqualFold(string(h.Name), cookieHeader) {
 			return traffic.Match{Cookie: c, Value: v}, true
 		}
 		return traffic.Match{Header: string(h.Name), Kind: traffic.Regex, Value: h.Value}, true
@@ -721,31 +721,6 @@ func (r *Driver) applyCookie(ops []patchOp, rule *gatewayv1.HTTPRouteRule, i, ci
 	}
 	ref.Filters = append(ref.Filters, f)
 	return append(ops, patchOp{"add", path + "/-", f}), nil
-}
-
-// cookieFromRegex recovers the cookie name and value of a regular
-// expression written by [traffic.CookieRegex], and reports whether re is
-// one.
-func cookieFromRegex(re string) (name, value string, ok bool) {
-	sample := traffic.CookieRegex("n", "v")
-	at := strings.Index(sample, "n=v")
-	pre, suf := sample[:at], sample[at+len("n=v"):]
-	if !strings.HasPrefix(re, pre) || !strings.HasSuffix(re, suf) || len(re) < len(pre)+len(suf) {
-		return "", "", false
-	}
-	inner := re[len(pre) : len(re)-len(suf)]
-	var b strings.Builder
-	for k := 0; k < len(inner); k++ {
-		if inner[k] == '\\' && k+1 < len(inner) {
-			k++
-		}
-		b.WriteByte(inner[k])
-	}
-	name, value, found := strings.Cut(b.String(), "=")
-	if !found || traffic.CookieRegex(name, value) != re {
-		return "", "", false
-	}
-	return name, value, true
 }
 
 // checkTestRoute refuses a split whose own rules the route cannot carry:

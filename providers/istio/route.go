@@ -271,7 +271,7 @@ func validateSplit(s traffic.Split) error {
 		case m.Header != "" && m.Header != strings.ToLower(m.Header):
 			return canary.Invalid(field+".Header", m.Header, "Istio matches header names in lower case; write it in lower case")
 		case m.Header == "cookie" && m.EffectiveKind() == traffic.Regex:
-			if _, _, ok := cookieFromRegex(m.Value); ok {
+			if _, _, ok := traffic.CookieFromRegex(m.Value); ok {
 				// It would read back as a cookie match.
 				return canary.Invalid(field+".Value", m.Value, "is the regular expression of a cookie match; write the cookie match instead")
 			}
@@ -282,31 +282,6 @@ func validateSplit(s traffic.Split) error {
 
 // cookieHeader is the request header a cookie match is carried on.
 const cookieHeader = "cookie"
-
-// cookieFromRegex recovers the cookie name and value of a regular
-// expression written by [traffic.CookieRegex], and reports whether re is
-// one.
-func cookieFromRegex(re string) (name, value string, ok bool) {
-	sample := traffic.CookieRegex("n", "v")
-	at := strings.Index(sample, "n=v")
-	pre, suf := sample[:at], sample[at+len("n=v"):]
-	if !strings.HasPrefix(re, pre) || !strings.HasSuffix(re, suf) || len(re) < len(pre)+len(suf) {
-		return "", "", false
-	}
-	inner := re[len(pre) : len(re)-len(suf)]
-	var b strings.Builder
-	for k := 0; k < len(inner); k++ {
-		if inner[k] == '\\' && k+1 < len(inner) {
-			k++
-		}
-		b.WriteByte(inner[k])
-	}
-	name, value, found := strings.Cut(b.String(), "=")
-	if !found || traffic.CookieRegex(name, value) != re {
-		return "", "", false
-	}
-	return name, value, true
-}
 
 // matchBlocks returns the managed route's match blocks, one nil block
 // (matching everything) when it has none.
@@ -373,7 +348,7 @@ func toMatch(name string, sm *networkingv1alpha3.StringMatch) (traffic.Match, bo
 	case *networkingv1alpha3.StringMatch_Prefix:
 		return traffic.Match{Header: name, Kind: traffic.Prefix, Value: v.Prefix}, true
 	case *networkingv1alpha3.StringMatch_Regex:
-		if c, val, ok := cookieFromRegex(v.Regex); ok && name == cookieHeader {
+		if c, val, ok := traffic.CookieFromRegex(v.Regex); ok && name == cookieHeader {
 			return traffic.Match{Cookie: c, Value: val}, true
 		}
 		return traffic.Match{Header: name, Kind: traffic.Regex, Value: v.Regex}, true
