@@ -59,7 +59,7 @@ func BenchmarkThousandRollouts(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := step(ctx, st, fmt.Sprintf("rollout-app-%d", i), d, now); err != nil {
+		if _, err := step(ctx, d, now); err != nil {
 			b.Fatal(err)
 		}
 		ds[i] = d
@@ -90,7 +90,7 @@ func BenchmarkThousandRollouts(b *testing.B) {
 				ds[i], d = nd, nd
 				b.StartTimer()
 			}
-			if _, err := step(ctx, st, key, d, now); err != nil {
+			if _, err := step(ctx, d, now); err != nil {
 				b.Fatal(err)
 			}
 			if steps%len(ds) == 0 { // one rollout's record per round: reading it is not the work measured

@@ -367,7 +367,7 @@ func (c *Controller) reconcile(ctx context.Context, key string) (time.Duration, 
 	}
 	start := time.Now()
 	now := c.o.Clock()
-	status, err := step(shardCtx, st, storeKey(ro), d, now)
+	status, err := step(shardCtx, d, now)
 	if c.o.Collector != nil {
 		c.o.Collector.ObserveStep(status, time.Since(start))
 	}

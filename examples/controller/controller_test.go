@@ -282,7 +282,7 @@ func TestPartitionedDriverFenced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := step(f.ctx, st, storeKey(r), old, now); err != nil {
+	if _, err := step(f.ctx, old, now); err != nil {
 		t.Fatal(err)
 	}
 	// The Lease expires; the new holder loads the state and steps.
@@ -290,7 +290,7 @@ func TestPartitionedDriverFenced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := step(f.ctx, st, storeKey(r), cur, now.Add(2*time.Second)); err != nil {
+	if _, err := step(f.ctx, cur, now.Add(2*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	kept, v, err := st.Load(f.ctx, storeKey(r))
@@ -298,7 +298,7 @@ func TestPartitionedDriverFenced(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The old holder, partitioned, steps on.
-	_, err = step(f.ctx, st, storeKey(r), old, now.Add(3*time.Second))
+	_, err = step(f.ctx, old, now.Add(3*time.Second))
 	if !errors.Is(err, errFenced) || !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("the partitioned driver's write: %v, want it fenced", err)
 	}

@@ -18,12 +18,6 @@ import (
 	"github.com/meshcanary/canary/store"
 )
 
-// writeAhead says whether the rollout persists its decided state before
-// acting; with [rollback.Open] and Config.Store it does, so the kill test
-// holds "never promote twice" and "no canary traffic after a persisted
-// rollback" as hard checks.
-const writeAhead = true
-
 // driven is one rollout as its driver holds it between steps.
 type driven struct {
 	r   *rollback.Rollout
@@ -64,7 +58,7 @@ func load(ctx context.Context, st store.Store, key string, cfg rollback.Config, 
 
 // step runs one Step, which saves before and after it acts. A refused save
 // returns errFenced: the caller drops d and reloads.
-func step(ctx context.Context, _ store.Store, _ string, d *driven, now time.Time) (rollback.Status, error) {
+func step(ctx context.Context, d *driven, now time.Time) (rollback.Status, error) {
 	status, err := d.r.Step(ctx, now)
 	if errors.Is(err, store.ErrConflict) {
 		return status, fmt.Errorf("%w: %w", errFenced, err)
