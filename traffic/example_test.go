@@ -56,3 +56,31 @@ func ExampleNewRouter() {
 	// InvalidArgument invalid Split.Canary (20): stable 90 + canary 20 must sum to 100
 	// stable 90% / canary 10% after 1 write
 }
+
+// headerTable is table that also routes by exact header matches: it says
+// so with Features, and the Router lets cohorts of exact header matches
+// through while refusing any other match before any I/O.
+type headerTable struct{ table }
+
+func (*headerTable) Features() traffic.Features { return traffic.Features{HeaderMatch: true} }
+
+// A driver declares the request matches its back end can carry; a split
+// asking for more is refused with a field error naming the router.
+func ExampleFeaturer() {
+	ctx := context.Background()
+	d := &headerTable{table{split: traffic.AllStable()}}
+	r := traffic.NewRouter(d, traffic.Options{Name: "header table"})
+
+	ab := traffic.AllStable()
+	ab.Cohort, _ = traffic.NewCohort(traffic.Match{Header: "x-canary", Value: "insider"})
+	fmt.Println(r.SetSplit(ctx, ab))
+
+	byCookie := traffic.AllStable()
+	byCookie.Cohort, _ = traffic.NewCohort(traffic.Match{Cookie: "canary", Value: "always"})
+	fmt.Println(r.Check(byCookie))
+	fmt.Println(d.writes, "write")
+	// Output:
+	// <nil>
+	// invalid Split.Cohort[0].Cookie (canary): header table cannot route by cookie
+	// 1 write
+}
