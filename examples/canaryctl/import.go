@@ -195,6 +195,25 @@ func readDocs(path string) ([]map[string]any, error) {
 }
 
 // obj walks a decoded YAML tree.
+// argoWorkloads reads an Argo Rollout's replica count (Argo's default 1)
+// and names the two Deployments that run its versions here: the
+// workloadRef's (or NAME-stable) and its -canary sibling. what names the
+// release in the error for fewer than one replica.
+func argoWorkloads(r obj, rname, name, what string) (replicas int, stableDep, canaryDep string, err error) {
+	replicas = 1
+	if v, ok := r.m("spec").num("replicas"); ok {
+		replicas = int(v)
+	}
+	if replicas < 1 {
+		return 0, "", "", fmt.Errorf("the Rollout %q has spec.replicas %d; %s needs at least one pod", rname, replicas, what)
+	}
+	stableDep = name + "-stable"
+	if wr := r.m("spec").m("workloadRef"); wr.s("name") != "" {
+		stableDep = wr.s("name")
+	}
+	return replicas, stableDep, strings.TrimSuffix(stableDep, "-stable") + "-canary", nil
+}
+
 type obj map[string]any
 
 func (o obj) m(k string) obj {
@@ -874,18 +893,10 @@ func importArgo(docs []map[string]any, want string) (*spec.Rollout, []string, er
 			notes = append(notes, fmt.Sprintf("no Service is named (spec.strategy.canary.stableService): router.replicaRatio.service %q is assumed", svc))
 		}
 		ro.Target.Service = svc
-		replicas := 1 // Argo's default spec.replicas
-		if v, ok := r.m("spec").num("replicas"); ok {
-			replicas = int(v)
+		replicas, stableDep, canaryDep, err := argoWorkloads(r, rname, name, "a replica-ratio canary")
+		if err != nil {
+			return nil, nil, err
 		}
-		if replicas < 1 {
-			return nil, nil, fmt.Errorf("the Rollout %q has spec.replicas %d; a replica-ratio canary needs at least one pod", rname, replicas)
-		}
-		stableDep := name + "-stable"
-		if wr := r.m("spec").m("workloadRef"); wr.s("name") != "" {
-			stableDep = wr.s("name")
-		}
-		canaryDep := strings.TrimSuffix(stableDep, "-stable") + "-canary"
 		ro.Router.ReplicaRatio = &spec.ReplicaRatio{Namespace: ns, Service: svc, StableDeployment: stableDep, CanaryDeployment: canaryDep, Replicas: replicas}
 		notes = append(notes, fmt.Sprintf("no trafficRouting: the weight is the share of ready canary pods among %d (router replicaRatio, as Argo's basic canary); Argo manages ReplicaSets itself, here Deployments %q and %q run the two versions", replicas, stableDep, canaryDep))
 		if replicas < 10 {

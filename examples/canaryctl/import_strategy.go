@@ -253,18 +253,10 @@ func argoBlueGreen(docs []map[string]any, r obj, name string, notes []string) (*
 		ns = "default"
 		notes = append(notes, "metadata.namespace was empty; default assumed")
 	}
-	replicas := 1 // Argo's default spec.replicas
-	if v, ok := r.m("spec").num("replicas"); ok {
-		replicas = int(v)
+	replicas, stableDep, canaryDep, err := argoWorkloads(r, rname, name, "a blue/green release")
+	if err != nil {
+		return nil, notes, err
 	}
-	if replicas < 1 {
-		return nil, notes, fmt.Errorf("the Rollout %q has spec.replicas %d; a blue/green release needs at least one pod", rname, replicas)
-	}
-	stableDep := name + "-stable"
-	if wr := r.m("spec").m("workloadRef"); wr.s("name") != "" {
-		stableDep = wr.s("name")
-	}
-	canaryDep := strings.TrimSuffix(stableDep, "-stable") + "-canary"
 	ro := &spec.Rollout{APIVersion: spec.APIVersion, Kind: spec.Kind, Name: name,
 		Target: spec.Target{Namespace: ns, Service: active,
 			Stable: spec.Workload{Version: "stable"}, Canary: spec.Workload{Version: "canary"}}}
