@@ -476,6 +476,11 @@ type rateState struct {
 	// before the rollout has measured stable's rate itself.
 	BaseM float64 `json:"baseM,omitempty"`
 	BaseY float64 `json:"baseY,omitempty"`
+	// HS, HK: the Pearson statistic of the stable version's history over
+	// its buckets (Observation.Baseline.Buckets), read with BaseM and
+	// BaseY, and the number of buckets it sums (see historyDispersion).
+	HS float64 `json:"hs,omitempty"`
+	HK float64 `json:"hk,omitempty"`
 	// Dispersion: Pearson statistics of the conditional (D) and the
 	// stable-only (S) models, bucketed: sums of squared standardized
 	// residuals, number of buckets, and the open bucket.
@@ -557,7 +562,7 @@ func decodeRatesMemory(b json.RawMessage, metrics []Rate) (ratesMemory, string) 
 
 // sane reports whether every number of s is finite and every count ≥ 0.
 func (s *rateState) sane() bool {
-	for _, v := range []float64{s.N, s.X, s.M, s.Y, s.StepN, s.StepX, s.StepM, s.StepY, s.LastM, s.LastY, s.D, s.DK, s.DV, s.S, s.SK, s.SV, s.Det, s.K, s.BaseM, s.BaseY} {
+	for _, v := range []float64{s.N, s.X, s.M, s.Y, s.StepN, s.StepX, s.StepM, s.StepY, s.LastM, s.LastY, s.D, s.DK, s.DV, s.S, s.SK, s.SV, s.Det, s.K, s.BaseM, s.BaseY, s.HS, s.HK} {
 		if !finite(v) || v < 0 {
 			return false
 		}
@@ -674,6 +679,7 @@ func (s *rateState) update(m Rate, in Input, lv levels) string {
 		// The stable version's history, once, before its own windows.
 		if bn, bx, why := countsOf(o.Baseline); why == "" && bn > 0 {
 			s.BaseM, s.BaseY = bn, bx
+			s.HS, s.HK = historyDispersion(o.Baseline.Buckets)
 			// When the history shows a stable version whose errors are near
 			// or above the margin, the absolute Pass test cannot help (see
 			// absoluteHopeless), and its weight would only raise the bar of
@@ -858,8 +864,68 @@ func (s *rateState) update(m Rate, in Input, lv levels) string {
 // canaries that turn bad at minute 4; errors in clusters of 20 keep it
 // shut but by chance (TestRatesOverdispersion: 10 of 100 good canaries
 // failed, against 9 with the cap always on).
+//
+// The stable version's history before the rollout, when its provider
+// gave it per bucket (Observation.Baseline.Buckets), counts too: when it
+// holds unclusteredBuckets buckets and shows no clustering, one window
+// may decide from the first (at 50 requests/s a canary 5 × as bad as
+// stable, or 5 points worse, is then rolled back after one window at
+// 10 %, as by the suite's oracle, instead of two). A history that shows
+// clustering keeps the gate shut, whatever the rollout's own buckets say;
+// without buckets the rollout's own are needed, as before. The history
+// is known before any canary request is judged, so the cap stays
+// predictable and the Fail e-processes stay e-processes. What this
+// assumes is that clustering is a property of the service's traffic that
+// its history shows: errors that cluster only once the rollout has begun
+// are caught by the rollout's own buckets, but not in its first windows.
 func (s *rateState) unclustered() bool {
-	return s.SK >= unclusteredBuckets && s.S <= s.SK+math.Sqrt(2*s.SK) && s.D <= s.DK+math.Sqrt(2*s.DK)
+	within := func(stat, k float64) bool { return stat <= k+math.Sqrt(2*k) }
+	return (s.SK >= unclusteredBuckets || s.HK >= unclusteredBuckets) &&
+		within(s.S, s.SK) && within(s.HS, s.HK) && within(s.D, s.DK)
+}
+
+// historyDispersion returns the Pearson statistic of the stable version's
+// bad events over the buckets of its history around their overall rate,
+// and the number of buckets it sums: consecutive buckets are pooled until
+// the pooled variance reaches 3 events (as the rollout's own dispersion
+// is), so that a history at a low rate is not judged on buckets that
+// expect a fraction of an event. Buckets without data are skipped; one
+// that cannot be a count (negative, NaN, more bad events than requests)
+// makes the whole history unusable for this (0, 0: no buckets). Under
+// independent events the statistic is about the number of buckets minus
+// one (the rate is estimated from the same buckets); errors in clusters
+// of c multiply it by about c.
+func historyDispersion(buckets []Measurement) (stat, k float64) {
+	var m, y float64
+	for _, b := range buckets {
+		if !b.Observed {
+			continue
+		}
+		bn, bx, why := countsOf(b)
+		if why != "" {
+			return 0, 0
+		}
+		m, y = m+bn, y+bx
+	}
+	if m <= 0 || y <= 0 {
+		return 0, 0
+	}
+	q := y / m
+	var r, v float64
+	for _, b := range buckets {
+		if !b.Observed {
+			continue
+		}
+		bn, bx, _ := countsOf(b)
+		r += bx - bn*q
+		v += bn * q * (1 - q)
+		if v >= 3 {
+			stat += r * r / v
+			k++
+			r, v = 0, 0
+		}
+	}
+	return stat, k
 }
 
 // unclusteredBuckets: the stable version's dispersion buckets needed
