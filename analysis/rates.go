@@ -143,11 +143,17 @@ type Rate struct {
 //     depends on earlier windows only, so it stays an e-process. (In the
 //     decision-quality suite's regressions during an incident, 14 % of the
 //     clear ones were promoted without it, 2 % with it.)
-//   - Leaning: nothing failed, the detector is quiet, and the Pass
-//     e-process since the start is at least 1 (the evidence so far
-//     favours "no regression" over the regression; a canary at the
-//     regression's boundary, which the detector finds slowly, is thereby
-//     held at its weight).
+//   - Leaning: nothing failed, the detector is quiet, and either the
+//     Pass e-process since the start is at least 1 (the evidence so far
+//     favours "no regression" over the regression) or the Fail
+//     e-process is below 1 (it does not favour a canary worse than
+//     stable): issue 18's two examples. A canary at the regression's
+//     boundary, which the detector finds slowly, is thereby held at its
+//     weight once its Fail evidence passes 1. (The Pass e-process alone
+//     held good canaries whose stray errors came early: in the
+//     decision-quality suite one of the 2,684 good canaries the oracle
+//     promotes within an hour was paused for a person; with either, none
+//     was, and no clear regression was promoted.)
 //
 // What a rollout does with these (rollback.AdvanceOnLeaning, the
 // default): it advances a stage on leaning evidence, promotes on a Pass
@@ -1106,13 +1112,16 @@ func (s *rateState) judge(m Rate, lv levels) (Detail, Evidence, bool) {
 			return d, ev, false
 		}
 		// Leaning also needs the evidence so far to favour "no
-		// regression" over the regression (the Pass e-process at least 1):
-		// a canary at the regression's boundary, where the detector climbs
-		// slowly, is then held at its weight, where it does less harm.
-		leans := lp >= 0
+		// regression" over the regression (the Pass e-process at least 1)
+		// or the Fail e-process to be below 1 (the evidence does not
+		// favour a canary worse than stable): a canary at the regression's
+		// boundary, where the detector climbs slowly, is then held at its
+		// weight, where it does less harm, once its Fail evidence is above
+		// 1, and a good one with a stray error or two early is not.
+		leans := lp >= 0 || lf < 0
 		lean := "leaning to no regression"
 		if !leans {
-			lean = "not leaning to no regression (the evidence so far favours the regression)"
+			lean = "not leaning to no regression (the evidence so far favours the regression, and a canary worse than stable)"
 		}
 		d.Reason = fmt.Sprintf("not yet decided over %s canary requests, %s: fail %.0f %%, pass %.0f %%",
 			fmtg(s.N), lean, 100*ev.Fail, 100*ev.Pass)

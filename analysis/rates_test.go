@@ -991,3 +991,35 @@ func TestHistoryDispersion(t *testing.T) {
 		t.Errorf("buckets without data changed the count: %v, want %v", k2, k1)
 	}
 }
+
+// TestRatesLeansWhileTheFailEvidenceIsBelowOne (issue 18, item 1: "the
+// Fail e-process is below 1, or ... favours no regression"): a first
+// window with a canary error or two more than stable's rate predicts
+// favours the regression over "no regression" a little (the Pass
+// e-process below 1), but its Fail e-process stays below 1 and the
+// detector quiet, so the evidence still leans and the canary may advance;
+// a few errors more take the Fail e-process above 1 and the canary is
+// held. (Leaning on the Pass e-process alone held a good canary at 5
+// requests/s whose stray errors came early, and one of the 2,684 good
+// canaries the decision-quality suite's oracle promotes within an hour
+// was paused for a person.)
+func TestRatesLeansWhileTheFailEvidenceIsBelowOne(t *testing.T) {
+	a := Rates{Metrics: []Rate{{Metric: "e"}}}
+	for _, c := range []struct {
+		x    int64
+		lean bool
+	}{{3, true}, {5, true}, {8, false}} {
+		o := obsOf("e", window{n: 300, x: c.x, m: 2700, y: 27})
+		o.Baseline = Observed(0.01, 180000)
+		v, err := a.Analyze(context.Background(), Input{Observations: []Observation{o}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Outcome != Inconclusive || v.Regressing {
+			t.Fatalf("%d canary errors: %v, regressing %v: %s", c.x, v.Outcome, v.Regressing, v.Reason)
+		}
+		if v.Leaning != c.lean {
+			t.Errorf("%d canary errors: leaning %v, want %v: %s", c.x, v.Leaning, c.lean, v.Reason)
+		}
+	}
+}
