@@ -180,7 +180,13 @@ type Rate struct {
 // lowered ρ_bad for the rest of the rollout. The history is known before
 // every window it is used for and says nothing about the canary, so every
 // e-process stays valid whatever it says (a stale history costs power,
-// never the guarantee); without one the behaviour is as before.
+// never the guarantee); without one the behaviour is as before. When the
+// history comes per bucket (Observation.Baseline.Buckets: stable's counts
+// per minute, say, from a range query), its dispersion over them says
+// whether stable's bad events come in clusters before the first canary
+// request is judged; showing none, it lets one window's Fail evidence
+// decide from the first window (see Overdispersion). A history as one
+// count cannot say, and the rollout's own windows must, as before.
 //
 // Overdispersion. Beyond what conditioning removes (for example errors in
 // clusters from one client), the windows' Pearson residuals around the
@@ -196,7 +202,9 @@ type Rate struct {
 // the mixture (min(LR, C) of an e-value is an e-value), so no single
 // window decides; two can. The Fail e-processes drop that cap once the
 // stable version's dispersion has been measured on three buckets and
-// shows no clustering (nor the conditional model's): then one window may
+// shows no clustering (nor the conditional model's), or the stable
+// version's history per bucket before the rollout has shown none over
+// three (rateState.unclustered): then one window may
 // decide, and a canary that turns bad at 50 requests/s after a few
 // minutes is rolled back as soon as by the suite's oracle (stable 1 %:
 // median 11 → 5 minutes, 178 → 100 canary errors served). The cap is

@@ -7,7 +7,9 @@
 // (Plan; every other setting at its default), at a total traffic of RPS
 // requests per second split by the canary's weight, with Poisson request
 // and error counts drawn from a seed, and with the stable version's
-// history over the hour before each window as Observation.Baseline. The
+// history over the hour before each window as Observation.Baseline, with
+// its counts per minute as the Baseline's Buckets (Contender.Buckets;
+// -quality.nobuckets gives the history as one count). The
 // grid of issue 18 (Families) is 0.5, 5 and 50 requests/s × stable error
 // rates 0.1, 0.5 and 1 % × five good canaries (noise only; per-minute
 // bursts on both versions; a 3-minute incident on both; a 10-minute
