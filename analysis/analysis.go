@@ -61,6 +61,16 @@ type Measurement struct {
 	Samples []float64 `json:"samples,omitempty"`
 	// Count is the number of events (requests) behind Value; 0 when unknown.
 	Count int64 `json:"count,omitempty"`
+	// Buckets, where the provider has them, are the same measurement over
+	// consecutive intervals of equal length that do not overlap and
+	// together make up the window, oldest first (a range query whose step
+	// equals the rate window it evaluates, and the request count over each
+	// step); nil otherwise. An interval without data is a zero Measurement.
+	// Rates reads the buckets of Observation.Baseline to tell whether the
+	// stable version's bad events come in clusters before the first
+	// canary request is judged (see Rates); points of rates over
+	// overlapping windows are not buckets and belong in Samples.
+	Buckets []Measurement `json:"buckets,omitempty"`
 }
 
 // Observed returns a Measurement of value v resting on count events.

@@ -143,11 +143,17 @@ type Rate struct {
 //     depends on earlier windows only, so it stays an e-process. (In the
 //     decision-quality suite's regressions during an incident, 14 % of the
 //     clear ones were promoted without it, 2 % with it.)
-//   - Leaning: nothing failed, the detector is quiet, and the Pass
-//     e-process since the start is at least 1 (the evidence so far
-//     favours "no regression" over the regression; a canary at the
-//     regression's boundary, which the detector finds slowly, is thereby
-//     held at its weight).
+//   - Leaning: nothing failed, the detector is quiet, and either the
+//     Pass e-process since the start is at least 1 (the evidence so far
+//     favours "no regression" over the regression) or the Fail
+//     e-process is below 1 (it does not favour a canary worse than
+//     stable): issue 18's two examples. A canary at the regression's
+//     boundary, which the detector finds slowly, is thereby held at its
+//     weight once its Fail evidence passes 1. (The Pass e-process alone
+//     held good canaries whose stray errors came early: in the
+//     decision-quality suite one of the 2,684 good canaries the oracle
+//     promotes within an hour was paused for a person; with either, none
+//     was, and no clear regression was promoted.)
 //
 // What a rollout does with these (rollback.AdvanceOnLeaning, the
 // default): it advances a stage on leaning evidence, promotes on a Pass
@@ -174,7 +180,13 @@ type Rate struct {
 // lowered ρ_bad for the rest of the rollout. The history is known before
 // every window it is used for and says nothing about the canary, so every
 // e-process stays valid whatever it says (a stale history costs power,
-// never the guarantee); without one the behaviour is as before.
+// never the guarantee); without one the behaviour is as before. When the
+// history comes per bucket (Observation.Baseline.Buckets: stable's counts
+// per minute, say, from a range query), its dispersion over them says
+// whether stable's bad events come in clusters before the first canary
+// request is judged; showing none, it lets one window's Fail evidence
+// decide from the first window (see Overdispersion). A history as one
+// count cannot say, and the rollout's own windows must, as before.
 //
 // Overdispersion. Beyond what conditioning removes (for example errors in
 // clusters from one client), the windows' Pearson residuals around the
@@ -190,7 +202,9 @@ type Rate struct {
 // the mixture (min(LR, C) of an e-value is an e-value), so no single
 // window decides; two can. The Fail e-processes drop that cap once the
 // stable version's dispersion has been measured on three buckets and
-// shows no clustering (nor the conditional model's): then one window may
+// shows no clustering (nor the conditional model's), or the stable
+// version's history per bucket before the rollout has shown none over
+// three (rateState.unclustered): then one window may
 // decide, and a canary that turns bad at 50 requests/s after a few
 // minutes is rolled back as soon as by the suite's oracle (stable 1 %:
 // median 11 → 5 minutes, 178 → 100 canary errors served). The cap is
@@ -476,6 +490,11 @@ type rateState struct {
 	// before the rollout has measured stable's rate itself.
 	BaseM float64 `json:"baseM,omitempty"`
 	BaseY float64 `json:"baseY,omitempty"`
+	// HS, HK: the Pearson statistic of the stable version's history over
+	// its buckets (Observation.Baseline.Buckets), read with BaseM and
+	// BaseY, and the number of buckets it sums (see historyDispersion).
+	HS float64 `json:"hs,omitempty"`
+	HK float64 `json:"hk,omitempty"`
 	// Dispersion: Pearson statistics of the conditional (D) and the
 	// stable-only (S) models, bucketed: sums of squared standardized
 	// residuals, number of buckets, and the open bucket.
@@ -557,7 +576,7 @@ func decodeRatesMemory(b json.RawMessage, metrics []Rate) (ratesMemory, string) 
 
 // sane reports whether every number of s is finite and every count ≥ 0.
 func (s *rateState) sane() bool {
-	for _, v := range []float64{s.N, s.X, s.M, s.Y, s.StepN, s.StepX, s.StepM, s.StepY, s.LastM, s.LastY, s.D, s.DK, s.DV, s.S, s.SK, s.SV, s.Det, s.K, s.BaseM, s.BaseY} {
+	for _, v := range []float64{s.N, s.X, s.M, s.Y, s.StepN, s.StepX, s.StepM, s.StepY, s.LastM, s.LastY, s.D, s.DK, s.DV, s.S, s.SK, s.SV, s.Det, s.K, s.BaseM, s.BaseY, s.HS, s.HK} {
 		if !finite(v) || v < 0 {
 			return false
 		}
@@ -674,6 +693,7 @@ func (s *rateState) update(m Rate, in Input, lv levels) string {
 		// The stable version's history, once, before its own windows.
 		if bn, bx, why := countsOf(o.Baseline); why == "" && bn > 0 {
 			s.BaseM, s.BaseY = bn, bx
+			s.HS, s.HK = historyDispersion(o.Baseline.Buckets)
 			// When the history shows a stable version whose errors are near
 			// or above the margin, the absolute Pass test cannot help (see
 			// absoluteHopeless), and its weight would only raise the bar of
@@ -858,8 +878,68 @@ func (s *rateState) update(m Rate, in Input, lv levels) string {
 // canaries that turn bad at minute 4; errors in clusters of 20 keep it
 // shut but by chance (TestRatesOverdispersion: 10 of 100 good canaries
 // failed, against 9 with the cap always on).
+//
+// The stable version's history before the rollout, when its provider
+// gave it per bucket (Observation.Baseline.Buckets), counts too: when it
+// holds unclusteredBuckets buckets and shows no clustering, one window
+// may decide from the first (at 50 requests/s a canary 5 × as bad as
+// stable, or 5 points worse, is then rolled back after one window at
+// 10 %, as by the suite's oracle, instead of two). A history that shows
+// clustering keeps the gate shut, whatever the rollout's own buckets say;
+// without buckets the rollout's own are needed, as before. The history
+// is known before any canary request is judged, so the cap stays
+// predictable and the Fail e-processes stay e-processes. What this
+// assumes is that clustering is a property of the service's traffic that
+// its history shows: errors that cluster only once the rollout has begun
+// are caught by the rollout's own buckets, but not in its first windows.
 func (s *rateState) unclustered() bool {
-	return s.SK >= unclusteredBuckets && s.S <= s.SK+math.Sqrt(2*s.SK) && s.D <= s.DK+math.Sqrt(2*s.DK)
+	within := func(stat, k float64) bool { return stat <= k+math.Sqrt(2*k) }
+	return (s.SK >= unclusteredBuckets || s.HK >= unclusteredBuckets) &&
+		within(s.S, s.SK) && within(s.HS, s.HK) && within(s.D, s.DK)
+}
+
+// historyDispersion returns the Pearson statistic of the stable version's
+// bad events over the buckets of its history around their overall rate,
+// and the number of buckets it sums: consecutive buckets are pooled until
+// the pooled variance reaches 3 events (as the rollout's own dispersion
+// is), so that a history at a low rate is not judged on buckets that
+// expect a fraction of an event. Buckets without data are skipped; one
+// that cannot be a count (negative, NaN, more bad events than requests)
+// makes the whole history unusable for this (0, 0: no buckets). Under
+// independent events the statistic is about the number of buckets minus
+// one (the rate is estimated from the same buckets); errors in clusters
+// of c multiply it by about c.
+func historyDispersion(buckets []Measurement) (stat, k float64) {
+	var m, y float64
+	for _, b := range buckets {
+		if !b.Observed {
+			continue
+		}
+		bn, bx, why := countsOf(b)
+		if why != "" {
+			return 0, 0
+		}
+		m, y = m+bn, y+bx
+	}
+	if m <= 0 || y <= 0 {
+		return 0, 0
+	}
+	q := y / m
+	var r, v float64
+	for _, b := range buckets {
+		if !b.Observed {
+			continue
+		}
+		bn, bx, _ := countsOf(b)
+		r += bx - bn*q
+		v += bn * q * (1 - q)
+		if v >= 3 {
+			stat += r * r / v
+			k++
+			r, v = 0, 0
+		}
+	}
+	return stat, k
 }
 
 // unclusteredBuckets: the stable version's dispersion buckets needed
@@ -1040,13 +1120,16 @@ func (s *rateState) judge(m Rate, lv levels) (Detail, Evidence, bool) {
 			return d, ev, false
 		}
 		// Leaning also needs the evidence so far to favour "no
-		// regression" over the regression (the Pass e-process at least 1):
-		// a canary at the regression's boundary, where the detector climbs
-		// slowly, is then held at its weight, where it does less harm.
-		leans := lp >= 0
+		// regression" over the regression (the Pass e-process at least 1)
+		// or the Fail e-process to be below 1 (the evidence does not
+		// favour a canary worse than stable): a canary at the regression's
+		// boundary, where the detector climbs slowly, is then held at its
+		// weight, where it does less harm, once its Fail evidence is above
+		// 1, and a good one with a stray error or two early is not.
+		leans := lp >= 0 || lf < 0
 		lean := "leaning to no regression"
 		if !leans {
-			lean = "not leaning to no regression (the evidence so far favours the regression)"
+			lean = "not leaning to no regression (the evidence so far favours the regression, and a canary worse than stable)"
 		}
 		d.Reason = fmt.Sprintf("not yet decided over %s canary requests, %s: fail %.0f %%, pass %.0f %%",
 			fmtg(s.N), lean, 100*ev.Fail, 100*ev.Pass)

@@ -7,7 +7,9 @@
 // (Plan; every other setting at its default), at a total traffic of RPS
 // requests per second split by the canary's weight, with Poisson request
 // and error counts drawn from a seed, and with the stable version's
-// history over the hour before each window as Observation.Baseline. The
+// history over the hour before each window as Observation.Baseline, with
+// its counts per minute as the Baseline's Buckets (Contender.Buckets;
+// -quality.nobuckets gives the history as one count). The
 // grid of issue 18 (Families) is 0.5, 5 and 50 requests/s × stable error
 // rates 0.1, 0.5 and 1 % × five good canaries (noise only; per-minute
 // bursts on both versions; a 3-minute incident on both; a 10-minute
@@ -230,6 +232,10 @@ type window struct {
 // far, the last one last.
 type truth struct {
 	windows []window
+	// buckets are, per metric, the stable version's history behind the
+	// last window's Observation.Baseline, one bucket a minute (see
+	// withBuckets).
+	buckets map[string][]analysis.Measurement
 }
 
 func (t *truth) last() window { return t.windows[len(t.windows)-1] }
@@ -313,14 +319,18 @@ func (s Scenario) recording(seed uint64, t0 time.Time, slow bool) (rollback.Reco
 		win := window{end: end, weight: split.Canary, canary: c, stable: st, alt: alt, turned: turned}
 		obs := make([]analysis.Observation, len(names))
 		var cur minute
+		tr.buckets = map[string][]analysis.Measurement{}
 		for i, name := range names {
 			x := min(poisson(r, float64(n)*c[i]), n)
 			y := min(poisson(r, float64(m)*st[i]), m)
 			win.n[i], win.m[i], win.x[i], win.y[i] = float64(n), float64(m), float64(x), float64(y)
 			var bm, by float64
+			bs := make([]analysis.Measurement, 0, len(hist))
 			for _, hm := range hist {
 				bm, by = bm+hm.m[i], by+hm.y[i]
+				bs = append(bs, measured(int64(hm.y[i]), int64(hm.m[i])))
 			}
+			tr.buckets[name] = bs
 			obs[i] = analysis.Observation{Metric: name, Canary: measured(x, n), Stable: measured(y, m),
 				Baseline: measured(int64(by), int64(bm))}
 			cur.m[i], cur.y[i] = float64(m), float64(y)
@@ -564,6 +574,38 @@ type Contender struct {
 	// sim, when set, simulates a run directly instead of replaying it
 	// (the oracle).
 	sim func(Scenario, uint64) Outcome
+	// Buckets: the stable version's history reaches the analyzer per
+	// minute (Observation.Baseline.Buckets), as from a provider that
+	// answers a range query; without it the history is one count, as
+	// every provider gives it through a rollout today (see withBuckets).
+	Buckets bool
+}
+
+// withBuckets hands a, with every observation, the stable version's
+// history per minute behind its Baseline (truth.buckets), as a provider
+// that answers the history's query with a range query stepped by the
+// rate window would: the rollout's metrics type carries one value and one
+// count per query, so Replay's provider cannot pass buckets through, and
+// the suite adds them here, between the rollout and its analyzer. A
+// history whose buckets do not add up to the Baseline's count is left
+// as it is.
+func withBuckets(a analysis.Analyzer, tr *truth) analysis.Analyzer {
+	return analysis.AnalyzerFunc(func(ctx context.Context, in analysis.Input) (analysis.Verdict, error) {
+		obs := slices.Clone(in.Observations)
+		for i := range obs {
+			o := &obs[i]
+			bs := tr.buckets[o.Metric]
+			var n int64
+			for _, b := range bs {
+				n += b.Count
+			}
+			if o.Baseline.Observed && n == o.Baseline.Count {
+				o.Baseline.Buckets = bs
+			}
+		}
+		in.Observations = obs
+		return a.Analyze(ctx, in)
+	})
 }
 
 // Contenders returns every preset (the baseline last), judging the error
@@ -579,7 +621,7 @@ func Contenders() []Contender {
 // FromPreset is the contender of preset p with its tuned policy and the
 // default settings of every other field (Plan).
 func FromPreset(p analysis.Preset) Contender {
-	return Contender{Name: p.Name, Policy: rollback.PresetPolicy(p), Plan: Plan,
+	return Contender{Name: p.Name, Policy: rollback.PresetPolicy(p), Plan: Plan, Buckets: true,
 		analyzer: func(*truth) analysis.Analyzer { return p.Analyzer }}
 }
 
@@ -601,7 +643,7 @@ func HistoryContenders() []Contender {
 	var out []Contender
 	for _, p := range analysis.Presets(Metrics) {
 		c := FromPreset(p)
-		c.Plan, c.slow = patient(Plan), true
+		c.Plan, c.slow, c.Buckets = patient(Plan), true, false
 		out = append(out, c)
 	}
 	return append(out, Contender{Name: "oracle", Policy: rollback.Policy{FailureLimit: 1}, Plan: patient(Plan), slow: true,
@@ -647,7 +689,11 @@ func replay(ctx context.Context, c Contender, plan rollback.Plan, sc Scenario, s
 	if c.slow {
 		ms = append(ms, rollback.Metric{Name: Metrics.Slow})
 	}
-	cfg := rollback.Config{Name: "quality", Plan: plan, Policy: c.Policy, Analyzer: c.analyzer(tr), Metrics: ms}
+	a := c.analyzer(tr)
+	if c.Buckets {
+		a = withBuckets(a, tr)
+	}
+	cfg := rollback.Config{Name: "quality", Plan: plan, Policy: c.Policy, Analyzer: a, Metrics: ms}
 	res, err := rollback.Replay(ctx, cfg, t0, t0.Add(Horizon), rec)
 	if err != nil {
 		return Outcome{}, err
