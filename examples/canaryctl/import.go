@@ -36,7 +36,7 @@ import (
 
 	"github.com/meshcanary/canary/metrics"
 	"github.com/meshcanary/canary/spec"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 func cmdImport(e env, args []string) error {
