@@ -363,8 +363,7 @@ func (an Analyzer) build(f string, names map[string]bool) (analysis.Analyzer, er
 		if err := metric(sub+".metric", s.Metric); err != nil {
 			return nil, err
 		}
-		x = analysis.Sequential{Metric: s.Metric, Alpha: s.Alpha, Tolerance: s.Tolerance, Margin: s.Margin, Tau: s.Tau,
-			MinCount: s.MinCount, ConfirmAlpha: s.ConfirmAlpha}
+		x = *s
 	case an.DualWindow != nil:
 		sub = f + ".dualWindow"
 		w := an.DualWindow

@@ -288,8 +288,13 @@ func (w *walker) check(v any, t reflect.Type, path string) error {
 				continue
 			}
 			sub := join(path, k)
-			if _, both := obj[nk]; both {
-				return canary.Invalid(sub, nil, "is the old name of %s, which is given too; give only %s", join(path, nk), nk)
+			if nv, both := obj[nk]; both {
+				if !reflect.DeepEqual(nv, obj[k]) {
+					return canary.Invalid(sub, nil, "is the old name of %s, which is given too with another value; give only %s", join(path, nk), nk)
+				}
+				w.warnings = append(w.warnings, fmt.Sprintf("%s is deprecated and repeats %s; drop it", sub, join(path, nk)))
+				delete(obj, k)
+				continue
 			}
 			w.warnings = append(w.warnings, fmt.Sprintf("%s is deprecated; write %s (read as %s)", sub, nk, join(path, nk)))
 			obj[nk] = obj[k]

@@ -92,7 +92,8 @@ func TestDecodeValueBounds(t *testing.T) {
 
 // TestStagesInTheFile is issue 19 item 15: a rollout file says "stages"
 // (and stageWeight, passesPerStage); the older keys are still read, with
-// a warning the caller can show, not an error; giving both is an error.
+// a warning the caller can show, not an error; giving both is read once
+// with the same value, and an error naming both with different values.
 func TestStagesInTheFile(t *testing.T) {
 	ro, err := decode(t, good(t))
 	if err != nil || len(ro.Plan.Stages) != 2 || len(ro.Warnings()) != 0 {
@@ -123,9 +124,27 @@ func TestStagesInTheFile(t *testing.T) {
 	if !strings.Contains(string(out), `"stages":[`) || strings.Contains(string(out), `"steps"`) {
 		t.Errorf("a rollout is written back as %s; want stages", out)
 	}
+	// Both names with the same value: read, with a warning naming both;
+	// with different values: an error naming both.
+	set(m, "plan.stages", plan["steps"])
+	ro, err = decode(t, m)
+	if err != nil {
+		t.Fatalf("plan.steps and plan.stages with the same value: %v", err)
+	}
+	if w := ro.Warnings(); len(w) != 2 || w[0] != "plan.steps is deprecated and repeats plan.stages; drop it" {
+		t.Errorf("warnings %q, want plan.steps's once, naming both keys", w)
+	}
+	if len(ro.Plan.Stages) != 2 || ro.Plan.Stages[1].Weight != 50 {
+		t.Errorf("plan.steps and plan.stages read as %+v", ro.Plan)
+	}
 	set(m, "plan.stages", []any{10})
 	_, err = decode(t, m)
-	fieldErr(t, err, "plan.steps", "give only stages")
+	fieldErr(t, err, "plan.steps", "is the old name of plan.stages, which is given too with another value; give only stages")
+	m = good(t)
+	set(m, "plan.stageWeight", 10)
+	set(m, "plan.stepWeight", 20)
+	_, err = decode(t, m)
+	fieldErr(t, err, "plan.stepWeight", "plan.stageWeight")
 }
 
 // TestImplausibleLatencyBound is issue 19 item 4: every latency is in

@@ -12,7 +12,9 @@
 // MaxNodes or MaxDepth are each a *canary.FieldError naming the field as
 // written in the file ("plan.stages[2].weight"). A rollout's stages are
 // "stages" in a file; the older "steps", "stepWeight" and "passesPerStep"
-// are still read, and Rollout.Warnings says so for the caller to show.
+// are still read, and Rollout.Warnings says so for the caller to show (an
+// old key given beside its new one is a warning when both hold the same
+// value, and a FieldError naming both when they differ).
 // DecodeValue does the same for a rollout another format (YAML) has read,
 // whose reader bounds its bytes and values first. Validate
 // checks everything that can be checked without connecting anywhere, and

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/meshcanary/canary/analysis"
 )
 
 // APIVersion and Kind identify a rollout file. Both are optional in a file;
@@ -487,16 +489,12 @@ type Relative struct {
 	Cumulative bool    `json:"cumulative,omitempty"`
 }
 
-// Sequential is the anytime-valid error-rate test (analysis.Sequential).
-type Sequential struct {
-	Metric       string  `json:"metric"`
-	Alpha        float64 `json:"alpha,omitempty"`
-	Tolerance    float64 `json:"tolerance,omitempty"`
-	Margin       float64 `json:"margin,omitempty"`
-	Tau          float64 `json:"tau,omitempty"`
-	MinCount     int64   `json:"minCount,omitempty"`
-	ConfirmAlpha float64 `json:"confirmAlpha,omitempty"`
-}
+// Sequential is the anytime-valid error-rate test: the analyzer itself,
+// [analysis.Sequential], written in a file under its fields' JSON names
+// (metric, alpha, tolerance, margin, tau, minCount, confirmAlpha). It is
+// one type, not a copy, so a field the analyzer gains is a key of the file
+// at once (TestSequentialIsWrittenWhole checks that every field can be).
+type Sequential = analysis.Sequential
 
 // DualWindow judges a metric against a bound and its own history.
 type DualWindow struct {

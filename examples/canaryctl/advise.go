@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -9,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/advice"
 	"github.com/meshcanary/canary/analysis"
 	"github.com/meshcanary/canary/rollback"
@@ -21,10 +21,11 @@ import (
 func cmdAdvise(e env, args []string) error {
 	fs := flag.NewFlagSet("canaryctl advise", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	file := fs.String("f", "", "take the plan from this rollout file (YAML) instead of --steps, --interval, --hold, --deadline")
+	file := fs.String("f", "", "take the plan from this rollout file (YAML) instead of --stages, --interval, --hold, --deadline")
 	rps := fs.String("rps", "", "total requests per second of the service (both versions); required")
 	errRate := fs.String("error-rate", "", `stable's error rate: a share ("0.01") or a percentage ("1%"); required`)
-	steps := fs.String("steps", "10,20,30,40,50", "the canary's weights, comma-separated")
+	stages := fs.String("stages", "10,20,30,40,50", "the canary's weight at each stage, comma-separated")
+	fs.String("steps", "", "deprecated: the old name of --stages, still read")
 	interval := fs.Duration("interval", time.Minute, "analysis interval")
 	hold := fs.Duration("hold", 0, "each stage's hold (default: the interval)")
 	deadline := fs.Duration("deadline", 0, "progress deadline (default: the rollout's, 10m)")
@@ -51,7 +52,14 @@ func cmdAdvise(e env, args []string) error {
 			return err
 		}
 	}
-	if in.Plan, err = advisePlan(fs, e.stderr, *file, *steps, *interval, *hold, *deadline); err != nil {
+	stagesFlag, weights, err := renamedFlag(fs, e.stderr, "steps", "stages")
+	if err != nil {
+		return err
+	}
+	if stagesFlag == "stages" {
+		weights = *stages
+	}
+	if in.Plan, err = advisePlan(fs, e.stderr, *file, stagesFlag, weights, *interval, *hold, *deadline); err != nil {
 		return err
 	}
 	found := false
@@ -94,13 +102,14 @@ func share(flagName, s string, pct bool) (float64, error) {
 	return v / div, nil
 }
 
-// advisePlan is the plan of the rollout file, or of the flags.
-func advisePlan(fs *flag.FlagSet, warn io.Writer, file, steps string, interval, hold, deadline time.Duration) (rollback.Plan, error) {
+// advisePlan is the plan of the rollout file, or of the flags: weights is
+// the value of the flag --stagesFlag ("stages", or the deprecated "steps").
+func advisePlan(fs *flag.FlagSet, warn io.Writer, file, stagesFlag, weights string, interval, hold, deadline time.Duration) (rollback.Plan, error) {
 	if file != "" {
 		var clash []string
 		fs.Visit(func(f *flag.Flag) {
 			switch f.Name {
-			case "steps", "interval", "hold", "deadline":
+			case "stages", "steps", "interval", "hold", "deadline":
 				clash = append(clash, "--"+f.Name)
 			}
 		})
@@ -118,12 +127,35 @@ func advisePlan(fs *flag.FlagSet, warn io.Writer, file, steps string, interval, 
 		return cfg.Plan, nil
 	}
 	var ws []int
-	for _, s := range strings.Split(steps, ",") {
+	for _, s := range strings.Split(weights, ",") {
 		w, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil {
-			return rollback.Plan{}, usageErr(errors.New("--steps: want whole percentages separated by commas, such as 10,20,30,40,50"))
+			return rollback.Plan{}, usageErr(fmt.Errorf("--%s: want whole percentages separated by commas, such as 10,20,30,40,50", stagesFlag))
 		}
 		ws = append(ws, w)
 	}
 	return rollback.Plan{Stages: rollback.Weights(ws...), Interval: interval, Hold: hold, ProgressDeadline: deadline}, nil
+}
+
+// renamedFlag reads a flag that was renamed, oldName to newName. It
+// returns the name to read and, when that is oldName, its value: the
+// deprecated oldName is read when given, with one warning on warn naming
+// both flags; given beside newName with a different value, it is a usage
+// error (a *canary.FieldError) naming both.
+func renamedFlag(fs *flag.FlagSet, warn io.Writer, oldName, newName string) (name, value string, err error) {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !set[oldName] {
+		return newName, "", nil
+	}
+	ov, nv := fs.Lookup(oldName).Value.String(), fs.Lookup(newName).Value.String()
+	switch {
+	case set[newName] && ov != nv:
+		return "", "", usageErr(canary.Invalid("--"+oldName, ov, "is the old name of --%s, which is given too with another value (%q); give only --%s", newName, nv, newName))
+	case set[newName]:
+		fmt.Fprintf(warn, "%s: warning: --%s is deprecated and repeats --%s; drop it\n", fs.Name(), oldName, newName)
+	default:
+		fmt.Fprintf(warn, "%s: warning: --%s is deprecated; write --%s (read as --%s)\n", fs.Name(), oldName, newName, newName)
+	}
+	return oldName, ov, nil
 }

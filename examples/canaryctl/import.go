@@ -36,7 +36,7 @@ import (
 
 	"github.com/meshcanary/canary/metrics"
 	"github.com/meshcanary/canary/spec"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 func cmdImport(e env, args []string) error {
@@ -443,11 +443,11 @@ func importFlagger(docs []map[string]any, want string) (*spec.Rollout, []string,
 		}
 		ro.Plan.StageWeight, ro.Plan.MaxWeight = int(sw), int(mw)
 		if mw > 0 && sw > 0 && int(mw)%int(sw) != 0 {
-			notes = append(notes, fmt.Sprintf("maxWeight %v is not a multiple of stepWeight %v: the last step is %d", mw, sw, int(mw)/int(sw)*int(sw)))
+			notes = append(notes, fmt.Sprintf("maxWeight %v is not a multiple of stepWeight %v: the last stage is %d", mw, sw, int(mw)/int(sw)*int(sw)))
 		}
 	}
 	if len(ro.Plan.Stages) == 0 && ro.Plan.StageWeight == 0 && !abtest && !bluegreen {
-		return nil, notes, fmt.Errorf("the Canary %q's spec.analysis gives no traffic steps (stepWeight, or stepWeights), so there is no weighted canary to import", meta.s("name"))
+		return nil, notes, fmt.Errorf("the Canary %q's spec.analysis gives no traffic stages (stepWeight, or stepWeights), so there is no weighted canary to import", meta.s("name"))
 	}
 	if !abtest && !bluegreen {
 		if a.has("iterations") {
@@ -1078,7 +1078,7 @@ func importArgo(docs []map[string]any, want string) (*spec.Rollout, []string, er
 				notes = append(notes, f+": an indefinite pause → plan.gates.beforeIncrease (holds every increase, not just this one)")
 			}
 		case s.has("analysis"):
-			notes = append(notes, f+": inline analysis → the templates are analysed at every interval of every step instead")
+			notes = append(notes, f+": inline analysis → the templates are analysed at every interval of every stage instead")
 		default:
 			for k := range s {
 				notes = append(notes, fmt.Sprintf("%s.%s: not mapped", f, k))
@@ -1136,7 +1136,7 @@ func importArgo(docs []map[string]any, want string) (*spec.Rollout, []string, er
 		ro.Metrics, ro.Provider = nil, nil
 	}
 	if can.m("analysis").s("startingStep") != "" || can.m("analysis").has("startingStep") {
-		notes = append(notes, "spec.strategy.canary.analysis.startingStep: not mapped; analysis runs from the first step")
+		notes = append(notes, "spec.strategy.canary.analysis.startingStep: not mapped; analysis runs from the first stage")
 	}
 	notes = append(notes, unmapped(can, "spec.strategy.canary", "canaryService", "stableService", "trafficRouting", "steps", "analysis")...)
 	return ro, notes, nil

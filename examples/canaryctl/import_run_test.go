@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/meshcanary/canary/rollback"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // TestImportedStrategiesRun imports one example of the peers' own

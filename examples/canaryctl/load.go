@@ -15,7 +15,7 @@ import (
 	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/rollback"
 	"github.com/meshcanary/canary/spec"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // rolloutFile is a rollout file read from disk, with its YAML tree kept to

@@ -157,7 +157,7 @@ const usage = `usage: canaryctl COMMAND [flags]
                                  pause or roll back rollouts, once each
   import flagger canary.yaml     a Flagger Canary as a rollout file
   import argo analysistemplate.yaml rollout.yaml
-  advise --rps N --error-rate R [-f rollout.yaml | --steps 10,20,30 --interval 1m]
+  advise --rps N --error-rate R [-f rollout.yaml | --stages 10,20,30 --interval 1m]
                                  expected minutes to promote and to roll back
 
 Rollouts are kept in --store DIR (default $CANARYCTL_STORE or ./.canaryctl),

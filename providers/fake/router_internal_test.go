@@ -2,7 +2,6 @@ package fake
 
 import (
 	"context"
-	"sync"
 	"testing"
 
 	"github.com/meshcanary/canary/traffic"
@@ -12,25 +11,13 @@ import (
 // The fake's in-memory driver passes the conformance suite through the
 // portable traffic.Router, as every mesh adapter's driver does.
 func TestRouterConformance(t *testing.T) {
-	var mu sync.Mutex
-	drivers := map[*traffic.Router]*routeDriver{}
-	driver := func(r *traffic.Router) *routeDriver {
-		mu.Lock()
-		defer mu.Unlock()
-		return drivers[r]
-	}
 	traffictest.Run(t, traffictest.Harness{
-		New: func(context.Context, *testing.T) *traffic.Router {
-			d := &routeDriver{split: traffic.AllStable()}
-			r := traffic.NewRouter(d, traffic.Options{Name: "fake route"})
-			mu.Lock()
-			drivers[r] = d
-			mu.Unlock()
-			return r
+		New: func(context.Context, *testing.T) (traffic.Driver, traffic.Options) {
+			return &routeDriver{split: traffic.AllStable()}, traffic.Options{Name: "fake route"}
 		},
-		Delete: func(_ context.Context, _ *testing.T, r *traffic.Router) { driver(r).delete() },
-		Break: func(_ context.Context, _ *testing.T, r *traffic.Router) any {
-			driver(r).arm(&Error{Verb: "set", Msg: "injected"})
+		Delete: func(_ context.Context, _ *testing.T, d traffic.Driver) { d.(*routeDriver).delete() },
+		Break: func(_ context.Context, _ *testing.T, d traffic.Driver) any {
+			d.(*routeDriver).arm(&Error{Verb: "set", Msg: "injected"})
 			return new(*Error)
 		},
 	})

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -52,13 +51,12 @@ func TestImplementationConformance(t *testing.T) {
 			f := newFixture(t)
 			var n atomic.Int32
 			type entry struct {
+				*gatewayapi.Driver
 				name    string
 				counter interface{ Deny(bool) }
 			}
-			var mu sync.Mutex
-			routers := map[*traffic.Router]entry{}
 			traffictest.Run(t, traffictest.Harness{
-				New: func(ctx context.Context, t *testing.T) *traffic.Router {
+				New: func(ctx context.Context, t *testing.T) (traffic.Driver, traffic.Options) {
 					name := fmt.Sprintf("cart-%d", n.Add(1))
 					f.create(ctx, t, c.route(f.ns, name))
 					cfg, counter := f.env.CountingConfig()
@@ -68,27 +66,20 @@ func TestImplementationConformance(t *testing.T) {
 					}
 					conf := apiConfig
 					conf.Namespace, conf.Route, conf.Implementation = f.ns, name, c.impl
-					r, err := gatewayapi.New(client, conf)
+					d, err := gatewayapi.NewDriver(client, conf)
 					if err != nil {
 						t.Fatal(err)
 					}
-					mu.Lock()
-					routers[r] = entry{name, counter}
-					mu.Unlock()
-					return r
+					return entry{d, name, counter}, d.Options()
 				},
-				Delete: func(ctx context.Context, t *testing.T, r *traffic.Router) {
-					mu.Lock()
-					e := routers[r]
-					mu.Unlock()
+				Delete: func(ctx context.Context, t *testing.T, d traffic.Driver) {
+					e := d.(entry)
 					if err := f.admin.GatewayV1().HTTPRoutes(f.ns).Delete(ctx, e.name, metav1.DeleteOptions{}); err != nil {
 						t.Fatal(err)
 					}
 				},
-				Break: func(ctx context.Context, t *testing.T, r *traffic.Router) any {
-					mu.Lock()
-					e := routers[r]
-					mu.Unlock()
+				Break: func(ctx context.Context, t *testing.T, d traffic.Driver) any {
+					e := d.(entry)
 					e.counter.Deny(true)
 					return new(*apierrors.StatusError)
 				},

@@ -132,13 +132,12 @@ func TestConformance(t *testing.T) {
 	f := newFixture(t)
 	var n atomic.Int32
 	type entry struct {
+		*gatewayapi.Driver
 		name    string
 		counter *kubetest.Counter
 	}
-	var mu sync.Mutex
-	routers := map[*traffic.Router]entry{}
 	traffictest.Run(t, traffictest.Harness{
-		New: func(ctx context.Context, t *testing.T) *traffic.Router {
+		New: func(ctx context.Context, t *testing.T) (traffic.Driver, traffic.Options) {
 			name := fmt.Sprintf("cart-%d", n.Add(1))
 			f.create(ctx, t, sampleRoute(f.ns, name))
 			// Each router gets its own counted client so Break affects only it.
@@ -149,29 +148,22 @@ func TestConformance(t *testing.T) {
 			}
 			c := apiConfig
 			c.Namespace, c.Route = f.ns, name
-			r, err := gatewayapi.New(client, c)
+			d, err := gatewayapi.NewDriver(client, c)
 			if err != nil {
 				t.Fatal(err)
 			}
-			mu.Lock()
-			routers[r] = entry{name, counter}
-			mu.Unlock()
-			return r
+			return entry{d, name, counter}, d.Options()
 		},
-		Delete: func(ctx context.Context, t *testing.T, r *traffic.Router) {
-			mu.Lock()
-			e := routers[r]
-			mu.Unlock()
+		Delete: func(ctx context.Context, t *testing.T, d traffic.Driver) {
+			e := d.(entry)
 			if err := f.admin.GatewayV1().HTTPRoutes(f.ns).Delete(ctx, e.name, metav1.DeleteOptions{}); err != nil {
 				t.Fatal(err)
 			}
 		},
 		// Break makes the router's client authenticate as a user RBAC
 		// grants nothing: the real server answers 403 Forbidden.
-		Break: func(ctx context.Context, t *testing.T, r *traffic.Router) any {
-			mu.Lock()
-			e := routers[r]
-			mu.Unlock()
+		Break: func(ctx context.Context, t *testing.T, d traffic.Driver) any {
+			e := d.(entry)
 			e.counter.Deny(true)
 			return new(*apierrors.StatusError)
 		},

@@ -20,9 +20,9 @@ import (
 // Harness.Break are nil.
 func TestRouterConformance(t *testing.T) {
 	traffictest.Run(t, traffictest.Harness{
-		New: func(_ context.Context, t *testing.T) *traffic.Router {
+		New: func(_ context.Context, t *testing.T) (traffic.Driver, traffic.Options) {
 			return newRig(t, httpsplit.Config{}, backend(t, httpsplit.BackendConfig{Version: "v1"}),
-				backend(t, httpsplit.BackendConfig{Version: "v2"})).p.Router()
+				backend(t, httpsplit.BackendConfig{Version: "v2"})).p.RouteDriver()
 		},
 		Features: &traffic.Features{HeaderMatch: true, PrefixMatch: true, RegexMatch: true, CookieMatch: true, Affinity: true},
 	})

@@ -139,7 +139,7 @@ func New(c Config) (*Proxy, error) {
 	}
 	split := traffic.AllStable()
 	p.route.Store(&route{split: split})
-	p.router = traffic.NewRouter(routeDriver{p}, traffic.Options{Name: "httpsplit proxy"})
+	p.router = traffic.NewRouter(routeDriver{p}, routeOptions)
 	p.initMetrics()
 	return p, nil
 }
@@ -333,6 +333,9 @@ func (p *Proxy) Release(ctx context.Context) error { return p.router.Release(ctx
 func (p *Proxy) Preflight(ctx context.Context, v traffic.Versions) (traffic.Facts, error) {
 	return p.router.Preflight(ctx, v)
 }
+
+// routeOptions are the options of the proxy's Router.
+var routeOptions = traffic.Options{Name: "httpsplit proxy"}
 
 // routeDriver is the [traffic.Driver] of the in-process route: the Version
 // is the *route in force, so a write pinned to a route replaced since is a

@@ -8,7 +8,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -73,37 +72,31 @@ func realDriver(t testing.TB, cfg *rest.Config, rc istio.Config) (*istio.Driver,
 	return d, traffic.NewRouter(d, d.Options())
 }
 
+// realVS is a driver under test with its namespace and the counter of
+// its client's requests, which the conformance hooks reach through the
+// driver they are handed.
+type realVS struct {
+	*istio.Driver
+	ns      string
+	counter *kubetest.Counter
+}
+
 func TestRealConformance(t *testing.T) {
 	env := kubetest.Env(t)
-	type handle struct {
-		ns      string
-		counter *kubetest.Counter
-	}
-	var mu sync.Mutex
-	handles := map[*traffic.Router]handle{}
 	traffictest.Run(t, traffictest.Harness{
-		New: func(_ context.Context, t *testing.T) *traffic.Router {
+		New: func(_ context.Context, t *testing.T) (traffic.Driver, traffic.Options) {
 			ns := seed(t, env)
 			cfg, counter := env.CountingConfig()
-			r := realRouter(t, cfg, subsetConfig(ns))
-			mu.Lock()
-			handles[r] = handle{ns, counter}
-			mu.Unlock()
-			return r
+			d, _ := realDriver(t, cfg, subsetConfig(ns))
+			return realVS{d, ns, counter}, d.Options()
 		},
-		Delete: func(ctx context.Context, t *testing.T, r *traffic.Router) {
-			mu.Lock()
-			h := handles[r]
-			mu.Unlock()
-			if err := istioClient(t, env.Config).NetworkingV1().VirtualServices(h.ns).Delete(ctx, "reviews", metav1.DeleteOptions{}); err != nil {
+		Delete: func(ctx context.Context, t *testing.T, d traffic.Driver) {
+			if err := istioClient(t, env.Config).NetworkingV1().VirtualServices(d.(realVS).ns).Delete(ctx, "reviews", metav1.DeleteOptions{}); err != nil {
 				t.Fatal(err)
 			}
 		},
-		Break: func(_ context.Context, _ *testing.T, r *traffic.Router) any {
-			mu.Lock()
-			h := handles[r]
-			mu.Unlock()
-			h.counter.Deny(true) // the server answers 403 Forbidden from now on
+		Break: func(_ context.Context, _ *testing.T, d traffic.Driver) any {
+			d.(realVS).counter.Deny(true) // the server answers 403 Forbidden from now on
 			return new(*apierrors.StatusError)
 		},
 		Features: &allFeatures,

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -61,13 +60,12 @@ func TestALBConformance(t *testing.T) {
 	kc := env.Kube(t)
 	var n atomic.Int32
 	type entry struct {
+		*kubernetes.ALB
 		name    string
 		counter *kubetest.Counter
 	}
-	var mu sync.Mutex
-	routers := map[*traffic.Router]entry{}
 	traffictest.Run(t, traffictest.Harness{
-		New: func(ctx context.Context, t *testing.T) *traffic.Router {
+		New: func(ctx context.Context, t *testing.T) (traffic.Driver, traffic.Options) {
 			name := fmt.Sprintf("shop-%d", n.Add(1))
 			if _, err := kc.NetworkingV1().Ingresses(ns).Create(ctx, albIngress(ns, name), metav1.CreateOptions{}); err != nil {
 				t.Fatal(err)
@@ -77,27 +75,20 @@ func TestALBConformance(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r, err := kubernetes.NewALB(client, albConfig(ns, name))
+			d, err := kubernetes.NewALBDriver(client, albConfig(ns, name))
 			if err != nil {
 				t.Fatal(err)
 			}
-			mu.Lock()
-			routers[r] = entry{name, counter}
-			mu.Unlock()
-			return r
+			return entry{d, name, counter}, d.Options()
 		},
-		Delete: func(ctx context.Context, t *testing.T, r *traffic.Router) {
-			mu.Lock()
-			e := routers[r]
-			mu.Unlock()
+		Delete: func(ctx context.Context, t *testing.T, d traffic.Driver) {
+			e := d.(entry)
 			if err := kc.NetworkingV1().Ingresses(ns).Delete(ctx, e.name, metav1.DeleteOptions{}); err != nil {
 				t.Fatal(err)
 			}
 		},
-		Break: func(ctx context.Context, t *testing.T, r *traffic.Router) any {
-			mu.Lock()
-			e := routers[r]
-			mu.Unlock()
+		Break: func(ctx context.Context, t *testing.T, d traffic.Driver) any {
+			e := d.(entry)
 			e.counter.Deny(true)
 			return new(*apierrors.StatusError)
 		},

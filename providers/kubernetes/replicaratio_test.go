@@ -148,13 +148,12 @@ func TestReplicaRatioConformance(t *testing.T) {
 	(&kubelet{}).run(ctx, t, kc, ns)
 	var n atomic.Int32
 	type entry struct {
+		*kubernetes.ReplicaRatio
 		name    string
 		counter *kubetest.Counter
 	}
-	var mu sync.Mutex
-	routers := map[*traffic.Router]entry{}
 	traffictest.Run(t, traffictest.Harness{
-		New: func(ctx context.Context, t *testing.T) *traffic.Router {
+		New: func(ctx context.Context, t *testing.T) (traffic.Driver, traffic.Options) {
 			name := fmt.Sprintf("shop-%d", n.Add(1))
 			// 100 replicas: every whole percentage is a pod count, so
 			// the suite's weights are realised exactly (the rounding is
@@ -165,27 +164,20 @@ func TestReplicaRatioConformance(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r, err := kubernetes.NewReplicaRatio(client, ratioConfig(ns, name))
+			d, err := kubernetes.NewReplicaRatioDriver(client, ratioConfig(ns, name))
 			if err != nil {
 				t.Fatal(err)
 			}
-			mu.Lock()
-			routers[r] = entry{name, counter}
-			mu.Unlock()
-			return r
+			return entry{d, name, counter}, d.Options()
 		},
-		Delete: func(ctx context.Context, t *testing.T, r *traffic.Router) {
-			mu.Lock()
-			e := routers[r]
-			mu.Unlock()
+		Delete: func(ctx context.Context, t *testing.T, d traffic.Driver) {
+			e := d.(entry)
 			if err := kc.AppsV1().Deployments(ns).Delete(ctx, e.name+"-canary", metav1.DeleteOptions{}); err != nil {
 				t.Fatal(err)
 			}
 		},
-		Break: func(ctx context.Context, t *testing.T, r *traffic.Router) any {
-			mu.Lock()
-			e := routers[r]
-			mu.Unlock()
+		Break: func(ctx context.Context, t *testing.T, d traffic.Driver) any {
+			e := d.(entry)
 			e.counter.Deny(true)
 			return new(*apierrors.StatusError)
 		},

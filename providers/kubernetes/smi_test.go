@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -55,14 +54,13 @@ func TestTrafficSplitConformance(t *testing.T) {
 			admin := env.Dynamic(t)
 			var n atomic.Int32
 			type entry struct {
+				*kubernetes.TrafficSplit
 				name    string
 				counter *kubetest.Counter
 			}
-			var mu sync.Mutex
-			routers := map[*traffic.Router]entry{}
 			gvr := kubernetes.TrafficSplits(version)
 			traffictest.Run(t, traffictest.Harness{
-				New: func(ctx context.Context, t *testing.T) *traffic.Router {
+				New: func(ctx context.Context, t *testing.T) (traffic.Driver, traffic.Options) {
 					name := fmt.Sprintf("shop-%d", n.Add(1))
 					if _, err := admin.Resource(gvr).Namespace(ns).Create(ctx, trafficSplit(ns, name, version), metav1.CreateOptions{}); err != nil {
 						t.Fatal(err)
@@ -72,27 +70,20 @@ func TestTrafficSplitConformance(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					r, err := kubernetes.NewTrafficSplit(client, smiConfig(ns, name, version))
+					d, err := kubernetes.NewTrafficSplitDriver(client, smiConfig(ns, name, version))
 					if err != nil {
 						t.Fatal(err)
 					}
-					mu.Lock()
-					routers[r] = entry{name, counter}
-					mu.Unlock()
-					return r
+					return entry{d, name, counter}, d.Options()
 				},
-				Delete: func(ctx context.Context, t *testing.T, r *traffic.Router) {
-					mu.Lock()
-					e := routers[r]
-					mu.Unlock()
+				Delete: func(ctx context.Context, t *testing.T, d traffic.Driver) {
+					e := d.(entry)
 					if err := admin.Resource(gvr).Namespace(ns).Delete(ctx, e.name, metav1.DeleteOptions{}); err != nil {
 						t.Fatal(err)
 					}
 				},
-				Break: func(ctx context.Context, t *testing.T, r *traffic.Router) any {
-					mu.Lock()
-					e := routers[r]
-					mu.Unlock()
+				Break: func(ctx context.Context, t *testing.T, d traffic.Driver) any {
+					e := d.(entry)
 					e.counter.Deny(true)
 					return new(*apierrors.StatusError)
 				},

@@ -1,15 +1,28 @@
 // Package traffictest is the conformance suite every traffic.Driver must
 // pass, run through the portable *traffic.Router, in the manner of
 // gocloud.dev's drivertest: an adapter's test builds a Harness and calls
-// Run, or calls the named test functions one by one.
+// Run, or calls the named test functions one by one. The Harness makes
+// drivers; the suite builds a Router over each, and hands the hooks that
+// act behind the Router's back (Delete, Break) the driver itself, so a
+// test reaches its own type with a type assertion and keeps no map of
+// its own:
 //
 //	func TestConformance(t *testing.T) {
 //		traffictest.Run(t, traffictest.Harness{
-//			New: func(ctx context.Context, t *testing.T) *traffic.Router {
-//				return traffic.NewRouter(newDriver(t), traffic.Options{})
+//			New: func(ctx context.Context, t *testing.T) (traffic.Driver, traffic.Options) {
+//				return newDriver(t), traffic.Options{Name: "my route"}
+//			},
+//			Delete: func(ctx context.Context, t *testing.T, d traffic.Driver) {
+//				d.(*myDriver).deleteRoute()
 //			},
 //		})
 //	}
+//
+// A driver whose hooks need more than the driver holds (the API client
+// that a test can make fail, say) can be returned wrapped in a test type
+// that embeds it by pointer, so that every method of the driver (and so
+// every optional interface: traffic.Checker, traffic.Featurer,
+// traffic.Preflighter) stays promoted.
 //
 // The suite pins the contract of traffic.Router: a fresh route reads back as
 // all-stable (TestFreshRouteIsAllStable); what is read back equals the last

@@ -50,7 +50,7 @@ func declared(t *testing.T, h Harness, r *traffic.Router, s traffic.Split, want 
 func shape(t *testing.T, h Harness, field string, s traffic.Split, want func(traffic.Features) bool) {
 	t.Helper()
 	c := testCtx(t)
-	r := h.New(c, t)
+	r, _ := h.open(c, t)
 	before := traffic.Weighted(10)
 	if err := r.SetSplit(c, before); err != nil {
 		t.Fatal(err)
@@ -153,7 +153,7 @@ func TestAffinity(t *testing.T, h Harness) {
 // declares no cohort match and no affinity.
 func TestAllShapesTogether(t *testing.T, h Harness) {
 	c := testCtx(t)
-	r := h.New(c, t)
+	r, _ := h.open(c, t)
 	s := traffic.Weighted(20)
 	if !h.NoTestRoute {
 		s.TestRoute = traffic.HeaderRoute{Name: "x-canary", Value: "always"}

@@ -13,17 +13,22 @@ import (
 // Harness tells the suite how to exercise one driver through the portable
 // [traffic.Router].
 type Harness struct {
-	// New returns a *[traffic.Router], built with [traffic.NewRouter] over
-	// the driver under test, for a fresh route that sends every request
-	// to the stable version. Required. It fails t itself on error.
-	New func(ctx context.Context, t *testing.T) *traffic.Router
-	// Delete removes the object behind r, so that the suite can check
-	// [traffic.ErrNotFound]. Nil skips that test.
-	Delete func(ctx context.Context, t *testing.T, r *traffic.Router)
-	// Break makes r's back end fail its next calls with its native error
-	// and returns a pointer for errors.As that the error must match
-	// (for example **apierrors.StatusError). Nil skips that test.
-	Break func(ctx context.Context, t *testing.T, r *traffic.Router) (target any)
+	// New returns the driver under test, for a fresh route that sends
+	// every request to the stable version, and the Options the suite
+	// builds its *[traffic.Router] over it with ([traffic.NewRouter]; the
+	// zero Options are the defaults). Required. It fails t itself on
+	// error.
+	New func(ctx context.Context, t *testing.T) (traffic.Driver, traffic.Options)
+	// Delete removes the object behind d, a driver New returned (the
+	// same value, so a test can reach its own type with a type
+	// assertion), so that the suite can check [traffic.ErrNotFound]. Nil
+	// skips that test.
+	Delete func(ctx context.Context, t *testing.T, d traffic.Driver)
+	// Break makes the back end of d, a driver New returned, fail its
+	// next calls with its native error and returns a pointer for
+	// errors.As that the error must match (for example
+	// **apierrors.StatusError). Nil skips that test.
+	Break func(ctx context.Context, t *testing.T, d traffic.Driver) (target any)
 	// NoMirror and NoTestRoute skip the tests of features the back end
 	// cannot express; SetSplit must then refuse such splits with an error
 	// matching [canary.ErrInvalid].
@@ -69,6 +74,17 @@ func Run(t *testing.T, h Harness) {
 	}
 }
 
+// open builds the Router under test over a fresh driver from h.New and
+// returns both.
+func (h Harness) open(ctx context.Context, t *testing.T) (*traffic.Router, traffic.Driver) {
+	t.Helper()
+	d, o := h.New(ctx, t)
+	if d == nil {
+		t.Fatal("traffictest: Harness.New returned a nil driver")
+	}
+	return traffic.NewRouter(d, o), d
+}
+
 func testCtx(t *testing.T) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
@@ -78,14 +94,14 @@ func testCtx(t *testing.T) context.Context {
 // TestFreshRouteIsAllStable: a fresh route reads back as AllStable.
 func TestFreshRouteIsAllStable(t *testing.T, h Harness) {
 	c := testCtx(t)
-	r := h.New(c, t)
+	r, _ := h.open(c, t)
 	mustRead(c, t, r, traffic.AllStable())
 }
 
 // TestReadBackEqualsLastWrite: Split returns the split last written.
 func TestReadBackEqualsLastWrite(t *testing.T, h Harness) {
 	c := testCtx(t)
-	r := h.New(c, t)
+	r, _ := h.open(c, t)
 	for _, w := range []int{2, 5, 10, 20, 30, 50, 100, 0, 50} {
 		s := traffic.Weighted(w)
 		if err := r.SetSplit(c, s); err != nil {
@@ -98,7 +114,7 @@ func TestReadBackEqualsLastWrite(t *testing.T, h Harness) {
 // TestWritesAreIdempotent: writing the split in force again is harmless.
 func TestWritesAreIdempotent(t *testing.T, h Harness) {
 	c := testCtx(t)
-	r := h.New(c, t)
+	r, _ := h.open(c, t)
 	s := traffic.Weighted(20)
 	for i := 0; i < 3; i++ {
 		if err := r.SetSplit(c, s); err != nil {
@@ -112,7 +128,7 @@ func TestWritesAreIdempotent(t *testing.T, h Harness) {
 // *[canary.FieldError] and the split in force stays.
 func TestInvalidSplitIsRefusedAndNothingWritten(t *testing.T, h Harness) {
 	c := testCtx(t)
-	r := h.New(c, t)
+	r, _ := h.open(c, t)
 	before := traffic.Weighted(10)
 	if err := r.SetSplit(c, before); err != nil {
 		t.Fatal(err)
@@ -145,7 +161,7 @@ func TestInvalidSplitIsRefusedAndNothingWritten(t *testing.T, h Harness) {
 // Harness.NoMirror, refused as invalid.
 func TestMirror(t *testing.T, h Harness) {
 	c := testCtx(t)
-	r := h.New(c, t)
+	r, _ := h.open(c, t)
 	s := traffic.Split{Stable: 100, Mirror: 25}
 	if h.NoMirror {
 		if err := r.SetSplit(c, s); !errors.Is(err, canary.ErrInvalid) {
@@ -165,7 +181,7 @@ func TestMirror(t *testing.T, h Harness) {
 // and keeps the weights; with Harness.NoTestRoute it is refused.
 func TestTestRouteAndRelease(t *testing.T, h Harness) {
 	c := testCtx(t)
-	r := h.New(c, t)
+	r, _ := h.open(c, t)
 	s := traffic.Split{Stable: 100, TestRoute: traffic.HeaderRoute{Name: "x-canary", Value: "always"}}
 	if h.NoTestRoute {
 		if err := r.SetSplit(c, s); !errors.Is(err, canary.ErrInvalid) {
@@ -197,7 +213,7 @@ func TestTestRouteAndRelease(t *testing.T, h Harness) {
 // Release never changes the weights.
 func TestReleaseKeepsWeights(t *testing.T, h Harness) {
 	c := testCtx(t)
-	r := h.New(c, t)
+	r, _ := h.open(c, t)
 	if err := r.Release(c); err != nil {
 		t.Fatalf("Release of an unused router: %v", err)
 	}
@@ -215,7 +231,7 @@ func TestReleaseKeepsWeights(t *testing.T, h Harness) {
 // written.
 func TestCancelledContext(t *testing.T, h Harness) {
 	c := testCtx(t)
-	r := h.New(c, t)
+	r, _ := h.open(c, t)
 	cancelled, cancel := context.WithCancel(c)
 	cancel()
 	if err := r.SetSplit(cancelled, traffic.Weighted(40)); !isContextErr(err) {
@@ -238,11 +254,11 @@ func TestMissingRouteIsNotFound(t *testing.T, h Harness) {
 		t.Skip("Harness.Delete is nil")
 	}
 	c := testCtx(t)
-	r := h.New(c, t)
+	r, d := h.open(c, t)
 	if err := r.SetSplit(c, traffic.Weighted(5)); err != nil {
 		t.Fatal(err)
 	}
-	h.Delete(c, t, r)
+	h.Delete(c, t, d)
 	if _, err := r.Split(c); !errors.Is(err, traffic.ErrNotFound) || canary.Code(err) != canary.NotFound {
 		t.Errorf("Split of a deleted route = %v, want traffic.ErrNotFound", err)
 	}
@@ -261,8 +277,8 @@ func TestNativeErrorReachable(t *testing.T, h Harness) {
 		t.Skip("Harness.Break is nil")
 	}
 	c := testCtx(t)
-	r := h.New(c, t)
-	target := h.Break(c, t, r)
+	r, d := h.open(c, t)
+	target := h.Break(c, t, d)
 	err := r.SetSplit(c, traffic.Weighted(10))
 	if err == nil {
 		t.Fatal("SetSplit on a broken back end returned nil")

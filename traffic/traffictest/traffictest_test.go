@@ -2,6 +2,7 @@ package traffictest_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 
@@ -10,25 +11,51 @@ import (
 	"github.com/meshcanary/canary/traffic/traffictest"
 )
 
-// memDriver is an in-memory traffic.Driver that counts its I/O.
+// memDriver is an in-memory traffic.Driver that counts its I/O. Its
+// route can be deleted (then every call is canary.NotFound) and its back
+// end broken (then every call fails with a *memError).
 type memDriver struct {
-	mu     sync.Mutex
-	split  traffic.Split
-	gen    int
-	reads  int
-	writes int
+	mu      sync.Mutex
+	split   traffic.Split
+	gen     int
+	reads   int
+	writes  int
+	deleted bool
+	broken  bool
+}
+
+// memError is memDriver's native error.
+type memError struct{ op string }
+
+func (e *memError) Error() string { return "memory back end: " + e.op + " failed" }
+
+// fault is the error of the next call, if any.
+func (d *memDriver) fault(op string) error {
+	switch {
+	case d.broken:
+		return &memError{op}
+	case d.deleted:
+		return canary.NewError(canary.NotFound, "no such route")
+	}
+	return nil
 }
 
 func (d *memDriver) Read(context.Context) (traffic.Split, traffic.Version, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.reads++
+	if err := d.fault("read"); err != nil {
+		return traffic.Split{}, nil, err
+	}
 	return d.split, d.gen, nil
 }
 
 func (d *memDriver) Write(_ context.Context, v traffic.Version, s traffic.Split) (traffic.Split, traffic.Version, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if err := d.fault("write"); err != nil {
+		return traffic.Split{}, nil, err
+	}
 	if v != traffic.Version(d.gen) {
 		return traffic.Split{}, nil, canary.NewError(canary.Conflict, "stale")
 	}
@@ -38,7 +65,42 @@ func (d *memDriver) Write(_ context.Context, v traffic.Version, s traffic.Split)
 	return s, d.gen, nil
 }
 
-func (*memDriver) ErrorCode(error) canary.ErrorCode { return canary.Unknown }
+func (*memDriver) ErrorCode(err error) canary.ErrorCode {
+	if _, ok := errors.AsType[*memError](err); ok {
+		return canary.Unavailable
+	}
+	return canary.Unknown
+}
+
+// mem is the memDriver behind d, a driver the harness's New returned
+// (a *memDriver, or one wrapped in featured).
+func mem(t *testing.T, d traffic.Driver) *memDriver {
+	switch d := d.(type) {
+	case *memDriver:
+		return d
+	case featured:
+		return d.memDriver
+	}
+	t.Fatalf("the hook got a %T, not a driver New returned", d)
+	return nil
+}
+
+// deleteRoute and breakBackEnd are the suite's Delete and Break hooks:
+// they act on the driver they are handed, with no map from the Router.
+func deleteRoute(_ context.Context, t *testing.T, d traffic.Driver) {
+	m := mem(t, d)
+	m.mu.Lock()
+	m.deleted = true
+	m.mu.Unlock()
+}
+
+func breakBackEnd(_ context.Context, t *testing.T, d traffic.Driver) any {
+	m := mem(t, d)
+	m.mu.Lock()
+	m.broken = true
+	m.mu.Unlock()
+	return new(*memError)
+}
 
 func (d *memDriver) io() int {
 	d.mu.Lock()
@@ -74,13 +136,17 @@ func TestSuiteOverMemoryDrivers(t *testing.T) {
 				name += "/declared"
 			}
 			t.Run(name, func(t *testing.T) {
-				h := traffictest.Harness{New: func(context.Context, *testing.T) *traffic.Router {
-					d := &memDriver{split: traffic.AllStable()}
-					if c.f == nil {
-						return traffic.NewRouter(d, traffic.Options{Name: "memory"})
-					}
-					return traffic.NewRouter(featured{d, *c.f}, traffic.Options{Name: "memory"})
-				}}
+				h := traffictest.Harness{
+					New: func(context.Context, *testing.T) (traffic.Driver, traffic.Options) {
+						d := &memDriver{split: traffic.AllStable()}
+						if c.f == nil {
+							return d, traffic.Options{Name: "memory"}
+						}
+						return featured{d, *c.f}, traffic.Options{Name: "memory"}
+					},
+					Delete: deleteRoute,
+					Break:  breakBackEnd,
+				}
 				if declare {
 					h.Features = c.f
 					if h.Features == nil {
