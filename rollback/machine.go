@@ -1047,10 +1047,10 @@ const (
 // task is one thing a round asks for.
 type task struct {
 	kind     taskKind
-	state    *State        // taskSave
-	split    traffic.Split // taskSplit
-	replicas int32         // taskRestoreStable
-	events   []Event       // taskDeliver
+	state    *State         // taskSave
+	split    *traffic.Split // taskSplit
+	replicas int32          // taskRestoreStable
+	events   []Event        // taskDeliver
 }
 
 // action names a task's action in events and errors; "" for a save, a
@@ -1092,7 +1092,7 @@ func (rd ready) String() string {
 		case taskSettle:
 			b.WriteString("settle: no scaler\n")
 		case taskSplit:
-			fmt.Fprintf(&b, "write %v\n", t.split)
+			fmt.Fprintf(&b, "write %v\n", *t.split)
 		case taskScaleCanary:
 			b.WriteString("scale canary to 0\n")
 		case taskRestoreStable:
@@ -1116,8 +1116,9 @@ func (rd ready) String() string {
 // ready computes the round's value for s from leg l: what the driver's
 // loop does from here if every task succeeds. deliverable is the last
 // Seq saved (every event without a store); budget bounds the actions.
-func (m *machine) ready(s State, l leg, deliverable uint64, haveScaler, haveStore bool, budget int, now time.Time) ready {
-	rd := ready{leg: l}
+// The tasks are appended to buf.
+func (m *machine) ready(s State, l leg, deliverable uint64, haveScaler, haveStore bool, budget int, now time.Time, buf []task) ready {
+	rd := ready{leg: l, tasks: buf}
 	// The tasks' States are read by the driver outside the lock while
 	// a command may change the rollout's: they share nothing it changes
 	// in place (appends reallocate, the failure run is copied).
@@ -1141,8 +1142,9 @@ func (m *machine) ready(s State, l leg, deliverable uint64, haveScaler, haveStor
 		save()
 		return rd
 	}
+	settled := false // the acting ended with nothing left to do or deliver
 	if l == legAct {
-		for i := 0; i < budget; i++ {
+		for i := 0; i < budget && !settled; i++ {
 			save()
 			out := m.outbox(s, deliverable, haveScaler)
 			if out.Split == nil && !haveScaler && m.settles(s) {
@@ -1158,12 +1160,16 @@ func (m *machine) ready(s State, l leg, deliverable uint64, haveScaler, haveStor
 			if len(out.Deliver) > 0 {
 				deliver(out.Deliver)
 			}
-			break
+			settled = true
 		}
 	}
 	// The confirmed state, then the events it made deliverable, then the
-	// state without them.
+	// state without them. (When the acting settled, every event it could
+	// deliver was: the save makes none deliverable that was not.)
 	save()
+	if settled {
+		return rd
+	}
 	if out := m.outbox(s, deliverable, haveScaler); len(out.Deliver) > 0 {
 		deliver(out.Deliver)
 		save()
@@ -1175,7 +1181,7 @@ func (m *machine) ready(s State, l leg, deliverable uint64, haveScaler, haveStor
 func (o outbox) first() (task, bool) {
 	switch {
 	case o.Split != nil:
-		return task{kind: taskSplit, split: *o.Split}, true
+		return task{kind: taskSplit, split: o.Split}, true
 	case o.ScaleCanary:
 		return task{kind: taskScaleCanary}, true
 	case o.RestoreStable != nil:
@@ -1190,7 +1196,11 @@ func (o outbox) first() (task, bool) {
 
 // done is the task's result, err its error.
 func (t task) done(err error) done {
-	return done{action: t.action(), split: t.split, replicas: t.replicas, err: err}
+	d := done{action: t.action(), replicas: t.replicas, err: err}
+	if t.split != nil {
+		d.split = *t.split
+	}
+	return d
 }
 
 // settles reports whether settleNoScaler would change s (on any other

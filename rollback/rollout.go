@@ -512,10 +512,13 @@ func (r *Rollout) Step(ctx context.Context, now time.Time) (Status, error) {
 		errs = append(errs, fmt.Errorf("rollback %s: verify: %w: %v was set, %v is in force (changed outside the rollout); setting it again",
 			r.cfg.Name, traffic.ErrVerify, in.basis, in.route))
 	}
+	// The decision and its round under one lock: a command's round under
+	// way finishes first (it holds actMu only to act).
+	r.actMu.Lock()
+	defer r.actMu.Unlock()
 	r.mu.Lock()
 	r.s = r.m.step(r.s, in, now)
 	gen := r.gen.Add(1)
-	r.mu.Unlock()
 	return r.drive(ctx, now, errs, gen)
 }
 
@@ -683,16 +686,16 @@ func (d *driving) saveFailed(err error) {
 // saved last, with the failure, so that Status and State never report it;
 // the next Step decides again. An action that fails stops the acting; the
 // events made so far are still saved and delivered. gen is the generation
-// of the decision the round was called for.
+// of the decision the round was called for. r.actMu and r.mu are held;
+// drive unlocks r.mu.
 func (r *Rollout) drive(ctx context.Context, now time.Time, errs []error, gen uint64) (Status, error) {
-	r.actMu.Lock()
-	defer r.actMu.Unlock()
 	d := driving{errs: errs}
 	l := legAct
 	for turn := 0; turn < maxActions+4; turn++ {
-		r.mu.Lock()
-		rd := r.m.ready(r.s, l, r.savedSeq, r.cfg.Scaler != nil, r.cfg.Store != nil, maxActions+2-d.acted, now)
 		f := &r.fl
+		// The tasks of the last round are not read once it is over: their
+		// array is reused.
+		rd := r.m.ready(r.s, l, r.savedSeq, r.cfg.Scaler != nil, r.cfg.Store != nil, maxActions+2-d.acted, now, f.rd.tasks[:0])
 		f.rd, f.now, f.gen, f.folded, f.on = rd, now, r.gen.Load(), 0, true
 		f.done.Store(0)
 		r.mu.Unlock()
@@ -709,10 +712,9 @@ func (r *Rollout) drive(ctx context.Context, now time.Time, errs []error, gen ui
 			if errors.Is(err, ErrKeyInUse) {
 				r.revert(now, gen, err, true)
 			}
-			r.mu.Unlock()
 			break
 		}
-		if why != stopAdopted {
+		if why != stopAdopted && (out.done > f.folded || out.cut) {
 			r.s = r.m.advance(r.s, &rd, f.folded, out, now)
 		}
 		f.on = false
@@ -757,13 +759,11 @@ func (r *Rollout) drive(ctx context.Context, now time.Time, errs []error, gen ui
 		case stopScrub:
 			r.repair()
 		}
-		r.mu.Unlock()
 		if end || l == legSave {
 			break
 		}
 		l = next
 	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.s = r.m.endRound(r.s, d.failedToAct)
 	r.lastErr = joinErrors(d.errs)
@@ -846,7 +846,7 @@ func (r *Rollout) act(ctx context.Context, t task) error {
 	case taskSplit:
 		// SetSplit verifies what it wrote ([traffic.Router]'s contract),
 		// so a nil error means the split is confirmed in force.
-		return r.cfg.Router.SetSplit(ctx, t.split)
+		return r.cfg.Router.SetSplit(ctx, *t.split)
 	case taskScaleCanary:
 		return r.cfg.Scaler.Scale(ctx, workload.Canary, 0)
 	case taskRestoreStable:
@@ -977,6 +977,9 @@ func (r *Rollout) command(ctx context.Context, now time.Time, c command) (Status
 	r.s = s
 	gen := r.gen.Add(1)
 	r.mu.Unlock()
+	r.actMu.Lock()
+	defer r.actMu.Unlock()
+	r.mu.Lock()
 	return r.drive(ctx, now, nil, gen)
 }
 

@@ -21,7 +21,7 @@ func TestRoundValue(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := m.step(m.initial(), inputs{}, t0) // the first Step starts the rollout
-	rd := m.ready(s, legAct, 0, true, true, maxActions+2, t0)
+	rd := m.ready(s, legAct, 0, true, true, maxActions+2, t0, nil)
 	want := "save progressing 10 % with #1..#1 undelivered\n" +
 		"write stable 90% / canary 10%\n" +
 		"save progressing 10 % with #1..#2 undelivered\n" +
@@ -52,7 +52,7 @@ func TestRoundValue(t *testing.T) {
 		"deliver #1 transition\n" +
 		"deliver #2 failure set-split\n" +
 		"save progressing 10 %\n"
-	if got := m.ready(failed, legEvents, s.Seq, true, true, 0, t0).String(); got != want {
+	if got := m.ready(failed, legEvents, s.Seq, true, true, 0, t0, nil).String(); got != want {
 		t.Fatalf("the round after a failed write:\n%s\nwant:\n%s", got, want)
 	}
 }
