@@ -659,7 +659,8 @@ type driving struct {
 	errs        []error
 	saveErr     error // the first failed save, reported once
 	failedToAct bool
-	acted       int // actions and deliveries done or tried: the loop's turns
+	acted       int  // actions and deliveries done or tried: the loop's turns
+	scrubbed    bool // the state was repaired (see repair)
 }
 
 func (d *driving) saveFailed(err error) {
@@ -757,7 +758,13 @@ func (r *Rollout) drive(ctx context.Context, now time.Time, errs []error, gen ui
 			}
 			next = legEvents
 		case stopScrub:
-			r.repair()
+			// Repaired, the state is saved by the next round; a state
+			// that cannot be repaired (or is still unencodable) is not.
+			if d.scrubbed || !r.repair() {
+				d.saveFailed(err)
+				end = true
+			}
+			d.scrubbed = true
 		}
 		if end || l == legSave {
 			break
@@ -884,8 +891,8 @@ var errUnencodable = errors.New("rollback: the state holds a value JSON cannot e
 // repair replaces the values of r.s that JSON cannot encode, a bug (no
 // analyzer or provider value reaches the state unchecked): the state is
 // repaired rather than left unsaveable, and the bug reported. r.mu is
-// held.
-func (r *Rollout) repair() {
+// held. It reports whether it found any.
+func (r *Rollout) repair() bool {
 	var bad []string
 	scrub(reflect.ValueOf(&r.s).Elem(), "state", &bad)
 	if len(bad) > 0 {
@@ -896,6 +903,7 @@ func (r *Rollout) repair() {
 		rd.failed("persist", fmt.Errorf("%w: %s (replaced; please report this bug)", ErrNotFinite, strings.Join(bad, ", ")))
 		r.s = rd.s
 	}
+	return len(bad) > 0
 }
 
 // save writes st to the store if it changed since the last save, with
