@@ -22,14 +22,17 @@
 // The code is laid out as etcd-io/raft's is. machine.go is the machine: the
 // only code that changes a State, a pure function of the state, what was
 // observed or done, and the instant. It numbers every event (one place
-// increments Seq) and hands back an outbox: the split to write, the
-// scalings, the release, the events to deliver. rollout.go is the driver:
-// it does the reads and the outbox's I/O without holding the state's lock
-// and reports each result back to the machine. An Abort arriving while a
-// Step waits on a slow metrics back end therefore acts at once, after at
-// most the one router write already under way; the analysis, when it
-// returns, is dropped because the state moved on. Replay is a driver like
-// any other, over the in-memory router of providers/fake.
+// increments Seq). A round takes three calls, as raft's Step, Ready and
+// Advance: the machine decides from what the driver read, hands back one
+// value saying everything the decision asks for in order (the states to
+// save, the split to write, the scalings, the release, the events to
+// deliver), and takes the driver's report on it back once. rollout.go is
+// the driver: it does the reads and the round's I/O without holding the
+// state's lock. An Abort arriving while a Step waits on a slow metrics
+// back end therefore acts at once, after at most the one router write
+// already under way; the analysis, when it returns, is dropped because
+// the state moved on. Replay is a driver like any other, over the
+// in-memory router of providers/fake.
 //
 // # Write-ahead
 //

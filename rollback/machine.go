@@ -19,16 +19,23 @@ import (
 // This file is the machine: the only code that changes a State. It does no
 // I/O, reads no clock and starts no goroutine; from a State, what the driver
 // observed or did, and the instant, it computes the next State, and from a
-// State it computes the outbox: what the driver must do next. The driver
-// (rollout.go) does that I/O outside its lock and reports each result back
-// through report. One round, traced:
+// State the round's value (ready): everything the driver must do, in
+// order, if each task succeeds. The driver (rollout.go) does that I/O
+// outside its lock and reports back once, through advance. One Step,
+// traced:
 //
 //	wants   → which reads are due (route, analysis, readiness, gate, replicas)
 //	observe → (driver, no lock) the reads; inputs
 //	step    → the decision: next State, events queued in State.Undelivered
-//	outbox  → the split to write, the scale to set, the release, the events
-//	          to deliver; the driver saves the State first (write-ahead)
-//	report  → each action's result back into the State (and settle)
+//	ready   → the round: save, write, save, scale, …, save, deliver, save
+//	          (each State to save computed here: write-ahead)
+//	perform → (driver, no lock) the tasks in order, until one fails
+//	advance → the report back: the tasks done, the one that failed
+//
+// A round whose tasks did not all go as assumed (an action failed, a save
+// failed, a command arrived) is followed by another, computed from the
+// state advance made; outbox and report are the single turns rounds are
+// built from.
 
 // ErrNotAllowed is returned (wrapped) by a manual operation that the
 // rollout's phase does not allow, such as raising the canary's weight after
@@ -996,6 +1003,250 @@ type done struct {
 	split    traffic.Split
 	replicas int32
 	err      error
+}
+
+// A round's value: the machine's answer to one decision (a Step's or a
+// command's), as raft's Ready is. It lists everything the driver must do
+// for the State it was computed from, in order, assuming every task
+// succeeds: the State to persist before each action (write-ahead), the
+// action (a router write, a scaling, the release), the events to deliver
+// once saved, and the State to persist after them. The driver does the
+// tasks in order and reports back once, with advance: how many it did and
+// how the next one failed, if one did. States to persist are computed
+// here, so the driver writes exactly what the machine decided.
+type ready struct {
+	leg   leg
+	tasks []task
+}
+
+// leg is where a round stands in the driver's loop: acting (a save, then
+// one action, until nothing is left, then the events), the events left
+// after an action failed (a save, the events the save made deliverable,
+// a save), or only the save after such events.
+type leg uint8
+
+const (
+	legAct leg = iota
+	legEvents
+	legSave
+)
+
+type taskKind uint8
+
+const (
+	taskSave          taskKind = iota + 1 // persist state (write-ahead)
+	taskSettle                            // no I/O: a rollout without a Scaler has nothing to scale
+	taskSplit                             // write split
+	taskScaleCanary                       // scale the canary to zero
+	taskRestoreStable                     // scale the stable version back to replicas
+	taskScaleStable                       // blue/green: scale the old version to zero
+	taskRelease                           // release the router
+	taskDeliver                           // offer events to the sink
+)
+
+// task is one thing a round asks for.
+type task struct {
+	kind     taskKind
+	state    *State         // taskSave
+	split    *traffic.Split // taskSplit
+	replicas int32          // taskRestoreStable
+	events   []Event        // taskDeliver
+}
+
+// action names a task's action in events and errors; "" for a save, a
+// settle or a delivery.
+func (t task) action() string {
+	switch t.kind {
+	case taskSplit:
+		return "set-split"
+	case taskScaleCanary:
+		return "scale-canary"
+	case taskRestoreStable:
+		return "restore-stable"
+	case taskScaleStable:
+		return "scale-stable"
+	case taskRelease:
+		return "release"
+	}
+	return ""
+}
+
+// String lists the round's tasks, one a line, in the words of the outbox
+// ("nothing" for an empty round). A save that repeats the one before it
+// (the same State) is listed once: the driver skips it unless the first
+// failed.
+func (rd ready) String() string {
+	var b strings.Builder
+	var last *State
+	for _, t := range rd.tasks {
+		switch t.kind {
+		case taskSave:
+			if t.state != last {
+				fmt.Fprintf(&b, "save %s %d %%", t.state.Phase, t.state.Weight)
+				if u := t.state.Undelivered; len(u) > 0 {
+					fmt.Fprintf(&b, " with #%d..#%d undelivered", u[0].Seq, u[len(u)-1].Seq)
+				}
+				b.WriteByte('\n')
+			}
+			last = t.state
+		case taskSettle:
+			b.WriteString("settle: no scaler\n")
+		case taskSplit:
+			fmt.Fprintf(&b, "write %v\n", *t.split)
+		case taskScaleCanary:
+			b.WriteString("scale canary to 0\n")
+		case taskRestoreStable:
+			fmt.Fprintf(&b, "scale stable to %d\n", t.replicas)
+		case taskScaleStable:
+			b.WriteString("scale stable to 0\n")
+		case taskRelease:
+			b.WriteString("release the router\n")
+		case taskDeliver:
+			for _, e := range t.events {
+				fmt.Fprintf(&b, "deliver #%d %s\n", e.Seq, strings.TrimSpace(string(e.Kind)+" "+e.Action))
+			}
+		}
+	}
+	if b.Len() == 0 {
+		return "nothing\n"
+	}
+	return b.String()
+}
+
+// ready computes the round's value for s from leg l: what the driver's
+// loop does from here if every task succeeds. deliverable is the last
+// Seq saved (every event without a store); budget bounds the actions.
+// The tasks are appended to buf.
+func (m *machine) ready(s State, l leg, deliverable uint64, haveScaler, haveStore bool, budget int, now time.Time, buf []task) ready {
+	rd := ready{leg: l, tasks: buf}
+	// The tasks' States are read by the driver outside the lock while
+	// a command may change the rollout's: they share nothing it changes
+	// in place (appends reallocate, the failure run is copied).
+	s.Undelivered = slices.Clip(s.Undelivered)
+	if s.Failing != nil {
+		f := *s.Failing
+		s.Failing = &f
+	}
+	save := func() {
+		if haveStore {
+			c := s
+			rd.tasks = append(rd.tasks, task{kind: taskSave, state: &c})
+			deliverable = s.Seq
+		}
+	}
+	deliver := func(events []Event) {
+		rd.tasks = append(rd.tasks, task{kind: taskDeliver, events: events})
+		s = m.delivered(s, events[len(events)-1].Seq)
+	}
+	if l == legSave {
+		save()
+		return rd
+	}
+	settled := false // the acting ended with nothing left to do or deliver
+	if l == legAct {
+		for i := 0; i < budget && !settled; i++ {
+			save()
+			out := m.outbox(s, deliverable, haveScaler)
+			if out.Split == nil && !haveScaler && m.settles(s) {
+				rd.tasks = append(rd.tasks, task{kind: taskSettle})
+				s = m.settleNoScaler(s, now)
+				out = m.outbox(s, deliverable, false)
+			}
+			if t, ok := out.first(); ok {
+				rd.tasks = append(rd.tasks, t)
+				s = m.report(s, t.done(nil), now)
+				continue
+			}
+			if len(out.Deliver) > 0 {
+				deliver(out.Deliver)
+			}
+			settled = true
+		}
+	}
+	// The confirmed state, then the events it made deliverable, then the
+	// state without them. (When the acting settled, every event it could
+	// deliver was: the save makes none deliverable that was not.)
+	save()
+	if settled {
+		return rd
+	}
+	if out := m.outbox(s, deliverable, haveScaler); len(out.Deliver) > 0 {
+		deliver(out.Deliver)
+		save()
+	}
+	return rd
+}
+
+// first is the outbox's first action as a task.
+func (o outbox) first() (task, bool) {
+	switch {
+	case o.Split != nil:
+		return task{kind: taskSplit, split: o.Split}, true
+	case o.ScaleCanary:
+		return task{kind: taskScaleCanary}, true
+	case o.RestoreStable != nil:
+		return task{kind: taskRestoreStable, replicas: *o.RestoreStable}, true
+	case o.ScaleStable:
+		return task{kind: taskScaleStable}, true
+	case o.Release:
+		return task{kind: taskRelease}, true
+	}
+	return task{}, false
+}
+
+// done is the task's result, err its error.
+func (t task) done(err error) done {
+	d := done{action: t.action(), replicas: t.replicas, err: err}
+	if t.split != nil {
+		d.split = *t.split
+	}
+	return d
+}
+
+// settles reports whether settleNoScaler would change s (on any other
+// state it only finishes the round, which every State the machine hands
+// back already is).
+func (m *machine) settles(s State) bool {
+	return s.Phase == RollingBack && !s.RouteGone || s.Phase == Promoting && m.plan.blueGreen() && !s.StableScaledDown
+}
+
+// outcome is the driver's report on a round: the first done tasks of it
+// succeeded; then, unless the round was done whole, the task at done was
+// cut short: an action that failed with err, or a delivery of which the
+// sink accepted the events up to upTo (0: none).
+type outcome struct {
+	done int
+	err  error
+	upTo uint64
+	cut  bool
+}
+
+// advance takes the tasks of rd from task from on, as out reports them,
+// into s: each action's result (and the settling it allows), the events
+// the sink accepted.
+func (m *machine) advance(s State, rd *ready, from int, out outcome, now time.Time) State {
+	for _, t := range rd.tasks[from:out.done] {
+		switch t.kind {
+		case taskSave:
+		case taskSettle:
+			s = m.settleNoScaler(s, now)
+		case taskDeliver:
+			s = m.delivered(s, t.events[len(t.events)-1].Seq)
+		default:
+			s = m.report(s, t.done(nil), now)
+		}
+	}
+	if !out.cut {
+		return s
+	}
+	if t := rd.tasks[out.done]; t.kind == taskDeliver {
+		if out.upTo > 0 {
+			s = m.delivered(s, out.upTo)
+		}
+	} else if t.kind != taskSave {
+		s = m.report(s, t.done(out.err), now)
+	}
+	return s
 }
 
 // report takes the result of an action back into the state, and settles

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/meshcanary/canary"
@@ -75,10 +76,12 @@ var ErrZeroRollout = canary.Invalid("Rollout", nil, "is the zero Rollout; build 
 // I/O: a Step measuring metrics does not delay an Abort, which acts after
 // at most the one router write already under way.
 type Rollout struct {
-	stepMu sync.Mutex // one Step's reads at a time
-	actMu  sync.Mutex // one round of acting (save, router, scaler, sink) at a time
-	mu     sync.Mutex // the state; held for no I/O
-	gen    uint64     // under mu: counts the decisions taken into s
+	stepMu sync.Mutex    // one Step's reads at a time
+	actMu  sync.Mutex    // one round of acting (save, router, scaler, sink) at a time
+	mu     sync.Mutex    // the state; held for no I/O
+	gen    atomic.Uint64 // written under mu: counts the decisions taken into s
+	fl     flight        // the round under way (see drive)
+	trace  func(ready)   // tests: every round's value, as computed
 	// Under stepMu: whether the router's Preflight was asked and
 	// answered; preflightErr is its error for a started rollout, reported
 	// by the next Step.
@@ -279,6 +282,7 @@ func (r *Rollout) adopt(data []byte, version string) error {
 	}
 	r.mu.Lock()
 	r.s = s
+	r.fl.on = false // the round under way is superseded
 	r.mu.Unlock()
 	r.saved, r.savedState, r.version, r.savedSeq = data, s.clone(), version, s.Seq
 	return nil
@@ -386,6 +390,7 @@ func (r *Rollout) Snapshot() ([]byte, error) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.catchUp()
 	data, err := json.Marshal(r.s)
 	if err != nil {
 		// A value JSON cannot encode (a bug; see save): the snapshot
@@ -405,6 +410,7 @@ func (r *Rollout) State() State {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.catchUp()
 	return r.s.clone()
 }
 
@@ -415,6 +421,7 @@ func (r *Rollout) Status(now time.Time) Status {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.catchUp()
 	return r.status(now)
 }
 
@@ -505,11 +512,13 @@ func (r *Rollout) Step(ctx context.Context, now time.Time) (Status, error) {
 		errs = append(errs, fmt.Errorf("rollback %s: verify: %w: %v was set, %v is in force (changed outside the rollout); setting it again",
 			r.cfg.Name, traffic.ErrVerify, in.basis, in.route))
 	}
+	// The decision and its round under one lock: a command's round under
+	// way finishes first (it holds actMu only to act).
+	r.actMu.Lock()
+	defer r.actMu.Unlock()
 	r.mu.Lock()
 	r.s = r.m.step(r.s, in, now)
-	r.gen++
-	gen := r.gen
-	r.mu.Unlock()
+	gen := r.gen.Add(1)
 	return r.drive(ctx, now, errs, gen)
 }
 
@@ -604,119 +613,220 @@ func (r *Rollout) query(ctx context.Context, q renderedMetric, text string, end 
 // write, two scalings and a release).
 const maxActions = 8
 
-// drive does what the machine's outbox asks, each result reported back:
-// the state is saved before any action (write-ahead) and after; events
-// are delivered only once saved. It holds actMu, never r.mu, across I/O.
+// flight is the round under way: its value, and how far the driver got.
+// The driver publishes each task it has done (done); whoever takes r.mu
+// while the round is under way (a command, State, Status, Snapshot) first
+// takes those tasks into the state (catchUp), so that it sees each action
+// as soon as it is done and a command lands after the actions before it.
+type flight struct {
+	rd     ready
+	now    time.Time
+	gen    uint64       // r.gen when the round was computed
+	done   atomic.Int64 // tasks done, published by the driver
+	folded int          // under r.mu: tasks already taken into r.s
+	on     bool         // under r.mu: a round is under way
+}
+
+// catchUp takes the tasks done of the round under way into r.s; r.mu is
+// held.
+func (r *Rollout) catchUp() {
+	f := &r.fl
+	if !f.on {
+		return
+	}
+	if n := int(f.done.Load()); n > f.folded {
+		r.s = r.m.advance(r.s, &f.rd, f.folded, outcome{done: n}, f.now)
+		f.folded = n
+	}
+}
+
+// stop is why the driver stopped doing a round's tasks.
+type stop uint8
+
+const (
+	stopDone    stop = iota // every task done
+	stopChanged             // a command changed the state: its tasks are out of date
+	stopAction              // an action failed
+	stopEvents              // a delivery was cut short: the sink refused, or a save is missing
+	stopSave                // a save failed, and the decision is not a move toward stable
+	stopFenced              // another driver holds the record
+	stopAdopted             // another driver wrote the record, adopted after acting
+	stopScrub               // the state holds a value JSON cannot encode
+)
+
+// driving is what a drive has met so far.
+type driving struct {
+	errs        []error
+	saveErr     error // the first failed save, reported once
+	failedToAct bool
+	acted       int  // actions and deliveries done or tried: the loop's turns
+	scrubbed    bool // the state was repaired (see repair)
+}
+
+func (d *driving) saveFailed(err error) {
+	d.failedToAct = true
+	if d.saveErr == nil {
+		d.saveErr = err
+		d.errs = append(d.errs, err)
+	}
+}
+
+// drive carries out the decision just taken, a round at a time: the
+// machine computes the round's value (ready), drive does its tasks in
+// order and reports back once (advance), and asks for the next round only
+// when the tasks did not go as the machine assumed. It holds actMu, never
+// r.mu, across I/O.
 //
-// A save that fails stops the round before it acts, with one exception:
-// a move toward stable (a rollback: the all-stable write, the scalings,
-// the release) is made even though its decision could not be saved, and
-// the save is retried by every later round (see "Saves that fail" in the
-// package doc). A decision that was neither saved nor acted on is
-// dropped: the state goes back to the one saved last, with the failure,
-// so that Status and State never report it; the next Step decides again.
-// gen is the generation of the decision the round was called for.
+// The state is saved before any action (write-ahead) and after; events
+// are delivered only once saved. A save that fails stops the round before
+// it acts, with one exception: a move toward stable (a rollback: the
+// all-stable write, the scalings, the release) is made even though its
+// decision could not be saved, and the save is retried by every later
+// round (see "Saves that fail" in the package doc). A decision that was
+// neither saved nor acted on is dropped: the state goes back to the one
+// saved last, with the failure, so that Status and State never report it;
+// the next Step decides again. An action that fails stops the acting; the
+// events made so far are still saved and delivered. gen is the generation
+// of the decision the round was called for. r.actMu and r.mu are held;
+// drive unlocks r.mu.
 func (r *Rollout) drive(ctx context.Context, now time.Time, errs []error, gen uint64) (Status, error) {
-	r.actMu.Lock()
-	defer r.actMu.Unlock()
-	failedToAct := false
-	fenced := false
-	var saveErr error // the first failed save of the round, reported once
-	saveFailed := func(err error) {
-		failedToAct = true
-		if saveErr == nil {
-			saveErr = err
-			errs = append(errs, err)
+	d := driving{errs: errs}
+	l := legAct
+	for turn := 0; turn < maxActions+4; turn++ {
+		f := &r.fl
+		// The tasks of the last round are not read once it is over: their
+		// array is reused.
+		rd := r.m.ready(r.s, l, r.savedSeq, r.cfg.Scaler != nil, r.cfg.Store != nil, maxActions+2-d.acted, now, f.rd.tasks[:0])
+		f.rd, f.now, f.gen, f.folded, f.on = rd, now, r.gen.Load(), 0, true
+		f.done.Store(0)
+		r.mu.Unlock()
+		if r.trace != nil {
+			r.trace(rd)
 		}
-	}
-	for i := 0; i < maxActions+2 && !fenced; i++ {
-		if err := r.save(ctx); err != nil {
-			saveFailed(err)
-			fenced = errors.Is(err, store.ErrConflict)
-			if fenced && errors.Is(err, ErrKeyInUse) {
-				r.revert(now, gen, err, true) // nothing adopted: the record is not this rollout's
+		out, why, err := r.perform(ctx, &rd, &d)
+
+		r.mu.Lock()
+		if why == stopFenced {
+			// The state is the stored one (save adopted it), or the
+			// record is not this rollout's: nothing done is taken back.
+			f.on = false
+			if errors.Is(err, ErrKeyInUse) {
+				r.revert(now, gen, err, true)
 			}
-			if fenced {
-				break
+			break
+		}
+		if why != stopAdopted && (out.done > f.folded || out.cut) {
+			r.s = r.m.advance(r.s, &rd, f.folded, out, now)
+		}
+		f.on = false
+		next, end := l, false
+		switch why {
+		case stopAdopted:
+			next = legEvents
+		case stopDone:
+			end = true
+		case stopChanged:
+			// Again from the state the command made, in the same leg.
+		case stopAction:
+			t := rd.tasks[out.done]
+			d.errs = append(d.errs, fmt.Errorf("rollback %s: %s: %w", r.cfg.Name, t.action(), err))
+			d.failedToAct = true
+			// Later actions wait for the next round, except a rollback's
+			// scaling when the route is gone (advance set RouteGone):
+			// with no route the mesh spreads requests over every
+			// endpoint, and only removing the canary's keeps them off it.
+			if t.kind != taskSplit || !r.s.RouteGone {
+				next = legEvents
 			}
-			if !r.towardStable() {
+		case stopEvents:
+			if err != nil {
+				d.errs = append(d.errs, err)
+				d.failedToAct = true // a sink that is down is retried with the back-off too
+			}
+			switch {
+			case l == legAct:
+				next = legEvents
+			case err == nil && out.upTo > 0:
+				next = legSave
+			default:
+				end = true
+			}
+		case stopSave:
+			if d.acted == 0 {
 				// Never act on a decision that is not saved.
-				if i == 0 {
-					r.revert(now, gen, err, false)
-				}
-				break
+				r.revert(now, gen, err, false)
 			}
-			// A rollback acts even though it could not be saved.
-		}
-		r.mu.Lock()
-		out := r.m.outbox(r.s, r.savedSeq, r.cfg.Scaler != nil)
-		if out.Split == nil && !out.ScaleCanary && out.RestoreStable == nil && !out.ScaleStable && r.cfg.Scaler == nil {
-			r.s = r.m.settleNoScaler(r.s, now)
-			out = r.m.outbox(r.s, r.savedSeq, false)
-		}
-		r.mu.Unlock()
-		d, acted := r.act(ctx, out)
-		if acted {
-			r.mu.Lock()
-			r.s = r.m.report(r.s, d, now)
-			r.mu.Unlock()
-			if d.err != nil {
-				errs = append(errs, fmt.Errorf("rollback %s: %s: %w", r.cfg.Name, d.action, d.err))
-				failedToAct = true
-				// Later actions wait for the next round, except a
-				// rollback's scaling when the route is gone (report set
-				// RouteGone): with no route the mesh spreads requests over
-				// every endpoint, and only removing the canary's keeps
-				// them off it.
-				r.mu.Lock()
-				gone := r.s.RouteGone
-				r.mu.Unlock()
-				if d.action != "set-split" || !gone {
-					break
-				}
+			next = legEvents
+		case stopScrub:
+			// Repaired, the state is saved by the next round; a state
+			// that cannot be repaired (or is still unencodable) is not.
+			if d.scrubbed || !r.repair() {
+				d.saveFailed(err)
+				end = true
 			}
-			continue
+			d.scrubbed = true
 		}
-		if len(out.Deliver) > 0 {
-			if err := r.deliver(ctx, out.Deliver); err != nil {
-				errs = append(errs, err)
-				failedToAct = true // a sink that is down is retried with the back-off too
-			}
+		if end || l == legSave {
+			break
 		}
-		break
+		l = next
 	}
-	if !fenced {
-		// The confirmed state, then the events it made deliverable (the
-		// failures of a round that stopped early included), then the
-		// state without them.
-		if err := r.save(ctx); err != nil {
-			saveFailed(err)
-		}
-		r.mu.Lock()
-		out := r.m.outbox(r.s, r.savedSeq, r.cfg.Scaler != nil)
-		r.mu.Unlock()
-		if len(out.Deliver) > 0 {
-			if err := r.deliver(ctx, out.Deliver); err != nil {
-				errs = append(errs, err)
-				failedToAct = true
-			} else if err := r.save(ctx); err != nil {
-				saveFailed(err)
-			}
-		}
-	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.s = r.m.endRound(r.s, failedToAct)
-	r.lastErr = joinErrors(errs)
+	r.s = r.m.endRound(r.s, d.failedToAct)
+	r.lastErr = joinErrors(d.errs)
 	return r.status(now), r.lastErr
 }
 
-// towardStable reports whether the state moves traffic toward stable
-// (a rollback under way or done), which is acted on even unsaved.
-func (r *Rollout) towardStable() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.s.Phase == RollingBack || r.s.Phase == RolledBack
+// perform does rd's tasks in order, no lock held, until one does not go
+// as the machine assumed; it reports how many it did, why it stopped, and
+// the error of the task it stopped at.
+func (r *Rollout) perform(ctx context.Context, rd *ready, d *driving) (outcome, stop, error) {
+	for i, t := range rd.tasks {
+		if r.gen.Load() != r.fl.gen {
+			return outcome{done: i}, stopChanged, nil
+		}
+		switch t.kind {
+		case taskSave:
+			err := r.save(ctx, t.state)
+			if err == nil {
+				break
+			}
+			if errors.Is(err, errUnencodable) {
+				return outcome{done: i}, stopScrub, err
+			}
+			d.saveFailed(err)
+			switch {
+			case errors.Is(err, store.ErrConflict) && rd.leg == legAct:
+				return outcome{done: i}, stopFenced, err
+			case errors.Is(err, store.ErrConflict) && !errors.Is(err, ErrKeyInUse):
+				// The stored state was adopted: its events are delivered.
+				return outcome{done: i}, stopAdopted, err
+			}
+			if rd.leg == legAct && t.state.Phase != RollingBack && t.state.Phase != RolledBack {
+				return outcome{done: i}, stopSave, err
+			}
+			// A rollback acts even though it could not be saved; its
+			// events wait for a save.
+		case taskSettle:
+		case taskDeliver:
+			d.acted++
+			n := 0
+			for n < len(t.events) && t.events[n].Seq <= r.savedSeq {
+				n++
+			}
+			upTo, err := r.deliver(ctx, t.events[:n])
+			if err != nil || n < len(t.events) {
+				return outcome{done: i, cut: true, upTo: upTo}, stopEvents, err
+			}
+		default:
+			d.acted++
+			if err := r.act(ctx, t); err != nil {
+				return outcome{done: i, cut: true, err: err}, stopAction, err
+			}
+		}
+		r.fl.done.Store(int64(i + 1))
+	}
+	return outcome{done: len(rd.tasks)}, stopDone, nil
 }
 
 // revert drops a decision that could not be saved and was not acted on:
@@ -724,10 +834,9 @@ func (r *Rollout) towardStable() bool {
 // records the failed save. Unless force, it does nothing to a rollback
 // (acted on unsaved) or when a later decision (an operator's command) has
 // arrived meanwhile: that command's own round saves, acts or reverts.
+// r.mu is held.
 func (r *Rollout) revert(now time.Time, gen uint64, err error, force bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !force && (r.gen != gen || r.s.Phase == RollingBack || r.s.Phase == RolledBack) {
+	if !force && (r.gen.Load() != gen || r.s.Phase == RollingBack || r.s.Phase == RolledBack) {
 		return
 	}
 	s := r.savedState.clone()
@@ -738,84 +847,82 @@ func (r *Rollout) revert(now time.Time, gen uint64, err error, force bool) {
 	r.s = r.m.report(s, done{action: "persist", err: err}, now)
 }
 
-// act does the first action of out, and reports whether there was one.
-func (r *Rollout) act(ctx context.Context, out outbox) (done, bool) {
-	switch {
-	case out.Split != nil:
-		// SetSplit verifies what it wrote ([traffic.Router]'s contract), so a
-		// nil error means the split is confirmed in force.
-		return done{action: "set-split", split: *out.Split, err: r.cfg.Router.SetSplit(ctx, *out.Split)}, true
-	case out.ScaleCanary:
-		return done{action: "scale-canary", err: r.cfg.Scaler.Scale(ctx, workload.Canary, 0)}, true
-	case out.RestoreStable != nil:
-		return done{action: "restore-stable", replicas: *out.RestoreStable,
-			err: r.cfg.Scaler.Scale(ctx, workload.Stable, *out.RestoreStable)}, true
-	case out.ScaleStable:
-		return done{action: "scale-stable", err: r.cfg.Scaler.Scale(ctx, workload.Stable, 0)}, true
-	case out.Release:
-		return done{action: "release", err: r.cfg.Router.Release(ctx)}, true
+// act does t's action.
+func (r *Rollout) act(ctx context.Context, t task) error {
+	switch t.kind {
+	case taskSplit:
+		// SetSplit verifies what it wrote ([traffic.Router]'s contract),
+		// so a nil error means the split is confirmed in force.
+		return r.cfg.Router.SetSplit(ctx, *t.split)
+	case taskScaleCanary:
+		return r.cfg.Scaler.Scale(ctx, workload.Canary, 0)
+	case taskRestoreStable:
+		return r.cfg.Scaler.Scale(ctx, workload.Stable, t.replicas)
+	case taskScaleStable:
+		return r.cfg.Scaler.Scale(ctx, workload.Stable, 0)
+	case taskRelease:
+		return r.cfg.Router.Release(ctx)
 	}
-	return done{}, false
+	return nil
 }
 
-// deliver offers events to the sink in order and reports those accepted.
-func (r *Rollout) deliver(ctx context.Context, events []Event) error {
-	var upTo uint64
-	var err error
+// deliver offers events to the sink in order and returns the Seq of the
+// last one accepted (0: none).
+func (r *Rollout) deliver(ctx context.Context, events []Event) (uint64, error) {
+	if len(events) == 0 {
+		return 0, nil
+	}
 	if r.cfg.Sink == nil {
-		upTo = events[len(events)-1].Seq
-	} else {
-		for _, e := range events {
-			if err = r.cfg.Sink.Record(ctx, e); err != nil {
-				err = fmt.Errorf("rollback %s: audit sink refused event %d (kept, offered again): %w", r.cfg.Name, e.Seq, err)
-				break
-			}
-			upTo = e.Seq
+		return events[len(events)-1].Seq, nil
+	}
+	var upTo uint64
+	for _, e := range events {
+		if err := r.cfg.Sink.Record(ctx, e); err != nil {
+			return upTo, fmt.Errorf("rollback %s: audit sink refused event %d (kept, offered again): %w", r.cfg.Name, e.Seq, err)
 		}
+		upTo = e.Seq
 	}
-	if upTo > 0 {
-		r.mu.Lock()
-		r.s = r.m.delivered(r.s, upTo)
-		r.mu.Unlock()
-	}
-	return err
+	return upTo, nil
 }
 
-// save writes the state to the store if it changed since the last save,
-// with compare-and-swap on the version saved or loaded last. A conflict
-// means another driver wrote the rollout: its state is loaded and adopted
-// (this driver's undone decision is dropped) and the error, wrapping
+// errUnencodable: the state to save holds a value JSON cannot encode.
+var errUnencodable = errors.New("rollback: the state holds a value JSON cannot encode")
+
+// repair replaces the values of r.s that JSON cannot encode, a bug (no
+// analyzer or provider value reaches the state unchecked): the state is
+// repaired rather than left unsaveable, and the bug reported. r.mu is
+// held. It reports whether it found any.
+func (r *Rollout) repair() bool {
+	var bad []string
+	scrub(reflect.ValueOf(&r.s).Elem(), "state", &bad)
+	if len(bad) > 0 {
+		rd := round{m: r.m, s: r.s}
+		if n := len(r.s.Undelivered); n > 0 {
+			rd.now = r.s.Undelivered[n-1].Time
+		}
+		rd.failed("persist", fmt.Errorf("%w: %s (replaced; please report this bug)", ErrNotFinite, strings.Join(bad, ", ")))
+		r.s = rd.s
+	}
+	return len(bad) > 0
+}
+
+// save writes st to the store if it changed since the last save, with
+// compare-and-swap on the version saved or loaded last. A conflict means
+// another driver wrote the rollout: its state is loaded and adopted (this
+// driver's undone decision is dropped) and the error, wrapping
 // [store.ErrConflict], returned. A conflict on the first save of a
 // Rollout built with New means the key already holds a rollout: nothing
 // is adopted, and the error matches [ErrKeyInUse] (and [ErrFinished] when
-// that rollout is finished) as well as [store.ErrConflict].
-func (r *Rollout) save(ctx context.Context) error {
+// that rollout is finished) as well as [store.ErrConflict]. A state JSON
+// cannot encode is not saved: the error is errUnencodable, and the driver
+// repairs the state. r.actMu is held.
+func (r *Rollout) save(ctx context.Context, st *State) error {
 	if r.cfg.Store == nil {
 		return nil
 	}
-	r.mu.Lock()
-	data, err := json.Marshal(r.s)
+	data, err := json.Marshal(st)
 	if err != nil {
-		// A value JSON cannot encode is a bug (no analyzer or provider
-		// value reaches the state unchecked); the state is repaired
-		// rather than left unsaveable, and the bug reported.
-		var bad []string
-		scrub(reflect.ValueOf(&r.s).Elem(), "state", &bad)
-		if len(bad) > 0 {
-			rd := round{m: r.m, s: r.s}
-			if n := len(r.s.Undelivered); n > 0 {
-				rd.now = r.s.Undelivered[n-1].Time
-			}
-			rd.failed("persist", fmt.Errorf("%w: %s (replaced; please report this bug)", ErrNotFinite, strings.Join(bad, ", ")))
-			r.s = rd.s
-		}
-		data, err = json.Marshal(r.s)
-	}
-	seq := r.s.Seq
-	state := r.s.clone()
-	r.mu.Unlock()
-	if err != nil {
-		return fmt.Errorf("rollback %s: persist: %w", r.cfg.Name, err)
+		return fmt.Errorf("rollback %s: persist: %w: %w", r.cfg.Name, errUnencodable, err)
 	}
 	if bytes.Equal(data, r.saved) {
 		return nil
@@ -836,7 +943,7 @@ func (r *Rollout) save(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("rollback %s: persist: %w", r.cfg.Name, err)
 	}
-	r.saved, r.savedState, r.version, r.savedSeq = data, state, v, seq
+	r.saved, r.savedState, r.version, r.savedSeq = data, st.clone(), v, st.Seq
 	return nil
 }
 
@@ -868,6 +975,7 @@ func (r *Rollout) command(ctx context.Context, now time.Time, c command) (Status
 		return r.Status(now), errZeroTime
 	}
 	r.mu.Lock()
+	r.catchUp()
 	s, err := r.m.command(r.s, c, now)
 	if err != nil {
 		st := r.status(now)
@@ -875,9 +983,11 @@ func (r *Rollout) command(ctx context.Context, now time.Time, c command) (Status
 		return st, err
 	}
 	r.s = s
-	r.gen++
-	gen := r.gen
+	gen := r.gen.Add(1)
 	r.mu.Unlock()
+	r.actMu.Lock()
+	defer r.actMu.Unlock()
+	r.mu.Lock()
 	return r.drive(ctx, now, nil, gen)
 }
 

@@ -3,8 +3,11 @@ package rollback_test
 // Rollouts as transcripts, in the manner of etcd-io/raft's datadriven
 // tests (github.com/cockroachdb/datadriven's file format): each file in
 // testdata/transcripts is a story of commands, each followed by "----" and
-// the transcript it must produce — verdicts, router writes, scalings,
-// transitions and failures with their time offsets from the start. Run
+// the transcript it must produce — the rounds (each round's value, as the
+// machine handed it to the driver: the saves, writes, scalings and
+// deliveries it asks for, in order; rounds that only save are left out),
+// verdicts, router writes, scalings, transitions and failures with their
+// time offsets from the start. Run
 // with -rewrite to regenerate the expected transcripts after a deliberate
 // change, and read the diff.
 //
@@ -70,6 +73,29 @@ type driver struct {
 	canary  fake.Series
 	stable  fake.Series
 	crashed bool
+	rounds  []roundLine
+}
+
+// roundLine is a round's value as the rollout computed it, and how many
+// events the sink had received then.
+type roundLine struct {
+	events int
+	text   string
+}
+
+// watch has the transcript show r's rounds: each round that asks for
+// more than a save, on one line, its tasks joined by "; ", before the
+// events it delivers.
+func (d *driver) watch(r *rollback.Rollout) {
+	rollback.TraceRounds(r, func(round string) {
+		tasks := strings.Split(strings.TrimSuffix(round, "\n"), "\n")
+		for _, t := range tasks {
+			if !strings.HasPrefix(t, "save ") && t != "nothing" {
+				d.rounds = append(d.rounds, roundLine{len(d.h.events), "round: " + strings.Join(tasks, "; ")})
+				return
+			}
+		}
+	})
 }
 
 type args struct {
@@ -191,6 +217,7 @@ func (d *driver) run(line string) string {
 			return "error: " + err.Error()
 		}
 		d.r, d.crashed = r, false
+		d.watch(r)
 		st := r.Status(d.now)
 		return fmt.Sprintf("restored: %s at %d %%", st.Phase, st.CanaryWeight)
 	case "status":
@@ -283,12 +310,13 @@ func (d *driver) new(a args) string {
 		d.store = &store.Memory{}
 		d.h.cfg.Store = d.store
 	}
-	d.now, d.seen = t0, 0
+	d.now, d.seen, d.rounds = t0, 0, nil
 	r, err := rollback.New(d.h.cfg)
 	if err != nil {
 		return "error: " + err.Error()
 	}
 	d.r = r
+	d.watch(r)
 	return ""
 }
 
@@ -370,10 +398,17 @@ func (d *driver) manual(cmd string, a args) string {
 
 func offset(t time.Time) string { return "+" + t.Sub(t0).String() }
 
-// transcript renders the events delivered since the last command, then
-// the errors.
+// transcript renders the rounds and the events delivered since the last
+// command, each round before the events it delivered, then the errors.
 func (d *driver) transcript(errs []string) string {
 	var lines []string
+	for _, rl := range d.rounds {
+		for ; d.seen < rl.events; d.seen++ {
+			lines = append(lines, describeEvent(d.h.events[d.seen]))
+		}
+		lines = append(lines, rl.text)
+	}
+	d.rounds = nil
 	for _, e := range d.h.events[d.seen:] {
 		lines = append(lines, describeEvent(e))
 	}
