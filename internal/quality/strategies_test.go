@@ -69,14 +69,78 @@ func postAnalyzer(sc Scenario) analysis.Analyzer {
 	return analysis.DualWindow{Metric: ErrorMetrics.ErrorRate, Bound: math.Max(2*sc.ErrorRate, sc.ErrorRate+0.005), Tolerance: 1, MinCount: 100}
 }
 
+// bgFailureLimit is the blue/green policy's failures in a row: the
+// switch back comes bgFailureLimit analyses after the switch at the
+// soonest.
+const bgFailureLimit = 3
+
 // shapeOutcome is one run of a shape.
 type shapeOutcome struct {
 	Outcome
 	// Switched: blue/green switched to the new version; SwitchedBack: a
 	// failure after the switch switched back.
 	Switched, SwitchedBack bool
-	// AfterSwitch is the minutes from the switch to the switch back.
-	AfterSwitch float64
+	// SwitchedAt is the minute of the switch; AfterSwitch the minutes
+	// from the switch to the switch back.
+	SwitchedAt, AfterSwitch float64
+	// The post-promotion window as it ran before the horizon (or the
+	// switch back): its minutes, the new version's requests and errors
+	// in them, and postOracle's verdict on them.
+	Post postEvidence
+}
+
+// postEvidence is what the post-promotion window of one switched run
+// held, and what the oracle made of it.
+type postEvidence struct {
+	// Minutes of the window observed: PostPromotion, or fewer when the
+	// run switched back sooner, or when the switch came less than
+	// PostPromotion before the horizon (Cut); Available is the window's
+	// minutes before the horizon.
+	Minutes, Available int
+	Cut                bool
+	// Requests and Errors are the new version's in those minutes.
+	Requests, Errors float64
+	// Decided is the minute after the switch at which the oracle
+	// accepted "regression", 0 if it did not within Minutes (or accepted
+	// "no regression" first); LLR is its log-likelihood ratio where it
+	// stopped.
+	Decided int
+	LLR     float64
+}
+
+// postOracle is the oracle after the switch. Stable then has no traffic,
+// so the oracle's conditional binomial (conditionalLLR) has nothing to
+// compare; what the truth still allows is the one-sample test: Wald's
+// SPRT at the oracle's α = β = 1 % on the binomial of the new version's
+// errors in each window after the switch, H0 "its rate is stable's true
+// rate" against H1 "its rate is its true rate when worse, else the
+// tolerance boundary" (window.alt), for at most the plan's
+// PostPromotion, stopping at the horizon or at the switch back.
+func postOracle(tr *truth, switchMin, post int) postEvidence {
+	horizon := int(Horizon / Interval)
+	e := postEvidence{Available: min(post, horizon-switchMin), Cut: switchMin+post > horizon}
+	test, d := NewSPRT(Alpha, Beta), 0
+	for _, w := range tr.windows {
+		if w.end <= switchMin || w.end > switchMin+e.Available {
+			continue
+		}
+		if w.weight != 100 { // switched back
+			break
+		}
+		e.Minutes++
+		p0, p1 := w.stable[0], w.alt
+		n, x := w.n[0], w.x[0]
+		e.Requests += n
+		e.Errors += x
+		if d != 0 || p0 <= 0 || p1 <= p0 || p1 >= 1 {
+			continue
+		}
+		if d = test.Add(x*math.Log(p1/p0) + (n-x)*math.Log((1-p1)/(1-p0))); d == 1 {
+			e.Decided = w.end - switchMin
+		}
+	}
+	e.LLR = test.LLR
+	return e
 }
 
 // replayShape replays one seeded run of sc with plan, the default preset
@@ -91,7 +155,7 @@ func replayShape(ctx context.Context, plan rollback.Plan, sc Scenario, seed uint
 		Metrics: []rollback.Metric{{Name: Metrics.ErrorRate}}}
 	if plan.Strategy == rollback.StrategyBlueGreen {
 		cfg.PostPromotionAnalyzer = postAnalyzer(sc)
-		cfg.Policy = rollback.Policy{FailureLimit: 3, Counting: rollback.Consecutive}
+		cfg.Policy = rollback.Policy{FailureLimit: bgFailureLimit, Counting: rollback.Consecutive}
 	}
 	res, err := rollback.Replay(ctx, cfg, t0, t0.Add(Horizon), shapeRec(rec, mirrored))
 	if err != nil {
@@ -108,6 +172,10 @@ func replayShape(ctx context.Context, plan rollback.Plan, sc Scenario, seed uint
 		case e.Kind == rollback.KindAction && e.Split != nil && strings.HasPrefix(e.Reason, "switch back"):
 			o.SwitchedBack, o.AfterSwitch = true, e.Time.Sub(switchedAt).Minutes()
 		}
+	}
+	if o.Switched {
+		o.SwitchedAt = switchedAt.Sub(t0).Minutes()
+		o.Post = postOracle(tr, int(switchedAt.Sub(t0)/Interval), int(plan.BlueGreen.PostPromotion/Interval))
 	}
 	switch res.Final.Phase {
 	case rollback.RolledBack, rollback.RollingBack:
@@ -135,7 +203,8 @@ func replayShape(ctx context.Context, plan rollback.Plan, sc Scenario, seed uint
 type shapeCell struct {
 	Cell
 	switched, switchedBack int
-	afterSwitch            []float64 // minutes from the switch to the switch back
+	afterSwitch            []float64      // minutes from the switch to the switch back
+	post                   []shapeOutcome // the runs that switched
 }
 
 func runShape(t *testing.T, name string, plan rollback.Plan, scs []Scenario, runs int) []shapeCell {
@@ -159,6 +228,7 @@ func runShape(t *testing.T, name string, plan rollback.Plan, scs []Scenario, run
 			}
 			if o.Switched {
 				c.switched++
+				c.post = append(c.post, o)
 			}
 			if o.SwitchedBack {
 				c.switchedBack++
@@ -276,12 +346,61 @@ func TestBlueGreenFamily(t *testing.T) {
 	for _, c := range cells {
 		switch {
 		case c.Family == TurnsBadAt30 && c.Clear():
-			// Bad only once switched: every run that switched is caught
-			// after the switch, within the post-promotion window, and
-			// switched back in one write.
-			if c.switchedBack != c.switched || c.Promoted > 0 {
-				t.Errorf("%v at %g req/s, stable %g %%: %d runs switched, %d switched back, %d promoted", c.Family, c.RPS, 100*c.ErrorRate, c.switched, c.switchedBack, c.Promoted)
+			// Bad only once switched: it can only be caught after the
+			// switch, on the new version's errors against stable's
+			// history. A switch back is owed by every switched run in
+			// which the oracle (postOracle) accepted "regression" at a
+			// minute k after the switch with the policy's
+			// bgFailureLimit analyses still inside the window before
+			// the horizon (k + bgFailureLimit − 1 ≤ Available): the
+			// evidence was there and the policy had the time. The
+			// others are undecided, reported with their counts, not
+			// required: the oracle did not decide, or decided too
+			// late (a switch at minute 239 leaves one minute before
+			// the 4-hour horizon, about 30 requests at 0.5 req/s: no
+			// test decides on that, and the policy needs three
+			// analyses). No switched run may be promoted, ever.
+			//
+			// Known blind spot, not excused here: at 0.5 req/s a
+			// minute after the switch holds about 30 requests, below
+			// postAnalyzer's MinCount of 100, so its verdicts are all
+			// "no data" and it never switches back; a run there whose
+			// window fits before the horizon is owed a switch back
+			// (the oracle decides in about 4 minutes at stable 1 %)
+			// and this check fails it. The pre-promotion analysis on
+			// 10 % mirrored (3 requests a minute) passes late, so at
+			// 40 runs a cell no such run occurs (2 switch, both at
+			// minute 239); at 100 runs 2 do, and the check fails them.
+			if c.Promoted > 0 {
+				t.Errorf("%v at %g req/s, stable %g %%: %d runs promoted", c.Family, c.RPS, 100*c.ErrorRate, c.Promoted)
 			}
+			owed, back, cut, undecided := 0, 0, 0, 0
+			for _, o := range c.post {
+				switch {
+				case o.Post.Decided > 0 && o.Post.Decided+bgFailureLimit-1 <= o.Post.Available:
+					owed++
+					if o.SwitchedBack {
+						back++
+					} else {
+						t.Errorf("%v at %g req/s, stable %g %%: not switched back, though the oracle decided %d minutes after the switch (%g requests, %g errors in the %d minutes observed, %d before the horizon)",
+							c.Family, c.RPS, 100*c.ErrorRate, o.Post.Decided, o.Post.Requests, o.Post.Errors, o.Post.Minutes, o.Post.Available)
+					}
+				case o.Post.Cut:
+					cut++
+					t.Logf("%v at %g req/s, stable %g %%: undecided, switched at minute %g (%g post-promotion minutes before the horizon; %d observed): %g requests, %g errors, oracle log-LR %.2f (decides at %.2f); switched back %v",
+						c.Family, c.RPS, 100*c.ErrorRate, o.SwitchedAt, Horizon.Minutes()-o.SwitchedAt, o.Post.Minutes, o.Post.Requests, o.Post.Errors, o.Post.LLR, math.Log((1-Beta)/Alpha), o.SwitchedBack)
+				case o.Post.Decided == 0:
+					undecided++
+					t.Logf("%v at %g req/s, stable %g %%: undecided, the oracle did not decide in the %d post-promotion minutes observed (to the switch back or the window's end): %g requests, %g errors, log-LR %.2f; switched back %v",
+						c.Family, c.RPS, 100*c.ErrorRate, o.Post.Minutes, o.Post.Requests, o.Post.Errors, o.Post.LLR, o.SwitchedBack)
+				default:
+					undecided++
+					t.Logf("%v at %g req/s, stable %g %%: undecided, the oracle decided at minute %d of the %d before the horizon, too late for %d analyses: %g requests, %g errors; switched back %v",
+						c.Family, c.RPS, 100*c.ErrorRate, o.Post.Decided, o.Post.Available, bgFailureLimit, o.Post.Requests, o.Post.Errors, o.SwitchedBack)
+				}
+			}
+			t.Logf("%v at %g req/s, stable %g %%: %d switched; %d owed a switch back, %d switched back; undecided: %d cut by the horizon, %d the oracle did not decide in time",
+				c.Family, c.RPS, 100*c.ErrorRate, c.switched, owed, back, cut, undecided)
 			for _, m := range c.afterSwitch {
 				if m > bgPlan.BlueGreen.PostPromotion.Minutes() {
 					t.Errorf("%v at %g req/s, stable %g %%: switched back %g minutes after the switch, beyond the post-promotion window", c.Family, c.RPS, 100*c.ErrorRate, m)
