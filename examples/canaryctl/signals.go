@@ -37,7 +37,7 @@ type signalsRun struct {
 
 // wireSignals prepares f.signals, which newDriver calls once the audit
 // sink is in cfg.
-func wireSignals(ctx context.Context, f *rolloutFile, show progress) *signalsRun {
+func wireSignals(ctx context.Context, f *rolloutFile, show progress, loc *time.Location) *signalsRun {
 	sr := &signalsRun{stop: func() {}}
 	if f.ro.Signals == nil {
 		return sr
@@ -82,6 +82,9 @@ func wireSignals(ctx context.Context, f *rolloutFile, show progress) *signalsRun
 		if err != nil {
 			return usageErr(f.wrap(err))
 		}
+		if w != nil {
+			w.loc = loc
+		}
 		sr.watch = w
 		return nil
 	}
@@ -104,6 +107,7 @@ type signalWatch struct {
 	hooks  *hook.Set
 	alarms *cloudwatch.Alarms
 	show   progress
+	loc    *time.Location // where the notes show times; nil: Europe/London
 
 	applier   *trigger.Applier // set by attach
 	next      time.Time        // when the rollback hooks and the alarms are due
@@ -203,7 +207,7 @@ func (w *signalWatch) poll(ctx context.Context, now time.Time, st rollback.Statu
 	if w.alarms != nil {
 		acted, err := w.alarms.Poll(ctx, now, w.applier, w.name)
 		for _, a := range acted {
-			w.show.note(fmt.Sprintf("CloudWatch alarm %s in ALARM since %s: rolling back", a.Name, fmtTime(a.Since)))
+			w.show.note(fmt.Sprintf("CloudWatch alarm %s in ALARM since %s: rolling back", a.Name, fmtTime(a.Since, w.loc)))
 		}
 		if err != nil {
 			errs = append(errs, err)
