@@ -7,7 +7,7 @@ import (
 )
 
 // DefaultZone is the name of the default location.
-const DefaultZone = textfmt.DefaultZone
+const DefaultZone = "Europe/London"
 
 // ErrNoZoneData is wrapped by the error DefaultLocation returns when the
 // time-zone database is missing and times are shown in UTC instead.
@@ -19,7 +19,7 @@ func DefaultLocation() (*time.Location, error) { return textfmt.DefaultLocation(
 
 // Layout is how FormatTime writes an instant: day/month/year, 24-hour
 // clock, zone abbreviation ("24/11/2026 14:03:05 GMT").
-const Layout = textfmt.Layout
+const Layout = "02/01/2006 15:04:05 MST"
 
 // FormatTime writes t in the default location (see DefaultLocation); it
 // is FormatTimeIn(t, nil).

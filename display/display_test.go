@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 	_ "time/tzdata" // the tests, not the library, embed the zone database
+
+	"github.com/meshcanary/canary/internal/textfmt"
 )
 
 func TestFormatTimeAcrossClockChanges(t *testing.T) {
@@ -48,6 +50,10 @@ func TestDefaultLocation(t *testing.T) {
 	l, err := DefaultLocation()
 	if err != nil || l.String() != DefaultZone {
 		t.Fatalf("DefaultLocation() = %v, %v", l, err)
+	}
+	// The constants are written out for go doc; the code is textfmt's.
+	if DefaultZone != textfmt.DefaultZone || Layout != textfmt.Layout || ErrNoZoneData != textfmt.ErrNoZoneData {
+		t.Error("display's constants differ from internal/textfmt's")
 	}
 }
 
