@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/meshcanary/canary"
-	"github.com/meshcanary/canary/display"
+	"github.com/meshcanary/canary/internal/textfmt"
 )
 
 // Prices are what running a version costs, per hour, in Currency.
@@ -143,9 +143,9 @@ func (c Cost) windowCost(in Input, pick func(Observation) Measurement) (float64,
 func (p Prices) Money(v float64) string {
 	cur := p.symbol()
 	if v < 0 {
-		return "-" + cur + display.FormatNumber(-v, 2)
+		return "-" + cur + textfmt.Number(-v, 2)
 	}
-	return cur + display.FormatNumber(v, 2)
+	return cur + textfmt.Number(v, 2)
 }
 
 func (p Prices) symbol() string {
@@ -202,7 +202,7 @@ func (c Cost) Analyze(ctx context.Context, in Input) (Verdict, error) {
 		diff := fmt.Sprintf("%s per million requests against stable's %s (%s%s",
 			c.Prices.Money(cpm), c.Prices.Money(spm), sign(cpm-spm), c.Prices.Money(math.Abs(cpm-spm)))
 		if spm > 0 {
-			diff += ", " + sign(cpm-spm) + display.FormatPercent(math.Abs(cpm/spm-1))
+			diff += ", " + sign(cpm-spm) + textfmt.Percent(math.Abs(cpm/spm-1))
 		}
 		d.Reason = diff + "); " + d.Reason
 	}

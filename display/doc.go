@@ -1,8 +1,19 @@
 // Package display formats what the module shows to people: instants in a
 // time zone the caller chooses (Europe/London by default: GMT in winter,
 // BST in summer), numbers and percentages in UK format (1,234,567.89 and
-// 5.23 %), and untrusted text (a back end's error message, a label value)
-// escaped so that it stays on one line and cannot drive a terminal.
+// 5.23 %), untrusted text (a back end's error message, a label value)
+// escaped so that it stays on one line and cannot drive a terminal, and
+// the events of a rollout's audit trail, one a line (Event).
+//
+// # Events
+//
+// A [rollback.Event] holds data: its time (UTC on the wire), phases,
+// weights, split, verdict and counts. Event renders it for people, with
+// the location a parameter: a nil *time.Location means the default
+// location, so Event(e, nil) is the line a person in the UK reads, and a
+// command that shows times can offer its users another zone (canaryctl's
+// -tz flag). The core packages do not import display; rendering happens
+// at the edge, in the program that shows the text.
 //
 // # Time zones
 //

@@ -15,6 +15,7 @@ import (
 
 	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/analysis"
+	"github.com/meshcanary/canary/display"
 	"github.com/meshcanary/canary/hook"
 	"github.com/meshcanary/canary/metrics"
 	"github.com/meshcanary/canary/providers/fake"
@@ -194,8 +195,8 @@ func TestPreRolloutFailureIsAFailedCheck(t *testing.T) {
 	for _, e := range h.events {
 		if e.Kind == rollback.KindAnalysis && e.Verdict.Outcome == analysis.Fail {
 			failed++
-			if !strings.Contains(e.String(), "webhooks") {
-				t.Errorf("the failed analysis does not name the hooks: %s", e)
+			if line := display.Event(e, nil); !strings.Contains(line, "webhooks") {
+				t.Errorf("the failed analysis does not name the hooks: %s", line)
 			}
 		}
 	}
@@ -251,6 +252,34 @@ func TestPreRolloutThenRolloutHooks(t *testing.T) {
 	}
 	if m := ev[0].Metadata; m["eventType"] != "Normal" || m["eventMessage"] == "" || m["timestamp"] != "1796634000000" || m["cluster"] != "test" {
 		t.Fatalf("event payload %+v", ev[0])
+	}
+}
+
+// The event hooks' eventMessage is the event as display.Event writes it
+// in Config.Location (Europe/London when nil).
+func TestEventMessageInLocation(t *testing.T) {
+	tokyo, err := time.LoadLocation("Asia/Tokyo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := newServer(t, http.StatusOK)
+	set, err := hook.New(hook.Config{Name: "checkout", Location: tokyo, Hooks: []hook.Hook{
+		{Name: "events", Type: hook.Event, URL: srv.URL + "/event"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := rollback.Event{Seq: 1, Time: time.Date(2026, 7, 1, 13, 0, 0, 0, time.UTC), Rollout: "checkout",
+		Kind: rollback.KindManual, To: rollback.Paused, Action: "pause", Actor: "bob"}
+	if err := set.Sink(nil).Record(context.Background(), e); err != nil {
+		t.Fatal(err)
+	}
+	ev := srv.got("/event")
+	if len(ev) != 1 {
+		t.Fatalf("%d event hook calls, want 1", len(ev))
+	}
+	if got, want := ev[0].Metadata["eventMessage"], display.Event(e, tokyo); got != want || !strings.HasPrefix(got, "01/07/2026 22:00:00 JST") {
+		t.Errorf("eventMessage %q, want %q", got, want)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/analysis"
+	"github.com/meshcanary/canary/display"
 	"github.com/meshcanary/canary/metrics"
 	"github.com/meshcanary/canary/rollback"
 	"github.com/meshcanary/canary/trigger"
@@ -23,6 +24,7 @@ type Set struct {
 	name, namespace, checksum string
 	hooks                     []Hook
 	client                    *http.Client
+	loc                       *time.Location
 
 	mu       sync.Mutex
 	preDone  bool     // every pre-rollout hook said yes once
@@ -43,6 +45,9 @@ type Config struct {
 	// Client makes the calls; nil means a client that follows no
 	// redirect.
 	Client *http.Client
+	// Location is the time zone of the event messages (eventMessage, as
+	// display.Event writes them); nil means Europe/London.
+	Location *time.Location
 }
 
 // MetricName is the metric [Set.Metric] measures and [Limit] judges.
@@ -69,7 +74,7 @@ func New(cfg Config) (*Set, error) {
 	if c == nil {
 		c = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
-	return &Set{name: cfg.Name, namespace: cfg.Namespace, checksum: cfg.Checksum, hooks: cfg.Hooks, client: c}, nil
+	return &Set{name: cfg.Name, namespace: cfg.Namespace, checksum: cfg.Checksum, hooks: cfg.Hooks, client: c, loc: cfg.Location}, nil
 }
 
 func (s *Set) payload(phase string, md map[string]string) Payload {
@@ -232,7 +237,7 @@ func (s *Set) Sink(next rollback.Sink) rollback.Sink {
 			typ = "Warning"
 		}
 		_, _ = s.run(ctx, Event, flaggerPhase(e.To), map[string]string{
-			"eventMessage": e.String(), "eventType": typ,
+			"eventMessage": display.Event(e, s.loc), "eventType": typ,
 			"timestamp": strconv.FormatInt(e.Time.UnixMilli(), 10),
 		})
 		if final {

@@ -29,7 +29,8 @@ type Message struct {
 	Decision Decision  `json:"decision"`
 	Seq      uint64    `json:"seq"`
 	Time     time.Time `json:"time"`
-	// TimeText is Time as people read it (Europe/London by default).
+	// TimeText is Time as people read it, in Config.Location
+	// (Europe/London by default).
 	TimeText   string `json:"timeText"`
 	Title      string `json:"title"`
 	WeightFrom int    `json:"weightFrom"`
@@ -110,8 +111,9 @@ func evidence(v *analysis.Verdict) []string {
 }
 
 // compose builds the message for e, with the evidence of last (the
-// rollout's last analysis) when e carries none.
-func compose(d Decision, e rollback.Event, last *analysis.Verdict, report string) Message {
+// rollout's last analysis) when e carries none, its time in loc (nil:
+// Europe/London).
+func compose(d Decision, e rollback.Event, last *analysis.Verdict, report string, loc *time.Location) Message {
 	v := e.Verdict
 	if v == nil {
 		v = last
@@ -121,7 +123,7 @@ func compose(d Decision, e rollback.Event, last *analysis.Verdict, report string
 		reason = e.Verdict.Reason
 	}
 	return Message{
-		Rollout: e.Rollout, Decision: d, Seq: e.Seq, Time: e.Time.UTC(), TimeText: display.FormatTime(e.Time),
+		Rollout: e.Rollout, Decision: d, Seq: e.Seq, Time: e.Time.UTC(), TimeText: display.FormatTimeIn(e.Time, loc),
 		Title:      fmt.Sprintf("%s: %s", e.Rollout, titles[d]),
 		WeightFrom: e.WeightFrom, WeightTo: e.WeightTo, Actor: e.Actor,
 		Reason:   display.OneLine(reason),

@@ -62,6 +62,9 @@ type Config struct {
 	Timeout time.Duration
 	// Client sends the requests; nil means a client with no redirects.
 	Client *http.Client
+	// Location is the time zone of a message's TimeText; nil means
+	// Europe/London (display's default location).
+	Location *time.Location
 	// Failed is told of every message given up on. nil means the
 	// failures are only kept (Failures).
 	Failed func(Failure)
@@ -167,7 +170,7 @@ func (n *Notifier) Record(ctx context.Context, e rollback.Event) error {
 	if n.cfg.Report != nil {
 		report = n.cfg.Report(e.Rollout)
 	}
-	m := compose(d, e, last, report)
+	m := compose(d, e, last, report, n.cfg.Location)
 	for i, q := range n.queues {
 		n.mu.Lock()
 		n.pending++ // before the send, so a delivery never sees it negative

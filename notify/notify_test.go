@@ -372,3 +372,42 @@ func TestPendingCountsAMessageInFlight(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// A message's TimeText is in Config.Location (Europe/London when nil, as
+// TestEveryDecisionValidForEachService shows); Time stays UTC.
+func TestMessageTimeInLocation(t *testing.T) {
+	tokyo, err := time.LoadLocation("Asia/Tokyo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hook := &collector{}
+	hs := httptest.NewServer(hook)
+	defer hs.Close()
+	clk := &clock{now: t0}
+	n, err := notify.New(notify.Config{
+		Destinations: []notify.Destination{notify.Webhook{URL: hs.URL + "/hook"}},
+		Location:     tokyo,
+		Now:          clk.Now, Sleep: clk.Sleep,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- n.Run(ctx) }()
+	e := rollback.Event{Seq: 1, Time: t0, Rollout: "checkout", Kind: rollback.KindTransition,
+		From: rollback.Progressing, To: rollback.RollingBack, WeightFrom: 10, Reason: "error rate"}
+	if err := n.Record(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the message delivered", func() bool { return len(hook.got()) == 1 })
+	cancel()
+	<-done
+	var m notify.Message
+	if err := json.Unmarshal(hook.got()[0], &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.TimeText != "01/07/2026 18:00:00 JST" || !m.Time.Equal(t0) || m.Time.Location() != time.UTC {
+		t.Errorf("time %v, text %q; want UTC and 01/07/2026 18:00:00 JST", m.Time, m.TimeText)
+	}
+}

@@ -339,10 +339,12 @@
 //
 // Events go to a [Sink]; package audit has the JSON-lines trail (one event
 // a line, times in UTC, exactly once by Seq, SHA-256 or HMAC chained,
-// anchored). Event's String method renders an event for people through
-// package display: times in Europe/London (GMT or BST) by default, numbers
-// in UK format, and control characters from outside text (a back end's
-// error message) escaped so that none can forge a line or drive a
-// terminal. The package imports no time-zone database: a program's main
-// package imports time/tzdata where the machine may lack one.
+// anchored). An Event holds data (weights, split, verdict, counts), not
+// text for people: [github.com/meshcanary/canary/display.Event] renders
+// one on a line in a time zone the caller chooses (Europe/London, GMT or
+// BST, by default), numbers in UK format, and control characters from
+// outside text (a back end's error message) escaped so that none can forge
+// a line or drive a terminal. The package imports no time-zone database: a
+// program's main package imports time/tzdata where the machine may lack
+// one.
 package rollback

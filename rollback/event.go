@@ -2,12 +2,9 @@ package rollback
 
 import (
 	"context"
-	"fmt"
-	"strings"
 	"time"
 
 	"github.com/meshcanary/canary/analysis"
-	"github.com/meshcanary/canary/display"
 	"github.com/meshcanary/canary/traffic"
 )
 
@@ -34,6 +31,12 @@ const (
 )
 
 // Event is one entry of the audit trail. Times are UTC on the wire.
+//
+// An Event holds data, not text for people: the weights, the split, the
+// verdict with each metric's value and count, the failure count and the
+// repeat count are fields, and only the reasons are sentences. Package
+// [github.com/meshcanary/canary/display] renders an event on one line in a
+// time zone the caller chooses (display.Event).
 type Event struct {
 	// Seq numbers the rollout's events from 1 without gaps, so a reader
 	// can tell that none is missing.
@@ -91,59 +94,3 @@ type SinkFunc func(ctx context.Context, e Event) error
 
 // Record calls f(ctx, e).
 func (f SinkFunc) Record(ctx context.Context, e Event) error { return f(ctx, e) }
-
-// String renders e for people on one line: the time as [display.FormatTime]
-// shows it (Europe/London by default), weights, verdict details, actor and
-// reason, with any control character from outside (a back end's error
-// text) escaped by [display.OneLine].
-func (e Event) String() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s  %-17s", display.FormatTime(e.Time), e.To)
-	switch e.Kind {
-	case KindTransition:
-		fmt.Fprintf(&b, " %s → %s", e.From, e.To)
-		if e.WeightFrom != e.WeightTo {
-			fmt.Fprintf(&b, ", canary %d %% → %d %%", e.WeightFrom, e.WeightTo)
-		}
-	case KindAnalysis:
-		if e.Verdict != nil {
-			fmt.Fprintf(&b, " analysis at canary %d %%: %s", e.WeightTo, e.Verdict.Outcome)
-			for _, d := range e.Verdict.Details {
-				fmt.Fprintf(&b, "; %s", d.Metric)
-				if d.Value != nil {
-					fmt.Fprintf(&b, " %s", display.FormatNumber(*d.Value, 4))
-				}
-				if d.Bound != "" {
-					fmt.Fprintf(&b, " (%s)", d.Bound)
-				}
-				if d.Outcome != analysis.Pass {
-					fmt.Fprintf(&b, " %s", d.Reason)
-				}
-			}
-			if e.Failures > 0 {
-				fmt.Fprintf(&b, "; failures %d", e.Failures)
-			}
-		}
-	case KindAction:
-		fmt.Fprintf(&b, " %s", e.Action)
-		if e.Split != nil {
-			fmt.Fprintf(&b, " %v", *e.Split)
-		}
-	case KindManual:
-		fmt.Fprintf(&b, " %s", e.Action)
-	case KindFailure:
-		fmt.Fprintf(&b, " %s failed: %s", e.Action, e.Error)
-		if e.Repeats > 0 {
-			fmt.Fprintf(&b, " (%d times)", e.Repeats)
-		}
-	case KindAlert:
-		fmt.Fprintf(&b, " alert %s", e.Action)
-	}
-	if e.Actor != "" {
-		fmt.Fprintf(&b, " by %s", e.Actor)
-	}
-	if e.Reason != "" && e.Kind != KindAnalysis {
-		fmt.Fprintf(&b, " — %s", e.Reason)
-	}
-	return display.OneLine(b.String())
-}

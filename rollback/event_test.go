@@ -11,9 +11,9 @@ import (
 	"github.com/meshcanary/canary/rollback"
 )
 
-// An event marshals with its time in UTC and phase names, round-trips, and
-// reads for people in Europe/London (the audit package writes the trail,
-// display formats it).
+// An event marshals with its time in UTC and phase names, and round-trips
+// (the audit package writes the trail; display renders it for people, see
+// display.Event).
 func TestEventJSONAndString(t *testing.T) {
 	london, err := time.LoadLocation("Europe/London")
 	if err != nil {
@@ -38,8 +38,5 @@ func TestEventJSONAndString(t *testing.T) {
 	}
 	if back.Verdict == nil || back.Verdict.Outcome != analysis.Fail || *back.Verdict.Details[0].Value != 0.05 {
 		t.Errorf("round trip lost the verdict: %+v", back.Verdict)
-	}
-	if s := e.String(); !strings.Contains(s, "01/07/2026 14:00:00 BST") || !strings.Contains(s, "error-rate 0.05 (<= 0.02)") {
-		t.Errorf("String() = %q", s)
 	}
 }

@@ -6,13 +6,15 @@ import (
 	"time"
 
 	"github.com/meshcanary/canary/analysis"
+	"github.com/meshcanary/canary/display"
 	"github.com/meshcanary/canary/metrics"
 	"github.com/meshcanary/canary/providers/fake"
 	"github.com/meshcanary/canary/rollback"
 )
 
 // A canary whose error rate is 5 % is rolled back after two failed
-// analyses. The caller owns time: here it steps a simulated clock.
+// analyses. The caller owns time: here it steps a simulated clock, and
+// prints each transition with display.Event.
 func Example() {
 	router := fake.NewRouter()
 	provider := fake.NewProvider(router)
@@ -34,7 +36,7 @@ func Example() {
 		Router:   router,
 		Sink: rollback.SinkFunc(func(_ context.Context, e rollback.Event) error {
 			if e.Kind == rollback.KindTransition {
-				fmt.Println(e)
+				fmt.Println(display.Event(e, nil)) // nil: Europe/London
 			}
 			return nil
 		}),

@@ -370,20 +370,6 @@ func TestEventsKeepSummariesNotSamples(t *testing.T) {
 	}
 }
 
-// TestEventStringEscapes: back-end error text was written verbatim, so a
-// metrics server could forge timeline lines or send terminal escapes.
-func TestEventStringEscapes(t *testing.T) {
-	e := rollback.Event{Time: t0, Kind: rollback.KindFailure, Action: "query error-rate",
-		Error: "boom\n24/11/2026 09:00:00 GMT  succeeded  promoted\x1b[2J\u202e"}
-	s := e.String()
-	if strings.ContainsAny(s, "\n\x1b\u202e") {
-		t.Errorf("String() = %q keeps control characters", s)
-	}
-	if !strings.Contains(s, `\n24/11/2026`) || !strings.Contains(s, `\x1b[2J`) {
-		t.Errorf("String() = %q, want the escapes visible", s)
-	}
-}
-
 // TestRollbackWithoutARecordedStableCountFinishes: when the stable
 // replicas could never be read before the rollback, the rollback reads
 // them itself instead of waiting for ever to restore them.

@@ -11,7 +11,7 @@ import (
 
 	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/analysis"
-	"github.com/meshcanary/canary/display"
+	"github.com/meshcanary/canary/internal/textfmt"
 	"github.com/meshcanary/canary/traffic"
 	"github.com/meshcanary/canary/workload"
 )
@@ -552,7 +552,7 @@ func (r *round) pausedEvidence(v analysis.Verdict) {
 		}
 		if !ok {
 			r.s.Reason = head + evidenceArrived + fmt.Sprintf("%s at %s, analysis %d; Resume to go on, or Promote or Abort",
-				what, display.FormatTime(r.now), r.s.Looks)
+				what, textfmt.Time(r.now, nil), r.s.Looks)
 		}
 		return
 	}
@@ -1352,7 +1352,7 @@ func (m *machine) shape(s State) string {
 			return "blue/green: switched; the old version scaled down"
 		}
 		return fmt.Sprintf("blue/green: switched; post-promotion analysis, the old version warm until %s",
-			display.FormatTime(s.StageSince.Add(p.stages[0].Hold)))
+			textfmt.Time(s.StageSince.Add(p.stages[0].Hold), nil))
 	case p.aff != nil:
 		return fmt.Sprintf("canary with session affinity (cookie %s, %v)", p.aff.Cookie, p.aff.MaxAge)
 	}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/analysis"
-	"github.com/meshcanary/canary/display"
+	"github.com/meshcanary/canary/internal/textfmt"
 	"github.com/meshcanary/canary/metrics"
 	"github.com/meshcanary/canary/store"
 	"github.com/meshcanary/canary/traffic"
@@ -229,7 +229,7 @@ func Open(ctx context.Context, cfg Config) (*Rollout, error) {
 	if s := r.State(); s.Phase.Final() {
 		return r, fmt.Errorf("rollback %s: %w: the rollout under key %q %s at %s; "+
 			"to deploy again, give the new deployment its own Config.Key (for example the name and the canary's version) "+
-			"or delete this record from the store first", cfg.Name, ErrFinished, r.key, s.Phase, display.FormatTime(s.PhaseSince))
+			"or delete this record from the store first", cfg.Name, ErrFinished, r.key, s.Phase, textfmt.Time(s.PhaseSince, nil))
 	}
 	return r, nil
 }
@@ -1052,14 +1052,14 @@ var ErrKeyInUse = errors.New("rollback: the store already holds a rollout under 
 var ErrFinished = errors.New("rollback: the rollout under this key has finished")
 
 // stepErrors is the error of a Step or an operation that met several
-// failures: one line (each failure's text escaped by [display.OneLine]),
+// failures: one line (each failure's text escaped by [github.com/meshcanary/canary/display.OneLine]),
 // the failures joined by "; ", each reachable with errors.Is and As.
 type stepErrors []error
 
 func (e stepErrors) Error() string {
 	parts := make([]string, len(e))
 	for i, err := range e {
-		parts[i] = display.OneLine(err.Error())
+		parts[i] = textfmt.OneLine(err.Error())
 	}
 	return strings.Join(parts, "; ")
 }

@@ -122,6 +122,10 @@ type Alertmanager struct {
 	Actor string
 	// Log, when set, receives one line per request refused or acted on.
 	Log func(line string)
+	// Location is the time zone of the firing time in the audit reason
+	// ("firing since …"); nil means Europe/London (display's default
+	// location).
+	Location *time.Location
 }
 
 // Validate reports a receiver that cannot work, naming the field.
@@ -315,7 +319,7 @@ func (h *Alertmanager) apply(ctx context.Context, now time.Time, p Payload) (res
 			continue
 		}
 		for _, name := range order {
-			s := Signal{ID: alertID(a), Rollout: name, Action: wants[name], Actor: actor, Reason: alertReason(a)}
+			s := Signal{ID: alertID(a), Rollout: name, Action: wants[name], Actor: actor, Reason: alertReason(a, h.Location)}
 			out, err := h.Applier.Apply(ctx, now, s)
 			one := Applied{Rollout: name, Action: s.Action, Alert: a.Labels["alertname"]}
 			switch {
@@ -350,11 +354,11 @@ func alertID(a Alert) string {
 // maxReason bounds the audit reason an alert gives.
 const maxReason = 2048
 
-// alertReason says, for the audit trail, which alert fired since when,
-// its summary, and all its labels.
-func alertReason(a Alert) string {
+// alertReason says, for the audit trail, which alert fired since when
+// (in loc; nil means Europe/London), its summary, and all its labels.
+func alertReason(a Alert, loc *time.Location) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "alert %s firing since %s", a.Labels["alertname"], display.FormatTime(a.StartsAt))
+	fmt.Fprintf(&b, "alert %s firing since %s", a.Labels["alertname"], display.FormatTimeIn(a.StartsAt, loc))
 	if s := a.Annotations["summary"]; s != "" {
 		fmt.Fprintf(&b, ": %s", s)
 	}

@@ -302,3 +302,21 @@ func (rh *receiverHarness) assertNoSecret(t *testing.T, texts ...string) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// The firing time in the audit reason is in the receiver's Location
+// (Europe/London when nil, as TestAlertmanagerRollsBackOnce shows).
+func TestAlertmanagerReasonInLocation(t *testing.T) {
+	tokyo, err := time.LoadLocation("Asia/Tokyo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rh := newReceiver(t, trigger.Bearer{Token: token})
+	rh.h.Location = tokyo
+	if w := rh.post(payload("firing", checkoutAlert, t0.Add(20*time.Second)), bearer); w.Code != http.StatusOK {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	m := rh.s.manual()
+	if len(m) != 1 || !strings.Contains(m[0].Reason, "firing since 07/12/2026 18:00:20 JST") {
+		t.Fatalf("manual events %d, want one whose reason gives the time in Tokyo: %+v", len(m), m)
+	}
+}

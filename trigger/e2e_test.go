@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshcanary/canary/display"
 	"github.com/meshcanary/canary/rollback"
 	"github.com/meshcanary/canary/store"
 	"github.com/meshcanary/canary/trigger"
@@ -323,7 +324,7 @@ scrape_configs:
 	if !strings.HasPrefix(aborts[0].Actor, "alertmanager (receiver canary)") {
 		t.Errorf("actor %q", aborts[0].Actor)
 	}
-	t.Logf("%d firing deliveries, one abort: %s", len(got), aborts[0])
+	t.Logf("%d firing deliveries, one abort: %s", len(got), display.Event(aborts[0], nil))
 }
 
 func write(t *testing.T, path, text string) {

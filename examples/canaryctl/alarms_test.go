@@ -187,7 +187,7 @@ func TestRunAlarmRollsBack(t *testing.T) {
 	var out bytes.Buffer
 	show := &plainView{w: &out}
 	sigs := &spec.Signals{Alarms: &spec.Alarms{Names: []string{"cart-5xx"}, For: spec.Duration(30 * time.Second), Region: "eu-west-2"}}
-	w, err := newWatch(ctx, sigs, "cart", cfg.Plan.Interval, nil, show)
+	w, err := newWatch(ctx, sigs, "cart", cfg.Plan.Interval, nil, show, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +243,7 @@ func TestRunAlarmRollsBack(t *testing.T) {
 	}
 	// A second watch on the same store (a resumed run) does not apply the
 	// same alarm again.
-	w2, err := newWatch(ctx, sigs, "cart", cfg.Plan.Interval, nil, show)
+	w2, err := newWatch(ctx, sigs, "cart", cfg.Plan.Interval, nil, show, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +292,7 @@ func TestRunAlarmMissing(t *testing.T) {
 		Plan: rollback.Plan{Stages: rollback.Weights(20, 50), Interval: 10 * time.Second}}
 	var out bytes.Buffer
 	show := &plainView{w: &out}
-	w, err := newWatch(ctx, &spec.Signals{Alarms: &spec.Alarms{Names: []string{"cart-5xx"}, Region: "eu-west-2"}}, "cart", cfg.Plan.Interval, nil, show)
+	w, err := newWatch(ctx, &spec.Signals{Alarms: &spec.Alarms{Names: []string{"cart-5xx"}, Region: "eu-west-2"}}, "cart", cfg.Plan.Interval, nil, show, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

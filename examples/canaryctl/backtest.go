@@ -67,6 +67,7 @@ func cmdBacktest(e env, args []string) error {
 	prom := fs.String("prometheus", "", "Prometheus base URL to read the recorded data from (range queries at the plan's interval)")
 	from := fs.String("from", "", "start of the Prometheus range (RFC 3339, e.g. 2026-11-24T14:00:00Z)")
 	to := fs.String("to", "", "end of the Prometheus range (RFC 3339)")
+	tz := addZone(fs)
 	if pos, err := parse(fs, args); err != nil {
 		return err
 	} else if len(pos) > 0 {
@@ -129,19 +130,19 @@ func cmdBacktest(e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "backtest of %s over %s rows, %s to %s (times in Europe/London)\n", cfg.Name,
-		fmtNum(float64(len(rec.times)), 0), fmtTime(rec.times[0]), fmtTime(rec.times[len(rec.times)-1]))
+	fmt.Fprintf(e.stdout, "backtest of %s over %s rows, %s to %s (times in %s)\n", cfg.Name,
+		fmtNum(float64(len(rec.times)), 0), fmtTime(rec.times[0], tz.loc), fmtTime(rec.times[len(rec.times)-1], tz.loc), tz)
 	for _, ev := range res.Events {
 		if ev.Kind == rollback.KindAction {
 			continue
 		}
-		fmt.Fprintln(e.stdout, "  "+eventLine(ev))
+		fmt.Fprintln(e.stdout, "  "+eventLine(ev, tz.loc))
 	}
 	if res.Decided.IsZero() {
 		fmt.Fprintf(e.stdout, "no decision by the end of the data: %s at canary %d %% after %d analyses (%s)\n",
 			res.Final.Phase, res.Final.CanaryWeight, res.Looks, res.Final.Reason)
 	} else {
-		fmt.Fprintf(e.stdout, "decision: %s at %s after %d analyses — %s\n", res.Final.Phase, fmtTime(res.Decided), res.Looks, res.Final.Reason)
+		fmt.Fprintf(e.stdout, "decision: %s at %s after %d analyses — %s\n", res.Final.Phase, fmtTime(res.Decided, tz.loc), res.Looks, res.Final.Reason)
 	}
 	return nil
 }

@@ -23,6 +23,7 @@ func cmdRun(e env, args []string) error {
 	plain := fs.Bool("plain", false, "plain lines even on a terminal")
 	poll := fs.Duration("poll", 250*time.Millisecond, "how often the command queue is read")
 	timeout := fs.Duration("timeout", 0, "stop driving after this long (0: until the rollout ends)")
+	tz := addZone(fs)
 	if pos, err := parse(fs, args); err != nil {
 		return err
 	} else if len(pos) > 0 {
@@ -51,8 +52,8 @@ func cmdRun(e env, args []string) error {
 	if err != nil {
 		return usageErr(f.wrap(err))
 	}
-	show := newProgress(e.stdout, e.tty && !*plain)
-	sr := wireSignals(ctx, f, show)
+	show := newProgress(e.stdout, e.tty && !*plain, tz.loc)
+	sr := wireSignals(ctx, f, show, tz.loc)
 	defer sr.stop()
 	d, err := newDriver(ctx, st, f.ro, cfg, show, "", f.signals)
 	if err != nil {
@@ -70,7 +71,7 @@ func cmdRun(e env, args []string) error {
 		}
 		return err
 	}
-	fmt.Fprintf(e.stdout, "\n%s %s at %s: %s\n", cfg.Name, final.Phase, fmtTime(time.Now()), final.Reason)
+	fmt.Fprintf(e.stdout, "\n%s %s at %s: %s\n", cfg.Name, final.Phase, fmtTime(time.Now(), tz.loc), final.Reason)
 	if final.Phase != rollback.Succeeded {
 		return fail(exitRolledBack, "rollout %s %s: %s", cfg.Name, final.Phase, final.Reason)
 	}
@@ -80,6 +81,7 @@ func cmdRun(e env, args []string) error {
 func cmdStatus(e env, args []string) error {
 	fs, dir := flags("status", e)
 	asJSON := fs.Bool("json", false, "print the status as JSON")
+	tz := addZone(fs)
 	name, err := oneName(fs, args)
 	if err != nil {
 		return err
@@ -103,15 +105,15 @@ func cmdStatus(e env, args []string) error {
 			recent = recent[len(recent)-keepRecent:]
 		}
 	}
-	fmt.Fprint(e.stdout, render(view{name: name, status: rec.Status, stages: rec.stages(), recent: recent, now: time.Now()}, nil, nil))
+	fmt.Fprint(e.stdout, render(view{name: name, status: rec.Status, stages: rec.stages(), recent: recent, now: time.Now(), loc: tz.loc}, nil, nil))
 	driver := "finished"
 	if !rec.Status.Phase.Final() {
-		driver = fmt.Sprintf("process %d on %s since %s", rec.Driver.PID, rec.Driver.Host, fmtTime(rec.Driver.Since))
+		driver = fmt.Sprintf("process %d on %s since %s", rec.Driver.PID, rec.Driver.Host, fmtTime(rec.Driver.Since, tz.loc))
 		if hostname() == rec.Driver.Host && !alive(rec.Driver.PID) {
 			driver += " — not running: commands wait until canaryctl run resumes the rollout"
 		}
 	}
-	fmt.Fprintf(e.stdout, "driver    %s; record written %s\n", driver, fmtTime(rec.Updated))
+	fmt.Fprintf(e.stdout, "driver    %s; record written %s\n", driver, fmtTime(rec.Updated, tz.loc))
 	return nil
 }
 
@@ -123,6 +125,7 @@ func operator(op string) func(e env, args []string) error {
 		actor := fs.String("actor", defaultActor(), "who is acting (recorded in the audit trail)")
 		reason := fs.String("reason", "", "why (recorded in the audit trail)")
 		wait := fs.Duration("wait", 30*time.Second, "how long to wait for the driver to apply the command")
+		tz := addZone(fs)
 		weight := -1
 		if op == "set-weight" {
 			fs.IntVar(&weight, "weight", -1, "the canary's weight, in percent")
@@ -172,7 +175,7 @@ func operator(op string) func(e env, args []string) error {
 		if !res.OK {
 			return fail(exitRefused, "%s refused: %s", op, res.Error)
 		}
-		fmt.Fprintf(e.stdout, "%s %s by %s: %s at canary %d %% (%s)%s\n", op, name, *actor, res.After.Phase, res.After.CanaryWeight, fmtTime(res.At), how)
+		fmt.Fprintf(e.stdout, "%s %s by %s: %s at canary %d %% (%s)%s\n", op, name, *actor, res.After.Phase, res.After.CanaryWeight, fmtTime(res.At, tz.loc), how)
 		if res.Error != "" {
 			return fail(exitFailed, "%s %s: decided and saved, but acting on it failed (retried by the next driver; run canaryctl abort %s again to retry now): %s", op, name, name, res.Error)
 		}
@@ -214,6 +217,7 @@ func awaitResult(ctx context.Context, st store.Store, name string, id int, wait 
 
 func cmdHistory(e env, args []string) error {
 	fs, dir := flags("history", e)
+	tz := addZone(fs)
 	name, err := oneName(fs, args)
 	if err != nil {
 		return err
@@ -233,9 +237,9 @@ func cmdHistory(e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "audit trail of %s — %s events, times in Europe/London\n", name, fmtNum(float64(len(evs)), 0))
+	fmt.Fprintf(e.stdout, "audit trail of %s — %s events, times in %s\n", name, fmtNum(float64(len(evs)), 0), tz)
 	for _, ev := range evs {
-		fmt.Fprintf(e.stdout, "%5d  %s\n", ev.Seq, eventLine(ev))
+		fmt.Fprintf(e.stdout, "%5d  %s\n", ev.Seq, eventLine(ev, tz.loc))
 	}
 	return nil
 }

@@ -62,12 +62,12 @@ func TestReportShowsCost(t *testing.T) {
 		{Seq: 2, Time: t0.Add(time.Minute), Kind: rollback.KindAnalysis, To: rollback.Progressing, WeightFrom: 10, WeightTo: 10, Verdict: costVerdict(t, ""), Observations: obs},
 		{Seq: 3, Time: t0.Add(2 * time.Minute), Kind: rollback.KindAnalysis, To: rollback.Progressing, WeightFrom: 10, WeightTo: 10, Verdict: &analysis.Verdict{}, Observations: obs},
 	}
-	svg, err := chart("shop", evs, "svg")
+	svg, err := chart("shop", evs, "svg", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var page bytes.Buffer
-	if err := writeReport(&page, "shop", rolloutRecord{Status: rollback.Status{Phase: rollback.Progressing}}, evs, svg, "intact over 3 lines"); err != nil {
+	if err := writeReport(&page, "shop", rolloutRecord{Status: rollback.Status{Phase: rollback.Progressing}}, evs, svg, "intact over 3 lines", nil); err != nil {
 		t.Fatal(err)
 	}
 	want := `<td colspan="3" class="cost">per million requests: stable £20,000, canary £40,000, difference &#43;£20,000 (&#43;100 %) (last analysis with cost, 01/07/2026 13:01:00 BST)</td>`
@@ -76,7 +76,7 @@ func TestReportShowsCost(t *testing.T) {
 	}
 	// Without the cost analyzer the page has no cost row.
 	page.Reset()
-	if err := writeReport(&page, "shop", rolloutRecord{}, evs[:1], svg, "intact over 1 line"); err != nil {
+	if err := writeReport(&page, "shop", rolloutRecord{}, evs[:1], svg, "intact over 1 line", nil); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(page.String(), `class="cost"`) {

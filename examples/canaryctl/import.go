@@ -43,6 +43,7 @@ func cmdImport(e env, args []string) error {
 	fs, _ := flags("import", e)
 	out := fs.String("o", "", "write the rollout file here instead of standard output")
 	name := fs.String("name", "", "the Canary or Rollout to import when the files hold several (its metadata.name)")
+	tz := addZone(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -79,7 +80,7 @@ func cmdImport(e env, args []string) error {
 		return err
 	}
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "# Imported from %s by canaryctl on %s.\n", pos[0], fmtTime(time.Now()))
+	fmt.Fprintf(&b, "# Imported from %s by canaryctl on %s.\n", pos[0], fmtTime(time.Now(), tz.loc))
 	if len(notes) == 0 {
 		b.WriteString("# Everything was mapped.\n")
 	} else {

@@ -20,6 +20,7 @@ type view struct {
 	stages []int // the plan's weights
 	recent []rollback.Event
 	now    time.Time
+	loc    *time.Location // where times are shown; nil: Europe/London
 }
 
 // progress shows a running rollout: redrawn in place on a terminal, plain
@@ -36,22 +37,25 @@ func isTerminal(f *os.File) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-func newProgress(w io.Writer, tty bool) progress {
+// newProgress returns the display of a running rollout, its times in loc
+// (nil: Europe/London).
+func newProgress(w io.Writer, tty bool, loc *time.Location) progress {
 	if tty {
-		return &liveView{w: w}
+		return &liveView{w: w, loc: loc}
 	}
-	return &plainView{w: w}
+	return &plainView{w: w, loc: loc}
 }
 
 // plainView writes one line per event and one per change of phase,
 // weight or stage.
 type plainView struct {
 	w    io.Writer
+	loc  *time.Location
 	last string
 }
 
 func (p *plainView) note(msg string)        { fmt.Fprintln(p.w, msg) }
-func (p *plainView) event(e rollback.Event) { fmt.Fprintln(p.w, eventLine(e)) }
+func (p *plainView) event(e rollback.Event) { fmt.Fprintln(p.w, eventLine(e, p.loc)) }
 func (p *plainView) stepErr(err error) {
 	if err != nil {
 		fmt.Fprintln(p.w, "error (retried at the next round):", oneLine(err.Error()))
@@ -74,6 +78,7 @@ type liveView struct {
 	err   error
 	drawn time.Time
 	last  string
+	loc   *time.Location
 }
 
 func (l *liveView) note(msg string) {
@@ -85,6 +90,7 @@ func (l *liveView) note(msg string) {
 func (l *liveView) event(rollback.Event) {}
 func (l *liveView) stepErr(err error)    { l.err = err }
 func (l *liveView) update(v view) {
+	v.loc = l.loc
 	text := render(v, l.notes, l.err)
 	if text == l.last && v.now.Sub(l.drawn) < time.Second {
 		return
@@ -98,7 +104,7 @@ func (l *liveView) update(v view) {
 func render(v view, notes []string, stepErr error) string {
 	s := v.status
 	var b strings.Builder
-	fmt.Fprintf(&b, "canaryctl run %s   %s\n\n", v.name, fmtTime(v.now))
+	fmt.Fprintf(&b, "canaryctl run %s   %s\n\n", v.name, fmtTime(v.now, v.loc))
 	fmt.Fprintf(&b, "phase     %s\n", s.Phase)
 	fmt.Fprintf(&b, "canary    %3d %%  %s  stage %d of %d\n", s.CanaryWeight, bar(float64(s.CanaryWeight)/100, 30), s.StageNumber, s.Stages)
 	fmt.Fprintf(&b, "failures  %d of %d\n", s.Failures, s.FailureLimit)
@@ -112,13 +118,13 @@ func render(v view, notes []string, stepErr error) string {
 	if s.Reason != "" {
 		fmt.Fprintf(&b, "reason    %s\n", s.Reason)
 	}
-	fmt.Fprintf(&b, "next      %s\n", nextText(s, v.stages, v.now))
+	fmt.Fprintf(&b, "next      %s\n", nextText(s, v.stages, v.now, v.loc))
 	if stepErr != nil {
 		fmt.Fprintf(&b, "error     %s\n", oneLine(stepErr.Error()))
 	}
 	b.WriteString("\nlast events\n")
 	for _, e := range v.recent {
-		fmt.Fprintf(&b, "  %s\n", oneLine(eventLine(e)))
+		fmt.Fprintf(&b, "  %s\n", oneLine(eventLine(e, v.loc)))
 	}
 	for _, n := range notes {
 		fmt.Fprintf(&b, "note: %s\n", n)
@@ -189,7 +195,7 @@ func costText(v *analysis.Verdict) (string, bool) {
 	return "", false
 }
 
-func nextText(s rollback.Status, stages []int, now time.Time) string {
+func nextText(s rollback.Status, stages []int, now time.Time, loc *time.Location) string {
 	if s.Phase.Final() {
 		return "nothing: the rollout has finished"
 	}
@@ -206,7 +212,7 @@ func nextText(s rollback.Status, stages []int, now time.Time) string {
 	if in < 0 {
 		in = 0
 	}
-	return fmt.Sprintf("%s at %s (in %s)", what, fmtClock(s.Next), in)
+	return fmt.Sprintf("%s at %s (in %s)", what, fmtClock(s.Next, loc), in)
 }
 
 func bar(frac float64, width int) string {

@@ -145,7 +145,9 @@ const usage = `usage: canaryctl COMMAND [flags]
   archive NAME [--force --reason R]
                                  set a finished rollout aside (to
                                  NAME.archived.TIME) so NAME can run again
-  history NAME                   the audit trail (Europe/London times)
+  history NAME [--tz ZONE]       the audit trail (Europe/London times unless
+                                 --tz names a zone; so do the other commands
+                                 that show times)
   verify NAME                    check the audit trail's chain
   validate -f rollout.yaml       lint a rollout file
   backtest -f rollout.yaml --csv data.csv

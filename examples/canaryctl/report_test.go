@@ -58,11 +58,11 @@ func TestChartAndPage(t *testing.T) {
 	if len(ms) != 3 || ms[1].What != "manual pause" || ms[1].Actor != "alice" || ms[2].What != "decision: rolled-back" {
 		t.Errorf("markers = %+v", ms)
 	}
-	svg, err := chart("shop", evs, "svg")
+	svg, err := chart("shop", evs, "svg", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	png, err := chart("shop", evs, "png")
+	png, err := chart("shop", evs, "png", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestChartAndPage(t *testing.T) {
 	}
 	var page bytes.Buffer
 	rec := rolloutRecord{Status: rollback.Status{Phase: rollback.RolledBack, Reason: "aborted", FailureLimit: 2, Failures: 2}}
-	if err := writeReport(&page, "shop", rec, evs, svg, "intact over 6 lines"); err != nil {
+	if err := writeReport(&page, "shop", rec, evs, svg, "intact over 6 lines", nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"01/07/2026 13:00:00 BST", "01/07/2026 13:03:00 BST", "alice", "manual pause", "rolled-back", "@media print"} {

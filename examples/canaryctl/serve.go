@@ -117,6 +117,7 @@ func cmdServe(e env, args []string) error {
 	tokenFile := fs.String("token-file", "", "file holding the bearer token Alertmanager sends (http_config.authorization.credentials_file)")
 	keyFile := fs.String("hmac-key-file", "", "file holding the HMAC key of signed requests (instead of --token-file)")
 	wait := fs.Duration("wait", 10*time.Second, "how long a request waits for the driver to apply a command")
+	tz := addZone(fs) // the alert's firing time in the audit reason
 	var routes routeFlags
 	fs.Var(&routes, "route", "MATCHERS:ROLLOUT:ACTION, repeatable: alerts with labels MATCHERS (k=v,k=v) act on ROLLOUT (empty: the alert's rollout label) with ACTION (pause or roll-back)")
 	if err := fs.Parse(args); err != nil {
@@ -157,10 +158,11 @@ func cmdServe(e env, args []string) error {
 		return usageErr(err)
 	}
 	recv := &trigger.Alertmanager{
-		Applier: &trigger.Applier{Store: st, Targets: storeTargets{st: st, wait: *wait}},
-		Routes:  routes,
-		Auth:    auth,
-		Log:     func(l string) { fmt.Fprintln(e.stderr, l) },
+		Applier:  &trigger.Applier{Store: st, Targets: storeTargets{st: st, wait: *wait}},
+		Routes:   routes,
+		Auth:     auth,
+		Log:      func(l string) { fmt.Fprintln(e.stderr, l) },
+		Location: tz.loc,
 	}
 	if err := recv.Validate(); err != nil {
 		return usageErr(err)

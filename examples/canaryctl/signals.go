@@ -37,7 +37,7 @@ type signalsRun struct {
 
 // wireSignals prepares f.signals, which newDriver calls once the audit
 // sink is in cfg.
-func wireSignals(ctx context.Context, f *rolloutFile, show progress) *signalsRun {
+func wireSignals(ctx context.Context, f *rolloutFile, show progress, loc *time.Location) *signalsRun {
 	sr := &signalsRun{stop: func() {}}
 	if f.ro.Signals == nil {
 		return sr
@@ -78,7 +78,7 @@ func wireSignals(ctx context.Context, f *rolloutFile, show progress) *signalsRun
 		if err != nil {
 			return usageErr(f.wrap(err))
 		}
-		w, err := newWatch(ctx, f.ro.Signals, cfg.Name, cfg.Plan.Interval, set, show)
+		w, err := newWatch(ctx, f.ro.Signals, cfg.Name, cfg.Plan.Interval, set, show, loc)
 		if err != nil {
 			return usageErr(f.wrap(err))
 		}
@@ -104,6 +104,7 @@ type signalWatch struct {
 	hooks  *hook.Set
 	alarms *cloudwatch.Alarms
 	show   progress
+	loc    *time.Location // where the notes show times; nil: Europe/London
 
 	applier   *trigger.Applier // set by attach
 	next      time.Time        // when the rollback hooks and the alarms are due
@@ -114,14 +115,15 @@ type signalWatch struct {
 }
 
 // newWatch returns the watch of the signals section s, or nil when it has
-// neither a webhook nor alarms. It sends no request.
-func newWatch(ctx context.Context, s *spec.Signals, name string, every time.Duration, set *hook.Set, show progress) (*signalWatch, error) {
+// neither a webhook nor alarms; its notes and the alarms' audit reasons
+// show times in loc (nil: Europe/London). It sends no request.
+func newWatch(ctx context.Context, s *spec.Signals, name string, every time.Duration, set *hook.Set, show progress, loc *time.Location) (*signalWatch, error) {
 	if s == nil || (set == nil && s.Alarms == nil) {
 		return nil, nil
 	}
-	w := &signalWatch{name: name, every: every, hooks: set, show: show}
+	w := &signalWatch{name: name, every: every, hooks: set, show: show, loc: loc}
 	if s.Alarms != nil {
-		a, err := newAlarms(ctx, s.Alarms)
+		a, err := newAlarms(ctx, s.Alarms, loc)
 		if err != nil {
 			return nil, err
 		}
@@ -132,8 +134,9 @@ func newWatch(ctx context.Context, s *spec.Signals, name string, every time.Dura
 
 // newAlarms builds the alarms of the section with the AWS SDK's default
 // configuration (credentials, endpoint and, unless the section gives
-// one, region from the environment and the shared files).
-func newAlarms(ctx context.Context, a *spec.Alarms) (*cloudwatch.Alarms, error) {
+// one, region from the environment and the shared files), the time in
+// their audit reasons in loc (nil: Europe/London).
+func newAlarms(ctx context.Context, a *spec.Alarms, loc *time.Location) (*cloudwatch.Alarms, error) {
 	var opts []func(*awsconfig.LoadOptions) error
 	if a.Region != "" {
 		opts = append(opts, awsconfig.WithRegion(a.Region))
@@ -145,7 +148,7 @@ func newAlarms(ctx context.Context, a *spec.Alarms) (*cloudwatch.Alarms, error) 
 	if cfg.Region == "" {
 		return nil, canary.Invalid("signals.alarms.region", nil, "no AWS region: give it here, or set AWS_REGION or a profile's region")
 	}
-	return cloudwatch.NewAlarms(ctx, cloudwatch.AlarmConfig{AWS: &cfg, Names: a.Names, Tags: a.TagMap(), For: a.For.D()})
+	return cloudwatch.NewAlarms(ctx, cloudwatch.AlarmConfig{AWS: &cfg, Names: a.Names, Tags: a.TagMap(), For: a.For.D(), Location: loc})
 }
 
 // attach makes w act on the driver's rollout, with its ledger in st.
@@ -203,7 +206,7 @@ func (w *signalWatch) poll(ctx context.Context, now time.Time, st rollback.Statu
 	if w.alarms != nil {
 		acted, err := w.alarms.Poll(ctx, now, w.applier, w.name)
 		for _, a := range acted {
-			w.show.note(fmt.Sprintf("CloudWatch alarm %s in ALARM since %s: rolling back", a.Name, fmtTime(a.Since)))
+			w.show.note(fmt.Sprintf("CloudWatch alarm %s in ALARM since %s: rolling back", a.Name, fmtTime(a.Since, w.loc)))
 		}
 		if err != nil {
 			errs = append(errs, err)

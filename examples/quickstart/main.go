@@ -18,7 +18,8 @@
 // httpsplit.ResourceMonitor): CPU per request served, memory per replica,
 // and restarts.
 //
-// It prints a timeline (times in Europe/London, numbers in UK format) and
+// It prints a timeline (times in Europe/London, or the zone -tz names;
+// numbers in UK format) and
 // exits 0 when the first rollout succeeded and the other two rolled back.
 // A rolled-back canary's process is really stopped (the scaler kills it by
 // its PID), and every back end exits when the quickstart does.
@@ -77,6 +78,7 @@ type options struct {
 	timeout   time.Duration
 	audit     string
 	strategy  string
+	loc       *time.Location // where the timeline's times are shown (-tz)
 }
 
 func parse(args []string, stderr io.Writer) (options, error) {
@@ -93,9 +95,15 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "give up after this long")
 	fs.StringVar(&o.audit, "audit", "", "also append the tamper-evident audit trail (hash-chained JSON lines, UTC) to this file")
 	fs.StringVar(&o.strategy, "strategy", "canary", "release shape: "+strings.Join(strategies, ", ")+" (each but canary runs a healthy and a faulty canary)")
+	tz := fs.String("tz", display.DefaultZone, "time zone of the timeline: an IANA name such as America/New_York, or UTC")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
+	loc, err := time.LoadLocation(*tz)
+	if err != nil || *tz == "" {
+		return o, fmt.Errorf("-tz %q: not a time zone (give an IANA name such as Europe/London, or UTC)", *tz)
+	}
+	o.loc = loc
 	for _, s := range strings.Split(*steps, ",") {
 		w, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil {
@@ -178,9 +186,9 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		}
 	}
 	if o.strategy == "canary" {
-		fmt.Fprintf(out, "meshcanary quickstart — times in Europe/London, analysis every %v, steps %v %%\n", o.interval, o.steps)
+		fmt.Fprintf(out, "meshcanary quickstart — times in %s, analysis every %v, steps %v %%\n", o.loc, o.interval, o.steps)
 	} else {
-		fmt.Fprintf(out, "meshcanary quickstart — times in Europe/London, analysis every %v, strategy %s\n", o.interval, o.strategy)
+		fmt.Fprintf(out, "meshcanary quickstart — times in %s, analysis every %v, strategy %s\n", o.loc, o.interval, o.strategy)
 	}
 	var got []string
 	ok := true
@@ -210,9 +218,6 @@ func openAudit(path string, out io.Writer) (*audit.JSONLines, error) {
 	fmt.Fprintf(out, "audit trail %s: %d earlier events verified, appending\n", path, sink.Anchor().Lines)
 	return sink, nil
 }
-
-// london is where the timeline's times are shown.
-var london, _ = display.DefaultLocation()
 
 // newName is base, or base-2, base-3… when the trail already holds a
 // rollout of that name.
@@ -417,7 +422,7 @@ func fanOut(sinks []rollback.Sink) rollback.Sink {
 
 // describe renders an event for the timeline.
 func describe(e rollback.Event, o options) string {
-	at := e.Time.In(london).Format("15:04:05 MST")
+	at := e.Time.In(o.loc).Format("15:04:05 MST")
 	switch e.Kind {
 	case rollback.KindAnalysis:
 		var parts, res []string
@@ -459,7 +464,7 @@ func describe(e rollback.Event, o options) string {
 		}
 		return fmt.Sprintf("%s  %s: %s", at, e.Action, e.Reason)
 	}
-	return fmt.Sprintf("%s  %s", at, e)
+	return fmt.Sprintf("%s  %s", at, display.Event(e, o.loc))
 }
 
 // describeUse renders a resource-use detail: the canary's and stable's

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/meshcanary/canary/audit"
+	"github.com/meshcanary/canary/rollback"
 )
 
 // TestMain lets the test binary serve as a back end: the quickstart
@@ -81,11 +82,27 @@ func TestFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"-steps", "10,x"}, {"-interval", "500ms"}, {"-interval", "1500ms"}, {"-rps", "0"},
 		{"-bad-error-rate", "2"}, {"-hungry-work", "0"}, {"-hungry-work", "99999"}, {"-hold", "0"}, {"-timeout", "-1s"}, {"-nope"}, {"-slow", "0s"},
-		{"-strategy", "nope"}, {"-strategy", ""},
+		{"-strategy", "nope"}, {"-strategy", ""}, {"-tz", "Mars/Olympus_Mons"}, {"-tz", ""},
 	} {
 		if _, err := parse(args, new(bytes.Buffer)); err == nil {
 			t.Errorf("parse(%q) accepted bad flags", args)
 		}
+	}
+}
+
+// -tz chooses the timeline's zone; Europe/London by default.
+func TestZoneFlag(t *testing.T) {
+	o, err := parse(nil, new(bytes.Buffer))
+	if err != nil || o.loc.String() != "Europe/London" {
+		t.Fatalf("default zone %v, %v; want Europe/London", o.loc, err)
+	}
+	o, err = parse([]string{"-tz", "Asia/Tokyo"}, new(bytes.Buffer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := rollback.Event{Time: time.Date(2026, 7, 1, 13, 0, 0, 0, time.UTC), Kind: rollback.KindManual, To: rollback.Paused, Action: "pause", Actor: "bob"}
+	if got := describe(e, o); !strings.HasPrefix(got, "22:00:00 JST") {
+		t.Errorf("describe in Tokyo = %q, want 22:00:00 JST first", got)
 	}
 }
 

@@ -46,6 +46,9 @@ type AlarmConfig struct {
 	For time.Duration
 	// TagsTTL is how long an alarm's tags are kept; zero means 5 min.
 	TagsTTL time.Duration
+	// Location is the time zone of the "in ALARM since" time in the
+	// audit reason; nil means Europe/London (display's default).
+	Location *time.Location
 }
 
 // Alarm is an alarm found in ALARM for at least For.
@@ -289,7 +292,7 @@ func (a *Alarms) Poll(ctx context.Context, now time.Time, ap *trigger.Applier, r
 			Action:  trigger.RollBack,
 			Actor:   "cloudwatch alarm " + x.Name,
 			Reason: display.OneLine(fmt.Sprintf("alarm %s in ALARM since %s (at least %s): %s",
-				x.Name, display.FormatTime(x.Since), a.cfg.For, x.Reason)),
+				x.Name, display.FormatTimeIn(x.Since, a.cfg.Location), a.cfg.For, x.Reason)),
 		})
 		if err != nil {
 			errs = append(errs, err)

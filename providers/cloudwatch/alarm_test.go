@@ -269,10 +269,23 @@ func TestAlarmMissingAndThrottled(t *testing.T) {
 }
 
 func TestAlarmRollsBackOnce(t *testing.T) {
+	testAlarmRollsBackOnce(t, nil, "in ALARM since 28/11/2026 09:58:30 GMT")
+}
+
+// The time in the reason is in AlarmConfig.Location.
+func TestAlarmReasonInLocation(t *testing.T) {
+	tokyo, err := time.LoadLocation("Asia/Tokyo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testAlarmRollsBackOnce(t, tokyo, "in ALARM since 28/11/2026 18:58:30 JST")
+}
+
+func testAlarmRollsBackOnce(t *testing.T, loc *time.Location, wantSince string) {
 	s := newAlarmServer(t)
 	since := alarmNow.Add(-90 * time.Second)
 	s.set("checkout-5xx", "ALARM", since)
-	a := newAlarms(t, s, cloudwatch.AlarmConfig{Names: []string{"checkout-5xx"}})
+	a := newAlarms(t, s, cloudwatch.AlarmConfig{Names: []string{"checkout-5xx"}, Location: loc})
 
 	router := fake.NewRouter()
 	p := fake.NewProvider(router)
@@ -321,7 +334,7 @@ func TestAlarmRollsBackOnce(t *testing.T) {
 		}
 	}
 	if len(aborts) != 1 || aborts[0].Actor != "cloudwatch alarm checkout-5xx" ||
-		!strings.Contains(aborts[0].Reason, "in ALARM since 28/11/2026 09:58:30 GMT") || !strings.Contains(aborts[0].Reason, "Threshold Crossed") {
+		!strings.Contains(aborts[0].Reason, wantSince) || !strings.Contains(aborts[0].Reason, "Threshold Crossed") {
 		t.Fatalf("aborts: %v", aborts)
 	}
 }
