@@ -81,7 +81,7 @@ func (m PresetMetrics) rates(ratio, margin float64) []Rate {
 // share is judged too); Pass when it is shown not to be a regression — at
 // least 2 × stable's rate and 0.5 points above it — with P(Pass |
 // regression from the start) ≤ 1 % per metric, and each step's own
-// windows favouring "no regression" (Rates.StepBeta 0.9). An Inconclusive
+// windows favouring "no regression" (Rates.StageBeta 0.9). An Inconclusive
 // verdict that leans lets the rollout advance (rollback.AdvanceOnLeaning);
 // a person is asked only when the evidence cannot come within the
 // rollout's budget (rollback.Plan.MaxDuration). One Fail rolls back.
@@ -134,7 +134,7 @@ func LenientPreset(m PresetMetrics) Preset {
 	return Preset{
 		Name:         "lenient",
 		Description:  "anytime-valid evidence both ways (α = 0.1 %, β = 5 %), regression = 3 × stable and +1 point; one Fail rolls back",
-		Analyzer:     Rates{Metrics: m.rates(3, 0.01), Alpha: 0.001, Beta: 0.05, StepBeta: math.Cbrt(0.05)},
+		Analyzer:     Rates{Metrics: m.rates(3, 0.01), Alpha: 0.001, Beta: 0.05, StageBeta: math.Cbrt(0.05)},
 		FailureLimit: 1,
 		NoData:       HoldOnNoData,
 	}

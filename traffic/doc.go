@@ -52,7 +52,7 @@
 // the driver's Check for what the back end cannot express), honours a done
 // context, skips a write when the split in force is already the one asked
 // for, pins each write to the version it read and retries a conflict after
-// a pause that grows with each attempt, with jitter ([Options.Backoff],
+// a pause that grows with each attempt, with jitter ([Config.Backoff],
 // [DefaultBackoff] as client-go's util/retry), compares what the back end
 // stored with what was written ([ErrVerify]), writes a rollback
 // (SetSplit(ctx, [AllStable]())) with one request on the version it saw last,

@@ -32,7 +32,7 @@ var everything = labels.Everything()
 // "meshcanary" on every write (client-go's resourcelock.LeaseLock names
 // none).
 type shards struct {
-	o        Options
+	o        Config
 	acquired func(int)
 	lost     func(int)
 
@@ -41,7 +41,7 @@ type shards struct {
 	release map[int]context.CancelFunc // ends a shard's election (and gives the Lease up)
 }
 
-func newShards(o Options, acquired, lost func(int)) *shards {
+func newShards(o Config, acquired, lost func(int)) *shards {
 	return &shards{o: o, acquired: acquired, lost: lost, held: map[int]context.Context{}, release: map[int]context.CancelFunc{}}
 }
 

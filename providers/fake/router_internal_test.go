@@ -22,7 +22,7 @@ func TestRouterConformance(t *testing.T) {
 	traffictest.Run(t, traffictest.Harness{
 		New: func(context.Context, *testing.T) *traffic.Router {
 			d := &routeDriver{split: traffic.AllStable()}
-			r := traffic.NewRouter(d, traffic.Options{Name: "fake route"})
+			r := traffic.NewRouter(d, traffic.Config{Name: "fake route"})
 			mu.Lock()
 			drivers[r] = d
 			mu.Unlock()

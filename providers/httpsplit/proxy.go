@@ -138,7 +138,7 @@ func New(c Config) (*Proxy, error) {
 	}
 	split := traffic.AllStable()
 	p.route.Store(&route{split: split})
-	p.router = traffic.NewRouter(routeDriver{p}, traffic.Options{Name: "httpsplit proxy"})
+	p.router = traffic.NewRouter(routeDriver{p}, traffic.Config{Name: "httpsplit proxy"})
 	return p, nil
 }
 
@@ -337,7 +337,7 @@ func (p *Proxy) Preflight(ctx context.Context, v traffic.Versions) (traffic.Fact
 // conflict.
 type routeDriver struct{ p *Proxy }
 
-func (d routeDriver) Read(context.Context) (traffic.Split, traffic.Version, error) {
+func (d routeDriver) Read(context.Context) (traffic.Split, traffic.Revision, error) {
 	if d.p.closed.Load() {
 		return traffic.Split{}, nil, ErrClosed
 	}
@@ -347,7 +347,7 @@ func (d routeDriver) Read(context.Context) (traffic.Split, traffic.Version, erro
 
 var errReplaced = canary.WithCode(canary.Conflict, errors.New("httpsplit: the split changed since it was read"))
 
-func (d routeDriver) Write(_ context.Context, v traffic.Version, s traffic.Split) (traffic.Split, traffic.Version, error) {
+func (d routeDriver) Write(_ context.Context, v traffic.Revision, s traffic.Split) (traffic.Split, traffic.Revision, error) {
 	p := d.p
 	p.writeMu.Lock()
 	defer p.writeMu.Unlock()
@@ -356,7 +356,7 @@ func (d routeDriver) Write(_ context.Context, v traffic.Version, s traffic.Split
 	}
 	cur := p.route.Load()
 	switch {
-	case v != traffic.Version(cur):
+	case v != traffic.Revision(cur):
 		return traffic.Split{}, nil, errReplaced
 	case cur.split == s:
 		return s, cur, nil // keeps its place in the routing sequence

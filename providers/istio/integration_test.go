@@ -70,7 +70,7 @@ func realDriver(t testing.TB, cfg *rest.Config, rc istio.Config) (*istio.Driver,
 	if err != nil {
 		t.Fatal(err)
 	}
-	return d, traffic.NewRouter(d, d.Options())
+	return d, traffic.NewRouter(d, d.RouterConfig())
 }
 
 func TestRealConformance(t *testing.T) {

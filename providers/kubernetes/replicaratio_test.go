@@ -217,7 +217,7 @@ func TestReplicaRatioRounding(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := traffic.NewRouter(d, d.Options())
+	r := traffic.NewRouter(d, d.RouterConfig())
 	for _, c := range []struct {
 		weight, canaryPods int32
 		status             string

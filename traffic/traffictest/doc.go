@@ -6,7 +6,7 @@
 //	func TestConformance(t *testing.T) {
 //		traffictest.Run(t, traffictest.Harness{
 //			New: func(ctx context.Context, t *testing.T) *traffic.Router {
-//				return traffic.NewRouter(newDriver(t), traffic.Options{})
+//				return traffic.NewRouter(newDriver(t), traffic.Config{})
 //			},
 //		})
 //	}

@@ -19,17 +19,17 @@ type memDriver struct {
 	writes int
 }
 
-func (d *memDriver) Read(context.Context) (traffic.Split, traffic.Version, error) {
+func (d *memDriver) Read(context.Context) (traffic.Split, traffic.Revision, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.reads++
 	return d.split, d.gen, nil
 }
 
-func (d *memDriver) Write(_ context.Context, v traffic.Version, s traffic.Split) (traffic.Split, traffic.Version, error) {
+func (d *memDriver) Write(_ context.Context, v traffic.Revision, s traffic.Split) (traffic.Split, traffic.Revision, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if v != traffic.Version(d.gen) {
+	if v != traffic.Revision(d.gen) {
 		return traffic.Split{}, nil, canary.NewError(canary.Conflict, "stale")
 	}
 	d.writes++
@@ -77,9 +77,9 @@ func TestSuiteOverMemoryDrivers(t *testing.T) {
 				h := traffictest.Harness{New: func(context.Context, *testing.T) *traffic.Router {
 					d := &memDriver{split: traffic.AllStable()}
 					if c.f == nil {
-						return traffic.NewRouter(d, traffic.Options{Name: "memory"})
+						return traffic.NewRouter(d, traffic.Config{Name: "memory"})
 					}
-					return traffic.NewRouter(featured{d, *c.f}, traffic.Options{Name: "memory"})
+					return traffic.NewRouter(featured{d, *c.f}, traffic.Config{Name: "memory"})
 				}}
 				if declare {
 					h.Features = c.f
@@ -98,7 +98,7 @@ func TestSuiteOverMemoryDrivers(t *testing.T) {
 // themselves reach the driver neither to read nor to write.
 func TestUndeclaredShapeCostsNoIO(t *testing.T) {
 	d := &memDriver{split: traffic.AllStable()}
-	r := traffic.NewRouter(d, traffic.Options{Name: "memory"})
+	r := traffic.NewRouter(d, traffic.Config{Name: "memory"})
 	cohort, err := traffic.NewCohort(traffic.Match{Cookie: "c", Value: "v"})
 	if err != nil {
 		t.Fatal(err)
