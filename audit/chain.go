@@ -105,7 +105,7 @@ func (o Config) line(prev string, e rollback.Event) ([]byte, string, error) {
 	return b, chain, nil
 }
 
-// Verify reads a trail written by this package with the same Options and
+// Verify reads a trail written by this package with the same Config and
 // checks every line's chain value, that every line is an event, and that
 // each rollout's Seq only increases. Lines may be of any length. With an
 // anchor it also checks that the trail reaches anchor.Lines lines and

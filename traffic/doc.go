@@ -61,8 +61,8 @@
 // the back end's native error.
 //
 // A Driver does only the I/O and the translation: Read returns the split
-// in force with a Version (the object as read), Write puts a split in force
-// pinned to a Version, and ErrorCode classifies its back end's errors. The
+// in force with a Revision (the object as read), Write puts a split in force
+// pinned to a Revision, and ErrorCode classifies its back end's errors. The
 // adapters in this module build their Router with New (istio.New,
 // gatewayapi.New, appmesh.New); httpsplit's Proxy has one (Proxy.Router);
 // providers/fake wraps one for tests.

@@ -21,14 +21,14 @@ import (
 // A Driver is used through [NewRouter], never directly. It must be safe for
 // concurrent use.
 type Driver interface {
-	// Read returns the split in force and a Version: the driver's record
+	// Read returns the split in force and a Revision: the driver's record
 	// of the object as read, which the Router passes back to Write.
 	//
 	// When the object exists but carries no split the driver can read
-	// (weights that do not sum to 100, say), Read returns the Version with
+	// (weights that do not sum to 100, say), Read returns the Revision with
 	// a non-nil error: SetSplit may still write a split over it, while
 	// Split and Release return the error. Otherwise a non-nil error comes
-	// with a nil Version.
+	// with a nil Revision.
 	Read(ctx context.Context) (Split, Revision, error)
 	// Write puts s in force on the object as v recorded it, pinned to
 	// that version: if the object changed since, the write must fail with
@@ -36,8 +36,8 @@ type Driver interface {
 	// Router reads again and retries. Write returns the split in force
 	// after the write as the back end reports it (the object the write
 	// returned, or a read), which the Router compares with s, and the
-	// Version of the object written. When the write went through but the
-	// split it stored cannot be read, Write returns that Version with the
+	// Revision of the object written. When the write went through but the
+	// split it stored cannot be read, Write returns that Revision with the
 	// reading error, and the Router reports [ErrVerify]. The split s has
 	// been validated ([Split.Validate] and, if the driver has one, Check)
 	// before Write is called.
@@ -369,7 +369,7 @@ var (
 	// where it was not read.
 	errNotRead = errors.New("traffic: split in force not read")
 	// errNoVersion reports a Driver whose Read returned neither a
-	// Version nor an error.
+	// Revision nor an error.
 	errNoVersion = errors.New("traffic: the driver's Read returned no version")
 )
 

@@ -93,16 +93,16 @@ type Controller struct {
 // New builds a Controller and its informers; Run starts them.
 func New(o Config) (*Controller, error) {
 	if o.Kube == nil || o.Dynamic == nil {
-		return nil, canary.Invalid("Options.Kube", nil, "and Options.Dynamic must not be nil")
+		return nil, canary.Invalid("Config.Kube", nil, "and Config.Dynamic must not be nil")
 	}
 	if o.LeaseNamespace == "" {
-		return nil, canary.Invalid("Options.LeaseNamespace", o.LeaseNamespace, "must not be empty")
+		return nil, canary.Invalid("Config.LeaseNamespace", o.LeaseNamespace, "must not be empty")
 	}
 	if o.Identity == "" {
-		return nil, canary.Invalid("Options.Identity", o.Identity, "must not be empty")
+		return nil, canary.Invalid("Config.Identity", o.Identity, "must not be empty")
 	}
 	if o.Routers == nil {
-		return nil, canary.Invalid("Options.Routers", nil, "must not be nil")
+		return nil, canary.Invalid("Config.Routers", nil, "must not be nil")
 	}
 	if o.Shards <= 0 {
 		o.Shards = 8
