@@ -85,6 +85,13 @@ type Featurer interface {
 // Revision means none.
 type Revision any
 
+// Version is the former name of [Revision], kept so that a driver written
+// before the rename still compiles.
+//
+// Deprecated: use [Revision]; Version means one of the two versions of the
+// service (package workload).
+type Version = Revision
+
 // DefaultRetries is how many times the Router retries a conflicting write
 // when Config.Retries is zero.
 const DefaultRetries = 4
