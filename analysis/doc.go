@@ -98,12 +98,12 @@
 //
 //	P(Fail  | every rate of the canary ≤ stable's)   ≤ α
 //	P(Pass  | a regression on a metric from the start) ≤ β
-//	P(Pass  | a regression that starts with j steps to go) ≤ StageBeta^j
+//	P(Pass  | a regression that starts with j stages to go) ≤ StageBeta^j
 //
 // The first two are proven under the model [Rates] documents, from the
 // conditional binomial and the e-processes of package [stats]; the third
 // is weak with the default StageBeta = 0.9, and what protects against a
-// canary that turns bad at a later step in practice is Rates' regression
+// canary that turns bad at a later stage in practice is Rates' regression
 // detector (a CUSUM) and its Fail e-detector: in the decision-quality
 // suite no clear regression was promoted, canaries that turn bad late
 // included (BENCHMARKS.md gives the counts). [Rates] gives the method,

@@ -264,20 +264,20 @@ type Rates struct {
 	// regression on it from the start is ever passed. Zero means 0.01.
 	Beta float64 `json:"beta,omitempty"`
 	// StageBeta is the level of the evidence a Pass needs from the current
-	// step's own windows (their likelihood ratio of a ratio between 1 and
+	// stage's own windows (their likelihood ratio of a ratio between 1 and
 	// the regression against the regression must reach 1/StageBeta): a
-	// regression that starts at a later step must pass each remaining
-	// step at this level, so one that starts with j steps to go is
+	// regression that starts at a later stage must pass each remaining
+	// stage at this level, so one that starts with j stages to go is
 	// promoted with probability at most StageBeta^j by this requirement
-	// alone. Zero means 0.9: each step's own windows must favour "no
-	// regression", which costs a good canary about one window a step; the
-	// proven bound is then weak (0.73 with three steps to go) and the
+	// alone. Zero means 0.9: each stage's own windows must favour "no
+	// regression", which costs a good canary about one window a stage; the
+	// proven bound is then weak (0.73 with three stages to go) and the
 	// protection in practice comes from the regression detector and the
 	// Fail e-detector (see the type documentation; in the suite no
 	// clear regression was promoted, those that turn bad late included).
 	// Set it to
-	// Beta^(1/3) for a bound of Beta with three steps to go, at about
-	// 1.5 × the minutes to promote at 50 requests/s. 1 turns the step
+	// Beta^(1/3) for a bound of Beta with three stages to go, at about
+	// 1.5 × the minutes to promote at 50 requests/s. 1 turns the stage
 	// requirement off.
 	StageBeta float64 `json:"stepBeta,omitempty"`
 }
