@@ -66,7 +66,7 @@ type Memory struct {
 }
 
 type memRecord struct {
-	data    []byte
+	data     []byte
 	revision string
 }
 

@@ -182,9 +182,9 @@ func Run(t *testing.T, h Harness) {
 			n = 8
 		}
 		type result struct {
-			data    []byte
+			data     []byte
 			revision string
-			err     error
+			err      error
 		}
 		res := make([]result, n)
 		var wg sync.WaitGroup
