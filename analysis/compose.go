@@ -28,7 +28,7 @@ type compose struct {
 // runParts runs every part on in, handing each its own memory: a
 // composition's memory is the JSON array of its parts' memories, in order
 // (a part without memory has null), so that parts with evidence between
-// analyses keep it inside All, Any and Weighted.
+// analyses keep it inside All, Any and Scorecard.
 func runParts(ctx context.Context, field string, parts []Analyzer, in Input) ([]Verdict, error) {
 	if len(parts) == 0 {
 		return nil, canary.Invalid(field, nil, "must have at least one analyzer")
@@ -151,20 +151,20 @@ func partsReason(o Outcome, n map[Outcome]int, vs []Verdict) string {
 	return head + ": " + strings.Join(reasons, "; ")
 }
 
-// Part is one weighted part of a Weighted analyzer.
+// Part is one weighted part of a Scorecard analyzer.
 type Part struct {
 	Analyzer Analyzer
 	Weight   float64
 }
 
-// Weighted scores the canary by its parts' verdicts: a part scores its
+// Scorecard scores the canary by its parts' verdicts: a part scores its
 // verdict's Score/100 when it has one, else 1 for Pass and 0 for Fail. An
 // inconclusive part is counted both ways: the verdict is Pass only when the
 // score reaches PassScore even with every inconclusive part scoring 0, and
 // Fail only when it stays below MarginalScore even with every inconclusive
 // part scoring 1 — so missing evidence can never make a verdict better.
 // Scores are in [0, 100]; the weights must add up to 1.
-type Weighted struct {
+type Scorecard struct {
 	Parts []Part
 	// PassScore and MarginalScore are in [0, 100]; zero means 75 and 50.
 	PassScore     float64
@@ -172,34 +172,34 @@ type Weighted struct {
 }
 
 // Validate reports the first bad field of w.
-func (w Weighted) Validate() error {
+func (w Scorecard) Validate() error {
 	if len(w.Parts) == 0 {
-		return canary.Invalid("Weighted.Parts", nil, "must have at least one part")
+		return canary.Invalid("Scorecard.Parts", nil, "must have at least one part")
 	}
 	sum := 0.0
 	for i, p := range w.Parts {
 		if p.Analyzer == nil {
-			return canary.Invalid(fmt.Sprintf("Weighted.Parts[%d].Analyzer", i), nil, "must not be nil")
+			return canary.Invalid(fmt.Sprintf("Scorecard.Parts[%d].Analyzer", i), nil, "must not be nil")
 		}
 		if !finite(p.Weight) || p.Weight < 0 {
-			return canary.Invalid(fmt.Sprintf("Weighted.Parts[%d].Weight", i), p.Weight, "must be a finite weight ≥ 0")
+			return canary.Invalid(fmt.Sprintf("Scorecard.Parts[%d].Weight", i), p.Weight, "must be a finite weight ≥ 0")
 		}
 		sum += p.Weight
 	}
 	if math.Abs(sum-1) > 1e-9 {
-		return canary.Invalid("Weighted.Parts", sum, "weights must add up to 1")
+		return canary.Invalid("Scorecard.Parts", sum, "weights must add up to 1")
 	}
 	pass, marginal := w.scores()
 	if !(pass >= 0 && pass <= 100) {
-		return canary.Invalid("Weighted.PassScore", w.PassScore, "must be in [0, 100]")
+		return canary.Invalid("Scorecard.PassScore", w.PassScore, "must be in [0, 100]")
 	}
 	if !(marginal >= 0 && marginal <= pass) {
-		return canary.Invalid("Weighted.MarginalScore", w.MarginalScore, "must be in [0, PassScore]")
+		return canary.Invalid("Scorecard.MarginalScore", w.MarginalScore, "must be in [0, PassScore]")
 	}
 	return nil
 }
 
-func (w Weighted) scores() (pass, marginal float64) {
+func (w Scorecard) scores() (pass, marginal float64) {
 	pass, marginal = w.PassScore, w.MarginalScore
 	if pass == 0 {
 		pass = 75
@@ -211,7 +211,7 @@ func (w Weighted) scores() (pass, marginal float64) {
 }
 
 // Analyze runs every part and scores them.
-func (w Weighted) Analyze(ctx context.Context, in Input) (Verdict, error) {
+func (w Scorecard) Analyze(ctx context.Context, in Input) (Verdict, error) {
 	if err := w.Validate(); err != nil {
 		return Verdict{}, err
 	}
@@ -219,7 +219,7 @@ func (w Weighted) Analyze(ctx context.Context, in Input) (Verdict, error) {
 	for i, p := range w.Parts {
 		parts[i] = p.Analyzer
 	}
-	vs, err := runParts(ctx, "Weighted.Parts", parts, in)
+	vs, err := runParts(ctx, "Scorecard.Parts", parts, in)
 	if err != nil {
 		return Verdict{}, err
 	}

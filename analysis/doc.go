@@ -60,8 +60,8 @@
 // with an anytime-valid sign test over the looks; Cost judges the price
 // per request the same way. Their type docs give the method.
 //
-// All, Any and Weighted combine analyzers; every part's details are carried
-// into the combined verdict. Weighted counts an inconclusive part both ways
+// All, Any and Scorecard combine analyzers; every part's details are carried
+// into the combined verdict. Scorecard counts an inconclusive part both ways
 // and passes only if the score is reached with it counted as failed.
 //
 // # Sequential detection
@@ -98,12 +98,12 @@
 //
 //	P(Fail  | every rate of the canary ≤ stable's)   ≤ α
 //	P(Pass  | a regression on a metric from the start) ≤ β
-//	P(Pass  | a regression that starts with j steps to go) ≤ StepBeta^j
+//	P(Pass  | a regression that starts with j stages to go) ≤ StageBeta^j
 //
 // The first two are proven under the model [Rates] documents, from the
 // conditional binomial and the e-processes of package [stats]; the third
-// is weak with the default StepBeta = 0.9, and what protects against a
-// canary that turns bad at a later step in practice is Rates' regression
+// is weak with the default StageBeta = 0.9, and what protects against a
+// canary that turns bad at a later stage in practice is Rates' regression
 // detector (a CUSUM) and its Fail e-detector: in the decision-quality
 // suite no clear regression was promoted, canaries that turn bad late
 // included (BENCHMARKS.md gives the counts). [Rates] gives the method,

@@ -84,14 +84,14 @@ func ExampleAll() {
 	// Output: pass 2
 }
 
-func ExampleWeighted() {
+func ExampleScorecard() {
 	pass := analysis.AnalyzerFunc(func(context.Context, analysis.Input) (analysis.Verdict, error) {
 		return analysis.Verdict{Outcome: analysis.Pass}, nil
 	})
 	unknown := analysis.AnalyzerFunc(func(context.Context, analysis.Input) (analysis.Verdict, error) {
 		return analysis.Verdict{}, nil
 	})
-	w := analysis.Weighted{Parts: []analysis.Part{{Analyzer: pass, Weight: 0.6}, {Analyzer: unknown, Weight: 0.4}}}
+	w := analysis.Scorecard{Parts: []analysis.Part{{Analyzer: pass, Weight: 0.6}, {Analyzer: unknown, Weight: 0.4}}}
 	v, _ := w.Analyze(context.Background(), analysis.Input{})
 	fmt.Println(v.Outcome) // 60 if the unknown part failed, 100 if it passed: not yet a pass
 	// Output: inconclusive

@@ -23,7 +23,7 @@ func everyAnalyzer(a, b float64) []Analyzer {
 		Faults: []string{"f"}, Replicas: "r", Requests: "n", Tolerance: a, FailMargin: b}
 	out := []Analyzer{rates, seq, seqConfirm, th, dual, cmp, mw, res}
 	out = append(out, All(rates, seq, th), Any(cmp, mw, res),
-		Weighted{Parts: []Part{{Analyzer: rates, Weight: 0.5}, {Analyzer: mw, Weight: 0.5}}})
+		Scorecard{Parts: []Part{{Analyzer: rates, Weight: 0.5}, {Analyzer: mw, Weight: 0.5}}})
 	for _, p := range Presets(PresetMetrics{ErrorRate: "e", Slow: "q", Latency: "e"}) {
 		out = append(out, p.Analyzer)
 	}

@@ -128,10 +128,10 @@ func TestComposition(t *testing.T) {
 		{"any pass", analysis.Any(F, P), analysis.Pass},
 		{"any all fail", analysis.Any(F, F), analysis.Fail},
 		{"any unknown", analysis.Any(F, I), analysis.Inconclusive},
-		{"weighted pass", analysis.Weighted{Parts: []analysis.Part{{P, 0.8}, {F, 0.2}}}, analysis.Pass},
-		{"weighted fail", analysis.Weighted{Parts: []analysis.Part{{P, 0.4}, {F, 0.6}}}, analysis.Fail},
-		{"weighted unknown blocks pass", analysis.Weighted{Parts: []analysis.Part{{P, 0.7}, {I, 0.3}}}, analysis.Inconclusive},
-		{"weighted unknown cannot save", analysis.Weighted{Parts: []analysis.Part{{F, 0.6}, {I, 0.4}}}, analysis.Fail},
+		{"weighted pass", analysis.Scorecard{Parts: []analysis.Part{{P, 0.8}, {F, 0.2}}}, analysis.Pass},
+		{"weighted fail", analysis.Scorecard{Parts: []analysis.Part{{P, 0.4}, {F, 0.6}}}, analysis.Fail},
+		{"weighted unknown blocks pass", analysis.Scorecard{Parts: []analysis.Part{{P, 0.7}, {I, 0.3}}}, analysis.Inconclusive},
+		{"weighted unknown cannot save", analysis.Scorecard{Parts: []analysis.Part{{F, 0.6}, {I, 0.4}}}, analysis.Fail},
 	}
 	for _, tc := range tests {
 		v, err := tc.a.Analyze(ctx, analysis.Input{})
@@ -148,10 +148,10 @@ func TestComposition(t *testing.T) {
 	}{
 		{analysis.All(), "all"},
 		{analysis.Any(nil), "any[0]"},
-		{analysis.Weighted{}, "Weighted.Parts"},
-		{analysis.Weighted{Parts: []analysis.Part{{P, 0.5}, {F, 0.4}}}, "Weighted.Parts"},
-		{analysis.Weighted{Parts: []analysis.Part{{P, -1}, {F, 2}}}, "Weighted.Parts[0].Weight"},
-		{analysis.Weighted{Parts: []analysis.Part{{nil, 1}}}, "Weighted.Parts[0].Analyzer"},
+		{analysis.Scorecard{}, "Scorecard.Parts"},
+		{analysis.Scorecard{Parts: []analysis.Part{{P, 0.5}, {F, 0.4}}}, "Scorecard.Parts"},
+		{analysis.Scorecard{Parts: []analysis.Part{{P, -1}, {F, 2}}}, "Scorecard.Parts[0].Weight"},
+		{analysis.Scorecard{Parts: []analysis.Part{{nil, 1}}}, "Scorecard.Parts[0].Analyzer"},
 	} {
 		_, err := bad.a.Analyze(ctx, analysis.Input{})
 		wantField(t, err, bad.field)

@@ -80,8 +80,8 @@ func (m PresetMetrics) rates(ratio, margin float64) []Rate {
 // whole rollout (three quarters of it for the error rate when the slow
 // share is judged too); Pass when it is shown not to be a regression — at
 // least 2 × stable's rate and 0.5 points above it — with P(Pass |
-// regression from the start) ≤ 1 % per metric, and each step's own
-// windows favouring "no regression" (Rates.StepBeta 0.9). An Inconclusive
+// regression from the start) ≤ 1 % per metric, and each stage's own
+// windows favouring "no regression" (Rates.StageBeta 0.9). An Inconclusive
 // verdict that leans lets the rollout advance (rollback.AdvanceOnLeaning);
 // a person is asked only when the evidence cannot come within the
 // rollout's budget (rollback.Plan.MaxDuration). One Fail rolls back.
@@ -96,7 +96,7 @@ func (m PresetMetrics) rates(ratio, margin float64) []Rate {
 // 3–13 minutes at 5 requests/s (48 at 0.1 % errors). At 0.5 requests/s
 // nothing but a large regression is decided in 4 hours and the rollout
 // asks a person. When stable has no errors at all, a Pass needs about
-// 6.5 / Margin canary requests at the first step (1,300 for the default
+// 6.5 / Margin canary requests at the first stage (1,300 for the default
 // Margin).
 func DefaultPreset(m PresetMetrics) Preset {
 	return Preset{
@@ -126,15 +126,15 @@ func StrictPreset(m PresetMetrics) Preset {
 
 // LenientPreset tolerates more (a regression is 3 × stable and +1 point)
 // and rolls back only on strong evidence (α = 0.1 %, β = 5 %, and each
-// step's own evidence at β^⅓, so that a regression that starts with three
-// steps to go is promoted with probability at most β): it promotes with
+// stage's own evidence at β^⅓, so that a regression that starts with three
+// stages to go is promoted with probability at most β): it promotes with
 // about half the traffic DefaultPreset needs. Its figures are in
 // BENCHMARKS.md.
 func LenientPreset(m PresetMetrics) Preset {
 	return Preset{
 		Name:         "lenient",
 		Description:  "anytime-valid evidence both ways (α = 0.1 %, β = 5 %), regression = 3 × stable and +1 point; one Fail rolls back",
-		Analyzer:     Rates{Metrics: m.rates(3, 0.01), Alpha: 0.001, Beta: 0.05, StepBeta: math.Cbrt(0.05)},
+		Analyzer:     Rates{Metrics: m.rates(3, 0.01), Alpha: 0.001, Beta: 0.05, StageBeta: math.Cbrt(0.05)},
 		FailureLimit: 1,
 		NoData:       HoldOnNoData,
 	}
@@ -145,7 +145,7 @@ func LenientPreset(m PresetMetrics) Preset {
 // short window ≤ 2 % (and, when named, slow share ≤ 5 % and p99 ≤ 0.5 s),
 // five failed checks over the rollout roll back. It ignores the stable
 // version and checks a fixed threshold at every look, so its false alarms
-// grow with the number of looks, and it passes a step on any window that
+// grow with the number of looks, and it passes a stage on any window that
 // happens to look fine.
 func FixedThresholdPreset(m PresetMetrics) Preset {
 	limits := []Limit{AtMost(m.ErrorRate, 0.02)}

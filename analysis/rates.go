@@ -49,9 +49,9 @@ type Rate struct {
 //
 // Of the three bounds the package documentation states, the first two are
 // proven under the model below. The third is weak with
-// the default StepBeta = 0.9 (0.73 with three steps to go): each step's
+// the default StageBeta = 0.9 (0.73 with three steps to go): each step's
 // own windows need only favour "no regression", which costs a good canary
-// about one window a step instead of the several that StepBeta = β^(1/3)
+// about one window a step instead of the several that StageBeta = β^(1/3)
 // (≤ β with three steps to go; LenientPreset keeps it) costs. What
 // protects against a canary that turns bad at a later step in practice is
 // the regression detector and the Fail e-detector described below: in the
@@ -101,7 +101,7 @@ type Rate struct {
 //     of the canary's, so every product stays valid against "regression".
 //   - A Pass needs the product since the start ≥ 1/β AND, over the
 //     current step's windows, the same mixture with the relative test
-//     taken at LR(√ρ_bad : ρ_bad) ≥ 1/StepBeta (also valid against
+//     taken at LR(√ρ_bad : ρ_bad) ≥ 1/StageBeta (also valid against
 //     ρ ≥ ρ_bad; an alternative nearer the boundary makes a good canary's
 //     first window at a step favour it more often): earlier steps alone
 //     cannot carry the canary past a regression that starts at a later
@@ -227,7 +227,7 @@ type Rate struct {
 // Memory and stages. The evidence is a handful of sufficient statistics
 // per metric kept in Verdict.Memory (under 1 KB a metric, whatever the
 // traffic); the rollout hands it back as Input.Memory and says which stage
-// the window belongs to (Input.Stage). All, Any and Weighted keep their
+// the window belongs to (Input.Stage). All, Any and Scorecard keep their
 // parts' memories. Verdict.Evidence says, per metric, the progress towards
 // each decision and a rough number of further canary requests needed
 // (More), which the rollout shows when it asks a person at the progress
@@ -277,23 +277,23 @@ type Rates struct {
 	// Beta bounds, for each metric, the probability that a canary that is a
 	// regression on it from the start is ever passed. Zero means 0.01.
 	Beta float64 `json:"beta,omitempty"`
-	// StepBeta is the level of the evidence a Pass needs from the current
-	// step's own windows (their likelihood ratio of a ratio between 1 and
-	// the regression against the regression must reach 1/StepBeta): a
-	// regression that starts at a later step must pass each remaining
-	// step at this level, so one that starts with j steps to go is
-	// promoted with probability at most StepBeta^j by this requirement
-	// alone. Zero means 0.9: each step's own windows must favour "no
-	// regression", which costs a good canary about one window a step; the
-	// proven bound is then weak (0.73 with three steps to go) and the
+	// StageBeta is the level of the evidence a Pass needs from the current
+	// stage's own windows (their likelihood ratio of a ratio between 1 and
+	// the regression against the regression must reach 1/StageBeta): a
+	// regression that starts at a later stage must pass each remaining
+	// stage at this level, so one that starts with j stages to go is
+	// promoted with probability at most StageBeta^j by this requirement
+	// alone. Zero means 0.9: each stage's own windows must favour "no
+	// regression", which costs a good canary about one window a stage; the
+	// proven bound is then weak (0.73 with three stages to go) and the
 	// protection in practice comes from the regression detector and the
 	// Fail e-detector (see the type documentation; in the suite no
 	// clear regression was promoted, those that turn bad late included).
 	// Set it to
-	// Beta^(1/3) for a bound of Beta with three steps to go, at about
-	// 1.5 × the minutes to promote at 50 requests/s. 1 turns the step
+	// Beta^(1/3) for a bound of Beta with three stages to go, at about
+	// 1.5 × the minutes to promote at 50 requests/s. 1 turns the stage
 	// requirement off.
-	StepBeta float64 `json:"stepBeta,omitempty"`
+	StageBeta float64 `json:"stepBeta,omitempty"`
 }
 
 // Validate reports the first bad field of r.
@@ -306,8 +306,8 @@ func (r Rates) Validate() error {
 		return canary.Invalid("Rates.Alpha", r.Alpha, "must be between 0 and 1 (exclusive)")
 	case r.Beta != 0 && !(r.Beta > 0 && r.Beta < 1):
 		return canary.Invalid("Rates.Beta", r.Beta, "must be between 0 and 1 (exclusive)")
-	case r.StepBeta != 0 && !(r.StepBeta > 0 && r.StepBeta <= 1):
-		return canary.Invalid("Rates.StepBeta", r.StepBeta, "must be in (0, 1]")
+	case r.StageBeta != 0 && !(r.StageBeta > 0 && r.StageBeta <= 1):
+		return canary.Invalid("Rates.StageBeta", r.StageBeta, "must be in (0, 1]")
 	}
 	seen := map[string]bool{}
 	for i, m := range r.Metrics {
@@ -345,7 +345,7 @@ const (
 	// with the grid.
 	failPlugIn = 0.5
 	maxRatio   = 1000
-	// defaultStepBeta is StepBeta's default.
+	// defaultStepBeta is StageBeta's default.
 	defaultStepBeta = 0.9
 	// memoryVersion is the format of Rates' memory.
 	memoryVersion = 3
@@ -359,7 +359,7 @@ const (
 )
 
 func (r Rates) levels() (alpha, beta, stepBeta float64) {
-	alpha, beta, stepBeta = r.Alpha, r.Beta, r.StepBeta
+	alpha, beta, stepBeta = r.Alpha, r.Beta, r.StageBeta
 	if alpha == 0 {
 		alpha = 0.01
 	}
@@ -441,7 +441,7 @@ type rateState struct {
 	FailGrid     [len(failGrid)]float64 `json:"failGrid"`
 	FailGridStep [len(failGrid)]float64 `json:"failGridStep"`
 	// Passed and StepPassed latch the two Pass requirements: this step's
-	// own Pass e-process has crossed 1/StepBeta at some look of this step,
+	// own Pass e-process has crossed 1/StageBeta at some look of this step,
 	// and, at the first step only, the whole-rollout one has crossed 1/β
 	// at some look. Ville's inequality bounds the chance that an e-process
 	// EVER crosses its threshold, so keeping a crossing once it happened
@@ -1027,7 +1027,7 @@ var relativeOnly = []float64{1, 0}
 // its mixture weights may depend on the windows before it (they are fixed
 // when it starts); when the absolute test is hopeless, its weight of 0.2
 // would only raise the bar the relative test must reach at each step, from
-// log(1/StepBeta) = 0.105 to 0.33 nats with the defaults, so it is left
+// log(1/StageBeta) = 0.105 to 0.33 nats with the defaults, so it is left
 // out. It must be hopeless both at the rate over the earlier windows
 // (stableCounts: the history and the windows without a shock) and at the
 // rate of the last window without a shock, so that a platform incident,
@@ -1075,7 +1075,7 @@ func (s *rateState) judge(m Rate, lv levels) (Detail, Evidence, bool) {
 	lf := s.logFail()
 	lp, lps := s.logPass()
 	if stepAt <= 0 {
-		lps = math.Inf(1) // StepBeta 1: no evidence asked of the step itself
+		lps = math.Inf(1) // StageBeta 1: no evidence asked of the step itself
 	}
 	// Latch each requirement at its first crossing (see rateState.Passed).
 	s.Passed = s.Passed || lp >= passAt

@@ -266,7 +266,7 @@ func TestRatesMemory(t *testing.T) {
 func TestComposeCarriesMemory(t *testing.T) {
 	r := Rates{Metrics: []Rate{{Metric: "e"}}}
 	th := Threshold{Limits: []Limit{AtMost("e", 0.5)}}
-	for _, a := range []Analyzer{All(th, r), Any(r, th), Weighted{Parts: []Part{{th, 0.5}, {r, 0.5}}}} {
+	for _, a := range []Analyzer{All(th, r), Any(r, th), Scorecard{Parts: []Part{{th, 0.5}, {r, 0.5}}}} {
 		var mem json.RawMessage
 		var v Verdict
 		for i := 0; i < 3; i++ {
@@ -293,7 +293,7 @@ func TestRatesValidate(t *testing.T) {
 		{Metrics: []Rate{{Metric: "e", Limit: -0.1}}},
 		{Metrics: []Rate{{Metric: "e"}}, Alpha: 1},
 		{Metrics: []Rate{{Metric: "e"}}, Beta: math.NaN()},
-		{Metrics: []Rate{{Metric: "e"}}, StepBeta: 2},
+		{Metrics: []Rate{{Metric: "e"}}, StageBeta: 2},
 	} {
 		_, err := r.Analyze(context.Background(), Input{})
 		var fe *canary.FieldError
@@ -394,13 +394,13 @@ func TestRatesOverdispersion(t *testing.T) {
 // passes, a good canary at the next step passes as soon as that step's own
 // windows favour "no regression" — with a window whose canary has exactly
 // its expected errors, the first window of the step. (At the former
-// default StepBeta = β^⅓ the same window was not enough.)
+// default StageBeta = β^⅓ the same window was not enough.)
 func TestRatesStepCostsAboutOneWindow(t *testing.T) {
 	for _, c := range []struct {
 		stepBeta float64
 		pass     bool
 	}{{0, true}, {math.Cbrt(0.01), false}} {
-		a := Rates{Metrics: []Rate{{Metric: "e"}}, StepBeta: c.stepBeta}
+		a := Rates{Metrics: []Rate{{Metric: "e"}}, StageBeta: c.stepBeta}
 		good := window{n: 600, x: 3, m: 2400, y: 12} // 0.5 % both, weight 20 %
 		ws := make([]window, 40)
 		steps := make([]int, 41)
@@ -409,14 +409,14 @@ func TestRatesStepCostsAboutOneWindow(t *testing.T) {
 		}
 		vs := feed(t, a, "e", steps[:40], ws)
 		if vs[39].Outcome != Pass {
-			t.Fatalf("StepBeta %g: good canary not passed after 40 windows: %s", c.stepBeta, vs[39].Reason)
+			t.Fatalf("StageBeta %g: good canary not passed after 40 windows: %s", c.stepBeta, vs[39].Reason)
 		}
 		v, err := a.Analyze(context.Background(), Input{Stage: 1, Memory: vs[39].Memory, Observations: []Observation{obsOf("e", good)}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got := v.Outcome == Pass; got != c.pass {
-			t.Errorf("StepBeta %g: first window of the next step passed = %v, want %v: %s", c.stepBeta, got, c.pass, v.Reason)
+			t.Errorf("StageBeta %g: first window of the next step passed = %v, want %v: %s", c.stepBeta, got, c.pass, v.Reason)
 		}
 	}
 }
@@ -465,7 +465,7 @@ func TestRatesLargeRegressionTwoWindows(t *testing.T) {
 }
 
 // TestRatesPassLatches: once a metric's Pass e-process has crossed 1/β
-// (and its step's own one 1/StepBeta), a later window that pulls it back
+// (and its step's own one 1/StageBeta), a later window that pulls it back
 // under the line does not undo the proof — Ville's inequality bounds the
 // chance of ever crossing, so stopping at the crossing keeps the
 // guarantee, as Wald's SPRT does — but while the latest windows point to a
@@ -512,7 +512,7 @@ func TestRatesPassLatches(t *testing.T) {
 // TestRatesStepWithoutHopelessAbsolute: with stable at 1 %, twice the
 // 0.5-point margin, the absolute test can only drift away from a Pass, so
 // a step's own Pass e-process (whose weights are chosen when the step
-// begins) is the relative test alone, held to log(1/StepBeta) = 0.105
+// begins) is the relative test alone, held to log(1/StageBeta) = 0.105
 // nats rather than the 0.33 its weight of 0.8 would ask. The window at the
 // second step gives the relative test 0.18 nats.
 func TestRatesStepWithoutHopelessAbsolute(t *testing.T) {

@@ -23,7 +23,7 @@ func Reads(a Analyzer) (metrics, stable []string, known bool) {
 		return nil, nil, false
 	case compose:
 		return readsAll(x.parts)
-	case Weighted:
+	case Scorecard:
 		parts := make([]Analyzer, len(x.Parts))
 		for i, p := range x.Parts {
 			parts[i] = p.Analyzer

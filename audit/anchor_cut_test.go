@@ -18,7 +18,7 @@ import (
 // truncating acknowledged events away. A torn line after the anchored
 // lines (the one write never acknowledged) is still repaired.
 func TestCutBelowAnchorIsTampering(t *testing.T) {
-	for _, o := range []audit.Options{{}, {Key: []byte("k")}} {
+	for _, o := range []audit.Config{{}, {Key: []byte("k")}} {
 		path := filepath.Join(t.TempDir(), "trail.jsonl")
 		j, err := audit.OpenFile(path, o)
 		if err != nil {
@@ -81,7 +81,7 @@ func TestCutBelowAnchorIsTampering(t *testing.T) {
 // the trail verifies.
 func TestSecondWriterIsRefused(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "trail.jsonl")
-	first, err := audit.OpenFile(path, audit.Options{})
+	first, err := audit.OpenFile(path, audit.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestSecondWriterIsRefused(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			second, err := audit.OpenFile(path, audit.Options{})
+			second, err := audit.OpenFile(path, audit.Config{})
 			if err == nil {
 				record(t, second, "checkout", 3)
 				second.Close()
@@ -108,14 +108,14 @@ func TestSecondWriterIsRefused(t *testing.T) {
 	}
 	record(t, first, "checkout", 3)
 	first.Close()
-	second, err := audit.OpenFile(path, audit.Options{})
+	second, err := audit.OpenFile(path, audit.Config{})
 	if err != nil {
 		t.Fatalf("after Close: %v", err)
 	}
 	record(t, second, "checkout", 4)
 	second.Close()
 	data, _ := os.ReadFile(path)
-	if rep, err := audit.Verify(bytes.NewReader(data), audit.Options{}, nil); err != nil || rep.Last["checkout"] != 4 || rep.Anchor.Lines != 4 {
+	if rep, err := audit.Verify(bytes.NewReader(data), audit.Config{}, nil); err != nil || rep.Last["checkout"] != 4 || rep.Anchor.Lines != 4 {
 		t.Errorf("Verify = %+v, %v; want events 1 to 4 once each", rep, err)
 	}
 }

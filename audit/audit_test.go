@@ -49,7 +49,7 @@ func seqs(t *testing.T, trail []byte) []uint64 {
 
 func TestExactlyOnceAcrossReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "trail.jsonl")
-	j, err := audit.OpenFile(path, audit.Options{})
+	j, err := audit.OpenFile(path, audit.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestExactlyOnceAcrossReopen(t *testing.T) {
 	j.Close()
 	// A crash after the trail got 1..5 but before the rollout persisted
 	// that it delivered 3..5: it delivers them again.
-	j, err = audit.OpenFile(path, audit.Options{})
+	j, err = audit.OpenFile(path, audit.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestExactlyOnceAcrossReopen(t *testing.T) {
 	if got := seqs(t, data); len(got) != 10 {
 		t.Errorf("trail holds seqs %v, want checkout 1..7 and cart 1..3 once each", got)
 	}
-	rep, err := audit.Verify(bytes.NewReader(data), audit.Options{}, nil)
+	rep, err := audit.Verify(bytes.NewReader(data), audit.Config{}, nil)
 	if err != nil || rep.Last["checkout"] != 7 || rep.Last["cart"] != 3 || rep.Anchor.Lines != 10 || rep.Gaps != 0 {
 		t.Errorf("Verify = %+v, %v", rep, err)
 	}
@@ -123,7 +123,7 @@ func TestFaultsNeverDuplicateOrTear(t *testing.T) {
 		for _, key := range [][]byte{nil, []byte("k3y")} {
 			t.Run(tc.name, func(t *testing.T) {
 				w := *tc.w
-				j, err := audit.New(&w, audit.Options{Key: key}, audit.Report{})
+				j, err := audit.New(&w, audit.Config{Key: key}, audit.Report{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -145,7 +145,7 @@ func TestFaultsNeverDuplicateOrTear(t *testing.T) {
 				if got := seqs(t, data); len(got) != 5 {
 					t.Errorf("trail holds seqs %v, want 1..5 once each", got)
 				}
-				rep, err := audit.Verify(bytes.NewReader(data), audit.Options{Key: key}, nil)
+				rep, err := audit.Verify(bytes.NewReader(data), audit.Config{Key: key}, nil)
 				if err != nil || rep.Anchor != j.Anchor() {
 					t.Errorf("Verify = %+v, %v; sink anchor %+v", rep, err, j.Anchor())
 				}
@@ -156,7 +156,7 @@ func TestFaultsNeverDuplicateOrTear(t *testing.T) {
 
 func TestTornLineIsNotTampering(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "trail.jsonl")
-	j, err := audit.OpenFile(path, audit.Options{})
+	j, err := audit.OpenFile(path, audit.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,17 +165,17 @@ func TestTornLineIsNotTampering(t *testing.T) {
 	whole, _ := os.ReadFile(path)
 	// A crash in the middle of writing event 4.
 	var buf bytes.Buffer
-	j2, _ := audit.New(&buf, audit.Options{}, audit.Report{})
+	j2, _ := audit.New(&buf, audit.Config{}, audit.Report{})
 	record(t, j2, "checkout", 1, 2, 3, 4)
 	torn := buf.Bytes()[:len(whole)+40]
 	if err := os.WriteFile(path, torn, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := audit.Verify(bytes.NewReader(torn), audit.Options{}, nil)
+	rep, err := audit.Verify(bytes.NewReader(torn), audit.Config{}, nil)
 	if !errors.Is(err, audit.ErrTornLine) || errors.Is(err, audit.ErrTampered) || rep.Size != int64(len(whole)) || rep.Anchor.Lines != 3 {
 		t.Fatalf("Verify(torn) = %+v, %v; want ErrTornLine (not ErrTampered) after 3 lines", rep, err)
 	}
-	j, err = audit.OpenFile(path, audit.Options{})
+	j, err = audit.OpenFile(path, audit.Config{})
 	if err != nil {
 		t.Fatalf("OpenFile did not repair the torn line: %v", err)
 	}
@@ -185,13 +185,13 @@ func TestTornLineIsNotTampering(t *testing.T) {
 	if got := seqs(t, data); len(got) != 5 {
 		t.Errorf("after repair: %v", got)
 	}
-	if _, err := audit.Verify(bytes.NewReader(data), audit.Options{}, nil); err != nil {
+	if _, err := audit.Verify(bytes.NewReader(data), audit.Config{}, nil); err != nil {
 		t.Error(err)
 	}
 }
 
 // rechain rewrites a trail's chain values with o, as a forger would.
-func rechain(t *testing.T, trail []byte, o audit.Options) []byte {
+func rechain(t *testing.T, trail []byte, o audit.Config) []byte {
 	t.Helper()
 	var events []rollback.Event
 	for _, l := range bytes.Split(bytes.TrimSuffix(trail, []byte("\n")), []byte("\n")) {
@@ -214,7 +214,7 @@ func rechain(t *testing.T, trail []byte, o audit.Options) []byte {
 func TestKeyedChainAndAnchor(t *testing.T) {
 	key := []byte("the operator's secret key")
 	for _, keyed := range []bool{false, true} {
-		o := audit.Options{}
+		o := audit.Config{}
 		if keyed {
 			o.Key = key
 		}
@@ -232,7 +232,7 @@ func TestKeyedChainAndAnchor(t *testing.T) {
 			t.Errorf("keyed=%v: plain edit: %v", keyed, err)
 		}
 		// An edit with the chain recomputed by a forger without the key.
-		forged := rechain(t, edited, audit.Options{Key: map[bool][]byte{true: []byte("a guess")}[keyed]})
+		forged := rechain(t, edited, audit.Config{Key: map[bool][]byte{true: []byte("a guess")}[keyed]})
 		_, err := audit.Verify(bytes.NewReader(forged), o, nil)
 		if keyed != errors.Is(err, audit.ErrTampered) {
 			t.Errorf("keyed=%v: forged chain: %v (the doc says: detected only with a key)", keyed, err)
@@ -250,9 +250,9 @@ func TestKeyedChainAndAnchor(t *testing.T) {
 			t.Errorf("keyed=%v: truncation against the anchor: %v", keyed, err)
 		}
 		// The other setting does not verify.
-		other := audit.Options{Key: key}
+		other := audit.Config{Key: key}
 		if keyed {
-			other = audit.Options{}
+			other = audit.Config{}
 		}
 		if _, err := audit.Verify(bytes.NewReader(trail), other, nil); !errors.Is(err, audit.ErrTampered) {
 			t.Errorf("keyed=%v: verified with the other setting: %v", keyed, err)
@@ -262,12 +262,12 @@ func TestKeyedChainAndAnchor(t *testing.T) {
 
 func TestRepeatedEventIsTampering(t *testing.T) {
 	var buf bytes.Buffer
-	j, _ := audit.New(&buf, audit.Options{}, audit.Report{})
+	j, _ := audit.New(&buf, audit.Config{}, audit.Report{})
 	record(t, j, "checkout", 1, 2)
 	// A writer that is not exactly-once: the same event again, chained.
-	j2, _ := audit.New(&buf, audit.Options{}, audit.Report{Anchor: j.Anchor()})
+	j2, _ := audit.New(&buf, audit.Config{}, audit.Report{Anchor: j.Anchor()})
 	record(t, j2, "checkout", 2)
-	if _, err := audit.Verify(bytes.NewReader(buf.Bytes()), audit.Options{}, nil); !errors.Is(err, audit.ErrTampered) {
+	if _, err := audit.Verify(bytes.NewReader(buf.Bytes()), audit.Config{}, nil); !errors.Is(err, audit.ErrTampered) {
 		t.Errorf("repeated Seq: %v", err)
 	}
 }
@@ -278,21 +278,21 @@ func TestLongLines(t *testing.T) {
 		t.Skip("writes a 17 MiB line")
 	}
 	var buf bytes.Buffer
-	j, _ := audit.New(&buf, audit.Options{}, audit.Report{})
+	j, _ := audit.New(&buf, audit.Config{}, audit.Report{})
 	e := event("checkout", 1)
 	e.Reason = strings.Repeat("r", 17<<20)
 	if err := j.Record(context.Background(), e); err != nil {
 		t.Fatal(err)
 	}
 	record(t, j, "checkout", 2)
-	rep, err := audit.Verify(bytes.NewReader(buf.Bytes()), audit.Options{}, nil)
+	rep, err := audit.Verify(bytes.NewReader(buf.Bytes()), audit.Config{}, nil)
 	if err != nil || rep.Anchor.Lines != 2 {
 		t.Errorf("Verify = %+v, %v", rep, err)
 	}
 }
 
 func TestNewRefusesBadAnchor(t *testing.T) {
-	if _, err := audit.New(&bytes.Buffer{}, audit.Options{}, audit.Report{Anchor: audit.Anchor{Lines: 3}}); err == nil {
+	if _, err := audit.New(&bytes.Buffer{}, audit.Config{}, audit.Report{Anchor: audit.Anchor{Lines: 3}}); err == nil {
 		t.Error("an anchor with lines and no chain was accepted")
 	}
 }

@@ -31,8 +31,8 @@ var ErrTampered = errors.New("audit: trail tampered with")
 // truncated trail, and Verify reports it as ErrTampered.
 var ErrTornLine = errors.New("audit: torn last line")
 
-// Options choose the chain.
-type Options struct {
+// Config choose the chain.
+type Config struct {
 	// Key, when not empty, makes the chain keyed: each line carries
 	// "mac", the HMAC-SHA-256 under Key of the previous line's value and
 	// this line's event. Without it each line carries "chain", the
@@ -63,7 +63,7 @@ type Report struct {
 	Gaps int
 }
 
-func (o Options) field() string {
+func (o Config) field() string {
 	if len(o.Key) > 0 {
 		return `,"mac":"`
 	}
@@ -71,7 +71,7 @@ func (o Options) field() string {
 }
 
 // next is the chain value of event after prev.
-func (o Options) next(prev string, event []byte) string {
+func (o Config) next(prev string, event []byte) string {
 	var h interface {
 		io.Writer
 		Sum([]byte) []byte
@@ -89,7 +89,7 @@ func (o Options) next(prev string, event []byte) string {
 
 // line encodes e as one chained line after prev; it returns the line (with
 // its newline) and its chain value.
-func (o Options) line(prev string, e rollback.Event) ([]byte, string, error) {
+func (o Config) line(prev string, e rollback.Event) ([]byte, string, error) {
 	e.Time = e.Time.UTC()
 	b, err := json.Marshal(e)
 	if err != nil {
@@ -105,7 +105,7 @@ func (o Options) line(prev string, e rollback.Event) ([]byte, string, error) {
 	return b, chain, nil
 }
 
-// Verify reads a trail written by this package with the same Options and
+// Verify reads a trail written by this package with the same Config and
 // checks every line's chain value, that every line is an event, and that
 // each rollout's Seq only increases. Lines may be of any length. With an
 // anchor it also checks that the trail reaches anchor.Lines lines and
@@ -114,7 +114,7 @@ func (o Options) line(prev string, e rollback.Event) ([]byte, string, error) {
 // The error wraps ErrTampered for an altered trail (naming the first line
 // that does not check) and ErrTornLine for a torn last line; the Report
 // describes the lines that verified before it.
-func Verify(r io.Reader, o Options, anchor *Anchor) (Report, error) {
+func Verify(r io.Reader, o Config, anchor *Anchor) (Report, error) {
 	rep := Report{Last: map[string]uint64{}}
 	br := bufio.NewReaderSize(r, 64<<10)
 	field := o.field()

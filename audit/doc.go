@@ -7,7 +7,7 @@
 //
 // Each line is the event's JSON object (times in UTC) with one more field:
 // "chain", the SHA-256 of the previous line's value, a newline and this
-// line's event, or, with Options.Key, "mac", the HMAC-SHA-256 of the same
+// line's event, or, with Config.Key, "mac", the HMAC-SHA-256 of the same
 // under the key. The first line chains from the empty string.
 //
 // # Exactly once

@@ -22,7 +22,7 @@ func Example() {
 	dir, _ := os.MkdirTemp("", "audit")
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "checkout.jsonl")
-	opts := audit.Options{Key: []byte("from the operator's secret store")}
+	opts := audit.Config{Key: []byte("from the operator's secret store")}
 
 	trail, err := audit.OpenFile(path, opts)
 	if err != nil {

@@ -53,7 +53,7 @@ func TestFileTrailRecoversFromFaults(t *testing.T) {
 	} {
 		c := c
 		path := filepath.Join(t.TempDir(), "trail.jsonl")
-		j := &JSONLines{o: Options{Key: []byte("k")}, path: path, open: func(p string) (file, error) {
+		j := &JSONLines{o: Config{Key: []byte("k")}, path: path, open: func(p string) (file, error) {
 			f, err := openOSFile(p)
 			if err != nil {
 				return nil, err
@@ -80,7 +80,7 @@ func TestFileTrailRecoversFromFaults(t *testing.T) {
 			t.Errorf("%+v: %d failures, want the one injected", c, failed)
 		}
 		data, _ := os.ReadFile(path)
-		rep, err := Verify(bytes.NewReader(data), Options{Key: []byte("k")}, nil)
+		rep, err := Verify(bytes.NewReader(data), Config{Key: []byte("k")}, nil)
 		if err != nil || rep.Anchor.Lines != 4 || rep.Last["r"] != 4 {
 			t.Errorf("%+v: Verify = %+v, %v; want the 4 events once each", c, rep, err)
 		}

@@ -11,7 +11,7 @@ import (
 
 func validTrail(key []byte) ([]byte, audit.Anchor) {
 	var buf bytes.Buffer
-	j, _ := audit.New(&buf, audit.Options{Key: key}, audit.Report{})
+	j, _ := audit.New(&buf, audit.Config{Key: key}, audit.Report{})
 	for seq := uint64(1); seq <= 4; seq++ {
 		_ = j.Record(context.Background(), event("checkout", seq))
 	}
@@ -28,7 +28,7 @@ func FuzzVerify(f *testing.F) {
 	f.Add([]byte(`{"seq":1,"chain":"` + string(bytes.Repeat([]byte("0"), 64)) + `"}` + "\n"))
 	f.Add([]byte("\n\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		rep, err := audit.Verify(bytes.NewReader(data), audit.Options{}, nil)
+		rep, err := audit.Verify(bytes.NewReader(data), audit.Config{}, nil)
 		if err != nil {
 			if !errors.Is(err, audit.ErrTampered) && !errors.Is(err, audit.ErrTornLine) {
 				t.Fatalf("error %v is neither ErrTampered nor ErrTornLine", err)
@@ -63,7 +63,7 @@ func FuzzVerifyEdit(f *testing.F) {
 			}
 			edited[i] = b
 		}
-		if _, err := audit.Verify(bytes.NewReader(edited), audit.Options{Key: key}, &anchor); err == nil {
+		if _, err := audit.Verify(bytes.NewReader(edited), audit.Config{Key: key}, &anchor); err == nil {
 			t.Fatalf("edit at %d (cut=%v, byte %q) not detected", i, cut, b)
 		}
 	})

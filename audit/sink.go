@@ -26,7 +26,7 @@ import (
 // last line and reading back what the file holds.
 type JSONLines struct {
 	mu     sync.Mutex
-	o      Options
+	o      Config
 	w      io.Writer
 	anchor Anchor
 	last   map[string]uint64
@@ -71,7 +71,7 @@ var ErrClosed = errors.New("audit: trail closed")
 // that resume describes: the zero Report for a new trail, or what Verify
 // returned for it. When w has a Sync method (an *os.File does) it is
 // called after every line, so that an acknowledged event survives a crash.
-func New(w io.Writer, o Options, resume Report) (*JSONLines, error) {
+func New(w io.Writer, o Config, resume Report) (*JSONLines, error) {
 	if err := checkAnchor("resume.Anchor", resume.Anchor); err != nil {
 		return nil, err
 	}
@@ -100,7 +100,7 @@ var ErrLocked = errors.New("audit: trail held open by another writer")
 // Without an anchor, a trail cut in the middle of a line cannot be told
 // from one a crash tore; use OpenFileAnchored with the last anchor saved
 // to refuse it.
-func OpenFile(path string, o Options) (*JSONLines, error) {
+func OpenFile(path string, o Config) (*JSONLines, error) {
 	return OpenFileAnchored(path, o, Anchor{})
 }
 
@@ -110,7 +110,7 @@ func OpenFile(path string, o Options) (*JSONLines, error) {
 // anchored one, is refused as tampered (the error wraps ErrTampered) and
 // left as it is; only a torn line after the anchored lines, the one write
 // that was never acknowledged, is truncated.
-func OpenFileAnchored(path string, o Options, anchor Anchor) (*JSONLines, error) {
+func OpenFileAnchored(path string, o Config, anchor Anchor) (*JSONLines, error) {
 	if err := checkAnchor("anchor", anchor); err != nil {
 		return nil, err
 	}

@@ -678,7 +678,7 @@ type Config struct {
 	PostPromotionAnalyzer analysis.Analyzer
 	// Router applies splits. Required: a *[traffic.Router] (every mesh
 	// adapter, providers/httpsplit) or providers/fake's Router.
-	Router Router
+	Router Splitter
 	// Scaler, when set, scales the canary to zero and restores the stable
 	// version on a rollback.
 	Scaler workload.Scaler
@@ -835,11 +835,11 @@ func PresetPolicy(p analysis.Preset) Policy {
 	return pol
 }
 
-// Router is what a Rollout needs of a router: the method set of
+// Splitter is what a Rollout needs of a router: the method set of
 // [traffic.Router], which every mesh adapter returns. It is an interface
 // here, where it is used, so that providers/fake's recording Router and a
 // caller's own wrapper fit too.
-type Router interface {
+type Splitter interface {
 	SetSplit(ctx context.Context, s traffic.Split) error
 	Split(ctx context.Context) (traffic.Split, error)
 	Release(ctx context.Context) error

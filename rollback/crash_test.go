@@ -240,7 +240,7 @@ type routerLogLine struct {
 // loggingRouter logs every successful write with the phase the store held
 // at that moment; the split itself is kept by next (a file or httpsplit).
 type loggingRouter struct {
-	next  rollback.Router
+	next  rollback.Splitter
 	dir   string
 	store store.Store
 }
@@ -414,7 +414,7 @@ func crashChild(dir string, sc int) error {
 	var simNow sync.Mutex
 	now := func() time.Time { simNow.Lock(); defer simNow.Unlock(); return clock }
 
-	var next rollback.Router = fileRouter{filepath.Join(dir, fRouter)}
+	var next rollback.Splitter = fileRouter{filepath.Join(dir, fRouter)}
 	tmpl := metrics.MustParse(metrics.PromQL, "error-rate", `error_rate{version="{{version}}"}`)
 	var provider metrics.Provider
 	var drive func(at time.Time)

@@ -113,7 +113,7 @@ func ExamplePlan_sessionAffinity() {
 // A router that cannot route by cookie refuses the A/B test when the
 // rollout is built, naming the plan's field.
 func ExampleSplitChecker() {
-	router := traffic.NewRouter(&memDriver{split: traffic.AllStable()}, traffic.Options{Name: "VirtualService shop/reviews"})
+	router := traffic.NewRouter(&memDriver{split: traffic.AllStable()}, traffic.Config{Name: "VirtualService shop/reviews"})
 	_, err := rollback.New(rollback.Config{Name: "checkout", Router: router,
 		Plan: rollback.Plan{Interval: time.Minute, Strategy: rollback.StrategyABTest,
 			ABTest: &rollback.ABTest{Cohort: []traffic.Match{{Cookie: "canary", Value: "always"}}}}})

@@ -95,13 +95,13 @@ type memDriver struct {
 	n     int
 }
 
-func (d *memDriver) Read(context.Context) (traffic.Split, traffic.Version, error) {
+func (d *memDriver) Read(context.Context) (traffic.Split, traffic.Revision, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.split, d.n, nil
 }
 
-func (d *memDriver) Write(_ context.Context, v traffic.Version, s traffic.Split) (traffic.Split, traffic.Version, error) {
+func (d *memDriver) Write(_ context.Context, v traffic.Revision, s traffic.Split) (traffic.Split, traffic.Revision, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.split = s
@@ -137,7 +137,7 @@ func TestStrategyRouterRefusesPlan(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			d := &memDriver{split: traffic.AllStable()}
 			h := newHarness(tt.plan, rollback.Policy{}, fake.Constant(0.001, 500))
-			h.cfg.Router = traffic.NewRouter(d, traffic.Options{Name: "VirtualService shop/reviews"})
+			h.cfg.Router = traffic.NewRouter(d, traffic.Config{Name: "VirtualService shop/reviews"})
 			var fe *canary.FieldError
 			_, err := rollback.New(h.cfg)
 			if !errors.As(err, &fe) || fe.Field != tt.field || !strings.Contains(err.Error(), tt.why) {
@@ -159,7 +159,7 @@ func TestStrategyRouterRefusesPlan(t *testing.T) {
 	}
 	// A weighted canary without a mirror still runs over the limited router.
 	h := newHarness(rollback.Plan{Stages: rollback.Weights(10, 50), Interval: time.Minute}, rollback.Policy{}, fake.Constant(0.001, 500))
-	h.cfg.Router = traffic.NewRouter(&memDriver{split: traffic.AllStable()}, traffic.Options{Name: "VirtualService shop/reviews"})
+	h.cfg.Router = traffic.NewRouter(&memDriver{split: traffic.AllStable()}, traffic.Config{Name: "VirtualService shop/reviews"})
 	if _, err := rollback.New(h.cfg); err != nil {
 		t.Fatalf("New of a plain canary: %v", err)
 	}
@@ -448,7 +448,7 @@ func TestResumeOverLimitedRouter(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := &memDriver{split: h.router.Current()}
-	h.cfg.Router = traffic.NewRouter(d, traffic.Options{Name: "VirtualService shop/reviews"})
+	h.cfg.Router = traffic.NewRouter(d, traffic.Config{Name: "VirtualService shop/reviews"})
 	r2, err := rollback.Open(ctx, h.cfg)
 	if err != nil {
 		t.Fatalf("Open of a started rollout: %v", err)
@@ -466,7 +466,7 @@ func TestResumeOverLimitedRouter(t *testing.T) {
 	// Not started: refused.
 	h2 := newHarness(abPlan(5, cookieM), rollback.Policy{}, fake.Constant(0.001, 500))
 	snap, _ := h2.build(t).Snapshot()
-	h2.cfg.Router = traffic.NewRouter(&memDriver{split: traffic.AllStable()}, traffic.Options{Name: "VirtualService shop/reviews"})
+	h2.cfg.Router = traffic.NewRouter(&memDriver{split: traffic.AllStable()}, traffic.Config{Name: "VirtualService shop/reviews"})
 	if _, err := rollback.Restore(h2.cfg, snap); !errors.As(err, &fe) {
 		t.Fatalf("Restore of a pending rollout = %v", err)
 	}

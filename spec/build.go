@@ -388,12 +388,12 @@ func (an Analyzer) build(f string, names map[string]bool) (analysis.Analyzer, er
 }
 
 // RouterFactory builds the router the file's router block describes.
-type RouterFactory func(ctx context.Context, r Router) (rollback.Router, error)
+type RouterFactory func(ctx context.Context, r Router) (rollback.Splitter, error)
 
 // ProviderFactory builds the metrics provider the file's provider block
 // describes; router is the router just built (the httpsplit router is its
 // own provider).
-type ProviderFactory func(ctx context.Context, p Provider, router rollback.Router) (metrics.Provider, error)
+type ProviderFactory func(ctx context.Context, p Provider, router rollback.Splitter) (metrics.Provider, error)
 
 // Factories build what needs a connection.
 type Factories struct {

@@ -85,8 +85,8 @@ func TestGoodRolloutBuilds(t *testing.T) {
 	router := fake.NewRouter()
 	prov := fake.NewProvider(router)
 	cfg, err := ro.Build(context.Background(), spec.Factories{
-		Router:   func(context.Context, spec.Router) (rollback.Router, error) { return router, nil },
-		Provider: func(context.Context, spec.Provider, rollback.Router) (metrics.Provider, error) { return prov, nil },
+		Router:   func(context.Context, spec.Router) (rollback.Splitter, error) { return router, nil },
+		Provider: func(context.Context, spec.Provider, rollback.Splitter) (metrics.Provider, error) { return prov, nil },
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,7 @@ import (
 	"github.com/meshcanary/canary/store"
 )
 
-// Two drivers read the same version; the second one's Save is refused.
+// Two drivers read the same revision; the second one's Save is refused.
 func ExampleMemory() {
 	ctx := context.Background()
 	var s store.Memory

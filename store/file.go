@@ -26,7 +26,7 @@ import (
 // which its documentation of [NewFile] on such systems says.
 //
 // A record's file starts with one header line holding the format and the
-// version, followed by the caller's bytes unchanged.
+// revision, followed by the caller's bytes unchanged.
 type File struct {
 	dir string
 	mu  sync.Mutex // orders this process's own Saves and Deletes
@@ -111,8 +111,8 @@ func (f *File) Save(ctx context.Context, key string, data []byte, prev string) (
 	if cur != "" {
 		n, _ = strconv.ParseUint(cur, 10, 64)
 	} else if last, err := os.ReadFile(f.lastPath(key)); err == nil {
-		// The record was deleted: go on from its last version, so that a
-		// driver still holding that version cannot overwrite the new one.
+		// The record was deleted: go on from its last revision, so that a
+		// driver still holding that revision cannot overwrite the new one.
 		n, _ = strconv.ParseUint(string(last), 10, 64)
 	}
 	v := strconv.FormatUint(n+1, 10)
@@ -129,14 +129,14 @@ func (f *File) Save(ctx context.Context, key string, data []byte, prev string) (
 
 func (f *File) lastPath(key string) string { return filepath.Join(f.dir, "."+key+".last") }
 
-// writeLast records, durably, the version of a record about to be deleted.
-func (f *File) writeLast(key, version string) error {
+// writeLast records, durably, the revision of a record about to be deleted.
+func (f *File) writeLast(key, revision string) error {
 	tmp, err := os.CreateTemp(f.dir, "."+key+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
 	name := tmp.Name()
-	_, werr := tmp.WriteString(version)
+	_, werr := tmp.WriteString(revision)
 	if werr == nil {
 		werr = tmp.Sync()
 	}
@@ -200,8 +200,8 @@ func (f *File) Delete(ctx context.Context, key string, prev string) error {
 	if cur != prev {
 		return errConflict(key, prev, cur)
 	}
-	// Remember the last version before removing the record, so that a
-	// record created anew never gets a version given before.
+	// Remember the last revision before removing the record, so that a
+	// record created anew never gets a revision given before.
 	if err := f.writeLast(key, cur); err != nil {
 		return err
 	}

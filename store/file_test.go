@@ -61,7 +61,7 @@ func TestCompareAndSwap(t *testing.T) {
 	}
 }
 
-// Of many drivers racing to save over the same version, exactly one wins.
+// Of many drivers racing to save over the same revision, exactly one wins.
 func TestOneWinner(t *testing.T) {
 	ctx := context.Background()
 	for name, s := range stores(t) {
@@ -90,14 +90,14 @@ func TestOneWinner(t *testing.T) {
 			}
 			wg.Wait()
 			if wins != 1 {
-				t.Fatalf("%d Saves won over one version, want 1", wins)
+				t.Fatalf("%d Saves won over one revision, want 1", wins)
 			}
 		})
 	}
 }
 
 // Two File stores over one directory (two processes) see each other's
-// writes and are fenced by the version.
+// writes and are fenced by the revision.
 func TestFileShared(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()

@@ -13,26 +13,26 @@ var (
 	// ErrNotFound: no record is stored under the key. Its code is
 	// [canary.NotFound].
 	ErrNotFound = canary.NewError(canary.NotFound, "store: not found")
-	// ErrConflict: the record's version is not the one the caller named;
+	// ErrConflict: the record's revision is not the one the caller named;
 	// someone else wrote (or deleted) it since it was read. Its code is
 	// [canary.Conflict].
-	ErrConflict = canary.NewError(canary.Conflict, "store: version conflict")
+	ErrConflict = canary.NewError(canary.Conflict, "store: revision conflict")
 )
 
-// Store keeps records by key with compare-and-swap on a version.
+// Store keeps records by key with compare-and-swap on a revision.
 // Implementations are safe for concurrent use.
 //
-// A version is an opaque non-empty string that changes at every Save; the
-// empty version means "no record".
+// A revision is an opaque non-empty string that changes at every Save; the
+// empty revision means "no record".
 type Store interface {
-	// Load returns the record stored under key and its version, or an
+	// Load returns the record stored under key and its revision, or an
 	// error wrapping ErrNotFound.
-	Load(ctx context.Context, key string) (data []byte, version string, err error)
-	// Save stores data under key if the stored version is prev ("" when
-	// the caller expects no record) and returns the new version. Otherwise
+	Load(ctx context.Context, key string) (data []byte, revision string, err error)
+	// Save stores data under key if the stored revision is prev ("" when
+	// the caller expects no record) and returns the new revision. Otherwise
 	// it stores nothing and returns an error wrapping ErrConflict.
-	Save(ctx context.Context, key string, data []byte, prev string) (version string, err error)
-	// Delete removes the record under key if its version is prev, and
+	Save(ctx context.Context, key string, data []byte, prev string) (revision string, err error)
+	// Delete removes the record under key if its revision is prev, and
 	// returns an error wrapping ErrConflict otherwise (ErrNotFound when
 	// there is no record).
 	Delete(ctx context.Context, key string, prev string) error
@@ -66,8 +66,8 @@ type Memory struct {
 }
 
 type memRecord struct {
-	data    []byte
-	version string
+	data     []byte
+	revision string
 }
 
 var _ Store = (*Memory)(nil)
@@ -86,7 +86,7 @@ func (m *Memory) Load(ctx context.Context, key string) ([]byte, string, error) {
 	if !ok {
 		return nil, "", errNotFound(key)
 	}
-	return append([]byte(nil), r.data...), r.version, nil
+	return append([]byte(nil), r.data...), r.revision, nil
 }
 
 // Save implements Store.
@@ -99,7 +99,7 @@ func (m *Memory) Save(ctx context.Context, key string, data []byte, prev string)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if cur := m.recs[key].version; cur != prev {
+	if cur := m.recs[key].revision; cur != prev {
 		return "", errConflict(key, prev, cur)
 	}
 	if m.recs == nil {
@@ -107,7 +107,7 @@ func (m *Memory) Save(ctx context.Context, key string, data []byte, prev string)
 	}
 	m.seq++
 	v := strconv.FormatUint(m.seq, 10)
-	m.recs[key] = memRecord{data: append([]byte(nil), data...), version: v}
+	m.recs[key] = memRecord{data: append([]byte(nil), data...), revision: v}
 	return v, nil
 }
 
@@ -125,8 +125,8 @@ func (m *Memory) Delete(ctx context.Context, key string, prev string) error {
 	if !ok {
 		return errNotFound(key)
 	}
-	if r.version != prev {
-		return errConflict(key, prev, r.version)
+	if r.revision != prev {
+		return errConflict(key, prev, r.revision)
 	}
 	delete(m.recs, key)
 	return nil
@@ -137,7 +137,7 @@ func errNotFound(key string) error {
 }
 
 func errConflict(key, prev, cur string) error {
-	return &keyError{key: key, err: ErrConflict, detail: "expected version " + strconv.Quote(prev) + ", stored " + strconv.Quote(cur)}
+	return &keyError{key: key, err: ErrConflict, detail: "expected revision " + strconv.Quote(prev) + ", stored " + strconv.Quote(cur)}
 }
 
 type keyError struct {

@@ -161,13 +161,13 @@ func TestRouterRefusesMatchesItsDriverCannotCarry(t *testing.T) {
 
 	// Header matches but not prefixes: the kind is named.
 	fd := &featDriver{memDriver: memDriver{split: traffic.AllStable()}, f: traffic.Features{HeaderMatch: true}}
-	fr := traffic.NewRouter(fd, traffic.Options{Name: "Feat route"})
+	fr := traffic.NewRouter(fd, traffic.Config{Name: "Feat route"})
 	var fe *canary.FieldError
 	if err := fr.Check(ab); !errors.As(err, &fe) || fe.Field != "Split.Cohort[0].Kind" {
 		t.Errorf("Check = %v, want a FieldError on Split.Cohort[0].Kind", err)
 	}
 	fd.f.PrefixMatch, fd.f.Affinity = true, true
-	fr = traffic.NewRouter(fd, traffic.Options{Name: "Feat route"})
+	fr = traffic.NewRouter(fd, traffic.Config{Name: "Feat route"})
 	for _, s := range []traffic.Split{ab, sticky} {
 		if err := fr.SetSplit(context.Background(), s); err != nil {
 			t.Errorf("SetSplit(%v) = %v", s, err)

@@ -52,7 +52,7 @@
 // the driver's Check for what the back end cannot express), honours a done
 // context, skips a write when the split in force is already the one asked
 // for, pins each write to the version it read and retries a conflict after
-// a pause that grows with each attempt, with jitter ([Options.Backoff],
+// a pause that grows with each attempt, with jitter ([Config.Backoff],
 // [DefaultBackoff] as client-go's util/retry), compares what the back end
 // stored with what was written ([ErrVerify]), writes a rollback
 // (SetSplit(ctx, [AllStable]())) with one request on the version it saw last,
@@ -61,8 +61,8 @@
 // the back end's native error.
 //
 // A Driver does only the I/O and the translation: Read returns the split
-// in force with a Version (the object as read), Write puts a split in force
-// pinned to a Version, and ErrorCode classifies its back end's errors. The
+// in force with a Revision (the object as read), Write puts a split in force
+// pinned to a Revision, and ErrorCode classifies its back end's errors. The
 // adapters in this module build their Router with New (istio.New,
 // gatewayapi.New, appmesh.New); httpsplit's Proxy has one (Proxy.Router);
 // providers/fake wraps one for tests.

@@ -18,13 +18,13 @@ type table struct {
 	writes  int
 }
 
-func (t *table) Read(context.Context) (traffic.Split, traffic.Version, error) {
+func (t *table) Read(context.Context) (traffic.Split, traffic.Revision, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.split, t.version, nil
 }
 
-func (t *table) Write(_ context.Context, v traffic.Version, s traffic.Split) (traffic.Split, traffic.Version, error) {
+func (t *table) Write(_ context.Context, v traffic.Revision, s traffic.Split) (traffic.Split, traffic.Revision, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if v != t.version {
@@ -42,7 +42,7 @@ func (t *table) ErrorCode(err error) canary.ErrorCode { return canary.Code(err) 
 func ExampleNewRouter() {
 	ctx := context.Background()
 	d := &table{split: traffic.AllStable()}
-	r := traffic.NewRouter(d, traffic.Options{Name: "table demo"})
+	r := traffic.NewRouter(d, traffic.Config{Name: "table demo"})
 
 	fmt.Println(r.SetSplit(ctx, traffic.Weighted(10)))
 	fmt.Println(r.SetSplit(ctx, traffic.Weighted(10))) // in force: no write
@@ -69,7 +69,7 @@ func (*headerTable) Features() traffic.Features { return traffic.Features{Header
 func ExampleFeaturer() {
 	ctx := context.Background()
 	d := &headerTable{table{split: traffic.AllStable()}}
-	r := traffic.NewRouter(d, traffic.Options{Name: "header table"})
+	r := traffic.NewRouter(d, traffic.Config{Name: "header table"})
 
 	ab := traffic.AllStable()
 	ab.Cohort, _ = traffic.NewCohort(traffic.Match{Header: "x-canary", Value: "insider"})

@@ -27,12 +27,12 @@ func TestRouterPreflight(t *testing.T) {
 	v := traffic.Versions{Stable: "v1", Canary: "v2", Measured: true}
 
 	// A driver that cannot tell: the zero Facts, no error.
-	if f, err := traffic.NewRouter(&memDriver{split: traffic.AllStable()}, traffic.Options{}).Preflight(ctx, v); err != nil || f != (traffic.Facts{}) {
+	if f, err := traffic.NewRouter(&memDriver{split: traffic.AllStable()}, traffic.Config{}).Preflight(ctx, v); err != nil || f != (traffic.Facts{}) {
 		t.Errorf("a driver without Preflight: %+v, %v", f, err)
 	}
 
 	d := &preflightDriver{memDriver: &memDriver{split: traffic.AllStable()}}
-	r := traffic.NewRouter(d, traffic.Options{Name: "route shop/checkout"})
+	r := traffic.NewRouter(d, traffic.Config{Name: "route shop/checkout"})
 	if f, err := r.Preflight(ctx, v); err != nil || !f.Ephemeral || len(d.asked) != 1 || d.asked[0] != v {
 		t.Errorf("Preflight = %+v, %v; asked %v", f, err, d.asked)
 	}

@@ -21,27 +21,27 @@ import (
 // A Driver is used through [NewRouter], never directly. It must be safe for
 // concurrent use.
 type Driver interface {
-	// Read returns the split in force and a Version: the driver's record
+	// Read returns the split in force and a Revision: the driver's record
 	// of the object as read, which the Router passes back to Write.
 	//
 	// When the object exists but carries no split the driver can read
-	// (weights that do not sum to 100, say), Read returns the Version with
+	// (weights that do not sum to 100, say), Read returns the Revision with
 	// a non-nil error: SetSplit may still write a split over it, while
 	// Split and Release return the error. Otherwise a non-nil error comes
-	// with a nil Version.
-	Read(ctx context.Context) (Split, Version, error)
+	// with a nil Revision.
+	Read(ctx context.Context) (Split, Revision, error)
 	// Write puts s in force on the object as v recorded it, pinned to
 	// that version: if the object changed since, the write must fail with
 	// an error that ErrorCode classifies as [canary.Conflict], and the
 	// Router reads again and retries. Write returns the split in force
 	// after the write as the back end reports it (the object the write
 	// returned, or a read), which the Router compares with s, and the
-	// Version of the object written. When the write went through but the
-	// split it stored cannot be read, Write returns that Version with the
+	// Revision of the object written. When the write went through but the
+	// split it stored cannot be read, Write returns that Revision with the
 	// reading error, and the Router reports [ErrVerify]. The split s has
 	// been validated ([Split.Validate] and, if the driver has one, Check)
 	// before Write is called.
-	Write(ctx context.Context, v Version, s Split) (Split, Version, error)
+	Write(ctx context.Context, v Revision, s Split) (Split, Revision, error)
 	// ErrorCode classifies an error returned by Read or Write, typically
 	// from the back end's native error (an HTTP status, a Kubernetes
 	// reason). Returning [canary.Unknown] lets the Router fall back to
@@ -80,17 +80,24 @@ type Featurer interface {
 	Features() Features
 }
 
-// Version is a Driver's record of the object as it read or wrote it (its
+// Revision is a Driver's record of the object as it read or wrote it (its
 // resourceVersion, or the whole object), opaque to the Router. A nil
-// Version means none.
-type Version any
+// Revision means none.
+type Revision any
+
+// Version is the former name of [Revision], kept so that a driver written
+// before the rename still compiles.
+//
+// Deprecated: use [Revision]; Version means one of the two versions of the
+// service (package workload).
+type Version = Revision
 
 // DefaultRetries is how many times the Router retries a conflicting write
-// when Options.Retries is zero.
+// when Config.Retries is zero.
 const DefaultRetries = 4
 
 // DefaultBackoff is the pause between conflict retries when
-// Options.Backoff is zero: 10 ms, then five times longer each retry, each
+// Config.Backoff is zero: 10 ms, then five times longer each retry, each
 // lengthened at random by up to a tenth, at most a second — the values of
 // k8s.io/client-go/util/retry.DefaultBackoff (Duration 10ms, Factor 5.0,
 // Jitter 0.1), with a cap.
@@ -128,8 +135,8 @@ func (b Backoff) Pause(retry int, u float64) time.Duration {
 	return time.Duration(d)
 }
 
-// Options tune a Router. The zero value is the defaults.
-type Options struct {
+// Config tune a Router. The zero value is the defaults.
+type Config struct {
 	// Name names the managed object in error messages, for example
 	// "VirtualService shop/reviews". Empty means "route".
 	Name string
@@ -157,8 +164,8 @@ type Options struct {
 //   - a cancelled or expired context is refused before any I/O;
 //   - SetSplit of the split already in force costs one read and no write;
 //   - a write is pinned to the version read, and a conflict is retried
-//     after a pause (Options.Backoff, with jitter) from a fresh read, at
-//     most Options.Retries times; then the error matches [ErrConflict];
+//     after a pause (Config.Backoff, with jitter) from a fresh read, at
+//     most Config.Retries times; then the error matches [ErrConflict];
 //   - what the back end stored is compared with what was written: a
 //     difference is [ErrVerify], so a caller needs no read after a write;
 //   - a rollback, SetSplit(ctx, AllStable()), is written from the version
@@ -181,12 +188,12 @@ type Router struct {
 	rand    func() float64
 
 	mu   sync.Mutex
-	last Version // as last read or written, for the one-write rollback
+	last Revision // as last read or written, for the one-write rollback
 }
 
 // NewRouter returns a Router over d. It panics if d is nil, as a
 // programming error.
-func NewRouter(d Driver, o Options) *Router {
+func NewRouter(d Driver, o Config) *Router {
 	if d == nil {
 		panic("traffic: NewRouter with a nil Driver")
 	}
@@ -234,7 +241,7 @@ func (r *Router) SetSplit(ctx context.Context, s Split) error {
 	if err := r.Check(s); err != nil {
 		return err
 	}
-	var fast Version
+	var fast Revision
 	if s == AllStable() {
 		// A rollback: one write from the version last seen.
 		fast = r.cached()
@@ -308,7 +315,7 @@ func (r *Router) Release(ctx context.Context) error {
 // when not nil, is a version to write on without reading first. target maps
 // the split read (or the error reading it, with a version) to the split to
 // write and whether a write is needed.
-func (r *Router) update(ctx context.Context, op string, fast Version, target func(Split, error) (Split, bool, error)) error {
+func (r *Router) update(ctx context.Context, op string, fast Revision, target func(Split, error) (Split, bool, error)) error {
 	if err := ctx.Err(); err != nil {
 		return r.wrap(op, err, 0)
 	}
@@ -369,7 +376,7 @@ var (
 	// where it was not read.
 	errNotRead = errors.New("traffic: split in force not read")
 	// errNoVersion reports a Driver whose Read returned neither a
-	// Version nor an error.
+	// Revision nor an error.
 	errNoVersion = errors.New("traffic: the driver's Read returned no version")
 )
 
@@ -389,13 +396,13 @@ func (r *Router) wrap(op string, err error, attempts int) error {
 	return &Error{Op: op, Object: r.name, Code: r.code(err), Err: err, attempts: attempts}
 }
 
-func (r *Router) remember(v Version) {
+func (r *Router) remember(v Revision) {
 	r.mu.Lock()
 	r.last = v
 	r.mu.Unlock()
 }
 
-func (r *Router) cached() Version {
+func (r *Router) cached() Revision {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.last
@@ -409,7 +416,7 @@ func (r *Router) cached() Version {
 // split refused before any I/O is a *[canary.FieldError] instead.
 type Error struct {
 	Op     string           // "set split of", "read split of" or "release"
-	Object string           // Options.Name
+	Object string           // Config.Name
 	Code   canary.ErrorCode // the category
 	Err    error            // the driver's (or the context's) error
 

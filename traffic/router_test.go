@@ -32,7 +32,7 @@ type memDriver struct {
 	calls      []string
 }
 
-func (d *memDriver) Read(ctx context.Context) (traffic.Split, traffic.Version, error) {
+func (d *memDriver) Read(ctx context.Context) (traffic.Split, traffic.Revision, error) {
 	d.calls = append(d.calls, "read")
 	if d.readErr != nil {
 		return traffic.Split{}, nil, d.readErr
@@ -43,7 +43,7 @@ func (d *memDriver) Read(ctx context.Context) (traffic.Split, traffic.Version, e
 	return d.split, d.version, nil
 }
 
-func (d *memDriver) Write(ctx context.Context, v traffic.Version, s traffic.Split) (traffic.Split, traffic.Version, error) {
+func (d *memDriver) Write(ctx context.Context, v traffic.Revision, s traffic.Split) (traffic.Split, traffic.Revision, error) {
 	d.calls = append(d.calls, fmt.Sprintf("write@%v", v))
 	if d.conflicts > 0 {
 		d.conflicts--
@@ -79,7 +79,7 @@ type pauses []time.Duration
 func (p *pauses) sleep(_ context.Context, d time.Duration) error { *p = append(*p, d); return nil }
 
 func newRouter(d *memDriver, p *pauses, retries int) *traffic.Router {
-	return traffic.NewRouter(d, traffic.Options{Name: "Mem test/route", Retries: retries, Sleep: p.sleep, Rand: func() float64 { return 0.5 }})
+	return traffic.NewRouter(d, traffic.Config{Name: "Mem test/route", Retries: retries, Sleep: p.sleep, Rand: func() float64 { return 0.5 }})
 }
 
 func TestRouterSkipsAWriteThatChangesNothing(t *testing.T) {

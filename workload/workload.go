@@ -71,7 +71,7 @@ type Approval struct {
 	Reason   string `json:"reason,omitempty"`
 }
 
-// Gate is asked, at every step of a rollout that waits at a gate, whether
+// Gate is asked, at every Step of a rollout that waits at a gate, whether
 // the rollout may go ahead (a ticket system, a chat-ops approval…). A
 // rollout with a gate and no Gate implementation waits for a person's
 // approval through the rollout's own Approve.

@@ -258,7 +258,7 @@ func cmdVerify(e env, args []string) error {
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	rep, err := audit.Verify(bytes.NewReader(b), audit.Options{}, nil)
+	rep, err := audit.Verify(bytes.NewReader(b), audit.Config{}, nil)
 	n, last := int(rep.Anchor.Lines), rep.Anchor.Chain
 	if err != nil {
 		return fail(exitTampered, "audit trail of %s: %v", name, err)

@@ -456,7 +456,7 @@ func openAudit(ctx context.Context, st store.Store, name string, show progress) 
 	if err != nil {
 		return nil, err
 	}
-	rep, err := audit.Verify(bytes.NewReader(b), audit.Options{}, nil)
+	rep, err := audit.Verify(bytes.NewReader(b), audit.Config{}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("audit trail of %s: %w", name, err)
 	}
@@ -472,7 +472,7 @@ func openAudit(ctx context.Context, st store.Store, name string, show progress) 
 // Record implements [rollback.Sink].
 func (a *auditSink) Record(ctx context.Context, e rollback.Event) error {
 	var buf bytes.Buffer
-	j, err := audit.New(&buf, audit.Options{}, a.rep)
+	j, err := audit.New(&buf, audit.Config{}, a.rep)
 	if err != nil {
 		return err
 	}

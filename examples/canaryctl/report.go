@@ -48,7 +48,7 @@ func cmdReport(e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	rep, chainErr := audit.Verify(bytes.NewReader(b), audit.Options{}, nil)
+	rep, chainErr := audit.Verify(bytes.NewReader(b), audit.Config{}, nil)
 	n := int(rep.Anchor.Lines)
 	evs, err := parseEvents(b)
 	if err != nil {

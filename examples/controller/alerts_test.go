@@ -64,7 +64,7 @@ func postAlert(t *testing.T, url, token string, body []byte) (int, trigger.Resul
 // informersOnly builds a replica that watches (its informers run) but
 // contests no shard: the replica an alert reaches when another holds the
 // rollout's shard.
-func informersOnly(t *testing.T, o Options) *Controller {
+func informersOnly(t *testing.T, o Config) *Controller {
 	t.Helper()
 	c, err := New(o)
 	if err != nil {

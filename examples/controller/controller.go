@@ -34,12 +34,12 @@ import (
 	"github.com/meshcanary/canary/workload"
 )
 
-// Options configure a Controller. Zero values are documented defaults.
-type Options struct {
+// Config configure a Controller. Zero values are documented defaults.
+type Config struct {
 	Kube    k8s.Interface
 	Dynamic dynamic.Interface
 	// Routers builds the traffic router for a rollout (routers.go).
-	Routers func(r *Rollout) (rollback.Router, error)
+	Routers func(r *Rollout) (rollback.Splitter, error)
 	// Metrics answers the rollouts' queries. Required when a rollout has
 	// metrics.
 	Metrics metrics.Provider
@@ -77,7 +77,7 @@ type Options struct {
 // Controller drives one [rollback.Rollout] per Rollout object of the shards
 // this replica holds.
 type Controller struct {
-	o        Options
+	o        Config
 	queue    workqueue.TypedRateLimitingInterface[string]
 	rollouts cache.GenericLister
 	deps     appslisters.DeploymentLister
@@ -91,18 +91,18 @@ type Controller struct {
 }
 
 // New builds a Controller and its informers; Run starts them.
-func New(o Options) (*Controller, error) {
+func New(o Config) (*Controller, error) {
 	if o.Kube == nil || o.Dynamic == nil {
-		return nil, canary.Invalid("Options.Kube", nil, "and Options.Dynamic must not be nil")
+		return nil, canary.Invalid("Config.Kube", nil, "and Config.Dynamic must not be nil")
 	}
 	if o.LeaseNamespace == "" {
-		return nil, canary.Invalid("Options.LeaseNamespace", o.LeaseNamespace, "must not be empty")
+		return nil, canary.Invalid("Config.LeaseNamespace", o.LeaseNamespace, "must not be empty")
 	}
 	if o.Identity == "" {
-		return nil, canary.Invalid("Options.Identity", o.Identity, "must not be empty")
+		return nil, canary.Invalid("Config.Identity", o.Identity, "must not be empty")
 	}
 	if o.Routers == nil {
-		return nil, canary.Invalid("Options.Routers", nil, "must not be nil")
+		return nil, canary.Invalid("Config.Routers", nil, "must not be nil")
 	}
 	if o.Shards <= 0 {
 		o.Shards = 8

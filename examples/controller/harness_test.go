@@ -300,7 +300,7 @@ func (f *fixture) rollout(t testing.TB, name string) *Rollout {
 }
 
 // controllerOptions are in-process replica options for the fixture.
-func (f *fixture) controllerOptions(t testing.TB, identity string, cfg *rest.Config) Options {
+func (f *fixture) controllerOptions(t testing.TB, identity string, cfg *rest.Config) Config {
 	t.Helper()
 	if cfg == nil {
 		cfg = rest.CopyConfig(f.env.Config)
@@ -317,7 +317,7 @@ func (f *fixture) controllerOptions(t testing.TB, identity string, cfg *rest.Con
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Options{Kube: kc, Dynamic: dc, Routers: rt, Metrics: fakeMetrics{}, Namespace: f.ns, LeaseNamespace: f.ns,
+	return Config{Kube: kc, Dynamic: dc, Routers: rt, Metrics: fakeMetrics{}, Namespace: f.ns, LeaseNamespace: f.ns,
 		Identity: identity, Shards: 4, LeaseDuration: 4 * time.Second, RenewDeadline: 3 * time.Second,
 		RetryPeriod: 500 * time.Millisecond, Log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 }
@@ -341,7 +341,7 @@ func watchFrom(ctx context.Context, t testing.TB, list func(context.Context) (st
 }
 
 // start runs an in-process replica until the test ends.
-func start(t testing.TB, o Options) *Controller {
+func start(t testing.TB, o Config) *Controller {
 	t.Helper()
 	c, _ := startStoppable(t, o)
 	return c

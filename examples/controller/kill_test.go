@@ -221,7 +221,7 @@ func TestKillShardHolders(t *testing.T) {
 		return p == "succeeded" || p == "rolled-back"
 	}
 	addBatch()
-	sh := newShards(Options{Shards: shards}, nil, nil)
+	sh := newShards(Config{Shards: shards}, nil, nil)
 	rng := rand.New(rand.NewPCG(1, 2))
 	var failovers []time.Duration
 	kills := 0

@@ -108,7 +108,7 @@ func run(ctx context.Context, args []string, provider metrics.Provider) error {
 	col := mcprom.NewRolloutMetrics("")
 	reg := prom.NewRegistry()
 	reg.MustRegister(col, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	c, err := New(Options{Kube: kc, Dynamic: dc, Routers: rt, Metrics: provider, Namespace: *namespace,
+	c, err := New(Config{Kube: kc, Dynamic: dc, Routers: rt, Metrics: provider, Namespace: *namespace,
 		LeaseNamespace: *leaseNS, Identity: *identity, Shards: *shardsN, Workers: *workers, Balance: *balance,
 		LeaseDuration: *leaseDur, RenewDeadline: *renew, RetryPeriod: *retry, Log: log, Collector: col})
 	if err != nil {

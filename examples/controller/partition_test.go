@@ -43,7 +43,7 @@ func (faultyCanary) Query(_ context.Context, q metrics.Query) (metrics.Result, e
 
 // startStoppable runs an in-process replica; stop ends it and returns once
 // its Run has returned (no request of it is in flight any more).
-func startStoppable(t testing.TB, o Options) (*Controller, func()) {
+func startStoppable(t testing.TB, o Config) (*Controller, func()) {
 	t.Helper()
 	c, err := New(o)
 	if err != nil {

@@ -20,9 +20,9 @@ import (
 // spec.router.kind: an Istio VirtualService in host mode (one host per
 // version), a Gateway API HTTPRoute (one backendRef per version), an SMI TrafficSplit, the AWS Load Balancer
 // Controller's weighted action on an Ingress, or the replica ratio of two
-// Deployments behind one Service. Only the [rollback.Router] methods are
+// Deployments behind one Service. Only the [rollback.Splitter] methods are
 // used; deploy/rbac.yaml grants each exactly the verbs it uses.
-func routers(cfg *rest.Config) (func(r *Rollout) (rollback.Router, error), error) {
+func routers(cfg *rest.Config) (func(r *Rollout) (rollback.Splitter, error), error) {
 	ic, err := istioclient.NewForConfig(cfg)
 	if err != nil {
 		return nil, err
@@ -39,7 +39,7 @@ func routers(cfg *rest.Config) (func(r *Rollout) (rollback.Router, error), error
 	if err != nil {
 		return nil, err
 	}
-	return func(r *Rollout) (rollback.Router, error) {
+	return func(r *Rollout) (rollback.Splitter, error) {
 		rt := r.Spec.Router
 		switch rt.Kind {
 		case "VirtualService":

@@ -19,7 +19,7 @@ import (
 var everything = labels.Everything()
 
 // shards is this replica's side of the sharding: one coordination.k8s.io
-// Lease per shard ("meshcanary-shard-<i>" in Options.LeaseNamespace),
+// Lease per shard ("meshcanary-shard-<i>" in Config.LeaseNamespace),
 // contested with client-go's leaderelection by every replica. A rollout
 // belongs to shard fnv32a(namespace/name) mod Shards, so it has one driver
 // at a time: the holder of its shard's Lease. A replica that dies stops
@@ -32,7 +32,7 @@ var everything = labels.Everything()
 // "meshcanary" on every write (client-go's resourcelock.LeaseLock names
 // none).
 type shards struct {
-	o        Options
+	o        Config
 	acquired func(int)
 	lost     func(int)
 
@@ -41,7 +41,7 @@ type shards struct {
 	release map[int]context.CancelFunc // ends a shard's election (and gives the Lease up)
 }
 
-func newShards(o Options, acquired, lost func(int)) *shards {
+func newShards(o Config, acquired, lost func(int)) *shards {
 	return &shards{o: o, acquired: acquired, lost: lost, held: map[int]context.Context{}, release: map[int]context.CancelFunc{}}
 }
 
@@ -163,7 +163,7 @@ func sleep(ctx context.Context, d time.Duration) {
 
 func memberLeaseName(identity string) string { return "meshcanary-member-" + identity }
 
-// balance spreads the shards over the live replicas (Options.Balance).
+// balance spreads the shards over the live replicas (Config.Balance).
 // Each replica keeps a member Lease of its own renewed by leaderelection;
 // every retry period it lists the Leases, counts the live members (member
 // Leases renewed within their duration) and, holding more than

@@ -265,7 +265,7 @@ func rollout(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	router := traffic.NewRouter(driver, driver.Options())
+	router := traffic.NewRouter(driver, driver.RouterConfig())
 	first := traffic.Weighted(o.steps[0])
 	if o.validate > 0 {
 		first = traffic.Split{Stable: 100, Mirror: o.mirror}
@@ -308,7 +308,7 @@ func rollout(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 			plan.ZeroTraffic.TestRoute = *o.testRoute
 		}
 	}
-	trail, err := audit.New(stdout, audit.Options{}, audit.Report{}) // the audit trail as JSON lines, hash-chained
+	trail, err := audit.New(stdout, audit.Config{}, audit.Report{}) // the audit trail as JSON lines, hash-chained
 	if err != nil {
 		return err
 	}

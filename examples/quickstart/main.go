@@ -211,7 +211,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 // (package audit): it verifies the chain of what the file already holds,
 // repairs a line torn by a crash, and appends.
 func openAudit(path string, out io.Writer) (*audit.JSONLines, error) {
-	sink, err := audit.OpenFile(path, audit.Options{})
+	sink, err := audit.OpenFile(path, audit.Config{})
 	if err != nil {
 		return nil, fmt.Errorf("audit trail %s: %w", path, err)
 	}
@@ -288,7 +288,7 @@ func rollout(ctx context.Context, o options, out io.Writer, audit rollback.Sink,
 	defer stopMesh()
 	// Each back end is a process of its own that reports its CPU time and
 	// memory; the monitor samples them four times a window.
-	monitor, err := httpsplit.NewResourceMonitor(httpsplit.ResourceConfig{Stable: []string{v1.resources()}, Canary: []string{v2.resources()}})
+	monitor, err := httpsplit.NewResourceMonitor(httpsplit.ResourceMonitorConfig{Stable: []string{v1.resources()}, Canary: []string{v2.resources()}})
 	if err != nil {
 		return 0, err
 	}

@@ -70,7 +70,7 @@ func TestQuickstart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if rep, err := audit.Verify(f, audit.Options{}, nil); err != nil || rep.Anchor.Lines < 10 {
+	if rep, err := audit.Verify(f, audit.Config{}, nil); err != nil || rep.Anchor.Lines < 10 {
 		t.Errorf("audit trail: %d events, %v", rep.Anchor.Lines, err)
 	}
 	if !strings.Contains(out.String(), " GMT ") && !strings.Contains(out.String(), " BST ") {

@@ -69,14 +69,14 @@ func PatchError(ctx context.Context, err error, rv string, current func(context.
 	return err
 }
 
-// Router returns traffic.NewRouter(d, d.Options()), or err: the body of
+// Router returns traffic.NewRouter(d, d.RouterConfig()), or err: the body of
 // each Kubernetes adapter's New.
 func Router[D interface {
 	traffic.Driver
-	Options() traffic.Options
+	RouterConfig() traffic.Config
 }](d D, err error) (*traffic.Router, error) {
 	if err != nil {
 		return nil, err
 	}
-	return traffic.NewRouter(d, d.Options()), nil
+	return traffic.NewRouter(d, d.RouterConfig()), nil
 }

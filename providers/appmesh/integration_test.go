@@ -139,7 +139,7 @@ func TestConformance(t *testing.T) {
 		counter *kubetest.Counter
 	}
 	traffictest.Run(t, traffictest.Harness{
-		New: func(ctx context.Context, t *testing.T) (traffic.Driver, traffic.Options) {
+		New: func(ctx context.Context, t *testing.T) (traffic.Driver, traffic.Config) {
 			name := fmt.Sprintf("cart-%d", n.Add(1))
 			f.create(ctx, t, sampleRouter(f.ns, name, "httpRoute"))
 			cfg, counter := f.env.CountingConfig()
@@ -153,7 +153,7 @@ func TestConformance(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			return entry{d, name, counter}, d.Options()
+			return entry{d, name, counter}, d.RouterConfig()
 		},
 		Delete: func(ctx context.Context, t *testing.T, d traffic.Driver) {
 			e := d.(entry)

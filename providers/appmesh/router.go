@@ -68,7 +68,7 @@ type Config struct {
 
 // Driver is the [traffic.Driver] over one App Mesh VirtualRouter. Use it
 // through the *[traffic.Router] that New returns (or traffic.NewRouter(d,
-// d.Options())); its own method Desired is for GitOps. It is safe for
+// d.RouterConfig())); its own method Desired is for GitOps. It is safe for
 // concurrent use.
 type Driver struct {
 	client dynamic.Interface
@@ -136,10 +136,10 @@ func NewDriver(client dynamic.Interface, cfg Config) (*Driver, error) {
 	return &Driver{client: client, cfg: cfg}, nil
 }
 
-// Options returns the [traffic.Options] New uses: the object's name for
+// RouterConfig returns the [traffic.Config] New uses: the object's name for
 // errors and Config.Retries.
-func (r *Driver) Options() traffic.Options {
-	return traffic.Options{Name: r.object(), Retries: r.cfg.Retries}
+func (r *Driver) RouterConfig() traffic.Config {
+	return traffic.Config{Name: r.object(), Retries: r.cfg.Retries}
 }
 
 func (r *Driver) object() string {
@@ -153,7 +153,7 @@ func (r *Driver) resource() dynamic.ResourceInterface {
 // Read gets the VirtualRouter and the split in force (a [traffic.Driver]
 // method). Weights that are not whole percentages of their sum are
 // rounded.
-func (r *Driver) Read(ctx context.Context) (traffic.Split, traffic.Version, error) {
+func (r *Driver) Read(ctx context.Context) (traffic.Split, traffic.Revision, error) {
 	obj, err := r.resource().Get(ctx, r.cfg.VirtualRouter, metav1.GetOptions{})
 	if err != nil {
 		return traffic.Split{}, nil, err
@@ -257,7 +257,7 @@ func cohortIndex(stem, name string) int {
 // one PUT of the object as read, unstructured (so fields this module does
 // not know are kept), with the managed route's two weights and the test
 // route changed, guarded by v's resourceVersion.
-func (r *Driver) Write(ctx context.Context, v traffic.Version, s traffic.Split) (traffic.Split, traffic.Version, error) {
+func (r *Driver) Write(ctx context.Context, v traffic.Revision, s traffic.Split) (traffic.Split, traffic.Revision, error) {
 	in, ok := v.(*unstructured.Unstructured)
 	if !ok || in == nil {
 		return traffic.Split{}, nil, fmt.Errorf("appmesh: Write with a version of type %T", v)

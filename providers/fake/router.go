@@ -31,7 +31,7 @@ type Router struct {
 // NewRouter returns a Router whose route sends everything to stable.
 func NewRouter() *Router {
 	d := &routeDriver{split: traffic.AllStable()}
-	return &Router{d: d, r: traffic.NewRouter(d, traffic.Options{Name: "fake route"})}
+	return &Router{d: d, r: traffic.NewRouter(d, traffic.Config{Name: "fake route"})}
 }
 
 // SetSplit puts s in force through the [traffic.Router] (see
@@ -211,7 +211,7 @@ func (d *routeDriver) fault() error {
 	return nil
 }
 
-func (d *routeDriver) Read(context.Context) (traffic.Split, traffic.Version, error) {
+func (d *routeDriver) Read(context.Context) (traffic.Split, traffic.Revision, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.fault(); err != nil {
@@ -220,7 +220,7 @@ func (d *routeDriver) Read(context.Context) (traffic.Split, traffic.Version, err
 	return d.split, d.version, nil
 }
 
-func (d *routeDriver) Write(_ context.Context, v traffic.Version, s traffic.Split) (traffic.Split, traffic.Version, error) {
+func (d *routeDriver) Write(_ context.Context, v traffic.Revision, s traffic.Split) (traffic.Split, traffic.Revision, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.fault(); err != nil {

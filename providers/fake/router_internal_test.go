@@ -12,8 +12,8 @@ import (
 // portable traffic.Router, as every mesh adapter's driver does.
 func TestRouterConformance(t *testing.T) {
 	traffictest.Run(t, traffictest.Harness{
-		New: func(context.Context, *testing.T) (traffic.Driver, traffic.Options) {
-			return &routeDriver{split: traffic.AllStable()}, traffic.Options{Name: "fake route"}
+		New: func(context.Context, *testing.T) (traffic.Driver, traffic.Config) {
+			return &routeDriver{split: traffic.AllStable()}, traffic.Config{Name: "fake route"}
 		},
 		Delete: func(_ context.Context, _ *testing.T, d traffic.Driver) { d.(*routeDriver).delete() },
 		Break: func(_ context.Context, _ *testing.T, d traffic.Driver) any {

@@ -56,7 +56,7 @@ func TestImplementationConformance(t *testing.T) {
 				counter interface{ Deny(bool) }
 			}
 			traffictest.Run(t, traffictest.Harness{
-				New: func(ctx context.Context, t *testing.T) (traffic.Driver, traffic.Options) {
+				New: func(ctx context.Context, t *testing.T) (traffic.Driver, traffic.Config) {
 					name := fmt.Sprintf("cart-%d", n.Add(1))
 					f.create(ctx, t, c.route(f.ns, name))
 					cfg, counter := f.env.CountingConfig()
@@ -70,7 +70,7 @@ func TestImplementationConformance(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					return entry{d, name, counter}, d.Options()
+					return entry{d, name, counter}, d.RouterConfig()
 				},
 				Delete: func(ctx context.Context, t *testing.T, d traffic.Driver) {
 					e := d.(entry)

@@ -79,7 +79,7 @@ type Config struct {
 }
 
 // Driver is the [traffic.Driver] over one HTTPRoute. Use it through the
-// *[traffic.Router] that New returns (or traffic.NewRouter(d, d.Options()));
+// *[traffic.Router] that New returns (or traffic.NewRouter(d, d.RouterConfig()));
 // its own method Desired is for GitOps. It is safe for concurrent use.
 type Driver struct {
 	client versioned.Interface
@@ -156,10 +156,10 @@ func NewDriver(client versioned.Interface, cfg Config) (*Driver, error) {
 	return &Driver{client: client, cfg: cfg}, nil
 }
 
-// Options returns the [traffic.Options] New uses: the route's name for
+// RouterConfig returns the [traffic.Config] New uses: the route's name for
 // errors and Config.Retries.
-func (r *Driver) Options() traffic.Options {
-	return traffic.Options{Name: r.object(), Retries: r.cfg.Retries}
+func (r *Driver) RouterConfig() traffic.Config {
+	return traffic.Config{Name: r.object(), Retries: r.cfg.Retries}
 }
 
 func (r *Driver) object() string { return "HTTPRoute " + r.cfg.Namespace + "/" + r.cfg.Route }
@@ -170,7 +170,7 @@ func (r *Driver) routes() gwclient.HTTPRouteInterface {
 
 // Read gets the route and the split in force (a [traffic.Driver] method).
 // Weights that are not whole percentages of their sum are rounded.
-func (r *Driver) Read(ctx context.Context) (traffic.Split, traffic.Version, error) {
+func (r *Driver) Read(ctx context.Context) (traffic.Split, traffic.Revision, error) {
 	route, err := r.routes().Get(ctx, r.cfg.Route, metav1.GetOptions{})
 	if err != nil {
 		return traffic.Split{}, nil, err
@@ -193,7 +193,7 @@ func (r *Driver) Read(ctx context.Context) (traffic.Split, traffic.Version, erro
 // types — stays as the server holds it. A split the route cannot carry (a
 // test header the managed rule already matches, a route already at
 // MaxRules) is a *[canary.FieldError], and nothing is sent.
-func (r *Driver) Write(ctx context.Context, v traffic.Version, s traffic.Split) (traffic.Split, traffic.Version, error) {
+func (r *Driver) Write(ctx context.Context, v traffic.Revision, s traffic.Split) (traffic.Split, traffic.Revision, error) {
 	route, ok := v.(*gatewayv1.HTTPRoute)
 	if !ok || route == nil {
 		return traffic.Split{}, nil, fmt.Errorf("gatewayapi: Write with a version of type %T", v)

@@ -33,7 +33,7 @@ func fakeRouterFor(t *testing.T, route *gatewayv1.HTTPRoute) (*fake.Clientset, *
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := d.Options()
+	o := d.RouterConfig()
 	o.Sleep = func(context.Context, time.Duration) error { return nil }
 	return cs, traffic.NewRouter(d, o)
 }

@@ -20,7 +20,7 @@ import (
 // Harness.Break are nil.
 func TestRouterConformance(t *testing.T) {
 	traffictest.Run(t, traffictest.Harness{
-		New: func(_ context.Context, t *testing.T) (traffic.Driver, traffic.Options) {
+		New: func(_ context.Context, t *testing.T) (traffic.Driver, traffic.Config) {
 			return newRig(t, httpsplit.Config{}, backend(t, httpsplit.BackendConfig{Version: "v1"}),
 				backend(t, httpsplit.BackendConfig{Version: "v2"})).p.RouteDriver()
 		},

@@ -139,7 +139,7 @@ func New(c Config) (*Proxy, error) {
 	}
 	split := traffic.AllStable()
 	p.route.Store(&route{split: split})
-	p.router = traffic.NewRouter(routeDriver{p}, routeOptions)
+	p.router = traffic.NewRouter(routeDriver{p}, routeConfig)
 	p.initMetrics()
 	return p, nil
 }
@@ -334,15 +334,15 @@ func (p *Proxy) Preflight(ctx context.Context, v traffic.Versions) (traffic.Fact
 	return p.router.Preflight(ctx, v)
 }
 
-// routeOptions are the options of the proxy's Router.
-var routeOptions = traffic.Options{Name: "httpsplit proxy"}
+// routeConfig are the configuration of the proxy's Router.
+var routeConfig = traffic.Config{Name: "httpsplit proxy"}
 
 // routeDriver is the [traffic.Driver] of the in-process route: the Version
 // is the *route in force, so a write pinned to a route replaced since is a
 // conflict.
 type routeDriver struct{ p *Proxy }
 
-func (d routeDriver) Read(context.Context) (traffic.Split, traffic.Version, error) {
+func (d routeDriver) Read(context.Context) (traffic.Split, traffic.Revision, error) {
 	if d.p.closed.Load() {
 		return traffic.Split{}, nil, ErrClosed
 	}
@@ -352,7 +352,7 @@ func (d routeDriver) Read(context.Context) (traffic.Split, traffic.Version, erro
 
 var errReplaced = canary.WithCode(canary.Conflict, errors.New("httpsplit: the split changed since it was read"))
 
-func (d routeDriver) Write(_ context.Context, v traffic.Version, s traffic.Split) (traffic.Split, traffic.Version, error) {
+func (d routeDriver) Write(_ context.Context, v traffic.Revision, s traffic.Split) (traffic.Split, traffic.Revision, error) {
 	p := d.p
 	p.writeMu.Lock()
 	defer p.writeMu.Unlock()
@@ -361,7 +361,7 @@ func (d routeDriver) Write(_ context.Context, v traffic.Version, s traffic.Split
 	}
 	cur := p.route.Load()
 	switch {
-	case v != traffic.Version(cur):
+	case v != traffic.Revision(cur):
 		return traffic.Split{}, nil, errReplaced
 	case cur.split == s:
 		return s, cur, nil // keeps its place in the routing sequence

@@ -68,8 +68,8 @@ func ResourceHandler(usage func() Usage) http.Handler {
 // ResourcePath is where the quickstart's back ends serve ResourceHandler.
 const ResourcePath = "/.well-known/meshcanary/resources"
 
-// ResourceConfig configures a ResourceMonitor.
-type ResourceConfig struct {
+// ResourceMonitorConfig configures a ResourceMonitor.
+type ResourceMonitorConfig struct {
 	// Stable and Canary are the report URLs (ResourceHandler) of each
 	// version's back ends, one per replica. At least one must be given.
 	Stable, Canary []string
@@ -102,7 +102,7 @@ type ResourceConfig struct {
 // A version with no usable sample in the window is [metrics.ErrNoData]. It is
 // safe for concurrent use.
 type ResourceMonitor struct {
-	cfg     ResourceConfig
+	cfg     ResourceMonitorConfig
 	targets [2][]string // [stable, canary]
 
 	mu      sync.Mutex
@@ -115,21 +115,21 @@ type usageSample struct {
 }
 
 // NewResourceMonitor checks c and returns a ResourceMonitor.
-func NewResourceMonitor(c ResourceConfig) (*ResourceMonitor, error) {
+func NewResourceMonitor(c ResourceMonitorConfig) (*ResourceMonitor, error) {
 	if len(c.Stable)+len(c.Canary) == 0 {
-		return nil, canary.Invalid("ResourceConfig.Stable", nil, "no back end to monitor: give Stable or Canary report URLs")
+		return nil, canary.Invalid("ResourceMonitorConfig.Stable", nil, "no back end to monitor: give Stable or Canary report URLs")
 	}
 	for name, urls := range map[string][]string{"Stable": c.Stable, "Canary": c.Canary} {
 		for i, s := range urls {
 			u, err := url.Parse(s)
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-				return nil, canary.Invalid(fmt.Sprintf("ResourceConfig.%s[%d]", name, i), nil, "must be an http or https URL without credentials")
+				return nil, canary.Invalid(fmt.Sprintf("ResourceMonitorConfig.%s[%d]", name, i), nil, "must be an http or https URL without credentials")
 			}
 		}
 	}
 	switch {
 	case c.Retention < 0:
-		return nil, canary.Invalid("ResourceConfig.Retention", c.Retention, "must not be negative")
+		return nil, canary.Invalid("ResourceMonitorConfig.Retention", c.Retention, "must not be negative")
 	case c.Retention == 0:
 		c.Retention = time.Hour
 	}

@@ -26,7 +26,7 @@ func ExampleResourceMonitor() {
 	defer srv.Close()
 
 	now := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
-	mon, err := httpsplit.NewResourceMonitor(httpsplit.ResourceConfig{
+	mon, err := httpsplit.NewResourceMonitor(httpsplit.ResourceMonitorConfig{
 		Canary: []string{srv.URL + httpsplit.ResourcePath},
 		Now:    func() time.Time { return now },
 	})

@@ -70,7 +70,7 @@ func newResourceRig(t *testing.T) *resourceRig {
 	}
 	r.canary = []*scripted{newScripted(t, httpsplit.Usage{MemoryBytes: 200e6, Started: started})}
 	var err error
-	r.mon, err = httpsplit.NewResourceMonitor(httpsplit.ResourceConfig{
+	r.mon, err = httpsplit.NewResourceMonitor(httpsplit.ResourceMonitorConfig{
 		Stable: []string{r.stable[0].srv.URL, r.stable[1].srv.URL},
 		Canary: []string{r.canary[0].srv.URL},
 		Now:    r.clock.Now,
@@ -176,7 +176,7 @@ func TestResourceMonitorRefuses(t *testing.T) {
 			t.Errorf("Query(%q) = %v, want a *canary.FieldError", text, err)
 		}
 	}
-	for _, c := range []httpsplit.ResourceConfig{
+	for _, c := range []httpsplit.ResourceMonitorConfig{
 		{},
 		{Canary: []string{"ftp://x"}},
 		{Canary: []string{"http://user:pw@host/"}},
@@ -211,7 +211,7 @@ func TestResourceMonitorSelf(t *testing.T) {
 	srv := httptest.NewServer(httpsplit.ResourceHandler(nil))
 	t.Cleanup(srv.Close)
 	c := newClock(rt0)
-	mon, err := httpsplit.NewResourceMonitor(httpsplit.ResourceConfig{Canary: []string{srv.URL}, Now: c.Now})
+	mon, err := httpsplit.NewResourceMonitor(httpsplit.ResourceMonitorConfig{Canary: []string{srv.URL}, Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

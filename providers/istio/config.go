@@ -25,10 +25,10 @@ type Destination struct {
 	Host string
 	// Subset is the DestinationRule subset of Host; empty in host mode.
 	Subset string
-	// Version is the value of the version label selecting this version's
+	// LabelValue is the value of the version label selecting this version's
 	// pods when the router creates the subset (Config.CreateSubsets).
 	// Empty means the subset's name.
-	Version string
+	LabelValue string
 }
 
 func (d Destination) String() string {
@@ -71,7 +71,7 @@ type Config struct {
 	// host is the subsets' host.
 	DestinationRule string
 	// CreateSubsets makes the router create DestinationRule (or add the
-	// missing subsets to it) with labels {VersionLabel: Version}. When
+	// missing subsets to it) with labels {VersionLabel: LabelValue}. When
 	// false the router only checks that the subsets exist. Requires
 	// DestinationRule.
 	CreateSubsets bool
@@ -131,11 +131,11 @@ func (c Config) versionLabel() string {
 	return c.VersionLabel
 }
 
-func (d Destination) version() string {
-	if d.Version == "" {
+func (d Destination) labelValue() string {
+	if d.LabelValue == "" {
 		return d.Subset
 	}
-	return d.Version
+	return d.LabelValue
 }
 
 // fqdn expands a short host name the way Istio does: a name without dots is
@@ -213,11 +213,11 @@ func (c Config) Validate() error {
 				return err
 			}
 		}
-		if d.dest.Version != "" {
+		if d.dest.LabelValue != "" {
 			if d.dest.Subset == "" {
-				return canary.Invalid(d.name+".Version", d.dest.Version, "needs a Subset")
+				return canary.Invalid(d.name+".LabelValue", d.dest.LabelValue, "needs a Subset")
 			}
-			if err := dnsErr(d.name+".Version", d.dest.Version, validation.IsValidLabelValue(d.dest.Version)); err != nil {
+			if err := dnsErr(d.name+".LabelValue", d.dest.LabelValue, validation.IsValidLabelValue(d.dest.LabelValue)); err != nil {
 				return err
 			}
 		}

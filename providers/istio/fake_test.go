@@ -44,7 +44,7 @@ func newFakeDriver(t *testing.T, cfg istio.Config, objs ...runtime.Object) (*ist
 	if err != nil {
 		t.Fatalf("NewDriver: %v", err)
 	}
-	o := d.Options()
+	o := d.RouterConfig()
 	o.Sleep = noSleep
 	return d, traffic.NewRouter(d, o), cs
 }
@@ -82,9 +82,9 @@ type fakeVS struct {
 
 func conformance(t *testing.T, cfg istio.Config, objs ...runtime.Object) {
 	traffictest.Run(t, traffictest.Harness{
-		New: func(_ context.Context, t *testing.T) (traffic.Driver, traffic.Options) {
+		New: func(_ context.Context, t *testing.T) (traffic.Driver, traffic.Config) {
 			d, _, cs := newFakeDriver(t, cfg, objs...)
-			o := d.Options()
+			o := d.RouterConfig()
 			o.Sleep = noSleep
 			return fakeVS{d, cs}, o
 		},
@@ -130,7 +130,7 @@ func TestConfigValidation(t *testing.T) {
 		{mod(func(c *istio.Config) { c.Canary.Subset = "V2" }), "Config.Canary.Subset"},
 		{mod(func(c *istio.Config) { c.Canary.Subset = "" }), "Config.Canary.Subset"},
 		{mod(func(c *istio.Config) { c.Canary.Subset = "v1" }), "Config.Canary"},
-		{mod(func(c *istio.Config) { c.Canary.Version = "bad value!" }), "Config.Canary.Version"},
+		{mod(func(c *istio.Config) { c.Canary.LabelValue = "bad value!" }), "Config.Canary.LabelValue"},
 		{mod(func(c *istio.Config) { c.DestinationRule = "Bad" }), "Config.DestinationRule"},
 		{mod(func(c *istio.Config) { c.DestinationRule, c.CreateSubsets = "", true }), "Config.DestinationRule"},
 		{mod(func(c *istio.Config) { c.VersionLabel = "-bad" }), "Config.VersionLabel"},
@@ -279,7 +279,7 @@ func TestCreateSubsets(t *testing.T) {
 	cfg := subsetConfig(ns)
 	cfg.CreateSubsets = true
 	cfg.VersionLabel = "app.kubernetes.io/version"
-	cfg.Canary.Version = "2.0.1"
+	cfg.Canary.LabelValue = "2.0.1"
 
 	// No DestinationRule at all: it is created.
 	r, cs := newFake(t, cfg, virtualService(ns, "reviews", "v1"))

@@ -69,7 +69,7 @@ func realDriver(t testing.TB, cfg *rest.Config, rc istio.Config) (*istio.Driver,
 	if err != nil {
 		t.Fatal(err)
 	}
-	return d, traffic.NewRouter(d, d.Options())
+	return d, traffic.NewRouter(d, d.RouterConfig())
 }
 
 // realVS is a driver under test with its namespace and the counter of
@@ -84,11 +84,11 @@ type realVS struct {
 func TestRealConformance(t *testing.T) {
 	env := kubetest.Env(t)
 	traffictest.Run(t, traffictest.Harness{
-		New: func(_ context.Context, t *testing.T) (traffic.Driver, traffic.Options) {
+		New: func(_ context.Context, t *testing.T) (traffic.Driver, traffic.Config) {
 			ns := seed(t, env)
 			cfg, counter := env.CountingConfig()
 			d, _ := realDriver(t, cfg, subsetConfig(ns))
-			return realVS{d, ns, counter}, d.Options()
+			return realVS{d, ns, counter}, d.RouterConfig()
 		},
 		Delete: func(ctx context.Context, t *testing.T, d traffic.Driver) {
 			if err := istioClient(t, env.Config).NetworkingV1().VirtualServices(d.(realVS).ns).Delete(ctx, "reviews", metav1.DeleteOptions{}); err != nil {

@@ -64,10 +64,10 @@ func NewDriver(client versioned.Interface, cfg Config) (*Driver, error) {
 	return &Driver{client: client, cfg: cfg}, nil
 }
 
-// Options returns the [traffic.Options] New uses: the object's name for
+// RouterConfig returns the [traffic.Config] New uses: the object's name for
 // errors and Config.Retries.
-func (r *Driver) Options() traffic.Options {
-	return traffic.Options{Name: fmt.Sprintf("VirtualService %s/%s", r.cfg.Namespace, r.cfg.VirtualService), Retries: r.cfg.Retries}
+func (r *Driver) RouterConfig() traffic.Config {
+	return traffic.Config{Name: fmt.Sprintf("VirtualService %s/%s", r.cfg.Namespace, r.cfg.VirtualService), Retries: r.cfg.Retries}
 }
 
 // Config returns the configuration the driver was built with.
@@ -82,7 +82,7 @@ func (r *Driver) get(ctx context.Context) (*networkingv1.VirtualService, error) 
 // missing managed route is an *ObjectError wrapping [traffic.ErrNotFound]; a
 // route the driver cannot read is an *ObjectError naming the field,
 // returned with the object so that a write may replace it.
-func (r *Driver) Read(ctx context.Context) (traffic.Split, traffic.Version, error) {
+func (r *Driver) Read(ctx context.Context) (traffic.Split, traffic.Revision, error) {
 	vs, err := r.get(ctx)
 	if err != nil {
 		return traffic.Split{}, nil, err
@@ -103,7 +103,7 @@ func (r *Driver) Check(s traffic.Split) error { return validateSplit(s) }
 // traffic.AllStable() (a rollback is never held up by a subset check), it
 // first checks the DestinationRule subsets once per Driver (see
 // EnsureSubsets).
-func (r *Driver) Write(ctx context.Context, v traffic.Version, s traffic.Split) (traffic.Split, traffic.Version, error) {
+func (r *Driver) Write(ctx context.Context, v traffic.Revision, s traffic.Split) (traffic.Split, traffic.Revision, error) {
 	vs, ok := v.(*networkingv1.VirtualService)
 	if !ok || vs == nil {
 		return traffic.Split{}, nil, fmt.Errorf("istio: Write with a version of type %T", v)

@@ -143,7 +143,7 @@ func (r *Driver) subsetsDone() error {
 }
 
 func (r *Driver) subset(d Destination) *networkingv1alpha3.Subset {
-	return &networkingv1alpha3.Subset{Name: d.Subset, Labels: map[string]string{r.cfg.versionLabel(): d.version()}}
+	return &networkingv1alpha3.Subset{Name: d.Subset, Labels: map[string]string{r.cfg.versionLabel(): d.labelValue()}}
 }
 
 func (r *Driver) newDestinationRule(need []Destination) *networkingv1.DestinationRule {
@@ -158,7 +158,7 @@ func (r *Driver) newDestinationRule(need []Destination) *networkingv1.Destinatio
 func (r *Driver) subsetList(need []Destination) string {
 	var s []string
 	for _, d := range need {
-		s = append(s, fmt.Sprintf("%q (%s=%s)", d.Subset, r.cfg.versionLabel(), d.version()))
+		s = append(s, fmt.Sprintf("%q (%s=%s)", d.Subset, r.cfg.versionLabel(), d.labelValue()))
 	}
 	return strings.Join(s, ", ")
 }

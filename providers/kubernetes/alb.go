@@ -118,9 +118,9 @@ func NewALBDriver(client k8s.Interface, cfg ALBConfig) (*ALB, error) {
 	return &ALB{client: client, cfg: cfg}, nil
 }
 
-// Options returns the [traffic.Options] NewALB uses.
-func (r *ALB) Options() traffic.Options {
-	return traffic.Options{Name: r.object(), Retries: r.cfg.Retries}
+// RouterConfig returns the [traffic.Config] NewALB uses.
+func (r *ALB) RouterConfig() traffic.Config {
+	return traffic.Config{Name: r.object(), Retries: r.cfg.Retries}
 }
 
 func (r *ALB) object() string { return "Ingress " + r.cfg.Namespace + "/" + r.cfg.Ingress }
@@ -286,7 +286,7 @@ func (r *ALB) ingresses() interface {
 // Read gets the Ingress and the split in its action (a [traffic.Driver]
 // method). An Ingress without the annotation is returned with the error,
 // so that SetSplit can write it.
-func (r *ALB) Read(ctx context.Context) (traffic.Split, traffic.Version, error) {
+func (r *ALB) Read(ctx context.Context) (traffic.Split, traffic.Revision, error) {
 	ing, err := r.ingresses().Get(ctx, r.cfg.Ingress, metav1.GetOptions{})
 	if err != nil {
 		return traffic.Split{}, nil, err
@@ -366,7 +366,7 @@ func encodeAction(a albAction) (string, error) {
 // Write puts s in force (a [traffic.Driver] method): one JSON Patch of the
 // action annotation, pinned to v's resourceVersion. The annotation is
 // rewritten only when its weights change.
-func (r *ALB) Write(ctx context.Context, v traffic.Version, s traffic.Split) (traffic.Split, traffic.Version, error) {
+func (r *ALB) Write(ctx context.Context, v traffic.Revision, s traffic.Split) (traffic.Split, traffic.Revision, error) {
 	ing, ok := v.(*networkingv1.Ingress)
 	if !ok || ing == nil {
 		return traffic.Split{}, nil, fmt.Errorf("kubernetes: ALB.Write with a version of type %T", v)

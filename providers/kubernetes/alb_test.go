@@ -65,7 +65,7 @@ func TestALBConformance(t *testing.T) {
 		counter *kubetest.Counter
 	}
 	traffictest.Run(t, traffictest.Harness{
-		New: func(ctx context.Context, t *testing.T) (traffic.Driver, traffic.Options) {
+		New: func(ctx context.Context, t *testing.T) (traffic.Driver, traffic.Config) {
 			name := fmt.Sprintf("shop-%d", n.Add(1))
 			if _, err := kc.NetworkingV1().Ingresses(ns).Create(ctx, albIngress(ns, name), metav1.CreateOptions{}); err != nil {
 				t.Fatal(err)
@@ -79,7 +79,7 @@ func TestALBConformance(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			return entry{d, name, counter}, d.Options()
+			return entry{d, name, counter}, d.RouterConfig()
 		},
 		Delete: func(ctx context.Context, t *testing.T, d traffic.Driver) {
 			e := d.(entry)

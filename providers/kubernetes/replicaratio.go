@@ -139,9 +139,9 @@ func NewReplicaRatioDriver(client k8s.Interface, cfg ReplicaRatioConfig) (*Repli
 	return &ReplicaRatio{client: client, cfg: cfg}, nil
 }
 
-// Options returns the [traffic.Options] NewReplicaRatio uses.
-func (r *ReplicaRatio) Options() traffic.Options {
-	return traffic.Options{Name: r.object(), Retries: r.cfg.Retries}
+// RouterConfig returns the [traffic.Config] NewReplicaRatio uses.
+func (r *ReplicaRatio) RouterConfig() traffic.Config {
+	return traffic.Config{Name: r.object(), Retries: r.cfg.Retries}
 }
 
 func (r *ReplicaRatio) object() string {
@@ -263,7 +263,7 @@ func (r *ReplicaRatio) splitOf(v *ratioVersion) (traffic.Split, error) {
 
 // Read gets both Deployments and the split their ready pods realise (a
 // [traffic.Driver] method). The first Read also checks the Service.
-func (r *ReplicaRatio) Read(ctx context.Context) (traffic.Split, traffic.Version, error) {
+func (r *ReplicaRatio) Read(ctx context.Context) (traffic.Split, traffic.Revision, error) {
 	v, err := r.get(ctx)
 	if err != nil {
 		return traffic.Split{}, nil, err
@@ -289,7 +289,7 @@ func (r *ReplicaRatio) Check(s traffic.Split) error {
 
 // Write scales the two Deployments to the counts s becomes and waits for
 // their ready pods (a [traffic.Driver] method).
-func (r *ReplicaRatio) Write(ctx context.Context, v traffic.Version, s traffic.Split) (traffic.Split, traffic.Version, error) {
+func (r *ReplicaRatio) Write(ctx context.Context, v traffic.Revision, s traffic.Split) (traffic.Split, traffic.Revision, error) {
 	cur, ok := v.(*ratioVersion)
 	if !ok || cur == nil {
 		return traffic.Split{}, nil, fmt.Errorf("kubernetes: ReplicaRatio.Write with a version of type %T", v)
@@ -341,7 +341,7 @@ func (r *ReplicaRatio) scale(ctx context.Context, d *appsv1.Deployment, n int32,
 // all ready, and returns the split they realise; after
 // ReplicaRatioConfig.ReadyWait it returns the last version read with an
 // error giving the counts.
-func (r *ReplicaRatio) await(ctx context.Context, stable, canaryPods int32) (traffic.Split, traffic.Version, error) {
+func (r *ReplicaRatio) await(ctx context.Context, stable, canaryPods int32) (traffic.Split, traffic.Revision, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.ReadyWait)
 	defer cancel()
 	var last *ratioVersion

@@ -153,7 +153,7 @@ func TestReplicaRatioConformance(t *testing.T) {
 		counter *kubetest.Counter
 	}
 	traffictest.Run(t, traffictest.Harness{
-		New: func(ctx context.Context, t *testing.T) (traffic.Driver, traffic.Options) {
+		New: func(ctx context.Context, t *testing.T) (traffic.Driver, traffic.Config) {
 			name := fmt.Sprintf("shop-%d", n.Add(1))
 			// 100 replicas: every whole percentage is a pod count, so
 			// the suite's weights are realised exactly (the rounding is
@@ -168,7 +168,7 @@ func TestReplicaRatioConformance(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			return entry{d, name, counter}, d.Options()
+			return entry{d, name, counter}, d.RouterConfig()
 		},
 		Delete: func(ctx context.Context, t *testing.T, d traffic.Driver) {
 			e := d.(entry)
@@ -209,7 +209,7 @@ func TestReplicaRatioRounding(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := traffic.NewRouter(d, d.Options())
+	r := traffic.NewRouter(d, d.RouterConfig())
 	for _, c := range []struct {
 		weight, canaryPods int32
 		status             string

@@ -56,7 +56,7 @@ func TestWeightOnlyRoutersRefuseShapes(t *testing.T) {
 		name   string
 		driver interface {
 			traffic.Driver
-			Options() traffic.Options
+			RouterConfig() traffic.Config
 		}
 		object string
 	}{
@@ -68,7 +68,7 @@ func TestWeightOnlyRoutersRefuseShapes(t *testing.T) {
 			if _, ok := c.driver.(traffic.Featurer); ok {
 				t.Fatalf("%T declares traffic.Features; it carries weights only", c.driver)
 			}
-			r := traffic.NewRouter(c.driver, c.driver.Options())
+			r := traffic.NewRouter(c.driver, c.driver.RouterConfig())
 			for _, sh := range shapes {
 				for _, err := range []error{r.Check(sh.s), r.SetSplit(context.Background(), sh.s)} {
 					var fe *canary.FieldError

@@ -110,9 +110,9 @@ func NewTrafficSplitDriver(client dynamic.Interface, cfg TrafficSplitConfig) (*T
 	return &TrafficSplit{client: client, cfg: cfg, gvr: TrafficSplits(cfg.APIVersion)}, nil
 }
 
-// Options returns the [traffic.Options] NewTrafficSplit uses.
-func (r *TrafficSplit) Options() traffic.Options {
-	return traffic.Options{Name: r.object(), Retries: r.cfg.Retries}
+// RouterConfig returns the [traffic.Config] NewTrafficSplit uses.
+func (r *TrafficSplit) RouterConfig() traffic.Config {
+	return traffic.Config{Name: r.object(), Retries: r.cfg.Retries}
 }
 
 func (r *TrafficSplit) object() string {
@@ -136,7 +136,7 @@ func (r *TrafficSplit) Check(s traffic.Split) error {
 
 // Read gets the TrafficSplit and the split in force (a [traffic.Driver]
 // method).
-func (r *TrafficSplit) Read(ctx context.Context) (traffic.Split, traffic.Version, error) {
+func (r *TrafficSplit) Read(ctx context.Context) (traffic.Split, traffic.Revision, error) {
 	obj, err := r.resource().Get(ctx, r.cfg.TrafficSplit, metav1.GetOptions{})
 	if err != nil {
 		return traffic.Split{}, nil, err
@@ -210,7 +210,7 @@ func (r *TrafficSplit) splitOf(obj *unstructured.Unstructured) (traffic.Split, e
 
 // Write puts s in force (a [traffic.Driver] method): one JSON Patch of
 // the two weights, pinned to v's resourceVersion.
-func (r *TrafficSplit) Write(ctx context.Context, v traffic.Version, s traffic.Split) (traffic.Split, traffic.Version, error) {
+func (r *TrafficSplit) Write(ctx context.Context, v traffic.Revision, s traffic.Split) (traffic.Split, traffic.Revision, error) {
 	obj, ok := v.(*unstructured.Unstructured)
 	if !ok || obj == nil {
 		return traffic.Split{}, nil, fmt.Errorf("kubernetes: TrafficSplit.Write with a version of type %T", v)

@@ -60,7 +60,7 @@ func TestTrafficSplitConformance(t *testing.T) {
 			}
 			gvr := kubernetes.TrafficSplits(version)
 			traffictest.Run(t, traffictest.Harness{
-				New: func(ctx context.Context, t *testing.T) (traffic.Driver, traffic.Options) {
+				New: func(ctx context.Context, t *testing.T) (traffic.Driver, traffic.Config) {
 					name := fmt.Sprintf("shop-%d", n.Add(1))
 					if _, err := admin.Resource(gvr).Namespace(ns).Create(ctx, trafficSplit(ns, name, version), metav1.CreateOptions{}); err != nil {
 						t.Fatal(err)
@@ -74,7 +74,7 @@ func TestTrafficSplitConformance(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					return entry{d, name, counter}, d.Options()
+					return entry{d, name, counter}, d.RouterConfig()
 				},
 				Delete: func(ctx context.Context, t *testing.T, d traffic.Driver) {
 					e := d.(entry)

@@ -29,7 +29,7 @@ const (
 	ManagedByLabel = "app.kubernetes.io/managed-by"
 	// StoreFormatAnnotation holds the record layout's version ("1").
 	StoreFormatAnnotation = "meshcanary.dev/store-format"
-	// PrevAnnotation holds the version the record replaced: it differs
+	// PrevAnnotation holds the revision the record replaced: it differs
 	// at every Save, so that a Save of unchanged bytes still makes a new
 	// resourceVersion (the API server does not move it for an update that
 	// changes nothing).
@@ -55,7 +55,7 @@ const MaxRecordSize = 1000 << 10
 // ErrNotRecord is wrapped by the error Load returns for a ConfigMap that
 // has the record's name but was not written by ConfigMapStore or was edited
 // by hand into something else. Such an object is left untouched: its
-// version is never handed out, so no Save can replace it; delete it (or
+// revision is never handed out, so no Save can replace it; delete it (or
 // repair it) by hand.
 var ErrNotRecord = errors.New("not a record written by the meshcanary store")
 
@@ -64,9 +64,9 @@ var ErrNotRecord = errors.New("not a record written by the meshcanary store")
 // resourceVersion: a Save names the resourceVersion it read, and the API
 // server answers 409 Conflict when the object moved since, so a driver
 // that lost its lease (or any stale writer) is refused instead of
-// overwriting newer state. The record's version is the ConfigMap's
+// overwriting newer state. The record's revision is the ConfigMap's
 // resourceVersion, which etcd never gives twice, so a record deleted and
-// created anew never reuses a version.
+// created anew never reuses a revision.
 //
 // Why a ConfigMap of its own rather than an annotation on the Deployment
 // or the custom resource: an object's resourceVersion moves at every write
@@ -209,9 +209,9 @@ func (s *ConfigMapStore) Save(ctx context.Context, key string, data []byte, prev
 	} else {
 		// An update names the resourceVersion read: the server refuses it
 		// with 409 Conflict when the object moved, and with 404 when it
-		// was deleted; both mean the caller's version is stale.
+		// was deleted; both mean the caller's revision is stale.
 		out, err = cms.Update(ctx, cm, metav1.UpdateOptions{FieldManager: FieldManager})
-		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) || apierrors.IsBadRequest(err) && !validVersion(prev) {
+		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) || apierrors.IsBadRequest(err) && !validRevision(prev) {
 			return "", conflict(key, prev, err)
 		}
 	}
@@ -221,10 +221,10 @@ func (s *ConfigMapStore) Save(ctx context.Context, key string, data []byte, prev
 	return out.ResourceVersion, nil
 }
 
-// validVersion reports whether v can be a resourceVersion the API server
-// gave; it is only used to read a 400 answer to an invented version as a
+// validRevision reports whether v can be a resourceVersion the API server
+// gave; it is only used to read a 400 answer to an invented revision as a
 // conflict.
-func validVersion(v string) bool {
+func validRevision(v string) bool {
 	_, err := strconv.ParseUint(v, 10, 64)
 	return err == nil
 }
@@ -237,7 +237,7 @@ func (s *ConfigMapStore) Delete(ctx context.Context, key string, prev string) er
 	}
 	cms := s.Client.CoreV1().ConfigMaps(s.Namespace)
 	if prev == "" {
-		// No version names no record: report which of the two errors
+		// No revision names no record: report which of the two errors
 		// applies.
 		if _, err := cms.Get(ctx, name, metav1.GetOptions{}); err != nil {
 			return s.wrap(key, name, err)
@@ -245,7 +245,7 @@ func (s *ConfigMapStore) Delete(ctx context.Context, key string, prev string) er
 		return conflict(key, prev, nil)
 	}
 	err = cms.Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: &prev}})
-	if apierrors.IsConflict(err) || apierrors.IsBadRequest(err) && !validVersion(prev) {
+	if apierrors.IsConflict(err) || apierrors.IsBadRequest(err) && !validRevision(prev) {
 		return conflict(key, prev, err)
 	}
 	if err != nil {
@@ -256,9 +256,9 @@ func (s *ConfigMapStore) Delete(ctx context.Context, key string, prev string) er
 
 func conflict(key, prev string, err error) error {
 	if err == nil {
-		return fmt.Errorf("kubernetes: store record %q: %w (expected version %q)", key, store.ErrConflict, prev)
+		return fmt.Errorf("kubernetes: store record %q: %w (expected revision %q)", key, store.ErrConflict, prev)
 	}
-	return fmt.Errorf("kubernetes: store record %q: %w (expected version %q): %w", key, store.ErrConflict, prev, err)
+	return fmt.Errorf("kubernetes: store record %q: %w (expected revision %q): %w", key, store.ErrConflict, prev, err)
 }
 
 func (s *ConfigMapStore) wrap(key, name string, err error) error {

@@ -73,7 +73,7 @@ func Run(t *testing.T, h Harness) {
 		s := h.New(c, t)
 		v := mustSave(c, t, s, "a", []byte(`{"phase":"progressing"}`), "")
 		if v == "" {
-			t.Fatal("Save returned the empty version")
+			t.Fatal("Save returned the empty revision")
 		}
 		mustLoad(c, t, twin(c, t, s), "a", []byte(`{"phase":"progressing"}`), v)
 	})
@@ -92,26 +92,26 @@ func Run(t *testing.T, h Harness) {
 		v1 := mustSave(c, t, s, "a", []byte("one"), "")
 		v2 := mustSave(c, t, twin(c, t, s), "a", []byte("two"), v1)
 		if _, err := s.Save(c, "a", []byte("stale"), v1); !errors.Is(err, store.ErrConflict) {
-			t.Fatalf("Save with a stale version: %v, want ErrConflict", err)
+			t.Fatalf("Save with a stale revision: %v, want ErrConflict", err)
 		}
 		mustLoad(c, t, s, "a", []byte("two"), v2)
 	})
-	t.Run("InventedVersionConflicts", func(t *testing.T) {
+	t.Run("InventedRevisionConflicts", func(t *testing.T) {
 		c := ctx(t)
 		s := h.New(c, t)
 		if _, err := s.Save(c, "a", []byte("x"), "12345"); !errors.Is(err, store.ErrConflict) {
-			t.Fatalf("Save naming a version when no record exists: %v, want ErrConflict", err)
+			t.Fatalf("Save naming a revision when no record exists: %v, want ErrConflict", err)
 		}
 		if _, _, err := s.Load(c, "a"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("the refused Save stored something: Load = %v", err)
 		}
 		v := mustSave(c, t, s, "a", []byte("one"), "")
 		if _, err := s.Save(c, "a", []byte("x"), v+"0"); !errors.Is(err, store.ErrConflict) {
-			t.Fatalf("Save with a version never given: %v, want ErrConflict", err)
+			t.Fatalf("Save with a revision never given: %v, want ErrConflict", err)
 		}
 		mustLoad(c, t, s, "a", []byte("one"), v)
 	})
-	t.Run("EverySaveMakesANewVersion", func(t *testing.T) {
+	t.Run("EverySaveMakesANewRevision", func(t *testing.T) {
 		c := ctx(t)
 		s := h.New(c, t)
 		seen := map[string]bool{}
@@ -119,7 +119,7 @@ func Run(t *testing.T, h Harness) {
 		for i := 0; i < 5; i++ {
 			v := mustSave(c, t, s, "a", []byte("same bytes"), prev)
 			if seen[v] {
-				t.Fatalf("Save %d returned version %q again", i, v)
+				t.Fatalf("Save %d returned revision %q again", i, v)
 			}
 			seen[v], prev = true, v
 		}
@@ -127,7 +127,7 @@ func Run(t *testing.T, h Harness) {
 			t.Fatal(err)
 		}
 		if _, err := s.Save(c, "a", []byte("same bytes"), prev); !errors.Is(err, store.ErrConflict) {
-			t.Fatalf("a Save of unchanged bytes did not move the version: %v, want ErrConflict", err)
+			t.Fatalf("a Save of unchanged bytes did not move the revision: %v, want ErrConflict", err)
 		}
 	})
 	t.Run("Delete", func(t *testing.T) {
@@ -136,10 +136,10 @@ func Run(t *testing.T, h Harness) {
 		v1 := mustSave(c, t, s, "a", []byte("one"), "")
 		v2 := mustSave(c, t, s, "a", []byte("two"), v1)
 		if err := s.Delete(c, "a", v1); !errors.Is(err, store.ErrConflict) {
-			t.Fatalf("Delete with a stale version: %v, want ErrConflict", err)
+			t.Fatalf("Delete with a stale revision: %v, want ErrConflict", err)
 		}
 		if err := s.Delete(c, "a", ""); !errors.Is(err, store.ErrConflict) {
-			t.Fatalf("Delete with the empty version: %v, want ErrConflict", err)
+			t.Fatalf("Delete with the empty revision: %v, want ErrConflict", err)
 		}
 		mustLoad(c, t, s, "a", []byte("two"), v2)
 		if err := twin(c, t, s).Delete(c, "a", v2); err != nil {
@@ -152,11 +152,11 @@ func Run(t *testing.T, h Harness) {
 			t.Fatalf("Delete of a deleted record: %v, want ErrNotFound", err)
 		}
 		if _, err := s.Save(c, "a", []byte("stale"), v2); !errors.Is(err, store.ErrConflict) {
-			t.Fatalf("Save over a deleted record with its old version: %v, want ErrConflict", err)
+			t.Fatalf("Save over a deleted record with its old revision: %v, want ErrConflict", err)
 		}
 	})
-	t.Run("VersionNotReusedAfterDelete", func(t *testing.T) {
-		// A driver that read version v, then lost the record to a Delete
+	t.Run("RevisionNotReusedAfterDelete", func(t *testing.T) {
+		// A driver that read revision v, then lost the record to a Delete
 		// and a re-creation, must not overwrite the new record with v.
 		c := ctx(t)
 		s := h.New(c, t)
@@ -166,10 +166,10 @@ func Run(t *testing.T, h Harness) {
 		}
 		cur := mustSave(c, t, s, "a", []byte("new"), "")
 		if cur == old {
-			t.Fatalf("the re-created record got version %q again, the version of the deleted one", cur)
+			t.Fatalf("the re-created record got revision %q again, the revision of the deleted one", cur)
 		}
 		if _, err := twin(c, t, s).Save(c, "a", []byte("stale"), old); !errors.Is(err, store.ErrConflict) {
-			t.Fatalf("Save with the deleted record's version: %v, want ErrConflict", err)
+			t.Fatalf("Save with the deleted record's revision: %v, want ErrConflict", err)
 		}
 		mustLoad(c, t, s, "a", []byte("new"), cur)
 	})
@@ -182,9 +182,9 @@ func Run(t *testing.T, h Harness) {
 			n = 8
 		}
 		type result struct {
-			data    []byte
-			version string
-			err     error
+			data     []byte
+			revision string
+			err      error
 		}
 		res := make([]result, n)
 		var wg sync.WaitGroup
@@ -217,7 +217,7 @@ func Run(t *testing.T, h Harness) {
 		if len(winners) != 1 {
 			t.Fatalf("%d savers of %d won, want exactly 1", len(winners), n)
 		}
-		mustLoad(c, t, s, "a", winners[0].data, winners[0].version)
+		mustLoad(c, t, s, "a", winners[0].data, winners[0].revision)
 	})
 	t.Run("KeysAreIndependent", func(t *testing.T) {
 		c := ctx(t)
@@ -336,7 +336,7 @@ func Run(t *testing.T, h Harness) {
 				t.Fatalf("Load of a record edited by hand: %v, want an error saying so", err)
 			}
 			if _, err := s.Save(c, "a", []byte("over"), v); err == nil {
-				t.Fatal("Save over a record edited by hand succeeded with the version from before the edit")
+				t.Fatal("Save over a record edited by hand succeeded with the revision from before the edit")
 			}
 			if _, err := s.Save(c, "a", []byte("over"), ""); err == nil {
 				t.Fatal("Save expecting no record succeeded over a record edited by hand")
@@ -357,7 +357,7 @@ func mustSave(ctx context.Context, t *testing.T, s store.Store, key string, data
 	return v
 }
 
-func mustLoad(ctx context.Context, t *testing.T, s store.Store, key string, want []byte, wantVersion string) {
+func mustLoad(ctx context.Context, t *testing.T, s store.Store, key string, want []byte, wantRevision string) {
 	t.Helper()
 	b, v, err := s.Load(ctx, key)
 	if err != nil {
@@ -366,7 +366,7 @@ func mustLoad(ctx context.Context, t *testing.T, s store.Store, key string, want
 	if !bytes.Equal(b, want) {
 		t.Fatalf("Load(%q) = %d bytes %.40q…, want %d bytes %.40q…", key, len(b), b, len(want), want)
 	}
-	if v != wantVersion {
-		t.Fatalf("Load(%q) version = %q, want %q", key, v, wantVersion)
+	if v != wantRevision {
+		t.Fatalf("Load(%q) revision = %q, want %q", key, v, wantRevision)
 	}
 }

@@ -9,8 +9,8 @@
 //
 //	func TestConformance(t *testing.T) {
 //		traffictest.Run(t, traffictest.Harness{
-//			New: func(ctx context.Context, t *testing.T) (traffic.Driver, traffic.Options) {
-//				return newDriver(t), traffic.Options{Name: "my route"}
+//			New: func(ctx context.Context, t *testing.T) (traffic.Driver, traffic.Config) {
+//				return newDriver(t), traffic.Config{Name: "my route"}
 //			},
 //			Delete: func(ctx context.Context, t *testing.T, d traffic.Driver) {
 //				d.(*myDriver).deleteRoute()

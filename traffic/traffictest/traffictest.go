@@ -14,11 +14,11 @@ import (
 // [traffic.Router].
 type Harness struct {
 	// New returns the driver under test, for a fresh route that sends
-	// every request to the stable version, and the Options the suite
+	// every request to the stable version, and the Config the suite
 	// builds its *[traffic.Router] over it with ([traffic.NewRouter]; the
-	// zero Options are the defaults). Required. It fails t itself on
+	// zero Config is the defaults). Required. It fails t itself on
 	// error.
-	New func(ctx context.Context, t *testing.T) (traffic.Driver, traffic.Options)
+	New func(ctx context.Context, t *testing.T) (traffic.Driver, traffic.Config)
 	// Delete removes the object behind d, a driver New returned (the
 	// same value, so a test can reach its own type with a type
 	// assertion), so that the suite can check [traffic.ErrNotFound]. Nil

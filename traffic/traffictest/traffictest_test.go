@@ -40,7 +40,7 @@ func (d *memDriver) fault(op string) error {
 	return nil
 }
 
-func (d *memDriver) Read(context.Context) (traffic.Split, traffic.Version, error) {
+func (d *memDriver) Read(context.Context) (traffic.Split, traffic.Revision, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.reads++
@@ -50,13 +50,13 @@ func (d *memDriver) Read(context.Context) (traffic.Split, traffic.Version, error
 	return d.split, d.gen, nil
 }
 
-func (d *memDriver) Write(_ context.Context, v traffic.Version, s traffic.Split) (traffic.Split, traffic.Version, error) {
+func (d *memDriver) Write(_ context.Context, v traffic.Revision, s traffic.Split) (traffic.Split, traffic.Revision, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.fault("write"); err != nil {
 		return traffic.Split{}, nil, err
 	}
-	if v != traffic.Version(d.gen) {
+	if v != traffic.Revision(d.gen) {
 		return traffic.Split{}, nil, canary.NewError(canary.Conflict, "stale")
 	}
 	d.writes++
@@ -137,12 +137,12 @@ func TestSuiteOverMemoryDrivers(t *testing.T) {
 			}
 			t.Run(name, func(t *testing.T) {
 				h := traffictest.Harness{
-					New: func(context.Context, *testing.T) (traffic.Driver, traffic.Options) {
+					New: func(context.Context, *testing.T) (traffic.Driver, traffic.Config) {
 						d := &memDriver{split: traffic.AllStable()}
 						if c.f == nil {
-							return d, traffic.Options{Name: "memory"}
+							return d, traffic.Config{Name: "memory"}
 						}
-						return featured{d, *c.f}, traffic.Options{Name: "memory"}
+						return featured{d, *c.f}, traffic.Config{Name: "memory"}
 					},
 					Delete: deleteRoute,
 					Break:  breakBackEnd,
@@ -164,7 +164,7 @@ func TestSuiteOverMemoryDrivers(t *testing.T) {
 // themselves reach the driver neither to read nor to write.
 func TestUndeclaredShapeCostsNoIO(t *testing.T) {
 	d := &memDriver{split: traffic.AllStable()}
-	r := traffic.NewRouter(d, traffic.Options{Name: "memory"})
+	r := traffic.NewRouter(d, traffic.Config{Name: "memory"})
 	cohort, err := traffic.NewCohort(traffic.Match{Cookie: "c", Value: "v"})
 	if err != nil {
 		t.Fatal(err)
