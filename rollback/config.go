@@ -762,6 +762,11 @@ func (c Config) renderMetrics(p *resolved) ([]renderedMetric, error) {
 			if rm.baseline, err = render(c.Target.Stable, m.Baseline); err != nil {
 				return nil, err
 			}
+			if rm.history = rm.stable; rm.history == "" {
+				if rm.history, err = render(c.Target.Stable, w); err != nil {
+					return nil, err
+				}
+			}
 		}
 		out = append(out, rm)
 	}
