@@ -168,3 +168,42 @@ func TestBrokenRangeNeverBlocksRollback(t *testing.T) {
 		t.Errorf("no failure event for the range query: %v", h.events)
 	}
 }
+
+// TestReplayBucketsFromRecording: Replay's provider answers the rollout's
+// range query from the Recording's Observation.Baseline.Buckets, so the
+// analyzer sees them only through the rollout's own query (a missing
+// bucket is a zero Measurement); a Recording without buckets gives the
+// history as one count.
+func TestReplayBucketsFromRecording(t *testing.T) {
+	for _, withBuckets := range []bool{true, false} {
+		an := &seeing{outcome: analysis.Inconclusive}
+		rec := func(now time.Time, _ traffic.Split) []analysis.Observation {
+			o := analysis.Observation{Metric: "error-rate", Canary: analysis.Observed(0.01, 100),
+				Stable: analysis.Observed(0.01, 900), Baseline: analysis.Observed(0.01, 59000)}
+			if withBuckets {
+				for i := 0; i < 60; i++ {
+					b := analysis.Observed(0.01, 1000)
+					if i == 3 {
+						b = analysis.Measurement{}
+					}
+					o.Baseline.Buckets = append(o.Baseline.Buckets, b)
+				}
+			}
+			return []analysis.Observation{o}
+		}
+		cfg := rollback.Config{Name: "replay", Plan: stepsPlan(10, 50), Analyzer: an,
+			Metrics: []rollback.Metric{{Name: "error-rate"}}}
+		if _, err := rollback.Replay(ctx, cfg, t0, t0.Add(3*time.Minute), rec); err != nil {
+			t.Fatal(err)
+		}
+		bs := an.last(t).Baseline.Buckets
+		switch {
+		case !withBuckets && bs != nil:
+			t.Errorf("without buckets in the recording: %d buckets, want none", len(bs))
+		case withBuckets && len(bs) != 60:
+			t.Errorf("%d buckets, want the recording's 60", len(bs))
+		case withBuckets && (bs[3].Observed || !bs[4].Observed || bs[4].Count != 1000):
+			t.Errorf("buckets 3 and 4 = %+v, %+v; want a zero Measurement, then 1 %% of 1,000", bs[3], bs[4])
+		}
+	}
+}

@@ -39,7 +39,11 @@ type ReplayResult struct {
 // in-memory router of providers/fake and a metrics provider that answers
 // from rec. cfg.Router, cfg.Scaler, cfg.Readiness, cfg.Gate, cfg.Sink,
 // cfg.Store and cfg.Target are replaced, and of cfg.Metrics only the names
-// are kept; gates are never approved. It returns the decisions and the
+// are kept; gates are never approved. Each metric has an hour's baseline
+// (two when the interval is an hour), answered from rec's
+// Observation.Baseline, and per interval, through the rollout's own range
+// query, from its Baseline.Buckets (the last bucket ending where the
+// window begins), when rec gives them. It returns the decisions and the
 // instants they would have been taken, so a policy can be tuned on
 // recorded data before it meets production.
 func Replay(ctx context.Context, cfg Config, start, until time.Time, rec Recording) (ReplayResult, error) {
