@@ -69,7 +69,9 @@ type Measurement struct {
 	// Rates reads the buckets of Observation.Baseline to tell whether the
 	// stable version's bad events come in clusters before the first
 	// canary request is judged (see Rates); points of rates over
-	// overlapping windows are not buckets and belong in Samples.
+	// overlapping windows are not buckets and belong in Samples. A
+	// rollback.Rollout fills the Baseline's buckets from a range query
+	// when the metric's provider answers one (rollback.Metric.Baseline).
 	Buckets []Measurement `json:"buckets,omitempty"`
 }
 

@@ -182,7 +182,9 @@ type Rate struct {
 // e-process stays valid whatever it says (a stale history costs power,
 // never the guarantee); without one the behaviour is as before. When the
 // history comes per bucket (Observation.Baseline.Buckets: stable's counts
-// per minute, say, from a range query), its dispersion over them says
+// per analysis window, from the range query a rollback.Rollout asks a
+// metric's provider for behind its Metric.Baseline when the provider
+// answers range queries with counts), its dispersion over them says
 // whether stable's bad events come in clusters before the first canary
 // request is judged; showing none, it lets one window's Fail evidence
 // decide from the first window (see Overdispersion). A history as one

@@ -648,7 +648,17 @@ type Metric struct {
 	Window time.Duration
 	// Baseline, when positive, also measures the stable version over this
 	// long window ending where the short window begins (for example 30 min
-	// of history).
+	// of history). When Provider also answers range queries (a method
+	// Range(context.Context, metrics.RangeQuery) ([]metrics.Point, error),
+	// as [metrics.Source] and the fake, Prometheus (with counts through its
+	// WithCount) and httpsplit providers have) and Baseline is a whole number of Windows, the same
+	// history is asked per Window as well, the stable query stepped by the
+	// Window, and given to the analyzer as Observation.Baseline.Buckets
+	// (see [analysis.Rates]), each with its count where the back end
+	// gives one; events and the saved state leave the buckets out. A range
+	// query with no data leaves Buckets nil; one that fails is reported as
+	// a failure of the round ("history <Name>") and leaves Buckets nil,
+	// nothing else changes.
 	Baseline time.Duration
 	// SkipStable leaves the stable version's short window unmeasured.
 	SkipStable bool
@@ -761,6 +771,11 @@ func (c Config) renderMetrics(p *resolved) ([]renderedMetric, error) {
 		if m.Baseline > 0 {
 			if rm.baseline, err = render(c.Target.Stable, m.Baseline); err != nil {
 				return nil, err
+			}
+			if rm.history = rm.stable; rm.history == "" {
+				if rm.history, err = render(c.Target.Stable, w); err != nil {
+					return nil, err
+				}
 			}
 		}
 		out = append(out, rm)

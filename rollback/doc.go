@@ -141,7 +141,8 @@
 //     [Config.Scaler] (an action event "scale-stable") and the rollout
 //     finishes succeeded. Stable serves no request after the switch, so
 //     [Config.PostPromotionAnalyzer] judges the new version on fixed bounds
-//     or on the service's history ([Metric.Baseline]); an analyzer that
+//     or on the service's history ([Metric.Baseline], per window too
+//     where the provider answers range queries); an analyzer that
 //     compares it with stable's short window can only be inconclusive
 //     there. This is Argo Rollouts' blueGreen (preview and active
 //     services, pre- and post-promotion analysis, scaleDownDelaySeconds)

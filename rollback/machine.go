@@ -694,7 +694,8 @@ func (r *round) move(next int, actor, reason string) {
 	r.enter(Progressing, r.m.plan.stages[next].Weight, actor, reason)
 }
 
-// summarise keeps an observation's values and counts, not its samples.
+// summarise keeps an observation's values and counts, not its samples
+// nor the baseline's buckets (read by the analyzer of the round only).
 func summarise(obs []analysis.Observation) []analysis.Observation {
 	if len(obs) == 0 {
 		return nil
@@ -705,6 +706,7 @@ func summarise(obs []analysis.Observation) []analysis.Observation {
 		o := &out[i]
 		o.Canary.Samples, o.Stable.Samples, o.Baseline.Samples = nil, nil, nil
 		o.CanaryTotal.Samples, o.StableTotal.Samples = nil, nil
+		o.Baseline.Buckets = nil
 	}
 	return out
 }

@@ -39,7 +39,11 @@ type ReplayResult struct {
 // in-memory router of providers/fake and a metrics provider that answers
 // from rec. cfg.Router, cfg.Scaler, cfg.Readiness, cfg.Gate, cfg.Sink,
 // cfg.Store and cfg.Target are replaced, and of cfg.Metrics only the names
-// are kept; gates are never approved. It returns the decisions and the
+// are kept; gates are never approved. Each metric has an hour's baseline
+// (two when the interval is an hour), answered from rec's
+// Observation.Baseline, and per interval, through the rollout's own range
+// query, from its Baseline.Buckets (the last bucket ending where the
+// window begins), when rec gives them. It returns the decisions and the
 // instants they would have been taken, so a policy can be tuned on
 // recorded data before it meets production.
 func Replay(ctx context.Context, cfg Config, start, until time.Time, rec Recording) (ReplayResult, error) {
@@ -127,36 +131,17 @@ func (p *recordingProvider) Query(ctx context.Context, q metrics.Query) (metrics
 	if err := ctx.Err(); err != nil {
 		return metrics.Result{}, err
 	}
-	// replay{metric="i",version="v",window="w"}
-	var idx, version string
-	for _, part := range strings.Split(strings.Trim(strings.TrimPrefix(q.Text, "replay"), "{}"), ",") {
-		k, v, _ := strings.Cut(part, "=")
-		v = strings.Trim(v, `"`)
-		switch k {
-		case "metric":
-			idx = v
-		case "version":
-			version = v
-		}
+	i, err := p.index(q.Text)
+	if err != nil {
+		return metrics.Result{}, err
 	}
-	i, err := strconv.Atoi(idx)
-	if err != nil || i < 0 || i >= len(p.names) {
-		return metrics.Result{}, fmt.Errorf("replay: unknown query %q", q.Text)
-	}
+	version := label(q.Text, "version")
 	baseline := version == "stable" && q.Window != p.window
 	now := q.End
 	if baseline {
 		now = q.End.Add(p.window)
 	}
-	p.mu.Lock()
-	if p.obs == nil || !p.at.Equal(now) {
-		p.at, p.obs = now, map[string]analysis.Observation{}
-		for _, o := range p.rec(now, p.router.Current()) {
-			p.obs[o.Metric] = o
-		}
-	}
-	o := p.obs[p.names[i]]
-	p.mu.Unlock()
+	o := p.observation(now, i)
 	m := o.Canary
 	switch {
 	case baseline:
@@ -168,4 +153,73 @@ func (p *recordingProvider) Query(ctx context.Context, q metrics.Query) (metrics
 		return metrics.Result{}, metrics.ErrNoData
 	}
 	return metrics.Result{Value: m.Value, Samples: m.Samples, Count: m.Count}, nil
+}
+
+// Range answers the rollout's range query for the stable version's
+// history (the stable query at the analysis window, ending a window
+// before the analysis instant) from the Recording's
+// Observation.Baseline.Buckets at that instant: the last bucket is the
+// point at q.End, the one before it a step earlier, and so on; buckets
+// without data and points outside the range are left out. A Recording
+// without buckets gives no data, and the history stays one count.
+func (p *recordingProvider) Range(ctx context.Context, q metrics.RangeQuery) ([]metrics.Point, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := q.Validate(); err != nil {
+		return nil, err
+	}
+	i, err := p.index(q.Text)
+	if err != nil {
+		return nil, err
+	}
+	if label(q.Text, "version") != "stable" || q.Window != p.window || q.Step != p.window {
+		return nil, fmt.Errorf("replay: %w: no range of %q", metrics.ErrNoData, q.Text)
+	}
+	bs := p.observation(q.End.Add(p.window), i).Baseline.Buckets
+	var pts []metrics.Point
+	for j, b := range bs {
+		t := q.End.Add(-time.Duration(len(bs)-1-j) * q.Step)
+		if b.Observed && !t.Before(q.Start) {
+			pts = append(pts, metrics.Point{Time: t, Value: b.Value, Count: b.Count})
+		}
+	}
+	if len(pts) == 0 {
+		return nil, fmt.Errorf("replay: %w: no buckets behind %q", metrics.ErrNoData, q.Text)
+	}
+	return pts, nil
+}
+
+// index returns the metric index of a query Replay rendered.
+func (p *recordingProvider) index(text string) (int, error) {
+	i, err := strconv.Atoi(label(text, "metric"))
+	if err != nil || i < 0 || i >= len(p.names) {
+		return 0, fmt.Errorf("replay: unknown query %q", text)
+	}
+	return i, nil
+}
+
+// observation returns metric i's observation at now, asking the
+// Recording once per instant.
+func (p *recordingProvider) observation(now time.Time, i int) analysis.Observation {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.obs == nil || !p.at.Equal(now) {
+		p.at, p.obs = now, map[string]analysis.Observation{}
+		for _, o := range p.rec(now, p.router.Current()) {
+			p.obs[o.Metric] = o
+		}
+	}
+	return p.obs[p.names[i]]
+}
+
+// label returns the value of label k in a query Replay rendered:
+// replay{metric="i",version="v",window="w"}.
+func label(text, k string) string {
+	for _, part := range strings.Split(strings.Trim(strings.TrimPrefix(text, "replay"), "{}"), ",") {
+		if key, v, _ := strings.Cut(part, "="); key == k {
+			return strings.Trim(v, `"`)
+		}
+	}
+	return ""
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"strings"
 	"sync"
@@ -106,7 +107,11 @@ type renderedMetric struct {
 	name                     string
 	provider                 metrics.Provider
 	canary, stable, baseline string
-	window, baselineWindow   time.Duration
+	// history is the stable version's query at the analysis window,
+	// asked as a range query over the baseline window (see buckets);
+	// empty without a baseline.
+	history                string
+	window, baselineWindow time.Duration
 }
 
 // New validates cfg and returns a Rollout in phase Pending. Every bad field
@@ -587,6 +592,9 @@ func (r *Rollout) measure(ctx context.Context, now time.Time, in *inputs) []anal
 		}
 		if q.baseline != "" {
 			o.Baseline = r.query(ctx, q, q.baseline, now.Add(-q.window), q.baselineWindow, in)
+			if o.Baseline.Observed {
+				o.Baseline.Buckets = r.buckets(ctx, q, now, in)
+			}
 		}
 	}
 	return obs
@@ -607,6 +615,58 @@ func (r *Rollout) query(ctx context.Context, q renderedMetric, text string, end 
 		return analysis.Measurement{}
 	}
 	return analysis.Measurement{Observed: true, Value: res.Value, Samples: res.Samples, Count: res.Count}
+}
+
+// rangeProvider is a metrics provider that also answers range queries,
+// each point with its count where the back end has it, as
+// [metrics.Source] does (and so the fake, Prometheus and httpsplit
+// providers).
+type rangeProvider interface {
+	Range(ctx context.Context, q metrics.RangeQuery) ([]metrics.Point, error)
+}
+
+// buckets asks q's provider, when it answers range queries, for the
+// stable version's history per analysis window: the stable query at the
+// metric's window, stepped by the window, its points tiling the baseline
+// window that ends where the short window starts (oldest first; a
+// missing point is a zero Measurement). It returns nil when the
+// provider has no range queries, the baseline window is not a whole
+// number of windows, or no point came back. A failed range query (other
+// than no data) is a failure of the round, as a failed query is; the
+// baseline's one count is kept, so nothing else changes.
+func (r *Rollout) buckets(ctx context.Context, q renderedMetric, now time.Time, in *inputs) []analysis.Measurement {
+	rp, ok := q.provider.(rangeProvider)
+	if !ok || q.history == "" || q.window <= 0 || q.baselineWindow%q.window != 0 {
+		return nil
+	}
+	n := int(q.baselineWindow / q.window)
+	if n < 1 || n > metrics.MaxPoints {
+		return nil
+	}
+	end := now.Add(-q.window)
+	start := end.Add(-time.Duration(n-1) * q.window)
+	pts, err := rp.Range(ctx, metrics.RangeQuery{Text: q.history, Window: q.window, Start: start, End: end, Step: q.window})
+	if err != nil {
+		if !errors.Is(err, metrics.ErrNoData) {
+			in.failures = append(in.failures, failure{"history " + q.name, err})
+		}
+		return nil
+	}
+	out := make([]analysis.Measurement, n)
+	placed := false
+	for _, p := range pts {
+		d := p.Time.Sub(start)
+		if d < 0 || d%q.window != 0 || int(d/q.window) >= n ||
+			math.IsNaN(p.Value) || math.IsInf(p.Value, 0) || p.Count < 0 {
+			continue
+		}
+		out[d/q.window] = analysis.Measurement{Observed: true, Value: p.Value, Count: p.Count}
+		placed = true
+	}
+	if !placed {
+		return nil
+	}
+	return out
 }
 
 // maxActions bounds the actions of one round (a rollback is at most a

@@ -8,8 +8,10 @@
 // requests per second split by the canary's weight, with Poisson request
 // and error counts drawn from a seed, and with the stable version's
 // history over the hour before each window as Observation.Baseline, with
-// its counts per minute as the Baseline's Buckets (Contender.Buckets;
-// -quality.nobuckets gives the history as one count). The
+// its counts per minute, which the rollout's own range query over
+// Replay's provider brings to the analyzer as the Baseline's Buckets
+// (Contender.Buckets; -quality.nobuckets gives the history as one
+// count). The
 // grid of issue 18 (Families) is 0.5, 5 and 50 requests/s × stable error
 // rates 0.1, 0.5 and 1 % × five good canaries (noise only; per-minute
 // bursts on both versions; a 3-minute incident on both; a 10-minute
@@ -232,10 +234,6 @@ type window struct {
 // far, the last one last.
 type truth struct {
 	windows []window
-	// buckets are, per metric, the stable version's history behind the
-	// last window's Observation.Baseline, one bucket a minute (see
-	// withBuckets).
-	buckets map[string][]analysis.Measurement
 }
 
 func (t *truth) last() window { return t.windows[len(t.windows)-1] }
@@ -252,8 +250,12 @@ var ErrorMetrics = analysis.PresetMetrics{ErrorRate: Metrics.ErrorRate}
 // Every observation carries the stable version's history over the hour
 // before its window (Observation.Baseline), as a provider would return
 // it: an hour of stable alone before the rollout, then stable's own
-// requests during it.
-func (s Scenario) recording(seed uint64, t0 time.Time, slow bool) (rollback.Recording, *truth) {
+// requests during it. With buckets the history comes per minute as well
+// (Observation.Baseline.Buckets), for Replay's provider to answer the
+// rollout's range query with, as a provider that answers range queries
+// with counts would; without, Replay's provider has no range to give and
+// the history reaches the analyzer as one count.
+func (s Scenario) recording(seed uint64, t0 time.Time, slow, buckets bool) (rollback.Recording, *truth) {
 	r := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 	h := rand.New(rand.NewPCG(seed, 0x2545f4914f6cdd1d))
 	tr := &truth{}
@@ -319,20 +321,26 @@ func (s Scenario) recording(seed uint64, t0 time.Time, slow bool) (rollback.Reco
 		win := window{end: end, weight: split.Canary, canary: c, stable: st, alt: alt, turned: turned}
 		obs := make([]analysis.Observation, len(names))
 		var cur minute
-		tr.buckets = map[string][]analysis.Measurement{}
 		for i, name := range names {
 			x := min(poisson(r, float64(n)*c[i]), n)
 			y := min(poisson(r, float64(m)*st[i]), m)
 			win.n[i], win.m[i], win.x[i], win.y[i] = float64(n), float64(m), float64(x), float64(y)
 			var bm, by float64
-			bs := make([]analysis.Measurement, 0, len(hist))
+			var bs []analysis.Measurement
+			if buckets {
+				bs = make([]analysis.Measurement, 0, len(hist))
+			}
 			for _, hm := range hist {
 				bm, by = bm+hm.m[i], by+hm.y[i]
-				bs = append(bs, measured(int64(hm.y[i]), int64(hm.m[i])))
+				if buckets {
+					bs = append(bs, measured(int64(hm.y[i]), int64(hm.m[i])))
+				}
 			}
-			tr.buckets[name] = bs
 			obs[i] = analysis.Observation{Metric: name, Canary: measured(x, n), Stable: measured(y, m),
 				Baseline: measured(int64(by), int64(bm))}
+			if obs[i].Baseline.Observed {
+				obs[i].Baseline.Buckets = bs
+			}
 			cur.m[i], cur.y[i] = float64(m), float64(y)
 		}
 		hist = append(hist[1:], cur)
@@ -451,7 +459,7 @@ func Oracle() Contender {
 
 // simulateOracle runs Oracle's rule over one seeded run of sc.
 func simulateOracle(sc Scenario, seed uint64, alpha, beta float64) Outcome {
-	rec, tr := sc.recording(seed, t0, false)
+	rec, tr := sc.recording(seed, t0, false, false)
 	stages, _ := Plan.Expand()
 	test := NewSPRT(alpha, beta)
 	accepted, turned := false, false
@@ -574,38 +582,12 @@ type Contender struct {
 	// sim, when set, simulates a run directly instead of replaying it
 	// (the oracle).
 	sim func(Scenario, uint64) Outcome
-	// Buckets: the stable version's history reaches the analyzer per
-	// minute (Observation.Baseline.Buckets), as from a provider that
-	// answers a range query; without it the history is one count, as
-	// every provider gives it through a rollout today (see withBuckets).
+	// Buckets: the recording gives the stable version's history per
+	// minute, and the rollout's own range query over Replay's provider
+	// brings it to the analyzer (Observation.Baseline.Buckets), as a
+	// provider that answers range queries with counts does; without it
+	// the history is one count, as from a provider without range queries.
 	Buckets bool
-}
-
-// withBuckets hands a, with every observation, the stable version's
-// history per minute behind its Baseline (truth.buckets), as a provider
-// that answers the history's query with a range query stepped by the
-// rate window would: the rollout's metrics type carries one value and one
-// count per query, so Replay's provider cannot pass buckets through, and
-// the suite adds them here, between the rollout and its analyzer. A
-// history whose buckets do not add up to the Baseline's count is left
-// as it is.
-func withBuckets(a analysis.Analyzer, tr *truth) analysis.Analyzer {
-	return analysis.AnalyzerFunc(func(ctx context.Context, in analysis.Input) (analysis.Verdict, error) {
-		obs := slices.Clone(in.Observations)
-		for i := range obs {
-			o := &obs[i]
-			bs := tr.buckets[o.Metric]
-			var n int64
-			for _, b := range bs {
-				n += b.Count
-			}
-			if o.Baseline.Observed && n == o.Baseline.Count {
-				o.Baseline.Buckets = bs
-			}
-		}
-		in.Observations = obs
-		return a.Analyze(ctx, in)
-	})
 }
 
 // Contenders returns every preset (the baseline last), judging the error
@@ -684,15 +666,12 @@ func Run(ctx context.Context, c Contender, sc Scenario, seed uint64) (Outcome, e
 }
 
 func replay(ctx context.Context, c Contender, plan rollback.Plan, sc Scenario, seed uint64) (Outcome, error) {
-	rec, tr := sc.recording(seed, t0, c.slow)
+	rec, tr := sc.recording(seed, t0, c.slow, c.Buckets)
 	ms := []rollback.Metric{{Name: Metrics.ErrorRate}}
 	if c.slow {
 		ms = append(ms, rollback.Metric{Name: Metrics.Slow})
 	}
 	a := c.analyzer(tr)
-	if c.Buckets {
-		a = withBuckets(a, tr)
-	}
 	cfg := rollback.Config{Name: "quality", Plan: plan, Policy: c.Policy, Analyzer: a, Metrics: ms}
 	res, err := rollback.Replay(ctx, cfg, t0, t0.Add(Horizon), rec)
 	if err != nil {

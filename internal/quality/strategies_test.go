@@ -148,7 +148,7 @@ func postOracle(tr *truth, switchMin, post int) postEvidence {
 // (blue/green: three failures in a row, since DualWindow judges each
 // minute alone).
 func replayShape(ctx context.Context, plan rollback.Plan, sc Scenario, seed uint64) (shapeOutcome, error) {
-	rec, tr := sc.recording(seed, t0, false)
+	rec, tr := sc.recording(seed, t0, false, false)
 	mirrored := map[int]bool{}
 	p := analysis.DefaultPreset(ErrorMetrics)
 	cfg := rollback.Config{Name: "quality", Plan: plan, Policy: rollback.PresetPolicy(p), Analyzer: p.Analyzer,

@@ -255,6 +255,45 @@ func TestServer(t *testing.T) {
 		}
 	})
 
+	t.Run("RangeWithCount", func(t *testing.T) {
+		// The stable version's history per window, as a rollout reads it
+		// behind a baseline: three 3s buckets tiling (End-9s, End], each
+		// with its error rate and its request count.
+		p := newProvider(t, prometheus.Config{Address: srv.URL})
+		v := vars("v2")
+		v.Window = 3 * time.Second
+		cp, err := p.WithCount(istio.RequestCount, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rp, ok := cp.(interface {
+			Range(context.Context, metrics.RangeQuery) ([]metrics.Point, error)
+		})
+		if !ok {
+			t.Fatalf("WithCount's provider %T answers no range queries", cp)
+		}
+		text, err := istio.ErrorRate.Render(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pts, err := rp.Range(ctx, metrics.RangeQuery{Text: text, Window: v.Window, Start: end.Add(-6 * time.Second), End: end, Step: v.Window})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pts) != 3 || !pts[0].Time.Equal(end.Add(-6*time.Second)) || !pts[2].Time.Equal(end) {
+			t.Fatalf("points = %v, want 3 from End-6s to End", pts)
+		}
+		want := v2w.RPS * v.Window.Seconds()
+		for i, pt := range pts {
+			if math.Abs(float64(pt.Count)-want) > 0.02*want {
+				t.Errorf("point %d: Count = %d, want %v ± 2%%", i, pt.Count, want)
+			}
+			if math.Abs(pt.Value-v2w.ErrorRate()) > 0.0005 {
+				t.Errorf("point %d: Value = %v, want %v", i, pt.Value, v2w.ErrorRate())
+			}
+		}
+	})
+
 	t.Run("SeveralSeries", func(t *testing.T) {
 		p := newProvider(t, prometheus.Config{Address: srv.URL})
 		_, err := p.Query(ctx, metrics.Query{

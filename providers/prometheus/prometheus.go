@@ -565,6 +565,13 @@ func labelsOnly(n int, metric func(int) model.Metric) []metrics.Series {
 // query at the query's End, rounded to the nearest whole number. A count
 // with no data leaves Count 0 (unknown); a failing count query fails the
 // Query. Both requests share p's timeout.
+//
+// The Provider returned also answers range queries, as p.Range does, with
+// each point's Count from a second range query of count over the same
+// instants, matched by timestamp (a point whose count Prometheus has no
+// value for keeps Count 0; a failing count query fails the Range). This is
+// what a rollout reads the stable version's history per window with
+// (rollback.Metric.Baseline).
 func (p *Provider) WithCount(count metrics.Template, vars metrics.Vars) (metrics.Provider, error) {
 	if err := p.usable(); err != nil {
 		return nil, err
@@ -577,33 +584,97 @@ func (p *Provider) WithCount(count metrics.Template, vars metrics.Vars) (metrics
 	if _, err := count.Render(probe); err != nil {
 		return nil, err
 	}
-	return metrics.ProviderFunc(func(ctx context.Context, q metrics.Query) (metrics.Result, error) {
-		if err := q.Validate(); err != nil {
-			return metrics.Result{}, err
-		}
-		v := vars
-		v.Window = q.Window
-		text, err := count.Render(v)
-		if err != nil {
-			return metrics.Result{}, err
-		}
-		ctx, cancel := context.WithTimeout(ctx, p.d.timeout)
-		defer cancel()
-		res, err := p.src.Query(ctx, q)
-		if err != nil {
-			return metrics.Result{}, err
-		}
-		cq := metrics.Query{Text: text, Window: q.Window, End: q.End}
-		n, err := p.plain.Query(ctx, cq)
-		switch {
-		case errors.Is(err, metrics.ErrNoData):
-			return res, nil
-		case err != nil:
-			return metrics.Result{}, err
-		case n.Value < 0 || n.Value > math.MaxInt64/2:
-			return metrics.Result{}, p.d.wrap(cq, fmt.Errorf("prometheus: count %v is not a count", n.Value))
-		}
-		res.Count = int64(math.Round(n.Value))
+	return &counted{p: p, count: count, vars: vars}, nil
+}
+
+// counted is the Provider WithCount returns.
+type counted struct {
+	p     *Provider
+	count metrics.Template
+	vars  metrics.Vars
+}
+
+// text renders the count query at window w.
+func (c *counted) text(w time.Duration) (string, error) {
+	v := c.vars
+	v.Window = w
+	return c.count.Render(v)
+}
+
+// Query answers q as the Provider does, with the count at q.End.
+func (c *counted) Query(ctx context.Context, q metrics.Query) (metrics.Result, error) {
+	if err := q.Validate(); err != nil {
+		return metrics.Result{}, err
+	}
+	text, err := c.text(q.Window)
+	if err != nil {
+		return metrics.Result{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.p.d.timeout)
+	defer cancel()
+	res, err := c.p.src.Query(ctx, q)
+	if err != nil {
+		return metrics.Result{}, err
+	}
+	cq := metrics.Query{Text: text, Window: q.Window, End: q.End}
+	n, err := c.p.plain.Query(ctx, cq)
+	switch {
+	case errors.Is(err, metrics.ErrNoData):
 		return res, nil
-	}), nil
+	case err != nil:
+		return metrics.Result{}, err
+	}
+	if res.Count, err = c.asCount(cq, n.Value); err != nil {
+		return metrics.Result{}, err
+	}
+	return res, nil
+}
+
+// Range answers q as the Provider's Range does, each point with the
+// count at its instant (one more range query).
+func (c *counted) Range(ctx context.Context, q metrics.RangeQuery) ([]metrics.Point, error) {
+	if err := q.Validate(); err != nil {
+		return nil, err
+	}
+	text, err := c.text(q.Window)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.p.d.timeout)
+	defer cancel()
+	pts, err := c.p.src.Range(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	cq := q
+	cq.Text = text
+	ns, err := c.p.plain.Range(ctx, cq)
+	switch {
+	case errors.Is(err, metrics.ErrNoData):
+		return pts, nil
+	case err != nil:
+		return nil, err
+	}
+	at := make(map[int64]float64, len(ns))
+	for _, n := range ns {
+		at[n.Time.UnixMilli()] = n.Value
+	}
+	for i := range pts {
+		v, ok := at[pts[i].Time.UnixMilli()]
+		if !ok {
+			continue
+		}
+		if pts[i].Count, err = c.asCount(metrics.Query{Text: text, Window: q.Window, End: pts[i].Time}, v); err != nil {
+			return nil, err
+		}
+	}
+	return pts, nil
+}
+
+// asCount reads the value v of count query cq as a whole number.
+func (c *counted) asCount(cq metrics.Query, v float64) (int64, error) {
+	if v < 0 || v > math.MaxInt64/2 {
+		return 0, c.p.d.wrap(cq, fmt.Errorf("prometheus: count %v is not a count", v))
+	}
+	return int64(math.Round(v)), nil
 }

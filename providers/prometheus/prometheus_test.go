@@ -610,3 +610,57 @@ func TestZeroProvider(t *testing.T) {
 		}
 	}
 }
+
+// TestWithCountRange: WithCount's provider answers a range query with a
+// second query_range for the counts, matched by timestamp; a count with
+// no value at an instant leaves that point's Count 0, a count that is not
+// a count and a failing count query fail the Range.
+func TestWithCountRange(t *testing.T) {
+	countText := ""
+	at := func(d time.Duration) string { return strconv.FormatInt(end.Add(d).Unix(), 10) }
+	counts := `[[` + at(-2*time.Minute) + `,"100"],[` + at(0) + `,"300.4"]]`
+	_, s := newAPI(t, func(r *http.Request) (int, string) {
+		if !strings.HasSuffix(r.URL.Path, "/api/v1/query_range") {
+			return http.StatusNotFound, `{}`
+		}
+		if q := r.Form.Get("query"); q != countText {
+			return ok("matrix", `[{"metric":{},"values":[[`+at(-2*time.Minute)+`,"0.1"],[`+at(-time.Minute)+`,"0.2"],[`+at(0)+`,"0.3"]]}]`)
+		}
+		if counts == "fail" {
+			return http.StatusBadRequest, `{"status":"error","errorType":"bad_data","error":"parse error"}`
+		}
+		return ok("matrix", `[{"metric":{},"values":`+counts+`}]`)
+	})
+	p := newProvider(t, prometheus.Config{Address: s.URL})
+	tmpl := metrics.MustParse(metrics.PromQL, "count", `sum(increase(requests{version="{{version}}"}[{{window}}]))`)
+	vars := metrics.Vars{Version: "v1"}
+	cp, err := p.WithCount(tmpl, vars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars.Window = time.Minute
+	countText, _ = tmpl.Render(vars)
+	rp, isRanger := cp.(interface {
+		Range(context.Context, metrics.RangeQuery) ([]metrics.Point, error)
+	})
+	if !isRanger {
+		t.Fatalf("WithCount's provider %T answers no range queries", cp)
+	}
+	rq := metrics.RangeQuery{Text: "rate", Window: time.Minute, Start: end.Add(-2 * time.Minute), End: end, Step: time.Minute}
+	pts, err := rp.Range(context.Background(), rq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []metrics.Point{{Time: end.Add(-2 * time.Minute), Value: 0.1, Count: 100}, {Time: end.Add(-time.Minute), Value: 0.2}, {Time: end, Value: 0.3, Count: 300}}
+	if fmt.Sprint(pts) != fmt.Sprint(want) {
+		t.Errorf("Range = %v, want %v", pts, want)
+	}
+	counts = `[[` + at(0) + `,"-1"]]`
+	if _, err := rp.Range(context.Background(), rq); err == nil || !strings.Contains(err.Error(), "not a count") {
+		t.Errorf("Range with a count of -1 = %v, want it refused", err)
+	}
+	counts = "fail"
+	if _, err := rp.Range(context.Background(), rq); err == nil || errors.Is(err, metrics.ErrNoData) {
+		t.Errorf("Range with a failing count query = %v, want an error", err)
+	}
+}
