@@ -85,7 +85,8 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("quickstart", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	o := options{}
-	steps := fs.String("steps", "10,25,50", "canary weights in percent, comma-separated, rising")
+	stages := fs.String("stages", "10,25,50", "canary weights of the plan's stages in percent, comma-separated, rising")
+	oldStages := fs.String("steps", "", "deprecated: the old name of -stages (still read)")
 	fs.DurationVar(&o.interval, "interval", 2*time.Second, "analysis interval (and metric window)")
 	fs.IntVar(&o.holdLooks, "hold", 2, "analysis intervals each step holds")
 	fs.IntVar(&o.rps, "rps", 200, "requests per second of load (bounded by -timeout)")
@@ -104,10 +105,20 @@ func parse(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-tz %q: not a time zone (give an IANA name such as Europe/London, or UTC)", *tz)
 	}
 	o.loc = loc
-	for _, s := range strings.Split(*steps, ",") {
+	stagesFlag := "-stages"
+	if *oldStages != "" {
+		given := false
+		fs.Visit(func(f *flag.Flag) { given = given || f.Name == "stages" })
+		if given && *oldStages != *stages {
+			return o, fmt.Errorf("-steps %q and -stages %q: -steps is the old name of -stages; give only -stages", *oldStages, *stages)
+		}
+		fmt.Fprintln(stderr, "quickstart: -steps is deprecated, use -stages (same value)")
+		*stages, stagesFlag = *oldStages, "-steps"
+	}
+	for _, s := range strings.Split(*stages, ",") {
 		w, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil {
-			return o, fmt.Errorf("-steps: %q is not a whole number", s)
+			return o, fmt.Errorf("%s: %q is not a whole number", stagesFlag, s)
 		}
 		o.steps = append(o.steps, w)
 	}
@@ -186,7 +197,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		}
 	}
 	if o.strategy == "canary" {
-		fmt.Fprintf(out, "meshcanary quickstart — times in %s, analysis every %v, steps %v %%\n", o.loc, o.interval, o.steps)
+		fmt.Fprintf(out, "meshcanary quickstart — times in %s, analysis every %v, stages %v %%\n", o.loc, o.interval, o.steps)
 	} else {
 		fmt.Fprintf(out, "meshcanary quickstart — times in %s, analysis every %v, strategy %s\n", o.loc, o.interval, o.strategy)
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -80,7 +81,7 @@ func TestQuickstart(t *testing.T) {
 
 func TestFlags(t *testing.T) {
 	for _, args := range [][]string{
-		{"-steps", "10,x"}, {"-interval", "500ms"}, {"-interval", "1500ms"}, {"-rps", "0"},
+		{"-stages", "10,x"}, {"-steps", "10,x"}, {"-interval", "500ms"}, {"-interval", "1500ms"}, {"-rps", "0"},
 		{"-bad-error-rate", "2"}, {"-hungry-work", "0"}, {"-hungry-work", "99999"}, {"-hold", "0"}, {"-timeout", "-1s"}, {"-nope"}, {"-slow", "0s"},
 		{"-strategy", "nope"}, {"-strategy", ""}, {"-tz", "Mars/Olympus_Mons"}, {"-tz", ""},
 	} {
@@ -180,5 +181,26 @@ func TestStrategies(t *testing.T) {
 				c.check(t, out.String())
 			}
 		})
+	}
+}
+
+// -stages is the plan's weights; -steps, its old name, is still read with
+// a warning, and both at once with different values is an error naming both.
+func TestStagesFlag(t *testing.T) {
+	var stderr bytes.Buffer
+	o, err := parse([]string{"-stages", "5,20"}, &stderr)
+	if err != nil || !slices.Equal(o.steps, []int{5, 20}) || stderr.Len() != 0 {
+		t.Fatalf("-stages 5,20: %v, %v, %q", o.steps, err, stderr.String())
+	}
+	o, err = parse([]string{"-steps", "5,20"}, &stderr)
+	if err != nil || !slices.Equal(o.steps, []int{5, 20}) || !strings.Contains(stderr.String(), "-steps is deprecated, use -stages") {
+		t.Fatalf("-steps 5,20: %v, %v, %q", o.steps, err, stderr.String())
+	}
+	if _, err := parse([]string{"-steps", "5,20", "-stages", "10,50"}, new(bytes.Buffer)); err == nil ||
+		!strings.Contains(err.Error(), "-steps") || !strings.Contains(err.Error(), "-stages") {
+		t.Fatalf("-steps and -stages differing: %v", err)
+	}
+	if _, err := parse([]string{"-steps", "10,x"}, new(bytes.Buffer)); err == nil || !strings.Contains(err.Error(), "-steps") {
+		t.Fatalf("bad -steps: %v", err)
 	}
 }
