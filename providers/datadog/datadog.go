@@ -310,7 +310,7 @@ func (p *Provider) scalar(ctx context.Context, text string, from, to int64) (flo
 		return 0, err
 	}
 	if e := resp.GetErrors(); e != "" {
-		return 0, &Error{Op: "scalar", StatusCode: http.StatusOK, Messages: []string{p.redact(e)}}
+		return 0, p.answerError("scalar", e)
 	}
 	var numbers []*datadogV2.DataScalarColumn
 	for _, c := range resp.GetData().Attributes.GetColumns() {
@@ -382,7 +382,7 @@ func (p *Provider) timeseries(ctx context.Context, text string, from, to int64) 
 		return nil, err
 	}
 	if e := resp.GetErrors(); e != "" {
-		return nil, &Error{Op: "timeseries", StatusCode: http.StatusOK, Messages: []string{p.redact(e)}}
+		return nil, p.answerError("timeseries", e)
 	}
 	a := resp.GetData().Attributes
 	times, values := a.GetTimes(), a.GetValues()
