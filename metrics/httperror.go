@@ -28,7 +28,8 @@ type HTTPError struct {
 	StatusCode int
 	// Messages are the back end's error messages.
 	Messages []string
-	// RetryAfter is, for a rate limit, how long the server asked to wait.
+	// RetryAfter is, for a rate limit, how long the server asked to wait
+	// (or the driver's back-off when it did not say); see RetryDelay.
 	RetryAfter time.Duration
 	// Hint says what to check when the credentials were refused (which
 	// Config fields); it is shown only then.
@@ -116,6 +117,10 @@ func (e *HTTPError) Unwrap() []error {
 	}
 	return errs
 }
+
+// RetryDelay returns RetryAfter, so that a [Source] retrying a
+// rate-limited query waits as long as the server asked ([RetryDelayer]).
+func (e *HTTPError) RetryDelay() time.Duration { return e.RetryAfter }
 
 // Redact replaces every secret in e's text fields with "[REDACTED]", and
 // replaces Err with [RedactError] of it, and returns e. Empty secrets are

@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/meshcanary/canary/internal/ratelimit"
@@ -31,58 +29,37 @@ type Error = metrics.HTTPError
 const hint = "check Config.APIKey, Config.AppKey, the application key's timeseries_query scope and Config.Site"
 
 // answerError is an error reported inside a 200 answer.
-func (p *Provider) answerError(op, msg string) *Error {
-	return (&Error{Vendor: "datadog", Op: op + " query", StatusCode: http.StatusOK, Messages: []string{msg}}).Redact(p.secrets...)
+func (d *driver) answerError(op, msg string) *Error {
+	return (&Error{Vendor: "datadog", Op: op + " query", StatusCode: http.StatusOK, Messages: []string{msg}}).Redact(d.secrets...)
 }
 
-func (p *Provider) redact(s string) string { return metrics.Redact(s, p.secrets...) }
+func (d *driver) redact(s string) string { return metrics.Redact(s, d.secrets...) }
 
-func (p *Provider) safe(err error) error { return metrics.RedactError(err, p.secrets...) }
+func (d *driver) safe(err error) error { return metrics.RedactError(err, d.secrets...) }
 
-// call runs do, retrying 429 answers as the rate-limit headers ask, within
-// p.maxRetries, p.maxWait and ctx's deadline.
-func (p *Provider) call(ctx context.Context, op string, do func(context.Context) (*http.Response, error)) error {
-	for attempt := 0; ; attempt++ {
-		resp, err := do(ctx)
-		if err == nil {
-			return nil
-		}
-		if cerr := ctx.Err(); cerr != nil {
-			return fmt.Errorf("datadog: %s query: %w", op, cerr)
-		}
-		var native datadog.GenericOpenAPIError
-		if resp == nil || !errors.As(err, &native) {
-			return fmt.Errorf("datadog: %s query: %w", op, p.safe(err))
-		}
-		e := p.apiError(op, resp, native)
-		if resp.StatusCode != http.StatusTooManyRequests {
-			return e
-		}
-		wait := ratelimit.Wait(resp.Header, attempt, time.Now(), "X-RateLimit-Reset", "Retry-After")
-		e.RetryAfter = wait
-		if attempt >= p.maxRetries || wait > p.maxWait {
-			return e
-		}
-		if d, ok := ctx.Deadline(); ok && time.Now().Add(wait).After(d) {
-			return e
-		}
-		p.log.LogAttrs(ctx, slog.LevelWarn, "datadog: rate limited; waiting before retrying",
-			slog.String("op", op), slog.String("wait", wait.String()), slog.String("attempt", strconv.Itoa(attempt+1)),
-			slog.String("limit_name", resp.Header.Get("X-RateLimit-Name")))
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("datadog: %s query: waiting for the rate limit: %w", op, ctx.Err())
-		case <-t.C:
-		}
+// callError turns an error of the client into the driver's: the
+// context's error when ctx is done, an *Error for an HTTP answer (for a
+// 429 with the wait the rate-limit headers ask for, which the Source
+// honours), otherwise the transport's error with the keys redacted.
+func (d *driver) callError(ctx context.Context, op string, resp *http.Response, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return fmt.Errorf("datadog: %s query: %w", op, cerr)
 	}
+	var native datadog.GenericOpenAPIError
+	if resp == nil || !errors.As(err, &native) {
+		return fmt.Errorf("datadog: %s query: %w", op, d.safe(err))
+	}
+	e := d.apiError(op, resp, native)
+	if resp.StatusCode == http.StatusTooManyRequests {
+		e.RetryAfter = ratelimit.Wait(resp.Header, 0, time.Now(), "X-RateLimit-Reset", "Retry-After")
+	}
+	return e
 }
 
-func (p *Provider) apiError(op string, resp *http.Response, native datadog.GenericOpenAPIError) *Error {
+func (d *driver) apiError(op string, resp *http.Response, native datadog.GenericOpenAPIError) *Error {
 	e := &Error{Vendor: "datadog", Op: op + " query", StatusCode: resp.StatusCode, Hint: hint}
-	body := []byte(p.redact(string(native.ErrorBody)))
-	clean := datadog.GenericOpenAPIError{ErrorBody: body, ErrorMessage: p.redact(native.ErrorMessage)}
+	body := []byte(d.redact(string(native.ErrorBody)))
+	clean := datadog.GenericOpenAPIError{ErrorBody: body, ErrorMessage: d.redact(native.ErrorMessage)}
 	var model datadogV2.APIErrorResponse
 	if len(body) > 0 && json.Unmarshal(body, &model) == nil && len(model.Errors) > 0 {
 		clean.ErrorModel = model
@@ -91,5 +68,5 @@ func (p *Provider) apiError(op string, resp *http.Response, native datadog.Gener
 		e.Messages = []string{clean.ErrorMessage} // an answer the client could not decode
 	}
 	e.Err = clean
-	return e.Redact(p.secrets...)
+	return e.Redact(d.secrets...)
 }
