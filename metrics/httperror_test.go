@@ -79,6 +79,17 @@ func TestHTTPError(t *testing.T) {
 	}
 }
 
+var _ metrics.RetryDelayer = (*metrics.HTTPError)(nil)
+
+// A Source waits as long as the server asked: RetryDelay is RetryAfter.
+func TestHTTPErrorRetryDelay(t *testing.T) {
+	e := &metrics.HTTPError{StatusCode: 429, RetryAfter: 7 * time.Second}
+	var rd metrics.RetryDelayer
+	if !errors.As(fmt.Errorf("wrapped: %w", e), &rd) || rd.RetryDelay() != 7*time.Second {
+		t.Errorf("RetryDelayer of a 429 = %v, want 7s", rd)
+	}
+}
+
 func TestHTTPErrorRedact(t *testing.T) {
 	const api, app = "dd-api-0123456789abcdef", "dd-app-fedcba9876543210"
 	native := &nativeError{"Forbidden: key " + api}

@@ -34,22 +34,22 @@ type Error = metrics.HTTPError
 const hint = "check Config.APIKey is a valid user key for the account and Config.Region"
 
 // apiError returns an Error with the key redacted.
-func (p *Provider) apiError(status int, messages []string, kind error, native error) *Error {
+func (p *driver) apiError(status int, messages []string, kind error, native error) *Error {
 	return (&Error{Vendor: "newrelic", Op: "NerdGraph", StatusCode: status, Messages: messages, Hint: hint, Kind: kind, Err: native}).Redact(p.key)
 }
 
 // rateLimited returns an Error for a rate limit the adapter gave up waiting
 // for.
-func (p *Provider) rateLimited(status int, messages []string, wait time.Duration) *Error {
+func (p *driver) rateLimited(status int, messages []string, wait time.Duration) *Error {
 	e := p.apiError(status, messages, ErrRateLimited, nil)
 	e.RetryAfter = wait
 	return e
 }
 
-func (p *Provider) redact(s string) string { return metrics.Redact(s, p.key) }
+func (p *driver) redact(s string) string { return metrics.Redact(s, p.key) }
 
 // clientError wraps an error returned by the client.
-func (p *Provider) clientError(err error) error {
+func (p *driver) clientError(err error) error {
 	status := 0
 	var kind error
 	var unauthorized *nrerrors.UnauthorizedError
@@ -84,11 +84,12 @@ type graphQLErrors struct {
 // sleeps. Once it fails, every later round trip fails at once without a
 // request, and done is closed so that the query returns.
 type transport struct {
-	ctx  context.Context
-	p    *Provider
-	mu   sync.Mutex
-	err  error
-	done chan struct{}
+	ctx   context.Context
+	p     *driver
+	retry bool // wait for a rate limit here, within the budget
+	mu    sync.Mutex
+	err   error
+	done  chan struct{}
 }
 
 func (t *transport) failure() error {
@@ -168,7 +169,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, t.fail(p.apiError(resp.StatusCode, messages, ErrUnauthorized, nil))
 		case limited:
 			wait := ratelimit.Wait(resp.Header, attempt, time.Now(), "Retry-After", "X-RateLimit-Reset")
-			if attempt >= p.maxRetries || wait > p.maxWait {
+			if !t.retry || attempt >= p.maxRetries || wait > p.maxWait {
 				return nil, t.fail(p.rateLimited(resp.StatusCode, messages, wait))
 			}
 			if d, ok := t.ctx.Deadline(); ok && time.Now().Add(wait).After(d) {
@@ -197,7 +198,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // the key redacted. Trace lines (which carry request and answer bodies) go
 // at slog.LevelDebug-4.
 type logger struct {
-	p   *Provider
+	p   *driver
 	ctx context.Context
 }
 
