@@ -12,6 +12,7 @@ import (
 
 	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/metrics"
+	"github.com/meshcanary/canary/metrics/metricstest"
 )
 
 // scripted is a Driver whose answers the test sets: series by query text,
@@ -341,4 +342,25 @@ func TestSourceRender(t *testing.T) {
 	if got, err := s.Render(prom, metrics.Vars{Version: "v1"}); err != nil || got != `up{version="v1"}` {
 		t.Errorf("Render = %q, %v", got, err)
 	}
+}
+
+// TestConformanceOfAScriptedDriver runs the conformance suite over a
+// driver with no native range query: the Source's range queries (one
+// instant query per point) must pass it too.
+func TestConformanceOfAScriptedDriver(t *testing.T) {
+	q := func(text string) metrics.Query { return metrics.Query{Text: text, Window: time.Minute, End: end} }
+	metricstest.Run(t, func(context.Context, *testing.T) metricstest.Fixture {
+		d := newScripted(map[string][]metrics.Series{
+			"value":   one(0.015, 1200),
+			"empty":   nil,
+			"nan":     one(math.NaN(), 0),
+			"several": {{Labels: "{a}"}, {Labels: "{b}"}},
+		})
+		return metricstest.Fixture{
+			Source: metrics.NewSource(d, metrics.Options{}),
+			Value:  q("value"), Want: 0.015, Tolerance: 1e-12,
+			Empty: q("empty"), NaN: q("nan"), Several: q("several"),
+			Range: metrics.RangeQuery{Text: "value", Window: time.Minute, Start: end.Add(-5 * time.Minute), End: end, Step: time.Minute},
+		}
+	})
 }

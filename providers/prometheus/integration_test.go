@@ -108,13 +108,18 @@ func TestServer(t *testing.T) {
 		proxy := delayingProxy(t, srv.URL)
 		at := func(text string) metrics.Query { return metrics.Query{Text: text, Window: window, End: end} }
 		metricstest.Run(t, func(_ context.Context, t *testing.T) metricstest.Fixture {
+			value := query(t, istio.SuccessRate, "v1")
 			return metricstest.Fixture{
-				Provider: newProvider(t, prometheus.Config{Address: proxy}),
-				Value:    query(t, istio.SuccessRate, "v1"), Want: v1w.SuccessRate(), Tolerance: 0.0005,
+				Source: newProvider(t, prometheus.Config{Address: proxy}).Source(),
+				Value:  value, Want: v1w.SuccessRate(), Tolerance: 0.0005,
 				Empty:   at(`sum(rate(istio_requests_total{destination_workload="no-such-workload"}[10s]))`),
 				NaN:     at(`0/0`),
+				Several: at(`sum by (destination_version) (rate(istio_requests_total{destination_workload="cart"}[10s]))`),
 				Failing: at(`sum(rate(istio_requests_total[10s])`), Target: new(*v1.Error),
 				Slow: at("vector(1) " + slowMarker),
+				// Five 10s windows, the earliest (End-50s, End-40s], all
+				// inside the minute of loaded history.
+				Range: metrics.RangeQuery{Text: value.Text, Window: window, Start: end.Add(-4 * window), End: end, Step: window},
 			}
 		})
 	})
@@ -203,6 +208,30 @@ func TestServer(t *testing.T) {
 		for i, s := range r.Samples {
 			if math.Abs(s-v1w.RPS) > 0.02*v1w.RPS {
 				t.Errorf("Samples[%d] = %v, want %v ± 2%%", i, s, v1w.RPS)
+			}
+		}
+	})
+
+	t.Run("Range", func(t *testing.T) {
+		// The points RangeSamples reads as one Query's samples, read with
+		// Provider.Range: one query_range over [End-8s, End] at 2s.
+		p := newProvider(t, prometheus.Config{Address: srv.URL})
+		v := vars("v1")
+		v.Window = 3 * time.Second
+		text, err := istio.RequestRate.Render(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pts, err := p.Range(ctx, metrics.RangeQuery{Text: text, Window: v.Window, Start: end.Add(-8 * time.Second), End: end, Step: 2 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pts) != 5 || !pts[0].Time.Equal(end.Add(-8*time.Second)) || !pts[4].Time.Equal(end) {
+			t.Fatalf("points = %v, want 5 from End-8s to End", pts)
+		}
+		for i, pt := range pts {
+			if math.Abs(pt.Value-v1w.RPS) > 0.02*v1w.RPS {
+				t.Errorf("point %d = %v, want %v ± 2%%", i, pt.Value, v1w.RPS)
 			}
 		}
 	})

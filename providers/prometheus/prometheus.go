@@ -30,7 +30,7 @@ const DefaultTimeout = 30 * time.Second
 const DefaultResolution = time.Second
 
 // maxPoints is Prometheus's limit on the points of one range query series.
-const maxPoints = 11000
+const maxPoints = metrics.MaxPoints
 
 // ErrSeveralSeries is returned (wrapped) when a query that should give one
 // number answers several series. The error's text lists their labels.
@@ -86,7 +86,7 @@ type Config struct {
 	// TLS configures https connections.
 	TLS TLS
 	// Timeout bounds each call to Query (both requests when WithCount is
-	// used) and is passed to the server as its evaluation timeout. Zero
+	// used) and to Range, and is passed to the server as its evaluation timeout. Zero
 	// means DefaultTimeout; it must not be negative.
 	Timeout time.Duration
 	// Step, when positive, makes Query send a range query with this step
@@ -147,7 +147,7 @@ func (b BasicAuth) GoString() string { return b.String() }
 // LogValue is String.
 func (b BasicAuth) LogValue() slog.Value { return slog.StringValue(b.String()) }
 
-// querier is the one method the provider needs from a Prometheus client,
+// querier is the one method the driver needs from a Prometheus client,
 // so that client_golang's signatures stay inside this file. A zero r.Step
 // asks for an instant query at r.End.
 type querier interface {
@@ -166,10 +166,21 @@ func (c clientQuerier) query(ctx context.Context, text string, r v1.Range, timeo
 	return v, err
 }
 
-// Provider is a [metrics.Provider] backed by a Prometheus server. Build it
-// with New; it is safe for concurrent use. The zero Provider (and a nil
-// *Provider) refuses every query with a *[canary.FieldError].
+// Provider is a [metrics.Provider] backed by a Prometheus server: a
+// [metrics.Source] (which validates queries, reads NaN and empty answers
+// as no data, refuses several series and classifies errors) over this
+// package's driver, which sends instant queries (/api/v1/query) and range
+// queries (/api/v1/query_range). Build it with New; it is safe for
+// concurrent use. The zero Provider (and a nil *Provider) refuses every
+// query with a *[canary.FieldError].
 type Provider struct {
+	src   *metrics.Source // over d
+	plain *metrics.Source // over d without Config.Step: WithCount's count
+	d     *driver
+}
+
+// driver is the Prometheus [metrics.Driver] and [metrics.Ranger].
+type driver struct {
 	q          querier
 	timeout    time.Duration
 	step       time.Duration
@@ -191,27 +202,32 @@ func New(cfg Config) (*Provider, error) {
 	case cfg.Step < 0:
 		return nil, canary.Invalid("Config.Step", cfg.Step, "must not be negative")
 	}
-	p := &Provider{timeout: cfg.Timeout, step: cfg.Step, resolution: cfg.Resolution}
-	if p.timeout == 0 {
-		p.timeout = DefaultTimeout
+	d := &driver{timeout: cfg.Timeout, step: cfg.Step, resolution: cfg.Resolution}
+	if d.timeout == 0 {
+		d.timeout = DefaultTimeout
 	}
-	if p.resolution == 0 {
-		p.resolution = DefaultResolution
+	if d.resolution == 0 {
+		d.resolution = DefaultResolution
 	}
-	if p.step != 0 && p.step < p.resolution {
-		return nil, canary.Invalid("Config.Step", cfg.Step, "must be at least the resolution (%v)", p.resolution)
+	if d.step != 0 && d.step < d.resolution {
+		return nil, canary.Invalid("Config.Step", cfg.Step, "must be at least the resolution (%v)", d.resolution)
 	}
 	rt, secrets, err := transport(cfg)
 	if err != nil {
 		return nil, err
 	}
-	p.redact = redactor(secrets)
+	d.redact = redactor(secrets)
 	c, err := api.NewClient(api.Config{Address: cfg.Address, RoundTripper: rt})
 	if err != nil {
 		return nil, canary.Invalid("Config.Address", cfg.Address, "%v", err)
 	}
-	p.q = clientQuerier{api: v1.NewAPI(c)}
-	return p, nil
+	d.q = clientQuerier{api: v1.NewAPI(c)}
+	// Prometheus has no rate-limit protocol to wait on: a 429 (from a
+	// proxy or Mimir's limits) is returned at once, as ErrRateLimited.
+	opts := metrics.Options{Name: "prometheus", Dialect: metrics.PromQL, Resolution: d.resolution, MaxRetries: -1}
+	plain := *d
+	plain.step = 0
+	return &Provider{src: metrics.NewSource(d, opts), plain: metrics.NewSource(&plain, opts), d: d}, nil
 }
 
 func validateAddress(addr string) error {
@@ -238,27 +254,54 @@ func validateAddress(addr string) error {
 	return nil
 }
 
+func (p *Provider) usable() error {
+	if p == nil || p.src == nil {
+		return canary.Invalid("Provider", nil, "is the zero Provider; build it with New")
+	}
+	return nil
+}
+
 // Query evaluates q.Text at q.End (see the package documentation for
-// instant and range queries). q.Window must be at least the configured
-// resolution; a bad q is refused with a *[canary.FieldError] before any
-// request is sent. The rate window inside q.Text is the one the template's
-// {{window}} was rendered with; render it with q.Window so that both agree
-// (q.Window itself only bounds the range of Samples).
+// instant queries and Config.Step). q.Window must be at least the
+// configured resolution; a bad q is refused with a *[canary.FieldError]
+// before any request is sent. The rate window inside q.Text is the one the
+// template's {{window}} was rendered with; render it with q.Window so that
+// both agree (q.Window itself only bounds the range of Samples).
 func (p *Provider) Query(ctx context.Context, q metrics.Query) (metrics.Result, error) {
-	if err := p.validate(q); err != nil {
+	if err := p.usable(); err != nil {
 		return metrics.Result{}, err
 	}
-	timeout := p.serverTimeout(ctx)
-	ctx, cancel := context.WithTimeout(ctx, p.timeout)
-	defer cancel()
-	return p.eval(ctx, q, timeout)
+	return p.src.Query(ctx, q)
+}
+
+// Range evaluates q.Text at q.Start, q.Start+q.Step, … up to q.End with
+// one range query (/api/v1/query_range), and returns the one series'
+// points, oldest first; points Prometheus has no value for, and NaN and
+// ±Inf ones, are left out, and no point at all is [metrics.ErrNoData]. The
+// rate window inside q.Text is the one its template's {{window}} was
+// rendered with; q.Window (at least the resolution) is only checked.
+// Errors are those of Query.
+func (p *Provider) Range(ctx context.Context, q metrics.RangeQuery) ([]metrics.Point, error) {
+	if err := p.usable(); err != nil {
+		return nil, err
+	}
+	return p.src.Range(ctx, q)
+}
+
+// Source returns the portable [metrics.Source] p answers through (nil for
+// the zero Provider).
+func (p *Provider) Source() *metrics.Source {
+	if p == nil {
+		return nil
+	}
+	return p.src
 }
 
 // serverTimeout is the evaluation timeout to ask the server for: the
 // configured timeout, or less when the caller's deadline is nearer, so the
 // server gives up no later than the caller does.
-func (p *Provider) serverTimeout(ctx context.Context) time.Duration {
-	t := p.timeout
+func (d *driver) serverTimeout(ctx context.Context) time.Duration {
+	t := d.timeout
 	if dl, ok := ctx.Deadline(); ok {
 		t = min(t, time.Until(dl))
 	}
@@ -271,61 +314,85 @@ func (p *Provider) serverTimeout(ctx context.Context) time.Duration {
 	return max(t.Truncate(time.Millisecond), time.Millisecond)
 }
 
-func (p *Provider) validate(q metrics.Query) error {
-	if p == nil || p.q == nil {
-		return canary.Invalid("Provider", nil, "is the zero Provider; build it with New")
+// Instant sends q (validated by the Source) as an instant query at q.End,
+// or, with Config.Step set, as a range query over the window whose last
+// point is the value and whose points are the samples.
+func (d *driver) Instant(ctx context.Context, q metrics.Query) ([]metrics.Series, error) {
+	if d.step > 0 && q.Window/d.step > maxPoints {
+		return nil, canary.Invalid("Query.Window", q.Window, "has more than %d points of step %v", maxPoints, d.step)
 	}
-	if err := q.Validate(); err != nil {
-		return err
-	}
-	if q.Window < p.resolution {
-		return canary.Invalid("Query.Window", q.Window, "must be at least the resolution (%v)", p.resolution)
-	}
-	if p.step > 0 && q.Window/p.step > maxPoints {
-		return canary.Invalid("Query.Window", q.Window, "has more than %d points of step %v", maxPoints, p.step)
-	}
-	return nil
-}
-
-// eval sends the query; ctx already carries the timeout, and timeout is
-// what the server is asked to keep to.
-func (p *Provider) eval(ctx context.Context, q metrics.Query, timeout time.Duration) (metrics.Result, error) {
 	r := v1.Range{End: q.End}
-	if p.step > 0 {
+	if d.step > 0 {
 		// Points at End, End-Step, … down to just after Start, so that the
 		// last point is exactly End and none is at or before Start.
-		n := (q.Window - 1) / p.step
-		r.Start = q.End.Add(-n * p.step)
-		r.Step = p.step
+		n := (q.Window - 1) / d.step
+		r.Start = q.End.Add(-n * d.step)
+		r.Step = d.step
 	}
-	v, err := p.q.query(ctx, q.Text, r, timeout)
+	v, err := d.send(ctx, q.Text, r)
+	if err != nil {
+		return nil, d.wrap(q, err)
+	}
+	series, err := decode(v, r)
+	if err != nil {
+		return nil, d.wrap(q, err)
+	}
+	return d.scrubLabels(series), nil
+}
+
+// Range sends q (validated by the Source) as one range query.
+func (d *driver) Range(ctx context.Context, q metrics.RangeQuery) ([]metrics.Series, error) {
+	r := v1.Range{Start: q.Start, End: q.End, Step: q.Step}
+	v, err := d.send(ctx, q.Text, r)
+	if err != nil {
+		return nil, d.wrapRange(q, err)
+	}
+	series, err := decodeRange(v)
+	if err != nil {
+		return nil, d.wrapRange(q, err)
+	}
+	return d.scrubLabels(series), nil
+}
+
+// ErrorCode classifies the client's errors (see classify).
+func (d *driver) ErrorCode(err error) canary.ErrorCode { return canary.Code(classify(err)) }
+
+// send runs one request within the configured timeout.
+func (d *driver) send(ctx context.Context, text string, r v1.Range) (model.Value, error) {
+	timeout := d.serverTimeout(ctx)
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	v, err := d.q.query(ctx, text, r, timeout)
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
 			err = fmt.Errorf("%w: %w", ctxErr, err)
 		}
-		return metrics.Result{}, p.wrap(q, err)
+		return nil, err
 	}
-	res, err := decode(v, r)
-	if err != nil {
-		return metrics.Result{}, p.wrap(q, err)
+	return v, nil
+}
+
+// scrubLabels removes secrets from the labels the Source may show.
+func (d *driver) scrubLabels(series []metrics.Series) []metrics.Series {
+	if d.redact != nil {
+		for i := range series {
+			series[i].Labels = d.redact.Replace(series[i].Labels)
+		}
 	}
-	res, err = res.Check()
-	if err != nil {
-		return metrics.Result{}, p.wrap(q, err)
-	}
-	return res, nil
+	return series
 }
 
 // wrap adds the query to err and removes every secret from the whole
 // chain: not only from the text err shows, but from every error reachable
 // with errors.Unwrap (one error or several), since a server may echo a
 // header back in its error and a caller may unwrap to it.
-func (p *Provider) wrap(q metrics.Query, err error) error {
-	err = fmt.Errorf("prometheus: %q at %s: %w", q.Text, q.End.UTC().Format(time.RFC3339), classify(err))
-	if p.redact == nil {
-		return err
-	}
-	return p.scrub(err)
+func (d *driver) wrap(q metrics.Query, err error) error {
+	return d.scrub(fmt.Errorf("prometheus: %q at %s: %w", q.Text, q.End.UTC().Format(time.RFC3339), classify(err)))
+}
+
+func (d *driver) wrapRange(q metrics.RangeQuery, err error) error {
+	return d.scrub(fmt.Errorf("prometheus: %q from %s to %s: %w", q.Text,
+		q.Start.UTC().Format(time.RFC3339), q.End.UTC().Format(time.RFC3339), classify(err)))
 }
 
 // scrub returns err unchanged when no error in its chain shows a secret,
@@ -333,29 +400,29 @@ func (p *Provider) wrap(q metrics.Query, err error) error {
 // or holds one that does, is replaced: a *v1.Error by a redacted copy,
 // any other error by a redactedError with its redacted text, the scrubbed
 // errors it wrapped, and errors.Is still matching what it matched.
-func (p *Provider) scrub(err error) error {
-	if err == nil || !p.dirty(err) {
+func (d *driver) scrub(err error) error {
+	if err == nil || d.redact == nil || !d.dirty(err) {
 		return err
 	}
 	if ve, ok := err.(*v1.Error); ok {
-		return &v1.Error{Type: ve.Type, Msg: p.redact.Replace(ve.Msg), Detail: p.redact.Replace(ve.Detail)}
+		return &v1.Error{Type: ve.Type, Msg: d.redact.Replace(ve.Msg), Detail: d.redact.Replace(ve.Detail)}
 	}
 	var kids []error
 	switch u := err.(type) {
 	case interface{ Unwrap() error }:
 		if k := u.Unwrap(); k != nil {
-			kids = []error{p.scrub(k)}
+			kids = []error{d.scrub(k)}
 		}
 	case interface{ Unwrap() []error }:
 		for _, k := range u.Unwrap() {
 			if k != nil {
-				kids = append(kids, p.scrub(k))
+				kids = append(kids, d.scrub(k))
 			}
 		}
 	}
 	orig := err
 	return &redactedError{
-		msg:  p.redact.Replace(err.Error()),
+		msg:  d.redact.Replace(err.Error()),
 		kids: kids,
 		is: func(target error) bool {
 			if x, ok := orig.(interface{ Is(error) bool }); ok && x.Is(target) {
@@ -367,21 +434,21 @@ func (p *Provider) scrub(err error) error {
 }
 
 // dirty reports whether err, or any error in its chain, shows a secret.
-func (p *Provider) dirty(err error) bool {
-	if s := err.Error(); p.redact.Replace(s) != s {
+func (d *driver) dirty(err error) bool {
+	if s := err.Error(); d.redact.Replace(s) != s {
 		return true
 	}
-	if ve, ok := err.(*v1.Error); ok && (p.redact.Replace(ve.Msg) != ve.Msg || p.redact.Replace(ve.Detail) != ve.Detail) {
+	if ve, ok := err.(*v1.Error); ok && (d.redact.Replace(ve.Msg) != ve.Msg || d.redact.Replace(ve.Detail) != ve.Detail) {
 		return true
 	}
 	switch u := err.(type) {
 	case interface{ Unwrap() error }:
 		if k := u.Unwrap(); k != nil {
-			return p.dirty(k)
+			return d.dirty(k)
 		}
 	case interface{ Unwrap() []error }:
 		for _, k := range u.Unwrap() {
-			if k != nil && p.dirty(k) {
+			if k != nil && d.dirty(k) {
 				return true
 			}
 		}
@@ -403,48 +470,42 @@ func (e *redactedError) Error() string        { return e.msg }
 func (e *redactedError) Unwrap() []error      { return e.kids }
 func (e *redactedError) Is(target error) bool { return e.is(target) }
 
-// decode turns a query's answer into one value (and the points of a range
-// query). r is the range asked for (Step zero for an instant query).
-func decode(v model.Value, r v1.Range) (metrics.Result, error) {
+// decode turns an instant query's answer (or, with r.Step set, the range
+// query Config.Step makes of it) into series: none for an empty answer,
+// several with their labels only (the Source refuses them), one with its
+// value and, for a range, its points as samples. NaN and ±Inf are passed
+// on as they came; the Source reads them as no data.
+func decode(v model.Value, r v1.Range) ([]metrics.Series, error) {
 	switch v := v.(type) {
 	case *model.Scalar:
 		if v == nil {
-			return metrics.Result{}, fmt.Errorf("%w: empty answer", metrics.ErrNoData)
+			return nil, nil
 		}
-		return metrics.Result{Value: float64(v.Value)}, nil
+		return []metrics.Series{{Result: metrics.Result{Value: float64(v.Value)}}}, nil
 	case model.Vector:
-		switch len(v) {
-		case 0:
-			return metrics.Result{}, fmt.Errorf("%w: empty vector", metrics.ErrNoData)
-		case 1:
-			if v[0].Histogram != nil {
-				return metrics.Result{}, fmt.Errorf("prometheus: %s is a native histogram; apply histogram_quantile or similar", v[0].Metric)
-			}
-			return metrics.Result{Value: float64(v[0].Value)}, nil
+		if len(v) > 1 {
+			return labelsOnly(len(v), func(i int) model.Metric { return v[i].Metric }), nil
 		}
-		labels := make([]model.Metric, len(v))
-		for i, s := range v {
-			labels[i] = s.Metric
+		if len(v) == 0 {
+			return nil, nil
 		}
-		return metrics.Result{}, several(labels)
+		if v[0].Histogram != nil {
+			return nil, fmt.Errorf("prometheus: %s is a native histogram; apply histogram_quantile or similar", v[0].Metric)
+		}
+		return []metrics.Series{{Labels: v[0].Metric.String(), Result: metrics.Result{Value: float64(v[0].Value)}}}, nil
 	case model.Matrix:
-		switch len(v) {
-		case 0:
-			return metrics.Result{}, fmt.Errorf("%w: empty matrix", metrics.ErrNoData)
-		case 1:
-		default:
-			labels := make([]model.Metric, len(v))
-			for i, s := range v {
-				labels[i] = s.Metric
-			}
-			return metrics.Result{}, several(labels)
+		if len(v) > 1 {
+			return labelsOnly(len(v), func(i int) model.Metric { return v[i].Metric }), nil
+		}
+		if len(v) == 0 {
+			return nil, nil
 		}
 		if r.Step == 0 {
-			return metrics.Result{}, fmt.Errorf("%w: wrap %s's selector in a function such as rate()", ErrRangeVector, v[0].Metric)
+			return nil, fmt.Errorf("%w: wrap %s's selector in a function such as rate()", ErrRangeVector, v[0].Metric)
 		}
 		pts := v[0].Values
 		if len(pts) == 0 {
-			return metrics.Result{}, fmt.Errorf("%w: no points", metrics.ErrNoData)
+			return nil, fmt.Errorf("%w: no points", metrics.ErrNoData)
 		}
 		samples := make([]float64, 0, len(pts))
 		for _, pt := range pts {
@@ -452,34 +513,50 @@ func decode(v model.Value, r v1.Range) (metrics.Result, error) {
 		}
 		last := pts[len(pts)-1]
 		if !last.Timestamp.Time().Equal(r.End.Truncate(time.Millisecond)) {
-			return metrics.Result{}, fmt.Errorf("%w: no point at the end of the window (last at %s)",
+			return nil, fmt.Errorf("%w: no point at the end of the window (last at %s)",
 				metrics.ErrNoData, last.Timestamp.Time().UTC().Format(time.RFC3339Nano))
 		}
-		return metrics.Result{Value: float64(last.Value), Samples: samples}, nil
+		return []metrics.Series{{Labels: v[0].Metric.String(), Result: metrics.Result{Value: float64(last.Value), Samples: samples}}}, nil
 	case *model.String:
-		return metrics.Result{}, fmt.Errorf("prometheus: query answered a string, not a number")
+		return nil, fmt.Errorf("prometheus: query answered a string, not a number")
 	case nil:
-		return metrics.Result{}, fmt.Errorf("%w: no answer", metrics.ErrNoData)
+		return nil, nil
 	}
-	return metrics.Result{}, fmt.Errorf("prometheus: unexpected answer of type %s", v.Type())
+	return nil, fmt.Errorf("prometheus: unexpected answer of type %s", v.Type())
 }
 
-// maxListed is how many series' labels an ErrSeveralSeries error lists.
-const maxListed = 5
-
-func several(labels []model.Metric) error {
-	var b strings.Builder
-	for i, m := range labels {
-		if i == maxListed {
-			fmt.Fprintf(&b, ", and %d more", len(labels)-maxListed)
-			break
+// decodeRange turns a range query's answer into series with points.
+func decodeRange(v model.Value) ([]metrics.Series, error) {
+	switch v := v.(type) {
+	case model.Matrix:
+		if len(v) > 1 {
+			return labelsOnly(len(v), func(i int) model.Metric { return v[i].Metric }), nil
 		}
-		if i > 0 {
-			b.WriteString(", ")
+		out := make([]metrics.Series, 0, len(v))
+		for _, s := range v {
+			if len(s.Values) == 0 && len(s.Histograms) > 0 {
+				return nil, fmt.Errorf("prometheus: %s is a native histogram; apply histogram_quantile or similar", s.Metric)
+			}
+			pts := make([]metrics.Point, 0, len(s.Values))
+			for _, pt := range s.Values {
+				pts = append(pts, metrics.Point{Time: pt.Timestamp.Time().UTC(), Value: float64(pt.Value)})
+			}
+			out = append(out, metrics.Series{Labels: s.Metric.String(), Points: pts})
 		}
-		b.WriteString(m.String())
+		return out, nil
+	case nil:
+		return nil, nil
 	}
-	return fmt.Errorf("%w: %d series: %s; aggregate in the query (sum, max, …) to get one", ErrSeveralSeries, len(labels), b.String())
+	return nil, fmt.Errorf("prometheus: a range query answered a %s, not a matrix", v.Type())
+}
+
+// labelsOnly lists n series by their labels, for the Source's error.
+func labelsOnly(n int, metric func(int) model.Metric) []metrics.Series {
+	out := make([]metrics.Series, n)
+	for i := range out {
+		out[i].Labels = metric(i).String()
+	}
+	return out
 }
 
 // WithCount returns a Provider that answers as p does and fills
@@ -489,8 +566,8 @@ func several(labels []model.Metric) error {
 // with no data leaves Count 0 (unknown); a failing count query fails the
 // Query. Both requests share p's timeout.
 func (p *Provider) WithCount(count metrics.Template, vars metrics.Vars) (metrics.Provider, error) {
-	if p == nil || p.q == nil {
-		return nil, canary.Invalid("Provider", nil, "is the zero Provider; build it with New")
+	if err := p.usable(); err != nil {
+		return nil, err
 	}
 	if count.Dialect() != metrics.PromQL {
 		return nil, canary.Invalid("count", count.Name(), "must be a PromQL template")
@@ -501,7 +578,7 @@ func (p *Provider) WithCount(count metrics.Template, vars metrics.Vars) (metrics
 		return nil, err
 	}
 	return metrics.ProviderFunc(func(ctx context.Context, q metrics.Query) (metrics.Result, error) {
-		if err := p.validate(q); err != nil {
+		if err := q.Validate(); err != nil {
 			return metrics.Result{}, err
 		}
 		v := vars
@@ -510,30 +587,21 @@ func (p *Provider) WithCount(count metrics.Template, vars metrics.Vars) (metrics
 		if err != nil {
 			return metrics.Result{}, err
 		}
-		timeout := p.serverTimeout(ctx)
-		ctx, cancel := context.WithTimeout(ctx, p.timeout)
+		ctx, cancel := context.WithTimeout(ctx, p.d.timeout)
 		defer cancel()
-		res, err := p.eval(ctx, q, timeout)
+		res, err := p.src.Query(ctx, q)
 		if err != nil {
 			return metrics.Result{}, err
 		}
 		cq := metrics.Query{Text: text, Window: q.Window, End: q.End}
-		raw, err := p.q.query(ctx, text, v1.Range{End: q.End}, p.serverTimeout(ctx))
-		if err != nil {
-			return metrics.Result{}, p.wrap(cq, err)
-		}
-		n, err := decode(raw, v1.Range{End: q.End})
-		if errors.Is(err, metrics.ErrNoData) {
+		n, err := p.plain.Query(ctx, cq)
+		switch {
+		case errors.Is(err, metrics.ErrNoData):
 			return res, nil
-		}
-		if err != nil {
-			return metrics.Result{}, p.wrap(cq, err)
-		}
-		if math.IsNaN(n.Value) || math.IsInf(n.Value, 0) {
-			return res, nil
-		}
-		if n.Value < 0 || n.Value > math.MaxInt64/2 {
-			return metrics.Result{}, p.wrap(cq, fmt.Errorf("prometheus: count %v is not a count", n.Value))
+		case err != nil:
+			return metrics.Result{}, err
+		case n.Value < 0 || n.Value > math.MaxInt64/2:
+			return metrics.Result{}, p.d.wrap(cq, fmt.Errorf("prometheus: count %v is not a count", n.Value))
 		}
 		res.Count = int64(math.Round(n.Value))
 		return res, nil

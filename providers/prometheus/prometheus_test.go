@@ -401,11 +401,20 @@ func TestTimeout(t *testing.T) {
 func TestConformanceLocal(t *testing.T) {
 	metricstest.Run(t, func(_ context.Context, t *testing.T) metricstest.Fixture {
 		_, s := newAPI(t, func(r *http.Request) (int, string) {
+			ranged := strings.HasSuffix(r.URL.Path, "/query_range")
 			switch r.Form.Get("query") {
 			case "value":
+				if ranged {
+					return ok("matrix", `[{"metric":{},"values":`+points(r, "0.015")+`}]`)
+				}
 				return ok("vector", `[{"metric":{},"value":[`+ts()+`,"0.015"]}]`)
 			case "empty":
+				if ranged {
+					return ok("matrix", `[]`)
+				}
 				return ok("vector", `[]`)
+			case "several":
+				return ok("vector", `[{"metric":{"a":"1"},"value":[`+ts()+`,"1"]},{"metric":{"a":"2"},"value":[`+ts()+`,"2"]}]`)
 			case "nan":
 				return ok("scalar", `[`+ts()+`,"NaN"]`)
 			case "slow":
@@ -415,12 +424,88 @@ func TestConformanceLocal(t *testing.T) {
 			return http.StatusBadRequest, `{"status":"error","errorType":"bad_data","error":"parse error"}`
 		})
 		return metricstest.Fixture{
-			Provider: newProvider(t, prometheus.Config{Address: s.URL}),
-			Value:    q("value"), Want: 0.015, Tolerance: 1e-12,
-			Empty: q("empty"), NaN: q("nan"), Slow: q("slow"),
+			Source: newProvider(t, prometheus.Config{Address: s.URL}).Source(),
+			Value:  q("value"), Want: 0.015, Tolerance: 1e-12,
+			Empty: q("empty"), NaN: q("nan"), Slow: q("slow"), Several: q("several"),
 			Failing: q("sum("), Target: new(*v1.Error),
+			Range: metrics.RangeQuery{Text: "value", Window: time.Minute, Start: end.Add(-10 * time.Minute), End: end, Step: time.Minute},
 		}
 	})
+}
+
+// points answers a range request's start, end and step with value at
+// every step, as Prometheus's matrix values.
+func points(r *http.Request, value string) string {
+	start, _ := strconv.ParseFloat(r.Form.Get("start"), 64)
+	stop, _ := strconv.ParseFloat(r.Form.Get("end"), 64)
+	step, _ := strconv.ParseFloat(r.Form.Get("step"), 64)
+	var pts []string
+	for x := start; x <= stop && step > 0; x += step {
+		pts = append(pts, "["+strconv.FormatFloat(x, 'f', -1, 64)+`,"`+value+`"]`)
+	}
+	return "[" + strings.Join(pts, ",") + "]"
+}
+
+// TestRange: Range sends one query_range with the range asked for, with
+// the configured credentials, and returns the points with gaps and NaN
+// left out; several series and an empty matrix are refused.
+func TestRange(t *testing.T) {
+	a, s := newAPI(t, func(r *http.Request) (int, string) {
+		if !strings.HasSuffix(r.URL.Path, "/api/v1/query_range") {
+			return http.StatusNotFound, `{}`
+		}
+		switch r.Form.Get("query") {
+		case "two":
+			return ok("matrix", `[{"metric":{"a":"1"},"values":[[`+ts()+`,"1"]]},{"metric":{"a":"2"},"values":[[`+ts()+`,"2"]]}]`)
+		case "none":
+			return ok("matrix", `[]`)
+		case "string":
+			return ok("string", `[`+ts()+`,"x"]`)
+		}
+		at := func(d time.Duration) string { return strconv.FormatInt(end.Add(d).Unix(), 10) }
+		// No point at -2m (a gap), NaN at -1m.
+		return ok("matrix", `[{"metric":{},"values":[[`+at(-3*time.Minute)+`,"1"],[`+at(-time.Minute)+`,"NaN"],[`+at(0)+`,"3"]]}]`)
+	})
+	p := newProvider(t, prometheus.Config{Address: s.URL, BearerToken: "tok-range-1"})
+	rq := metrics.RangeQuery{Text: "sum(rate(x[1m]))", Window: time.Minute, Start: end.Add(-3 * time.Minute), End: end, Step: time.Minute}
+	pts, err := p.Range(context.Background(), rq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []metrics.Point{{Time: end.Add(-3 * time.Minute), Value: 1}, {Time: end, Value: 3}}
+	if fmt.Sprint(pts) != fmt.Sprint(want) {
+		t.Errorf("Range = %v, want %v", pts, want)
+	}
+	r := a.requests()[0]
+	f := r.Form
+	if f.Get("query") != rq.Text || f.Get("start") != strconv.FormatInt(rq.Start.Unix(), 10) || f.Get("end") != ts() || f.Get("step") != "60" {
+		t.Errorf("range asked = %v", f)
+	}
+	if r.Header.Get("Authorization") != "Bearer tok-range-1" {
+		t.Errorf("Authorization = %q; the configured credentials were not sent", r.Header.Get("Authorization"))
+	}
+	for _, c := range []struct {
+		text string
+		want error
+	}{{"two", metrics.ErrSeveralSeries}, {"none", metrics.ErrNoData}} {
+		rq.Text = c.text
+		if _, err := p.Range(context.Background(), rq); !errors.Is(err, c.want) {
+			t.Errorf("Range(%s) = %v, want %v", c.text, err, c.want)
+		}
+	}
+	rq.Text = "string"
+	if _, err := p.Range(context.Background(), rq); err == nil || errors.Is(err, metrics.ErrNoData) {
+		t.Errorf("Range answered by a string = %v, want an error", err)
+	}
+	n := len(a.requests())
+	rq.Window = 500 * time.Millisecond
+	if _, err := p.Range(context.Background(), rq); !errors.Is(err, canary.ErrInvalid) || len(a.requests()) != n {
+		t.Errorf("a window under the resolution = %v after %d requests, want ErrInvalid and none", err, len(a.requests())-n)
+	}
+	var zero *prometheus.Provider
+	if _, err := zero.Range(context.Background(), rq); !errors.Is(err, canary.ErrInvalid) {
+		t.Errorf("nil Provider Range = %v, want ErrInvalid", err)
+	}
 }
 
 func TestWithCount(t *testing.T) {

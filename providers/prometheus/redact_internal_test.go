@@ -25,7 +25,7 @@ func TestScrubWalksMultiErrors(t *testing.T) {
 	server := &v1.Error{Type: v1.ErrServer, Msg: "refused Bearer " + token, Detail: "Authorization: Bearer " + token}
 	inner := fmt.Errorf("%w: %w", context.DeadlineExceeded, fmt.Errorf("round trip (token %s): %w", token, server))
 	q := metrics.Query{Text: "up", Window: time.Minute, End: time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)}
-	got := p.wrap(q, errors.Join(inner, metrics.ErrNoData))
+	got := p.d.wrap(q, errors.Join(inner, metrics.ErrNoData))
 	var walk func(error)
 	n := 0
 	walk = func(e error) {
