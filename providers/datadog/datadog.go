@@ -272,7 +272,8 @@ func (p *Provider) Range(ctx context.Context, q metrics.RangeQuery) ([]metrics.P
 }
 
 // Source returns the portable [metrics.Source] p answers through (nil for
-// the zero Provider).
+// the zero Provider). Its Range sends one timeseries request, and so
+// refuses a query whose Window is not its Step; Provider.Range does not.
 func (p *Provider) Source() *metrics.Source {
 	if p == nil {
 		return nil
@@ -347,9 +348,13 @@ func (d *driver) Instant(ctx context.Context, q metrics.Query) ([]metrics.Series
 }
 
 // Range asks the timeseries API for (q.Start-q.Window, q.End] at an
-// interval of q.Step; Provider.Range sends only queries whose Window is
-// their Step here.
+// interval of q.Step. It refuses a query whose Window is not its Step (a
+// bucket is one step wide); Provider.Range sends those through a Source
+// over instantOnly instead.
 func (d *driver) Range(ctx context.Context, q metrics.RangeQuery) ([]metrics.Series, error) {
+	if q.Window != q.Step {
+		return nil, canary.Invalid("RangeQuery.Window", q.Window, "must be RangeQuery.Step (%v) for one timeseries request; Provider.Range answers other ranges with one query per point", q.Step)
+	}
 	from, _, err := millis("RangeQuery.Window", q.Window, q.Start, "RangeQuery.Start")
 	if err != nil {
 		return nil, err

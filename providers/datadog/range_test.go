@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/metrics"
 	"github.com/meshcanary/canary/providers/datadog"
 )
@@ -71,6 +72,17 @@ func TestRangeInstantPerPoint(t *testing.T) {
 		if at := start.Add(time.Duration(i) * time.Minute); !pt.Time.Equal(at) || pt.Value != float64(at.Minute()) {
 			t.Errorf("point %d = %v, want %v at %v", i, pt, at.Minute(), at)
 		}
+	}
+	// The Source alone sends one timeseries request, whose buckets are a
+	// step wide: it refuses another window before any request.
+	before := s.requests.Load()
+	var fe *canary.FieldError
+	_, err = p.Source().Range(context.Background(), metrics.RangeQuery{Text: "avg:latency{service:web}", Window: 5 * time.Minute, Step: time.Minute, Start: start, End: start.Add(2 * time.Minute)})
+	if !errors.As(err, &fe) || fe.Field != "RangeQuery.Window" {
+		t.Errorf("Source().Range with Window ≠ Step = %v, want a *canary.FieldError on RangeQuery.Window", err)
+	}
+	if n := s.requests.Load() - before; n != 0 {
+		t.Errorf("the refused range sent %d requests", n)
 	}
 }
 

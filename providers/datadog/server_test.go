@@ -258,6 +258,29 @@ func valueAnswer(v, first, last float64, complete ...float64) answer {
 	}
 }
 
+// steadyAnswer answers v for any window: the scalar value, and every
+// complete timeseries bucket; a partial bucket at either end is 1000, which
+// must never be read.
+func steadyAnswer(v float64) answer {
+	return func(t *testing.T, w http.ResponseWriter, _ *http.Request, kind string, req request, _ int) {
+		a := req.Data.Attributes
+		if kind == "scalar" {
+			writeJSON(w, http.StatusOK, scalarBody(nil, f(v)))
+			return
+		}
+		ts := buckets(a.From, a.To, *a.Interval)
+		vals := make([]*float64, len(ts))
+		for i, b := range ts {
+			if b < a.From || b+*a.Interval > a.To {
+				vals[i] = f(1000)
+			} else {
+				vals[i] = f(v)
+			}
+		}
+		writeJSON(w, http.StatusOK, timeseriesBody(ts, vals))
+	}
+}
+
 func emptyAnswer(t *testing.T, w http.ResponseWriter, _ *http.Request, kind string, _ request, _ int) {
 	if kind == "scalar" {
 		writeJSON(w, http.StatusOK, scalarBody(nil))

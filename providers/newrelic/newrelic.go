@@ -340,7 +340,8 @@ func (p *Provider) Range(ctx context.Context, q metrics.RangeQuery) ([]metrics.P
 }
 
 // Source returns the portable [metrics.Source] p answers through (nil for
-// the zero Provider).
+// the zero Provider). Its Range sends one TIMESERIES query, and so refuses
+// a query whose Window is not its Step; Provider.Range does not.
 func (p *Provider) Source() *metrics.Source {
 	if p == nil {
 		return nil
@@ -395,9 +396,13 @@ const maxBuckets = 366
 
 // Range runs q.Text SINCE q.Start-q.Window UNTIL q.End TIMESERIES q.Step:
 // one series per facet (one in all without FACET), each bucket a point at
-// its end. Provider.Range sends only queries whose Window is their Step
-// here.
+// its end. It refuses a query whose Window is not its Step (a bucket is
+// one step wide); Provider.Range sends those through a Source over
+// instantOnly instead.
 func (d *driver) Range(ctx context.Context, q metrics.RangeQuery) ([]metrics.Series, error) {
+	if q.Window != q.Step {
+		return nil, canary.Invalid("RangeQuery.Window", q.Window, "must be RangeQuery.Step (%v) for one TIMESERIES query; Provider.Range answers other ranges with one query per point", q.Step)
+	}
 	from, _, err := window("RangeQuery", q.Window, q.Start)
 	if err != nil {
 		return nil, err

@@ -188,6 +188,31 @@ func rowsAnswer(rows ...map[string]any) answer {
 	}
 }
 
+// steady answers row for a query without TIMESERIES, and for one with
+// "TIMESERIES <n> seconds" the row in every bucket of the window, with the
+// bucket's beginTimeSeconds and endTimeSeconds.
+func (s *server) steady(row map[string]any) answer {
+	return func(t *testing.T, w http.ResponseWriter, _ *http.Request, _ int) {
+		s.mu.Lock()
+		win := s.windows[len(s.windows)-1]
+		s.mu.Unlock()
+		if win.timeseries == "" {
+			writeJSON(w, http.StatusOK, results(row))
+			return
+		}
+		step, _ := strconv.ParseInt(win.timeseries, 10, 64)
+		var rows []map[string]any
+		for b := win.since / 1000; b+step <= win.until/1000; b += step {
+			r := map[string]any{"beginTimeSeconds": float64(b), "endTimeSeconds": float64(b + step)}
+			for k, v := range row {
+				r[k] = v
+			}
+			rows = append(rows, r)
+		}
+		writeJSON(w, http.StatusOK, results(rows...))
+	}
+}
+
 func slowAnswer(t *testing.T, w http.ResponseWriter, r *http.Request, _ int) {
 	select {
 	case <-r.Context().Done():
