@@ -72,7 +72,9 @@ type Result struct {
 }
 
 // Check returns an error wrapping ErrNoData when r.Value is NaN or ±Inf,
-// and drops NaN and ±Inf samples. Adapters call it on what they decoded.
+// and drops NaN and ±Inf samples (into a new slice; r.Samples is kept as
+// it is when it holds none). A [Source] calls it on what its driver
+// decoded.
 func (r Result) Check() (Result, error) {
 	if math.IsNaN(r.Value) || math.IsInf(r.Value, 0) {
 		return Result{}, fmt.Errorf("%w: value is %v", ErrNoData, r.Value)
@@ -80,16 +82,26 @@ func (r Result) Check() (Result, error) {
 	if r.Count < 0 {
 		return Result{}, canary.Invalid("Result.Count", r.Count, "must not be negative")
 	}
-	clean := r.Samples[:0:0]
-	for _, s := range r.Samples {
-		if !math.IsNaN(s) && !math.IsInf(s, 0) {
-			clean = append(clean, s)
+	if len(r.Samples) == 0 {
+		r.Samples = nil
+		return r, nil
+	}
+	for i, s := range r.Samples {
+		if math.IsNaN(s) || math.IsInf(s, 0) {
+			// Copy the finite ones: r.Samples is the caller's.
+			clean := append(make([]float64, 0, len(r.Samples)-1), r.Samples[:i]...)
+			for _, s := range r.Samples[i+1:] {
+				if !math.IsNaN(s) && !math.IsInf(s, 0) {
+					clean = append(clean, s)
+				}
+			}
+			if len(clean) == 0 {
+				clean = nil
+			}
+			r.Samples = clean
+			return r, nil
 		}
 	}
-	if len(clean) == 0 {
-		clean = nil
-	}
-	r.Samples = clean
 	return r, nil
 }
 

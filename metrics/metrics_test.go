@@ -25,6 +25,22 @@ func TestResultCheck(t *testing.T) {
 	if _, err := (metrics.Result{Value: 1, Count: -1}).Check(); !errors.Is(err, canary.ErrInvalid) {
 		t.Errorf("negative count: %v", err)
 	}
+	// The caller's samples are never changed; all-finite ones are kept,
+	// none left is nil.
+	in := []float64{math.NaN(), 3, math.Inf(-1), 4}
+	r, err = metrics.Result{Samples: in}.Check()
+	if err != nil || fmt.Sprint(r.Samples) != "[3 4]" || !math.IsNaN(in[0]) || in[1] != 3 || !math.IsInf(in[2], -1) || in[3] != 4 {
+		t.Errorf("Check(%v) = %v, %v; the caller's slice must stay as it was", in, r.Samples, err)
+	}
+	fine := []float64{1, 2}
+	if r, _ := (metrics.Result{Samples: fine}).Check(); fmt.Sprint(r.Samples) != "[1 2]" {
+		t.Errorf("Check of finite samples = %v", r.Samples)
+	}
+	for _, s := range [][]float64{{}, {math.NaN()}} {
+		if r, _ := (metrics.Result{Samples: s}).Check(); r.Samples != nil {
+			t.Errorf("Check(%v) = %#v, want nil samples", s, r.Samples)
+		}
+	}
 }
 
 func TestQueryValidate(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 
 // Action records one call to a fake.
 type Action struct {
-	Verb string // "set", "get", "release", "query", "replicas", "scale", "ready", "check"
+	Verb string // "set", "get", "release", "query", "range", "replicas", "scale", "ready", "check"
 	// Arg is the call's argument: a traffic.Split, a metrics.Query, a
 	// workload.Version, a workload.GateRequest…; nil for calls without one.
 	Arg any

@@ -2,10 +2,12 @@ package fake
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"time"
 
+	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/metrics"
 )
 
@@ -60,18 +62,24 @@ func PerRequests(v float64, perMinute float64, canary bool) Series {
 type WeightSource interface{ CanaryWeight() int }
 
 // Provider is an in-memory [metrics.Provider] answering scripted series keyed
-// by query text. Verb recorded: "query".
+// by query text: a [metrics.Source] over an in-memory driver, so that it
+// validates, reads NaN as no data and answers range queries as every
+// driver's Source does. Verbs recorded: "query" and "range".
 type Provider struct {
 	recorder
 	weights WeightSource
 	series  map[string]Series
 	delay   map[string]time.Duration
+	src     *metrics.Source
 }
 
 // NewProvider returns a Provider. weights, when not nil, supplies
 // Point.CanaryWeight (pass the fake Router).
 func NewProvider(weights WeightSource) *Provider {
-	return &Provider{weights: weights, series: map[string]Series{}, delay: map[string]time.Duration{}}
+	p := &Provider{weights: weights, series: map[string]Series{}, delay: map[string]time.Duration{}}
+	// No rate-limit retries: an injected error is returned as it is.
+	p.src = metrics.NewSource(providerDriver{p}, metrics.Options{Name: "fake provider", MaxRetries: -1})
+	return p
 }
 
 // Script sets the series that answers queries whose text is query.
@@ -91,41 +99,109 @@ func (p *Provider) Delay(query string, d time.Duration) {
 
 // Query answers q from its scripted series. A query with no script is an
 // error (a misspelt query should not read as no data).
-func (p *Provider) Query(ctx context.Context, q metrics.Query) (res metrics.Result, err error) {
-	if err := q.Validate(); err != nil {
-		p.mu.Lock()
-		p.record("query", q, err)
-		p.mu.Unlock()
-		return metrics.Result{}, err
-	}
+func (p *Provider) Query(ctx context.Context, q metrics.Query) (metrics.Result, error) {
+	res, err := p.src.Query(ctx, q)
 	p.mu.Lock()
-	d := p.delay[q.Text]
+	p.record("query", q, err)
 	p.mu.Unlock()
-	if d > 0 {
-		t := time.NewTimer(d)
+	return res, err
+}
+
+// Range answers q from its scripted series, one window ending at each of
+// q.Start, q.Start+q.Step, … up to q.End (points with no data left out).
+// It is recorded once, as "range", and takes the errors injected for
+// "range"; a query with no script is an error.
+func (p *Provider) Range(ctx context.Context, q metrics.RangeQuery) ([]metrics.Point, error) {
+	pts, err := p.src.Range(ctx, q)
+	p.mu.Lock()
+	p.record("range", q, err)
+	p.mu.Unlock()
+	return pts, err
+}
+
+// Source returns the portable [metrics.Source] p answers through.
+func (p *Provider) Source() *metrics.Source { return p.src }
+
+// providerDriver is the Provider's [metrics.Driver] and [metrics.Ranger].
+type providerDriver struct{ p *Provider }
+
+// Instant answers one query: the injected error for "query" if any, else
+// the scripted series.
+func (d providerDriver) Instant(ctx context.Context, q metrics.Query) ([]metrics.Series, error) {
+	p := d.p
+	p.mu.Lock()
+	delay := p.delay[q.Text]
+	p.mu.Unlock()
+	if delay > 0 {
+		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 		case <-t.C:
 		}
 	}
-	var w int
-	if p.weights != nil {
-		w = p.weights.CanaryWeight()
-	}
+	w := d.weight()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	defer func() { p.record("query", q, err) }()
 	if err := p.begin(ctx, "query"); err != nil {
-		return metrics.Result{}, err
+		return nil, err
 	}
-	s, ok := p.series[q.Text]
-	if !ok {
-		return metrics.Result{}, &Error{Verb: "query", Msg: fmt.Sprintf("%v: %q", errNoScript, q.Text)}
+	r, err := d.at(q.Text, q.End, q.Window, w)
+	if err != nil {
+		return nil, err
 	}
-	v, n, ok := s(Point{End: q.End, Window: q.Window, CanaryWeight: w})
-	if !ok {
-		return metrics.Result{}, fmt.Errorf("fake provider: %q: %w", q.Text, metrics.ErrNoData)
-	}
-	return metrics.Result{Value: v, Count: n}.Check()
+	return []metrics.Series{{Result: r}}, nil
 }
+
+// Range answers the points of q in one call: the injected error for
+// "range" if any, else the scripted series at each point.
+func (d providerDriver) Range(ctx context.Context, q metrics.RangeQuery) ([]metrics.Series, error) {
+	p := d.p
+	w := d.weight()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.begin(ctx, "range"); err != nil {
+		return nil, err
+	}
+	var pts []metrics.Point
+	for _, t := range q.Times() {
+		r, err := d.at(q.Text, t, q.Window, w)
+		switch {
+		case errors.Is(err, metrics.ErrNoData):
+			continue
+		case err != nil:
+			return nil, err
+		}
+		pts = append(pts, metrics.Point{Time: t, Value: r.Value, Count: r.Count})
+	}
+	if len(pts) == 0 {
+		return nil, fmt.Errorf("fake provider: %q: %w", q.Text, metrics.ErrNoData)
+	}
+	return []metrics.Series{{Points: pts}}, nil
+}
+
+// weight is the canary's weight in force, 0 without a WeightSource. It
+// is read before p.mu is taken.
+func (d providerDriver) weight() int {
+	if d.p.weights == nil {
+		return 0
+	}
+	return d.p.weights.CanaryWeight()
+}
+
+// at evaluates the series scripted for text over the window ending at
+// end, at canary weight w; p.mu must be held.
+func (d providerDriver) at(text string, end time.Time, window time.Duration, w int) (metrics.Result, error) {
+	s, ok := d.p.series[text]
+	if !ok {
+		return metrics.Result{}, &Error{Verb: "query", Msg: fmt.Sprintf("%v: %q", errNoScript, text)}
+	}
+	v, n, ok := s(Point{End: end, Window: window, CanaryWeight: w})
+	if !ok {
+		return metrics.Result{}, fmt.Errorf("fake provider: %q: %w", text, metrics.ErrNoData)
+	}
+	return metrics.Result{Value: v, Count: n}, nil
+}
+
+// ErrorCode has nothing to classify: injected errors keep their own codes.
+func (providerDriver) ErrorCode(error) canary.ErrorCode { return canary.Unknown }

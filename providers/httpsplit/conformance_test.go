@@ -28,10 +28,11 @@ func TestRouterConformance(t *testing.T) {
 	})
 }
 
-// The Provider answers from memory: it cannot produce NaN (ratios over no
-// requests are ErrNoData before any division), has no back end that fails
-// with a native error, and has no slow query, so Fixture.NaN, Failing and
-// Slow are left zero and those subtests skip.
+// The measuring driver answers from memory: it cannot produce NaN (ratios
+// over no requests are ErrNoData before any division), has no back end
+// that fails with a native error, one series a query, and no slow query,
+// so Fixture.NaN, Several, Failing and Slow are left zero and those
+// subtests skip.
 func TestProviderConformance(t *testing.T) {
 	metricstest.Run(t, func(_ context.Context, t *testing.T) metricstest.Fixture {
 		clk := newClock(t0)
@@ -48,9 +49,12 @@ func TestProviderConformance(t *testing.T) {
 			return metrics.Query{Text: text, Window: time.Minute, End: end}
 		}
 		return metricstest.Fixture{
-			Provider: r.p,
-			Value:    q("error_rate canary", t0.Add(time.Minute)), Want: 0.25, Tolerance: 1e-12,
+			Source: r.p.Metrics(),
+			Value:  q("error_rate canary", t0.Add(time.Minute)), Want: 0.25, Tolerance: 1e-12,
 			Empty: q("error_rate canary", t0.Add(5*time.Minute)),
+			// Two-minute windows ending at t0+1m … t0+2m each hold all 40
+			// requests (they ended in (t0, t0+40s]), a quarter of them failed.
+			Range: metrics.RangeQuery{Text: "error_rate canary", Window: 2 * time.Minute, Start: t0.Add(time.Minute), End: t0.Add(2 * time.Minute), Step: 15 * time.Second},
 		}
 	})
 }

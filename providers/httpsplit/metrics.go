@@ -260,10 +260,23 @@ func parseQuery(text string) (metric, version, error) {
 // wrapping [metrics.ErrNoData] when no request of the version ended in the
 // window, and a *[canary.FieldError] for an invalid query, an unknown metric
 // or version, a window longer than Config.Retention, or a window that
-// reaches back past the history still held.
+// reaches back past the history still held. Query is a [metrics.Source]
+// over the proxy's measuring driver ([Proxy.Metrics]).
 func (p *Proxy) Query(ctx context.Context, q metrics.Query) (metrics.Result, error) {
-	return p.query(ctx, q, false)
+	return p.sources[0].Query(ctx, q)
 }
+
+// Range answers q.Text over a window of q.Window ending at each of
+// q.Start, q.Start+q.Step, … up to q.End, from the proxy's measurements,
+// as Query answers each (points with no request are left out; none at all
+// is [metrics.ErrNoData]).
+func (p *Proxy) Range(ctx context.Context, q metrics.RangeQuery) ([]metrics.Point, error) {
+	return p.sources[0].Range(ctx, q)
+}
+
+// Metrics returns the portable [metrics.Source] that Query and Range
+// answer through.
+func (p *Proxy) Metrics() *metrics.Source { return p.sources[0] }
 
 // MirrorView returns a [metrics.Provider] over p's measurements that
 // answers the canary's queries from its mirrored copies (the version
@@ -272,22 +285,39 @@ func (p *Proxy) Query(ctx context.Context, q metrics.Query) (metrics.Result, err
 // with mirroring, or in a zero-traffic phase with a mirror — when the
 // copies are the canary's only requests and a query of "canary" would
 // have no data. At any other split it answers as [Proxy.Query]. A split
-// that cannot be read answers as Query too.
-func (p *Proxy) MirrorView() metrics.Provider { return mirrorView{p} }
+// that cannot be read answers as Query too. It is a [metrics.Source] too,
+// with range queries.
+func (p *Proxy) MirrorView() metrics.Provider { return p.sources[1] }
 
-type mirrorView struct{ p *Proxy }
+// initMetrics builds the Sources of Query and MirrorView; New calls it.
+func (p *Proxy) initMetrics() {
+	// Measurements in memory are never rate limited.
+	o := metrics.Options{Name: "httpsplit", MaxRetries: -1}
+	p.sources[0] = metrics.NewSource(measured{p: p}, o)
+	p.sources[1] = metrics.NewSource(measured{p: p, mirrorView: true}, o)
+}
 
-func (m mirrorView) Query(ctx context.Context, q metrics.Query) (metrics.Result, error) {
-	return m.p.query(ctx, q, true)
+// measured is the [metrics.Driver] over a Proxy's measurements, seen
+// directly or through the mirror view.
+type measured struct {
+	p          *Proxy
+	mirrorView bool
+}
+
+// ErrorCode has nothing to classify: every error is a *canary.FieldError
+// or wraps metrics.ErrNoData, which have their codes.
+func (measured) ErrorCode(error) canary.ErrorCode { return canary.Unknown }
+
+// Instant answers q (validated by the Source) with one series.
+func (m measured) Instant(ctx context.Context, q metrics.Query) ([]metrics.Series, error) {
+	r, err := m.p.query(ctx, q, m.mirrorView)
+	if err != nil {
+		return nil, err
+	}
+	return []metrics.Series{{Result: r}}, nil
 }
 
 func (p *Proxy) query(ctx context.Context, q metrics.Query, mirrorView bool) (metrics.Result, error) {
-	if err := q.Validate(); err != nil {
-		return metrics.Result{}, err
-	}
-	if err := ctx.Err(); err != nil {
-		return metrics.Result{}, err
-	}
 	m, v, err := parseQuery(q.Text)
 	if err != nil {
 		return metrics.Result{}, err
@@ -324,8 +354,7 @@ func (p *Proxy) query(ctx context.Context, q metrics.Query, mirrorView bool) (me
 		return metrics.Result{}, fmt.Errorf("httpsplit: %q over %v to %v: %w", q.Text, q.Window, q.End.UTC().Format(time.RFC3339), err)
 	}
 	// Values and samples are finite by construction (no division by zero
-	// requests), so Result.Check, which copies the samples, is not needed;
-	// the tests check it.
+	// requests); the Source's Result.Check finds nothing to drop.
 	return r, nil
 }
 

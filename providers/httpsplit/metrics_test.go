@@ -1,6 +1,7 @@
 package httpsplit_test
 
 import (
+	"context"
 	"errors"
 	"io"
 	"math"
@@ -252,5 +253,39 @@ func TestQueryRetention(t *testing.T) {
 	res, err := r.p.Query(ctx(t), metrics.Query{Text: "requests stable", Window: time.Minute, End: t0.Add(121 * time.Second)})
 	if err != nil || res.Value != 1 {
 		t.Errorf("the latest minute: %+v, %v; want 1 request", res, err)
+	}
+}
+
+// TestRange: Proxy.Range answers a window ending at each step as Query
+// does, leaves out the steps with no request, and the mirror view answers
+// range queries too.
+func TestRange(t *testing.T) {
+	r, _ := metricsRig(t, httpsplit.Config{})
+	q := metrics.RangeQuery{Text: "requests canary", Window: time.Second, Start: t0.Add(time.Second), End: t0.Add(12 * time.Second), Step: time.Second}
+	pts, err := r.p.Range(ctx(t), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pts) != 10 {
+		t.Fatalf("Range = %v, want 10 points (the seconds after t0+10s have no request)", pts)
+	}
+	for i, pt := range pts {
+		if want := t0.Add(time.Duration(i+1) * time.Second); !pt.Time.Equal(want) || pt.Value != 10 || pt.Count != 10 {
+			t.Errorf("point %d = %+v, want 10 requests at %v", i, pt, want)
+		}
+	}
+	ranger, ok := r.p.MirrorView().(interface {
+		Range(context.Context, metrics.RangeQuery) ([]metrics.Point, error)
+	})
+	if !ok {
+		t.Fatal("MirrorView has no Range")
+	}
+	q.Text = "error_rate canary"
+	if pts, err := ranger.Range(ctx(t), q); err != nil || len(pts) != 10 || pts[0].Value != 0.1 {
+		t.Errorf("MirrorView Range = (%v, %v), want 10 points of 0.1", pts, err)
+	}
+	q.Start, q.End = t0.Add(time.Hour), t0.Add(time.Hour+time.Minute)
+	if _, err := r.p.Range(ctx(t), q); !errors.Is(err, metrics.ErrNoData) {
+		t.Errorf("Range with no request = %v, want ErrNoData", err)
 	}
 }

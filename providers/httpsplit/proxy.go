@@ -49,7 +49,8 @@ type Proxy struct {
 
 	mirrored, mirrorDropped, mirrorFailed atomic.Uint64
 
-	series [numVersions]*series
+	series  [numVersions]*series
+	sources [2]*metrics.Source // Query's and MirrorView's (metrics.go)
 }
 
 // route is one split in force with its own request counters, so that a new
@@ -139,6 +140,7 @@ func New(c Config) (*Proxy, error) {
 	split := traffic.AllStable()
 	p.route.Store(&route{split: split})
 	p.router = traffic.NewRouter(routeDriver{p}, traffic.Options{Name: "httpsplit proxy"})
+	p.initMetrics()
 	return p, nil
 }
 
