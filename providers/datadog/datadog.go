@@ -491,8 +491,8 @@ func (d *driver) timeseries(ctx context.Context, text string, from, to, interval
 	// Datadog may widen the interval for long windows: trust the spacing
 	// of the answer's timestamps when it is wider than asked.
 	for i := 1; i < len(times); i++ {
-		if d := times[i] - times[i-1]; d > interval {
-			interval = d
+		if gap := times[i] - times[i-1]; gap > interval {
+			interval = gap
 		}
 	}
 	series := make([]metrics.Series, len(values))
