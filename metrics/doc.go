@@ -36,7 +36,7 @@
 // driver is therefore writing the request and the decoding: see
 // Example_writeADriver, and run metrics/metricstest against it.
 //
-// Every driver in this module (providers/prometheus, providers/fake's
+// Every driver in this repository (providers/prometheus, providers/fake's
 // Provider, providers/httpsplit's measurements) passes the conformance
 // suite in metrics/metricstest through a Source.
 package metrics

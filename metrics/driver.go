@@ -25,7 +25,9 @@ type Driver interface {
 	// been validated. An empty answer is no series (or an error wrapping
 	// [ErrNoData]); the Source refuses several series and reads NaN and
 	// ±Inf as no data, so the driver passes them on as the back end gave
-	// them.
+	// them. The Source adds nothing to the text of the driver's errors
+	// (but a sentinel where one applies), so they name the back end and
+	// the query themselves.
 	Instant(ctx context.Context, q Query) ([]Series, error)
 	// ErrorCode classifies an error returned by Instant or Range,
 	// typically from the back end's native error (an HTTP status, an API

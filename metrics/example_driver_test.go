@@ -70,3 +70,32 @@ func Example_writeADriver() {
 	// stable no data
 	// invalid Query.Window (0s): must be positive
 }
+
+// A range query over a driver without a native one: the Source asks for
+// each point's window in turn, and leaves out the points with no data.
+func ExampleSource_Range() {
+	d := &counters{errors: map[string]int64{"canary": 1}, reqs: map[string]int64{"canary": 50}}
+	src := metrics.NewSource(d, metrics.Options{Name: "counters"})
+	end := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	pts, err := src.Range(context.Background(), metrics.RangeQuery{
+		Text: `error_rate{version="canary"}`, Window: time.Minute,
+		Start: end.Add(-2 * time.Minute), End: end, Step: time.Minute,
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, p := range pts {
+		fmt.Printf("%s %.2f over %d requests\n", p.Time.Format("15:04"), p.Value, p.Count)
+	}
+	_, err = src.Range(context.Background(), metrics.RangeQuery{
+		Text: `error_rate{version="stable"}`, Window: time.Minute,
+		Start: end.Add(-2 * time.Minute), End: end, Step: time.Minute,
+	})
+	fmt.Println(errors.Is(err, metrics.ErrNoData))
+	// Output:
+	// 11:58 0.02 over 50 requests
+	// 11:59 0.02 over 50 requests
+	// 12:00 0.02 over 50 requests
+	// true
+}

@@ -3,12 +3,10 @@ package main
 import (
 	"context"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"net/http"
 	"net/url"
 	"os"
 	"slices"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/meshcanary/canary/analysis"
 	"github.com/meshcanary/canary/metrics"
+	"github.com/meshcanary/canary/providers/prometheus"
 	"github.com/meshcanary/canary/rollback"
 	"github.com/meshcanary/canary/spec"
 	"github.com/meshcanary/canary/traffic"
@@ -115,7 +114,7 @@ func cmdBacktest(e env, args []string) error {
 		case !end.After(start):
 			return usageErr(fmt.Errorf("--to %s must be after --from %s", *to, *from))
 		}
-		rec, err = readPrometheus(e.ctx, *prom, cfg, qs, start, end)
+		rec, err = readPrometheus(e.ctx, *prom, f.ro.Provider.Prometheus, cfg, qs, start, end)
 		if err != nil {
 			return err
 		}
@@ -242,13 +241,23 @@ func measurement(value, count string, required bool) (analysis.Measurement, erro
 }
 
 // readPrometheus reads each metric for both versions with range queries at
-// the plan's interval over [from, to].
-func readPrometheus(ctx context.Context, base string, cfg rollback.Config, qs []spec.Query, from, to time.Time) (*recording, error) {
+// the plan's interval over [from, to], through the Prometheus provider's
+// range queries (Provider.Range), configured as the rollout file's
+// Prometheus provider (ps, when the file has one) with the server at base.
+func readPrometheus(ctx context.Context, base string, ps *spec.Prometheus, cfg rollback.Config, qs []spec.Query, from, to time.Time) (*recording, error) {
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, usageErr(fmt.Errorf("--prometheus %q: give the server's base URL, e.g. http://prometheus:9090", base))
 	}
+	pc := prometheusConfig(ps)
+	pc.Address = base
+	prom, err := prometheus.New(pc)
+	if err != nil {
+		return nil, usageErr(fmt.Errorf("--prometheus: %w", err))
+	}
 	step := cfg.Plan.Interval
+	// Whole seconds, as the points are looked up by Unix second.
+	start, end := time.Unix(from.Unix(), 0), time.Unix(to.Unix(), 0)
 	series := func(t metrics.Template, w rollback.Workload, window time.Duration) (map[int64]float64, error) {
 		if t.Dialect() == 0 {
 			return nil, nil
@@ -261,7 +270,18 @@ func readPrometheus(ctx context.Context, base string, cfg rollback.Config, qs []
 		if err != nil {
 			return nil, err
 		}
-		return rangeQuery(ctx, u, q, from, to, step)
+		pts, err := prom.Range(ctx, metrics.RangeQuery{Text: q, Window: window, Start: start, End: end, Step: step})
+		if errors.Is(err, metrics.ErrNoData) {
+			return nil, nil // no point: every instant unobserved
+		}
+		if err != nil {
+			return nil, err
+		}
+		out := make(map[int64]float64, len(pts))
+		for _, p := range pts {
+			out[p.Time.Unix()] = p.Value
+		}
+		return out, nil
 	}
 	rec := &recording{}
 	for _, q := range qs {
@@ -303,61 +323,13 @@ func readPrometheus(ctx context.Context, base string, cfg rollback.Config, qs []
 	return rec, nil
 }
 
-// rangeQuery runs a PromQL range query (GET /api/v1/query_range) and
-// returns the one series' points by Unix second. Several series are an
-// error: the template must aggregate.
-func rangeQuery(ctx context.Context, base *url.URL, q string, from, to time.Time, step time.Duration) (map[int64]float64, error) {
-	u := base.JoinPath("api/v1/query_range")
-	u.RawQuery = url.Values{"query": {q}, "start": {strconv.FormatInt(from.Unix(), 10)},
-		"end": {strconv.FormatInt(to.Unix(), 10)}, "step": {strconv.FormatFloat(step.Seconds(), 'f', -1, 64)}}.Encode()
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return nil, err
+// prometheusConfig is the configuration of the Prometheus provider that
+// the rollout file's provider section ps sets (the zero Config when ps is
+// nil): the one place where the file's settings become the provider's, for
+// the rollout's provider and for backtest --prometheus alike.
+func prometheusConfig(ps *spec.Prometheus) prometheus.Config {
+	if ps == nil {
+		return prometheus.Config{}
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("prometheus: %w", err)
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Status string `json:"status"`
-		Error  string `json:"error"`
-		Data   struct {
-			ResultType string `json:"resultType"`
-			Result     []struct {
-				Metric map[string]string `json:"metric"`
-				Values [][2]any          `json:"values"`
-			} `json:"result"`
-		} `json:"data"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&body); err != nil {
-		return nil, fmt.Errorf("prometheus answered %s with no readable body: %v", resp.Status, err)
-	}
-	if body.Status != "success" {
-		return nil, fmt.Errorf("prometheus: %s (%s)", body.Error, resp.Status)
-	}
-	if body.Data.ResultType != "matrix" {
-		return nil, fmt.Errorf("prometheus: result type %q, want matrix", body.Data.ResultType)
-	}
-	if len(body.Data.Result) > 1 {
-		return nil, fmt.Errorf("prometheus: the query gave %d series; it must aggregate to one: %s", len(body.Data.Result), q)
-	}
-	out := map[int64]float64{}
-	for _, s := range body.Data.Result {
-		for _, p := range s.Values {
-			ts, ok1 := p[0].(float64)
-			vs, ok2 := p[1].(string)
-			if !ok1 || !ok2 {
-				return nil, errors.New("prometheus: a point is not [time, \"value\"]")
-			}
-			v, err := strconv.ParseFloat(vs, 64)
-			if err != nil {
-				return nil, fmt.Errorf("prometheus: value %q: %v", vs, err)
-			}
-			out[int64(math.Round(ts))] = v
-		}
-	}
-	return out, nil
+	return prometheus.Config{Address: ps.Address}
 }

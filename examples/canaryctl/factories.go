@@ -169,7 +169,7 @@ func (r *resources) provider(_ context.Context, ps spec.Provider, router rollbac
 		// mirror), its only requests are the copies: judge it on them.
 		return p.MirrorView(), nil
 	case ps.Prometheus != nil:
-		return prometheus.New(prometheus.Config{Address: ps.Prometheus.Address})
+		return prometheus.New(prometheusConfig(ps.Prometheus))
 	}
 	return nil, fmt.Errorf("no provider set")
 }
