@@ -135,9 +135,15 @@ func TestConformance(t *testing.T) {
 				for m := range 5 {
 					f.put(lattice, "TotalRequestCount", tg("tg-idle"), time.Date(2026, 11, 28, 9, 55+m, 0, 0, time.UTC), 0, 1)
 				}
+				// Ten minutes more of the same, for the range tests.
+				for m := range 10 {
+					at := time.Date(2026, 11, 28, 9, 45+m, 20, 0, time.UTC)
+					f.put(lattice, "TotalRequestCount", tg("tg-canary"), at, 100, 1)
+					f.put(lattice, "HTTPCode_5XX_Count", tg("tg-canary"), at, 2, 1)
+				}
 				q := latticeQueries(t)
 				fx := metricstest.Fixture{
-					Provider:  newProvider(t, f, proto, time.Millisecond),
+					Source:    newProvider(t, f, proto, time.Millisecond).Source(),
 					Value:     query(render(t, q.ErrorRate, "tg-canary")),
 					Want:      0.02,
 					Tolerance: 1e-12,
@@ -145,6 +151,10 @@ func TestConformance(t *testing.T) {
 					Failing:   query(rawStat("Test/Invalid", "RequestCount", "tg-canary")),
 					Target:    new(*types.InvalidParameterValueException),
 					Slow:      query(rawStat("Test/Slow", "RequestCount", "tg-canary")),
+					// Three five-minute periods, 09:45 to 10:00. The fake
+					// answers one result a query id, so Several is not set.
+					Range: metrics.RangeQuery{Text: render(t, q.ErrorRate, "tg-canary"), Window: 5 * time.Minute, Step: 5 * time.Minute,
+						Start: time.Date(2026, 11, 28, 9, 50, 0, 0, time.UTC), End: end},
 				}
 				if proto == "cbor" { // JSON has no NaN; CBOR carries it
 					fx.NaN = query(`[{"Id":"zero","MetricStat":{"Metric":{"Namespace":"AWS/VpcLattice","MetricName":"TotalRequestCount","Dimensions":[{"Name":"TargetGroup","Value":"tg-idle"}]},"Stat":"Sum"},"ReturnData":false},{"Id":"value","Expression":"zero / zero"}]`)

@@ -1,6 +1,9 @@
 // Package cloudwatch is a metrics.Provider for Amazon CloudWatch, built on
 // the official AWS SDK for Go v2 (service/cloudwatch, GetMetricData). It
 // is its own module, so that the core packages need no AWS dependency.
+// The Provider is a metrics.Source over this package's driver, so
+// validation, no data, several series and error codes are handled as for
+// every other back end.
 //
 // # Queries
 //
@@ -40,6 +43,11 @@
 // periods is shortened to one. Only the datapoint stamped with the start
 // of that period is read.
 //
+// Range answers a range query: when each point's window is the step (a
+// whole number of the metric's periods), with one request at a period of
+// the step, each complete period's datapoint a point at the period's end;
+// otherwise with one Query per point.
+//
 // # No data
 //
 // An empty result, a missing datapoint, NaN or ±Inf, a result whose
@@ -62,7 +70,10 @@
 // context's deadline is not slept: Query returns at once with an error
 // wrapping ErrThrottled and the SDK's error. The SDK's errors stay
 // reachable with errors.As (smithy.APIError,
-// *types.InvalidParameterValueException…).
+// *types.InvalidParameterValueException…), and canary.Code classifies
+// them: throttling is canary.RateLimited (matching metrics.ErrRateLimited),
+// otherwise the code of the answer's HTTP status (403 canary.Unauthorized,
+// matching metrics.ErrUnauthorized; 400 canary.InvalidArgument…).
 //
 // # Wire protocol
 //

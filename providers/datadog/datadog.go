@@ -112,10 +112,21 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Provider is a [metrics.Provider] backed by Datadog's v2 query APIs. It is
+// Provider is a [metrics.Provider] backed by Datadog's v2 query APIs: a
+// [metrics.Source] (which validates queries, applies the rate-limit
+// budget, reads nulls, NaN and empty answers as no data, refuses several
+// series and classifies errors) over this package's driver, which sends
+// the scalar and timeseries requests and decodes their answers. It is
 // safe for concurrent use. Build it with New; the zero Provider is not
 // usable.
 type Provider struct {
+	src   *metrics.Source // over d: instant queries, and range queries with one timeseries request
+	plain *metrics.Source // over d without Range: range queries whose window is not their step
+	d     *driver
+}
+
+// driver is the Datadog [metrics.Driver] and [metrics.Ranger].
+type driver struct {
 	api        *datadogV2.MetricsApi
 	keys       map[string]datadog.APIKey
 	serverIdx  int
@@ -124,9 +135,6 @@ type Provider struct {
 	value      ValueSource
 	samples    bool
 	resolution time.Duration
-	maxRetries int
-	maxWait    time.Duration
-	log        *slog.Logger
 	secrets    []string
 }
 
@@ -146,7 +154,7 @@ func New(cfg Config) (*Provider, error) {
 			return nil, canary.Invalid(k.field, nil, "must not contain white space")
 		}
 	}
-	p := &Provider{
+	d := &driver{
 		keys: map[string]datadog.APIKey{
 			"apiKeyAuth": {Key: cfg.APIKey},
 			"appKeyAuth": {Key: cfg.AppKey},
@@ -154,9 +162,6 @@ func New(cfg Config) (*Provider, error) {
 		value:      cfg.Value,
 		samples:    cfg.Samples,
 		resolution: cfg.Resolution,
-		maxRetries: cfg.MaxRetries,
-		maxWait:    cfg.MaxWait,
-		log:        cfg.Logger,
 		secrets:    []string{cfg.APIKey, cfg.AppKey},
 	}
 	site := cfg.Site
@@ -170,7 +175,7 @@ func New(cfg Config) (*Provider, error) {
 	if !known {
 		return nil, canary.Invalid("Config.Site", site, "unknown Datadog site; use one of %s", strings.Join(sites, ", "))
 	}
-	p.serverIdx, p.serverVars = 0, map[string]string{"site": site}
+	d.serverIdx, d.serverVars = 0, map[string]string{"site": site}
 	if cfg.BaseURL != "" {
 		u, err := url.Parse(cfg.BaseURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
@@ -181,8 +186,8 @@ func New(cfg Config) (*Provider, error) {
 			return nil, canary.Invalid("Config.BaseURL", shown, "must be an http or https URL with a host and no user, query or fragment")
 		}
 		// The client's second server is "{protocol}://{name}".
-		p.serverIdx = 1
-		p.serverVars = map[string]string{"protocol": u.Scheme, "name": u.Host + strings.TrimSuffix(u.Path, "/")}
+		d.serverIdx = 1
+		d.serverVars = map[string]string{"protocol": u.Scheme, "name": u.Host + strings.TrimSuffix(u.Path, "/")}
 	}
 	agg := cfg.Aggregator
 	if agg == "" {
@@ -192,30 +197,33 @@ func New(cfg Config) (*Provider, error) {
 	if err != nil {
 		return nil, canary.Invalid("Config.Aggregator", agg, "must be one of avg, min, max, sum, last, percentile, mean, l2norm, area")
 	}
-	p.aggregator = *a
+	d.aggregator = *a
 	if cfg.Value != Aggregate && cfg.Value != LatestPoint {
 		return nil, canary.Invalid("Config.Value", int(cfg.Value), "must be Aggregate or LatestPoint")
 	}
 	switch {
-	case p.resolution == 0:
-		p.resolution = DefaultResolution
-	case p.resolution < time.Second || p.resolution%time.Second != 0:
+	case d.resolution == 0:
+		d.resolution = DefaultResolution
+	case d.resolution < time.Second || d.resolution%time.Second != 0:
 		return nil, canary.Invalid("Config.Resolution", cfg.Resolution, "must be a positive whole number of seconds")
 	}
-	if p.maxRetries, p.maxWait, err = ratelimit.Budget(p.maxRetries, p.maxWait); err != nil {
+	maxRetries, maxWait, err := ratelimit.Budget(cfg.MaxRetries, cfg.MaxWait)
+	if err != nil {
 		return nil, err
 	}
-	if p.log == nil {
-		p.log = slog.New(slog.DiscardHandler)
+	if maxRetries == 0 {
+		maxRetries = -1 // the Source's "never"
 	}
 	conf := datadog.NewConfiguration()
 	conf.HTTPClient = cfg.HTTPClient
 	if conf.HTTPClient == nil {
 		conf.HTTPClient = &http.Client{}
 	}
-	conf.RetryConfiguration.EnableRetry = false // 429s are handled here, bounded
-	p.api = datadogV2.NewMetricsApi(datadog.NewAPIClient(conf))
-	return p, nil
+	conf.RetryConfiguration.EnableRetry = false // 429s are retried by the Source, within its budget
+	d.api = datadogV2.NewMetricsApi(datadog.NewAPIClient(conf))
+	opts := metrics.Options{Name: "datadog", Dialect: metrics.Datadog, Resolution: d.resolution,
+		MaxRetries: maxRetries, MaxWait: maxWait, Logger: cfg.Logger}
+	return &Provider{src: metrics.NewSource(d, opts), plain: metrics.NewSource(instantOnly{d}, opts), d: d}, nil
 }
 
 // Render renders t, which must be in the [metrics.Datadog] dialect, with v.
@@ -226,114 +234,212 @@ func Render(t metrics.Template, v metrics.Vars) (string, error) {
 	return t.Render(v)
 }
 
-// window checks q and returns its bounds in epoch milliseconds.
-func (p *Provider) window(q metrics.Query) (from, to int64, err error) {
-	if err := q.Validate(); err != nil {
-		return 0, 0, err
+func (p *Provider) usable() error {
+	if p == nil || p.src == nil {
+		return canary.Invalid("Provider", nil, "is the zero Provider; build it with New")
 	}
-	if q.Window < p.resolution {
-		return 0, 0, canary.Invalid("Query.Window", q.Window, "must be at least the resolution, %v", p.resolution)
-	}
-	if q.Window%time.Millisecond != 0 {
-		return 0, 0, canary.Invalid("Query.Window", q.Window, "must be a whole number of milliseconds")
-	}
-	to = q.End.UnixMilli()
-	from = to - q.Window.Milliseconds()
-	if from < 0 {
-		return 0, 0, canary.Invalid("Query.End", q.End, "must be at least one window after the Unix epoch")
-	}
-	return from, to, nil
-}
-
-func (p *Provider) context(ctx context.Context) context.Context {
-	ctx = context.WithValue(ctx, datadog.ContextAPIKeys, p.keys)
-	ctx = context.WithValue(ctx, datadog.ContextServerIndex, p.serverIdx)
-	return context.WithValue(ctx, datadog.ContextServerVariables, p.serverVars)
+	return nil
 }
 
 // Query returns the value of q over exactly (q.End-q.Window, q.End]. See the
 // package documentation for where the value comes from.
 func (p *Provider) Query(ctx context.Context, q metrics.Query) (metrics.Result, error) {
-	if p == nil || p.api == nil {
-		return metrics.Result{}, canary.Invalid("Provider", nil, "is the zero Provider; build it with New")
-	}
-	from, to, err := p.window(q)
-	if err != nil {
+	if err := p.usable(); err != nil {
 		return metrics.Result{}, err
 	}
-	if err := ctx.Err(); err != nil {
-		return metrics.Result{}, fmt.Errorf("datadog: %w", err)
-	}
-	ctx = p.context(ctx)
-	var res metrics.Result
-	if p.value == Aggregate {
-		v, err := p.scalar(ctx, q.Text, from, to)
-		if err != nil {
-			return metrics.Result{}, err
-		}
-		res.Value = v
-	}
-	if p.value == LatestPoint || p.samples {
-		points, err := p.timeseries(ctx, q.Text, from, to)
-		if err != nil {
-			return metrics.Result{}, err
-		}
-		if p.value == LatestPoint {
-			if len(points) == 0 {
-				return metrics.Result{}, fmt.Errorf("datadog: %q: no complete point in the window: %w", q.Text, metrics.ErrNoData)
-			}
-			res.Value = points[len(points)-1]
-		}
-		if p.samples {
-			res.Samples = points
-		}
-	}
-	return res.Check()
+	return p.src.Query(ctx, q)
 }
 
-func (p *Provider) scalar(ctx context.Context, text string, from, to int64) (float64, error) {
-	mq := datadogV2.NewMetricsScalarQuery(p.aggregator, datadogV2.METRICSDATASOURCE_METRICS, text)
+// Range returns the values of q.Text over a window of q.Window ending at
+// q.Start, q.Start+q.Step, … up to q.End, oldest first. When q.Window is
+// q.Step (each point's window is the step), it sends one timeseries
+// request for (q.Start-q.Window, q.End] at an interval of q.Step and
+// returns its complete buckets, each as a point at its bucket's end (the
+// rollup Datadog applies at that interval, as for LatestPoint; Datadog
+// aligns buckets to the interval, and may widen the interval of a long
+// range, in which case the points are that far apart); otherwise it sends
+// one instant query (see Query) per point. Points with no value are left
+// out and no point at all is [metrics.ErrNoData]; errors are those of
+// Query.
+func (p *Provider) Range(ctx context.Context, q metrics.RangeQuery) ([]metrics.Point, error) {
+	if err := p.usable(); err != nil {
+		return nil, err
+	}
+	if q.Window != q.Step {
+		return p.plain.Range(ctx, q)
+	}
+	return p.src.Range(ctx, q)
+}
+
+// Source returns the portable [metrics.Source] p answers through (nil for
+// the zero Provider). Its Range sends one timeseries request, and so
+// refuses a query whose Window is not its Step; Provider.Range does not.
+func (p *Provider) Source() *metrics.Source {
+	if p == nil {
+		return nil
+	}
+	return p.src
+}
+
+// millis checks that a window ending at end is a whole number of
+// milliseconds and starts after the Unix epoch, and returns its bounds in
+// epoch milliseconds.
+func millis(field string, window time.Duration, end time.Time, endField string) (from, to int64, err error) {
+	if window%time.Millisecond != 0 {
+		return 0, 0, canary.Invalid(field, window, "must be a whole number of milliseconds")
+	}
+	to = end.UnixMilli()
+	from = to - window.Milliseconds()
+	if from < 0 {
+		return 0, 0, canary.Invalid(endField, end, "must be at least one window after the Unix epoch")
+	}
+	return from, to, nil
+}
+
+func (d *driver) context(ctx context.Context) context.Context {
+	ctx = context.WithValue(ctx, datadog.ContextAPIKeys, d.keys)
+	ctx = context.WithValue(ctx, datadog.ContextServerIndex, d.serverIdx)
+	return context.WithValue(ctx, datadog.ContextServerVariables, d.serverVars)
+}
+
+// ErrorCode has nothing to add: the driver's errors carry their codes
+// (*Error by its HTTP status).
+func (d *driver) ErrorCode(error) canary.ErrorCode { return canary.Unknown }
+
+// Instant asks the scalar API (Aggregate) or the timeseries API
+// (LatestPoint), and with Config.Samples the timeseries API for the
+// samples, for exactly the window of q.
+func (d *driver) Instant(ctx context.Context, q metrics.Query) ([]metrics.Series, error) {
+	from, to, err := millis("Query.Window", q.Window, q.End, "Query.End")
+	if err != nil {
+		return nil, err
+	}
+	ctx = d.context(ctx)
+	var one metrics.Series
+	if d.value == Aggregate {
+		series, err := d.scalar(ctx, q.Text, from, to)
+		if len(series) != 1 || err != nil {
+			return series, err
+		}
+		one = series[0]
+	}
+	if d.value == LatestPoint || d.samples {
+		series, err := d.timeseries(ctx, q.Text, from, to, d.resolution.Milliseconds())
+		if err != nil || len(series) > 1 {
+			return series, err
+		}
+		var points []float64
+		if len(series) == 1 {
+			for _, pt := range series[0].Points {
+				points = append(points, pt.Value)
+			}
+		}
+		if d.value == LatestPoint {
+			if len(points) == 0 {
+				return nil, fmt.Errorf("datadog: %q: no complete point in the window: %w", q.Text, metrics.ErrNoData)
+			}
+			one = metrics.Series{Labels: series[0].Labels, Result: metrics.Result{Value: points[len(points)-1]}}
+		}
+		if d.samples {
+			one.Result.Samples = points
+		}
+	}
+	return []metrics.Series{one}, nil
+}
+
+// Range asks the timeseries API for (q.Start-q.Window, q.End] at an
+// interval of q.Step. It refuses a query whose Window is not its Step (a
+// bucket is one step wide); Provider.Range sends those through a Source
+// over instantOnly instead.
+func (d *driver) Range(ctx context.Context, q metrics.RangeQuery) ([]metrics.Series, error) {
+	if q.Window != q.Step {
+		return nil, canary.Invalid("RangeQuery.Window", q.Window, "must be RangeQuery.Step (%v) for one timeseries request; Provider.Range answers other ranges with one query per point", q.Step)
+	}
+	from, _, err := millis("RangeQuery.Window", q.Window, q.Start, "RangeQuery.Start")
+	if err != nil {
+		return nil, err
+	}
+	_, to, err := millis("RangeQuery.Window", q.Window, q.End, "RangeQuery.End")
+	if err != nil {
+		return nil, err
+	}
+	if q.Step%time.Millisecond != 0 {
+		return nil, canary.Invalid("RangeQuery.Step", q.Step, "must be a whole number of milliseconds")
+	}
+	return d.timeseries(d.context(ctx), q.Text, from, to, q.Step.Milliseconds())
+}
+
+// instantOnly is the driver without its Range, so that a Source over it
+// answers a range query with one instant query per point.
+type instantOnly struct{ d *driver }
+
+func (o instantOnly) Instant(ctx context.Context, q metrics.Query) ([]metrics.Series, error) {
+	return o.d.Instant(ctx, q)
+}
+
+func (o instantOnly) ErrorCode(err error) canary.ErrorCode { return o.d.ErrorCode(err) }
+
+// scalar asks the scalar API for the value of text over [from, to]: one
+// series per row of the answer (one per tag group), none for an empty
+// answer.
+func (d *driver) scalar(ctx context.Context, text string, from, to int64) ([]metrics.Series, error) {
+	mq := datadogV2.NewMetricsScalarQuery(d.aggregator, datadogV2.METRICSDATASOURCE_METRICS, text)
 	mq.SetName("a")
 	attrs := datadogV2.NewScalarFormulaRequestAttributes(from, []datadogV2.ScalarQuery{datadogV2.MetricsScalarQueryAsScalarQuery(mq)}, to)
 	attrs.SetFormulas([]datadogV2.QueryFormula{*datadogV2.NewQueryFormula("a")})
 	body := datadogV2.NewScalarFormulaQueryRequest(*datadogV2.NewScalarFormulaRequest(*attrs, datadogV2.SCALARFORMULAREQUESTTYPE_SCALAR_REQUEST))
-	var resp datadogV2.ScalarFormulaQueryResponse
-	err := p.call(ctx, "scalar", func(ctx context.Context) (*http.Response, error) {
-		var (
-			hr  *http.Response
-			err error
-		)
-		resp, hr, err = p.api.QueryScalarData(ctx, *body)
-		return hr, err
-	})
+	resp, hr, err := d.api.QueryScalarData(ctx, *body)
 	if err != nil {
-		return 0, err
+		return nil, d.callError(ctx, "scalar", hr, err)
 	}
 	if e := resp.GetErrors(); e != "" {
-		return 0, &Error{Op: "scalar", StatusCode: http.StatusOK, Messages: []string{p.redact(e)}}
+		return nil, d.answerError("scalar", e)
 	}
 	var numbers []*datadogV2.DataScalarColumn
+	var groups []*datadogV2.GroupScalarColumn
 	for _, c := range resp.GetData().Attributes.GetColumns() {
 		if c.DataScalarColumn != nil {
 			numbers = append(numbers, c.DataScalarColumn)
 		}
+		if c.GroupScalarColumn != nil {
+			groups = append(groups, c.GroupScalarColumn)
+		}
 	}
 	switch {
 	case len(numbers) == 0:
-		return 0, fmt.Errorf("datadog: %q: the scalar answer has no value: %w", text, metrics.ErrNoData)
+		return nil, fmt.Errorf("datadog: %q: the scalar answer has no value: %w", text, metrics.ErrNoData)
 	case len(numbers) > 1:
-		return 0, fmt.Errorf("datadog: %q: the scalar answer has %d value columns for one formula", text, len(numbers))
+		return nil, fmt.Errorf("datadog: %q: the scalar answer has %d value columns for one formula", text, len(numbers))
 	}
 	values := numbers[0].Values
-	switch {
-	case len(values) == 0:
-		return 0, fmt.Errorf("datadog: %q: empty answer: %w", text, metrics.ErrNoData)
-	case len(values) > 1:
-		return 0, fmt.Errorf("datadog: %q: %d series: %w", text, len(values), ErrMultipleSeries)
-	case values[0] == nil:
-		return 0, fmt.Errorf("datadog: %q: the value is null: %w", text, metrics.ErrNoData)
+	if len(values) == 1 && values[0] == nil {
+		return nil, fmt.Errorf("datadog: %q: the value is null: %w", text, metrics.ErrNoData)
 	}
-	return *values[0] * toSeconds(numbers[0].GetMeta().Unit), nil
+	scale := toSeconds(numbers[0].GetMeta().Unit)
+	series := make([]metrics.Series, len(values))
+	for i, v := range values {
+		var tags []string
+		for _, g := range groups {
+			if i < len(g.Values) {
+				tags = append(tags, g.GetName()+":"+strings.Join(g.Values[i], ","))
+			}
+		}
+		series[i].Labels = labels(tags)
+		if v != nil {
+			series[i].Result.Value = *v * scale
+		} else {
+			series[i].Result.Value = math.NaN()
+		}
+	}
+	return series, nil
+}
+
+// labels shows a series' tags as Datadog writes a scope: {tag:value,…}.
+func labels(tags []string) string {
+	if len(tags) == 0 {
+		return ""
+	}
+	return "{" + strings.Join(tags, ",") + "}"
 }
 
 // timeUnits are Datadog's units of the time family, in seconds (Datadog,
@@ -358,61 +464,54 @@ func toSeconds(unit []datadogV2.Unit) float64 {
 	return 1
 }
 
-// timeseries returns the complete, non-null points of text's one series
-// over [from, to], oldest first. A point is complete when its whole bucket,
-// [t, t+interval), lies inside the window.
-func (p *Provider) timeseries(ctx context.Context, text string, from, to int64) ([]float64, error) {
-	interval := p.resolution.Milliseconds()
+// timeseries asks the timeseries API for text over [from, to] at interval
+// (milliseconds): one series per series of the answer (one per tag group),
+// each with its complete, non-null points, oldest first, none for an empty
+// answer. A point is complete when its whole bucket, [t, t+interval), lies
+// inside the window; it stands at its bucket's end, t+interval.
+func (d *driver) timeseries(ctx context.Context, text string, from, to, interval int64) ([]metrics.Series, error) {
 	mq := datadogV2.NewMetricsTimeseriesQuery(datadogV2.METRICSDATASOURCE_METRICS, text)
 	mq.SetName("a")
 	attrs := datadogV2.NewTimeseriesFormulaRequestAttributes(from, []datadogV2.TimeseriesQuery{datadogV2.MetricsTimeseriesQueryAsTimeseriesQuery(mq)}, to)
 	attrs.SetFormulas([]datadogV2.QueryFormula{*datadogV2.NewQueryFormula("a")})
 	attrs.SetInterval(interval)
 	body := datadogV2.NewTimeseriesFormulaQueryRequest(*datadogV2.NewTimeseriesFormulaRequest(*attrs, datadogV2.TIMESERIESFORMULAREQUESTTYPE_TIMESERIES_REQUEST))
-	var resp datadogV2.TimeseriesFormulaQueryResponse
-	err := p.call(ctx, "timeseries", func(ctx context.Context) (*http.Response, error) {
-		var (
-			hr  *http.Response
-			err error
-		)
-		resp, hr, err = p.api.QueryTimeseriesData(ctx, *body)
-		return hr, err
-	})
+	resp, hr, err := d.api.QueryTimeseriesData(ctx, *body)
 	if err != nil {
-		return nil, err
+		return nil, d.callError(ctx, "timeseries", hr, err)
 	}
 	if e := resp.GetErrors(); e != "" {
-		return nil, &Error{Op: "timeseries", StatusCode: http.StatusOK, Messages: []string{p.redact(e)}}
+		return nil, d.answerError("timeseries", e)
 	}
 	a := resp.GetData().Attributes
-	times, values := a.GetTimes(), a.GetValues()
-	if len(values) > 1 {
-		return nil, fmt.Errorf("datadog: %q: %d series: %w", text, len(values), ErrMultipleSeries)
-	}
+	times, values, meta := a.GetTimes(), a.GetValues(), a.GetSeries()
 	if len(values) == 0 || len(times) == 0 {
 		return nil, nil
 	}
 	// Datadog may widen the interval for long windows: trust the spacing
 	// of the answer's timestamps when it is wider than asked.
 	for i := 1; i < len(times); i++ {
-		if d := times[i] - times[i-1]; d > interval {
-			interval = d
+		if gap := times[i] - times[i-1]; gap > interval {
+			interval = gap
 		}
 	}
-	scale := 1.0
-	if series := a.GetSeries(); len(series) > 0 {
-		scale = toSeconds(series[0].GetUnit())
-	}
-	var points []float64
-	for i, t := range times {
-		if i >= len(values[0]) {
-			break
+	series := make([]metrics.Series, len(values))
+	for k, row := range values {
+		scale := 1.0
+		if k < len(meta) {
+			scale = toSeconds(meta[k].GetUnit())
+			series[k].Labels = labels(meta[k].GetGroupTags())
 		}
-		v := values[0][i]
-		if t < from || t+interval > to || v == nil || math.IsNaN(*v) || math.IsInf(*v, 0) {
-			continue
+		for i, t := range times {
+			if i >= len(row) {
+				break
+			}
+			v := row[i]
+			if t < from || t+interval > to || v == nil || math.IsNaN(*v) || math.IsInf(*v, 0) {
+				continue
+			}
+			series[k].Points = append(series[k].Points, metrics.Point{Time: time.UnixMilli(t + interval).UTC(), Value: *v * scale})
 		}
-		points = append(points, *v*scale)
 	}
-	return points, nil
+	return series, nil
 }

@@ -39,22 +39,30 @@ func newProvider(t *testing.T, s *server, mod func(*datadog.Config)) *datadog.Pr
 func TestConformance(t *testing.T) {
 	metricstest.Run(t, func(ctx context.Context, t *testing.T) metricstest.Fixture {
 		s := newServer(t)
-		s.handle("sum:requests.error{service:web,version:v2}", valueAnswer(0.42, 1000, -1000, 0.4, 0.43, 0.44))
+		s.anyWindow = true // the range tests ask other windows; steadyAnswer checks the buckets
+		s.handle("sum:requests.error{service:web,version:v2}", steadyAnswer(0.42))
 		s.handle("sum:requests.error{service:idle}", emptyAnswer)
 		s.handle("sum:requests.error{service:web}/sum:requests.total{service:web}", nullAnswer)
+		s.handle("sum:requests.error{service:web} by {version}", func(t *testing.T, w http.ResponseWriter, _ *http.Request, _ string, _ request, _ int) {
+			writeJSON(w, http.StatusOK, scalarBody([]string{"v1", "v2"}, f(1), f(2)))
+		})
 		s.handle("avg:bogus{", errorAnswer(http.StatusBadRequest, "Error parsing query: unexpected end of input"))
 		s.handle("sum:slow{service:web}", slowAnswer)
+		start := time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)
 		return metricstest.Fixture{
-			Provider:  newProvider(t, s, func(c *datadog.Config) { c.Samples = true }),
+			Source:    newProvider(t, s, func(c *datadog.Config) { c.Samples = true }).Source(),
 			Value:     q("sum:requests.error{service:web,version:v2}"),
 			Want:      0.42,
 			Tolerance: 1e-9,
 			Empty:     q("sum:requests.error{service:idle}"),
 			// Datadog's JSON has no NaN: it answers 0/0 with null.
 			NaN:     q("sum:requests.error{service:web}/sum:requests.total{service:web}"),
+			Several: q("sum:requests.error{service:web} by {version}"),
 			Failing: q("avg:bogus{"),
 			Target:  new(dd.GenericOpenAPIError),
 			Slow:    q("sum:slow{service:web}"),
+			Range: metrics.RangeQuery{Text: "sum:requests.error{service:web,version:v2}", Window: time.Minute, Step: time.Minute,
+				Start: start, End: start.Add(10 * time.Minute)},
 		}
 	})
 }

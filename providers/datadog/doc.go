@@ -1,5 +1,7 @@
 // Package datadog is a metrics.Provider for Datadog, built on the official
-// client, github.com/DataDog/datadog-api-client-go/v2.
+// client, github.com/DataDog/datadog-api-client-go/v2: a metrics.Source
+// over this package's driver, so validation, the rate-limit budget, no
+// data and several series are handled as for every other back end.
 //
 // Query sends the query text to the v2 scalar API (POST /api/v2/query/scalar)
 // with from and to set to exactly the window asked for, [End-Window, End] in
@@ -17,6 +19,10 @@
 // millisecond) is converted to seconds, so a latency bound means the same whatever unit a
 // metric was submitted in. Values in other units, or in none, are read as
 // they are.
+//
+// Range answers a range query: when each point's window is the step, with
+// one timeseries request at an interval of the step (each complete bucket
+// a point at its end); otherwise with one Query per point.
 //
 // JSON nulls are no data, not zero: a null value, an empty answer and NaN
 // all return an error wrapping metrics.ErrNoData. A query that answers

@@ -9,31 +9,9 @@ import (
 	"github.com/meshcanary/canary/metrics"
 )
 
-// ResourceQueries are built-in templates ([metrics.Datadog] dialect) for the
-// resource use of one workload's version, each the version's total over
-// its containers, averaged over the window by the provider's aggregator
-// (Config.Aggregator, avg by default): render them with Render and
-// [metrics.Vars]{Namespace, Workload, Version}, and judge them with
-// analysis.Resources.
-type ResourceQueries struct {
-	// CPU is the CPU the version's containers use, in nanocores (Datadog's
-	// unit for kubernetes.cpu.usage.total; 1e9 nanocores = 1 core).
-	// analysis.Resources compares ratios, so the unit does not matter
-	// there.
-	CPU metrics.Template
-	// Memory is the version's working set in bytes.
-	Memory metrics.Template
-	// Restarts is the version's container restarts as the kubelet counts
-	// them: since each container started, not within the window — for the
-	// canary's new pods that is every restart they have had.
-	Restarts metrics.Template
-	// OOMKills is the number of the version's containers whose last
-	// termination was an out-of-memory kill (kube-state-metrics' reason
-	// tag, lower-cased by the Agent).
-	OOMKills metrics.Template
-	// Replicas is the number of the version's running pods.
-	Replicas metrics.Template
-}
+// ResourceQueries are the resource templates, in the [metrics.Datadog]
+// dialect: see ResourceTemplates.
+type ResourceQueries = metrics.ResourceQueries
 
 // ResourceTags names the metrics and tags the resource templates use.
 // Empty fields take the names shown in brackets: the Datadog Agent's
@@ -58,7 +36,25 @@ type ResourceTags struct {
 
 var ddName = regexp.MustCompile(`^[a-z][a-z0-9_.]{0,199}$`)
 
-// ResourceTemplates returns the resource templates for t.
+// ResourceTemplates returns built-in templates ([metrics.Datadog] dialect)
+// for the resource use of one workload's version, for t. Each is the
+// version's total over its containers, averaged over the window by the
+// provider's aggregator (Config.Aggregator, avg by default): render them
+// with Render and [metrics.Vars]{Namespace, Workload, Version}, and judge
+// them with analysis.Resources.
+//
+//   - CPU is the CPU the version's containers use, in nanocores (Datadog's
+//     unit for kubernetes.cpu.usage.total; 1e9 nanocores = 1 core).
+//     analysis.Resources compares ratios, so the unit does not matter
+//     there.
+//   - Memory is the version's working set in bytes.
+//   - Restarts is the version's container restarts as the kubelet counts
+//     them: since each container started, not within the window — for the
+//     canary's new pods that is every restart they have had.
+//   - OOMKills is the number of the version's containers whose last
+//     termination was an out-of-memory kill (kube-state-metrics' reason
+//     tag, lower-cased by the Agent).
+//   - Replicas is the number of the version's running pods.
 func ResourceTemplates(t ResourceTags) (ResourceQueries, error) {
 	def := func(s *string, v string) {
 		if *s == "" {

@@ -59,11 +59,14 @@ type server struct {
 	srv      *httptest.Server
 	requests atomic.Int64
 
-	mu      sync.Mutex
-	from    int64 // the window the test asks about, epoch ms
-	to      int64
-	answers map[string]answer
-	counts  map[string]int
+	mu   sync.Mutex
+	from int64 // the window the test asks about, epoch ms
+	to   int64
+	// anyWindow lets requests for any window through, for tests whose
+	// answers check the window themselves.
+	anyWindow bool
+	answers   map[string]answer
+	counts    map[string]int
 }
 
 func newServer(t *testing.T) *server {
@@ -141,13 +144,13 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request) {
 		t.Errorf("timeseries request without an interval: %s", body)
 	}
 	s.mu.Lock()
-	from, to := s.from, s.to
+	from, to, anyWindow := s.from, s.to, s.anyWindow
 	q := a.Queries[0].Query
 	s.counts[q]++
 	n := s.counts[q]
 	ans, ok := s.answers[q]
 	s.mu.Unlock()
-	if a.From != from || a.To != to {
+	if !anyWindow && (a.From != from || a.To != to) {
 		t.Errorf("%s window [%d, %d], want exactly [%d, %d] (%v wide)", kind, a.From, a.To, from, to, time.Duration(to-from)*time.Millisecond)
 		http.Error(w, `{"errors":["wrong window"]}`, http.StatusBadRequest)
 		return
@@ -251,6 +254,29 @@ func valueAnswer(v, first, last float64, complete ...float64) answer {
 			vals = append(vals, f(c))
 		}
 		vals = append(vals, f(last))
+		writeJSON(w, http.StatusOK, timeseriesBody(ts, vals))
+	}
+}
+
+// steadyAnswer answers v for any window: the scalar value, and every
+// complete timeseries bucket; a partial bucket at either end is 1000, which
+// must never be read.
+func steadyAnswer(v float64) answer {
+	return func(t *testing.T, w http.ResponseWriter, _ *http.Request, kind string, req request, _ int) {
+		a := req.Data.Attributes
+		if kind == "scalar" {
+			writeJSON(w, http.StatusOK, scalarBody(nil, f(v)))
+			return
+		}
+		ts := buckets(a.From, a.To, *a.Interval)
+		vals := make([]*float64, len(ts))
+		for i, b := range ts {
+			if b < a.From || b+*a.Interval > a.To {
+				vals[i] = f(1000)
+			} else {
+				vals[i] = f(v)
+			}
+		}
 		writeJSON(w, http.StatusOK, timeseriesBody(ts, vals))
 	}
 }

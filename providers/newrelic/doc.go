@@ -4,6 +4,10 @@
 //
 //	actor { account(id: $accountId) { nrql(query: $query) { results … } } }
 //
+// The Provider is a metrics.Source over this package's driver, so
+// validation, the rate-limit budget, no data and several rows are handled
+// as for every other back end.
+//
 // The adapter owns the time range: it appends "SINCE <start> UNTIL <end>"
 // (epoch milliseconds) from Query.End and Query.Window to the query text,
 // and refuses a text that sets its own (SINCE, UNTIL, COMPARE WITH,
@@ -11,6 +15,10 @@
 // appended range and leave New Relic's default hour) with a
 // *canary.FieldError before any request is sent. Words inside quotes do not
 // count.
+//
+// Range answers a range query: when each point's window is the step, with
+// one query ending in "TIMESERIES <step> seconds" (each bucket a point at
+// its end); otherwise with one Query per point.
 //
 // One result row gives the value; several are an error wrapping
 // ErrMultipleRows (QueryFacets reads a FACET query as a map instead); none,
@@ -33,8 +41,9 @@
 // WithContext result is dropped), so the adapter binds the context in the
 // transport and returns as soon as the context ends. And its retries sleep
 // without watching the context, so the adapter handles 429 answers,
-// TOO_MANY_REQUESTS errors, 5xx answers and server-side timeouts itself:
-// rate limits are retried after the wait that Retry-After or
+// TOO_MANY_REQUESTS errors, 5xx answers and server-side timeouts before the
+// client sees them: rate limits are retried (by the Source; by the
+// transport itself for QueryFacets) after the wait that Retry-After or
 // X-RateLimit-Reset asks for, up to Config.MaxRetries times and never for
 // longer than Config.MaxWait or past the context's deadline; the others fail
 // at once. A query abandoned this way may leave the client's goroutine

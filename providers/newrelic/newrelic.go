@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -88,9 +89,20 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Provider is a [metrics.Provider] running NRQL through NerdGraph. It is safe
-// for concurrent use. Build it with New; the zero Provider is not usable.
+// Provider is a [metrics.Provider] running NRQL through NerdGraph: a
+// [metrics.Source] (which validates queries, applies the rate-limit
+// budget, reads nulls, NaN and empty answers as no data, refuses several
+// rows and classifies errors) over this package's driver, which sends the
+// NRQL and decodes its rows. It is safe for concurrent use. Build it with
+// New; the zero Provider is not usable.
 type Provider struct {
+	d     *driver
+	src   *metrics.Source // over driver: instant queries, and range queries with one TIMESERIES query
+	plain *metrics.Source // over driver without Range: range queries whose window is not their step
+}
+
+// driver is the New Relic [metrics.Driver] and [metrics.Ranger].
+type driver struct {
 	key        string
 	accountID  int
 	region     region.Region
@@ -116,7 +128,7 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.AccountID <= 0 {
 		return nil, canary.Invalid("Config.AccountID", cfg.AccountID, "must be a positive New Relic account ID")
 	}
-	p := &Provider{
+	p := &driver{
 		key:        cfg.APIKey,
 		accountID:  cfg.AccountID,
 		resolution: cfg.Resolution,
@@ -169,7 +181,13 @@ func New(cfg Config) (*Provider, error) {
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
-	return p, nil
+	maxRetries := p.maxRetries
+	if maxRetries == 0 {
+		maxRetries = -1 // the Source's "never"
+	}
+	opts := metrics.Options{Name: "newrelic", Dialect: metrics.NRQL, Resolution: p.resolution,
+		MaxRetries: maxRetries, MaxWait: p.maxWait, Logger: p.log}
+	return &Provider{d: p, src: metrics.NewSource(p, opts), plain: metrics.NewSource(instantOnly{p}, opts)}, nil
 }
 
 // Render renders t, which must be in the [metrics.NRQL] dialect, with v.
@@ -184,30 +202,60 @@ func Render(t metrics.Template, v metrics.Vars) (string, error) {
 // window appended as SINCE and UNTIL in epoch milliseconds. It returns a
 // *[canary.FieldError] for a query Query would refuse.
 func (p *Provider) NRQL(q metrics.Query) (string, error) {
-	if p == nil || p.key == "" {
-		return "", canary.Invalid("Provider", nil, "is the zero Provider; build it with New")
+	if err := p.usable(); err != nil {
+		return "", err
 	}
 	if err := q.Validate(); err != nil {
 		return "", err
 	}
-	if q.Window < p.resolution {
-		return "", canary.Invalid("Query.Window", q.Window, "must be at least the resolution, %v", p.resolution)
+	if q.Window < p.d.resolution {
+		return "", canary.Invalid("Query.Window", q.Window, "must be at least the resolution (%v)", p.d.resolution)
 	}
-	if q.Window%time.Millisecond != 0 {
-		return "", canary.Invalid("Query.Window", q.Window, "must be a whole number of milliseconds")
+	return p.d.nrql(q)
+}
+
+func (p *Provider) usable() error {
+	if p == nil || p.d == nil {
+		return canary.Invalid("Provider", nil, "is the zero Provider; build it with New")
 	}
-	to := q.End.UnixMilli()
-	from := to - q.Window.Milliseconds()
-	if from < 0 {
-		return "", canary.Invalid("Query.End", q.End, "must be at least one window after the Unix epoch")
+	return nil
+}
+
+// nrql appends the window of q (validated) to its text, after the checks
+// the text and window need.
+func (d *driver) nrql(q metrics.Query) (string, error) {
+	from, to, err := window("Query", q.Window, q.End)
+	if err != nil {
+		return "", err
 	}
-	if kw := timeClause(q.Text); kw != "" {
-		return "", canary.Invalid("Query.Text", q.Text, "must not contain %s: the provider sets the time range from Query.End and Query.Window", kw)
-	}
-	if strings.ContainsAny(q.Text, "\x00") {
-		return "", canary.Invalid("Query.Text", q.Text, "must not contain a NUL byte")
+	if err := checkText("Query.Text", q.Text); err != nil {
+		return "", err
 	}
 	return fmt.Sprintf("%s SINCE %d UNTIL %d", strings.TrimSpace(q.Text), from, to), nil
+}
+
+// window returns the bounds, in epoch milliseconds, of a window ending at
+// end.
+func window(query string, w time.Duration, end time.Time) (from, to int64, err error) {
+	if w%time.Millisecond != 0 {
+		return 0, 0, canary.Invalid(query+".Window", w, "must be a whole number of milliseconds")
+	}
+	to = end.UnixMilli()
+	from = to - w.Milliseconds()
+	if from < 0 {
+		return 0, 0, canary.Invalid(query+".End", end, "must be at least one window after the Unix epoch")
+	}
+	return from, to, nil
+}
+
+func checkText(field, text string) error {
+	if kw := timeClause(text); kw != "" {
+		return canary.Invalid(field, text, "must not contain %s: the provider sets the time range from the query's window", kw)
+	}
+	if strings.ContainsAny(text, "\x00") {
+		return canary.Invalid(field, text, "must not contain a NUL byte")
+	}
+	return nil
 }
 
 // timeClause returns the first clause outside quotes that sets the time
@@ -266,26 +314,163 @@ func timeClause(text string) string {
 // Query runs q.Text over exactly (q.End-q.Window, q.End] and returns the
 // value of its one result row.
 func (p *Provider) Query(ctx context.Context, q metrics.Query) (metrics.Result, error) {
-	nrql, err := p.NRQL(q)
-	if err != nil {
+	if err := p.usable(); err != nil {
 		return metrics.Result{}, err
 	}
-	res, err := p.run(ctx, nrql)
-	if err != nil {
-		return metrics.Result{}, err
+	return p.src.Query(ctx, q)
+}
+
+// Range returns the values of q.Text over a window of q.Window ending at
+// q.Start, q.Start+q.Step, … up to q.End, oldest first. When q.Window is
+// q.Step (each point's window is the step), it runs one NRQL query,
+// q.Text SINCE q.Start-q.Window UNTIL q.End TIMESERIES q.Step, and returns
+// each bucket as a point at the bucket's end (q.Step must then be a whole
+// number of seconds, and the range at most 366 buckets, NRQL's limit);
+// otherwise it runs one Query per point. Points with no value are left
+// out and no point at all is [metrics.ErrNoData]; errors are those of
+// Query.
+func (p *Provider) Range(ctx context.Context, q metrics.RangeQuery) ([]metrics.Point, error) {
+	if err := p.usable(); err != nil {
+		return nil, err
 	}
-	switch n := len(res.Results); {
-	case n == 0:
-		return metrics.Result{}, fmt.Errorf("newrelic: %q: no result rows: %w", q.Text, metrics.ErrNoData)
-	case n > 1:
-		return metrics.Result{}, fmt.Errorf("newrelic: %q: %d rows: %w", q.Text, n, ErrMultipleRows)
+	if q.Window != q.Step {
+		return p.plain.Range(ctx, q)
+	}
+	return p.src.Range(ctx, q)
+}
+
+// Source returns the portable [metrics.Source] p answers through (nil for
+// the zero Provider). Its Range sends one TIMESERIES query, and so refuses
+// a query whose Window is not its Step; Provider.Range does not.
+func (p *Provider) Source() *metrics.Source {
+	if p == nil {
+		return nil
+	}
+	return p.src
+}
+
+// ErrorCode has nothing to add: the driver's errors carry their codes
+// (*Error by its HTTP status or NerdGraph's error class).
+func (d *driver) ErrorCode(error) canary.ErrorCode { return canary.Unknown }
+
+// Instant runs q.Text over exactly its window: one series per result row.
+func (d *driver) Instant(ctx context.Context, q metrics.Query) ([]metrics.Series, error) {
+	nrql, err := d.nrql(q)
+	if err != nil {
+		return nil, err
+	}
+	res, err := d.run(ctx, nrql, false)
+	if err != nil {
+		return nil, err
+	}
+	if len(res.Results) > 1 {
+		return rowLabels(res.Results), nil
+	}
+	if len(res.Results) == 0 {
+		return nil, nil
 	}
 	r, err := rowResult(res.Results[0])
 	if err != nil {
-		return metrics.Result{}, fmt.Errorf("newrelic: %q: %w", q.Text, err)
+		return nil, fmt.Errorf("newrelic: %q: %w", q.Text, err)
 	}
-	return r.Check()
+	return []metrics.Series{{Result: r}}, nil
 }
+
+// rowLabels names the rows of an answer that has several, for the error
+// of several series.
+func rowLabels(rows []nrdb.NRDBResult) []metrics.Series {
+	series := make([]metrics.Series, len(rows))
+	for i, row := range rows {
+		if key, err := facetKey(row["facet"]); err == nil {
+			series[i].Labels = "{facet=" + strconv.Quote(key) + "}"
+		} else {
+			series[i].Labels = fmt.Sprintf("{row=%d}", i)
+		}
+	}
+	return series
+}
+
+// maxBuckets is the most buckets a TIMESERIES query may have (New Relic,
+// "NRQL syntax, clauses, and functions": TIMESERIES).
+const maxBuckets = 366
+
+// Range runs q.Text SINCE q.Start-q.Window UNTIL q.End TIMESERIES q.Step:
+// one series per facet (one in all without FACET), each bucket a point at
+// its end. It refuses a query whose Window is not its Step (a bucket is
+// one step wide); Provider.Range sends those through a Source over
+// instantOnly instead.
+func (d *driver) Range(ctx context.Context, q metrics.RangeQuery) ([]metrics.Series, error) {
+	if q.Window != q.Step {
+		return nil, canary.Invalid("RangeQuery.Window", q.Window, "must be RangeQuery.Step (%v) for one TIMESERIES query; Provider.Range answers other ranges with one query per point", q.Step)
+	}
+	from, _, err := window("RangeQuery", q.Window, q.Start)
+	if err != nil {
+		return nil, err
+	}
+	_, to, err := window("RangeQuery", q.Window, q.End)
+	if err != nil {
+		return nil, err
+	}
+	if q.Step%time.Second != 0 {
+		return nil, canary.Invalid("RangeQuery.Step", q.Step, "must be a whole number of seconds for NRQL's TIMESERIES")
+	}
+	if n := (to - from) / q.Step.Milliseconds(); n > maxBuckets {
+		return nil, canary.Invalid("RangeQuery.Step", q.Step, "gives %d buckets from %v to %v; NRQL's TIMESERIES allows at most %d", n, q.Start, q.End, maxBuckets)
+	}
+	if err := checkText("RangeQuery.Text", q.Text); err != nil {
+		return nil, err
+	}
+	nrql := fmt.Sprintf("%s SINCE %d UNTIL %d TIMESERIES %d seconds", strings.TrimSpace(q.Text), from, to, int64(q.Step/time.Second))
+	res, err := d.run(ctx, nrql, false)
+	if err != nil {
+		return nil, err
+	}
+	index := map[string]int{}
+	var series []metrics.Series
+	for i, row := range res.Results {
+		label := ""
+		if f, ok := row["facet"]; ok {
+			key, err := facetKey(f)
+			if err != nil {
+				return nil, fmt.Errorf("newrelic: %q: row %d: %w", q.Text, i, err)
+			}
+			label = "{facet=" + strconv.Quote(key) + "}"
+		}
+		k, ok := index[label]
+		if !ok {
+			k = len(series)
+			index[label] = k
+			series = append(series, metrics.Series{Labels: label})
+		}
+		begin, okb := row["beginTimeSeconds"].(float64)
+		end, oke := row["endTimeSeconds"].(float64)
+		if !okb || !oke {
+			return nil, fmt.Errorf("newrelic: %q: row %d has no beginTimeSeconds and endTimeSeconds: not a TIMESERIES answer", q.Text, i)
+		}
+		if int64(begin*1000) < from || int64(end*1000) > to {
+			continue
+		}
+		r, err := rowResult(row)
+		if errors.Is(err, metrics.ErrNoData) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("newrelic: %q: row %d: %w", q.Text, i, err)
+		}
+		series[k].Points = append(series[k].Points, metrics.Point{Time: time.UnixMilli(int64(end * 1000)).UTC(), Value: r.Value, Count: r.Count})
+	}
+	return series, nil
+}
+
+// instantOnly is the driver without its Range, so that a Source over it
+// answers a range query with one instant query per point.
+type instantOnly struct{ d *driver }
+
+func (o instantOnly) Instant(ctx context.Context, q metrics.Query) ([]metrics.Series, error) {
+	return o.d.Instant(ctx, q)
+}
+
+func (o instantOnly) ErrorCode(err error) canary.ErrorCode { return o.d.ErrorCode(err) }
 
 // QueryFacets runs a FACET query over exactly (q.End-q.Window, q.End] and
 // returns one Result per facet, keyed by the facet's value (several facet
@@ -296,7 +481,7 @@ func (p *Provider) QueryFacets(ctx context.Context, q metrics.Query) (map[string
 	if err != nil {
 		return nil, err
 	}
-	res, err := p.run(ctx, nrql)
+	res, err := p.d.run(ctx, nrql, true)
 	if err != nil {
 		return nil, err
 	}
@@ -416,12 +601,14 @@ func number(name string, v any) (float64, error) {
 	return 0, fmt.Errorf("%s is a %T, not a number", name, v)
 }
 
-// run sends nrql through the client, bound to ctx.
-func (p *Provider) run(ctx context.Context, nrql string) (*nrdb.NRDBResultContainer, error) {
+// run sends nrql through the client, bound to ctx. With retry, the
+// transport waits for a rate limit itself (for QueryFacets, which does not
+// go through the Source); without, it fails at once and the Source retries.
+func (p *driver) run(ctx context.Context, nrql string, retry bool) (*nrdb.NRDBResultContainer, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("newrelic: %w", err)
 	}
-	tr := &transport{ctx: ctx, p: p, done: make(chan struct{})}
+	tr := &transport{ctx: ctx, p: p, retry: retry, done: make(chan struct{})}
 	cfg := config.New()
 	cfg.PersonalAPIKey = p.key
 	reg := p.region

@@ -40,27 +40,33 @@ const (
 	errorRate = "SELECT percentage(count(*), WHERE error IS true) AS 'value', count(*) AS 'count' FROM Transaction WHERE appName = 'web' AND version = 'v2'"
 	idle      = "SELECT average(duration) FROM Transaction WHERE appName = 'idle'"
 	quiet     = "SELECT average(duration) FROM Transaction WHERE appName = 'quiet'"
+	faceted   = "SELECT percentage(count(*), WHERE error IS true) AS 'value' FROM Transaction FACET version"
 )
 
 func TestConformance(t *testing.T) {
 	metricstest.Run(t, func(ctx context.Context, t *testing.T) metricstest.Fixture {
 		s := newServer(t)
-		s.handle(errorRate, rowsAnswer(map[string]any{"value": 1.25, "count": 800.0}))
+		s.anyWindow = true // the range tests ask other windows
+		s.handle(errorRate, s.steady(map[string]any{"value": 1.25, "count": 800.0}))
 		s.handle(idle, rowsAnswer())
 		// NRQL has no NaN on the wire: an average over no events is null.
 		s.handle(quiet, rowsAnswer(map[string]any{"average.duration": nil}))
+		s.handle(faceted, rowsAnswer(map[string]any{"facet": "v1", "value": 1.0}, map[string]any{"facet": "v2", "value": 2.0}))
 		s.handle("SELECT bogus(", statusAnswer(http.StatusBadRequest, gqlErrors("Bad request")))
 		s.handle("SELECT count(*) FROM Slow", slowAnswer)
+		start := time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)
 		return metricstest.Fixture{
-			Provider:  newProvider(t, s, nil),
+			Source:    newProvider(t, s, nil).Source(),
 			Value:     q(errorRate),
 			Want:      1.25,
 			Tolerance: 1e-9,
 			Empty:     q(idle),
 			NaN:       q(quiet),
+			Several:   q(faceted),
 			Failing:   q("SELECT bogus("),
 			Target:    new(*nrerrors.UnexpectedStatusCode),
 			Slow:      q("SELECT count(*) FROM Slow"),
+			Range:     metrics.RangeQuery{Text: errorRate, Window: testWindow, Step: testWindow, Start: start, End: start.Add(10 * testWindow)},
 		}
 	})
 }

@@ -9,32 +9,9 @@ import (
 	"github.com/meshcanary/canary/metrics"
 )
 
-// ResourceQueries are built-in NRQL templates for the resource use of one
-// workload's version, each the version's total over its containers within
-// the window, from the Kubernetes integration's K8sContainerSample events:
-// render them with Render and [metrics.Vars]{Namespace, Workload, Version},
-// and judge them with analysis.Resources. Each is a nested aggregation —
-// one figure per container (FACET podName, containerName), then their
-// sum — and the provider's SINCE/UNTIL, appended to the outer query,
-// bounds the inner one too.
-type ResourceQueries struct {
-	// CPU is the cores the version's containers use: the sum over
-	// containers of their average cpuUsedCores in the window.
-	CPU metrics.Template
-	// Memory is the version's working set in bytes: the sum over
-	// containers of their highest memoryWorkingSetBytes in the window.
-	Memory metrics.Template
-	// Restarts is the containers' restarts within the window: the sum of
-	// each container's max(restartCount) - min(restartCount).
-	Restarts metrics.Template
-	// OOMKills is the number of the version's containers seen with
-	// reason 'OOMKilled' in the window (0 when none, while the version has
-	// samples).
-	OOMKills metrics.Template
-	// Replicas is the number of the version's pods that reported in the
-	// window.
-	Replicas metrics.Template
-}
+// ResourceQueries are the resource templates, in the [metrics.NRQL]
+// dialect: see ResourceTemplates.
+type ResourceQueries = metrics.ResourceQueries
 
 // ResourceAttributes names what the resource templates select on. Empty
 // fields take the names shown in brackets: the Kubernetes integration's
@@ -56,7 +33,27 @@ type ResourceAttributes struct {
 
 var nrName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_./-]{0,254}$`)
 
-// ResourceTemplates returns the resource templates for a.
+// ResourceTemplates returns built-in NRQL templates for the resource use of
+// one workload's version, for a. Each is the version's total over its
+// containers within the window, from the Kubernetes integration's
+// K8sContainerSample events: render them with Render and
+// [metrics.Vars]{Namespace, Workload, Version}, and judge them with
+// analysis.Resources. Each is a nested aggregation — one figure per
+// container (FACET podName, containerName), then their sum — and the
+// provider's SINCE/UNTIL, appended to the outer query, bounds the inner one
+// too.
+//
+//   - CPU is the cores the version's containers use: the sum over
+//     containers of their average cpuUsedCores in the window.
+//   - Memory is the version's working set in bytes: the sum over
+//     containers of their highest memoryWorkingSetBytes in the window.
+//   - Restarts is the containers' restarts within the window: the sum of
+//     each container's max(restartCount) - min(restartCount).
+//   - OOMKills is the number of the version's containers seen with
+//     reason 'OOMKilled' in the window (0 when none, while the version has
+//     samples).
+//   - Replicas is the number of the version's pods that reported in the
+//     window.
 func ResourceTemplates(a ResourceAttributes) (ResourceQueries, error) {
 	def := func(s *string, v string) {
 		if *s == "" {

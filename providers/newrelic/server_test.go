@@ -44,14 +44,18 @@ type server struct {
 	srv      *httptest.Server
 	requests atomic.Int64
 
-	mu      sync.Mutex
-	since   int64
-	until   int64
-	answers map[string]answer
-	counts  map[string]int
+	mu    sync.Mutex
+	since int64
+	until int64
+	// anyWindow lets requests for any window through; windows records
+	// each request's window and TIMESERIES bucket (seconds, "" for none).
+	anyWindow bool
+	windows   []window
+	answers   map[string]answer
+	counts    map[string]int
 }
 
-var timeRange = regexp.MustCompile(`^(.*) SINCE (\d+) UNTIL (\d+)$`)
+var timeRange = regexp.MustCompile(`^(.*) SINCE (\d+) UNTIL (\d+)( TIMESERIES (\d+) seconds)?$`)
 
 func newServer(t *testing.T) *server {
 	s := &server{t: t, answers: map[string]answer{}, counts: map[string]int{}}
@@ -66,6 +70,12 @@ func (s *server) setWindow(end time.Time, window time.Duration) {
 	defer s.mu.Unlock()
 	s.until = end.UnixMilli()
 	s.since = s.until - window.Milliseconds()
+}
+
+// window is the time range of one request.
+type window struct {
+	since, until int64
+	timeseries   string
 }
 
 func (s *server) handle(nrql string, a answer) {
@@ -119,12 +129,13 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request) {
 	since, _ := strconv.ParseInt(m[2], 10, 64)
 	until, _ := strconv.ParseInt(m[3], 10, 64)
 	s.mu.Lock()
-	wantSince, wantUntil := s.since, s.until
+	wantSince, wantUntil, anyWindow := s.since, s.until, s.anyWindow
+	s.windows = append(s.windows, window{since, until, m[5]})
 	s.counts[m[1]]++
 	n := s.counts[m[1]]
 	a, ok := s.answers[m[1]]
 	s.mu.Unlock()
-	if since != wantSince || until != wantUntil {
+	if !anyWindow && (since != wantSince || until != wantUntil || m[5] != "") {
 		t.Errorf("NRQL window SINCE %d UNTIL %d, want exactly SINCE %d UNTIL %d", since, until, wantSince, wantUntil)
 		writeJSON(w, http.StatusOK, gqlErrors("wrong window"))
 		return
@@ -173,6 +184,31 @@ func results(rows ...map[string]any) map[string]any {
 
 func rowsAnswer(rows ...map[string]any) answer {
 	return func(t *testing.T, w http.ResponseWriter, _ *http.Request, _ int) {
+		writeJSON(w, http.StatusOK, results(rows...))
+	}
+}
+
+// steady answers row for a query without TIMESERIES, and for one with
+// "TIMESERIES <n> seconds" the row in every bucket of the window, with the
+// bucket's beginTimeSeconds and endTimeSeconds.
+func (s *server) steady(row map[string]any) answer {
+	return func(t *testing.T, w http.ResponseWriter, _ *http.Request, _ int) {
+		s.mu.Lock()
+		win := s.windows[len(s.windows)-1]
+		s.mu.Unlock()
+		if win.timeseries == "" {
+			writeJSON(w, http.StatusOK, results(row))
+			return
+		}
+		step, _ := strconv.ParseInt(win.timeseries, 10, 64)
+		var rows []map[string]any
+		for b := win.since / 1000; b+step <= win.until/1000; b += step {
+			r := map[string]any{"beginTimeSeconds": float64(b), "endTimeSeconds": float64(b + step)}
+			for k, v := range row {
+				r[k] = v
+			}
+			rows = append(rows, r)
+		}
 		writeJSON(w, http.StatusOK, results(rows...))
 	}
 }

@@ -13,95 +13,58 @@ import (
 	"sync"
 	"time"
 
-	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/internal/ratelimit"
+	"github.com/meshcanary/canary/metrics"
 
 	nrerrors "github.com/newrelic/newrelic-client-go/v2/pkg/errors"
 )
 
-// Error is an error answer from NerdGraph. It wraps ErrUnauthorized or
-// ErrRateLimited where they apply and, when the client produced one, the
+// Error is an error answer from NerdGraph: a [metrics.HTTPError] with
+// Vendor "newrelic" and Op "NerdGraph". It wraps ErrUnauthorized or
+// ErrRateLimited where they apply (also for NerdGraph's BAD_API_KEY and
+// TOO_MANY_REQUESTS in a 200 answer) and, when the client produced one, the
 // client's native error (for example *errors.UnexpectedStatusCode from
 // newrelic-client-go/v2/pkg/errors), so errors.Is and errors.As reach them.
-// Any key the server echoed is redacted from the text; a native error whose
-// text held the key is replaced by a redacted copy.
-type Error struct {
-	StatusCode int           // the HTTP status when known; 200 for GraphQL errors in a 200 answer; 0 if unknown
-	Messages   []string      // the GraphQL error messages or the client's message, redacted
-	RetryAfter time.Duration // for a rate limit: how long the server asked to wait
-	kind       error
-	native     error
+// Its StatusCode is 200 for GraphQL errors in a 200 answer and 0 when
+// unknown. Any key the server echoed is redacted from the text; a native
+// error whose text held the key is replaced by a redacted copy.
+type Error = metrics.HTTPError
+
+// hint is the Error's advice when NerdGraph refused the key.
+const hint = "check Config.APIKey is a valid user key for the account and Config.Region"
+
+// apiError returns an Error with the key redacted.
+func (p *driver) apiError(status int, messages []string, kind error, native error) *Error {
+	return (&Error{Vendor: "newrelic", Op: "NerdGraph", StatusCode: status, Messages: messages, Hint: hint, Kind: kind, Err: native}).Redact(p.key)
 }
 
-func (e *Error) Error() string {
-	var b strings.Builder
-	b.WriteString("newrelic: NerdGraph")
-	if e.StatusCode != 0 {
-		fmt.Fprintf(&b, " %d %s", e.StatusCode, http.StatusText(e.StatusCode))
-	}
-	if len(e.Messages) > 0 {
-		b.WriteString(": " + strings.Join(e.Messages, "; "))
-	}
-	switch e.kind {
-	case ErrUnauthorized:
-		b.WriteString(" (check Config.APIKey is a valid user key for the account and Config.Region)")
-	case ErrRateLimited:
-		fmt.Fprintf(&b, " (rate limited; the server asked to wait %v)", e.RetryAfter)
-	}
-	return b.String()
+// rateLimited returns an Error for a rate limit the adapter gave up waiting
+// for.
+func (p *driver) rateLimited(status int, messages []string, wait time.Duration) *Error {
+	e := p.apiError(status, messages, ErrRateLimited, nil)
+	e.RetryAfter = wait
+	return e
 }
 
-// ErrorCode returns the error's code: [canary.Unauthorized] or
-// [canary.RateLimited] where those apply (also for NerdGraph's BAD_API_KEY
-// and TOO_MANY_REQUESTS in a 200 answer), otherwise the code of the HTTP
-// status ([canary.HTTPCode]), [canary.Unknown] when there is none.
-func (e *Error) ErrorCode() canary.ErrorCode {
-	if e.kind != nil {
-		return canary.Code(e.kind)
-	}
-	return canary.HTTPCode(e.StatusCode)
-}
-
-// Unwrap returns the sentinel (if any) and the native client error (if any).
-func (e *Error) Unwrap() []error {
-	var errs []error
-	if e.kind != nil {
-		errs = append(errs, e.kind)
-	}
-	if e.native != nil {
-		errs = append(errs, e.native)
-	}
-	return errs
-}
-
-const redacted = "[REDACTED]"
-
-func (p *Provider) redact(s string) string { return strings.ReplaceAll(s, p.key, redacted) }
-
-// redactedError stands for a native error whose text held the key.
-type redactedError struct{ msg string }
-
-func (e *redactedError) Error() string { return e.msg }
+func (p *driver) redact(s string) string { return metrics.Redact(s, p.key) }
 
 // clientError wraps an error returned by the client.
-func (p *Provider) clientError(err error) error {
-	e := &Error{Messages: []string{p.redact(err.Error())}, native: err}
-	if e.Messages[0] != err.Error() {
-		e.native = &redactedError{e.Messages[0]}
-	}
+func (p *driver) clientError(err error) error {
+	status := 0
+	var kind error
 	var unauthorized *nrerrors.UnauthorizedError
-	var status *nrerrors.UnexpectedStatusCode
+	var unexpected *nrerrors.UnexpectedStatusCode
 	switch {
 	case errors.As(err, &unauthorized):
-		e.StatusCode, e.kind = http.StatusUnauthorized, ErrUnauthorized
-	case errors.As(err, &status):
+		status, kind = http.StatusUnauthorized, ErrUnauthorized
+	case errors.As(err, &unexpected):
 		// The client keeps the status unexported; its text starts with it.
 		var code int
-		if _, serr := fmt.Sscanf(status.Error(), "%d response returned", &code); serr == nil {
-			e.StatusCode = code
+		if _, serr := fmt.Sscanf(unexpected.Error(), "%d response returned", &code); serr == nil {
+			status = code
 		}
 	}
-	return e
+	return p.apiError(status, []string{err.Error()}, kind, err)
 }
 
 // graphQLErrors is the error part of a GraphQL answer.
@@ -121,11 +84,12 @@ type graphQLErrors struct {
 // sleeps. Once it fails, every later round trip fails at once without a
 // request, and done is closed so that the query returns.
 type transport struct {
-	ctx  context.Context
-	p    *Provider
-	mu   sync.Mutex
-	err  error
-	done chan struct{}
+	ctx   context.Context
+	p     *driver
+	retry bool // wait for a rate limit here, within the budget
+	mu    sync.Mutex
+	err   error
+	done  chan struct{}
 }
 
 func (t *transport) failure() error {
@@ -169,7 +133,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			if cerr := t.ctx.Err(); cerr != nil {
 				return nil, t.fail(fmt.Errorf("newrelic: query: %w", cerr))
 			}
-			return nil, t.fail(fmt.Errorf("newrelic: query: %w", &redactedError{p.redact(err.Error())}))
+			return nil, t.fail(fmt.Errorf("newrelic: query: %w", metrics.RedactError(err, p.key)))
 		}
 		data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 		resp.Body.Close()
@@ -177,7 +141,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			if cerr := t.ctx.Err(); cerr != nil {
 				return nil, t.fail(fmt.Errorf("newrelic: query: %w", cerr))
 			}
-			return nil, t.fail(fmt.Errorf("newrelic: reading the answer: %w", &redactedError{p.redact(err.Error())}))
+			return nil, t.fail(fmt.Errorf("newrelic: reading the answer: %w", metrics.RedactError(err, p.key)))
 		}
 		var ge graphQLErrors
 		_ = json.Unmarshal(data, &ge)
@@ -202,14 +166,14 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		switch {
 		case unauthorized:
-			return nil, t.fail(&Error{StatusCode: resp.StatusCode, Messages: messages, kind: ErrUnauthorized})
+			return nil, t.fail(p.apiError(resp.StatusCode, messages, ErrUnauthorized, nil))
 		case limited:
 			wait := ratelimit.Wait(resp.Header, attempt, time.Now(), "Retry-After", "X-RateLimit-Reset")
-			if attempt >= p.maxRetries || wait > p.maxWait {
-				return nil, t.fail(&Error{StatusCode: resp.StatusCode, Messages: messages, RetryAfter: wait, kind: ErrRateLimited})
+			if !t.retry || attempt >= p.maxRetries || wait > p.maxWait {
+				return nil, t.fail(p.rateLimited(resp.StatusCode, messages, wait))
 			}
 			if d, ok := t.ctx.Deadline(); ok && time.Now().Add(wait).After(d) {
-				return nil, t.fail(&Error{StatusCode: resp.StatusCode, Messages: messages, RetryAfter: wait, kind: ErrRateLimited})
+				return nil, t.fail(p.rateLimited(resp.StatusCode, messages, wait))
 			}
 			p.log.LogAttrs(t.ctx, slog.LevelWarn, "newrelic: rate limited; waiting before retrying",
 				slog.String("wait", wait.String()), slog.Int("attempt", attempt+1))
@@ -222,7 +186,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			continue
 		case unavailable:
-			return nil, t.fail(&Error{StatusCode: resp.StatusCode, Messages: messages})
+			return nil, t.fail(p.apiError(resp.StatusCode, messages, nil, nil))
 		}
 		resp.Body = io.NopCloser(bytes.NewReader(data))
 		resp.ContentLength = int64(len(data))
@@ -234,7 +198,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // the key redacted. Trace lines (which carry request and answer bodies) go
 // at slog.LevelDebug-4.
 type logger struct {
-	p   *Provider
+	p   *driver
 	ctx context.Context
 }
 

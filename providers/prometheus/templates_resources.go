@@ -10,25 +10,20 @@ import (
 // one workload's version, each the version's total over its pods: render
 // with [metrics.Vars]{Namespace, Workload, Version, Window} and judge them
 // with analysis.Resources (CPU per request, memory per replica, restarts
-// and OOM kills as faults).
-type ResourceQueries struct {
-	// CPU is the cores the version's containers use, averaged over the
-	// window (rate of container_cpu_usage_seconds_total).
-	CPU metrics.Template
-	// Memory is the version's working set in bytes: the sum over its pods
-	// of each container's highest working set in the window, so that a
-	// leak shows at its peak.
-	Memory metrics.Template
-	// Restarts is the number of container restarts in the window
-	// (increase of kube_pod_container_status_restarts_total).
-	Restarts metrics.Template
-	// OOMKills is the number of out-of-memory kills in the window
-	// (increase of cAdvisor's container_oom_events_total).
-	OOMKills metrics.Template
-	// Replicas is the number of the version's pods (series of
-	// kube_pod_labels).
-	Replicas metrics.Template
-}
+// and OOM kills as faults). ResourceTemplates builds them:
+//
+//   - CPU is the cores the version's containers use, averaged over the
+//     window (rate of container_cpu_usage_seconds_total).
+//   - Memory is the version's working set in bytes: the sum over its pods
+//     of each container's highest working set in the window, so that a
+//     leak shows at its peak.
+//   - Restarts is the number of container restarts in the window
+//     (increase of kube_pod_container_status_restarts_total).
+//   - OOMKills is the number of out-of-memory kills in the window
+//     (increase of cAdvisor's container_oom_events_total).
+//   - Replicas is the number of the version's pods (series of
+//     kube_pod_labels).
+type ResourceQueries = metrics.ResourceQueries
 
 // ResourceLabels names what the resource templates select on. Empty
 // fields take the names shown in brackets: the kubelet's cAdvisor and
