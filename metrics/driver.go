@@ -75,7 +75,8 @@ type Point struct {
 // by the back end's rate limit that says how long the back end asked the
 // client to wait (Retry-After, X-RateLimit-Reset…). The Source finds it
 // with errors.As in an error whose code is [canary.RateLimited]; without
-// one it backs off by itself (see [Options]).
+// one, or when RetryDelay is zero (the back end did not say), it backs
+// off by itself, from one second doubling up to 64 s (see [Options]).
 type RetryDelayer interface {
 	RetryDelay() time.Duration
 }

@@ -262,8 +262,8 @@ func (s *Source) call(ctx context.Context, send func(context.Context) ([]Series,
 		}
 		wait := time.Second << min(attempt, 6)
 		var rd RetryDelayer
-		if errors.As(err, &rd) {
-			wait = max(rd.RetryDelay(), 0)
+		if errors.As(err, &rd) && rd.RetryDelay() > 0 {
+			wait = rd.RetryDelay()
 		}
 		if attempt >= s.maxRetries || wait > s.maxWait {
 			return nil, err

@@ -233,6 +233,22 @@ func TestSourceRateBudget(t *testing.T) {
 			t.Errorf("slept %v over %d calls, want %v over %d", slept, d.calls, want, metrics.DefaultMaxRetries+1)
 		}
 	})
+	// A driver's error that implements RetryDelayer but whose back end
+	// did not say how long to wait (RetryDelay 0) is backed off like one
+	// without advice, not retried after a flat second.
+	t.Run("BacksOffWhenTheDelayIsZero", func(t *testing.T) {
+		d := newScripted(nil)
+		d.errs = []error{&throttled{}, &throttled{}, &throttled{}, &throttled{}}
+		var slept []time.Duration
+		_, err := metrics.NewSource(d, metrics.Options{Sleep: record(&slept)}).Query(ctx, q)
+		if !errors.Is(err, metrics.ErrRateLimited) {
+			t.Fatalf("err = %v, want ErrRateLimited", err)
+		}
+		want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second}
+		if fmt.Sprint(slept) != fmt.Sprint(want) {
+			t.Errorf("slept %v, want %v", slept, want)
+		}
+	})
 	t.Run("GivesUp", func(t *testing.T) {
 		for _, c := range []struct {
 			name     string

@@ -58,3 +58,25 @@ func TestBudget(t *testing.T) {
 		}
 	}
 }
+
+// Asked says whether the server asked for a wait, so that a caller that
+// backs off by itself can tell "no advice" from "wait 0".
+func TestAsked(t *testing.T) {
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	h := http.Header{}
+	if d, ok := Asked(h, now, "Retry-After"); ok || d != 0 {
+		t.Errorf("no header: (%v, %v), want (0, false)", d, ok)
+	}
+	h.Set("Retry-After", "soon")
+	if _, ok := Asked(h, now, "Retry-After"); ok {
+		t.Error("an unparsable header counted as advice")
+	}
+	h.Set("X-RateLimit-Reset", "0")
+	if d, ok := Asked(h, now, "X-RateLimit-Reset", "Retry-After"); !ok || d != 0 {
+		t.Errorf("reset 0: (%v, %v), want (0, true)", d, ok)
+	}
+	h.Set("Retry-After", now.Add(9*time.Second).Format(http.TimeFormat))
+	if d, ok := Asked(h, now, "Retry-After"); !ok || d != 9*time.Second {
+		t.Errorf("date: (%v, %v), want (9s, true)", d, ok)
+	}
+}

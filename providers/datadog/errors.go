@@ -51,7 +51,9 @@ func (d *driver) callError(ctx context.Context, op string, resp *http.Response, 
 	}
 	e := d.apiError(op, resp, native)
 	if resp.StatusCode == http.StatusTooManyRequests {
-		e.RetryAfter = ratelimit.Wait(resp.Header, 0, time.Now(), "X-RateLimit-Reset", "Retry-After")
+		// Only a wait the server asked for: without one the Source backs
+		// off by itself, doubling from one second.
+		e.RetryAfter, _ = ratelimit.Asked(resp.Header, time.Now(), "X-RateLimit-Reset", "Retry-After")
 	}
 	return e
 }

@@ -168,8 +168,14 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		case unauthorized:
 			return nil, t.fail(p.apiError(resp.StatusCode, messages, ErrUnauthorized, nil))
 		case limited:
+			if !t.retry {
+				// The Source retries: hand it only a wait the server asked
+				// for, so that without one it backs off by itself.
+				asked, _ := ratelimit.Asked(resp.Header, time.Now(), "Retry-After", "X-RateLimit-Reset")
+				return nil, t.fail(p.rateLimited(resp.StatusCode, messages, asked))
+			}
 			wait := ratelimit.Wait(resp.Header, attempt, time.Now(), "Retry-After", "X-RateLimit-Reset")
-			if !t.retry || attempt >= p.maxRetries || wait > p.maxWait {
+			if attempt >= p.maxRetries || wait > p.maxWait {
 				return nil, t.fail(p.rateLimited(resp.StatusCode, messages, wait))
 			}
 			if d, ok := t.ctx.Deadline(); ok && time.Now().Add(wait).After(d) {
