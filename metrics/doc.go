@@ -36,7 +36,10 @@
 // driver is therefore writing the request and the decoding: see
 // Example_writeADriver, and run metrics/metricstest against it.
 //
-// Every driver in this repository (providers/prometheus, providers/fake's
-// Provider, providers/httpsplit's measurements) passes the conformance
-// suite in metrics/metricstest through a Source.
+// Every driver in this repository (providers/prometheus, providers/datadog,
+// providers/newrelic, providers/cloudwatch, providers/fake's Provider,
+// providers/httpsplit's measurements) passes the conformance suite in
+// metrics/metricstest through a Source; CloudWatch's local test server
+// skips the two cases it cannot produce (several series, and NaN, which
+// JSON cannot carry).
 package metrics
