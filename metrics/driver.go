@@ -41,9 +41,12 @@ type Driver interface {
 // API). Range returns the series the back end answers, each with its
 // points in Series.Points, oldest first: a point at q.Start, q.Start+Step,
 // … up to q.End, each the value over the Window ending at it; a point the
-// back end has no value for is left out. q has been validated. A Driver
-// that does not implement Ranger still offers [Source.Range]: the Source
-// sends one Instant query per point instead.
+// back end has no value for is left out. q has been validated. A Ranger
+// that cannot answer q in one request (a back end whose buckets are one
+// step wide, asked for a window that is not the step) returns an error
+// wrapping [errors.ErrUnsupported] before any I/O, and the Source sends
+// one Instant query per point instead, as it does for a Driver that does
+// not implement Ranger.
 type Ranger interface {
 	Range(ctx context.Context, q RangeQuery) ([]Series, error)
 }

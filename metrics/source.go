@@ -207,17 +207,24 @@ func (s *Source) Range(ctx context.Context, q RangeQuery) ([]Point, error) {
 		return nil, s.errorf(q.Text, q.End, err)
 	}
 	var pts []Point
+	native := false
 	if s.ranger != nil {
 		series, err := s.call(ctx, func(ctx context.Context) ([]Series, error) { return s.ranger.Range(ctx, q) })
-		if err != nil {
+		switch {
+		case errors.Is(err, errors.ErrUnsupported):
+			// The back end cannot answer this shape in one request: one
+			// instant query per point, below.
+		case err != nil:
 			return nil, err
+		default:
+			one, err := s.one(series)
+			if err != nil {
+				return nil, s.errorf(q.Text, q.End, err)
+			}
+			pts, native = one.Points, true
 		}
-		one, err := s.one(series)
-		if err != nil {
-			return nil, s.errorf(q.Text, q.End, err)
-		}
-		pts = one.Points
-	} else {
+	}
+	if !native {
 		for _, t := range q.Times() {
 			r, err := s.Query(ctx, Query{Text: q.Text, Window: q.Window, End: t})
 			switch {

@@ -52,6 +52,17 @@ func (d ranging) Range(ctx context.Context, q metrics.RangeQuery) ([]metrics.Ser
 	return d.series[q.Text], nil
 }
 
+// declining is a Ranger whose back end cannot answer any range in one
+// request: every Range is errors.ErrUnsupported.
+type declining struct{ *scripted }
+
+func (d declining) Range(context.Context, metrics.RangeQuery) ([]metrics.Series, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.ranges++
+	return nil, fmt.Errorf("one request cannot carry this window: %w", errors.ErrUnsupported)
+}
+
 type throttled struct{ wait time.Duration }
 
 func (e *throttled) Error() string               { return fmt.Sprintf("429, wait %v", e.wait) }
@@ -300,6 +311,15 @@ func TestSourceRange(t *testing.T) {
 	ctx := context.Background()
 	q := metrics.RangeQuery{Text: "x", Window: time.Minute, Start: end, End: end.Add(4 * time.Minute), Step: time.Minute}
 	pts := []metrics.Point{{Time: end, Value: 1}, {Time: end.Add(time.Minute), Value: math.NaN()}, {Time: end.Add(2 * time.Minute), Value: 3, Count: 9}}
+	// A Ranger that cannot answer a range's shape in one request says
+	// errors.ErrUnsupported, and the Source asks one instant a point.
+	t.Run("RangerDeclines", func(t *testing.T) {
+		d := declining{newScripted(map[string][]metrics.Series{"x": one(2, 5)})}
+		got, err := metrics.NewSource(d, metrics.Options{}).Range(ctx, q)
+		if err != nil || len(got) != 5 || got[4].Value != 2 || got[4].Count != 5 || d.ranges != 1 || d.calls != 5 {
+			t.Errorf("Range = (%+v, %v) after %d range and %d instant requests, want 5 points from 5 instant queries", got, err, d.ranges, d.calls)
+		}
+	})
 	t.Run("Ranger", func(t *testing.T) {
 		d := ranging{newScripted(map[string][]metrics.Series{"x": {{Points: pts}}, "two": {{Labels: "{a}"}, {Labels: "{b}"}}, "none": {{}}})}
 		s := metrics.NewSource(d, metrics.Options{})

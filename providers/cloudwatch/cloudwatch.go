@@ -79,9 +79,8 @@ type Config struct {
 // throttled requests (see the package documentation), so the Source does
 // not retry them again.
 type Provider struct {
-	src   *metrics.Source // over d: instant queries, and range queries with one request
-	plain *metrics.Source // over d without Range: range queries whose window is not their step
-	d     *driver
+	src *metrics.Source // over d: instant queries, and range queries with one request
+	d   *driver
 }
 
 // driver is the CloudWatch [metrics.Driver] and [metrics.Ranger].
@@ -136,7 +135,7 @@ func New(ctx context.Context, c Config) (*Provider, error) {
 	// The driver checks the window against the metric's period itself
 	// (a query's own MetricStat.Period may be longer than Config.Period).
 	so := metrics.Options{Name: "cloudwatch", MaxRetries: -1}
-	return &Provider{src: metrics.NewSource(d, so), plain: metrics.NewSource(instantOnly{d}, so), d: d}, nil
+	return &Provider{src: metrics.NewSource(d, so), d: d}, nil
 }
 
 func (p *Provider) usable() error {
@@ -169,16 +168,11 @@ func (p *Provider) Range(ctx context.Context, q metrics.RangeQuery) ([]metrics.P
 	if err := p.usable(); err != nil {
 		return nil, err
 	}
-	if q.Window != q.Step {
-		return p.plain.Range(ctx, q)
-	}
 	return p.src.Range(ctx, q)
 }
 
 // Source returns the portable [metrics.Source] p answers through (nil for
-// the zero Provider). Its Range sends one request at a period of the step,
-// and so refuses a query whose Window is not its Step; Provider.Range does
-// not.
+// the zero Provider); Provider.Range is its Range.
 func (p *Provider) Source() *metrics.Source {
 	if p == nil {
 		return nil
@@ -249,11 +243,11 @@ func (d *driver) get(ctx context.Context, in *cloudwatch.GetMetricDataInput) (*c
 }
 
 // Range sends q as one GetMetricData request at a period of q.Step. It
-// refuses a query whose Window is not its Step; Provider.Range sends those
-// through a Source over instantOnly instead.
+// A query whose Window is not its Step is errors.ErrUnsupported, before
+// any request, and the Source answers it with one query per point.
 func (d *driver) Range(ctx context.Context, q metrics.RangeQuery) ([]metrics.Series, error) {
 	if q.Window != q.Step {
-		return nil, canary.Invalid("RangeQuery.Window", q.Window, "must be RangeQuery.Step (%v) for one request; Provider.Range answers other ranges with one query per point", q.Step)
+		return nil, fmt.Errorf("cloudwatch: one request needs RangeQuery.Window (%v) = RangeQuery.Step (%v): %w", q.Window, q.Step, errors.ErrUnsupported)
 	}
 	spec, base, err := d.parse("RangeQuery", q.Text, q.Window)
 	if err != nil {
@@ -280,16 +274,6 @@ func (d *driver) Range(ctx context.Context, q metrics.RangeQuery) ([]metrics.Ser
 	}
 	return readRange(out, spec, start, end, q.Step)
 }
-
-// instantOnly is the driver without its Range, so that a Source over it
-// answers a range query with one instant query per point.
-type instantOnly struct{ d *driver }
-
-func (o instantOnly) Instant(ctx context.Context, q metrics.Query) ([]metrics.Series, error) {
-	return o.d.Instant(ctx, q)
-}
-
-func (o instantOnly) ErrorCode(err error) canary.ErrorCode { return o.d.ErrorCode(err) }
 
 // request builds the GetMetricData input: one period, a whole number of
 // base periods long, ending at the latest base-period boundary at or before

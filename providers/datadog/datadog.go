@@ -2,6 +2,7 @@ package datadog
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -120,9 +121,8 @@ type Config struct {
 // safe for concurrent use. Build it with New; the zero Provider is not
 // usable.
 type Provider struct {
-	src   *metrics.Source // over d: instant queries, and range queries with one timeseries request
-	plain *metrics.Source // over d without Range: range queries whose window is not their step
-	d     *driver
+	src *metrics.Source // over d: instant queries, and range queries with one timeseries request
+	d   *driver
 }
 
 // driver is the Datadog [metrics.Driver] and [metrics.Ranger].
@@ -223,7 +223,7 @@ func New(cfg Config) (*Provider, error) {
 	d.api = datadogV2.NewMetricsApi(datadog.NewAPIClient(conf))
 	opts := metrics.Options{Name: "datadog", Dialect: metrics.Datadog, Resolution: d.resolution,
 		MaxRetries: maxRetries, MaxWait: maxWait, Logger: cfg.Logger}
-	return &Provider{src: metrics.NewSource(d, opts), plain: metrics.NewSource(instantOnly{d}, opts), d: d}, nil
+	return &Provider{src: metrics.NewSource(d, opts), d: d}, nil
 }
 
 // Render renders t, which must be in the [metrics.Datadog] dialect, with v.
@@ -265,15 +265,11 @@ func (p *Provider) Range(ctx context.Context, q metrics.RangeQuery) ([]metrics.P
 	if err := p.usable(); err != nil {
 		return nil, err
 	}
-	if q.Window != q.Step {
-		return p.plain.Range(ctx, q)
-	}
 	return p.src.Range(ctx, q)
 }
 
 // Source returns the portable [metrics.Source] p answers through (nil for
-// the zero Provider). Its Range sends one timeseries request, and so
-// refuses a query whose Window is not its Step; Provider.Range does not.
+// the zero Provider); Provider.Range is its Range.
 func (p *Provider) Source() *metrics.Source {
 	if p == nil {
 		return nil
@@ -348,12 +344,12 @@ func (d *driver) Instant(ctx context.Context, q metrics.Query) ([]metrics.Series
 }
 
 // Range asks the timeseries API for (q.Start-q.Window, q.End] at an
-// interval of q.Step. It refuses a query whose Window is not its Step (a
-// bucket is one step wide); Provider.Range sends those through a Source
-// over instantOnly instead.
+// interval of q.Step. A query whose Window is not its Step (a bucket is
+// one step wide) is errors.ErrUnsupported, before any request, and the
+// Source answers it with one instant query per point.
 func (d *driver) Range(ctx context.Context, q metrics.RangeQuery) ([]metrics.Series, error) {
 	if q.Window != q.Step {
-		return nil, canary.Invalid("RangeQuery.Window", q.Window, "must be RangeQuery.Step (%v) for one timeseries request; Provider.Range answers other ranges with one query per point", q.Step)
+		return nil, fmt.Errorf("datadog: one timeseries request needs RangeQuery.Window (%v) = RangeQuery.Step (%v): %w", q.Window, q.Step, errors.ErrUnsupported)
 	}
 	from, _, err := millis("RangeQuery.Window", q.Window, q.Start, "RangeQuery.Start")
 	if err != nil {
@@ -368,16 +364,6 @@ func (d *driver) Range(ctx context.Context, q metrics.RangeQuery) ([]metrics.Ser
 	}
 	return d.timeseries(d.context(ctx), q.Text, from, to, q.Step.Milliseconds())
 }
-
-// instantOnly is the driver without its Range, so that a Source over it
-// answers a range query with one instant query per point.
-type instantOnly struct{ d *driver }
-
-func (o instantOnly) Instant(ctx context.Context, q metrics.Query) ([]metrics.Series, error) {
-	return o.d.Instant(ctx, q)
-}
-
-func (o instantOnly) ErrorCode(err error) canary.ErrorCode { return o.d.ErrorCode(err) }
 
 // scalar asks the scalar API for the value of text over [from, to]: one
 // series per row of the answer (one per tag group), none for an empty

@@ -96,9 +96,8 @@ type Config struct {
 // NRQL and decodes its rows. It is safe for concurrent use. Build it with
 // New; the zero Provider is not usable.
 type Provider struct {
-	d     *driver
-	src   *metrics.Source // over driver: instant queries, and range queries with one TIMESERIES query
-	plain *metrics.Source // over driver without Range: range queries whose window is not their step
+	d   *driver
+	src *metrics.Source // over driver: instant queries, and range queries with one TIMESERIES query
 }
 
 // driver is the New Relic [metrics.Driver] and [metrics.Ranger].
@@ -187,7 +186,7 @@ func New(cfg Config) (*Provider, error) {
 	}
 	opts := metrics.Options{Name: "newrelic", Dialect: metrics.NRQL, Resolution: p.resolution,
 		MaxRetries: maxRetries, MaxWait: p.maxWait, Logger: p.log}
-	return &Provider{d: p, src: metrics.NewSource(p, opts), plain: metrics.NewSource(instantOnly{p}, opts)}, nil
+	return &Provider{d: p, src: metrics.NewSource(p, opts)}, nil
 }
 
 // Render renders t, which must be in the [metrics.NRQL] dialect, with v.
@@ -333,15 +332,11 @@ func (p *Provider) Range(ctx context.Context, q metrics.RangeQuery) ([]metrics.P
 	if err := p.usable(); err != nil {
 		return nil, err
 	}
-	if q.Window != q.Step {
-		return p.plain.Range(ctx, q)
-	}
 	return p.src.Range(ctx, q)
 }
 
 // Source returns the portable [metrics.Source] p answers through (nil for
-// the zero Provider). Its Range sends one TIMESERIES query, and so refuses
-// a query whose Window is not its Step; Provider.Range does not.
+// the zero Provider); Provider.Range is its Range.
 func (p *Provider) Source() *metrics.Source {
 	if p == nil {
 		return nil
@@ -396,12 +391,12 @@ const maxBuckets = 366
 
 // Range runs q.Text SINCE q.Start-q.Window UNTIL q.End TIMESERIES q.Step:
 // one series per facet (one in all without FACET), each bucket a point at
-// its end. It refuses a query whose Window is not its Step (a bucket is
-// one step wide); Provider.Range sends those through a Source over
-// instantOnly instead.
+// its end. A query whose Window is not its Step (a bucket is one step
+// wide) is errors.ErrUnsupported, before any request, and the Source
+// answers it with one query per point.
 func (d *driver) Range(ctx context.Context, q metrics.RangeQuery) ([]metrics.Series, error) {
 	if q.Window != q.Step {
-		return nil, canary.Invalid("RangeQuery.Window", q.Window, "must be RangeQuery.Step (%v) for one TIMESERIES query; Provider.Range answers other ranges with one query per point", q.Step)
+		return nil, fmt.Errorf("newrelic: one TIMESERIES query needs RangeQuery.Window (%v) = RangeQuery.Step (%v): %w", q.Window, q.Step, errors.ErrUnsupported)
 	}
 	from, _, err := window("RangeQuery", q.Window, q.Start)
 	if err != nil {
@@ -461,16 +456,6 @@ func (d *driver) Range(ctx context.Context, q metrics.RangeQuery) ([]metrics.Ser
 	}
 	return series, nil
 }
-
-// instantOnly is the driver without its Range, so that a Source over it
-// answers a range query with one instant query per point.
-type instantOnly struct{ d *driver }
-
-func (o instantOnly) Instant(ctx context.Context, q metrics.Query) ([]metrics.Series, error) {
-	return o.d.Instant(ctx, q)
-}
-
-func (o instantOnly) ErrorCode(err error) canary.ErrorCode { return o.d.ErrorCode(err) }
 
 // QueryFacets runs a FACET query over exactly (q.End-q.Window, q.End] and
 // returns one Result per facet, keyed by the facet's value (several facet
