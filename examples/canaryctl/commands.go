@@ -36,6 +36,13 @@ func cmdRun(e env, args []string) error {
 	if err != nil {
 		return usageErr(err)
 	}
+	// -tz overrides the file's timeZone, for what this command shows and
+	// for the notifications and webhooks the file configures.
+	if tz.loc != nil {
+		f.ro.TimeZone = tz.loc.String()
+	} else if tz.loc, err = f.ro.Location(); err != nil {
+		return usageErr(f.wrap(err))
+	}
 	st, err := openStore(e.ctx, dir, true)
 	if err != nil {
 		return usageErr(err)
