@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/meshcanary/canary/audit"
+	"github.com/meshcanary/canary/display"
 	"github.com/meshcanary/canary/rollback"
 	"github.com/meshcanary/canary/spec"
 	"github.com/meshcanary/canary/store"
@@ -78,9 +79,9 @@ func cmdRun(e env, args []string) error {
 		}
 		return err
 	}
-	fmt.Fprintf(e.stdout, "\n%s %s at %s: %s\n", cfg.Name, final.Phase, fmtTime(time.Now(), tz.loc), final.Reason)
+	fmt.Fprintf(e.stdout, "\n%s %s at %s: %s\n", cfg.Name, final.Phase, fmtTime(time.Now(), tz.loc), display.Reason(final, tz.loc))
 	if final.Phase != rollback.Succeeded {
-		return fail(exitRolledBack, "rollout %s %s: %s", cfg.Name, final.Phase, final.Reason)
+		return fail(exitRolledBack, "rollout %s %s: %s", cfg.Name, final.Phase, display.Reason(final, tz.loc))
 	}
 	return nil
 }
