@@ -15,6 +15,12 @@
 // -tz flag). The core packages do not import display; rendering happens
 // at the edge, in the program that shows the text.
 //
+// The few instants a rollout's status and errors refer to are fields too,
+// written by Shape (a blue/green rollout's Status.WarmUntil), Reason (a
+// paused rollout's Status.EvidenceAt: when the evidence arrived) and
+// Error (a rollback.FinishedError's At), each in the location it is
+// given; with nil each writes the text the core used to hold.
+//
 // # Time zones
 //
 // The default location is loaded with time.LoadLocation("Europe/London"),

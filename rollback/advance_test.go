@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/meshcanary/canary/analysis"
+	"github.com/meshcanary/canary/display"
 	"github.com/meshcanary/canary/providers/fake"
 	"github.com/meshcanary/canary/rollback"
 	"github.com/meshcanary/canary/traffic"
@@ -268,9 +269,22 @@ func TestPausedReasonSaysTheEvidenceArrived(t *testing.T) {
 	if st.Phase != rollback.Paused {
 		t.Fatalf("%v: %s", st.Phase, st.Reason)
 	}
-	if strings.Contains(st.Reason, "more canary requests") || !strings.Contains(st.Reason, "the evidence has arrived since: a passing analysis at ") ||
-		!strings.Contains(st.Reason, "Resume to go on") {
-		t.Errorf("reason %q", st.Reason)
+	reason := display.Reason(st, nil)
+	if strings.Contains(reason, "more canary requests") || !strings.Contains(reason, "the evidence has arrived since: a passing analysis at ") ||
+		!strings.Contains(reason, "Resume to go on") {
+		t.Errorf("reason %q", reason)
+	}
+	// The instant is a field, written in the zone the caller chooses; the
+	// reason itself holds no time.
+	tokyo, err := time.LoadLocation("Asia/Tokyo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := display.FormatTimeIn(st.EvidenceAt, tokyo)
+	if st.EvidenceAt.IsZero() || !strings.HasSuffix(at, " JST") ||
+		!strings.Contains(display.Reason(st, tokyo), "a passing analysis at "+at+", analysis ") ||
+		strings.Contains(st.Reason, " BST") || strings.Contains(st.Reason, " GMT") {
+		t.Errorf("EvidenceAt %v, reason %q, in Tokyo %q", st.EvidenceAt, st.Reason, display.Reason(st, tokyo))
 	}
 }
 

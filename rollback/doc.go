@@ -100,7 +100,8 @@
 // same machine, judged by the same analyzers under the same policy,
 // persisted with the same write-ahead rule and recorded in the same audit
 // trail; [Status] says which (Strategy) and where the rollout stands in it
-// (Shape).
+// (Shape, with the instant WarmUntil for blue/green; display.Shape writes
+// both in a zone the caller chooses).
 //
 //   - Canary ("" or [StrategyCanary]): the weight rises stage by stage
 //     (Plan.Stages), after an optional zero-traffic validation

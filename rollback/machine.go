@@ -11,7 +11,6 @@ import (
 
 	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/analysis"
-	"github.com/meshcanary/canary/internal/textfmt"
 	"github.com/meshcanary/canary/traffic"
 	"github.com/meshcanary/canary/workload"
 )
@@ -551,8 +550,10 @@ func (r *round) pausedEvidence(v analysis.Verdict) {
 			what = "evidence leaning towards no regression"
 		}
 		if !ok {
-			r.s.Reason = head + evidenceArrived + fmt.Sprintf("%s at %s, analysis %d; Resume to go on, or Promote or Abort",
-				what, textfmt.Time(r.now, nil), r.s.Looks)
+			// The instant is a field (EvidenceAt), not text: display.Reason
+			// writes it after what, in the zone its caller chooses.
+			r.s.Reason = head + evidenceArrived + fmt.Sprintf("%s, analysis %d; Resume to go on, or Promote or Abort", what, r.s.Looks)
+			r.s.EvidenceAt = r.now
 		}
 		return
 	}
@@ -564,7 +565,7 @@ func (r *round) pausedEvidence(v analysis.Verdict) {
 	case more > 0:
 		why += fmt.Sprintf("; a decision needs about %d more canary requests (the canary gets no traffic now)", more)
 	}
-	r.s.Reason = why + askPerson
+	r.s.Reason, r.s.EvidenceAt = why+askPerson, time.Time{}
 }
 
 // evidenceNeeded is the most canary requests any metric's evidence still
@@ -1327,8 +1328,10 @@ func (m *machine) settleNoScaler(s State, now time.Time) State {
 }
 
 // shape says in one line where s stands in the plan's shape ("" for a
-// weighted canary without session affinity).
-func (m *machine) shape(s State) string {
+// weighted canary without session affinity), and, for a blue/green plan
+// in its post-promotion analysis, until when the old version is kept warm
+// (Status.WarmUntil; zero otherwise).
+func (m *machine) shape(s State) (string, time.Time) {
 	p := m.plan
 	pre := s.Phase == Pending || s.Phase == Validating || s.Stage < 0 && (s.Phase == Paused || s.Phase == AwaitingApproval)
 	switch {
@@ -1338,27 +1341,27 @@ func (m *machine) shape(s State) string {
 		if pre && p.ab.Iterations > 0 {
 			str += fmt.Sprintf("; analysis %d of at least %d", s.Looks, p.ab.Iterations)
 		}
-		return str
+		return str, time.Time{}
 	case p.bg != nil:
 		switch {
 		case s.Phase == RollingBack || s.Phase == RolledBack:
 			if s.Applied != nil && s.Applied.Canary == 100 || s.Intent != nil && s.Intent.Canary == 100 {
-				return "blue/green: switching back to the old version"
+				return "blue/green: switching back to the old version", time.Time{}
 			}
-			return "blue/green: every request on the old version"
+			return "blue/green: every request on the old version", time.Time{}
 		case pre:
-			return p.pre.what
+			return p.pre.what, time.Time{}
 		case s.Phase == Promoting:
-			return "blue/green: switched; scaling the old version down"
+			return "blue/green: switched; scaling the old version down", time.Time{}
 		case s.Phase == Succeeded:
-			return "blue/green: switched; the old version scaled down"
+			return "blue/green: switched; the old version scaled down", time.Time{}
 		}
-		return fmt.Sprintf("blue/green: switched; post-promotion analysis, the old version warm until %s",
-			textfmt.Time(s.StageSince.Add(p.stages[0].Hold), nil))
+		// display.Shape writes " until " and the instant after it.
+		return "blue/green: switched; post-promotion analysis, the old version warm", s.StageSince.Add(p.stages[0].Hold)
 	case p.aff != nil:
-		return fmt.Sprintf("canary with session affinity (cookie %s, %v)", p.aff.Cookie, p.aff.MaxAge)
+		return fmt.Sprintf("canary with session affinity (cookie %s, %v)", p.aff.Cookie, p.aff.MaxAge), time.Time{}
 	}
-	return ""
+	return "", time.Time{}
 }
 
 // switchReason says what a write of split after was (nil: none) means

@@ -36,6 +36,11 @@ type Status struct {
 	// without session affinity.
 	Strategy Strategy `json:"strategy"`
 	Shape    string   `json:"shape,omitempty"`
+	// WarmUntil is, for a blue/green plan in its post-promotion analysis,
+	// until when the old version is kept warm (Shape then ends "the old
+	// version warm"; display.Shape adds " until" and the instant in the
+	// zone its caller chooses); zero otherwise.
+	WarmUntil time.Time `json:"warmUntil,omitzero"`
 	// CanaryWeight is the weight the rollout wants; Split the split last
 	// confirmed in force (zero before the first write).
 	CanaryWeight int           `json:"canaryWeight"`
@@ -58,6 +63,9 @@ type Status struct {
 	// Gate is the pending approval in AwaitingApproval.
 	Gate   *workload.GateRequest `json:"gate,omitempty"`
 	Reason string                `json:"reason,omitempty"`
+	// EvidenceAt is State.EvidenceAt while Reason says the evidence has
+	// arrived (display.Reason writes the reason with it); zero otherwise.
+	EvidenceAt time.Time `json:"evidenceAt,omitzero"`
 	// Next is when Step should be called again; zero once the rollout is
 	// final and every event delivered.
 	Next time.Time `json:"next,omitzero"`
@@ -232,9 +240,7 @@ func Open(ctx context.Context, cfg Config) (*Rollout, error) {
 		r.preflightErr = errors.Join(r.preflightErr, err)
 	}
 	if s := r.State(); s.Phase.Final() {
-		return r, fmt.Errorf("rollback %s: %w: the rollout under key %q %s at %s; "+
-			"to deploy again, give the new deployment its own Config.Key (for example the name and the canary's version) "+
-			"or delete this record from the store first", cfg.Name, ErrFinished, r.key, s.Phase, textfmt.Time(s.PhaseSince, nil))
+		return r, &FinishedError{Name: cfg.Name, Key: r.key, Phase: s.Phase, At: s.PhaseSince}
 	}
 	return r, nil
 }
@@ -444,7 +450,11 @@ func (r *Rollout) status(now time.Time) Status {
 		st.Verdict, st.Evidence = v, v.Evidence
 	}
 	st.More, st.Estimate = r.m.evidenceNeeded(*s) // -1 before the first analysis
-	st.Strategy, st.Shape = r.m.plan.strategy, r.m.shape(*s)
+	st.Strategy = r.m.plan.strategy
+	st.Shape, st.WarmUntil = r.m.shape(*s)
+	if strings.Contains(s.Reason, evidenceArrived) {
+		st.EvidenceAt = s.EvidenceAt
+	}
 	if s.Gate != nil {
 		g := *s.Gate
 		st.Gate = &g
@@ -1110,6 +1120,29 @@ var ErrKeyInUse = errors.New("rollback: the store already holds a rollout under 
 // (for example the name and the canary's version) or delete the old
 // record with the Store's Delete.
 var ErrFinished = errors.New("rollback: the rollout under this key has finished")
+
+// FinishedError is the error Open returns when the store holds a finished
+// rollout under its key: it matches [ErrFinished] with errors.Is, and says
+// which rollout, under which key, how it ended and when (At, the instant
+// it entered Phase), and what to do. Its Error writes At in Europe/London;
+// [github.com/meshcanary/canary/display.Error] writes it in a zone the
+// caller chooses.
+type FinishedError struct {
+	Name  string
+	Key   string
+	Phase Phase
+	At    time.Time
+}
+
+// Error says what happened and what to do, At in Europe/London.
+func (e *FinishedError) Error() string {
+	return fmt.Sprintf("rollback %s: %v: the rollout under key %q %s at %s; "+
+		"to deploy again, give the new deployment its own Config.Key (for example the name and the canary's version) "+
+		"or delete this record from the store first", e.Name, ErrFinished, e.Key, e.Phase, textfmt.Time(e.At, nil))
+}
+
+// Is reports whether target is ErrFinished.
+func (e *FinishedError) Is(target error) bool { return target == ErrFinished }
 
 // stepErrors is the error of a Step or an operation that met several
 // failures: one line (each failure's text escaped by [github.com/meshcanary/canary/display.OneLine]),

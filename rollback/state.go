@@ -116,6 +116,13 @@ type State struct {
 	Totals []Total `json:"totals,omitempty"`
 	// Reason says why the rollout is in its phase.
 	Reason string `json:"reason,omitempty"`
+	// EvidenceAt is when the evidence a paused rollout's decision needed
+	// arrived, while Reason says so ("; the evidence has arrived since: a
+	// passing analysis, analysis 7; …"); zero otherwise, and in states
+	// saved before it existed (their Reason holds the time as text).
+	// display.Reason writes the reason with the instant in a zone the
+	// caller chooses.
+	EvidenceAt time.Time `json:"evidenceAt,omitzero"`
 
 	// Retries counts the rounds in a row that failed to act; the next
 	// attempt backs off exponentially with it (capped).

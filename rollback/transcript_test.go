@@ -44,6 +44,7 @@ import (
 	"time"
 
 	"github.com/meshcanary/canary/analysis"
+	"github.com/meshcanary/canary/display"
 	"github.com/meshcanary/canary/internal/datadriven"
 	"github.com/meshcanary/canary/providers/fake"
 	"github.com/meshcanary/canary/rollback"
@@ -228,9 +229,9 @@ func (d *driver) run(line string) string {
 			s += fmt.Sprintf(", %d more canary requests (~%v)", st.More, st.Estimate)
 		}
 		if st.Shape != "" {
-			s += "\nshape: " + st.Shape
+			s += "\nshape: " + display.Shape(st, nil)
 		}
-		return s + "\nreason: " + st.Reason
+		return s + "\nreason: " + display.Reason(st, nil)
 	}
 	d.t.Fatalf("unknown command %q", cmd)
 	return ""

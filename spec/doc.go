@@ -29,4 +29,10 @@
 // extend, or analyzers spelled out (threshold, compare, sequential,
 // dualWindow, cost) combined with "all" or "any". The signals section
 // configures notifications, Flagger-style webhooks and CloudWatch alarms.
+//
+// The top-level timeZone key ("Asia/Tokyo", "UTC"; Europe/London when
+// absent) is the zone of the times in the notifications and webhook
+// event messages the signals section configures (Rollout.Location); a
+// name the time-zone database does not know is a FieldError naming
+// timeZone. A tool may let its user override it (canaryctl run -tz).
 package spec

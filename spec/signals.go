@@ -309,6 +309,10 @@ func (ro *Rollout) Webhooks(getenv func(string) string, readFile func(string) ([
 	if readFile == nil {
 		readFile = os.ReadFile
 	}
+	loc, err := ro.Location()
+	if err != nil {
+		return nil, err
+	}
 	var hs []hook.Hook
 	for i, w := range s.Webhooks {
 		md, err := w.secrets(i, getenv, readFile)
@@ -328,7 +332,7 @@ func (ro *Rollout) Webhooks(getenv func(string) string, readFile func(string) ([
 		return nil, err
 	}
 	sum := sha256.Sum256(b)
-	set, err := hook.New(hook.Config{Name: ro.Name, Namespace: ro.Target.Namespace, Checksum: hex.EncodeToString(sum[:8]), Hooks: hs})
+	set, err := hook.New(hook.Config{Name: ro.Name, Namespace: ro.Target.Namespace, Checksum: hex.EncodeToString(sum[:8]), Hooks: hs, Location: loc})
 	if err != nil {
 		return nil, fmt.Errorf("signals.webhooks: %w", err)
 	}
@@ -352,6 +356,10 @@ func (ro *Rollout) Notifier(next rollback.Sink, getenv func(string) string, read
 	}
 	if readFile == nil {
 		readFile = os.ReadFile
+	}
+	loc, err := ro.Location()
+	if err != nil {
+		return nil, err
 	}
 	var ds []notify.Destination
 	for i, n := range s.Notify {
@@ -384,7 +392,7 @@ func (ro *Rollout) Notifier(next rollback.Sink, getenv func(string) string, read
 			ds = append(ds, notify.Webhook{URL: u, Signer: signer})
 		}
 	}
-	cfg := notify.Config{Next: next, Destinations: ds}
+	cfg := notify.Config{Next: next, Destinations: ds, Location: loc}
 	if s.Report != "" {
 		cfg.Report = func(string) string { return s.Report }
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshcanary/canary"
 	"github.com/meshcanary/canary/analysis"
 )
 
@@ -69,6 +70,13 @@ type Rollout struct {
 	Analysis *Analysis `json:"analysis,omitempty"`
 	// Signals: notifications and webhooks (signals.go).
 	Signals *Signals `json:"signals,omitempty"`
+	// TimeZone is the zone of the times the rollout's notifications and
+	// webhook messages show (and the one a tool running the rollout shows,
+	// unless its user picks another): an IANA name such as
+	// "America/New_York", "UTC", or "Local" (the zone of the machine
+	// that runs the rollout); empty means Europe/London. See
+	// [Rollout.Location].
+	TimeZone string `json:"timeZone,omitempty"`
 
 	warnings []string // what Decode read under a deprecated name
 }
@@ -77,6 +85,20 @@ type Rollout struct {
 // one sentence each ("plan.steps is deprecated; write stages (read as
 // plan.stages)"), for the caller to show; nil when nothing was.
 func (ro *Rollout) Warnings() []string { return slices.Clone(ro.warnings) }
+
+// Location returns the location TimeZone names, or nil (Europe/London,
+// the default of package display) when it is empty; a name the time-zone
+// database does not know is a *[canary.FieldError] naming timeZone.
+func (ro *Rollout) Location() (*time.Location, error) {
+	if ro.TimeZone == "" {
+		return nil, nil
+	}
+	loc, err := time.LoadLocation(ro.TimeZone)
+	if err != nil {
+		return nil, canary.Invalid("timeZone", ro.TimeZone, `must be an IANA time-zone name such as "Europe/London" or "UTC" (%v)`, err)
+	}
+	return loc, nil
+}
 
 // Target names what is rolled out; its values fill query templates.
 type Target struct {

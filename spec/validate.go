@@ -50,6 +50,9 @@ func (ro *Rollout) validateHead() error {
 	if err := store.ValidKey("name", ro.Name); err != nil {
 		return err
 	}
+	if _, err := ro.Location(); err != nil {
+		return err
+	}
 	for f, v := range map[string]string{"target.namespace": ro.Target.Namespace, "target.service": ro.Target.Service,
 		"target.stable.workload": ro.Target.Stable.Workload, "target.stable.version": ro.Target.Stable.Version,
 		"target.canary.workload": ro.Target.Canary.Workload, "target.canary.version": ro.Target.Canary.Version} {

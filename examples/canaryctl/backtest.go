@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/meshcanary/canary/analysis"
+	"github.com/meshcanary/canary/display"
 	"github.com/meshcanary/canary/metrics"
 	"github.com/meshcanary/canary/providers/prometheus"
 	"github.com/meshcanary/canary/rollback"
@@ -140,9 +141,9 @@ func cmdBacktest(e env, args []string) error {
 	}
 	if res.Decided.IsZero() {
 		fmt.Fprintf(e.stdout, "no decision by the end of the data: %s at canary %d %% after %d analyses (%s)\n",
-			res.Final.Phase, res.Final.CanaryWeight, res.Looks, res.Final.Reason)
+			res.Final.Phase, res.Final.CanaryWeight, res.Looks, display.Reason(res.Final, tz.loc))
 	} else {
-		fmt.Fprintf(e.stdout, "decision: %s at %s after %d analyses — %s\n", res.Final.Phase, fmtTime(res.Decided, tz.loc), res.Looks, res.Final.Reason)
+		fmt.Fprintf(e.stdout, "decision: %s at %s after %d analyses — %s\n", res.Final.Phase, fmtTime(res.Decided, tz.loc), res.Looks, display.Reason(res.Final, tz.loc))
 	}
 	return nil
 }

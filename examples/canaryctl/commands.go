@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/meshcanary/canary/audit"
+	"github.com/meshcanary/canary/display"
 	"github.com/meshcanary/canary/rollback"
 	"github.com/meshcanary/canary/spec"
 	"github.com/meshcanary/canary/store"
@@ -35,6 +36,13 @@ func cmdRun(e env, args []string) error {
 	f, err := loadRollout(*file, e.stderr)
 	if err != nil {
 		return usageErr(err)
+	}
+	// -tz overrides the file's timeZone, for what this command shows and
+	// for the notifications and webhooks the file configures.
+	if tz.loc != nil {
+		f.ro.TimeZone = tz.loc.String()
+	} else if tz.loc, err = f.ro.Location(); err != nil {
+		return usageErr(f.wrap(err))
 	}
 	st, err := openStore(e.ctx, dir, true)
 	if err != nil {
@@ -71,9 +79,9 @@ func cmdRun(e env, args []string) error {
 		}
 		return err
 	}
-	fmt.Fprintf(e.stdout, "\n%s %s at %s: %s\n", cfg.Name, final.Phase, fmtTime(time.Now(), tz.loc), final.Reason)
+	fmt.Fprintf(e.stdout, "\n%s %s at %s: %s\n", cfg.Name, final.Phase, fmtTime(time.Now(), tz.loc), display.Reason(final, tz.loc))
 	if final.Phase != rollback.Succeeded {
-		return fail(exitRolledBack, "rollout %s %s: %s", cfg.Name, final.Phase, final.Reason)
+		return fail(exitRolledBack, "rollout %s %s: %s", cfg.Name, final.Phase, display.Reason(final, tz.loc))
 	}
 	return nil
 }

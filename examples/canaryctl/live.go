@@ -116,7 +116,7 @@ func render(v view, notes []string, stepErr error) string {
 		fmt.Fprintf(&b, "gate      %s: canary %d %% → %d %% waits for approval (canaryctl approve %s)\n", s.Gate.Kind, s.Gate.From, s.Gate.To, v.name)
 	}
 	if s.Reason != "" {
-		fmt.Fprintf(&b, "reason    %s\n", s.Reason)
+		fmt.Fprintf(&b, "reason    %s\n", display.Reason(s, v.loc))
 	}
 	fmt.Fprintf(&b, "next      %s\n", nextText(s, v.stages, v.now, v.loc))
 	if stepErr != nil {

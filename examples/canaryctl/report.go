@@ -16,6 +16,7 @@ import (
 
 	"github.com/meshcanary/canary/analysis"
 	"github.com/meshcanary/canary/audit"
+	"github.com/meshcanary/canary/display"
 	"github.com/meshcanary/canary/rollback"
 	"github.com/meshcanary/canary/store"
 	"gonum.org/v1/plot"
@@ -520,7 +521,7 @@ func writeReport(w io.Writer, name string, rec rolloutRecord, evs []rollback.Eve
 		zoneName = z.String()
 	}
 	return reportPage(loc).Execute(w, map[string]any{
-		"Name": name, "Phase": st.Phase.String(), "Weight": st.CanaryWeight, "Reason": st.Reason,
+		"Name": name, "Phase": st.Phase.String(), "Weight": st.CanaryWeight, "Reason": display.Reason(st, loc),
 		"Start": start, "End": end, "Duration": end.Sub(start).Round(time.Second).String(),
 		"Events": len(evs), "Chain": chain, "Analyses": analyses, "Failures": st.Failures, "Limit": st.FailureLimit,
 		"Now": time.Now(), "SVG": template.HTML(s), "Markers": markers(evs), "All": evs,

@@ -25,7 +25,8 @@ import (
 
 // TestRunSignals: a rollout file's signals section makes canaryctl run
 // post every decision to a signed webhook and hold the promotion at a
-// confirm-promotion hook until it says yes.
+// confirm-promotion hook until it says yes; the messages' times are in the
+// zone the file's timeZone names.
 func TestRunSignals(t *testing.T) {
 	slow(t)
 	store := t.TempDir()
@@ -63,7 +64,8 @@ func TestRunSignals(t *testing.T) {
 	}))
 	defer gate.Close()
 
-	file := m.rolloutFile(t, "orders", "10", "2s", `signals:
+	file := m.rolloutFile(t, "orders", "10", "2s", `timeZone: Asia/Tokyo
+signals:
   report: https://canary.example/orders.html
   notify:
     - {kind: webhook, urlEnv: ORDERS_HOOK_URL, keyFile: `+keyFile+`}
@@ -95,7 +97,7 @@ func TestRunSignals(t *testing.T) {
 	seen := map[notify.Decision]int{}
 	for _, msg := range messages {
 		seen[msg.Decision]++
-		if msg.Rollout != "orders" || msg.Report != "https://canary.example/orders.html" || msg.TimeText == "" {
+		if msg.Rollout != "orders" || msg.Report != "https://canary.example/orders.html" || !strings.HasSuffix(msg.TimeText, " JST") {
 			t.Errorf("message %+v", msg)
 		}
 	}

@@ -62,3 +62,24 @@ func TestReportInZone(t *testing.T) {
 		t.Errorf("page in Tokyo still shows London")
 	}
 }
+
+// The live screen's reason writes the instant the evidence arrived
+// (Status.EvidenceAt) in the zone -tz names; by default in Europe/London,
+// as the reason used to hold it.
+func TestReasonInZone(t *testing.T) {
+	at := time.Date(2026, 7, 1, 9, 3, 0, 0, time.UTC)
+	st := rollback.Status{Name: "checkout", Phase: rollback.Paused, Stages: 2, EvidenceAt: at,
+		Reason: "progress deadline passed; the evidence has arrived since: a passing analysis, analysis 6; Resume to go on, or Promote or Abort"}
+	tokyo, err := time.LoadLocation("Asia/Tokyo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for loc, want := range map[*time.Location]string{
+		nil:   "reason    progress deadline passed; the evidence has arrived since: a passing analysis at 01/07/2026 10:03:00 BST, analysis 6; Resume to go on, or Promote or Abort\n",
+		tokyo: "reason    progress deadline passed; the evidence has arrived since: a passing analysis at 01/07/2026 18:03:00 JST, analysis 6; Resume to go on, or Promote or Abort\n",
+	} {
+		if out := render(view{name: "checkout", status: st, stages: []int{10, 50}, now: at, loc: loc}, nil, nil); !strings.Contains(out, want) {
+			t.Errorf("in %v:\n%s\nwant the line %q", loc, out, want)
+		}
+	}
+}
