@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -120,12 +121,18 @@ func TestRunAlarmEndToEnd(t *testing.T) {
 	cw := newAlarmFake(t)
 	awsEnv(t, cw.URL)
 	cw.set("orders-5xx", "ALARM", time.Now().Add(-10*time.Minute))
-	file := m.rolloutFile(t, "orders", "10, 50", "10m", `signals:
+	// The file's zone is Tokyo; run -tz UTC overrides it for what run
+	// shows, the alarm's reason included.
+	file := m.rolloutFile(t, "orders", "10, 50", "10m", `timeZone: Asia/Tokyo
+signals:
   alarms: {names: [orders-5xx], region: eu-west-2}
 `)
-	out, errOut, code := ctl(t, store, "run", "-f", file, "--timeout", "120s")
+	out, errOut, code := ctl(t, store, "run", "-f", file, "--timeout", "120s", "-tz", "UTC")
 	if code != exitRolledBack || !strings.Contains(out, "CloudWatch alarm orders-5xx in ALARM since") {
 		t.Fatalf("run: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if !regexp.MustCompile(`in ALARM since \d\d/\d\d/\d{4} \d\d:\d\d:\d\d UTC`).MatchString(out) || strings.Contains(out, " JST") {
+		t.Fatalf("run -tz UTC over a file in Asia/Tokyo: the alarm's time is not in UTC\n%s", out)
 	}
 	hist, _, _ := ctl(t, store, "history", "orders")
 	if !strings.Contains(hist, "cloudwatch alarm orders-5xx") {
