@@ -91,6 +91,9 @@ type Rollout struct {
 	gen    atomic.Uint64 // written under mu: counts the decisions taken into s
 	fl     flight        // the round under way (see drive)
 	trace  func(ready)   // tests: every round's value, as computed
+	// tests: every Step runs the machine, even when quiet says it would
+	// decide nothing
+	noQuiet bool
 	// Under stepMu: whether the router's Preflight was asked and
 	// answered; preflightErr is its error for a started rollout, reported
 	// by the next Step.
@@ -488,7 +491,7 @@ func (r *Rollout) Step(ctx context.Context, now time.Time) (Status, error) {
 	if r.preflightErr != nil {
 		errs, r.preflightErr = append(errs, r.preflightErr), nil
 	}
-	if !r.preflighted && r.State().Phase == Pending {
+	if !r.preflighted && r.phase() == Pending {
 		// Before the first write: a router that can tell the rollout
 		// cannot work says so now, not after traffic has moved.
 		if err := r.preflight(ctx); err != nil {
@@ -508,6 +511,16 @@ func (r *Rollout) Step(ctx context.Context, now time.Time) (Status, error) {
 		totals.Totals = r.s.Totals // read only: prepare copies
 	}
 	idle := r.s.Phase.Final() && len(r.s.Undelivered) == 0
+	if !idle && len(errs) == 0 && r.quiet(w, now) {
+		// Nothing is due: the round would decide nothing and do nothing.
+		r.gen.Add(1)
+		if r.trace != nil {
+			r.trace(ready{leg: legAct})
+		}
+		defer r.mu.Unlock()
+		r.lastErr = nil
+		return r.status(now), nil
+	}
 	r.mu.Unlock()
 	if idle {
 		r.mu.Lock()
@@ -535,6 +548,45 @@ func (r *Rollout) Step(ctx context.Context, now time.Time) (Status, error) {
 	r.s = r.m.step(r.s, in, now)
 	gen := r.gen.Add(1)
 	return r.drive(ctx, now, errs, gen)
+}
+
+// phase is the phase of the state, the tasks done of a round under way
+// taken in.
+func (r *Rollout) phase() Phase {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.catchUp()
+	return r.s.Phase
+}
+
+// quiet reports whether a Step at now, with w what it wants to read, is
+// a round that decides nothing and does nothing, so that Step may skip
+// it: its outcome is known without the machine. That is the steady state
+// of a stage's hold between analyses, and the proof is the round itself:
+//
+//   - nothing to read (w), so step's inputs are empty: no failure, no
+//     verdict, no readiness, no approval, no replicas;
+//   - a Progressing state whose split is confirmed (Applied is the
+//     desired split, no Intent), before the end of its stage's hold and
+//     before that end plus the progress deadline: step's switch takes no
+//     branch, and finishRound leaves Intent nil;
+//   - no event undelivered and no Store: ready's value is empty (no
+//     write, no scaling, no delivery, no save), so drive does nothing;
+//   - no retry counted and no round under way: endRound leaves Retries
+//     at 0, and the state is not behind a round's tasks.
+//
+// With a Store the full round runs: its saves compare the state with the
+// one saved last. r.mu is held.
+func (r *Rollout) quiet(w wants, now time.Time) bool {
+	s := &r.s
+	if s.Phase != Progressing || r.cfg.Store != nil || r.fl.on || r.noQuiet ||
+		w.analyse || w.ready || w.gate != nil || w.stable ||
+		s.Intent != nil || s.Applied == nil || len(s.Undelivered) > 0 || s.Retries != 0 {
+		return false
+	}
+	holdEnd := s.StageSince.Add(r.m.plan.stages[s.Stage].Hold)
+	return now.Before(holdEnd) && now.Before(holdEnd.Add(r.m.plan.deadline)) &&
+		s.Applied.Equal(r.m.desired(*s))
 }
 
 // observe does the reads w asks for; no lock is held.

@@ -397,8 +397,12 @@ var ErrNotFinite = errors.New("rollback: a value is not a finite number (NaN or 
 // (a pointer set to nil, a number to 0) and a Memory
 // that is not JSON dropped, and what it left out. A Pass that held any is
 // made Inconclusive: a verdict is never better than its evidence. v's
-// slices are copied, never written.
+// slices are never written: they are copied when something in them is
+// replaced, and v comes back as it is when nothing is.
 func finiteVerdict(v analysis.Verdict) (analysis.Verdict, []string) {
+	if finite(reflect.ValueOf(&v).Elem()) && (len(v.Memory) == 0 || json.Valid(v.Memory)) {
+		return v, nil // the common case: nothing to replace, nothing copied
+	}
 	v = cloneVerdict(v)
 	var bad []string
 	scrub(reflect.ValueOf(&v).Elem(), "verdict", &bad)
@@ -413,6 +417,41 @@ func finiteVerdict(v analysis.Verdict) (analysis.Verdict, []string) {
 		v.Reason += fmt.Sprintf("; the analyzer returned values that are not finite (%s): left out, a bug in the analyzer", strings.Join(bad, ", "))
 	}
 	return v, bad
+}
+
+// rawMessage is the type of the JSON fields scrub checks.
+var rawMessage = reflect.TypeFor[json.RawMessage]()
+
+// finite reports whether scrub would leave v as it is (nothing to
+// replace); it walks v the same way, allocating nothing.
+func finite(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.Float32, reflect.Float64:
+		f := v.Float()
+		return !math.IsNaN(f) && !math.IsInf(f, 0)
+	case reflect.Pointer:
+		return v.IsNil() || finite(v.Elem())
+	case reflect.Struct:
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			if t.Field(i).IsExported() && !finite(v.Field(i)) {
+				return false
+			}
+		}
+	case reflect.Slice:
+		if v.Type() == rawMessage {
+			return v.Len() == 0 || json.Valid(v.Bytes())
+		}
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			return true
+		}
+		for i := 0; i < v.Len(); i++ {
+			if !finite(v.Index(i)) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // scrub walks v (addressable) and replaces every float that is not
@@ -452,7 +491,7 @@ func scrub(v reflect.Value, path string, bad *[]string) {
 			}
 		}
 	case reflect.Slice:
-		if v.Type() == reflect.TypeOf(json.RawMessage(nil)) {
+		if v.Type() == rawMessage {
 			if v.Len() > 0 && !json.Valid(v.Bytes()) {
 				*bad = append(*bad, path+" (not JSON)")
 				v.Set(reflect.Zero(v.Type()))
