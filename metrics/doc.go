@@ -17,7 +17,7 @@
 // besides talking to its back end: it validates a query before any I/O
 // (and refuses a window shorter than the back end's resolution), refuses a
 // done context, retries an answer refused for the back end's rate limit
-// within a budget ([Options.MaxRetries], [Options.MaxWait], the context's
+// within a budget ([Config.MaxRetries], [Config.MaxWait], the context's
 // deadline, and the wait the back end asked for through [RetryDelayer]),
 // reads an empty answer, NaN and ±Inf as [ErrNoData], refuses several
 // series with [ErrSeveralSeries] naming them, gives every error a

@@ -79,7 +79,7 @@ type Point struct {
 // client to wait (Retry-After, X-RateLimit-Reset…). The Source finds it
 // with errors.As in an error whose code is [canary.RateLimited]; without
 // one, or when RetryDelay is zero (the back end did not say), it backs
-// off by itself, from one second doubling up to 64 s (see [Options]).
+// off by itself, from one second doubling up to 64 s (see [Config]).
 type RetryDelayer interface {
 	RetryDelay() time.Duration
 }

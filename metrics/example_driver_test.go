@@ -48,7 +48,7 @@ func (c *counters) ErrorCode(error) canary.ErrorCode { return canary.Unknown }
 // range query). Its test runs the metricstest conformance suite over it.
 func Example_writeADriver() {
 	d := &counters{errors: map[string]int64{"canary": 3}, reqs: map[string]int64{"canary": 200}}
-	var p metrics.Provider = metrics.NewSource(d, metrics.Options{Name: "counters", Dialect: metrics.PromQL})
+	var p metrics.Provider = metrics.NewSource(d, metrics.Config{Name: "counters", Dialect: metrics.PromQL})
 	tmpl := metrics.MustParse(metrics.PromQL, "error-rate", `error_rate{version="{{version}}"}`)
 	end := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	for _, v := range []string{"canary", "stable"} {
@@ -75,7 +75,7 @@ func Example_writeADriver() {
 // each point's window in turn, and leaves out the points with no data.
 func ExampleSource_Range() {
 	d := &counters{errors: map[string]int64{"canary": 1}, reqs: map[string]int64{"canary": 50}}
-	src := metrics.NewSource(d, metrics.Options{Name: "counters"})
+	src := metrics.NewSource(d, metrics.Config{Name: "counters"})
 	end := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	pts, err := src.Range(context.Background(), metrics.RangeQuery{
 		Text: `error_rate{version="canary"}`, Window: time.Minute,

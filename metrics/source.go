@@ -16,15 +16,16 @@ import (
 // Defaults of a Source's rate-limit budget.
 const (
 	// DefaultMaxRetries is how often a rate-limited query is retried when
-	// Options.MaxRetries is zero.
+	// Config.MaxRetries is zero.
 	DefaultMaxRetries = 3
 	// DefaultMaxWait is the longest wait for a rate limit accepted when
-	// Options.MaxWait is zero.
+	// Config.MaxWait is zero.
 	DefaultMaxWait = 30 * time.Second
 )
 
-// Options tune a Source. The zero value is the defaults.
-type Options struct {
+// Config configures a Source for its life, as a traffic.Config does a
+// traffic.Router. The zero value is the defaults.
+type Config struct {
 	// Name names the back end in errors, for example "prometheus". Empty
 	// means "metrics".
 	Name string
@@ -60,13 +61,13 @@ type Options struct {
 // of the contract every metric back end shares, and a [Provider]:
 //
 //   - a query is validated ([Query.Validate], [RangeQuery.Validate], and
-//     Options.Resolution) before anything is sent, and refused with a
+//     Config.Resolution) before anything is sent, and refused with a
 //     *[canary.FieldError];
 //   - a cancelled or expired context is refused before any I/O;
 //   - a query the back end refused for its rate limit is sent again after
 //     the wait the back end asked for ([RetryDelayer]; otherwise one
-//     second, doubling up to 64 s), within Options.MaxRetries,
-//     Options.MaxWait and ctx's deadline;
+//     second, doubling up to 64 s), within Config.MaxRetries,
+//     Config.MaxWait and ctx's deadline;
 //   - an empty answer, NaN and ±Inf are [ErrNoData], never a value, and
 //     NaN and ±Inf samples and points are dropped ([Result.Check]);
 //   - several series where one value was expected are [ErrSeveralSeries],
@@ -97,7 +98,7 @@ var _ Provider = (*Source)(nil)
 
 // NewSource returns a Source over d. It panics if d is nil, as a
 // programming error.
-func NewSource(d Driver, o Options) *Source {
+func NewSource(d Driver, o Config) *Source {
 	if d == nil {
 		panic("metrics: NewSource with a nil Driver")
 	}
@@ -149,7 +150,7 @@ func (s *Source) Driver() Driver {
 }
 
 // Render renders t with v, after checking that t is in the back end's
-// dialect (Options.Dialect). Every error is a *[canary.FieldError].
+// dialect (Config.Dialect). Every error is a *[canary.FieldError].
 func (s *Source) Render(t Template, v Vars) (string, error) {
 	if s != nil && s.dialect != 0 && t.Dialect() != s.dialect {
 		return "", canary.Invalid("Template.Dialect", t.Dialect().String(), "must be %v for the %s provider", s.dialect, s.name)

@@ -77,7 +77,7 @@ var end = time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 
 func TestSourceValidatesBeforeIO(t *testing.T) {
 	d := newScripted(map[string][]metrics.Series{"x": one(1, 1)})
-	s := metrics.NewSource(d, metrics.Options{Resolution: 10 * time.Second})
+	s := metrics.NewSource(d, metrics.Config{Resolution: 10 * time.Second})
 	ctx := context.Background()
 	for _, c := range []struct {
 		q     metrics.Query
@@ -144,7 +144,7 @@ func TestSourceNoDataAndSeveralSeries(t *testing.T) {
 	for i := range d.series["seven"] {
 		d.series["seven"][i].Labels = fmt.Sprintf(`{pod="cart-%d"}`, i)
 	}
-	s := metrics.NewSource(d, metrics.Options{Name: "test"})
+	s := metrics.NewSource(d, metrics.Config{Name: "test"})
 	ctx := context.Background()
 	q := func(text string) metrics.Query { return metrics.Query{Text: text, Window: time.Minute, End: end} }
 	for _, text := range []string{"empty", "nan", "inf"} {
@@ -189,7 +189,7 @@ func TestSourceClassifies(t *testing.T) {
 	} {
 		d := newScripted(nil)
 		d.errs, d.code = []error{&native{500}}, c.code
-		_, err := metrics.NewSource(d, metrics.Options{MaxRetries: -1}).Query(ctx, q)
+		_, err := metrics.NewSource(d, metrics.Config{MaxRetries: -1}).Query(ctx, q)
 		if got := canary.Code(err); got != c.code {
 			t.Errorf("driver code %v: canary.Code = %v", c.code, got)
 		}
@@ -207,7 +207,7 @@ func TestSourceClassifies(t *testing.T) {
 	// An error that already has a code keeps it whatever ErrorCode says.
 	d := newScripted(nil)
 	d.errs, d.code = []error{fmt.Errorf("wrapped: %w", metrics.ErrNoData)}, canary.Unavailable
-	if _, err := metrics.NewSource(d, metrics.Options{}).Query(ctx, q); canary.Code(err) != canary.NotFound {
+	if _, err := metrics.NewSource(d, metrics.Config{}).Query(ctx, q); canary.Code(err) != canary.NotFound {
 		t.Errorf("a coded error was reclassified: %v (%v)", err, canary.Code(err))
 	}
 }
@@ -222,7 +222,7 @@ func TestSourceRateBudget(t *testing.T) {
 		d := newScripted(map[string][]metrics.Series{"x": one(4, 1)})
 		d.errs = []error{&throttled{7 * time.Second}, &throttled{2 * time.Second}}
 		var slept []time.Duration
-		r, err := metrics.NewSource(d, metrics.Options{Sleep: record(&slept)}).Query(ctx, q)
+		r, err := metrics.NewSource(d, metrics.Config{Sleep: record(&slept)}).Query(ctx, q)
 		if err != nil || r.Value != 4 {
 			t.Fatalf("Query = (%+v, %v), want 4 after two waits", r, err)
 		}
@@ -235,7 +235,7 @@ func TestSourceRateBudget(t *testing.T) {
 		d.code = canary.RateLimited
 		d.errs = []error{&native{429}, &native{429}, &native{429}, &native{429}}
 		var slept []time.Duration
-		_, err := metrics.NewSource(d, metrics.Options{Sleep: record(&slept)}).Query(ctx, q)
+		_, err := metrics.NewSource(d, metrics.Config{Sleep: record(&slept)}).Query(ctx, q)
 		if !errors.Is(err, metrics.ErrRateLimited) || canary.Code(err) != canary.RateLimited {
 			t.Fatalf("err = %v, want ErrRateLimited", err)
 		}
@@ -251,7 +251,7 @@ func TestSourceRateBudget(t *testing.T) {
 		d := newScripted(nil)
 		d.errs = []error{&throttled{}, &throttled{}, &throttled{}, &throttled{}}
 		var slept []time.Duration
-		_, err := metrics.NewSource(d, metrics.Options{Sleep: record(&slept)}).Query(ctx, q)
+		_, err := metrics.NewSource(d, metrics.Config{Sleep: record(&slept)}).Query(ctx, q)
 		if !errors.Is(err, metrics.ErrRateLimited) {
 			t.Fatalf("err = %v, want ErrRateLimited", err)
 		}
@@ -263,15 +263,15 @@ func TestSourceRateBudget(t *testing.T) {
 	t.Run("GivesUp", func(t *testing.T) {
 		for _, c := range []struct {
 			name     string
-			o        metrics.Options
+			o        metrics.Config
 			deadline bool
 		}{
-			{"NoRetries", metrics.Options{MaxRetries: -1}, false},
-			{"WaitTooLong", metrics.Options{MaxWait: 5 * time.Second}, false},
-			{"NegativeMaxWait", metrics.Options{MaxWait: -1}, false},
+			{"NoRetries", metrics.Config{MaxRetries: -1}, false},
+			{"WaitTooLong", metrics.Config{MaxWait: 5 * time.Second}, false},
+			{"NegativeMaxWait", metrics.Config{MaxWait: -1}, false},
 			// The deadline is an hour away by the real clock and 3 s away
 			// by the Source's: only the Source's clock decides.
-			{"PastDeadline", metrics.Options{Now: func() time.Time { return time.Now().Add(time.Hour - 3*time.Second) }}, true},
+			{"PastDeadline", metrics.Config{Now: func() time.Time { return time.Now().Add(time.Hour - 3*time.Second) }}, true},
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				d := newScripted(map[string][]metrics.Series{"x": one(4, 1)})
@@ -300,7 +300,7 @@ func TestSourceRateBudget(t *testing.T) {
 		d.errs = []error{&throttled{time.Second}}
 		cx, cancel := context.WithCancel(ctx)
 		sleep := func(ctx context.Context, _ time.Duration) error { cancel(); return ctx.Err() }
-		_, err := metrics.NewSource(d, metrics.Options{Sleep: sleep}).Query(cx, q)
+		_, err := metrics.NewSource(d, metrics.Config{Sleep: sleep}).Query(cx, q)
 		if !errors.Is(err, context.Canceled) || d.calls != 1 {
 			t.Errorf("err = %v after %d calls, want context.Canceled after one", err, d.calls)
 		}
@@ -315,14 +315,14 @@ func TestSourceRange(t *testing.T) {
 	// errors.ErrUnsupported, and the Source asks one instant a point.
 	t.Run("RangerDeclines", func(t *testing.T) {
 		d := declining{newScripted(map[string][]metrics.Series{"x": one(2, 5)})}
-		got, err := metrics.NewSource(d, metrics.Options{}).Range(ctx, q)
+		got, err := metrics.NewSource(d, metrics.Config{}).Range(ctx, q)
 		if err != nil || len(got) != 5 || got[4].Value != 2 || got[4].Count != 5 || d.ranges != 1 || d.calls != 5 {
 			t.Errorf("Range = (%+v, %v) after %d range and %d instant requests, want 5 points from 5 instant queries", got, err, d.ranges, d.calls)
 		}
 	})
 	t.Run("Ranger", func(t *testing.T) {
 		d := ranging{newScripted(map[string][]metrics.Series{"x": {{Points: pts}}, "two": {{Labels: "{a}"}, {Labels: "{b}"}}, "none": {{}}})}
-		s := metrics.NewSource(d, metrics.Options{})
+		s := metrics.NewSource(d, metrics.Config{})
 		got, err := s.Range(ctx, q)
 		if err != nil || len(got) != 2 || got[0].Value != 1 || got[1].Value != 3 || got[1].Count != 9 || d.ranges != 1 || d.calls != 0 {
 			t.Errorf("Range = (%+v, %v) in %d range and %d instant requests, want two points in one range request", got, err, d.ranges, d.calls)
@@ -340,13 +340,13 @@ func TestSourceRange(t *testing.T) {
 	t.Run("Fallback", func(t *testing.T) {
 		// One instant query per point; the driver answers by the window's end.
 		d := &byEnd{values: map[time.Time]float64{end: 1, end.Add(time.Minute): math.NaN(), end.Add(3 * time.Minute): 4}}
-		got, err := metrics.NewSource(d, metrics.Options{}).Range(ctx, q)
+		got, err := metrics.NewSource(d, metrics.Config{}).Range(ctx, q)
 		want := []metrics.Point{{Time: end, Value: 1, Count: 1}, {Time: end.Add(3 * time.Minute), Value: 4, Count: 1}}
 		if err != nil || fmt.Sprint(got) != fmt.Sprint(want) || d.calls != 5 {
 			t.Errorf("Range = (%v, %v) in %d queries, want %v in 5", got, err, d.calls, want)
 		}
 		d.values = nil
-		if _, err := metrics.NewSource(d, metrics.Options{}).Range(ctx, q); !errors.Is(err, metrics.ErrNoData) {
+		if _, err := metrics.NewSource(d, metrics.Config{}).Range(ctx, q); !errors.Is(err, metrics.ErrNoData) {
 			t.Errorf("no point at all: %v, want ErrNoData", err)
 		}
 	})
@@ -369,7 +369,7 @@ func (d *byEnd) Instant(_ context.Context, q metrics.Query) ([]metrics.Series, e
 func (d *byEnd) ErrorCode(error) canary.ErrorCode { return canary.Unknown }
 
 func TestSourceRender(t *testing.T) {
-	s := metrics.NewSource(newScripted(nil), metrics.Options{Name: "prometheus", Dialect: metrics.PromQL})
+	s := metrics.NewSource(newScripted(nil), metrics.Config{Name: "prometheus", Dialect: metrics.PromQL})
 	nrql := metrics.MustParse(metrics.NRQL, "n", `SELECT count(*) FROM T WHERE v = '{{version}}'`)
 	if _, err := s.Render(nrql, metrics.Vars{Version: "v1"}); !errors.Is(err, canary.ErrInvalid) {
 		t.Errorf("Render of an NRQL template = %v, want ErrInvalid", err)
@@ -393,7 +393,7 @@ func TestConformanceOfAScriptedDriver(t *testing.T) {
 			"several": {{Labels: "{a}"}, {Labels: "{b}"}},
 		})
 		return metricstest.Fixture{
-			Source: metrics.NewSource(d, metrics.Options{}),
+			Source: metrics.NewSource(d, metrics.Config{}),
 			Value:  q("value"), Want: 0.015, Tolerance: 1e-12,
 			Empty: q("empty"), NaN: q("nan"), Several: q("several"),
 			Range: metrics.RangeQuery{Text: "value", Window: time.Minute, Start: end.Add(-5 * time.Minute), End: end, Step: time.Minute},

@@ -151,7 +151,7 @@ func TestEveryDecisionValidForEachService(t *testing.T) {
 	defer ts.Close()
 	defer hs.Close()
 	key := []byte("0123456789abcdef0123456789abcdef-notify")
-	signer, _ := trigger.NewHMAC(key, 0, 0)
+	signer, _ := trigger.NewHMAC(trigger.HMACConfig{Key: key})
 	clk := &clock{now: t0}
 	var trail []rollback.Event
 	n, err := notify.New(notify.Config{
@@ -190,7 +190,7 @@ func TestEveryDecisionValidForEachService(t *testing.T) {
 			t.Errorf("webhook message %d: %+v", i, m)
 		}
 		// The receiver side of trigger verifies the signature.
-		v, _ := trigger.NewHMAC(key, 0, 0)
+		v, _ := trigger.NewHMAC(trigger.HMACConfig{Key: key})
 		req := httptest.NewRequest(http.MethodPost, "/hook", strings.NewReader(string(b)))
 		req.Header = hook.hdrs[i]
 		if err := v.Authenticate(req, b, clk.Now()); err != nil {

@@ -388,7 +388,7 @@ func (an Analyzer) build(f string, names map[string]bool) (analysis.Analyzer, er
 }
 
 // RouterFactory builds the router the file's router block describes.
-type RouterFactory func(ctx context.Context, r Router) (rollback.Splitter, error)
+type RouterFactory func(ctx context.Context, r Routing) (rollback.Splitter, error)
 
 // ProviderFactory builds the metrics provider the file's provider block
 // describes; router is the router just built (the httpsplit router is its

@@ -220,6 +220,8 @@ func bound(v any, path string, depth int, nodes *int) error {
 var deprecated = map[reflect.Type]map[string]string{
 	reflect.TypeFor[Plan]():   {"steps": "stages", "stepWeight": "stageWeight"},
 	reflect.TypeFor[Policy](): {"passesPerStep": "passesPerStage"},
+	// an Istio destination's pod label value is not a version (issue 23)
+	reflect.TypeFor[Destination](): {"version": "labelValue"},
 }
 
 // walker checks a decoded tree and collects the warnings it gives.

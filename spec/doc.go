@@ -11,8 +11,9 @@
 // does not parse or is implausible, and a document beyond MaxSize,
 // MaxNodes or MaxDepth are each a *canary.FieldError naming the field as
 // written in the file ("plan.stages[2].weight"). A rollout's stages are
-// "stages" in a file; the older "steps", "stepWeight" and "passesPerStep"
-// are still read, and Rollout.Warnings says so for the caller to show (an
+// "stages" in a file; the older "steps", "stepWeight" and "passesPerStep",
+// and an Istio destination's "version" (now "labelValue", the value of the
+// pod label that selects the subset's pods), are still read, and Rollout.Warnings says so for the caller to show (an
 // old key given beside its new one is a warning when both hold the same
 // value, and a FieldError naming both when they differ).
 // DecodeValue does the same for a rollout another format (YAML) has read,

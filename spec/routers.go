@@ -21,7 +21,7 @@ var SMIVersions = []string{"v1alpha2", "v1alpha3", "v1alpha4"}
 var GatewayImplementations = []string{"", "linkerd", "vpc-lattice"}
 
 // count is how many of the router block's fields are set.
-func (r Router) count() int {
+func (r Routing) count() int {
 	n := 0
 	for _, set := range []bool{r.HTTPSplit != nil, r.Istio != nil, r.GatewayAPI != nil, r.AppMesh != nil,
 		r.ReplicaRatio != nil, r.SMI != nil, r.ALB != nil} {
@@ -36,7 +36,7 @@ func (r Router) count() int {
 // know: the count over every router, the routers replicaRatio, smi and
 // alb, and gatewayapi.implementation. handled is false when the older
 // switch is to check the (single, older) router that is set.
-func (r Router) validateRouters() (handled bool, err error) {
+func (r Routing) validateRouters() (handled bool, err error) {
 	if n := r.count(); n != 1 {
 		return true, canary.Invalid("router", nil, "must set exactly one of %s (%d set)", strings.Join(routerKeys, ", "), n)
 	}

@@ -1,6 +1,7 @@
 package spec_test
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -44,21 +45,21 @@ func TestNewRoutersDecodeAndValidate(t *testing.T) {
 		key   string
 		value map[string]any
 		kind  string
-		check func(spec.Router) bool
+		check func(spec.Routing) bool
 	}{
-		{"replicaRatio", goodReplicaRatio(), "replicaRatio", func(r spec.Router) bool {
+		{"replicaRatio", goodReplicaRatio(), "replicaRatio", func(r spec.Routing) bool {
 			return r.ReplicaRatio.Replicas == 5 && r.ReplicaRatio.CanaryDeployment == "checkout-canary"
 		}},
-		{"smi", goodSMI(), "smi", func(r spec.Router) bool {
+		{"smi", goodSMI(), "smi", func(r spec.Routing) bool {
 			return r.SMI.TrafficSplit == "checkout" && r.SMI.APIVersion == ""
 		}},
-		{"alb", goodALB(), "alb", func(r spec.Router) bool {
+		{"alb", goodALB(), "alb", func(r spec.Routing) bool {
 			return r.ALB.ServicePort == 80 && r.ALB.ActionName == "checkout-split"
 		}},
-		{"gatewayapi", func() map[string]any { g := goodGateway(); g["implementation"] = "linkerd"; return g }(), "gatewayapi", func(r spec.Router) bool {
+		{"gatewayapi", func() map[string]any { g := goodGateway(); g["implementation"] = "linkerd"; return g }(), "gatewayapi", func(r spec.Routing) bool {
 			return r.GatewayAPI.Implementation == "linkerd"
 		}},
-		{"gatewayapi", func() map[string]any { g := goodGateway(); g["implementation"] = "vpc-lattice"; return g }(), "gatewayapi", func(r spec.Router) bool {
+		{"gatewayapi", func() map[string]any { g := goodGateway(); g["implementation"] = "vpc-lattice"; return g }(), "gatewayapi", func(r spec.Routing) bool {
 			return r.GatewayAPI.Implementation == "vpc-lattice"
 		}},
 	} {
@@ -163,4 +164,42 @@ func TestRouterCountCoversEveryRouter(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestIstioLabelValueKey is issue 23 item 5: an Istio destination's pod
+// label value is written labelValue; the old key version is still read,
+// with a warning, and beside labelValue with another value is an error
+// naming both.
+func TestIstioLabelValueKey(t *testing.T) {
+	istio := func(stable map[string]any) map[string]any {
+		return map[string]any{"namespace": "shop", "virtualService": "checkout",
+			"stable": stable, "canary": map[string]any{"host": "checkout", "subset": "canary", "labelValue": "v2"}}
+	}
+	ro, err := decode(t, withRouter(t, "istio", istio(map[string]any{"host": "checkout", "subset": "stable", "labelValue": "v1"})))
+	if err != nil || ro.Router.Istio.Stable.LabelValue != "v1" || ro.Router.Istio.Canary.LabelValue != "v2" || len(ro.Warnings()) != 0 {
+		t.Fatalf("labelValue: %+v, %v, warnings %q", ro, err, ro.Warnings())
+	}
+	ro, err = decode(t, withRouter(t, "istio", istio(map[string]any{"host": "checkout", "subset": "stable", "version": "v1"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ro.Router.Istio.Stable.LabelValue != "v1" {
+		t.Errorf("version read as %+v", ro.Router.Istio.Stable)
+	}
+	if w := ro.Warnings(); len(w) != 1 || w[0] != "router.istio.stable.version is deprecated; write labelValue (read as router.istio.stable.labelValue)" {
+		t.Errorf("warnings %q", w)
+	}
+	out, _ := json.Marshal(ro)
+	if !strings.Contains(string(out), `"labelValue":"v1"`) || strings.Contains(string(out), `"version":"v1"`) {
+		t.Errorf("written back as %s; want labelValue", out)
+	}
+	ro, err = decode(t, withRouter(t, "istio", istio(map[string]any{"host": "checkout", "version": "v1", "labelValue": "v1"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := ro.Warnings(); len(w) != 1 || w[0] != "router.istio.stable.version is deprecated and repeats router.istio.stable.labelValue; drop it" {
+		t.Errorf("warnings %q", w)
+	}
+	_, err = decode(t, withRouter(t, "istio", istio(map[string]any{"host": "checkout", "version": "v1", "labelValue": "v3"})))
+	fieldErr(t, err, "router.istio.stable.version", "is the old name of router.istio.stable.labelValue, which is given too with another value; give only labelValue")
 }

@@ -62,7 +62,7 @@ type AlarmTag struct {
 	Value string `json:"value"`
 }
 
-// TagMap returns the tags as a map, as cloudwatch.AlarmConfig.Tags takes
+// TagMap returns the tags as a map, as cloudwatch.AlarmsConfig.Tags takes
 // them.
 func (a *Alarms) TagMap() map[string]string {
 	if len(a.Tags) == 0 {
@@ -385,7 +385,7 @@ func (ro *Rollout) Notifier(next rollback.Sink, getenv func(string) string, read
 			if err != nil {
 				return nil, canary.Invalid(f+".keyFile", n.KeyFile, "cannot be read: %v", err)
 			}
-			signer, err := trigger.NewHMAC([]byte(strings.TrimSpace(string(key))), 0, 0)
+			signer, err := trigger.NewHMAC(trigger.HMACConfig{Key: []byte(strings.TrimSpace(string(key)))})
 			if err != nil {
 				return nil, canary.Invalid(f+".keyFile", n.KeyFile, "%v", err)
 			}

@@ -56,9 +56,9 @@ type Rollout struct {
 	Kind       string `json:"kind,omitempty"`
 	// Name identifies the rollout (and keys it in a store): lower-case
 	// letters, digits, '-' and '.'. Required.
-	Name   string `json:"name"`
-	Target Target `json:"target"`
-	Router Router `json:"router"`
+	Name   string  `json:"name"`
+	Target Target  `json:"target"`
+	Router Routing `json:"router"`
 	// Provider answers the metrics' queries. Required when Metrics is not
 	// empty.
 	Provider *Provider `json:"provider,omitempty"`
@@ -114,8 +114,13 @@ type Workload struct {
 	Version  string `json:"version,omitempty"`
 }
 
-// Router says how traffic is split. Exactly one field is set.
-type Router struct {
+// Routing is the rollout file's router section: which router splits the
+// traffic, and its settings. Exactly one field is set. (The Go type is
+// not called Router: [github.com/meshcanary/canary/traffic.Router] is the
+// portable type these settings build, and
+// [github.com/meshcanary/canary/rollback.Splitter] what a Rollout needs of
+// it.)
+type Routing struct {
 	HTTPSplit  *HTTPSplit  `json:"httpsplit,omitempty"`
 	Istio      *Istio      `json:"istio,omitempty"`
 	GatewayAPI *GatewayAPI `json:"gatewayapi,omitempty"`
@@ -134,7 +139,7 @@ type Router struct {
 // Kind returns the name of the router that is set ("httpsplit", "istio",
 // "gatewayapi", "appmesh", "replicaRatio", "smi", "alb"), or "" when none
 // is.
-func (r Router) Kind() string {
+func (r Routing) Kind() string {
 	switch {
 	case r.HTTPSplit != nil:
 		return "httpsplit"
@@ -182,9 +187,12 @@ type Istio struct {
 
 // Destination is one version's Istio destination.
 type Destination struct {
-	Host    string `json:"host"`
-	Subset  string `json:"subset,omitempty"`
-	Version string `json:"version,omitempty"`
+	Host   string `json:"host"`
+	Subset string `json:"subset,omitempty"`
+	// LabelValue is the value of the pod label that selects this
+	// version's pods for its subset (istio.Destination.LabelValue). The
+	// key was version before, which is still read with a warning.
+	LabelValue string `json:"labelValue,omitempty"`
 }
 
 // GatewayAPI is an HTTPRoute router (providers/gatewayapi).

@@ -85,7 +85,7 @@ func TestGoodRolloutBuilds(t *testing.T) {
 	router := fake.NewRouter()
 	prov := fake.NewProvider(router)
 	cfg, err := ro.Build(context.Background(), spec.Factories{
-		Router:   func(context.Context, spec.Router) (rollback.Splitter, error) { return router, nil },
+		Router:   func(context.Context, spec.Routing) (rollback.Splitter, error) { return router, nil },
 		Provider: func(context.Context, spec.Provider, rollback.Splitter) (metrics.Provider, error) { return prov, nil },
 	})
 	if err != nil {

@@ -213,7 +213,7 @@ func TestAlertmanagerRefuses(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var auth trigger.Authenticator = trigger.Bearer{Token: token}
-			h, _ := trigger.NewHMAC(key, 0, 0)
+			h, _ := trigger.NewHMAC(trigger.HMACConfig{Key: key})
 			if c.hmac {
 				auth = h
 			}
@@ -246,7 +246,7 @@ func TestAlertmanagerRefuses(t *testing.T) {
 }
 
 func TestAlertmanagerReplayRefused(t *testing.T) {
-	h, err := trigger.NewHMAC([]byte("0123456789abcdef0123456789abcdef-hmac-key"), 0, 0)
+	h, err := trigger.NewHMAC(trigger.HMACConfig{Key: []byte("0123456789abcdef0123456789abcdef-hmac-key")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,10 +68,10 @@ const (
 	HeaderSignature = "X-Canary-Signature" // "v1=" + hex HMAC-SHA256
 )
 
-// DefaultWindow is the zero [HMAC] Window.
+// DefaultWindow is the zero [HMACConfig] Window.
 const DefaultWindow = 5 * time.Minute
 
-// DefaultMaxNonces is the zero [HMAC] MaxNonces.
+// DefaultMaxNonces is the zero [HMACConfig] MaxNonces.
 const DefaultMaxNonces = 100000
 
 // HMAC accepts requests signed with a shared key, for senders that can
@@ -81,11 +81,11 @@ const DefaultMaxNonces = 100000
 //	X-Canary-Signature: v1=hex(HMAC-SHA256(Key, timestamp + "\n" + nonce + "\n" + body))
 //
 // with the timestamp (Unix seconds) and the nonce in their own headers. A
-// request whose timestamp is more than Window from now, or whose nonce was
-// already accepted within the window, is refused; the nonces are held in
-// memory for the window, at most MaxNonces of them (then new requests are
-// refused until old nonces expire, rather than forgetting one that could
-// be replayed). Build it with [NewHMAC].
+// request whose timestamp is more than the [HMACConfig] Window from now,
+// or whose nonce was already accepted within the window, is refused; the
+// nonces are held in memory for the window, at most MaxNonces of them
+// (then new requests are refused until old nonces expire, rather than
+// forgetting one that could be replayed). Build it with [NewHMAC].
 type HMAC struct {
 	key       []byte
 	window    time.Duration
@@ -95,22 +95,39 @@ type HMAC struct {
 	nonces map[string]time.Time // nonce → its timestamp
 }
 
-// NewHMAC returns an HMAC authenticator. key must be at least 32 bytes;
-// window zero means [DefaultWindow], maxNonces zero [DefaultMaxNonces].
-func NewHMAC(key []byte, window time.Duration, maxNonces int) (*HMAC, error) {
-	if len(key) < 32 {
-		return nil, canary.Invalid("HMAC.Key", fmt.Sprintf("%d bytes", len(key)), "must be at least 32 bytes")
+// HMACConfig configures an [HMAC]. Key is required; Window and MaxNonces
+// default when zero.
+type HMACConfig struct {
+	// Key is the shared key, at least 32 bytes. NewHMAC copies it.
+	Key []byte
+	// Window is how far a request's timestamp may be from now, either way,
+	// and how long its nonce is remembered; zero means [DefaultWindow].
+	Window time.Duration
+	// MaxNonces is how many nonces are held at most; zero means
+	// [DefaultMaxNonces].
+	MaxNonces int
+}
+
+// NewHMAC returns an HMAC authenticator. A short key or a negative Window
+// or MaxNonces is a [*canary.FieldError] naming the HMACConfig field.
+func NewHMAC(cfg HMACConfig) (*HMAC, error) {
+	if len(cfg.Key) < 32 {
+		return nil, canary.Invalid("HMACConfig.Key", fmt.Sprintf("%d bytes", len(cfg.Key)), "must be at least 32 bytes")
 	}
-	if window < 0 || maxNonces < 0 {
-		return nil, canary.Invalid("HMAC.Window", window, "must not be negative")
+	if cfg.Window < 0 {
+		return nil, canary.Invalid("HMACConfig.Window", cfg.Window, "must not be negative")
 	}
+	if cfg.MaxNonces < 0 {
+		return nil, canary.Invalid("HMACConfig.MaxNonces", cfg.MaxNonces, "must not be negative")
+	}
+	window, maxNonces := cfg.Window, cfg.MaxNonces
 	if window == 0 {
 		window = DefaultWindow
 	}
 	if maxNonces == 0 {
 		maxNonces = DefaultMaxNonces
 	}
-	return &HMAC{key: append([]byte(nil), key...), window: window, maxNonces: maxNonces, nonces: map[string]time.Time{}}, nil
+	return &HMAC{key: append([]byte(nil), cfg.Key...), window: window, maxNonces: maxNonces, nonces: map[string]time.Time{}}, nil
 }
 
 // Sign returns the signature header value for body sent at ts with nonce.

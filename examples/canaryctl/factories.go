@@ -60,7 +60,7 @@ func (r *resources) factories() spec.Factories {
 	return spec.Factories{Lookup: lookup, Router: r.router, Provider: r.provider}
 }
 
-func (r *resources) router(_ context.Context, rs spec.Router) (rollback.Splitter, error) {
+func (r *resources) router(_ context.Context, rs spec.Routing) (rollback.Splitter, error) {
 	switch {
 	case rs.HTTPSplit != nil:
 		h := rs.HTTPSplit
@@ -100,7 +100,7 @@ func (r *resources) router(_ context.Context, rs spec.Router) (rollback.Splitter
 // rollout file: replicaRatio (no traffic router: the share of ready
 // pods), smi (an SMI TrafficSplit) and alb (the AWS Load Balancer
 // Controller's action on an Ingress). ok is false for any other router.
-func moreKubeRouters(rs spec.Router) (_ rollback.Splitter, ok bool, _ error) {
+func moreKubeRouters(rs spec.Routing) (_ rollback.Splitter, ok bool, _ error) {
 	var file string
 	switch {
 	case rs.ReplicaRatio != nil:

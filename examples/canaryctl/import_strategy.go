@@ -121,7 +121,7 @@ type carries struct {
 	preview, mirror, affinity    bool
 }
 
-func routerCarries(r spec.Router) (string, carries) {
+func routerCarries(r spec.Routing) (string, carries) {
 	all := carries{true, true, true, true, true, true, true}
 	switch {
 	case r.HTTPSplit != nil:

@@ -45,7 +45,7 @@ func kubeconfig(file string) (*rest.Config, error) {
 
 // kubeRouter builds the Kubernetes routers (providers/istio, gatewayapi,
 // appmesh) from the rollout file's options.
-func kubeRouter(rs spec.Router) (rollback.Splitter, error) {
+func kubeRouter(rs spec.Routing) (rollback.Splitter, error) {
 	switch {
 	case rs.Istio != nil:
 		i := rs.Istio
@@ -58,8 +58,8 @@ func kubeRouter(rs spec.Router) (rollback.Splitter, error) {
 			return nil, err
 		}
 		return istio.New(c, istio.Config{Namespace: i.Namespace, VirtualService: i.VirtualService, Route: i.Route,
-			Stable:    istio.Destination{Host: i.Stable.Host, Subset: i.Stable.Subset, LabelValue: i.Stable.Version},
-			Canary:    istio.Destination{Host: i.Canary.Host, Subset: i.Canary.Subset, LabelValue: i.Canary.Version},
+			Stable:    istio.Destination{Host: i.Stable.Host, Subset: i.Stable.Subset, LabelValue: i.Stable.LabelValue},
+			Canary:    istio.Destination{Host: i.Canary.Host, Subset: i.Canary.Subset, LabelValue: i.Canary.LabelValue},
 			TestRoute: i.TestRoute, DestinationRule: i.DestinationRule, CreateSubsets: i.CreateSubsets})
 	case rs.GatewayAPI != nil:
 		g := rs.GatewayAPI

@@ -147,7 +147,7 @@ func cmdServe(e env, args []string) error {
 		if err != nil {
 			return usageErr(err)
 		}
-		h, err := trigger.NewHMAC(key, 0, 0)
+		h, err := trigger.NewHMAC(trigger.HMACConfig{Key: key})
 		if err != nil {
 			return usageErr(err)
 		}

@@ -148,7 +148,7 @@ func newAlarms(ctx context.Context, a *spec.Alarms, loc *time.Location) (*cloudw
 	if cfg.Region == "" {
 		return nil, canary.Invalid("signals.alarms.region", nil, "no AWS region: give it here, or set AWS_REGION or a profile's region")
 	}
-	return cloudwatch.NewAlarms(ctx, cloudwatch.AlarmConfig{AWS: &cfg, Names: a.Names, Tags: a.TagMap(), For: a.For.D(), Location: loc})
+	return cloudwatch.NewAlarms(ctx, cloudwatch.AlarmsConfig{AWS: &cfg, Names: a.Names, Tags: a.TagMap(), For: a.For.D(), Location: loc})
 }
 
 // attach makes w act on the driver's rollout, with its ledger in st.

@@ -39,7 +39,7 @@ func TestRunSignals(t *testing.T) {
 	if err := os.WriteFile(keyFile, key, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	verifier, _ := trigger.NewHMAC(key, 0, 0)
+	verifier, _ := trigger.NewHMAC(trigger.HMACConfig{Key: key})
 	var mu sync.Mutex
 	var messages []notify.Message
 	var badSig int

@@ -420,7 +420,7 @@ func (c *Controller) config(ro *Rollout, p *parsed, ref *corev1.ObjectReference)
 	if err != nil {
 		return rollback.Config{}, err
 	}
-	scaler, err := kubernetes.NewDeployments(c.o.Kube, ro.Namespace, ro.Spec.Stable.Deployment, ro.Spec.Canary.Deployment)
+	scaler, err := kubernetes.NewDeployments(c.o.Kube, kubernetes.DeploymentsConfig{Namespace: ro.Namespace, Stable: ro.Spec.Stable.Deployment, Canary: ro.Spec.Canary.Deployment})
 	if err != nil {
 		return rollback.Config{}, err
 	}

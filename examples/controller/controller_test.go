@@ -270,7 +270,7 @@ func TestPartitionedDriverFenced(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		scaler, err := kubernetes.NewDeployments(f.kc, f.ns, "split", "split-canary")
+		scaler, err := kubernetes.NewDeployments(f.kc, kubernetes.DeploymentsConfig{Namespace: f.ns, Stable: "split", Canary: "split-canary"})
 		if err != nil {
 			t.Fatal(err)
 		}

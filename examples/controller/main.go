@@ -178,7 +178,7 @@ func alertAuth(tokenFile, keyFile string) (trigger.Authenticator, error) {
 	if tokenFile != "" {
 		return trigger.Bearer{Token: secret}, nil
 	}
-	h, err := trigger.NewHMAC([]byte(secret), 0, 0)
+	h, err := trigger.NewHMAC(trigger.HMACConfig{Key: []byte(secret)})
 	if err != nil {
 		return nil, err
 	}

@@ -264,7 +264,7 @@ func (c *Controller) signals(ctx context.Context, ro *Rollout, cfg *rollback.Con
 				if err != nil {
 					return w, err
 				}
-				signer, err := trigger.NewHMAC([]byte(key), 0, 0)
+				signer, err := trigger.NewHMAC(trigger.HMACConfig{Key: []byte(key)})
 				if err != nil {
 					return w, canary.Invalid(nf+".keySecretRef", n.KeySecretRef.Name+"/"+n.KeySecretRef.Key, "must hold an HMAC key of at least 32 bytes (its value is not shown)")
 				}

@@ -69,7 +69,7 @@ type notifyServer struct {
 }
 
 func newNotifyServer(t *testing.T, path string, key []byte) *notifyServer {
-	auth, err := trigger.NewHMAC(key, 0, 0)
+	auth, err := trigger.NewHMAC(trigger.HMACConfig{Key: key})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,7 @@
 //	func TestConformance(t *testing.T) {
 //		metricstest.Run(t, func(ctx context.Context, t *testing.T) metricstest.Fixture {
 //			return metricstest.Fixture{
-//				Source: metrics.NewSource(newDriver(t), metrics.Options{Name: "mine"}),
+//				Source: metrics.NewSource(newDriver(t), metrics.Config{Name: "mine"}),
 //				Value:  valueQuery, Want: 0.015, Tolerance: 1e-9,
 //				Empty:  emptyQuery,
 //				Range:  rangeQuery,

@@ -18,21 +18,21 @@ import (
 	"github.com/meshcanary/canary/trigger"
 )
 
-// DefaultAlarmFor is the zero [AlarmConfig] For: an alarm must have been
+// DefaultAlarmFor is the zero [AlarmsConfig] For: an alarm must have been
 // in ALARM this long before it rolls the canary back. 60 s matches
 // CloudWatch's standard one-minute aggregation, the failure threshold
 // time the project's source material gives for 5xx alarms.
 const DefaultAlarmFor = 60 * time.Second
 
-// ErrAlarmMissing: an alarm named in AlarmConfig.Names does not exist (or
-// no alarm carries AlarmConfig.Tags). A missing alarm rolls nothing back:
+// ErrAlarmMissing: an alarm named in AlarmsConfig.Names does not exist (or
+// no alarm carries AlarmsConfig.Tags). A missing alarm rolls nothing back:
 // it is reported, so that a typo does not leave a rollout unguarded
 // unnoticed.
 var ErrAlarmMissing = errors.New("cloudwatch: alarm not found")
 
-// AlarmConfig configures Alarms. AWS and ClientOptions are as in
+// AlarmsConfig configures Alarms. AWS and ClientOptions are as in
 // [Config].
-type AlarmConfig struct {
+type AlarmsConfig struct {
 	AWS           *aws.Config
 	ClientOptions []func(*cloudwatch.Options)
 	// Names are the alarms watched, by name (metric or composite alarms).
@@ -65,7 +65,7 @@ type Alarm struct {
 // concurrent use.
 type Alarms struct {
 	client *cloudwatch.Client
-	cfg    AlarmConfig
+	cfg    AlarmsConfig
 
 	mu   sync.Mutex
 	tags map[string]cachedTags // ARN → tags
@@ -78,20 +78,20 @@ type cachedTags struct {
 }
 
 // NewAlarms returns an Alarms; it sends no request.
-func NewAlarms(ctx context.Context, c AlarmConfig) (*Alarms, error) {
+func NewAlarms(ctx context.Context, c AlarmsConfig) (*Alarms, error) {
 	switch {
 	case len(c.Names) == 0 && len(c.Tags) == 0:
-		return nil, canary.Invalid("AlarmConfig.Names", nil, "name at least one alarm, or set Tags")
+		return nil, canary.Invalid("AlarmsConfig.Names", nil, "name at least one alarm, or set Tags")
 	case len(c.Names) > 1000:
-		return nil, canary.Invalid("AlarmConfig.Names", len(c.Names), "must name at most 1,000 alarms")
+		return nil, canary.Invalid("AlarmsConfig.Names", len(c.Names), "must name at most 1,000 alarms")
 	case c.For < 0:
-		return nil, canary.Invalid("AlarmConfig.For", c.For, "must not be negative")
+		return nil, canary.Invalid("AlarmsConfig.For", c.For, "must not be negative")
 	case c.TagsTTL < 0:
-		return nil, canary.Invalid("AlarmConfig.TagsTTL", c.TagsTTL, "must not be negative")
+		return nil, canary.Invalid("AlarmsConfig.TagsTTL", c.TagsTTL, "must not be negative")
 	}
 	for i, n := range c.Names {
 		if n == "" || len(n) > 255 {
-			return nil, canary.Invalid(fmt.Sprintf("AlarmConfig.Names[%d]", i), n, "must be 1 to 255 characters")
+			return nil, canary.Invalid(fmt.Sprintf("AlarmsConfig.Names[%d]", i), n, "must be 1 to 255 characters")
 		}
 	}
 	if c.For == 0 {
@@ -110,7 +110,7 @@ func NewAlarms(ctx context.Context, c AlarmConfig) (*Alarms, error) {
 		}
 	}
 	if cfg.Region == "" {
-		return nil, canary.Invalid("AlarmConfig.AWS.Region", nil, "no region: set AWS_REGION, a profile's region, or AlarmConfig.AWS.Region")
+		return nil, canary.Invalid("AlarmsConfig.AWS.Region", nil, "no region: set AWS_REGION, a profile's region, or AlarmsConfig.AWS.Region")
 	}
 	opts := append([]func(*cloudwatch.Options){func(o *cloudwatch.Options) {
 		if cfg.Retryer == nil && cfg.RetryMaxAttempts == 0 {

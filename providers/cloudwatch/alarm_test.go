@@ -175,7 +175,7 @@ func contains(xs []string, x string) bool {
 	return false
 }
 
-func newAlarms(t *testing.T, s *alarmServer, c cloudwatch.AlarmConfig) *cloudwatch.Alarms {
+func newAlarms(t *testing.T, s *alarmServer, c cloudwatch.AlarmsConfig) *cloudwatch.Alarms {
 	t.Helper()
 	c.AWS = &aws.Config{
 		Region:       "eu-west-2",
@@ -201,7 +201,7 @@ func TestAlarmFiringAfterItsTime(t *testing.T) {
 	s := newAlarmServer(t)
 	s.set("checkout-5xx", "ALARM", alarmNow.Add(-59*time.Second))
 	s.set("checkout-latency", "OK", alarmNow.Add(-time.Hour))
-	a := newAlarms(t, s, cloudwatch.AlarmConfig{Names: []string{"checkout-5xx", "checkout-latency"}})
+	a := newAlarms(t, s, cloudwatch.AlarmsConfig{Names: []string{"checkout-5xx", "checkout-latency"}})
 	ctx := context.Background()
 	got, err := a.Firing(ctx, alarmNow)
 	if err != nil || len(got) != 0 {
@@ -221,7 +221,7 @@ func TestAlarmByTag(t *testing.T) {
 	s.set("a", "ALARM", alarmNow.Add(-2*time.Minute), tagRecord{"rollout", "checkout"}, tagRecord{"team", "pay"})
 	s.set("b", "ALARM", alarmNow.Add(-2*time.Minute), tagRecord{"rollout", "search"})
 	s.set("c", "INSUFFICIENT_DATA", alarmNow.Add(-2*time.Minute), tagRecord{"rollout", "checkout"})
-	a := newAlarms(t, s, cloudwatch.AlarmConfig{Tags: map[string]string{"rollout": "checkout"}})
+	a := newAlarms(t, s, cloudwatch.AlarmsConfig{Tags: map[string]string{"rollout": "checkout"}})
 	got, err := a.Firing(context.Background(), alarmNow)
 	if err != nil || len(got) != 1 || got[0].Name != "a" {
 		t.Fatalf("%+v, %v", got, err)
@@ -231,7 +231,7 @@ func TestAlarmByTag(t *testing.T) {
 	if _, err := a.Firing(context.Background(), alarmNow.Add(time.Minute)); err != nil || s.calls["ListTagsForResource"] != tagsCalls {
 		t.Fatalf("tags read again within the TTL: %v", err)
 	}
-	b := newAlarms(t, s, cloudwatch.AlarmConfig{Tags: map[string]string{"rollout": "nothing"}})
+	b := newAlarms(t, s, cloudwatch.AlarmsConfig{Tags: map[string]string{"rollout": "nothing"}})
 	if _, err := b.Firing(context.Background(), alarmNow); !errors.Is(err, cloudwatch.ErrAlarmMissing) {
 		t.Fatalf("no alarm with the tags: %v", err)
 	}
@@ -240,7 +240,7 @@ func TestAlarmByTag(t *testing.T) {
 func TestAlarmMissingAndThrottled(t *testing.T) {
 	s := newAlarmServer(t)
 	s.set("checkout-5xx", "ALARM", alarmNow.Add(-time.Hour))
-	a := newAlarms(t, s, cloudwatch.AlarmConfig{Names: []string{"checkout-5xx", "chekout-typo"}})
+	a := newAlarms(t, s, cloudwatch.AlarmsConfig{Names: []string{"checkout-5xx", "chekout-typo"}})
 	got, err := a.Firing(context.Background(), alarmNow)
 	if !errors.Is(err, cloudwatch.ErrAlarmMissing) || !strings.Contains(err.Error(), "chekout-typo") || len(got) != 1 {
 		t.Fatalf("%+v, %v", got, err)
@@ -249,7 +249,7 @@ func TestAlarmMissingAndThrottled(t *testing.T) {
 	s.mu.Lock()
 	s.throttle = 2
 	s.mu.Unlock()
-	a = newAlarms(t, s, cloudwatch.AlarmConfig{Names: []string{"checkout-5xx"}})
+	a = newAlarms(t, s, cloudwatch.AlarmsConfig{Names: []string{"checkout-5xx"}})
 	if got, err := a.Firing(context.Background(), alarmNow); err != nil || len(got) != 1 {
 		t.Fatalf("after throttling: %+v, %v", got, err)
 	}
@@ -272,7 +272,7 @@ func TestAlarmRollsBackOnce(t *testing.T) {
 	testAlarmRollsBackOnce(t, nil, "in ALARM since 28/11/2026 09:58:30 GMT")
 }
 
-// The time in the reason is in AlarmConfig.Location.
+// The time in the reason is in AlarmsConfig.Location.
 func TestAlarmReasonInLocation(t *testing.T) {
 	tokyo, err := time.LoadLocation("Asia/Tokyo")
 	if err != nil {
@@ -285,7 +285,7 @@ func testAlarmRollsBackOnce(t *testing.T, loc *time.Location, wantSince string) 
 	s := newAlarmServer(t)
 	since := alarmNow.Add(-90 * time.Second)
 	s.set("checkout-5xx", "ALARM", since)
-	a := newAlarms(t, s, cloudwatch.AlarmConfig{Names: []string{"checkout-5xx"}, Location: loc})
+	a := newAlarms(t, s, cloudwatch.AlarmsConfig{Names: []string{"checkout-5xx"}, Location: loc})
 
 	router := fake.NewRouter()
 	p := fake.NewProvider(router)
@@ -340,7 +340,7 @@ func testAlarmRollsBackOnce(t *testing.T, loc *time.Location, wantSince string) 
 }
 
 func TestNewAlarmsRefusesBadConfig(t *testing.T) {
-	for _, c := range []cloudwatch.AlarmConfig{
+	for _, c := range []cloudwatch.AlarmsConfig{
 		{},
 		{Names: []string{""}},
 		{Names: []string{"a"}, For: -time.Second},

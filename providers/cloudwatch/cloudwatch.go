@@ -134,7 +134,7 @@ func New(ctx context.Context, c Config) (*Provider, error) {
 	// The SDK's retryer already retried throttling: the Source does not.
 	// The driver checks the window against the metric's period itself
 	// (a query's own MetricStat.Period may be longer than Config.Period).
-	so := metrics.Options{Name: "cloudwatch", MaxRetries: -1}
+	so := metrics.Config{Name: "cloudwatch", MaxRetries: -1}
 	return &Provider{src: metrics.NewSource(d, so), d: d}, nil
 }
 

@@ -30,7 +30,7 @@ func TestSeveralResultsAreSeveralSeries(t *testing.T) {
 	if err != nil || len(series) != 2 || series[0].Labels != "{tg-a}" || series[1].Labels != "{tg-b}" {
 		t.Fatalf("read = %v, %v; want the two series {tg-a} and {tg-b}", series, err)
 	}
-	src := metrics.NewSource(driverFunc(func() ([]metrics.Series, error) { return read(out, spec, start, end) }), metrics.Options{Name: "cloudwatch"})
+	src := metrics.NewSource(driverFunc(func() ([]metrics.Series, error) { return read(out, spec, start, end) }), metrics.Config{Name: "cloudwatch"})
 	if _, err := src.Query(t.Context(), metrics.Query{Text: "q", Window: 5 * time.Minute, End: end}); !errors.Is(err, metrics.ErrSeveralSeries) {
 		t.Errorf("Query = %v, want metrics.ErrSeveralSeries", err)
 	}

@@ -221,7 +221,7 @@ func New(cfg Config) (*Provider, error) {
 	}
 	conf.RetryConfiguration.EnableRetry = false // 429s are retried by the Source, within its budget
 	d.api = datadogV2.NewMetricsApi(datadog.NewAPIClient(conf))
-	opts := metrics.Options{Name: "datadog", Dialect: metrics.Datadog, Resolution: d.resolution,
+	opts := metrics.Config{Name: "datadog", Dialect: metrics.Datadog, Resolution: d.resolution,
 		MaxRetries: maxRetries, MaxWait: maxWait, Logger: cfg.Logger}
 	return &Provider{src: metrics.NewSource(d, opts), d: d}, nil
 }

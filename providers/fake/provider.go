@@ -78,7 +78,7 @@ type Provider struct {
 func NewProvider(weights WeightSource) *Provider {
 	p := &Provider{weights: weights, series: map[string]Series{}, delay: map[string]time.Duration{}}
 	// No rate-limit retries: an injected error is returned as it is.
-	p.src = metrics.NewSource(providerDriver{p}, metrics.Options{Name: "fake provider", MaxRetries: -1})
+	p.src = metrics.NewSource(providerDriver{p}, metrics.Config{Name: "fake provider", MaxRetries: -1})
 	return p
 }
 

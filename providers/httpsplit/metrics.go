@@ -292,7 +292,7 @@ func (p *Proxy) MirrorView() metrics.Provider { return p.sources[1] }
 // initMetrics builds the Sources of Query and MirrorView; New calls it.
 func (p *Proxy) initMetrics() {
 	// Measurements in memory are never rate limited.
-	o := metrics.Options{Name: "httpsplit", MaxRetries: -1}
+	o := metrics.Config{Name: "httpsplit", MaxRetries: -1}
 	p.sources[0] = metrics.NewSource(measured{p: p}, o)
 	p.sources[1] = metrics.NewSource(measured{p: p, mirrorView: true}, o)
 }

@@ -35,26 +35,37 @@ var (
 	_ workload.Readiness = (*Deployments)(nil)
 )
 
-// NewDeployments returns a Deployments over namespace/stable and
-// namespace/canary. It checks the names but sends no request.
-func NewDeployments(client k8s.Interface, namespace, stable, canaryName string) (*Deployments, error) {
+// DeploymentsConfig configures [Deployments]: the namespace and the names
+// of the two Deployments. Every field is required.
+type DeploymentsConfig struct {
+	// Namespace holds both Deployments.
+	Namespace string
+	// Stable and Canary are the Deployments' names; they must differ.
+	Stable, Canary string
+}
+
+// NewDeployments returns a Deployments over cfg.Namespace/cfg.Stable and
+// cfg.Namespace/cfg.Canary. It checks the names but sends no request; a
+// bad name is a [*canary.FieldError] on DeploymentsConfig.Namespace,
+// .Stable or .Canary.
+func NewDeployments(client k8s.Interface, cfg DeploymentsConfig) (*Deployments, error) {
 	if client == nil {
 		return nil, canary.Invalid("Client", nil, "must not be nil")
 	}
-	if errs := validation.IsDNS1123Label(namespace); len(errs) > 0 {
-		return nil, canary.Invalid("Namespace", namespace, "%s", errs[0])
+	if errs := validation.IsDNS1123Label(cfg.Namespace); len(errs) > 0 {
+		return nil, canary.Invalid("DeploymentsConfig.Namespace", cfg.Namespace, "%s", errs[0])
 	}
-	if errs := validation.IsDNS1123Subdomain(stable); len(errs) > 0 {
-		return nil, canary.Invalid("Stable", stable, "%s", errs[0])
+	if errs := validation.IsDNS1123Subdomain(cfg.Stable); len(errs) > 0 {
+		return nil, canary.Invalid("DeploymentsConfig.Stable", cfg.Stable, "%s", errs[0])
 	}
-	if errs := validation.IsDNS1123Subdomain(canaryName); len(errs) > 0 {
-		return nil, canary.Invalid("Canary", canaryName, "%s", errs[0])
+	if errs := validation.IsDNS1123Subdomain(cfg.Canary); len(errs) > 0 {
+		return nil, canary.Invalid("DeploymentsConfig.Canary", cfg.Canary, "%s", errs[0])
 	}
-	if stable == canaryName {
-		return nil, canary.Invalid("Canary", canaryName, "must differ from the stable Deployment")
+	if cfg.Stable == cfg.Canary {
+		return nil, canary.Invalid("DeploymentsConfig.Canary", cfg.Canary, "must differ from the stable Deployment")
 	}
-	return &Deployments{client: client, namespace: namespace, names: map[workload.Version]string{
-		workload.Stable: stable, workload.Canary: canaryName,
+	return &Deployments{client: client, namespace: cfg.Namespace, names: map[workload.Version]string{
+		workload.Stable: cfg.Stable, workload.Canary: cfg.Canary,
 	}}, nil
 }
 

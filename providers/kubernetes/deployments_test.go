@@ -32,20 +32,20 @@ func TestNewDeploymentsValidates(t *testing.T) {
 	cases := []struct {
 		ns, stable, canaryName, field string
 	}{
-		{"Bad_NS", "a", "b", "Namespace"},
-		{"", "a", "b", "Namespace"},
-		{"ns", "UPPER", "b", "Stable"},
-		{"ns", "a", "b..c", "Canary"},
-		{"ns", "a", "a", "Canary"},
+		{"Bad_NS", "a", "b", "DeploymentsConfig.Namespace"},
+		{"", "a", "b", "DeploymentsConfig.Namespace"},
+		{"ns", "UPPER", "b", "DeploymentsConfig.Stable"},
+		{"ns", "a", "b..c", "DeploymentsConfig.Canary"},
+		{"ns", "a", "a", "DeploymentsConfig.Canary"},
 	}
 	for _, c := range cases {
-		_, err := kubernetes.NewDeployments(cs, c.ns, c.stable, c.canaryName)
+		_, err := kubernetes.NewDeployments(cs, kubernetes.DeploymentsConfig{Namespace: c.ns, Stable: c.stable, Canary: c.canaryName})
 		var fe *canary.FieldError
 		if !errors.As(err, &fe) || fe.Field != c.field {
-			t.Errorf("NewDeployments(%q, %q, %q) = %v, want a FieldError on %s", c.ns, c.stable, c.canaryName, err, c.field)
+			t.Errorf("NewDeployments(%q/%q, %q) = %v, want a FieldError on %s", c.ns, c.stable, c.canaryName, err, c.field)
 		}
 	}
-	if _, err := kubernetes.NewDeployments(nil, "ns", "a", "b"); !errors.Is(err, canary.ErrInvalid) {
+	if _, err := kubernetes.NewDeployments(nil, kubernetes.DeploymentsConfig{Namespace: "ns", Stable: "a", Canary: "b"}); !errors.Is(err, canary.ErrInvalid) {
 		t.Errorf("nil client: %v", err)
 	}
 	if n := len(cs.Actions()); n != 0 {
@@ -56,7 +56,7 @@ func TestNewDeploymentsValidates(t *testing.T) {
 func TestScaleAndReplicas(t *testing.T) {
 	ctx := context.Background()
 	cs := fake.NewClientset(deployment("ns", "app", 4), deployment("ns", "app-canary", 1))
-	d, err := kubernetes.NewDeployments(cs, "ns", "app", "app-canary")
+	d, err := kubernetes.NewDeployments(cs, kubernetes.DeploymentsConfig{Namespace: "ns", Stable: "app", Canary: "app-canary"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestScaleRetriesConflicts(t *testing.T) {
 		}
 		return false, nil, nil
 	})
-	d, _ := kubernetes.NewDeployments(cs, "ns", "app", "app-canary")
+	d, _ := kubernetes.NewDeployments(cs, kubernetes.DeploymentsConfig{Namespace: "ns", Stable: "app", Canary: "app-canary"})
 	if err := d.Scale(ctx, workload.Canary, 3); err != nil {
 		t.Fatalf("Scale after 2 conflicts: %v", err)
 	}
@@ -128,7 +128,7 @@ func TestScaleRetriesConflicts(t *testing.T) {
 func TestNotFoundAndInjectedErrors(t *testing.T) {
 	ctx := context.Background()
 	cs := fake.NewClientset(deployment("ns", "app", 2))
-	d, _ := kubernetes.NewDeployments(cs, "ns", "app", "app-canary")
+	d, _ := kubernetes.NewDeployments(cs, kubernetes.DeploymentsConfig{Namespace: "ns", Stable: "app", Canary: "app-canary"})
 	if _, err := d.Replicas(ctx, workload.Canary); !errors.Is(err, kubernetes.ErrNotFound) || !apierrors.IsNotFound(err) {
 		t.Errorf("Replicas of a missing deployment = %v, want ErrNotFound wrapping the 404", err)
 	}
@@ -164,7 +164,7 @@ func TestReady(t *testing.T) {
 			dep := deployment("ns", "app-canary", three)
 			dep.Generation, dep.Status = c.gen, c.status
 			cs := fake.NewClientset(deployment("ns", "app", 1), dep)
-			d, _ := kubernetes.NewDeployments(cs, "ns", "app", "app-canary")
+			d, _ := kubernetes.NewDeployments(cs, kubernetes.DeploymentsConfig{Namespace: "ns", Stable: "app", Canary: "app-canary"})
 			ready, reason, err := d.Ready(context.Background(), workload.Canary)
 			if err != nil {
 				t.Fatal(err)
@@ -185,7 +185,7 @@ func TestDeploymentsConformance(t *testing.T) {
 	}
 	workloadtest.RunScaler(t, workloadtest.ScalerHarness{
 		New: func(_ context.Context, t *testing.T, stable, canaryN int32) workload.Scaler {
-			d, err := kubernetes.NewDeployments(fake.NewClientset(deployment("ns", "app", stable), deployment("ns", "app-canary", canaryN)), "ns", "app", "app-canary")
+			d, err := kubernetes.NewDeployments(fake.NewClientset(deployment("ns", "app", stable), deployment("ns", "app-canary", canaryN)), kubernetes.DeploymentsConfig{Namespace: "ns", Stable: "app", Canary: "app-canary"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -198,7 +198,7 @@ func TestDeploymentsConformance(t *testing.T) {
 			if !ok {
 				c.Status.AvailableReplicas = 1
 			}
-			d, err := kubernetes.NewDeployments(fake.NewClientset(ready("ns", "app", 2), c), "ns", "app", "app-canary")
+			d, err := kubernetes.NewDeployments(fake.NewClientset(ready("ns", "app", 2), c), kubernetes.DeploymentsConfig{Namespace: "ns", Stable: "app", Canary: "app-canary"})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -37,7 +37,7 @@ func TestErrorCodes(t *testing.T) {
 			cs.PrependReactor("get", "deployments", func(k8stesting.Action) (bool, runtime.Object, error) {
 				return true, nil, c.err
 			})
-			d, _ := kubernetes.NewDeployments(cs, "ns", "app", "app-canary")
+			d, _ := kubernetes.NewDeployments(cs, kubernetes.DeploymentsConfig{Namespace: "ns", Stable: "app", Canary: "app-canary"})
 			_, err := d.Replicas(context.Background(), workload.Stable)
 			var se *apierrors.StatusError
 			if canary.Code(err) != c.code || !errors.As(err, &se) {
@@ -46,7 +46,7 @@ func TestErrorCodes(t *testing.T) {
 		})
 	}
 	cs := fake.NewClientset()
-	d, _ := kubernetes.NewDeployments(cs, "ns", "app", "app-canary")
+	d, _ := kubernetes.NewDeployments(cs, kubernetes.DeploymentsConfig{Namespace: "ns", Stable: "app", Canary: "app-canary"})
 	_, err := d.Replicas(context.Background(), workload.Stable)
 	if !errors.Is(err, kubernetes.ErrNotFound) || canary.Code(err) != canary.NotFound {
 		t.Errorf("missing deployment: %v, code %v", err, canary.Code(err))

@@ -20,7 +20,7 @@ func ExampleDeployments() {
 		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "cart"}, Spec: appsv1.DeploymentSpec{Replicas: &replicas}},
 		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "cart-canary"}, Spec: appsv1.DeploymentSpec{Replicas: &replicas}},
 	)
-	d, err := kubernetes.NewDeployments(client, "shop", "cart", "cart-canary")
+	d, err := kubernetes.NewDeployments(client, kubernetes.DeploymentsConfig{Namespace: "shop", Stable: "cart", Canary: "cart-canary"})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -33,9 +33,9 @@ func ExampleDeployments() {
 	ready, reason, _ := d.Ready(ctx, workload.Canary)
 	fmt.Printf("replicas %d, ready %v, reason %q\n", n, ready, reason)
 
-	_, err = kubernetes.NewDeployments(client, "shop", "Cart", "cart-canary")
+	_, err = kubernetes.NewDeployments(client, kubernetes.DeploymentsConfig{Namespace: "shop", Stable: "Cart", Canary: "cart-canary"})
 	fmt.Println(err)
 	// Output:
 	// replicas 0, ready true, reason ""
-	// invalid Stable (Cart): a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')
+	// invalid DeploymentsConfig.Stable (Cart): a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')
 }

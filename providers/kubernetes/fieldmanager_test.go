@@ -15,7 +15,7 @@ import (
 // The scaler's writes name the module's field manager.
 func TestScaleFieldManager(t *testing.T) {
 	cs := fake.NewClientset(deployment("ns", "app", 2), deployment("ns", "app-canary", 1))
-	d, _ := kubernetes.NewDeployments(cs, "ns", "app", "app-canary")
+	d, _ := kubernetes.NewDeployments(cs, kubernetes.DeploymentsConfig{Namespace: "ns", Stable: "app", Canary: "app-canary"})
 	if err := d.Scale(context.Background(), workload.Canary, 0); err != nil {
 		t.Fatal(err)
 	}

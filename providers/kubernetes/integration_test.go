@@ -47,7 +47,7 @@ func setup(t *testing.T) (context.Context, k8s.Interface, string, *kubernetes.De
 			t.Fatal(err)
 		}
 	}
-	d, err := kubernetes.NewDeployments(kc, ns, "app", "app-canary")
+	d, err := kubernetes.NewDeployments(kc, kubernetes.DeploymentsConfig{Namespace: ns, Stable: "app", Canary: "app-canary"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +175,7 @@ func TestRealMissingAndForbidden(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	d, err := kubernetes.NewDeployments(kc, ns, "app", "app-canary")
+	d, err := kubernetes.NewDeployments(kc, kubernetes.DeploymentsConfig{Namespace: ns, Stable: "app", Canary: "app-canary"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -184,7 +184,7 @@ func New(cfg Config) (*Provider, error) {
 	if maxRetries == 0 {
 		maxRetries = -1 // the Source's "never"
 	}
-	opts := metrics.Options{Name: "newrelic", Dialect: metrics.NRQL, Resolution: p.resolution,
+	opts := metrics.Config{Name: "newrelic", Dialect: metrics.NRQL, Resolution: p.resolution,
 		MaxRetries: maxRetries, MaxWait: p.maxWait, Logger: p.log}
 	return &Provider{d: p, src: metrics.NewSource(p, opts)}, nil
 }

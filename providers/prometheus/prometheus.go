@@ -224,7 +224,7 @@ func New(cfg Config) (*Provider, error) {
 	d.q = clientQuerier{api: v1.NewAPI(c)}
 	// Prometheus has no rate-limit protocol to wait on: a 429 (from a
 	// proxy or Mimir's limits) is returned at once, as ErrRateLimited.
-	opts := metrics.Options{Name: "prometheus", Dialect: metrics.PromQL, Resolution: d.resolution, MaxRetries: -1}
+	opts := metrics.Config{Name: "prometheus", Dialect: metrics.PromQL, Resolution: d.resolution, MaxRetries: -1}
 	plain := *d
 	plain.step = 0
 	return &Provider{src: metrics.NewSource(d, opts), plain: metrics.NewSource(&plain, opts), d: d}, nil
