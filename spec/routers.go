@@ -11,10 +11,10 @@ import (
 // documents them.
 var routerKeys = []string{"httpsplit", "istio", "gatewayapi", "appmesh", "replicaRatio", "smi", "alb"}
 
-// SMIVersions are the TrafficSplit versions the smi router writes
+// SMIAPIVersions are the TrafficSplit API versions the smi router writes
 // (split.smi-spec.io): the ones Open Service Mesh and Linkerd's SMI
 // extension serve.
-var SMIVersions = []string{"v1alpha2", "v1alpha3", "v1alpha4"}
+var SMIAPIVersions = []string{"v1alpha2", "v1alpha3", "v1alpha4"}
 
 // GatewayImplementations are the values of gatewayapi.implementation:
 // "" is a generic implementation.
@@ -77,8 +77,8 @@ func (s *SMI) validate() error {
 	if s.StableBackend == s.CanaryBackend {
 		return canary.Invalid("router.smi.canaryBackend", s.CanaryBackend, "must differ from stableBackend")
 	}
-	if s.APIVersion != "" && !slices.Contains(SMIVersions, s.APIVersion) {
-		return canary.Invalid("router.smi.apiVersion", s.APIVersion, "must be one of %s (empty is v1alpha2)", strings.Join(SMIVersions, ", "))
+	if s.APIVersion != "" && !slices.Contains(SMIAPIVersions, s.APIVersion) {
+		return canary.Invalid("router.smi.apiVersion", s.APIVersion, "must be one of %s (empty is v1alpha2)", strings.Join(SMIAPIVersions, ", "))
 	}
 	return nil
 }

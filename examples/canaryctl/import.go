@@ -356,8 +356,8 @@ func importFlagger(docs []map[string]any, want string) (*spec.Rollout, []string,
 	case "osm", "smi":
 		ro.Router.SMI = &spec.SMI{Namespace: ns, TrafficSplit: svc, Service: svc, StableBackend: svc + "-primary", CanaryBackend: svc + "-canary"}
 		if kind == "smi" && version != "" {
-			if !slices.Contains(spec.SMIVersions, version) {
-				return nil, nil, fmt.Errorf("the Canary %q uses spec.provider %q: the SMI TrafficSplit versions written here are %s", meta.s("name"), provider, strings.Join(spec.SMIVersions, ", "))
+			if !slices.Contains(spec.SMIAPIVersions, version) {
+				return nil, nil, fmt.Errorf("the Canary %q uses spec.provider %q: the SMI TrafficSplit versions written here are %s", meta.s("name"), provider, strings.Join(spec.SMIAPIVersions, ", "))
 			}
 			ro.Router.SMI.APIVersion = version
 		}

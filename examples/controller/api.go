@@ -384,8 +384,8 @@ func checkRouter(r Router) error {
 		if err := dnsLabel("spec.router.rootService", r.RootService); err != nil {
 			return err
 		}
-		if r.APIVersion != "" && !slices.Contains(mckube.SMIVersions, r.APIVersion) {
-			return canary.Invalid("spec.router.apiVersion", r.APIVersion, "must be one of %s", strings.Join(mckube.SMIVersions, ", "))
+		if r.APIVersion != "" && !slices.Contains(mckube.SMIAPIVersions, r.APIVersion) {
+			return canary.Invalid("spec.router.apiVersion", r.APIVersion, "must be one of %s", strings.Join(mckube.SMIAPIVersions, ", "))
 		}
 	case "Ingress":
 		if err := dnsLabel("spec.router.actionName", r.ActionName); err != nil {

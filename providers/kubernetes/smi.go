@@ -19,7 +19,7 @@ import (
 	"github.com/meshcanary/canary/traffic"
 )
 
-// SMIVersions are the split.smi-spec.io versions the TrafficSplit router
+// SMIAPIVersions are the split.smi-spec.io API versions the TrafficSplit router
 // writes. Open Service Mesh serves v1alpha2
 // (cmd/osm-bootstrap/crds/smi_traffic_split.yaml, OSM v1.2), Linkerd's SMI
 // extension v1alpha1 and v1alpha2, the SMI SDK's own CRD v1alpha4
@@ -27,11 +27,12 @@ import (
 // three the backends are {service, weight} with an integer weight
 // (https://github.com/servicemeshinterface/smi-spec/blob/main/apis/traffic-split/v1alpha4/traffic-split.md).
 // v1alpha1, whose weights are quantities ("500m"), is not written.
-var SMIVersions = []string{"v1alpha2", "v1alpha3", "v1alpha4"}
+var SMIAPIVersions = []string{"v1alpha2", "v1alpha3", "v1alpha4"}
 
-// TrafficSplits returns the TrafficSplit resource of an SMI version.
-func TrafficSplits(version string) schema.GroupVersionResource {
-	return schema.GroupVersionResource{Group: "split.smi-spec.io", Version: version, Resource: "trafficsplits"}
+// TrafficSplits returns the TrafficSplit resource of an SMI API version
+// (one of SMIAPIVersions).
+func TrafficSplits(apiVersion string) schema.GroupVersionResource {
+	return schema.GroupVersionResource{Group: "split.smi-spec.io", Version: apiVersion, Resource: "trafficsplits"}
 }
 
 // TrafficSplitConfig names the TrafficSplit and its two backends.
@@ -45,7 +46,7 @@ type TrafficSplitConfig struct {
 	// backends of the split. Required, different.
 	Stable, Canary string
 	// APIVersion is the split.smi-spec.io version to read and write, one
-	// of SMIVersions. Empty means v1alpha2.
+	// of SMIAPIVersions. Empty means v1alpha2.
 	APIVersion string
 	// Retries bounds the retries after a write conflict. Zero means
 	// [traffic.DefaultRetries]; negative means no retry.
@@ -90,7 +91,7 @@ func NewTrafficSplitDriver(client dynamic.Interface, cfg TrafficSplitConfig) (*T
 		return nil, canary.Invalid("Client", nil, "must not be nil")
 	}
 	if cfg.APIVersion == "" {
-		cfg.APIVersion = SMIVersions[0]
+		cfg.APIVersion = SMIAPIVersions[0]
 	}
 	if err := checkNames(
 		name{"Config.Namespace", cfg.Namespace, validation.IsDNS1123Label},
@@ -104,8 +105,8 @@ func NewTrafficSplitDriver(client dynamic.Interface, cfg TrafficSplitConfig) (*T
 	switch {
 	case cfg.Stable == cfg.Canary:
 		return nil, canary.Invalid("Config.Canary", cfg.Canary, "must differ from Config.Stable")
-	case !slices.Contains(SMIVersions, cfg.APIVersion):
-		return nil, canary.Invalid("Config.APIVersion", cfg.APIVersion, "must be one of %v (v1alpha1's quantity weights are not written)", SMIVersions)
+	case !slices.Contains(SMIAPIVersions, cfg.APIVersion):
+		return nil, canary.Invalid("Config.APIVersion", cfg.APIVersion, "must be one of %v (v1alpha1's quantity weights are not written)", SMIAPIVersions)
 	}
 	return &TrafficSplit{client: client, cfg: cfg, gvr: TrafficSplits(cfg.APIVersion)}, nil
 }

@@ -25,9 +25,9 @@ import (
 // trafficSplit is a split of root Service shop over shop-v1 (all the
 // traffic), shop-v2 and a third backend at weight 0, with a label and an
 // annotation another tool owns.
-func trafficSplit(ns, name, version string) *unstructured.Unstructured {
+func trafficSplit(ns, name, apiVersion string) *unstructured.Unstructured {
 	return &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "split.smi-spec.io/" + version,
+		"apiVersion": "split.smi-spec.io/" + apiVersion,
 		"kind":       "TrafficSplit",
 		"metadata": map[string]any{"namespace": ns, "name": name,
 			"labels": map[string]any{"owner": "flux"}, "annotations": map[string]any{"team": "cart"}},
@@ -42,13 +42,13 @@ func trafficSplit(ns, name, version string) *unstructured.Unstructured {
 	}}
 }
 
-func smiConfig(ns, name, version string) kubernetes.TrafficSplitConfig {
-	return kubernetes.TrafficSplitConfig{Namespace: ns, TrafficSplit: name, Service: "shop", Stable: "shop-v1", Canary: "shop-v2", APIVersion: version}
+func smiConfig(ns, name, apiVersion string) kubernetes.TrafficSplitConfig {
+	return kubernetes.TrafficSplitConfig{Namespace: ns, TrafficSplit: name, Service: "shop", Stable: "shop-v1", Canary: "shop-v2", APIVersion: apiVersion}
 }
 
 func TestTrafficSplitConformance(t *testing.T) {
-	for _, version := range kubernetes.SMIVersions {
-		t.Run(version, func(t *testing.T) {
+	for _, apiVersion := range kubernetes.SMIAPIVersions {
+		t.Run(apiVersion, func(t *testing.T) {
 			env := kubetest.Env(t)
 			ns := env.Namespace(t)
 			admin := env.Dynamic(t)
@@ -58,11 +58,11 @@ func TestTrafficSplitConformance(t *testing.T) {
 				name    string
 				counter *kubetest.Counter
 			}
-			gvr := kubernetes.TrafficSplits(version)
+			gvr := kubernetes.TrafficSplits(apiVersion)
 			traffictest.Run(t, traffictest.Harness{
 				New: func(ctx context.Context, t *testing.T) (traffic.Driver, traffic.Config) {
 					name := fmt.Sprintf("shop-%d", n.Add(1))
-					if _, err := admin.Resource(gvr).Namespace(ns).Create(ctx, trafficSplit(ns, name, version), metav1.CreateOptions{}); err != nil {
+					if _, err := admin.Resource(gvr).Namespace(ns).Create(ctx, trafficSplit(ns, name, apiVersion), metav1.CreateOptions{}); err != nil {
 						t.Fatal(err)
 					}
 					cfg, counter := env.CountingConfig()
@@ -70,7 +70,7 @@ func TestTrafficSplitConformance(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					d, err := kubernetes.NewTrafficSplitDriver(client, smiConfig(ns, name, version))
+					d, err := kubernetes.NewTrafficSplitDriver(client, smiConfig(ns, name, apiVersion))
 					if err != nil {
 						t.Fatal(err)
 					}
