@@ -26,6 +26,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/meshcanary/canary"
+	"github.com/meshcanary/canary/display"
 	"github.com/meshcanary/canary/metrics"
 	"github.com/meshcanary/canary/notify"
 	"github.com/meshcanary/canary/providers/kubernetes"
@@ -498,7 +499,7 @@ func (c *Controller) writeStatus(ctx context.Context, u *unstructured.Unstructur
 		valid = *invalid
 	}
 	if invalid == nil || st.Name != "" { // the zero Status: no step ran
-		ns.Phase, ns.CanaryWeight, ns.Stage, ns.Stages, ns.Reason = st.Phase.String(), st.CanaryWeight, st.StageNumber, st.Stages, st.Reason
+		ns.Phase, ns.CanaryWeight, ns.Stage, ns.Stages, ns.Reason = st.Phase.String(), st.CanaryWeight, st.StageNumber, st.Stages, display.Reason(st, nil)
 		ns.LastVerdict, ns.Evidence = nil, nil
 		if v := st.Verdict; v != nil {
 			ns.LastVerdict = &VerdictState{Outcome: v.Outcome.String(), Reason: v.Reason}
