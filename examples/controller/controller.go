@@ -35,7 +35,7 @@ import (
 	"github.com/meshcanary/canary/workload"
 )
 
-// Config configure a Controller. Zero values are documented defaults.
+// Config configures a Controller. Zero values are documented defaults.
 type Config struct {
 	Kube    k8s.Interface
 	Dynamic dynamic.Interface
