@@ -39,6 +39,13 @@
 // suffices, so a blip the service always has does not roll back;
 // RequireBoth needs both.
 //
+// HistoryRate judges a rate metric of a version that serves every request
+// against the service's history, on evidence added up over the analyses
+// with an anytime-valid one-sample test: the blue/green post-promotion
+// analysis (rollback.Config.PostPromotionAnalyzer), where stable serves
+// nothing to compare with and, at low traffic, no single window holds
+// enough requests.
+//
 // Compare holds the canary against the stable version over the same window
 // (or, with Relative.Cumulative, over every window since analysis began):
 // canary ≤ stable × (1 + Tolerance) + Margin, per metric direction, so an

@@ -76,6 +76,17 @@ import (
 // e-value), so no single burst decides; two windows can. This is an
 // approximate defence, as in [Rates], not a guarantee.
 //
+// Traffic. At 0.5 requests/s (30 a minute) with an hour of history at 1 %
+// errors (about 1,600 requests, 16 errors), a version with 5 % errors
+// fails after about 14 minutes on average; the test that knows the
+// service's rate needs about 4 (TestHistoryRateLowTraffic). The history's
+// uncertainty is most of the difference: its upper bound is then about
+// 2.1 %, so a longer history (Metric.Baseline's window in a
+// rollback.Rollout) decides sooner. In the decision-quality suite's
+// blue/green family (internal/quality, BENCHMARKS.md) every canary that
+// turns 5 × bad at the switch and whose evidence fitted in its
+// post-promotion window was switched back, at 0.5, 5 and 50 requests/s.
+//
 // Assumptions. The service's rate during the history is its rate now: a
 // platform incident, or the time of day, moves both, and a one-sample test
 // cannot tell them from the version (which a comparison with the stable

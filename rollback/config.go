@@ -154,8 +154,9 @@ type BlueGreen struct {
 	// PostPromotion is how long the new version is analysed after the
 	// switch, with the old version warm; it also needs a Pass. Zero:
 	// one Plan.Interval. Stable has no traffic then, so the analyzer
-	// judges the new version on fixed bounds or the baseline
-	// ([Metric.Baseline]), not on stable's short window.
+	// judges the new version on the baseline ([Metric.Baseline];
+	// [analysis.HistoryRate], see Config.PostPromotionAnalyzer) or on
+	// fixed bounds, not on stable's short window.
 	PostPromotion time.Duration `json:"postPromotion,omitempty"`
 	// ScaleDownDelay keeps the old version warm this long after the
 	// switch at least (Argo's scaleDownDelaySeconds); the analysis goes
@@ -681,10 +682,19 @@ type Config struct {
 	// request then, so an analyzer that compares the canary with stable's
 	// short window (the presets) can only be inconclusive, and the rollout
 	// would ask a person when its budget is spent; give one that judges
-	// on fixed bounds ([analysis.Threshold]) or on the service's history
-	// ([analysis.DualWindow], with a [Metric.Baseline]: without history it
-	// fails nothing). Nil means Analyzer. Its Input.Memory starts empty
-	// at the switch.
+	// on the service's history or on fixed bounds. [analysis.HistoryRate]
+	// is the one to use with a [Metric.Baseline] (an hour, say): it adds
+	// up the windows after the switch into anytime-valid evidence against
+	// the history in both directions, so it decides at low traffic too,
+	// where a rule that judges each window alone ([analysis.DualWindow],
+	// [analysis.Threshold] with a MinCount) has too few requests in every
+	// window and never switches back (issue 18: at 0.5 requests/s a
+	// minute holds about 30); one Fail of it is evidence, so a failure
+	// limit of 1 suffices. Without history it is inconclusive, never
+	// Pass; [analysis.Threshold] judges on a bound with none. Nil means
+	// Analyzer. Its Input.Memory starts empty at the switch, so an
+	// analyzer that keeps its evidence there judges the requests after
+	// the switch only (Observation.CanaryTotal runs on across it).
 	PostPromotionAnalyzer analysis.Analyzer
 	// Router applies splits. Required: a *[traffic.Router] (every mesh
 	// adapter, providers/httpsplit) or providers/fake's Router.

@@ -141,11 +141,15 @@
 //     window, and a Pass, the old version is scaled to zero through
 //     [Config.Scaler] (an action event "scale-stable") and the rollout
 //     finishes succeeded. Stable serves no request after the switch, so
-//     [Config.PostPromotionAnalyzer] judges the new version on fixed bounds
-//     or on the service's history ([Metric.Baseline], per window too
-//     where the provider answers range queries); an analyzer that
-//     compares it with stable's short window can only be inconclusive
-//     there. This is Argo Rollouts' blueGreen (preview and active
+//     [Config.PostPromotionAnalyzer] judges the new version on the
+//     service's history ([Metric.Baseline], per window too where the
+//     provider answers range queries) or on fixed bounds; an analyzer
+//     that compares it with stable's short window can only be
+//     inconclusive there. [analysis.HistoryRate] adds the windows after
+//     the switch up into anytime-valid evidence against the history, so
+//     it switches a version that turns bad back at low traffic too, where
+//     a rule that judges each window alone has too few requests in every
+//     one. This is Argo Rollouts' blueGreen (preview and active
 //     services, pre- and post-promotion analysis, scaleDownDelaySeconds)
 //     and Flagger's blue/green.
 //
