@@ -21,7 +21,8 @@ func everyAnalyzer(a, b float64) []Analyzer {
 	mw := MannWhitney{Metrics: []Judged{{Metric: "e", Direction: Either, AllowedIncrease: a}}}
 	res := Resources{Usage: []ResourceUsage{{Metric: "e", Per: ResourcePerReplica}, {Metric: "q"}},
 		Faults: []string{"f"}, Replicas: "r", Requests: "n", Tolerance: a, FailMargin: b}
-	out := []Analyzer{rates, seq, seqConfirm, th, dual, cmp, mw, res}
+	hist := HistoryRate{Metric: "e", Ratio: a, Margin: b}
+	out := []Analyzer{rates, seq, seqConfirm, th, dual, cmp, mw, res, hist}
 	out = append(out, All(rates, seq, th), Any(cmp, mw, res),
 		Scorecard{Parts: []Part{{Analyzer: rates, Weight: 0.5}, {Analyzer: mw, Weight: 0.5}}})
 	for _, p := range Presets(PresetMetrics{ErrorRate: "e", Slow: "q", Latency: "e"}) {
