@@ -63,6 +63,13 @@ import (
 // inference", Statist. Sci. 2023). A crossing is kept (the test stops
 // there, as Wald's SPRT does), and a later Fail still overrides a Pass.
 //
+// The verdict's detail gives the version's rate over the windows used
+// (Value, Count), the history's (Baseline), and the Fail e-process's
+// log E (Statistic, decided at log(2/α)) with 1/E as PValue; its
+// Evidence the progress towards each decision and a rough count of the
+// requests still needed (More), which a rollout weighs against its
+// budget.
+//
 // Clustering. Bad events that come in clusters (bursts a minute long)
 // make a binomial likelihood ratio overconfident. The history's dispersion
 // over its buckets (Observation.Baseline.Buckets, when the provider gives
