@@ -306,13 +306,13 @@ func direction(field, s string) (analysis.Direction, error) {
 
 func (an Analyzer) build(f string, names map[string]bool) (analysis.Analyzer, error) {
 	n := 0
-	for _, set := range []bool{an.Threshold != nil, an.Compare != nil, an.Sequential != nil, an.DualWindow != nil, an.Cost != nil} {
+	for _, set := range []bool{an.Threshold != nil, an.Compare != nil, an.Sequential != nil, an.DualWindow != nil, an.Cost != nil, an.HistoryRate != nil} {
 		if set {
 			n++
 		}
 	}
 	if n != 1 {
-		return nil, canary.Invalid(f, nil, "must set exactly one of threshold, compare, sequential, dualWindow, cost (%d set)", n)
+		return nil, canary.Invalid(f, nil, "must set exactly one of threshold, compare, sequential, dualWindow, cost, historyRate (%d set)", n)
 	}
 	metric := func(field, m string) error {
 		if m != "" && !names[m] {
@@ -378,6 +378,12 @@ func (an Analyzer) build(f string, names map[string]bool) (analysis.Analyzer, er
 			RequireBoth: w.RequireBoth, MinCount: w.MinCount}
 	case an.Cost != nil:
 		return an.Cost.build(f+".cost", metric)
+	case an.HistoryRate != nil:
+		sub = f + ".historyRate"
+		if err := metric(sub+".metric", an.HistoryRate.Metric); err != nil {
+			return nil, err
+		}
+		x = *an.HistoryRate
 	}
 	if v, ok := x.(validator); ok {
 		if err := v.Validate(); err != nil {

@@ -28,7 +28,8 @@
 // "lenient", "fixed-threshold") with the policy it was tuned with, which
 // the rollout's policy block overrides field by field and extra analyzers
 // extend, or analyzers spelled out (threshold, compare, sequential,
-// dualWindow, cost) combined with "all" or "any". The signals section
+// dualWindow, cost; historyRate after a blue/green switch) combined with
+// "all" or "any". The signals section
 // configures notifications, Flagger-style webhooks and CloudWatch alarms.
 //
 // The top-level timeZone key ("Asia/Tokyo", "UTC"; Europe/London when

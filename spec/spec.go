@@ -476,8 +476,10 @@ type Analysis struct {
 	Combine string `json:"combine,omitempty"`
 	// PostPromotion, for plan.strategy bluegreen, are the analyzers that
 	// judge the new version after the switch (all must pass), when stable
-	// serves no request: fixed bounds (threshold) or the service's history
-	// (dualWindow, with a metric's baseline). Empty: the analyzers above.
+	// serves no request: the service's history (historyRate, with a
+	// metric's baseline: evidence added up over the windows, so it decides
+	// at low traffic too; or dualWindow, one window at a time) or fixed
+	// bounds (threshold). Empty: the analyzers above.
 	PostPromotion []Analyzer `json:"postPromotion,omitempty"`
 }
 
@@ -488,7 +490,16 @@ type Analyzer struct {
 	Sequential *Sequential `json:"sequential,omitempty"`
 	DualWindow *DualWindow `json:"dualWindow,omitempty"`
 	Cost       *Cost       `json:"cost,omitempty"` // cost.go
+	// HistoryRate is for analysis.postPromotion (blue/green after the
+	// switch).
+	HistoryRate *HistoryRate `json:"historyRate,omitempty"`
 }
+
+// HistoryRate judges a rate metric against the service's history on
+// evidence added up over the analyses: the analyzer itself,
+// [analysis.HistoryRate], under its fields' JSON names (metric, ratio,
+// margin, alpha, beta), one type as [Sequential] is.
+type HistoryRate = analysis.HistoryRate
 
 // Threshold holds canary values against fixed limits.
 type Threshold struct {
