@@ -22,7 +22,7 @@ var (
 	rpsFlag     = flag.String("quality.rps", "", "with -quality.full: comma-separated requests/s to replay (default 0.5,5,50)")
 	ratesFlag   = flag.String("quality.rates", "", "with -quality.full: comma-separated stable error rates (default 0.001,0.005,0.01)")
 	familyFlag  = flag.String("quality.family", "", "with -quality.full: replay only the families whose name contains one of these comma-separated words")
-	contendFlag = flag.String("quality.contenders", "", "with -quality.full: comma-separated contenders (default: default; the oracle is always run)")
+	contendFlag = flag.String("quality.contenders", "", "with -quality.full: comma-separated contenders (default: default; the oracle is always run): presets, informed (the oracle without the canary's true rate) and informed/<prior> for the other priors tried, or all")
 )
 
 // floats parses a comma-separated list of numbers, def when s is empty.
@@ -128,7 +128,7 @@ func TestQualityTable(t *testing.T) {
 		fams = ExtraFamilies()
 	}
 	scs := grid(fams, floats(t, *rpsFlag, []float64{0.5, 5, 50}), floats(t, *ratesFlag, []float64{0.001, 0.005, 0.01}))
-	scs, cs := narrowed(scs, Contenders(), "default")
+	scs, cs := narrowed(scs, append(Contenders(), InformedVariants()...), "default")
 	for i := range cs {
 		cs[i].Buckets = cs[i].Buckets && !*single
 	}
