@@ -879,10 +879,13 @@ type cellKey struct {
 func keyOf(c Cell) cellKey { return cellKey{c.Family, c.RPS, c.ErrorRate} }
 
 // oracleCells indexes the cells of the contender called "oracle".
-func oracleCells(cells []Cell) map[cellKey]Cell {
+func oracleCells(cells []Cell) map[cellKey]Cell { return cellsOf(cells, "oracle") }
+
+// cellsOf indexes the cells of the contender called name.
+func cellsOf(cells []Cell, name string) map[cellKey]Cell {
 	o := map[cellKey]Cell{}
 	for _, c := range cells {
-		if c.Contender == "oracle" {
+		if c.Contender == name {
 			o[keyOf(c)] = c
 		}
 	}

@@ -134,9 +134,13 @@ func TestQualityTable(t *testing.T) {
 	}
 	cells := runGrid(t, cs, scs, *runs)
 	t.Logf("plan StageWeight 10, MaxWeight 50, Interval 1m, other settings default; oracle: one SPRT over the rollout on the conditional binomial, α = β = 1 %%; %d runs per cell\n\n%s", *runs, Table(cells))
+	informed := slices.ContainsFunc(cs, func(c Contender) bool { return c.Name == "informed" })
 	for _, c := range cs {
 		if c.Name != "oracle" {
 			t.Logf("\n%s\n%s", CellTable(cells, c.Name), Summarize(cells, c.Name))
+		}
+		if informed && c.Name != "oracle" && !strings.HasPrefix(c.Name, "informed") {
+			t.Logf("\n%s against informed (the oracle without the canary's true rate) in the oracle's place: %s", c.Name, SummarizeAgainst(cells, c.Name, "informed"))
 		}
 	}
 }
@@ -164,8 +168,13 @@ type Summary struct {
 }
 
 // Summarize computes the Summary of contender name against the oracle.
-func Summarize(cells []Cell, name string) Summary {
-	oracle := oracleCells(cells)
+func Summarize(cells []Cell, name string) Summary { return SummarizeAgainst(cells, name, "oracle") }
+
+// SummarizeAgainst computes the Summary of contender name with contender
+// ref in the oracle's place (Informed, for the targets as they would read
+// against the best rule that does not know the canary's rate).
+func SummarizeAgainst(cells []Cell, name, ref string) Summary {
+	oracle := cellsOf(cells, ref)
 	var s Summary
 	for _, c := range cells {
 		if c.Contender != name {
