@@ -33,7 +33,9 @@
 // -quality.contenders default,informed: the oracle without the canary's
 // true rate (a mixture over the rates at or above the tolerance
 // boundary), what any rule that does not know the canary's rate can at
-// best hope for on this plan.
+// best hope for on this plan; and oracle/reseeded (ReseededOracle), the
+// oracle on other draws, measures the noise floor of the comparisons of
+// medians with 100 runs a cell.
 //
 // The previous suite's tables (issue 8: an oracle that restarted its test
 // at every change of the rates' ratio and was replayed through the
@@ -477,6 +479,17 @@ func (t *SPRT) Add(llr float64) int {
 // asks a person.
 func Oracle() Contender {
 	return Contender{Name: "oracle", sim: func(sc Scenario, seed uint64) Outcome { return simulateOracle(sc, seed, Alpha, Beta) }}
+}
+
+// ReseededOracle is the oracle on other draws: every run's seed is
+// changed, so its cells are independent of the oracle's with the same
+// law. Set beside the oracle (-quality.contenders oracle/reseeded) it
+// measures how far the cells' medians move by chance alone, the noise
+// floor of the targets that compare a median with the oracle's.
+func ReseededOracle() Contender {
+	return Contender{Name: "oracle/reseeded", sim: func(sc Scenario, seed uint64) Outcome {
+		return simulateOracle(sc, seed^0x5bd1e995deadbeef, Alpha, Beta)
+	}}
 }
 
 // simulateOracle runs Oracle's rule over one seeded run of sc.

@@ -22,7 +22,7 @@ var (
 	rpsFlag     = flag.String("quality.rps", "", "with -quality.full: comma-separated requests/s to replay (default 0.5,5,50)")
 	ratesFlag   = flag.String("quality.rates", "", "with -quality.full: comma-separated stable error rates (default 0.001,0.005,0.01)")
 	familyFlag  = flag.String("quality.family", "", "with -quality.full: replay only the families whose name contains one of these comma-separated words")
-	contendFlag = flag.String("quality.contenders", "", "with -quality.full: comma-separated contenders (default: default; the oracle is always run): presets, informed (the oracle without the canary's true rate) and informed/<prior> for the other priors tried, or all")
+	contendFlag = flag.String("quality.contenders", "", "with -quality.full: comma-separated contenders (default: default; the oracle is always run): presets, informed (the oracle without the canary's true rate), informed/<prior> for the other priors tried, informed/unconditional, oracle/reseeded (the noise floor), or all")
 )
 
 // floats parses a comma-separated list of numbers, def when s is empty.
@@ -128,7 +128,7 @@ func TestQualityTable(t *testing.T) {
 		fams = ExtraFamilies()
 	}
 	scs := grid(fams, floats(t, *rpsFlag, []float64{0.5, 5, 50}), floats(t, *ratesFlag, []float64{0.001, 0.005, 0.01}))
-	scs, cs := narrowed(scs, append(Contenders(), InformedVariants()...), "default")
+	scs, cs := narrowed(scs, append(append(Contenders(), InformedVariants()...), ReseededOracle()), "default")
 	for i := range cs {
 		cs[i].Buckets = cs[i].Buckets && !*single
 	}
@@ -139,7 +139,7 @@ func TestQualityTable(t *testing.T) {
 		if c.Name != "oracle" {
 			t.Logf("\n%s\n%s", CellTable(cells, c.Name), Summarize(cells, c.Name))
 		}
-		if informed && c.Name != "oracle" && !strings.HasPrefix(c.Name, "informed") {
+		if informed && !strings.HasPrefix(c.Name, "oracle") && !strings.HasPrefix(c.Name, "informed") {
 			t.Logf("\n%s against informed (the oracle without the canary's true rate) in the oracle's place: %s", c.Name, SummarizeAgainst(cells, c.Name, "informed"))
 		}
 	}
