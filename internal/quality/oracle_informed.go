@@ -32,8 +32,8 @@ import (
 // ratio against the boundary falls to log(β/(1 − α)); for any canary at or
 // above the boundary its inverse is a supermartingale (the binomial has a
 // monotone likelihood ratio), so such a canary is promoted with
-// probability at most β/(1 − α). A good canary is thus promoted exactly
-// when the oracle promotes it unless the mixture fails it first; what the
+// probability at most β/(1 − α). A good canary is thus promoted in the
+// same minute as by the oracle whenever neither rolls it back; what the
 // contender pays for not knowing the canary's rate is in its rollbacks,
 // the price of a composite alternative (Lai, "Nearly optimal sequential
 // tests of composite hypotheses", Ann. Statist. 16, 1988).
