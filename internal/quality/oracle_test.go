@@ -280,6 +280,9 @@ func TestInformedMixture(t *testing.T) {
 // (measured: 148 of 2,000 runs with Informed's prior, 168–177 with the
 // others), so this test fails on it.
 func TestInformedVille(t *testing.T) {
+	if testing.Short() {
+		t.Skip("simulates tens of thousands of steps of 64 likelihood ratios")
+	}
 	const alpha, beta, runs = 0.05, 0.01, 2000
 	sc := Scenario{GoodNoise, 5, 0.01} // boundary 2 %, θ = 2
 	r := rand.New(rand.NewPCG(18, 6))
