@@ -29,6 +29,14 @@
 //
 //	go test ./internal/quality -run TestQualityTable -v -quality.full
 //
+// Informed is a second reference beside the oracle, selected with
+// -quality.contenders default,informed: the oracle without the canary's
+// true rate (a mixture over the rates at or above the tolerance
+// boundary), what any rule that does not know the canary's rate can at
+// best hope for on this plan; and oracle/reseeded (ReseededOracle), the
+// oracle on other draws, measures the noise floor of the comparisons of
+// medians with 100 runs a cell.
+//
 // The previous suite's tables (issue 8: an oracle that restarted its test
 // at every change of the rates' ratio and was replayed through the
 // stage-on-Pass machinery, and a grid with latency families) are kept as
@@ -228,6 +236,10 @@ type window struct {
 	x, y           [2]float64 // events of the canary and of stable
 	alt            float64    // the canary's error rate under the oracle's H1
 	turned         bool       // the canary has changed (TurnsBad)
+	// errShock multiplies, and errAdd (the incident) adds to, both
+	// versions' error rates in the window: a version whose error rate is
+	// q outside them has min(1, q × errShock + errAdd) in it.
+	errShock, errAdd float64
 }
 
 // truth is what the oracle knows of the run: every window generated so
@@ -303,13 +315,13 @@ func (s Scenario) recording(seed uint64, t0 time.Time, slow, buckets bool) (roll
 		// when it is worse, else the tolerance boundary on the scenario's
 		// own rates, max(2 × stable, stable + 0.5 points), under the same
 		// shock and incident as both versions.
+		errAdd := 0.0
+		if s.incident() && from >= incidentFrom && from < incidentTo {
+			errAdd = 0.10
+		}
 		alt := c[0]
 		if c[0] <= st[0]*(1+1e-9) {
-			b := math.Max(2*s.ErrorRate, s.ErrorRate+0.005) * errShock
-			if s.incident() && from >= incidentFrom && from < incidentTo {
-				b += 0.10
-			}
-			alt = math.Min(b, 1-1e-9)
+			alt = inWindow(s.boundary(), errShock, errAdd)
 		}
 		rps := s.RPS
 		if s.Family == GoodGap && from >= gapFrom && from < gapTo {
@@ -318,7 +330,7 @@ func (s Scenario) recording(seed uint64, t0 time.Time, slow, buckets bool) (roll
 		w := float64(split.Canary) / 100
 		n := poisson(r, rps*60*w)
 		m := poisson(r, rps*60*(1-w))
-		win := window{end: end, weight: split.Canary, canary: c, stable: st, alt: alt, turned: turned}
+		win := window{end: end, weight: split.Canary, canary: c, stable: st, alt: alt, turned: turned, errShock: errShock, errAdd: errAdd}
 		obs := make([]analysis.Observation, len(names))
 		var cur minute
 		for i, name := range names {
@@ -348,6 +360,18 @@ func (s Scenario) recording(seed uint64, t0 time.Time, slow, buckets bool) (roll
 		cached = obs
 		return obs
 	}, tr
+}
+
+// boundary is the tolerance boundary on the error rate: the lowest
+// canary error rate that is a clear regression of the scenario's stable
+// rate, max(2 × stable, stable + 0.5 points).
+func (s Scenario) boundary() float64 { return math.Max(2*s.ErrorRate, s.ErrorRate+0.005) }
+
+// inWindow is the error rate in a window of a version whose rate is q
+// outside shocks and incidents, under the window's shock (× errShock)
+// and incident (+ errAdd), kept below 1.
+func inWindow(q, errShock, errAdd float64) float64 {
+	return math.Min(q*errShock+errAdd, 1-1e-9)
 }
 
 func measured(x, n int64) analysis.Measurement {
@@ -457,11 +481,52 @@ func Oracle() Contender {
 	return Contender{Name: "oracle", sim: func(sc Scenario, seed uint64) Outcome { return simulateOracle(sc, seed, Alpha, Beta) }}
 }
 
+// ReseededOracle is the oracle on other draws: every run's seed is
+// changed, so its cells are independent of the oracle's with the same
+// law. Set beside the oracle (-quality.contenders oracle/reseeded) it
+// measures how far the cells' medians move by chance alone, the noise
+// floor of the targets that compare a median with the oracle's.
+func ReseededOracle() Contender {
+	return Contender{Name: "oracle/reseeded", sim: func(sc Scenario, seed uint64) Outcome {
+		return simulateOracle(sc, seed^0x5bd1e995deadbeef, Alpha, Beta)
+	}}
+}
+
 // simulateOracle runs Oracle's rule over one seeded run of sc.
 func simulateOracle(sc Scenario, seed uint64, alpha, beta float64) Outcome {
+	return walkPlan(sc, seed, &sprtWalk{SPRT: NewSPRT(alpha, beta)})
+}
+
+// walkTest is a sequential test that walkPlan walks over the plan: add
+// takes one window and returns +1 when the test accepts "regression", −1
+// when it accepts "no regression", 0 while it goes on; restart forgets
+// the evidence gathered so far (at the canary's own change).
+type walkTest interface {
+	add(w window) int
+	restart()
+}
+
+// sprtWalk is the oracle's test: one SPRT on the conditional binomial
+// with H1 the canary's true rate when it is worse, else the tolerance
+// boundary (alternative).
+type sprtWalk struct{ SPRT }
+
+func (t *sprtWalk) add(w window) int {
+	return t.Add(conditionalLLR(w.x[0], w.y[0], w.n[0], w.m[0], alternative(w)))
+}
+
+func (t *sprtWalk) restart() { t.LLR = 0 }
+
+// walkPlan simulates one seeded run of sc driven by test the way the
+// oracle walks the plan: one stage per interval while the test has not
+// accepted "regression"; rollback the interval it does; promotion once
+// it has accepted "no regression" and the last stage has held one
+// interval. At the canary's own change (TurnsBad) the test restarts and
+// an acceptance of "no regression" not yet acted on is withdrawn. After
+// an acceptance the test is given no more windows.
+func walkPlan(sc Scenario, seed uint64, test walkTest) Outcome {
 	rec, tr := sc.recording(seed, t0, false, false)
 	stages, _ := Plan.Expand()
-	test := NewSPRT(alpha, beta)
 	accepted, turned := false, false
 	st := 0
 	var o Outcome
@@ -470,10 +535,11 @@ func simulateOracle(sc Scenario, seed uint64, alpha, beta float64) Outcome {
 		rec(t0.Add(time.Duration(end)*Interval), traffic.Split{Stable: 100 - w, Canary: w})
 		win := tr.last()
 		if win.turned && !turned {
-			turned, accepted, test.LLR = true, false, 0
+			turned, accepted = true, false
+			test.restart()
 		}
 		if !accepted {
-			switch test.Add(conditionalLLR(win.x[0], win.y[0], win.n[0], win.m[0], alternative(win))) {
+			switch test.add(win) {
 			case 1:
 				o.RolledBack, o.Minutes = true, float64(end)
 			case -1:
@@ -591,13 +657,14 @@ type Contender struct {
 }
 
 // Contenders returns every preset (the baseline last), judging the error
-// rate, and then the oracle: the rows of issue 18's tables.
+// rate, then the oracle, then Informed (the oracle without the canary's
+// true rate): the rows of issue 18's tables.
 func Contenders() []Contender {
 	var out []Contender
 	for _, p := range analysis.Presets(ErrorMetrics) {
 		out = append(out, FromPreset(p))
 	}
-	return append(out, Oracle())
+	return append(out, Oracle(), Informed())
 }
 
 // FromPreset is the contender of preset p with its tuned policy and the
@@ -825,10 +892,13 @@ type cellKey struct {
 func keyOf(c Cell) cellKey { return cellKey{c.Family, c.RPS, c.ErrorRate} }
 
 // oracleCells indexes the cells of the contender called "oracle".
-func oracleCells(cells []Cell) map[cellKey]Cell {
+func oracleCells(cells []Cell) map[cellKey]Cell { return cellsOf(cells, "oracle") }
+
+// cellsOf indexes the cells of the contender called name.
+func cellsOf(cells []Cell, name string) map[cellKey]Cell {
 	o := map[cellKey]Cell{}
 	for _, c := range cells {
-		if c.Contender == "oracle" {
+		if c.Contender == name {
 			o[keyOf(c)] = c
 		}
 	}

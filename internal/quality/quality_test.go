@@ -22,7 +22,7 @@ var (
 	rpsFlag     = flag.String("quality.rps", "", "with -quality.full: comma-separated requests/s to replay (default 0.5,5,50)")
 	ratesFlag   = flag.String("quality.rates", "", "with -quality.full: comma-separated stable error rates (default 0.001,0.005,0.01)")
 	familyFlag  = flag.String("quality.family", "", "with -quality.full: replay only the families whose name contains one of these comma-separated words")
-	contendFlag = flag.String("quality.contenders", "", "with -quality.full: comma-separated contenders (default: default; the oracle is always run)")
+	contendFlag = flag.String("quality.contenders", "", "with -quality.full: comma-separated contenders (default: default; the oracle is always run): presets, informed (the oracle without the canary's true rate), informed/<prior> for the other priors tried, informed/unconditional, oracle/reseeded (the noise floor), or all")
 )
 
 // floats parses a comma-separated list of numbers, def when s is empty.
@@ -128,15 +128,19 @@ func TestQualityTable(t *testing.T) {
 		fams = ExtraFamilies()
 	}
 	scs := grid(fams, floats(t, *rpsFlag, []float64{0.5, 5, 50}), floats(t, *ratesFlag, []float64{0.001, 0.005, 0.01}))
-	scs, cs := narrowed(scs, Contenders(), "default")
+	scs, cs := narrowed(scs, append(append(Contenders(), InformedVariants()...), ReseededOracle()), "default")
 	for i := range cs {
 		cs[i].Buckets = cs[i].Buckets && !*single
 	}
 	cells := runGrid(t, cs, scs, *runs)
 	t.Logf("plan StageWeight 10, MaxWeight 50, Interval 1m, other settings default; oracle: one SPRT over the rollout on the conditional binomial, α = β = 1 %%; %d runs per cell\n\n%s", *runs, Table(cells))
+	informed := slices.ContainsFunc(cs, func(c Contender) bool { return c.Name == "informed" })
 	for _, c := range cs {
 		if c.Name != "oracle" {
 			t.Logf("\n%s\n%s", CellTable(cells, c.Name), Summarize(cells, c.Name))
+		}
+		if informed && !strings.HasPrefix(c.Name, "oracle") && !strings.HasPrefix(c.Name, "informed") {
+			t.Logf("\n%s against informed (the oracle without the canary's true rate) in the oracle's place: %s", c.Name, SummarizeAgainst(cells, c.Name, "informed"))
 		}
 	}
 }
@@ -164,8 +168,13 @@ type Summary struct {
 }
 
 // Summarize computes the Summary of contender name against the oracle.
-func Summarize(cells []Cell, name string) Summary {
-	oracle := oracleCells(cells)
+func Summarize(cells []Cell, name string) Summary { return SummarizeAgainst(cells, name, "oracle") }
+
+// SummarizeAgainst computes the Summary of contender name with contender
+// ref in the oracle's place (Informed, for the targets as they would read
+// against the best rule that does not know the canary's rate).
+func SummarizeAgainst(cells []Cell, name, ref string) Summary {
+	oracle := cellsOf(cells, ref)
 	var s Summary
 	for _, c := range cells {
 		if c.Contender != name {
