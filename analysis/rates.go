@@ -96,9 +96,15 @@ type Rate struct {
 //     than three standard deviations (plus 3) above what its rate over the
 //     windows the test used predicts — an incident on both versions —
 //     where a 10 % failure rate for three minutes cost it more evidence
-//     than hours of clean windows bring back. Whether it bets depends only
-//     on stable's counts, which given the window's rates are independent
-//     of the canary's, so every product stays valid against "regression".
+//     than hours of clean windows bring back. At low counts that rule's
+//     "plus 3" lets an incident through (a stable version expecting 0.03
+//     bad events a window shows 2 or 3), so the absolute test also sits out
+//     a window whose stable count has an upper Poisson tail below 1 % at
+//     stable's usual rate (its history and the windows without a shock),
+//     and the window after one (rateState.stableLoud). Whether it bets
+//     depends only on stable's counts, which given the window's rates are
+//     independent of the canary's, so every product stays valid against
+//     "regression".
 //   - A Pass needs the product since the start ≥ 1/β AND, over the
 //     current step's windows, the same mixture with the relative test
 //     taken at LR(√ρ_bad : ρ_bad) ≥ 1/StageBeta (also valid against
@@ -475,6 +481,10 @@ type rateState struct {
 	RelOnly bool `json:"relOnly,omitempty"`
 	// Guard: log e-value against "within Limit or the baseline".
 	Guard float64 `json:"guard,omitempty"`
+	// Loud: the stable version's count in the last window used was
+	// improbable at its usual rate (see stableLoud); the absolute Pass
+	// test sits out the next one too.
+	Loud bool `json:"loud,omitempty"`
 	// Shock: the last window used showed a shock on the stable version
 	// (see absoluteUsable); the relative Pass test sits out the next one.
 	Shock bool `json:"shock,omitempty"`
@@ -813,9 +823,15 @@ func (s *rateState) update(m Rate, in Input, lv levels) string {
 	// platform incident that fails 10 % of both versions' requests for a
 	// few minutes would otherwise cost it more evidence than hours of clean
 	// windows bring back, and inflate the dispersion it is tempered by.
+	// At low counts that rule (three standard deviations plus 3) misses an
+	// incident, so the test also sits out a window whose stable count is
+	// improbable at the stable version's usual rate, and the window after
+	// one (stableLoud).
 	useAbs := s.absoluteUsable(mm, y)
 	defer func() { s.Shock = !useAbs }()
-	if n > 0 && useAbs {
+	loud, afterLoud := s.stableLoud(mm, y), s.Loud
+	s.Loud = loud
+	if n > 0 && useAbs && !loud && !afterLoud {
 		qs := (s.Y + 0.5) / (s.M + 1)
 		q1 := math.Min(margin/2, math.Max(margin/20, qs))
 		pass[1] = capped(stats.BinomialLogLR(x, n, q1, margin)/stats.Dispersion(s.S, s.SK), lv.pass)
@@ -1015,6 +1031,66 @@ func (s *rateState) absoluteUsable(mm, y float64) bool {
 	}
 	q := (s.AbsY + 0.5) / (s.AbsM + 1)
 	return y <= mm*q+3*math.Sqrt(mm*q)+3
+}
+
+// loudTail: a stable count whose upper Poisson tail at the stable
+// version's usual rate is below this is a shock to the absolute Pass test
+// (see stableLoud).
+const loudTail = 0.01
+
+// stableLoud reports whether the stable version's y bad events over mm
+// requests in a window are improbable at its usual rate — the rate over
+// its history and the windows without a shock (stableCounts), known
+// before the window: P(Y ≥ y) < loudTail for Y Poisson with that mean.
+// The absolute Pass test sits out such a window and the one after it.
+// This is absoluteUsable's rule made sensitive at low counts, where its
+// "plus 3" let an incident through: at 0.5 requests/s and 0.1 % errors a
+// stable version at 10 % expects 0.03 bad events a minute, so the 3
+// minutes of a platform incident that fails 10 % of both versions'
+// requests showed 2 or 3 a minute, under the rule's 3.6, and each of the
+// canary's errors in them cost the absolute test about an hour of
+// evidence (in the decision-quality suite, 400 runs, such good canaries
+// were promoted within 4 hours in 13 % of the runs, 79 % without the
+// incident; now in 47 %, and the other good families of that cell lost
+// about one point).
+// The window after a loud one is sat out too because an incident that
+// starts or ends within a window shows only part of its errors there.
+// Like absoluteUsable, the rule reads the stable version's counts only,
+// which given the window's rates are independent of the canary's, so the
+// absolute test stays an e-process against "regression"; it costs the
+// test at most about 2 % of its windows (those with a chance excess and
+// the ones after them). The stable rate estimate, the dispersion and the
+// relative test are not affected. Before any stable rate is known no
+// window is loud.
+func (s *rateState) stableLoud(mm, y float64) bool {
+	sy, sm := s.stableCounts()
+	if mm <= 0 || sm <= 0 {
+		return false
+	}
+	return poissonUpper(y, mm*(sy+0.5)/(sm+1)) < loudTail
+}
+
+// poissonUpper is P(Y ≥ k) for Y Poisson with mean l: exact below a mean
+// of 50 (one minus the sum of the terms below k), the normal
+// approximation with continuity correction above.
+func poissonUpper(k, l float64) float64 {
+	switch {
+	case k <= 0:
+		return 1
+	case l <= 0:
+		return 0
+	case l > 50:
+		return 0.5 * math.Erfc((k-0.5-l)/math.Sqrt(2*l))
+	}
+	term, below := math.Exp(-l), 0.0
+	for j := 0.0; j < k; j++ {
+		below += term
+		if below >= 1 || term < 1e-300 && j > l {
+			break
+		}
+		term *= l / (j + 1)
+	}
+	return math.Max(0, 1-below)
 }
 
 // relativeOnly weighs a step's own Pass e-process when the absolute test

@@ -1023,3 +1023,114 @@ func TestRatesLeansWhileTheFailEvidenceIsBelowOne(t *testing.T) {
 		}
 	}
 }
+
+// TestRatesIncidentAtLowTrafficKeepsTheAbsoluteTest: at 0.5 requests/s
+// (15 requests a minute each at 50 %) and 0.1 % errors, with an hour of
+// stable history, a platform incident that fails 10 % more of both
+// versions' requests shows 2 stable errors a minute where 0.02 are
+// expected — under absoluteUsable's three standard deviations plus 3, so
+// the absolute Pass test bet on the canary's incident errors and lost
+// about an hour of evidence to each. The stable count is improbable at
+// the stable version's usual rate (stableLoud), so the test sits out the
+// incident's windows and the one after them, and bets again on the next.
+// Statistically: good canaries through such an incident are passed within
+// 360 windows about as often as without it.
+func TestRatesIncidentAtLowTrafficKeepsTheAbsoluteTest(t *testing.T) {
+	a := Rates{Metrics: []Rate{{Metric: "e"}}}
+	history := Observed(2.0/1800, 1800)
+	absPass := func(ws []window) []float64 {
+		var mem json.RawMessage
+		var out []float64
+		for _, w := range ws {
+			o := obsOf("e", w)
+			o.Baseline = history
+			v, err := a.Analyze(context.Background(), Input{Memory: mem, Observations: []Observation{o}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mem = v.Memory
+			m, why := decodeRatesMemory(mem, a.Metrics)
+			if why != "" {
+				t.Fatal(why)
+			}
+			out = append(out, m.Metrics[0].Pass[1])
+		}
+		return out
+	}
+	clean := window{n: 15, x: 0, m: 15, y: 0}
+	incident := window{n: 15, x: 2, m: 15, y: 2}
+	ws := []window{clean, clean, clean, clean, clean, incident, incident, incident, clean, clean}
+	p := absPass(ws)
+	for i := 5; i <= 8; i++ {
+		if p[i] != p[4] {
+			t.Errorf("window %d (incident, or the one after it): absolute Pass evidence %.3g → %.3g; want it sat out", i+1, p[i-1], p[i])
+		}
+	}
+	if !(p[9] > p[8]) {
+		t.Errorf("the second clean window after the incident was not bet on: %.3g → %.3g", p[8], p[9])
+	}
+	// A single stray stable error at this rate is not a shock: the window
+	// is bet on.
+	stray := absPass([]window{clean, clean, {n: 15, x: 0, m: 15, y: 1}})
+	if !(stray[2] > stray[1]) {
+		t.Errorf("a window with one stable error was sat out: %.3g → %.3g", stray[1], stray[2])
+	}
+
+	undecided := func(incident bool) int {
+		n := 0
+		for seed := range uint64(40) {
+			r := rand.New(rand.NewPCG(seed, 17))
+			ws := gen(r, 360, 30, 0.5, 0.001, 1, 0)
+			if incident {
+				for i := 3; i < 6; i++ {
+					ws[i].x = min(ws[i].n, poissonT(r, float64(ws[i].n)*0.101))
+					ws[i].y = min(ws[i].m, poissonT(r, float64(ws[i].m)*0.101))
+				}
+			}
+			var mem json.RawMessage
+			passed := false
+			for _, w := range ws {
+				o := obsOf("e", w)
+				o.Baseline = history
+				v, err := a.Analyze(context.Background(), Input{Memory: mem, Observations: []Observation{o}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				mem = v.Memory
+				if v.Outcome == Fail {
+					t.Fatalf("seed %d: a good canary failed: %s", seed, v.Reason)
+				}
+				if v.Outcome == Pass {
+					passed = true
+					break
+				}
+			}
+			if !passed {
+				n++
+			}
+		}
+		return n
+	}
+	with, without := undecided(true), undecided(false)
+	t.Logf("good canaries undecided after 360 windows: %d of 40 through the incident, %d without it", with, without)
+	if with > without+4 {
+		t.Errorf("good canaries undecided after 360 windows: %d of 40 through the incident, %d without it; want at most 4 more", with, without)
+	}
+}
+
+// TestPoissonUpper: P(Y ≥ k) for Poisson Y, exact at small means and
+// normal beyond 50.
+func TestPoissonUpper(t *testing.T) {
+	for _, c := range []struct{ k, l, want, tol float64 }{
+		{0, 3, 1, 0},
+		{1, 0.03, 1 - math.Exp(-0.03), 1e-12},
+		{2, 1, 1 - 2/math.E, 1e-12},
+		{3, 0.03, 1 - math.Exp(-0.03)*(1+0.03+0.03*0.03/2), 1e-12},
+		{5, 0, 0, 0},
+		{120, 100, 0.0256, 0.0005}, // normal with continuity correction (exact: 0.0282)
+	} {
+		if got := poissonUpper(c.k, c.l); math.Abs(got-c.want) > c.tol || got < 0 || got > 1 {
+			t.Errorf("poissonUpper(%g, %g) = %.6g, want %.6g", c.k, c.l, got, c.want)
+		}
+	}
+}
