@@ -383,13 +383,7 @@ func (s *historyState) update(in Input, ratio, margin, alpha, beta, failAt, pass
 	// over the earlier windows (with that estimate's own variance).
 	if s.X >= 5 {
 		r := s.X / s.N
-		s.SR += x - n*r
-		s.SV += n * r * (1 - r) * (1 + n/s.N)
-		if s.SV >= 3 {
-			s.S += s.SR * s.SR / s.SV
-			s.SK++
-			s.SR, s.SV = 0, 0
-		}
+		pool(&s.S, &s.SK, &s.SR, &s.SV, x-n*r, n*r*(1-r)*(1+n/s.N))
 	}
 	s.N += n
 	s.X += x

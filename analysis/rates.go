@@ -806,13 +806,7 @@ func (s *rateState) update(m Rate, in Input, lv levels) string {
 		p := n * rho / (n*rho + mm)
 		v := t * p * (1 - p)
 		if s.X >= dispersionEvents && s.Y >= dispersionEvents {
-			s.DR += x - t*p
-			s.DV += v * (1 + v*(1/(s.X+0.5)+1/(s.Y+0.5)))
-		}
-		if s.DV >= 3 {
-			s.D += s.DR * s.DR / s.DV
-			s.DK++
-			s.DR, s.DV = 0, 0
+			pool(&s.D, &s.DK, &s.DR, &s.DV, x-t*p, v*(1+v*(1/(s.X+0.5)+1/(s.Y+0.5))))
 		}
 	}
 	// Absolute test on the canary's own counts: a regression is at least
@@ -845,13 +839,7 @@ func (s *rateState) update(m Rate, in Input, lv levels) string {
 	// used, around its rate over those windows.
 	if mm > 0 && s.AbsY >= 5 && useAbs {
 		qs := s.AbsY / s.AbsM
-		s.SR += y - mm*qs
-		s.SV += mm * qs * (1 - qs) * (1 + mm/s.AbsM)
-		if s.SV >= 3 {
-			s.S += s.SR * s.SR / s.SV
-			s.SK++
-			s.SR, s.SV = 0, 0
-		}
+		pool(&s.S, &s.SK, &s.SR, &s.SV, y-mm*qs, mm*qs*(1-qs)*(1+mm/s.AbsM))
 	}
 	// Guard: canary above max(Limit, baseline's upper bound).
 	if m.Limit > 0 && n > 0 {
@@ -949,16 +937,29 @@ func historyDispersion(buckets []Measurement) (stat, k float64) {
 			continue
 		}
 		bn, bx, _ := countsOf(b)
-		r += bx - bn*q
-		v += bn * q * (1 - q)
-		if v >= 3 {
-			stat += r * r / v
-			k++
-			r, v = 0, 0
-		}
+		pool(&stat, &k, &r, &v, bx-bn*q, bn*q*(1-q))
 	}
 	return stat, k
 }
+
+// pool adds a Pearson residual and its variance to the open bucket (r, v)
+// and, once the bucket's variance reaches poolVariance, closes it into
+// the dispersion statistic (stat, k buckets) that [stats.Dispersion]
+// reads: buckets of a few events' variance keep the statistic close to
+// its chi-square reference even when each window holds less than one
+// expected event.
+func pool(stat, k, r, v *float64, resid, variance float64) {
+	*r += resid
+	*v += variance
+	if *v >= poolVariance {
+		*stat += *r * *r / *v
+		*k++
+		*r, *v = 0, 0
+	}
+}
+
+// poolVariance is the variance at which pool closes a bucket.
+const poolVariance = 3
 
 // unclusteredBuckets: the stable version's dispersion buckets needed
 // before one window may decide alone.
