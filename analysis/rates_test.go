@@ -717,6 +717,21 @@ func TestRatesIncidentDoesNotSetTheScale(t *testing.T) {
 	}
 }
 
+// rateStep analyzes one observation with a over mem and returns the new
+// memory and the first metric's state decoded from it.
+func rateStep(t *testing.T, a Rates, mem json.RawMessage, o Observation) (json.RawMessage, rateState) {
+	t.Helper()
+	v, err := a.Analyze(context.Background(), Input{Memory: mem, Observations: []Observation{o}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, why := decodeRatesMemory(v.Memory, a.Metrics)
+	if why != "" {
+		t.Fatal(why)
+	}
+	return v.Memory, m.Metrics[0]
+}
+
 // TestRatesHistoryChoosesThePassWeights: when stable's history shows errors
 // near or above the margin, the absolute Pass test cannot help, so the
 // whole rollout's Pass e-process is the relative test alone from the first
@@ -728,20 +743,13 @@ func TestRatesHistoryChoosesThePassWeights(t *testing.T) {
 	w := window{n: 300, x: 3, m: 2700, y: 27} // 1 % both
 	state := func(baselines ...Measurement) rateState {
 		var mem json.RawMessage
+		var st rateState
 		for _, b := range baselines {
 			o := obsOf("e", w)
 			o.Baseline = b
-			v, err := a.Analyze(context.Background(), Input{Memory: mem, Observations: []Observation{o}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			mem = v.Memory
+			mem, st = rateStep(t, a, mem, o)
 		}
-		m, why := decodeRatesMemory(mem, a.Metrics)
-		if why != "" {
-			t.Fatal(why)
-		}
-		return m.Metrics[0]
+		return st
 	}
 	hist := Observed(0.01, 180000)
 	for _, c := range []struct {
@@ -1044,16 +1052,9 @@ func TestRatesIncidentAtLowTrafficKeepsTheAbsoluteTest(t *testing.T) {
 		for _, w := range ws {
 			o := obsOf("e", w)
 			o.Baseline = history
-			v, err := a.Analyze(context.Background(), Input{Memory: mem, Observations: []Observation{o}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			mem = v.Memory
-			m, why := decodeRatesMemory(mem, a.Metrics)
-			if why != "" {
-				t.Fatal(why)
-			}
-			out = append(out, m.Metrics[0].Pass[1])
+			var st rateState
+			mem, st = rateStep(t, a, mem, o)
+			out = append(out, st.Pass[1])
 		}
 		return out
 	}
