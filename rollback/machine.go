@@ -464,7 +464,14 @@ const budgetTrust = 2
 
 // budgetSlack: the estimate must exceed the rest of the budget this many
 // times over to pause early. It extrapolates the drift of the evidence so
-// far, which underrates a good canary's.
+// far, which underrates a good canary's. A rollout stepped back to the
+// first stage while its evidence is weighed is priced at the first stage's
+// traffic (expectedRate: evidence that does not lean stays where it is).
+// Pricing it at the last stage's instead spared, in the decision-quality
+// suite (5 requests/s, 0.5 %, 400 runs a cell), 26 of 42 paused good
+// canaries whose evidence came within the budget, but the 12 whose
+// evidence did not come were asked about some 100 minutes later, so it
+// was not done.
 const budgetSlack = 2
 
 // overBudget says why the evidence cannot come within the budget
