@@ -136,17 +136,22 @@ func ExampleHistoryRate() {
 	// about 30 a minute; the service's history is its hour before.
 	post := analysis.HistoryRate{Metric: "error-rate"}
 	var mem json.RawMessage
-	for minute := 1; ; minute++ {
-		v, _ := post.Analyze(context.Background(), analysis.Input{Memory: mem, Observations: []analysis.Observation{{
+	for minute := 1; minute <= 30; minute++ { // the post-promotion window
+		v, err := post.Analyze(context.Background(), analysis.Input{Memory: mem, Observations: []analysis.Observation{{
 			Metric:   "error-rate",
 			Canary:   analysis.Observed(0.1, 30),    // 3 errors in 30 requests this minute
 			Baseline: analysis.Observed(0.01, 1800), // 18 in 1,800 before the switch
 		}}})
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
 		if v.Outcome != analysis.Inconclusive {
 			fmt.Printf("minute %d: %v - %s\n", minute, v.Outcome, v.Reason)
 			return
 		}
 		mem = v.Memory
 	}
+	fmt.Println("no decision within the window")
 	// Output: minute 3: fail - worse than the history: 0.1 over 90 requests against 0.01 (upper bound 0.0196522; log e = 6.05 ≥ 5.3)
 }
