@@ -131,13 +131,13 @@ type HistoryRate struct {
 
 // Validate reports the first bad field of h.
 func (h HistoryRate) Validate() error {
-	switch {
-	case h.Metric == "":
+	if h.Metric == "" {
 		return canary.Invalid("HistoryRate.Metric", h.Metric, "must not be empty")
-	case h.Ratio != 0 && !(h.Ratio > 1 && h.Ratio <= maxRatio):
-		return canary.Invalid("HistoryRate.Ratio", h.Ratio, "must be above 1 and at most %g", float64(maxRatio))
-	case h.Margin != 0 && !(h.Margin > 0 && h.Margin < 1):
-		return canary.Invalid("HistoryRate.Margin", h.Margin, "must be in (0, 1)")
+	}
+	if err := validateTolerance("HistoryRate", h.Ratio, h.Margin); err != nil {
+		return err
+	}
+	switch {
 	case h.Alpha != 0 && !(h.Alpha > 0 && h.Alpha < 1):
 		return canary.Invalid("HistoryRate.Alpha", h.Alpha, "must be between 0 and 1 (exclusive)")
 	case h.Beta != 0 && !(h.Beta > 0 && h.Beta < 1):
@@ -169,6 +169,16 @@ var historyGrid = [...]float64{2, 4, 8}
 // the grid shares the rest.
 const historyPlugIn = 0.5
 
+// historyWeights are the Fail mixture's weights, in historyState.Fail's
+// order: the plug-in, then the grid.
+var historyWeights = func() [1 + len(historyGrid)]float64 {
+	w := [1 + len(historyGrid)]float64{historyPlugIn}
+	for i := range historyGrid {
+		w[1+i] = (1 - historyPlugIn) / float64(len(historyGrid))
+	}
+	return w
+}()
+
 // historyState is HistoryRate's evidence between analyses.
 type historyState struct {
 	V      int    `json:"v"`
@@ -195,7 +205,14 @@ type historyState struct {
 	SK float64 `json:"sk,omitempty"`
 	SR float64 `json:"sr,omitempty"`
 	SV float64 `json:"sv,omitempty"`
+
+	// bnd caches bounds for one analysis (the history does not change
+	// once taken); it is not saved.
+	bnd *historyBounds
 }
+
+// historyBounds is what bounds returns.
+type historyBounds struct{ est, q0, bad float64 }
 
 func (s *historyState) sane() bool {
 	for _, v := range []float64{s.HM, s.HY, s.HS, s.HK, s.N, s.X, s.S, s.SK, s.SV} {
@@ -308,19 +325,28 @@ func (s *historyState) historyPhi() float64 { return stats.Dispersion(s.HS, s.HK
 // holds the version against, and the regression's lower bound the Pass
 // test holds it against.
 func (s *historyState) bounds(ratio, margin, alpha, beta float64) (est, q0, bad float64) {
+	if b := s.bnd; b != nil {
+		return b.est, b.q0, b.bad
+	}
 	phi := s.historyPhi()
 	est = s.HY / s.HM
 	q0 = chernoffBound(s.HY/phi, s.HM/phi, alpha/2, true)
 	lcb := chernoffBound(s.HY/phi, s.HM/phi, beta/2, false)
 	bad = math.Min(0.999, math.Max(ratio*lcb, lcb+margin))
+	s.bnd = &historyBounds{est, q0, bad}
 	return est, q0, bad
+}
+
+// phi is the dispersion each window's log LR is tempered by: the larger
+// of the history's and the version's own.
+func (s *historyState) phi() float64 {
+	return math.Max(s.historyPhi(), stats.Dispersion(s.S, s.SK))
 }
 
 // unclustered reports whether the history (three buckets at least) and
 // the version's own windows show no clustering: then one window may
 // decide.
 func (s *historyState) unclustered() bool {
-	within := func(stat, k float64) bool { return stat <= k+math.Sqrt(2*k) }
 	return s.HK >= unclusteredBuckets && within(s.HS, s.HK) && within(s.S, s.SK)
 }
 
@@ -350,7 +376,7 @@ func (s *historyState) update(in Input, ratio, margin, alpha, beta, failAt, pass
 		return ""
 	}
 	est, q0, bad := s.bounds(ratio, margin, alpha, beta)
-	phi := math.Max(s.historyPhi(), stats.Dispersion(s.S, s.SK))
+	phi := s.phi()
 	free := s.unclustered()
 	capAt := func(at, w float64) float64 {
 		if free {
@@ -367,12 +393,11 @@ func (s *historyState) update(in Input, ratio, margin, alpha, beta, failAt, pass
 			lcb := s.X/s.N - 1.5*math.Sqrt(s.X)/s.N
 			plug = math.Min(0.999, math.Max(base, lcb))
 		}
-		s.Fail[0] += math.Min(stats.BinomialLogLR(x, n, plug, q0)/phi, capAt(failAt, historyPlugIn))
-		w := (1 - historyPlugIn) / float64(len(historyGrid))
+		s.Fail[0] += math.Min(stats.BinomialLogLR(x, n, plug, q0)/phi, capAt(failAt, historyWeights[0]))
 		for i, g := range historyGrid {
 			q1 := math.Min(0.999, math.Max(g*base, base))
 			if q1 > q0 {
-				s.Fail[1+i] += math.Min(stats.BinomialLogLR(x, n, q1, q0)/phi, capAt(failAt, w))
+				s.Fail[1+i] += math.Min(stats.BinomialLogLR(x, n, q1, q0)/phi, capAt(failAt, historyWeights[1+i]))
 			}
 		}
 	}
@@ -401,8 +426,7 @@ func (s *historyState) passAlt(est, bad float64) float64 {
 // e-process per request, on average (0 when nothing).
 func (s *historyState) passDrift(est, bad float64) float64 {
 	qa := s.passAlt(est, bad)
-	d := (est*math.Log(qa/bad) + (1-est)*(math.Log1p(-qa)-math.Log1p(-bad))) /
-		math.Max(s.historyPhi(), stats.Dispersion(s.S, s.SK))
+	d := (est*math.Log(qa/bad) + (1-est)*(math.Log1p(-qa)-math.Log1p(-bad))) / s.phi()
 	if !(d > 0) || math.IsInf(d, 1) {
 		return 0
 	}
@@ -411,12 +435,7 @@ func (s *historyState) passDrift(est, bad float64) float64 {
 
 // logFail is the Fail e-process: the plug-in and the grid, mixed.
 func (s *historyState) logFail() float64 {
-	w := make([]float64, len(s.Fail))
-	w[0] = historyPlugIn
-	for i := range historyGrid {
-		w[1+i] = (1 - historyPlugIn) / float64(len(historyGrid))
-	}
-	return stats.LogMix(s.Fail[:], w)
+	return stats.LogMix(s.Fail[:], historyWeights[:])
 }
 
 // judge turns the state into a detail and its evidence, and says whether

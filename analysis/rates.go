@@ -325,11 +325,11 @@ func (r Rates) Validate() error {
 			return canary.Invalid(f+".Metric", m.Metric, "must not be empty")
 		case seen[m.Metric]:
 			return canary.Invalid(f+".Metric", m.Metric, "is judged twice")
-		case m.Ratio != 0 && !(m.Ratio > 1 && m.Ratio <= maxRatio):
-			return canary.Invalid(f+".Ratio", m.Ratio, "must be above 1 and at most %g", float64(maxRatio))
-		case m.Margin != 0 && !(m.Margin > 0 && m.Margin < 1):
-			return canary.Invalid(f+".Margin", m.Margin, "must be in (0, 1)")
-		case !(m.Limit >= 0 && m.Limit < 1):
+		}
+		if err := validateTolerance(f, m.Ratio, m.Margin); err != nil {
+			return err
+		}
+		if !(m.Limit >= 0 && m.Limit < 1) {
 			return canary.Invalid(f+".Limit", m.Limit, "must be in [0, 1)")
 		}
 		seen[m.Metric] = true
@@ -899,7 +899,6 @@ func (s *rateState) update(m Rate, in Input, lv levels) string {
 // its history shows: errors that cluster only once the rollout has begun
 // are caught by the rollout's own buckets, but not in its first windows.
 func (s *rateState) unclustered() bool {
-	within := func(stat, k float64) bool { return stat <= k+math.Sqrt(2*k) }
 	return (s.SK >= unclusteredBuckets || s.HK >= unclusteredBuckets) &&
 		within(s.S, s.SK) && within(s.HS, s.HK) && within(s.D, s.DK)
 }
@@ -941,6 +940,23 @@ func historyDispersion(buckets []Measurement) (stat, k float64) {
 	}
 	return stat, k
 }
+
+// validateTolerance checks a regression's Ratio and Margin (zero: the
+// defaults), naming them under prefix.
+func validateTolerance(prefix string, ratio, margin float64) error {
+	switch {
+	case ratio != 0 && !(ratio > 1 && ratio <= maxRatio):
+		return canary.Invalid(prefix+".Ratio", ratio, "must be above 1 and at most %g", float64(maxRatio))
+	case margin != 0 && !(margin > 0 && margin < 1):
+		return canary.Invalid(prefix+".Margin", margin, "must be in (0, 1)")
+	}
+	return nil
+}
+
+// within reports whether a Pearson dispersion statistic over k buckets
+// is within its chi-square reference's mean plus two standard deviations
+// (k + √(2k)): no sign of clustering.
+func within(stat, k float64) bool { return stat <= k+math.Sqrt(2*k) }
 
 // pool adds a Pearson residual and its variance to the open bucket (r, v)
 // and, once the bucket's variance reaches poolVariance, closes it into

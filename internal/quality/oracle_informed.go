@@ -78,6 +78,15 @@ func logGrid(lo, hi float64) []float64 {
 // top is the highest rate of the priors: 100 × stable, below 1.
 func top(s float64) float64 { return math.Min(100*s, 1-1e-9) }
 
+// uniform returns n equal weights.
+func uniform(n int) []float64 {
+	w := make([]float64, n)
+	for k := range w {
+		w[k] = 1 / float64(n)
+	}
+	return w
+}
+
 // priors are the priors tried for Informed, the one it uses first.
 var priors = []prior{
 	{"near-boundary", func(b, s float64) ([]float64, []float64) {
@@ -86,20 +95,12 @@ var priors = []prior{
 		// is still failed, by the likelihood ratio at 4 × the boundary,
 		// which grows with the canary's rate).
 		rates := logGrid(b, math.Min(4*b, top(s)))
-		w := make([]float64, len(rates))
-		for k := range w {
-			w[k] = 1 / float64(len(w))
-		}
-		return rates, w
+		return rates, uniform(len(rates))
 	}},
 	{"log-uniform", func(b, s float64) ([]float64, []float64) {
 		// Uniform on log q over [boundary, 100 × stable].
 		rates := logGrid(b, top(s))
-		w := make([]float64, len(rates))
-		for k := range w {
-			w[k] = 1 / float64(len(w))
-		}
-		return rates, w
+		return rates, uniform(len(rates))
 	}},
 	{"boundary-half", func(b, s float64) ([]float64, []float64) {
 		// Half the mass on the boundary itself, half uniform on log q
