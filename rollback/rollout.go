@@ -567,9 +567,10 @@ func (r *Rollout) phase() Phase {
 //   - nothing to read (w), so step's inputs are empty: no failure, no
 //     verdict, no readiness, no approval, no replicas;
 //   - a Progressing state whose split is confirmed (Applied is the
-//     desired split, no Intent), before the end of its stage's hold and
-//     before that end plus the progress deadline: step's switch takes no
-//     branch, and finishRound leaves Intent nil;
+//     desired split, no Intent), before the end of its stage's hold (so
+//     before that end plus the progress deadline, which is never
+//     negative): step's switch takes no branch, and finishRound leaves
+//     Intent nil;
 //   - no event undelivered and no Store: ready's value is empty (no
 //     write, no scaling, no delivery, no save), so drive does nothing;
 //   - no retry counted and no round under way: endRound leaves Retries
@@ -585,8 +586,7 @@ func (r *Rollout) quiet(w wants, now time.Time) bool {
 		return false
 	}
 	holdEnd := s.StageSince.Add(r.m.plan.stages[s.Stage].Hold)
-	return now.Before(holdEnd) && now.Before(holdEnd.Add(r.m.plan.deadline)) &&
-		s.Applied.Equal(r.m.desired(*s))
+	return now.Before(holdEnd) && s.Applied.Equal(r.m.desired(*s))
 }
 
 // observe does the reads w asks for; no lock is held.
