@@ -353,8 +353,8 @@ const (
 	// with the grid.
 	failPlugIn = 0.5
 	maxRatio   = 1000
-	// defaultStepBeta is StageBeta's default.
-	defaultStepBeta = 0.9
+	// defaultStageBeta is StageBeta's default.
+	defaultStageBeta = 0.9
 	// memoryVersion is the format of Rates' memory.
 	memoryVersion = 3
 	// detectAt is the level of the regression detector (see
@@ -366,18 +366,18 @@ const (
 	detectAt = 2.995732273553991 // log 20
 )
 
-func (r Rates) levels() (alpha, beta, stepBeta float64) {
-	alpha, beta, stepBeta = r.Alpha, r.Beta, r.StageBeta
+func (r Rates) levels() (alpha, beta, stageBeta float64) {
+	alpha, beta, stageBeta = r.Alpha, r.Beta, r.StageBeta
 	if alpha == 0 {
 		alpha = 0.01
 	}
 	if beta == 0 {
 		beta = 0.01
 	}
-	if stepBeta == 0 {
-		stepBeta = defaultStepBeta
+	if stageBeta == 0 {
+		stageBeta = defaultStageBeta
 	}
-	return alpha, beta, stepBeta
+	return alpha, beta, stageBeta
 }
 
 func (m Rate) tolerance() (ratio, margin float64) {
@@ -524,10 +524,10 @@ func (r Rates) Analyze(ctx context.Context, in Input) (Verdict, error) {
 	if err := r.Validate(); err != nil {
 		return Verdict{}, err
 	}
-	alpha, beta, stepBeta := r.levels()
+	alpha, beta, stageBeta := r.levels()
 	weights, total := r.alphaWeights()
 	guardAt := math.Log(total / alpha)
-	passAt, stepAt := math.Log(1/beta), math.Log(1/stepBeta)
+	passAt, stepAt := math.Log(1/beta), math.Log(1/stageBeta)
 
 	mem, memWhy := decodeRatesMemory(in.Memory, r.Metrics)
 	v := Verdict{Details: make([]Detail, 0, len(r.Metrics)), Evidence: make([]Evidence, 0, len(r.Metrics))}
